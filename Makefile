@@ -1,0 +1,25 @@
+# Two commands on a fresh machine: `make demo` (the main job on embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,fast]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rptici dose examples/lu177_dotatate_patient.yaml --out out/dosimetry
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q benchmarks
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,32 @@
+"""Errors that tell the user which input was wrong, what it was, and what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class RpticiError(Exception):
+    """Base class of every error rptici raises on purpose."""
+
+
+class InputError(RpticiError, ValueError):
+    """A user-supplied value is wrong: the message names the field, the value and what is allowed."""
+
+    def __init__(self, field: str, value: object, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field}: got {value!r}; expected {allowed}")
+
+
+class UnknownNameError(InputError, KeyError):
+    """A nuclide, agent, tissue or region that rptici does not know."""
+
+    def __init__(self, field: str, value: object, known: list[str] | tuple[str, ...]):
+        if len(known) <= 20:
+            allowed = "one of " + ", ".join(sorted(known))
+        else:
+            close = difflib.get_close_matches(str(value), list(known), n=5, cutoff=0.5)
+            allowed = f"one of {len(known)} known names" + (f" (closest: {', '.join(close)})" if close else "")
+        super().__init__(field, value, allowed)
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]

@@ -1,0 +1,40 @@
+"""Rendering: Jinja2 templates packaged with rptici, matplotlib figures embedded as PNG data URIs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib.figure import Figure  # noqa: E402
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("rptici.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    environment.filters["sig"] = lambda value, digits=3: "–" if value is None else f"{value:.{digits}g}"
+    return environment
+
+
+def figure_to_data_uri(figure: Figure) -> str:
+    """A matplotlib figure as a ``data:image/png;base64,...`` URI, so the HTML needs no side files."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def render_html(template: str, path: str | Path, **context: object) -> Path:
+    """Render the packaged ``template`` with ``context`` into ``path`` (folders created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_environment().get_template(template).render(**context), encoding="utf-8")
+    return path

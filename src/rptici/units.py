@@ -28,6 +28,8 @@ the literature); every other time is in days.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from functools import lru_cache
 
@@ -63,7 +65,8 @@ def registry() -> pint.UnitRegistry:
     return pint.UnitRegistry()
 
 
-_POWER = re.compile(r"(?<=[A-Za-z])([23])\b")
+_POWER = re.compile(r"(?<=[A-Za-z])(?<!\d[eE])([23])\b")
+_LEADING_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(?![\d,])")
 
 
 def _to_pint(text: str) -> str:
@@ -82,8 +85,10 @@ def parse_quantity(value: object, dimension: str, field: str = "value") -> float
     target = INTERNAL_UNITS[dimension]
     if isinstance(value, bool):
         raise InputError(field, value, f"a quantity of {dimension} such as '{_example(dimension)}'")
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real):
         return float(value)
+    if isinstance(value, str) and not _LEADING_NUMBER.match(value.strip()):
+        raise InputError(field, value, f"a number with a unit, such as '{_example(dimension)}'")
     ureg = registry()
     try:
         quantity = value if isinstance(value, pint.Quantity) else ureg.Quantity(_to_pint(str(value).strip()))
@@ -98,7 +103,7 @@ def parse_quantity(value: object, dimension: str, field: str = "value") -> float
 def parse_positive(value: object, dimension: str, field: str = "value", allow_zero: bool = False) -> float:
     """Like :func:`parse_quantity`, but the result must be positive (or non-negative)."""
     number = parse_quantity(value, dimension, field)
-    if number < 0 or (number == 0 and not allow_zero) or number != number:
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         raise InputError(field, value, f"a {'non-negative' if allow_zero else 'positive'} {dimension}")
     return number
 
@@ -110,6 +115,7 @@ _INTERVAL_UNITS = {"h": 1 / HOURS_PER_DAY, "d": 1.0, "w": 7.0, "m": 365.25 / 12}
 
 def parse_interval(value: object, field: str = "interval") -> float:
     """Dosing interval in days from ``q6w``, ``q21d``, ``every 28 days``, ``6 weeks`` or a number of days."""
+    written = value
     if isinstance(value, str):
         match = _INTERVAL.match(value)
         if match:
@@ -125,7 +131,7 @@ def parse_interval(value: object, field: str = "interval") -> float:
     try:
         return parse_positive(value, "time", field)
     except InputError:
-        raise InputError(field, value, "a positive interval such as 'q3w', 'q6w', 'every 28 days' or '6 weeks'") from None
+        raise InputError(field, written, "a positive interval such as 'q3w', 'q6w', 'every 28 days' or '6 weeks'") from None
 
 
 def format_quantity(number: float, dimension: str, digits: int = 4) -> str:

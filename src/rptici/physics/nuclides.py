@@ -100,7 +100,9 @@ def _known_set() -> frozenset[str]:
 
 
 @lru_cache(maxsize=None)
-def _emissions(name: str) -> dict[str, list[list[float]]]:
+def emissions(name: str) -> dict[str, list[list[float]]]:
+    """ICRP-107 emissions of ``name`` alone: group (``alpha``, ``beta-``, ``IE``, ``gamma``, ``b-spectra``, ...)
+    → list of (energy MeV, yield per decay). Treat as read-only (cached)."""
     document = json.loads((_ICRP107_FOLDER / f"{name}.json").read_text(encoding="utf-8"))
     return json.loads(document)["emissions"] if isinstance(document, str) else document["emissions"]
 
@@ -108,9 +110,9 @@ def _emissions(name: str) -> dict[str, list[list[float]]]:
 @lru_cache(maxsize=None)
 def own_energy_per_decay(name: str) -> EnergyPerDecay:
     """Mean energy per decay of ``name`` alone (no daughters), MeV."""
-    emissions = _emissions(name)
+    lines = emissions(name)
     sums = {
-        kind: sum(energy * yield_ for group in groups for energy, yield_ in emissions.get(group, []))
+        kind: sum(energy * yield_ for group in groups for energy, yield_ in lines.get(group, []))
         for kind, groups in RADIATION_GROUPS.items()
     }
     return EnergyPerDecay(**sums)
@@ -199,7 +201,7 @@ class Nuclide:
 
     def photon_lines(self, minimum_yield: float = 0.0) -> list[tuple[float, float]]:
         """γ lines of the nuclide itself as (energy MeV, yield per decay), for imaging and photon dose."""
-        return [(energy, yield_) for energy, yield_ in _emissions(self.name).get("gamma", []) if yield_ >= minimum_yield]
+        return [(energy, yield_) for energy, yield_ in emissions(self.name).get("gamma", []) if yield_ >= minimum_yield]
 
     def summary(self) -> dict[str, object]:
         """The facts the CLI prints with ``rptici nuclide NAME --json``."""

@@ -1,0 +1,201 @@
+"""Per-agent body models: covariates → transfer rates → :class:`CompartmentModel`.
+
+Each agent has a data file in ``rptici/data/biokinetics/`` listing its compartments and transfer rates
+(1/d) for a reference adult, each with its source (or marked as an assumption with what it was
+calibrated to). Covariates scale the rates:
+
+* renal function: renal elimination × (GFR / GFR_ref) / (BSA / BSA_ref) — clearance over a distribution
+  volume that grows with body size;
+* target expression: rates marked ``target_expression`` (lesions, target-expressing organs) × the
+  patient's uptake scale (PET uptake relative to the reference);
+* lesions: uptake from blood = rate per gram × lesion mass × target scale / (BSA / BSA_ref), so a large
+  tumour burden takes ligand from the blood and lowers normal-organ uptake (the tumour-sink effect,
+  Begum et al. 2018 J Nucl Med 59:1411; Gafita et al. 2021 J Nucl Med 62:1096);
+* body size: organ masses × BSA / BSA_ref (:func:`organ_masses_g`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from ..data import load_yaml
+from ..data.catalogue import radiopharmaceutical
+from ..errors import InputError, UnknownNameError
+from ..physics import Nuclide
+from .compartments import CompartmentModel, SaturableUptake
+
+SCALINGS = ("renal_function", "target_expression")
+
+
+def reference_anatomy(sex: str = "male") -> dict[str, float]:
+    """Reference adult organ masses (g) and body size (ICRP Publication 89); keys as in the data file."""
+    data = load_yaml("reference_anatomy.yaml")
+    if sex not in data:
+        raise UnknownNameError("sex", sex, tuple(data))
+    entry = data[sex]
+    result = {name: float(value["value"]) for name, value in entry["organs_g"].items()}
+    result["total_body"] = float(entry["total_body_g"]["value"])
+    result["weight_kg"] = result["total_body"] / 1000.0
+    result["body_surface_area_m2"] = float(entry["body_surface_area_m2"]["value"])
+    result["gfr_mL_per_min"] = float(entry["glomerular_filtration_rate_mL_per_min"]["value"])
+    return result
+
+
+def _column(values, patients: int | None, name: str, positive: bool = True) -> np.ndarray:
+    array = np.atleast_1d(np.asarray(values, dtype=float))
+    if array.ndim != 1 or (patients is not None and array.size not in (1, patients)):
+        raise InputError(name, values, f"a number or one value per patient ({patients})")
+    if np.any(~np.isfinite(array)) or np.any(array <= 0 if positive else array < 0):
+        raise InputError(name, values, "positive finite numbers" if positive else "finite numbers >= 0")
+    return array
+
+
+@dataclass
+class Covariates:
+    """Patient covariates as arrays (one value per patient, or a scalar shared by all).
+
+    ``lesion_masses_g`` is (patients, lesions) in g; zero marks an absent lesion. ``target_uptake_scale``
+    is the target expression relative to the reference patient of the agent (for example the ratio of
+    the patient's tumour SUV on PSMA or SSTR PET to a typical one).
+    """
+
+    weight_kg: np.ndarray | float = 73.0
+    bsa_m2: np.ndarray | float = 1.9
+    gfr_mL_per_min: np.ndarray | float = 125.0
+    target_uptake_scale: np.ndarray | float = 1.0
+    lesion_masses_g: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
+
+    def __post_init__(self) -> None:
+        lesions = np.asarray(self.lesion_masses_g, dtype=float)
+        if lesions.ndim == 1:
+            lesions = lesions[None, :]
+        if lesions.ndim != 2 or np.any(~np.isfinite(lesions)) or np.any(lesions < 0):
+            raise InputError("lesion_masses_g", self.lesion_masses_g, "an array (patients, lesions) of masses >= 0 g")
+        sizes = {np.atleast_1d(np.asarray(v)).size for v in
+                 (self.weight_kg, self.bsa_m2, self.gfr_mL_per_min, self.target_uptake_scale)} | {lesions.shape[0]}
+        sizes.discard(1)
+        if len(sizes) > 1:
+            raise InputError("covariates", sorted(sizes), "arrays of one common length (patients) or scalars")
+        patients = sizes.pop() if sizes else 1
+        self.weight_kg = np.broadcast_to(_column(self.weight_kg, patients, "weight_kg"), (patients,)).copy()
+        self.bsa_m2 = np.broadcast_to(_column(self.bsa_m2, patients, "bsa_m2"), (patients,)).copy()
+        self.gfr_mL_per_min = np.broadcast_to(_column(self.gfr_mL_per_min, patients, "gfr_mL_per_min"), (patients,)).copy()
+        self.target_uptake_scale = np.broadcast_to(
+            _column(self.target_uptake_scale, patients, "target_uptake_scale", positive=False), (patients,)).copy()
+        self.lesion_masses_g = np.broadcast_to(lesions, (patients, lesions.shape[1])).copy()
+
+    @property
+    def patients(self) -> int:
+        return self.weight_kg.size
+
+    @classmethod
+    def reference(cls, sex: str = "male", patients: int = 1, lesion_masses_g=None) -> "Covariates":
+        """The ICRP 89 reference adult, repeated ``patients`` times, with optional lesions."""
+        anatomy = reference_anatomy(sex)
+        lesions = np.zeros((patients, 0)) if lesion_masses_g is None else lesion_masses_g
+        return cls(np.full(patients, anatomy["weight_kg"]), np.full(patients, anatomy["body_surface_area_m2"]),
+                   np.full(patients, anatomy["gfr_mL_per_min"]), np.ones(patients), lesions)
+
+
+@lru_cache(maxsize=1)
+def _agent_files() -> dict[str, str]:
+    folder = resources.files("rptici.data").joinpath("biokinetics")
+    result = {}
+    for item in folder.iterdir():
+        if item.name.endswith(".yaml"):
+            result[load_yaml(f"biokinetics/{item.name}")["agent"]] = f"biokinetics/{item.name}"
+    return result
+
+
+def known_agents() -> tuple[str, ...]:
+    """Catalogue names of the agents that have a biokinetic model."""
+    return tuple(sorted(_agent_files()))
+
+
+def agent_parameters(agent: str) -> dict:
+    """The parsed data file of ``agent`` (any catalogue name or alias); read-only."""
+    name = radiopharmaceutical(agent).name
+    files = _agent_files()
+    if name not in files:
+        raise UnknownNameError("agent", agent, tuple(files))
+    return load_yaml(files[name])
+
+
+def organ_masses_g(covariates: Covariates | None = None, sex: str = "male") -> dict[str, np.ndarray]:
+    """Organ masses per patient (g): reference masses × BSA / BSA_ref (assumption: organs scale with body surface)."""
+    covariates = covariates or Covariates.reference(sex)
+    anatomy = reference_anatomy(sex)
+    ratio = covariates.bsa_m2 / anatomy["body_surface_area_m2"]
+    organs = load_yaml("reference_anatomy.yaml")[sex]["organs_g"]
+    return {name: anatomy[name] * ratio for name in organs}
+
+
+def lesion_names(count: int) -> tuple[str, ...]:
+    return tuple(f"lesion_{number + 1}" for number in range(count))
+
+
+def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str = "male",
+                     saturable: bool = False) -> CompartmentModel:
+    """The compartment model of ``agent`` for each patient in ``covariates`` (reference adult if None).
+
+    Lesions become compartments ``lesion_1`` … in blood exchange; ``saturable=True`` makes uptake into
+    lesions and the target-expressing organs listed in the data file saturable (receptor density × mass).
+    """
+    parameters = agent_parameters(agent)
+    covariates = covariates or Covariates.reference(sex)
+    anatomy = reference_anatomy(sex)
+    patients = covariates.patients
+    lesions = lesion_names(covariates.lesion_masses_g.shape[1])
+    names = tuple(parameters["compartments"]) + lesions + tuple(parameters["excretion"])
+    index = {name: number for number, name in enumerate(names)}
+    size_ratio = covariates.bsa_m2 / anatomy["body_surface_area_m2"]
+    factors = {
+        "renal_function": covariates.gfr_mL_per_min / anatomy["gfr_mL_per_min"] / size_ratio,
+        "target_expression": covariates.target_uptake_scale,
+    }
+    rates = np.zeros((patients, len(names), len(names)))
+    for transfer in parameters["transfers"]:
+        source, target = transfer["from"], transfer["to"]
+        for end in (source, target):
+            if end not in index:
+                raise UnknownNameError(f"{parameters['agent']}.transfers", end, names)
+        value = np.full(patients, float(transfer["rate_per_day"]))
+        for scaling in transfer.get("scaling", []):
+            if scaling not in factors:
+                raise UnknownNameError(f"{parameters['agent']}.transfers.scaling", scaling, SCALINGS)
+            value = value * factors[scaling]
+        rates[:, index[target], index[source]] += value
+    lesion = parameters.get("lesions", {})
+    source = lesion.get("exchange_with", "blood")
+    if lesions:
+        if not lesion:
+            raise InputError("lesion_masses_g", covariates.lesion_masses_g.shape, f"no lesions for {parameters['agent']}")
+        uptake = (float(lesion["uptake_rate_per_day_per_g"]["value"]) * covariates.lesion_masses_g
+                  * (covariates.target_uptake_scale / size_ratio)[:, None])
+        for number, name in enumerate(lesions):
+            rates[:, index[name], index[source]] = uptake[:, number]
+            rates[:, index[source], index[name]] = float(lesion["release_rate_per_day"]["value"])
+    uptakes: tuple[SaturableUptake, ...] = ()
+    ligand = 0.0
+    if saturable:
+        binding = parameters.get("saturable_binding")
+        if binding is None:
+            raise InputError("saturable", agent, "an agent whose data file has saturable_binding")
+        ligand = float(binding["ligand_nmol_per_GBq"]["value"]) / 1000.0
+        density = binding["receptor_density_nmol_per_g"]
+        masses = organ_masses_g(covariates, sex)
+        items = []
+        for organ, entry in density.items():
+            if organ == "lesion":
+                for number, name in enumerate(lesions):
+                    mass = np.maximum(covariates.lesion_masses_g[:, number], 1e-12)
+                    items.append(SaturableUptake(source, name, float(entry["value"]) * mass))
+            else:
+                items.append(SaturableUptake("blood", organ, float(entry["value"]) * masses[entry.get("mass", organ)]))
+        uptakes = tuple(items)
+    return CompartmentModel(names, rates, Nuclide(parameters["nuclide"]).decay_constant_per_day,
+                            excretion=tuple(parameters["excretion"]), saturable=uptakes, ligand_nmol_per_MBq=ligand)

@@ -1,0 +1,427 @@
+"""Treatment regimens: radiopharmaceutical cycles, checkpoint-antibody infusions and their sequence.
+
+Scenario files give quantities as strings with units ("7.4 GBq", "55 kBq/kg", "1.48 GBq/m2",
+"200 mg", "2 mg/kg", "q3w", "6 weeks"). The models keep what the user wrote and turn it into event
+lists in internal units (days, MBq, mg) for given patient covariates. Every invalid input raises
+:class:`~rptici.errors.InputError` (or :class:`~rptici.errors.UnknownNameError` for an unknown agent)
+whose field is the path in the scenario, for example ``rpt.activity`` or ``ici.interval``.
+
+Example (TheraP and PRINCE de-escalation: 8.5 GBq, 0.5 GBq less each cycle; Hofman et al. 2021
+Lancet 397:797; Sandhu et al. 2023 J Clin Oncol 41(16 suppl):5017)::
+
+    rpt: {agent: "[177Lu]Lu-PSMA-617", activity: 8.5 GBq, activity_step: -0.5 GBq, interval: 6 weeks, cycles: 6}
+    ici: {agent: pembrolizumab, dose: 200 mg, interval: q3w, infusions: 35}
+    sequence: {order: concurrent}    # or {order: ici_first, lead: 2 weeks} / {order: rpt_first, lag: 4 weeks}
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import typing
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
+
+from rptici.data.catalogue import CheckpointInhibitor, Radiopharmaceutical, checkpoint_inhibitor, radiopharmaceutical
+from rptici.errors import InputError
+from rptici.units import format_quantity, parse_interval, parse_positive, parse_quantity
+
+from .antibody import simulate_antibody
+from .occupancy import occupancy
+
+Quantity = str | float
+
+ACTIVITY_DIMENSIONS = ("activity", "activity_per_mass", "activity_per_area")
+DOSE_DIMENSIONS = ("drug_amount", "drug_per_mass")
+ORDERS = ("concurrent", "ici_first", "rpt_first")
+_ACTIVITY_ALLOWED = ("activity ('7.4 GBq'), activity per body weight ('55 kBq/kg') "
+                     "or activity per body surface area ('1.48 GBq/m2')")
+_DOSE_ALLOWED = "drug amount ('200 mg') or drug amount per body weight ('2 mg/kg')"
+
+
+class _Model(BaseModel):
+    """Frozen, no unknown fields; any validation failure surfaces as an InputError naming the field path."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise _input_error(error, type(self)) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any):  # type: ignore[override]
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as error:
+            raise _input_error(error, cls) from None
+
+
+def _dimension(value: object, dimensions: tuple[str, ...], field: str, allowed: str) -> tuple[str, float]:
+    """The first of ``dimensions`` that ``value`` parses as, and its internal value."""
+    for dimension in dimensions:
+        try:
+            return dimension, parse_quantity(value, dimension, field)
+        except InputError:
+            continue
+    raise InputError(field, value, allowed)
+
+
+def _patients(**covariates: object) -> tuple[int, dict[str, np.ndarray | None]]:
+    """Broadcast the given covariates (scalars or 1-D arrays, positive) to a common number of patients."""
+    arrays: dict[str, np.ndarray | None] = {}
+    size = 1
+    for name, value in covariates.items():
+        if value is None:
+            arrays[name] = None
+            continue
+        array = np.atleast_1d(np.asarray(value, dtype=float))
+        if array.ndim != 1 or not np.all(np.isfinite(array)) or np.any(array <= 0):
+            raise InputError(name, value, "a positive number or a 1-D array of positive numbers (one per patient)")
+        arrays[name] = array
+        try:
+            size = np.broadcast_shapes((size,), array.shape)[0]
+        except ValueError:
+            raise InputError(name, value, f"one value per patient ({size} patients)") from None
+    return size, {name: None if array is None else np.broadcast_to(array, (size,)) for name, array in arrays.items()}
+
+
+class RptSchedule(_Model):
+    """Radiopharmaceutical cycles: activity per cycle (per patient, per kg or per m2), interval, cycles.
+
+    ``activity_step`` changes the activity by that amount each cycle (TheraP and PRINCE: -0.5 GBq from
+    8.5 GBq); ``start`` is the day of the first cycle within this schedule.
+    """
+
+    agent: str
+    activity: Quantity
+    activity_step: Quantity | None = None
+    interval: Quantity | None = None
+    cycles: int = 1
+    start: Quantity = 0.0
+
+    _activity_dimension: str = PrivateAttr()
+    _activity_value: float = PrivateAttr()
+    _step_value: float = PrivateAttr(default=0.0)
+    _interval_days: float = PrivateAttr(default=0.0)
+    _start_days: float = PrivateAttr(default=0.0)
+
+    @field_validator("agent")
+    @classmethod
+    def _known_agent(cls, value: str) -> str:
+        radiopharmaceutical(value)
+        return value
+
+    @field_validator("cycles", mode="before")
+    @classmethod
+    def _whole_cycles(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+            raise InputError("cycles", value, "a whole number of cycles, at least 1")
+        return int(value)
+
+    @model_validator(mode="after")
+    def _parse(self) -> RptSchedule:
+        dimension, value = _dimension(self.activity, ACTIVITY_DIMENSIONS, "activity", "an " + _ACTIVITY_ALLOWED)
+        if not value > 0:
+            raise InputError("activity", self.activity, "a positive " + _ACTIVITY_ALLOWED)
+        self._activity_dimension, self._activity_value = dimension, value
+        if self.activity_step is not None:
+            try:
+                self._step_value = parse_quantity(self.activity_step, dimension, "activity_step")
+            except InputError:
+                raise InputError("activity_step", self.activity_step,
+                                 f"a change per cycle in the same dimension as activity ({dimension}, "
+                                 f"{format_quantity(1.0, dimension).split(' ', 1)[1]}), "
+                                 "such as '-0.5 GBq'") from None
+            last = value + (self.cycles - 1) * self._step_value
+            if not last > 0:
+                raise InputError("activity_step", self.activity_step,
+                                 f"a step that keeps every one of the {self.cycles} activities positive "
+                                 f"(cycle {self.cycles} would get {format_quantity(last, dimension)})")
+        if self.interval is not None:
+            self._interval_days = parse_interval(self.interval, "interval")
+        elif self.cycles > 1:
+            raise InputError("interval", None, "an interval between cycles such as '6 weeks' or 'q6w' "
+                                               "(needed for more than one cycle)")
+        self._start_days = parse_positive(self.start, "time", "start", allow_zero=True)
+        return self
+
+    @property
+    def radiopharmaceutical(self) -> Radiopharmaceutical:
+        return radiopharmaceutical(self.agent)
+
+    @property
+    def activity_dimension(self) -> str:
+        """``activity`` (MBq), ``activity_per_mass`` (MBq/kg) or ``activity_per_area`` (MBq/m2)."""
+        return self._activity_dimension
+
+    @property
+    def interval_days(self) -> float:
+        return self._interval_days
+
+    def cycle_activities(self) -> np.ndarray:
+        """Activity of each cycle in the internal unit of :attr:`activity_dimension`, shape (cycles,)."""
+        return self._activity_value + self._step_value * np.arange(self.cycles)
+
+    def cycle_times(self) -> np.ndarray:
+        """Day of each cycle from the start of this schedule, shape (cycles,)."""
+        return self._start_days + self._interval_days * np.arange(self.cycles)
+
+    def administrations(self, weight_kg: object = None, bsa_m2: object = None) -> tuple[np.ndarray, np.ndarray]:
+        """(times in days (cycles,), activities in MBq (cycles, patients)) for the given covariates."""
+        patients, covariates = _patients(weight_kg=weight_kg, bsa_m2=bsa_m2)
+        activities = self.cycle_activities()[:, None]
+        if self._activity_dimension == "activity_per_mass":
+            if covariates["weight_kg"] is None:
+                raise InputError("weight_kg", None, f"body weights in kg for an activity per kg ({self.activity})")
+            activities = activities * covariates["weight_kg"][None, :]
+        elif self._activity_dimension == "activity_per_area":
+            if covariates["bsa_m2"] is None:
+                raise InputError("bsa_m2", None, f"body surface areas in m2 for an activity per m2 ({self.activity})")
+            activities = activities * covariates["bsa_m2"][None, :]
+        return self.cycle_times(), np.broadcast_to(activities, (self.cycles, patients)).copy()
+
+
+class IciSchedule(_Model):
+    """Checkpoint-antibody infusions: dose (flat mg or mg/kg), interval, number of infusions or duration.
+
+    ``infusion_time`` is the duration of each zero-order infusion (labels: 30 min for pembrolizumab,
+    nivolumab and ipilimumab; 60 min for atezolizumab and durvalumab); ``start`` the first day.
+    """
+
+    agent: str
+    dose: Quantity
+    interval: Quantity
+    infusions: int | None = None
+    duration: Quantity | None = None
+    infusion_time: Quantity = "30 min"
+    start: Quantity = 0.0
+
+    _dose_dimension: str = PrivateAttr()
+    _dose_value: float = PrivateAttr()
+    _interval_days: float = PrivateAttr()
+    _infusion_days: float = PrivateAttr()
+    _count: int = PrivateAttr()
+    _start_days: float = PrivateAttr(default=0.0)
+
+    @field_validator("agent")
+    @classmethod
+    def _known_agent(cls, value: str) -> str:
+        checkpoint_inhibitor(value)
+        return value
+
+    @field_validator("infusions", mode="before")
+    @classmethod
+    def _whole_infusions(cls, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+            raise InputError("infusions", value, "a whole number of infusions, at least 1")
+        return int(value)
+
+    @model_validator(mode="after")
+    def _parse(self) -> IciSchedule:
+        dimension, value = _dimension(self.dose, DOSE_DIMENSIONS, "dose", "a " + _DOSE_ALLOWED)
+        if not value > 0:
+            raise InputError("dose", self.dose, "a positive " + _DOSE_ALLOWED)
+        self._dose_dimension, self._dose_value = dimension, value
+        self._interval_days = parse_interval(self.interval, "interval")
+        self._infusion_days = parse_positive(self.infusion_time, "time", "infusion_time", allow_zero=True)
+        if self._infusion_days >= self._interval_days:
+            raise InputError("interval", self.interval,
+                             f"an interval longer than the infusion time ({self.infusion_time}), "
+                             "so that infusions do not overlap")
+        if (self.infusions is None) == (self.duration is None):
+            raise InputError("infusions", self.infusions,
+                             "either a number of infusions or a treatment duration (such as '2 years'), not both")
+        if self.duration is not None:
+            days = parse_positive(self.duration, "time", "duration")
+            self._count = max(1, math.ceil(days / self._interval_days - 1e-9))
+        else:
+            self._count = int(self.infusions)  # type: ignore[arg-type]
+        self._start_days = parse_positive(self.start, "time", "start", allow_zero=True)
+        return self
+
+    @property
+    def checkpoint_inhibitor(self) -> CheckpointInhibitor:
+        return checkpoint_inhibitor(self.agent)
+
+    @property
+    def dose_dimension(self) -> str:
+        """``drug_amount`` (flat, mg) or ``drug_per_mass`` (mg/kg)."""
+        return self._dose_dimension
+
+    @property
+    def infusion_days(self) -> float:
+        return self._infusion_days
+
+    @property
+    def interval_days(self) -> float:
+        return self._interval_days
+
+    @property
+    def count(self) -> int:
+        """Number of infusions (given, or the infusions started within the treatment duration)."""
+        return self._count
+
+    def infusion_times(self) -> np.ndarray:
+        """Start day of each infusion from the start of this schedule, shape (infusions,)."""
+        return self._start_days + self._interval_days * np.arange(self._count)
+
+    def infusions_for(self, weight_kg: object = None) -> tuple[np.ndarray, np.ndarray]:
+        """(start times in days (infusions,), doses in mg (infusions, patients))."""
+        patients, covariates = _patients(weight_kg=weight_kg)
+        dose = np.full(patients, self._dose_value)
+        if self._dose_dimension == "drug_per_mass":
+            if covariates["weight_kg"] is None:
+                raise InputError("weight_kg", None, f"body weights in kg for a dose per kg ({self.dose})")
+            dose = dose * covariates["weight_kg"]
+        return self.infusion_times(), np.broadcast_to(dose, (self._count, patients)).copy()
+
+
+class Sequence(_Model):
+    """Order of the two treatments: concurrent (both start on day 0), ICI first with a lead time before
+    the first RPT cycle, or RPT first with a lag before the first infusion."""
+
+    order: str = "concurrent"
+    lead: Quantity | None = None
+    lag: Quantity | None = None
+
+    _lead_days: float = PrivateAttr(default=0.0)
+    _lag_days: float = PrivateAttr(default=0.0)
+
+    @field_validator("order")
+    @classmethod
+    def _known_order(cls, value: str) -> str:
+        if value not in ORDERS:
+            raise InputError("order", value, "one of " + ", ".join(ORDERS))
+        return value
+
+    @model_validator(mode="after")
+    def _parse(self) -> Sequence:
+        if self.lead is not None:
+            if self.order != "ici_first":
+                raise InputError("lead", self.lead, "no lead time unless order is 'ici_first'")
+            self._lead_days = parse_positive(self.lead, "time", "lead", allow_zero=True)
+        elif self.order == "ici_first":
+            raise InputError("lead", None, "a lead time of the ICI before the first RPT cycle, such as '2 weeks'")
+        if self.lag is not None:
+            if self.order != "rpt_first":
+                raise InputError("lag", self.lag, "no lag unless order is 'rpt_first'")
+            self._lag_days = parse_positive(self.lag, "time", "lag", allow_zero=True)
+        elif self.order == "rpt_first":
+            raise InputError("lag", None, "a lag between the first RPT cycle and the first infusion, such as '4 weeks'")
+        return self
+
+    @property
+    def rpt_offset_days(self) -> float:
+        """Day of the RPT schedule's start in the regimen's time (0: treatment start)."""
+        return self._lead_days
+
+    @property
+    def ici_offset_days(self) -> float:
+        return self._lag_days
+
+
+class Regimen(_Model):
+    """An RPT schedule, an ICI schedule (either may be absent for a monotherapy) and their sequence."""
+
+    rpt: RptSchedule | None = None
+    ici: IciSchedule | None = None
+    sequence: Sequence = Sequence()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Regimen:
+        if self.rpt is None and self.ici is None:
+            raise InputError("rpt", None, "an RPT schedule, an ICI schedule, or both")
+        if self.sequence.order != "concurrent" and (self.rpt is None or self.ici is None):
+            raise InputError("sequence.order", self.sequence.order, "'concurrent' unless both rpt and ici are given")
+        return self
+
+    def rpt_administrations(self, weight_kg: object = None, bsa_m2: object = None) -> tuple[np.ndarray, np.ndarray]:
+        """(times in days (cycles,), activities in MBq (cycles, patients)); empty without RPT."""
+        if self.rpt is None:
+            patients, _ = _patients(weight_kg=weight_kg, bsa_m2=bsa_m2)
+            return np.zeros(0), np.zeros((0, patients))
+        times, activities = self.rpt.administrations(weight_kg, bsa_m2)
+        return times + self.sequence.rpt_offset_days, activities
+
+    def ici_infusions(self, weight_kg: object = None) -> tuple[np.ndarray, np.ndarray]:
+        """(start times in days (infusions,), doses in mg (infusions, patients)); empty without ICI."""
+        if self.ici is None:
+            patients, _ = _patients(weight_kg=weight_kg)
+            return np.zeros(0), np.zeros((0, patients))
+        times, doses = self.ici.infusions_for(weight_kg)
+        return times + self.sequence.ici_offset_days, doses
+
+    def ici_concentration(self, times: object, weight_kg: object = None,
+                          random_effects: Mapping[str, object] | None = None) -> np.ndarray:
+        """Serum antibody concentration (ug/mL), shape (times, patients); zeros without ICI."""
+        if self.ici is None:
+            patients, _ = _patients(weight_kg=weight_kg)
+            return np.zeros((np.atleast_1d(np.asarray(times)).size, patients))
+        infusion_times, doses = self.ici_infusions(weight_kg)
+        return simulate_antibody(self.ici.agent, infusion_times, doses, weight_kg, times,
+                                 infusion_days=self.ici.infusion_days, random_effects=random_effects)
+
+    def ici_occupancy(self, times: object, weight_kg: object = None,
+                      random_effects: Mapping[str, object] | None = None) -> np.ndarray:
+        """Target occupancy (fraction) of the ICI's target, shape (times, patients); zeros without ICI."""
+        concentration = self.ici_concentration(times, weight_kg, random_effects)
+        return concentration if self.ici is None else occupancy(concentration, self.ici.agent)
+
+
+def load_regimen(source: Mapping[str, Any] | str | os.PathLike[str]) -> Regimen:
+    """A :class:`Regimen` from a mapping (keys rpt, ici, sequence) or from a YAML file holding one."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise InputError("regimen", str(source), "a mapping with keys rpt, ici, sequence, or a YAML file path")
+        source = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(source, Mapping):
+        raise InputError("regimen", type(source).__name__, "a mapping with keys rpt, ici, sequence")
+    return Regimen(**{str(key): value for key, value in source.items()})
+
+
+def _input_error(error: ValidationError, model: type[BaseModel]) -> InputError:
+    """The first pydantic error as an InputError whose field is the path (``rpt.activity``)."""
+    first = error.errors()[0]
+    location = tuple(str(part) for part in first["loc"])
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, InputError):
+        path = location if location and location[-1] == cause.field else (*location, cause.field)
+        return _renamed(cause, ".".join(path))
+    field = ".".join(location) or model.__name__
+    if first["type"] == "missing":
+        return InputError(field, None, "a value (this field is required)")
+    if first["type"] == "extra_forbidden":
+        owner = _model_at(model, location[:-1])
+        return InputError(field, first.get("input"), "one of the fields " + ", ".join(owner.model_fields))
+    return InputError(field, first.get("input"), first["msg"])
+
+
+def _renamed(error: InputError, field: str) -> InputError:
+    """A copy of ``error`` (same class, e.g. UnknownNameError) reporting ``field``."""
+    copy = error.__class__.__new__(error.__class__)
+    copy.__dict__.update(error.__dict__)
+    copy.field = field
+    copy.args = (f"{field}: got {error.value!r}; expected {error.allowed}",)
+    return copy
+
+
+def _model_at(model: type[BaseModel], location: tuple[str, ...]) -> type[BaseModel]:
+    for part in location:
+        field = model.model_fields.get(part)
+        if field is None:
+            break
+        nested = [kind for kind in (field.annotation, *typing.get_args(field.annotation))
+                  if isinstance(kind, type) and issubclass(kind, BaseModel)]
+        if not nested:
+            break
+        model = nested[0]
+    return model

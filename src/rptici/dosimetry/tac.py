@@ -217,6 +217,14 @@ class TacFit:
         return split_parameters(self.definition, self.parameter_vector)[1]
 
     @property
+    def exponential_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """A(t) = Σ c_k e^{−r_k t}: amplitudes c (MBq; the uptake term negative) and rates r (1/d)."""
+        amplitudes, constants, uptake = split_parameters(self.definition, self.parameter_vector)
+        if uptake is None:
+            return amplitudes.copy(), constants.copy()
+        return np.append(amplitudes, -amplitudes.sum()), np.append(constants, uptake)
+
+    @property
     def terminal_decay_constant(self) -> float:
         return float(self.decay_constants[-1])
 

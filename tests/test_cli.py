@@ -1,0 +1,102 @@
+"""The command line: each computing command answers with the keys the issue names, and bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rptici.cli import app
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+runner = CliRunner()
+
+
+def run_json(*arguments: str) -> dict:
+    result = runner.invoke(app, [*arguments, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_nuclide_json_keys_and_lu177_values(reference):
+    # Lu-177: ICRP-107 via shared/reference/dosimetry.yaml; 0.5 % tolerance as in test_physics
+    expected = reference("dosimetry.yaml")["nuclides"]["Lu-177"]
+    answer = run_json("nuclide", "Lu-177")
+    assert {"nuclide", "half_life_days", "mean_energy_MeV_per_decay", "daughters_included"} <= set(answer)
+    assert set(answer["mean_energy_MeV_per_decay"]) == {"alpha", "beta", "electron", "photon"}
+    assert answer["half_life_days"] == pytest.approx(expected["half_life_d"], rel=1e-3)
+    for kind, value in expected["mean_energy_MeV"].items():
+        assert answer["mean_energy_MeV_per_decay"][kind] == pytest.approx(value, rel=5e-3)
+    assert answer["daughters_included"] == {}
+
+
+def test_nuclide_includes_ra223_daughters():
+    answer = run_json("nuclide", "Ra-223")
+    assert {"Rn-219", "Po-215", "Pb-211", "Bi-211", "Tl-207"} <= set(answer["daughters_included"])
+
+
+def test_sphere_json_large_sphere_tends_to_local_deposition(reference):
+    # 1 MeV per decay in 1 g is 576.7 mGy/(MBq h) (dosimetry.yaml unit_conversion); for a 1 kg sphere
+    # nearly all Lu-177 electron energy (0.14792 MeV) is absorbed, photons add a few per cent: ±5 %.
+    answer = run_json("sphere", "--nuclide", "Lu-177", "--mass", "1 kg")
+    assert "s_value_mGy_per_MBq_h" in answer
+    local = 576.7 * reference("dosimetry.yaml")["nuclides"]["Lu-177"]["mean_energy_MeV"]["electron"] / 1000
+    assert answer["s_value_mGy_per_MBq_h"] == pytest.approx(local, rel=0.05)
+    assert answer["s_value_mGy_per_MBq_h"] > local  # the photon contribution is positive
+
+
+def test_bed_json_reproduces_the_reference_case(reference):
+    case = reference("dosimetry.yaml")["bed_cases"][0]  # Dale 1985 / Bodei 2008 kidney case, 0.2 %
+    answer = run_json("bed", "--dose", f"{case['absorbed_dose_Gy']} Gy", "--alpha-beta", f"{case['alpha_beta_Gy']} Gy",
+                      "--repair-half-time", f"{case['repair_half_time_h']} h",
+                      "--effective-half-life", f"{case['effective_half_life_h']} h")
+    assert answer["g_factor"] == pytest.approx(case["expected"]["g_factor"], rel=case["tolerance_rel"])
+    assert answer["bed_Gy"] == pytest.approx(case["expected"]["bed_Gy"], rel=case["tolerance_rel"])
+    assert answer["eqd2_Gy"] == pytest.approx(answer["bed_Gy"] / (1 + 2 / case["alpha_beta_Gy"]), rel=1e-12)
+
+
+def test_bed_with_fast_uptake_is_close_to_instant_uptake():
+    instant = run_json("bed", "--dose", "20 Gy", "--alpha-beta", "2.6 Gy", "--repair-half-time", "2.8 h",
+                       "--effective-half-life", "50 h")
+    uptake = run_json("bed", "--dose", "20 Gy", "--alpha-beta", "2.6 Gy", "--repair-half-time", "2.8 h",
+                      "--effective-half-life", "50 h", "--uptake-half-life", "1 h")
+    assert uptake["g_factor"] < instant["g_factor"]  # an uptake phase spreads the dose further in time
+    assert uptake["g_factor"] == pytest.approx(instant["g_factor"], rel=0.05)
+
+
+def test_agents_list_and_show():
+    names = {row["name"] for row in run_json("agents", "list")}
+    assert {"[177Lu]Lu-PSMA-617", "[223Ra]RaCl2", "pembrolizumab", "ipilimumab"} <= names
+    assert run_json("agents", "show", "Xofigo")["nuclide"] == "Ra-223"
+
+
+def test_tia_and_dose_on_the_example_patient(tmp_path, reference):
+    fits = run_json("tia", str(EXAMPLES / "lu177_dotatate_patient.yaml"))
+    assert set(fits) == {"kidneys", "liver", "spleen", "lesion-1", "lesion-2"}
+    result = run_json("dose", str(EXAMPLES / "lu177_dotatate_patient.yaml"), "--out", str(tmp_path))
+    kidneys = result["regions"]["kidneys"]
+    # Lu-DOTATATE kidney dose per activity: 0.38-0.57 Gy/GBq (dosimetry.yaml, four published series)
+    published = reference("dosimetry.yaml")["absorbed_dose_per_activity"]["Lu-177-DOTATATE"]["kidneys"]["values"]
+    assert min(published) <= kidneys["dose_per_activity_Gy_per_GBq"] <= max(published)
+    assert kidneys["bed_Gy"] > kidneys["absorbed_dose_Gy"]
+    assert {limit["name"] for limit in kidneys["limits"]} >= {"bed"}
+    report = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in report and "kidneys" in report
+    assert json.loads((tmp_path / "dosimetry.json").read_text())["nuclide"] == "Lu-177"
+
+
+@pytest.mark.parametrize("arguments, field", [
+    (["nuclide", "Lu-999"], "nuclide"),
+    (["sphere", "--nuclide", "Lu-177", "--mass", "10 GBq"], "mass"),
+    (["sphere", "--nuclide", "Lu-177", "--mass", "-3 g"], "mass"),
+    (["bed", "--dose", "20 Gy", "--alpha-beta", "2.6 Gy", "--repair-half-time", "2.8 GBq",
+      "--effective-half-life", "50 h"], "repair_half_time"),
+    (["agents", "show", "Pluvictoo"], "agent"),
+])
+def test_bad_input_is_one_clear_line_and_exit_status_2(arguments, field):
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 2
+    assert f"error: {field}" in result.output
+    assert "Traceback" not in result.output

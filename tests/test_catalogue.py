@@ -366,3 +366,14 @@ def test_pembrolizumab_weight_scaling():
     pk = checkpoint_inhibitor("pembrolizumab").pk
     assert (pk.clearance_weight_exponent, pk.volume_weight_exponent) == pytest.approx((0.595, 0.489))
     assert pk.reference_weight_kg == pytest.approx(76.8)
+
+
+def test_every_checkpoint_antibody_has_binding_and_ipilimumab_weight_scaling():
+    # the occupancy model needs KD or IC50 for each antibody; ipilimumab body-weight exponents
+    # 0.642 on CL and 0.708 on V1 at a reference of 80 kg (Feng et al. 2014 Br J Clin Pharmacol 78:106, Table 2)
+    for name in CHECKPOINT_INHIBITORS:
+        binding = checkpoint_inhibitor(name).binding
+        assert binding.affinity_nM is not None or binding.ic50_ug_per_mL is not None, name
+    pk = checkpoint_inhibitor("ipilimumab").pk
+    assert (pk.clearance_weight_exponent, pk.volume_weight_exponent) == pytest.approx((0.642, 0.708))
+    assert pk.reference_weight_kg == pytest.approx(80.0)

@@ -175,6 +175,7 @@ class Binding(_Frozen):
     affinity_nM: float | None = Field(default=None, gt=0)
     ic50_ug_per_mL: float | None = Field(default=None, gt=0)
     source: str
+    confirmed: bool = True  # False: the value could not be checked against its primary source
 
 
 class ApprovedDose(_Frozen):

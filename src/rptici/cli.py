@@ -51,7 +51,7 @@ def _display(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:,.0f}" if 1e4 <= abs(value) < 1e9 else f"{value:.4g}"
     if isinstance(value, dict):
         return ", ".join(f"{key}={_display(item)}" for key, item in value.items()) or "none"
     if isinstance(value, list):
@@ -230,13 +230,14 @@ def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide,
             return
         grid = Table(title=f"Dosimetry: {result.patient or file.name} ({result.agent or result.nuclide}, "
                            f"{result.administered_activity_MBq / 1000:.4g} GBq)")
-        for column in ("region", "model", "TIA (MBq h)", "dose (Gy)", "Gy/GBq", "BED (Gy)", "EQD2 (Gy)", "tightest limit"):
-            grid.add_column(column)
+        for column in ("region", "model", "TIA (MBq h)", "dose (Gy)", "Gy/GBq", "BED (Gy)", "limit (Gy)", "margin (Gy)"):
+            grid.add_column(column, no_wrap=column in ("region", "model"))
         for region in result.regions.values():
             tightest = min(region.limits, key=lambda limit: limit.margin_Gy, default=None)
             grid.add_row(region.region, region.fit.model, _display(region.fit.tia), _display(region.rbe_weighted_dose_Gy),
-                         _display(region.dose_per_activity_Gy_per_GBq), _display(region.bed_Gy), _display(region.eqd2_Gy),
-                         "–" if tightest is None else f"{tightest.name} {tightest.limit_Gy:g} Gy, margin {tightest.margin_Gy:.3g}")
+                         _display(region.dose_per_activity_Gy_per_GBq), _display(region.bed_Gy),
+                         "–" if tightest is None else f"{tightest.quantity.upper()} {tightest.limit_Gy:g}",
+                         "–" if tightest is None else _display(tightest.margin_Gy))
         console.print(grid)
         if out is not None:
             console.print(f"report: {summary['report']}")

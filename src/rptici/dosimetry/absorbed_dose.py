@@ -33,8 +33,8 @@ ENERGY_TO_DOSE_MGY_G_PER_MBQ_S = JOULE_PER_MEV * DECAYS_PER_MBQ_S * GRAM_PER_KIL
 
 
 @dataclass(frozen=True)
-class SValue:
-    """An S-value split by radiation type, in mGy/(MBq h); components may be NumPy arrays."""
+class _ByRadiation:
+    """Three components by radiation type (α, electrons, photons); each may be a NumPy array."""
 
     alpha: float | np.ndarray = 0.0
     electron: float | np.ndarray = 0.0
@@ -45,31 +45,19 @@ class SValue:
         return self.alpha + self.electron + self.photon
 
     def rbe_weighted(self, rbe: float | None = None) -> float | np.ndarray:
-        """RBE·S_α + S_electron + S_photon (mGy/(MBq h) of RBE-weighted dose); RBE defaults to the data file's."""
+        """RBE·α + electron + photon; RBE defaults to the data file's (MIRD Pamphlet 22)."""
         return _check_rbe(rbe) * self.alpha + self.electron + self.photon
 
-    def __add__(self, other: "SValue") -> "SValue":
-        return SValue(self.alpha + other.alpha, self.electron + other.electron, self.photon + other.photon)
+    def __add__(self, other: "_ByRadiation") -> "_ByRadiation":
+        return type(self)(self.alpha + other.alpha, self.electron + other.electron, self.photon + other.photon)
 
 
-@dataclass(frozen=True)
-class AbsorbedDose:
-    """Absorbed dose split by radiation type, in Gy; components may be NumPy arrays."""
+class SValue(_ByRadiation):
+    """An S-value split by radiation type, in mGy/(MBq h)."""
 
-    alpha: float | np.ndarray = 0.0
-    electron: float | np.ndarray = 0.0
-    photon: float | np.ndarray = 0.0
 
-    @property
-    def total(self) -> float | np.ndarray:
-        return self.alpha + self.electron + self.photon
-
-    def rbe_weighted(self, rbe: float | None = None) -> float | np.ndarray:
-        """D_RBE = RBE·D_α + D_electron + D_photon (Gy (RBE)); RBE defaults to the data file's."""
-        return _check_rbe(rbe) * self.alpha + self.electron + self.photon
-
-    def __add__(self, other: "AbsorbedDose") -> "AbsorbedDose":
-        return AbsorbedDose(self.alpha + other.alpha, self.electron + other.electron, self.photon + other.photon)
+class AbsorbedDose(_ByRadiation):
+    """Absorbed dose split by radiation type, in Gy (``rbe_weighted``: Gy (RBE))."""
 
 
 def default_alpha_rbe() -> float:

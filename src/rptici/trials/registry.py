@@ -1,0 +1,664 @@
+"""Registry of clinical trials of radiopharmaceutical therapy (RPT) with immune checkpoint inhibitors (ICI).
+
+Two packaged files seed it (copies of ``shared/reference``):
+
+- ``trials_combination.yaml``: the RPT + ICI trials (role ``"validation"``: never used to fit anything);
+- ``trials_monotherapy.yaml``: RPT-alone and ICI-alone trials (role ``"calibration"``).
+
+Records imported from ClinicalTrials.gov API v2 files get role ``"imported"``
+(:meth:`Registry.add_clinicaltrials_gov`).
+
+Units of reported results, as in the source files: rates (ORR, PSA50, grade >= 3 adverse events, PFS or
+OS at a landmark such as ``pfs_12mo``) are fractions between 0 and 1; medians (``median_rpfs``,
+``median_pfs``, ``median_psa_pfs``, ``median_os``) are in months; counts stay mappings such as
+``{responders: 1, evaluable: 7}``; hazard ratios are ``[estimate, low, high]`` with a 95 % CI unless the
+file names another interval.
+
+Agents are resolved through :mod:`rptici.data.catalogue`; a name the catalogue does not know is kept as
+written with ``agent_known=False``. Each regimen that :func:`rptici.kinetics.regimen.load_regimen`
+accepts is *replayable*; :func:`regimen_mapping` returns it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rptici.data import load_yaml
+from rptici.data import catalogue
+from rptici.data.catalogue import normalized_name, radiopharmaceutical
+from rptici.errors import InputError, UnknownNameError
+from rptici.kinetics.regimen import load_regimen
+
+Role = Literal["validation", "calibration", "imported"]
+ResultValue = float | int | str | dict[str, float | int | str]
+
+#: Infusions of a checkpoint inhibitor given "until progression" (no count in the source) are replayed for
+#: this long: the usual treatment cap of ICI trials (for example 35 infusions q3w, about two years, in
+#: KEYNOTE trials and in PRINCE). An assumption, listed with every regimen that uses it.
+ASSUMED_ICI_DURATION = "2 years"
+
+COMBINATION_FILE = "trials_combination.yaml"
+MONOTHERAPY_FILE = "trials_monotherapy.yaml"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def summary(self) -> dict[str, Any]:
+        """Plain JSON-ready dictionary."""
+        return self.model_dump(mode="json")
+
+
+class RptSpec(_Record):
+    """The radiopharmaceutical of a trial or arm as the source wrote it, with its catalogue resolution."""
+
+    agent: str
+    agent_name: str | None = None  # the catalogue's standard name; None when unknown
+    agent_known: bool = False
+    activity: str | tuple[str, ...] | None = None  # several: dose levels (escalation cohorts)
+    interval: str | None = None
+    max_cycles: int | None = None
+    administrations: int | None = None
+    route: str | None = None
+    notes: str | None = None
+    confirmed: bool = True
+
+
+class IciSpec(_Record):
+    """The checkpoint inhibitor of a trial or arm as the source wrote it, with its catalogue resolution."""
+
+    agent: str
+    agent_name: str | None = None
+    agent_known: bool = False
+    dose: str | None = None
+    interval: str | None = None
+    max_cycles: int | None = None
+    duration: str | None = None
+    route: str | None = None
+    concomitant: str | None = None  # the source's "with": another drug given alongside
+    notes: str | None = None
+    confirmed: bool = True
+
+
+class HazardRatio(_Record):
+    """A reported hazard ratio with its confidence interval."""
+
+    estimate: float
+    low: float
+    high: float
+    interval: str = "95 % CI"
+
+
+class ArmRecord(_Record):
+    """One arm: name, patients, its own treatment where the source gives it, and per-arm outcomes."""
+
+    name: str
+    n: int | None = None
+    rpt: RptSpec | None = None
+    ici: IciSpec | None = None
+    description: str | None = None
+    outcomes: dict[str, ResultValue] = Field(default_factory=dict)
+
+
+class RegimenStatus(_Record):
+    """Whether one regimen of a record (trial level or an arm, one dose level) replays as a Regimen.
+
+    ``mapping`` is what :func:`rptici.kinetics.regimen.load_regimen` accepts; ``reason`` says why not
+    where it does not; ``assumptions`` lists what was assumed beyond the source's text.
+    """
+
+    arm: str | None = None
+    level: str | None = None
+    replayable: bool
+    reason: str | None = None
+    assumptions: tuple[str, ...] = ()
+    mapping: dict[str, Any] | None = None
+
+
+class TrialRecord(_Record):
+    """One clinical trial as reported, with its role (validation, calibration or imported)."""
+
+    nct: str | None = None
+    acronym: str | None = None
+    title: str | None = None
+    disease: str | None = None
+    disease_status: str | None = None
+    phase: str | None = None
+    status: str | None = None
+    target: str | None = None
+    rpt: RptSpec | None = None
+    ici: IciSpec | None = None
+    sequence: str | None = None
+    n: int | None = None
+    arms: tuple[ArmRecord, ...] = ()
+    result_summary: str | None = None
+    results: dict[str, ResultValue] = Field(default_factory=dict)
+    hazard_ratios: dict[str, HazardRatio] = Field(default_factory=dict)
+    notes: str | None = None
+    reference: str | None = None
+    role: Role
+    other_interventions: tuple[str, ...] = ()
+    regimens: tuple[RegimenStatus, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The NCT number, or the acronym for a trial without one."""
+        return self.nct or self.acronym or self.title or "?"
+
+    @property
+    def total_n(self) -> int | None:
+        """Patients: the reported total, else the sum over arms that give one."""
+        if self.n is not None:
+            return self.n
+        counts = [arm.n for arm in self.arms if arm.n is not None]
+        return sum(counts) if counts else None
+
+    @property
+    def replayable(self) -> bool:
+        """True when at least one regimen of the record replays."""
+        return any(status.replayable for status in self.regimens)
+
+    @property
+    def replay_reason(self) -> str | None:
+        """Why no regimen replays (None when one does)."""
+        if self.replayable:
+            return None
+        if not self.regimens:
+            return "no RPT or ICI regimen in the source"
+        return "; ".join(f"{status.arm}: {status.reason}" if status.arm else str(status.reason)
+                         for status in self.regimens)
+
+    def rpt_specs(self) -> list[RptSpec]:
+        return [spec for spec in (self.rpt, *(arm.rpt for arm in self.arms)) if spec is not None]
+
+    def ici_specs(self) -> list[IciSpec]:
+        return [spec for spec in (self.ici, *(arm.ici for arm in self.arms)) if spec is not None]
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, **super().summary(), "replayable": self.replayable,
+                "replay_reason": self.replay_reason}
+
+    def summary_row(self) -> dict[str, Any]:
+        """One row for a table: identity, disease, phase, status, agents, patients, role, replayable."""
+        return {
+            "name": self.name, "nct": self.nct, "acronym": self.acronym, "disease": self.disease,
+            "phase": self.phase, "status": self.status,
+            "rpt": ", ".join(dict.fromkeys(spec.agent_name or spec.agent for spec in self.rpt_specs())) or None,
+            "ici": ", ".join(dict.fromkeys(spec.agent_name or spec.agent for spec in self.ici_specs())) or None,
+            "n": self.total_n, "role": self.role, "replayable": self.replayable,
+        }
+
+
+class CaseReport(_Record):
+    """A published case (not a trial): kept for the record, never replayed."""
+
+    disease: str
+    rpt: RptSpec
+    ici: str
+    ici_agents: tuple[str, ...] = ()  # catalogue names found in ``ici``
+    result: str
+    reference: str
+    role: Role = "validation"
+
+
+# --- building records from the packaged files ---------------------------------------------------------------
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _resolve(name: str, lookup) -> tuple[str | None, bool]:
+    try:
+        return lookup(name).name, True
+    except UnknownNameError:
+        return None, False
+
+
+_RPT_KEYS = {"agent", "activity", "interval", "max_cycles", "administrations", "route", "notes", "note", "confirmed"}
+_ICI_KEYS = {"agent", "dose", "interval", "max_cycles", "duration", "route", "with", "notes", "note", "confirmed"}
+
+
+def _rpt_spec(raw: object, where: str) -> RptSpec | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"agent": raw}
+    if not isinstance(raw, dict) or "agent" not in raw or set(raw) - _RPT_KEYS:
+        raise InputError(where, raw, "a mapping with an agent and any of " + ", ".join(sorted(_RPT_KEYS)))
+    name, known = _resolve(str(raw["agent"]), radiopharmaceutical)
+    activity = raw.get("activity")
+    return RptSpec(
+        agent=str(raw["agent"]), agent_name=name, agent_known=known,
+        activity=tuple(str(item) for item in activity) if isinstance(activity, list) else _text(activity),
+        interval=_text(raw.get("interval")), max_cycles=raw.get("max_cycles"),
+        administrations=raw.get("administrations"), route=_text(raw.get("route")),
+        notes=_text(raw.get("notes", raw.get("note"))), confirmed=raw.get("confirmed", True))
+
+
+def _ici_spec(raw: object, where: str) -> IciSpec | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"agent": raw}
+    if not isinstance(raw, dict) or "agent" not in raw or set(raw) - _ICI_KEYS:
+        raise InputError(where, raw, "a mapping with an agent and any of " + ", ".join(sorted(_ICI_KEYS)))
+    name, known = _resolve(str(raw["agent"]), catalogue.checkpoint_inhibitor)
+    return IciSpec(
+        agent=str(raw["agent"]), agent_name=name, agent_known=known, dose=_text(raw.get("dose")),
+        interval=_text(raw.get("interval")), max_cycles=raw.get("max_cycles"), duration=_text(raw.get("duration")),
+        route=_text(raw.get("route")), concomitant=_text(raw.get("with")),
+        notes=_text(raw.get("notes", raw.get("note"))), confirmed=raw.get("confirmed", True))
+
+
+def _hazard_ratio(raw: object, where: str) -> HazardRatio:
+    if isinstance(raw, list) and len(raw) in (3, 4) and all(isinstance(item, (int, float)) for item in raw[:3]):
+        return HazardRatio(estimate=raw[0], low=raw[1], high=raw[2],
+                           **({"interval": str(raw[3])} if len(raw) == 4 else {}))
+    raise InputError(where, raw, "[estimate, low, high] or [estimate, low, high, 'interval']")
+
+
+_SEQUENCES = {"concurrent": ("concurrent", None),
+              "concurrent or staggered": ("concurrent", "sequence 'concurrent or staggered': the concurrent schedule "
+                                                        "is replayed")}
+_ACTIVITY_STEP = re.compile(r"(decreasing|increasing)\s+(?P<step>[-+]?[\d.]+\s*\S+)\s+per\s+cycle", re.IGNORECASE)
+_PARENTHESIS = re.compile(r"\((?P<inner>[^)]*)\)")
+
+
+def _activity(text: str) -> tuple[str, str | None, list[str]]:
+    """(activity, activity step or None, assumptions) from '8.5 GBq (decreasing 0.5 GBq per cycle)'."""
+    assumptions: list[str] = []
+    step = None
+    match = _ACTIVITY_STEP.search(text)
+    if match:
+        sign = "-" if match.group(1).lower() == "decreasing" else ""
+        step = sign + match.group("step").lstrip("+-")
+        text = (text[:match.start()] + text[match.end():])
+    parenthesis = _PARENTHESIS.search(text)
+    if parenthesis and parenthesis.group("inner").strip():
+        assumptions.append(f"activity note ignored: ({parenthesis.group('inner').strip()})")
+    activity = _PARENTHESIS.sub("", text).strip()
+    return activity, step, assumptions
+
+
+def _assess(rpt: RptSpec | None, ici: IciSpec | None, sequence: str | None, arm: str | None,
+            ici_duration: str) -> list[RegimenStatus]:
+    """Every regimen (one per activity level) that ``rpt``, ``ici`` and ``sequence`` describe."""
+    if rpt is None and ici is None:
+        return []
+    levels: list[str | None] = [None]
+    if rpt is not None and isinstance(rpt.activity, tuple):
+        levels = list(rpt.activity)
+    statuses = []
+    for level in levels:
+        assumptions: list[str] = []
+        mapping: dict[str, Any] = {}
+        if rpt is not None:
+            schedule: dict[str, Any] = {"agent": rpt.agent_name or rpt.agent}
+            activity = level if level is not None else rpt.activity
+            if activity is not None:
+                schedule["activity"], step, notes = _activity(activity)
+                assumptions += notes
+                if step is not None:
+                    schedule["activity_step"] = step
+            if rpt.interval is not None:
+                schedule["interval"] = rpt.interval
+            cycles = rpt.max_cycles or rpt.administrations
+            if cycles is None:
+                cycles = 1
+                assumptions.append("rpt: no number of cycles given; one administration assumed")
+            elif rpt.max_cycles is not None:
+                assumptions.append(f"rpt: every patient receives the maximum of {cycles} cycles")
+            schedule["cycles"] = cycles
+            if not rpt.confirmed:
+                assumptions.append("rpt: marked unconfirmed in the source")
+            mapping["rpt"] = schedule
+        if ici is not None:
+            infusions: dict[str, Any] = {"agent": ici.agent_name or ici.agent}
+            if ici.dose is not None:
+                infusions["dose"] = ici.dose
+            if ici.interval is not None:
+                infusions["interval"] = ici.interval
+            if ici.max_cycles is not None:
+                infusions["infusions"] = ici.max_cycles
+                assumptions.append(f"ici: every patient receives the maximum of {ici.max_cycles} infusions")
+            elif ici.duration is not None:
+                infusions["duration"] = ici.duration
+            else:
+                infusions["duration"] = ici_duration
+                assumptions.append(f"ici: no number of infusions given; {ici_duration} of infusions assumed")
+            if not ici.confirmed:
+                assumptions.append("ici: dosing marked unconfirmed in the source")
+            if ici.concomitant:
+                assumptions.append(f"ici: concomitant '{ici.concomitant}' not modelled")
+            mapping["ici"] = infusions
+        order, note = _SEQUENCES.get((sequence or "concurrent").strip().lower(), (None, None))
+        if note:
+            assumptions.append(note)
+        if len(levels) > 1:
+            assumptions.append(f"activity level {level} of {', '.join(str(item) for item in levels)}")
+        reason = None
+        if order is None:
+            reason = f"sequence {sequence!r} is not one of concurrent, ici_first, rpt_first"
+        else:
+            mapping["sequence"] = {"order": order}
+            for spec, label in ((rpt, "rpt"), (ici, "ici")):
+                if spec is not None and not spec.agent_known:
+                    reason = f"{label}.agent {spec.agent!r} is not in the catalogue"
+            if reason is None:
+                try:
+                    load_regimen(mapping)
+                except InputError as error:
+                    reason = str(error)
+        statuses.append(RegimenStatus(arm=arm, level=level, replayable=reason is None, reason=reason,
+                                      assumptions=tuple(assumptions), mapping=mapping if reason is None else None))
+    return statuses
+
+
+_RESERVED_ARM = {"name", "n", "rpt", "ici", "outcomes", "description"}
+
+
+def _arm(raw: object, where: str) -> ArmRecord:
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise InputError(where, raw, "a mapping with a name")
+    outcomes = dict(raw.get("outcomes") or {})
+    outcomes.update({key: value for key, value in raw.items() if key not in _RESERVED_ARM})
+    return ArmRecord(name=str(raw["name"]), n=raw.get("n"), rpt=_rpt_spec(raw.get("rpt"), f"{where}.rpt"),
+                     ici=_ici_spec(raw.get("ici"), f"{where}.ici"), description=_text(raw.get("description")),
+                     outcomes=outcomes)
+
+
+def _with_regimens(record: TrialRecord, ici_duration: str = ASSUMED_ICI_DURATION) -> TrialRecord:
+    statuses = _assess(record.rpt, record.ici, record.sequence, None, ici_duration)
+    for arm in record.arms:
+        statuses += _assess(arm.rpt, arm.ici, record.sequence if (arm.rpt and arm.ici) else None, arm.name,
+                            ici_duration)
+    return record.model_copy(update={"regimens": tuple(statuses)})
+
+
+_COMBINATION_KEYS = {"nct", "acronym", "title", "disease", "phase", "disease_status", "target", "rpt", "ici",
+                     "sequence", "status", "n", "arms", "results", "reference"}
+
+
+def _combination_record(raw: dict, where: str) -> TrialRecord:
+    if not isinstance(raw, dict) or set(raw) - _COMBINATION_KEYS:
+        raise InputError(where, raw, "a trial mapping with keys among " + ", ".join(sorted(_COMBINATION_KEYS)))
+    results = dict(raw.get("results") or {})
+    summary = results.pop("summary", None)
+    record = TrialRecord(
+        nct=raw.get("nct"), acronym=_text(raw.get("acronym")), title=_text(raw.get("title")),
+        disease=raw.get("disease"), disease_status=raw.get("disease_status"), phase=_text(raw.get("phase")),
+        status=raw.get("status"), target=raw.get("target"), rpt=_rpt_spec(raw.get("rpt"), f"{where}.rpt"),
+        ici=_ici_spec(raw.get("ici"), f"{where}.ici"), sequence=raw.get("sequence"), n=raw.get("n"),
+        arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
+        result_summary=summary, results=results, reference=raw.get("reference"), role="validation")
+    return _with_regimens(record)
+
+
+_MONOTHERAPY_KEYS = {"trial", "nct", "disease", "arms", "hazard_ratios", "notes", "source"}
+
+
+def _monotherapy_record(raw: dict, where: str) -> TrialRecord:
+    if not isinstance(raw, dict) or set(raw) - _MONOTHERAPY_KEYS:
+        raise InputError(where, raw, "a trial mapping with keys among " + ", ".join(sorted(_MONOTHERAPY_KEYS)))
+    hazard_ratios = {key: _hazard_ratio(value, f"{where}.hazard_ratios.{key}")
+                     for key, value in (raw.get("hazard_ratios") or {}).items()}
+    record = TrialRecord(
+        nct=raw.get("nct"), acronym=_text(raw.get("trial")), disease=raw.get("disease"),
+        arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
+        hazard_ratios=hazard_ratios, notes=raw.get("notes"), reference=raw.get("source"), role="calibration")
+    return _with_regimens(record)
+
+
+_SPLIT_AGENTS = re.compile(r"[+(),;/]|\band\b")
+
+
+def _case_report(raw: dict, where: str) -> CaseReport:
+    ici_text = str(raw.get("ici", ""))
+    found = []
+    for token in _SPLIT_AGENTS.split(ici_text):
+        name, known = _resolve(token.strip(), catalogue.checkpoint_inhibitor) if token.strip() else (None, False)
+        if known:
+            found.append(name)
+    return CaseReport(disease=raw["disease"], rpt=_rpt_spec(raw["rpt"], f"{where}.rpt"), ici=ici_text,
+                      ici_agents=tuple(found), result=raw["result"], reference=raw["reference"])
+
+
+# --- matching --------------------------------------------------------------------------------------------
+
+#: Abbreviations in the source files, spelled out so that ``disease="prostate"`` finds "mCRPC".
+_DISEASE_ABBREVIATIONS = {
+    "mcrpc": "metastatic castration-resistant prostate cancer",
+    "ccrcc": "clear-cell renal cell carcinoma",
+    "nsclc": "non-small cell lung cancer",
+    "sclc": "small cell lung cancer",
+    "net": "neuroendocrine tumour", "nets": "neuroendocrine tumours",
+}
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+
+
+def _disease_text(record: TrialRecord) -> str:
+    text = " ".join(part for part in (record.disease, record.disease_status) if part)
+    words = re.findall(r"[A-Za-z]+", text)
+    return " ".join([text, *(_DISEASE_ABBREVIATIONS[word.lower()] for word in words
+                             if word.lower() in _DISEASE_ABBREVIATIONS)]).casefold()
+
+
+def phase_numbers(phase: object) -> frozenset[int]:
+    """Phases a text names: 'Ib/II' -> {1, 2}; 'II (randomised)' -> {2}; 'PHASE1' or 'phase 1' -> {1}."""
+    if phase is None:
+        return frozenset()
+    text = re.sub(r"phase\s*", " ", str(phase), flags=re.IGNORECASE)
+    text = re.sub(r"\([^)]*\)", " ", text)
+    numbers = set()
+    for token in re.split(r"[\s/,&+-]+|and", text):
+        token = token.strip().lower()
+        roman = re.fullmatch(r"(iv|iii|ii|i|[1-4])[ab]?", token)
+        if roman:
+            numbers.add(_ROMAN[roman.group(1)])
+    return frozenset(numbers)
+
+
+def _agent_matches(query: str, spec: RptSpec | IciSpec, lookup) -> bool:
+    """Same catalogue agent as ``query``, or ``query`` a part of its name, alias, nuclide or target."""
+    wanted = normalized_name(query)
+    if not wanted:
+        return False
+    resolved, known = _resolve(query, lookup)
+    if known and spec.agent_known:
+        return resolved == spec.agent_name
+    spellings = [spec.agent]
+    if spec.agent_known:
+        entry = lookup(spec.agent)
+        spellings += [entry.name, *entry.aliases, getattr(entry, "nuclide", ""), getattr(entry, "target", "")]
+    return any(wanted in normalized_name(spelling) for spelling in spellings if spelling)
+
+
+def _name_keys(record: TrialRecord) -> list[str]:
+    keys = []
+    for text in (record.nct, record.acronym):
+        if text:
+            keys.append(normalized_name(text))
+            stripped = _PARENTHESIS.sub("", text).strip()
+            if stripped != text:
+                keys.append(normalized_name(stripped))
+    return keys
+
+
+# --- the registry ---------------------------------------------------------------------------------------
+
+class Registry:
+    """An immutable collection of :class:`TrialRecord` (and case reports), with look-up and filters."""
+
+    def __init__(self, trials: Iterable[TrialRecord] = (), case_reports: Iterable[CaseReport] = ()):
+        self._trials = tuple(trials)
+        self._case_reports = tuple(case_reports)
+        self._index: dict[str, TrialRecord] = {}
+        for record in self._trials:
+            for key in _name_keys(record):
+                other = self._index.get(key)
+                if other is not None and other is not record:
+                    raise InputError("trial", record.name, f"a name not already used by {other.name}")
+                self._index[key] = record
+
+    @classmethod
+    def load(cls, combination: str = COMBINATION_FILE, monotherapy: str = MONOTHERAPY_FILE) -> Registry:
+        """The registry of the packaged files (names of files in ``rptici/data``)."""
+        combined = load_yaml(combination)
+        trials = [_combination_record(raw, f"{combination}: trials[{index}]")
+                  for index, raw in enumerate(combined.get("trials") or [])]
+        trials += [_monotherapy_record(raw, f"{monotherapy}: [{index}]")
+                   for index, raw in enumerate(load_yaml(monotherapy) or [])]
+        reports = [_case_report(raw, f"{combination}: case_reports[{index}]")
+                   for index, raw in enumerate(combined.get("case_reports") or [])]
+        return cls(trials, reports)
+
+    @property
+    def trials(self) -> tuple[TrialRecord, ...]:
+        return self._trials
+
+    @property
+    def case_reports(self) -> tuple[CaseReport, ...]:
+        return self._case_reports
+
+    def __len__(self) -> int:
+        return len(self._trials)
+
+    def __iter__(self) -> Iterator[TrialRecord]:
+        return iter(self._trials)
+
+    def get(self, name: str) -> TrialRecord:
+        """The trial with this NCT number or acronym (case, spaces and hyphens ignored; 'KEYNOTE-158' finds
+        'KEYNOTE-158 (NET cohort)'); UnknownNameError listing the close matches otherwise."""
+        found = self._index.get(normalized_name(str(name)))
+        if found is None:
+            known = [text for record in self._trials for text in (record.nct, record.acronym) if text]
+            raise UnknownNameError("trial", name, known)
+        return found
+
+    def filter(self, disease: str | None = None, agent: str | None = None, checkpoint_inhibitor: str | None = None,
+               phase: str | int | None = None, status: str | None = None, role: str | None = None) -> Registry:
+        """The trials matching every given filter (None: no filter). All matching ignores case.
+
+        - ``disease``: a part of the disease or disease status ('prostate' also finds 'mCRPC');
+        - ``agent``: the radiopharmaceutical, of the trial or of any arm: a catalogue name or alias
+          ('Lu-PSMA-617', 'Pluvicto') matches that agent; other text matches a part of the agent's name,
+          aliases or radionuclide ('Lu-177', 'DOTATATE');
+        - ``checkpoint_inhibitor``: the same for the checkpoint inhibitor; its target also matches ('PD-1');
+        - ``phase``: shares a phase number ('II' or 2 finds 'I/II', 'Ib/II' and 'II (randomised)');
+        - ``status``: a part of the status ('completed', 'ongoing', 'recruiting' also finds
+          'active, not recruiting');
+        - ``role``: 'validation', 'calibration' or 'imported', exactly.
+        """
+        if role is not None and role not in ("validation", "calibration", "imported"):
+            raise InputError("role", role, "one of validation, calibration, imported")
+        wanted_phases = phase_numbers(phase)
+        if phase is not None and not wanted_phases:
+            raise InputError("phase", phase, "a trial phase such as 'I', 'II', 'Ib/II' or 2")
+        selected = []
+        for record in self._trials:
+            if disease is not None and str(disease).casefold() not in _disease_text(record):
+                continue
+            if agent is not None and not any(_agent_matches(agent, spec, radiopharmaceutical)
+                                             for spec in record.rpt_specs()):
+                continue
+            if checkpoint_inhibitor is not None and not any(
+                    _agent_matches(checkpoint_inhibitor, spec, catalogue.checkpoint_inhibitor)
+                    for spec in record.ici_specs()):
+                continue
+            if phase is not None and not wanted_phases & phase_numbers(record.phase):
+                continue
+            if status is not None and str(status).casefold() not in (record.status or "").casefold():
+                continue
+            if role is not None and record.role != role:
+                continue
+            selected.append(record)
+        return Registry(selected, self._case_reports)
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """One JSON-ready row per trial (see :meth:`TrialRecord.summary_row`)."""
+        return [record.summary_row() for record in self._trials]
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Every trial and case report as JSON."""
+        return json.dumps({"trials": [record.summary() for record in self._trials],
+                           "case_reports": [report.summary() for report in self._case_reports]},
+                          indent=indent, ensure_ascii=False)
+
+    def add_clinicaltrials_gov(self, path: str | Path, replace: bool = False) -> Registry:
+        """A new registry with the studies of a ClinicalTrials.gov API v2 JSON file added (role 'imported').
+
+        A study whose NCT number is already here raises InputError unless ``replace`` is True, in which case
+        the imported record takes the old one's place.
+        """
+        from .clinicaltrials_gov import read_studies
+
+        imported = [_with_regimens(record) for record in read_studies(path)]
+        by_nct = {record.nct: record for record in imported}
+        trials = []
+        for record in self._trials:
+            if record.nct in by_nct:
+                if not replace:
+                    raise InputError(f"{path}: nctId", record.nct,
+                                     "an NCT number not already in the registry (or replace=True)")
+                continue
+            trials.append(record)
+        return Registry([*trials, *imported], self._case_reports)
+
+
+@lru_cache(maxsize=1)
+def registry() -> Registry:
+    """The registry of the packaged trial files, loaded once."""
+    return Registry.load()
+
+
+def regimen_mapping(record: TrialRecord | str, arm: str | None = None, level: str | int | None = None) -> dict[str, Any]:
+    """The mapping :func:`rptici.kinetics.regimen.load_regimen` accepts for ``record`` (a record or its name).
+
+    ``arm`` picks an arm's own regimen (monotherapy trials); ``level`` one of several activity levels (an
+    activity string or its index; default: the highest, i.e. last listed). Raises InputError when that
+    regimen does not replay, with the reason.
+    """
+    if isinstance(record, str):
+        record = registry().get(record)
+    candidates = [status for status in record.regimens
+                  if (arm is None and status.arm is None) or
+                  (arm is not None and status.arm is not None and arm.casefold() in status.arm.casefold())]
+    if arm is None and not candidates:
+        candidates = [status for status in record.regimens if status.replayable][:1]
+        candidates = [status for status in record.regimens if candidates and status.arm == candidates[0].arm]
+    if not candidates:
+        arms = [status.arm for status in record.regimens if status.arm]
+        raise InputError("arm", arm, f"an arm of {record.name} with a regimen"
+                         + (f" (one of {', '.join(arms)})" if arms else " (it has none)"))
+    if level is None:
+        chosen = candidates[-1]
+    elif isinstance(level, int) and not isinstance(level, bool):
+        if not -len(candidates) <= level < len(candidates):
+            raise InputError("level", level, f"an index below {len(candidates)}")
+        chosen = candidates[level]
+    else:
+        matches = [status for status in candidates if status.level and
+                   normalized_name(status.level) == normalized_name(str(level))]
+        if not matches:
+            raise InputError("level", level, "one of " + ", ".join(str(status.level) for status in candidates))
+        chosen = matches[0]
+    if not chosen.replayable:
+        raise InputError("regimen", record.name, f"a replayable regimen; this one is not: {chosen.reason}")
+    return copy.deepcopy(chosen.mapping)  # type: ignore[arg-type]  # callers may edit it
+
+
+def list_trials(**filters: Any) -> list[dict[str, Any]]:
+    """JSON-ready summary rows of the packaged trials matching ``filters`` (see :meth:`Registry.filter`)."""
+    return registry().filter(**filters).summary_rows()
+
+
+def show_trial(name: str) -> dict[str, Any]:
+    """JSON-ready full record of one trial (NCT number or acronym), with its regimens."""
+    return registry().get(name).summary()

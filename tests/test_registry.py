@@ -1,0 +1,323 @@
+"""The trial registry: records equal the reference files, filters, regimens, ClinicalTrials.gov import.
+
+Reported numbers are checked against the packaged copies of shared/reference/trials_combination.yaml
+(validation) and trials_monotherapy.yaml (calibration); their sources are the trial reports named beside
+each assertion. Equality is exact (tolerance 0): the registry must not alter any number.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rptici.errors import InputError, UnknownNameError
+from rptici.kinetics.regimen import Regimen, load_regimen
+from rptici.trials import Registry, list_trials, regimen_mapping, registry, show_trial
+from rptici.trials.clinicaltrials_gov import phase_text, status_text
+from rptici.trials.registry import phase_numbers
+
+HERE = Path(__file__).parent
+EXAMPLE = HERE / "data" / "clinicaltrials_gov_example.json"
+HEADER_LINES = 4  # the comment lines added on top of each packaged copy
+
+
+def _shared_reference() -> Path | None:
+    for root in (HERE.parent / "shared", HERE.parent.parent / "shared"):
+        if (root / "reference" / "trials_combination.yaml").is_file():
+            return root / "reference"
+    return None
+
+
+def _packaged(name: str) -> str:
+    return resources.files("rptici.data").joinpath(name).read_text(encoding="utf-8")
+
+
+def _combination() -> dict:
+    return yaml.safe_load(_packaged("trials_combination.yaml"))
+
+
+def _monotherapy() -> list:
+    return yaml.safe_load(_packaged("trials_monotherapy.yaml"))
+
+
+# --- the packaged copies ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["trials_combination.yaml", "trials_monotherapy.yaml"])
+def test_packaged_copy_is_the_shared_file_byte_for_byte_below_its_header(name):
+    reference = _shared_reference()
+    if reference is None:
+        pytest.skip("shared/reference not present in this checkout")
+    packaged = _packaged(name).splitlines(keepends=True)
+    assert all(line.startswith("#") for line in packaged[:HEADER_LINES])
+    assert "".join(packaged[HEADER_LINES:]) == (reference / name).read_text(encoding="utf-8")
+    assert yaml.safe_load(_packaged(name)) == yaml.safe_load((reference / name).read_text(encoding="utf-8"))
+
+
+def test_combination_copy_says_it_is_validation_only():
+    assert "VALIDATION DATA ONLY" in "".join(_packaged("trials_combination.yaml").splitlines(True)[:HEADER_LINES])
+
+
+# --- records ---------------------------------------------------------------------------------------------
+
+def test_every_trial_of_both_files_is_a_record():
+    trials = registry().trials
+    combination, monotherapy = _combination(), _monotherapy()
+    assert len([record for record in trials if record.role == "validation"]) == len(combination["trials"]) == 12
+    assert len([record for record in trials if record.role == "calibration"]) == len(monotherapy) == 10
+    assert [record.nct for record in trials if record.role == "validation"] == [raw["nct"] for raw in combination["trials"]]
+    assert len(registry().case_reports) == len(combination["case_reports"])
+
+
+def test_prince_numbers_equal_the_file():
+    # Sandhu et al. 2022 J Clin Oncol 40(16 suppl):5017: PSA50 76 %, median rPFS 11.2 mo, median OS 17.8 mo.
+    prince = registry().get("prince")
+    assert prince.nct == "NCT03658447" and prince.n == 37 and prince.phase == "I"
+    assert prince.results["psa50"] == 0.76
+    assert prince.results["median_os"] == 17.8
+    assert prince.results["median_rpfs"] == 11.2
+    assert prince.results["median_psa_pfs"] == 8.2
+    assert prince.results["psa50_comparator_lu_psma_alone"] == 0.46
+    assert prince.result_summary == "no additional safety concerns"
+    assert prince.rpt.agent_name == "[177Lu]Lu-PSMA-617" and prince.rpt.agent_known
+    assert prince.ici.agent_name == "pembrolizumab" and prince.ici.max_cycles == 35
+    assert prince.reference == "Sandhu et al. 2022 J Clin Oncol 40(16 suppl):5017"
+
+
+def test_nct02814669_numbers_equal_the_file():
+    # Fong et al. 2021 Clin Cancer Res 27:4746: grade >= 3 AEs 52.3 % (atezolizumab 34.1 %, radium 27.3 %).
+    trial = registry().get("nct02814669")
+    assert trial.results["grade3plus_ae"] == 0.523
+    assert trial.results["grade3plus_ae_attributed"] == {"atezolizumab": 0.341, "radium": 0.273}
+    assert trial.results["orr"] == 0.068
+    assert trial.results["median_rpfs"] == 3.0 and trial.results["median_os"] == 16.3
+    assert trial.n == 45 and trial.rpt.route == "IV" and trial.ici.dose == "840 mg"
+
+
+def test_per_arm_outcomes_and_confirmed_flag():
+    # Choudhury et al. 2024 Cancer Immunol Res 12:704: median rPFS 6.1 vs 5.7 mo, OS 16.9 vs 16.0 mo.
+    trial = registry().get("NCT03093428")
+    combination, alone = trial.arms
+    assert (combination.n, combination.outcomes["median_rpfs"], combination.outcomes["median_os"]) == (29, 6.1, 16.9)
+    assert (alone.n, alone.outcomes["median_rpfs"], alone.outcomes["median_os"]) == (13, 5.7, 16.0)
+    assert trial.total_n == 42
+    assert trial.ici.confirmed is False and trial.rpt.confirmed is True
+
+
+def test_every_reported_number_survives_value_for_value():
+    """Each trial's results and arm outcomes equal the file's, key for key (summary text moved aside)."""
+    for raw in _combination()["trials"]:
+        record = registry().get(raw["nct"])
+        results = dict(raw.get("results") or {})
+        assert record.result_summary == results.pop("summary", None)
+        assert record.results == results
+        for raw_arm, arm in zip(raw.get("arms") or [], record.arms, strict=True):
+            assert {"name": arm.name, "n": arm.n, **arm.outcomes} == raw_arm
+    for raw in _monotherapy():
+        record = registry().get(raw.get("nct") or raw["trial"])
+        assert record.reference == raw["source"]
+        for raw_arm, arm in zip(raw["arms"], record.arms, strict=True):
+            assert arm.outcomes == raw_arm["outcomes"] and arm.n == raw_arm["n"]
+        for endpoint, values in (raw.get("hazard_ratios") or {}).items():
+            ratio = record.hazard_ratios[endpoint]
+            assert [ratio.estimate, ratio.low, ratio.high] == values[:3]
+
+
+def test_monotherapy_calibration_numbers():
+    # Sartor et al. 2021 NEJM (VISION): PSA50 46.0 %, median OS 15.3 mo, HR OS 0.62 (0.52-0.74);
+    # rPFS HR with a 99.2 % CI.
+    vision = registry().get("NCT03511664")
+    assert vision.acronym == "VISION" and vision.role == "calibration"
+    assert vision.arms[0].outcomes["psa50"] == 0.460 and vision.arms[0].outcomes["median_os"] == 15.3
+    assert (vision.hazard_ratios["os"].estimate, vision.hazard_ratios["os"].interval) == (0.62, "95 % CI")
+    assert vision.hazard_ratios["rpfs"].interval == "99.2 % CI"
+    assert registry().get("KEYNOTE-158").acronym == "KEYNOTE-158 (NET cohort)"
+
+
+def test_unknown_agent_is_kept_and_flagged():
+    # [177Lu]Lu-DOTATOC (Ferdinandus et al. 2022) is not in the agents catalogue.
+    report = registry().case_reports[1]
+    assert report.rpt.agent == "[177Lu]Lu-DOTATOC" and report.rpt.agent_known is False and report.rpt.agent_name is None
+    assert report.ici_agents == ("ipilimumab", "nivolumab")
+    assert all(spec.agent_known for record in registry() for spec in [*record.rpt_specs(), *record.ici_specs()])
+
+
+def test_unknown_trial_names_close_matches():
+    with pytest.raises(UnknownNameError) as caught:
+        registry().get("PRINCES")
+    assert caught.value.field == "trial" and "PRINCE" in str(caught.value)
+
+
+# --- filters ---------------------------------------------------------------------------------------------
+
+def _names(found: Registry) -> set[str]:
+    return {record.name for record in found}
+
+
+def test_filter_by_disease_agent_and_checkpoint():
+    prostate = registry().filter(disease="prostate", role="validation")
+    assert _names(prostate) == {"NCT02814669", "NCT03093428", "NCT03658447"}
+    assert {"NCT03511664", "TheraP", "ALSYMPCA"} <= _names(registry().filter(disease="PROSTATE", role="calibration"))
+    assert _names(registry().filter(agent="Lu-PSMA-617")) == {"NCT03658447", "NCT03511664", "TheraP"}
+    assert _names(registry().filter(agent="Pluvicto", role="validation")) == {"NCT03658447"}
+    assert _names(registry().filter(agent="Ra-223", role="validation")) == {"NCT02814669", "NCT03093428", "NCT03996473"}
+    pembrolizumab = registry().filter(checkpoint_inhibitor="pembrolizumab", role="validation")
+    assert _names(pembrolizumab) == {"NCT03093428", "NCT03658447", "NCT03996473", "NCT05583708", "NCT03457948"}
+    assert _names(registry().filter(checkpoint_inhibitor="Keytruda", disease="prostate", role="validation")) == {
+        "NCT03093428", "NCT03658447"}
+    assert _names(registry().filter(checkpoint_inhibitor="PD-L1", role="validation")) == {
+        "NCT02814669", "NCT04261855", "NCT03215095"}
+
+
+def test_filter_by_phase_status_and_role():
+    assert _names(registry().filter(phase="III")) == set()
+    phase_two = _names(registry().filter(phase="II"))
+    assert {"NCT03093428", "NCT03325816", "NCT05663710", "NCT05239533", "NCT05583708", "NCT04261855",
+            "NCT03457948"} == phase_two
+    assert "NCT03658447" in _names(registry().filter(phase=1)) and "NCT03658447" not in phase_two
+    assert _names(registry().filter(status="completed")) == {"NCT02814669", "NCT03093428", "NCT03658447", "NCT03325816"}
+    assert _names(registry().filter(status="ongoing")) == {"NCT05663710", "NCT05239533", "NCT04261855"}
+    assert len(registry().filter(role="calibration")) == 10
+    with pytest.raises(InputError):
+        registry().filter(role="training")
+    with pytest.raises(InputError):
+        registry().filter(phase="early")
+
+
+@pytest.mark.parametrize("text, numbers", [("Ib/II", {1, 2}), ("II (randomised)", {2}), ("I", {1}),
+                                           ("PHASE1", {1}), ("phase 2", {2}), ("I/II", {1, 2})])
+def test_phase_numbers(text, numbers):
+    assert phase_numbers(text) == numbers
+
+
+# --- regimens --------------------------------------------------------------------------------------------
+
+def test_prince_regimen():
+    # PRINCE: 8.5 GBq less 0.5 GBq per cycle, q6w x 6; pembrolizumab 200 mg q3w x 35 (Sandhu et al. 2022).
+    mapping = regimen_mapping("PRINCE")
+    assert mapping == {
+        "rpt": {"agent": "[177Lu]Lu-PSMA-617", "activity": "8.5 GBq", "activity_step": "-0.5 GBq",
+                "interval": "6 weeks", "cycles": 6},
+        "ici": {"agent": "pembrolizumab", "dose": "200 mg", "interval": "3 weeks", "infusions": 35},
+        "sequence": {"order": "concurrent"}}
+    regimen = load_regimen(mapping)
+    assert regimen.rpt.cycle_activities() == pytest.approx([8500, 8000, 7500, 7000, 6500, 6000], abs=1e-9)
+    assert regimen.ici.count == 35 and regimen.ici.interval_days == 21
+
+
+def test_nct02814669_regimen():
+    regimen = load_regimen(regimen_mapping("NCT02814669"))
+    assert regimen.rpt.activity == "55 kBq/kg" and regimen.rpt.interval_days == 28 and regimen.rpt.cycles == 6
+    assert regimen.ici.agent == "atezolizumab" and regimen.ici.dose == "840 mg" and regimen.ici.interval_days == 14
+    status = registry().get("NCT02814669").regimens[0]
+    assert any("2 years" in note for note in status.assumptions)
+    assert any("staggered" in note for note in status.assumptions)
+
+
+def test_every_replayable_mapping_loads_and_the_rest_say_why():
+    replayable = 0
+    for record in registry():
+        for status in record.regimens:
+            if status.replayable:
+                assert isinstance(load_regimen(status.mapping), Regimen)
+                replayable += 1
+            else:
+                assert status.mapping is None and status.reason
+        if not record.replayable:
+            assert record.replay_reason
+            with pytest.raises(InputError):
+                regimen_mapping(record)
+    assert replayable >= 15
+    for name in ("NCT03658447", "NCT02814669", "NCT03093428", "NCT03325816"):  # the issue's replays
+        assert registry().get(name).replayable
+    for name in ("NCT05663710", "NCT05239533", "NCT04261855", "NCT02914405", "NCT03457948"):
+        assert not registry().get(name).replayable
+
+
+def test_activity_levels_and_arms():
+    assert regimen_mapping("NCT03325816")["rpt"]["activity"] == "7.4 GBq"  # default: the highest level
+    assert regimen_mapping("NCT03325816", level="3.7 GBq")["rpt"]["activity"] == "3.7 GBq"
+    assert regimen_mapping("NCT03325816", level=0)["rpt"]["activity"] == "3.7 GBq"
+    alsympca = regimen_mapping("ALSYMPCA")
+    assert alsympca["rpt"]["activity"] == "55 kBq/kg" and "ici" not in alsympca
+    assert regimen_mapping("KEYNOTE-199", arm="cohort 3")["ici"]["dose"] == "200 mg"
+    with pytest.raises(InputError):
+        regimen_mapping("KEYNOTE-199", arm="cohort 9")
+
+
+# --- query functions -------------------------------------------------------------------------------------
+
+def test_list_and_show_are_json_ready():
+    rows = list_trials(disease="prostate", checkpoint_inhibitor="pembrolizumab", role="validation")
+    assert [row["name"] for row in rows] == ["NCT03093428", "NCT03658447"]
+    assert rows[1]["rpt"] == "[177Lu]Lu-PSMA-617" and rows[1]["n"] == 37 and rows[1]["replayable"] is True
+    shown = show_trial("prince")
+    assert json.loads(json.dumps(shown)) == shown
+    assert shown["results"]["psa50"] == 0.76 and shown["regimens"][0]["mapping"]["rpt"]["cycles"] == 6
+    everything = json.loads(registry().to_json())
+    assert len(everything["trials"]) == 22 and len(everything["case_reports"]) == 2
+
+
+# --- ClinicalTrials.gov import ---------------------------------------------------------------------------
+
+def test_clinicaltrials_gov_import():
+    imported = Registry().add_clinicaltrials_gov(EXAMPLE)
+    record = imported.get("NCT03658447")
+    assert record.role == "imported" and record.acronym == "PRINCE" and record.n == 37
+    assert record.phase == "I" and record.status == "completed"
+    assert record.disease == "Metastatic Castration-resistant Prostate Cancer"
+    assert record.rpt.agent == "Lutetium Lu 177 vipivotide tetraxetan" and record.rpt.agent_name == "[177Lu]Lu-PSMA-617"
+    assert record.ici.agent_name == "pembrolizumab"
+    assert record.other_interventions == ("DIAGNOSTIC_TEST: 68Ga-PSMA-11 PET/CT",)
+    assert [arm.name for arm in record.arms] == ["177Lu-PSMA-617 + pembrolizumab"]
+    assert not record.replayable  # v2 records carry no structured activity
+    assert _names(imported.filter(agent="Lu-PSMA-617", checkpoint_inhibitor="MK-3475")) == {"NCT03658447"}
+
+
+def test_import_forms_duplicates_and_other_names(tmp_path):
+    study = json.loads(EXAMPLE.read_text())["studies"][0]
+    interventions = study["protocolSection"]["armsInterventionsModule"]["interventions"]
+    interventions[0]["name"] = "177Lu-PSMA-617"
+    interventions[1] = {"type": "DRUG", "name": "Study drug", "otherNames": ["MK-3475"]}
+    interventions.append({"type": "DRUG", "name": "Cabozantinib"})
+    for document in (study, [study]):
+        path = tmp_path / "study.json"
+        path.write_text(json.dumps(document))
+        record = Registry().add_clinicaltrials_gov(path).trials[0]
+        assert record.rpt.agent_name == "[177Lu]Lu-PSMA-617" and record.ici.agent_name == "pembrolizumab"
+        assert record.other_interventions[-1] == "DRUG: Cabozantinib"
+    with pytest.raises(InputError, match="NCT03658447"):
+        registry().add_clinicaltrials_gov(EXAMPLE)
+    replaced = registry().add_clinicaltrials_gov(EXAMPLE, replace=True)
+    assert len(replaced) == len(registry()) and replaced.get("PRINCE").role == "imported"
+    assert registry().get("PRINCE").role == "validation"  # the cached registry is unchanged
+
+
+def test_malformed_json_names_file_and_path(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"studies": [ {"protocolSection": ')
+    with pytest.raises(InputError, match="broken.json") as caught:
+        Registry().add_clinicaltrials_gov(broken)
+    assert "line 1" in str(caught.value)
+    missing = tmp_path / "missing_nct.json"
+    study = json.loads(EXAMPLE.read_text())["studies"][0]
+    del study["protocolSection"]["identificationModule"]["nctId"]
+    missing.write_text(json.dumps({"studies": [study]}))
+    with pytest.raises(InputError) as caught:
+        Registry().add_clinicaltrials_gov(missing)
+    assert caught.value.field == f"{missing}: studies[0].protocolSection.identificationModule.nctId"
+    wrong_type = tmp_path / "wrong_type.json"
+    study = json.loads(EXAMPLE.read_text())["studies"][0]
+    study["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = "thirty-seven"
+    wrong_type.write_text(json.dumps(study))
+    with pytest.raises(InputError) as caught:
+        Registry().add_clinicaltrials_gov(wrong_type)
+    assert caught.value.field == f"{wrong_type}: $.protocolSection.designModule.enrollmentInfo.count"
+
+
+def test_clinicaltrials_gov_enumerations():
+    assert phase_text(["PHASE1", "PHASE2"]) == "I/II" and phase_text(["NA"]) is None
+    assert status_text("ACTIVE_NOT_RECRUITING") == "active, not recruiting"

@@ -57,19 +57,26 @@ def _assessment_arrays(times: ArrayLike, values: ArrayLike, field: str, unit: st
     if values.ndim == 1:
         values = values[None, :]
     if values.ndim != 2 or values.shape[1] < 2:
-        raise InputError(field, values.shape, "a 2-D array [patients, assessments] with baseline and at least one assessment")
-    time_array = np.asarray(times, dtype=float)
-    if time_array.ndim == 1:
-        time_array = np.broadcast_to(time_array, values.shape)
-    if time_array.shape != values.shape:
-        raise InputError("times", np.shape(times), f"shape ({values.shape[1]},) or {values.shape} to match {field}")
-    if not np.all(np.isfinite(time_array)) or np.any(np.diff(time_array, axis=1) <= 0):
-        raise InputError("times", times, "finite assessment times in days, strictly increasing (baseline first)")
+        raise InputError(field, values.shape,
+                         "a 2-D array [patients, assessments] with baseline and at least one assessment")
+    time_array = _times_like(times, values.shape, field)
     if np.any(np.isinf(values)) or np.any(values[~np.isnan(values)] < 0):
         raise InputError(field, "negative or infinite value", f"non-negative {unit} (NaN for a missing assessment)")
     if np.any(~(values[:, 0] > 0)):
         raise InputError(field + "[:, 0]", values[:, 0][~(values[:, 0] > 0)][:5], f"a positive baseline in {unit}")
     return time_array, values
+
+
+def _times_like(times: ArrayLike, shape: tuple[int, int], field: str) -> NDArray[np.float64]:
+    """Times [T] shared by all patients or [P, T] per patient, broadcast to ``shape`` (else InputError)."""
+    time_array = np.asarray(times, dtype=float)
+    if time_array.ndim == 1 and time_array.shape[0] == shape[1]:
+        time_array = np.broadcast_to(time_array, shape)
+    if time_array.shape != shape:
+        raise InputError("times", np.shape(times), f"shape ({shape[1]},) or {shape} to match {field}")
+    if not np.all(np.isfinite(time_array)) or np.any(np.diff(time_array, axis=1) <= 0):
+        raise InputError("times", times, "finite times in days, strictly increasing (baseline first)")
+    return time_array
 
 
 def _per_patient(value: ArrayLike | None, patients: int, field: str, default: float) -> NDArray[np.float64]:
@@ -89,7 +96,7 @@ def _first_true(mask: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.
 
 def _confirmed(ok_here: NDArray[np.bool_], ok_later: NDArray[np.bool_], times: NDArray[np.float64],
                interval: float, allowed: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """[P, T] mask: ``ok_here[i]`` and some later column j with ``ok_later[j]``, t_j − t_i ≥ interval, ``allowed[j]``."""
+    """[P, T] mask: ``ok_here[i]`` and a later j with ``ok_later[j]``, t_j − t_i ≥ interval, ``allowed[j]``."""
     gap = times[:, None, :] - times[:, :, None]  # [P, i, j]
     later = (gap >= interval * (1 - _RELATIVE_TOLERANCE)) & (ok_later & allowed)[:, None, :]
     return ok_here & later.any(axis=2)
@@ -267,7 +274,8 @@ def pcwg3_psa(times: ArrayLike, psa: ArrayLike, confirm: bool = True) -> PsaResu
     responding = measured & (change <= -decline + _RELATIVE_TOLERANCE)
     responding[:, 0] = False
     if confirm:
-        responding = confirmed_by_next(responding, np.broadcast_to(responding[:, None, :], responding.shape + (responding.shape[1],)))
+        every_pair = responding.shape + (responding.shape[1],)
+        responding = confirmed_by_next(responding, np.broadcast_to(responding[:, None, :], every_pair))
     psa50 = responding.any(axis=1)
 
     increase = float(_value("pcwg3", "psa_progression_increase"))
@@ -311,12 +319,7 @@ def bone_scan_progression(times: ArrayLike, new_bone_lesions: ArrayLike) -> NDAr
     counts = np.asarray(new_bone_lesions, dtype=float)
     if counts.ndim != 2 or counts.shape[1] < 2:
         raise InputError("new_bone_lesions", counts.shape, "a 2-D array [patients, scans] with baseline and one scan")
-    if time_array.ndim == 1:
-        time_array = np.broadcast_to(time_array, counts.shape)
-    if time_array.shape != counts.shape:
-        raise InputError("times", np.shape(times), f"shape ({counts.shape[1]},) or {counts.shape}")
-    if not np.all(np.isfinite(time_array)) or np.any(np.diff(time_array, axis=1) <= 0):
-        raise InputError("times", times, "finite scan times in days, strictly increasing (baseline first)")
+    time_array = _times_like(times, counts.shape, "new_bone_lesions")
     if np.any(counts[~np.isnan(counts)] < 0) or np.any(np.isinf(counts)) or np.any(counts[:, 0] != 0):
         raise InputError("new_bone_lesions", "negative, infinite or non-zero baseline",
                          "non-negative cumulative counts with 0 at baseline")
@@ -382,7 +385,8 @@ def death_hazard(times: ArrayLike, burden: ArrayLike, age_years: ArrayLike,
     time_array = np.asarray(times, dtype=float)
     burden_array = np.asarray(burden, dtype=float)
     ages = np.asarray(age_years, dtype=float)[:, None] + time_array / 365.25
-    return background_hazard(ages, p) + p.burden_hazard_at_reference * (burden_array / p.reference_burden) ** p.burden_exponent
+    burden_term = p.burden_hazard_at_reference * (burden_array / p.reference_burden) ** p.burden_exponent
+    return background_hazard(ages, p) + burden_term
 
 
 def death_times(times: ArrayLike, burden: ArrayLike, age_years: ArrayLike, uniforms: ArrayLike,
@@ -399,12 +403,9 @@ def death_times(times: ArrayLike, burden: ArrayLike, age_years: ArrayLike, unifo
     if burden_array.ndim != 2:
         raise InputError("burden", burden_array.shape, "a 2-D array [patients, times]")
     patients = burden_array.shape[0]
-    if time_array.ndim == 1:
-        time_array = np.broadcast_to(time_array, burden_array.shape)
-    if time_array.shape != burden_array.shape:
-        raise InputError("times", np.shape(times), f"shape ({burden_array.shape[1]},) or {burden_array.shape}")
-    if not np.all(np.isfinite(time_array)) or np.any(np.diff(time_array, axis=1) <= 0) or np.any(time_array[:, 0] < 0):
-        raise InputError("times", times, "finite non-negative days, strictly increasing")
+    time_array = _times_like(times, burden_array.shape, "burden")
+    if np.any(time_array[:, 0] < 0):
+        raise InputError("times", times, "non-negative days from the start of treatment")
     if not np.all(np.isfinite(burden_array)) or np.any(burden_array < 0):
         raise InputError("burden", "negative or non-finite value", "non-negative finite tumour burden")
     ages = _per_patient(age_years, patients, "age_years", np.nan)
@@ -416,8 +417,8 @@ def death_times(times: ArrayLike, burden: ArrayLike, age_years: ArrayLike, unifo
 
     hazard = death_hazard(time_array, burden_array, ages, parameters)
     step = np.diff(time_array, axis=1)
-    cumulative = np.concatenate([np.zeros((patients, 1)), np.cumsum(0.5 * (hazard[:, 1:] + hazard[:, :-1]) * step, axis=1)],
-                                axis=1)
+    increments = 0.5 * (hazard[:, 1:] + hazard[:, :-1]) * step
+    cumulative = np.concatenate([np.zeros((patients, 1)), np.cumsum(increments, axis=1)], axis=1)
     target = -np.log1p(-draws)
     inside = cumulative[:, -1] >= target
     # interval k with H_k <= target < H_{k+1}
@@ -465,7 +466,8 @@ def time_to_event(event_times: Sequence[ArrayLike], censor_time: ArrayLike
     """
     if len(event_times) == 0:
         raise InputError("event_times", event_times, "at least one array of event times")
-    arrays = np.broadcast_arrays(*[np.asarray(t, dtype=float) for t in event_times], np.asarray(censor_time, dtype=float))
+    arrays = np.broadcast_arrays(*[np.asarray(t, dtype=float) for t in event_times],
+                                 np.asarray(censor_time, dtype=float))
     if any(np.any(np.isnan(a)) for a in arrays):
         raise InputError("event_times", "NaN", "days, or inf for an event that does not happen")
     earliest = np.minimum.reduce(arrays[:-1])

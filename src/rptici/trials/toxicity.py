@@ -120,7 +120,8 @@ def ntcp_grade(organ: str, bed: ArrayLike, uniforms: ArrayLike) -> NDArray[np.in
     probability = ntcp_for_tissue(tissue("kidney" if organ == "kidney" else "salivary_gland"), dose[..., None])
     entry = _section()[organ]
     severe = probability * entry["severe_fraction"]["value"]
-    return np.where(draws < severe, 3, np.where(draws < probability, int(entry["event_grade"]["value"]), 0)).astype(np.int64)
+    event_grade = int(entry["event_grade"]["value"])
+    return np.where(draws < severe, 3, np.where(draws < probability, event_grade, 0)).astype(np.int64)
 
 
 def radiation_toxicity(uniforms: ArrayLike, kidney_bed: ArrayLike | None = None, salivary_bed: ArrayLike | None = None,

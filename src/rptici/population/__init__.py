@@ -1,0 +1,17 @@
+"""Virtual populations: per-disease covariate distributions, sampling, and selection of virtual patients.
+
+* :func:`sample_population` — quasi-random (Latin hypercube or Sobol) patients of one disease;
+* :func:`patient_streams` — one random generator per patient, independent of chunking;
+* :func:`select_virtual_patients` — Allen et al. 2016 acceptance–rejection to match observed distributions.
+"""
+
+from __future__ import annotations
+
+from .distributions import Disease, Marginal, known_diseases, load_disease
+from .sampling import METHODS, Population, mosteller_bsa, patient_streams, sample_population, sphere_volume_mL
+from .selection import SelectionResult, select_virtual_patients
+
+__all__ = [
+    "METHODS", "Disease", "Marginal", "Population", "SelectionResult", "known_diseases", "load_disease",
+    "mosteller_bsa", "patient_streams", "sample_population", "select_virtual_patients", "sphere_volume_mL",
+]

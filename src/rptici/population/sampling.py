@@ -1,0 +1,251 @@
+"""Virtual patients: quasi-random sampling of a disease's covariates, and one random stream per patient.
+
+Sampling: n points in the unit hypercube (scrambled Latin hypercube or Sobol from ``scipy.stats.qmc``, or
+plain pseudo-random), one dimension per quantity (sex, measurable disease, lesion count, one per lesion slot, one per
+covariate); named correlations are imposed with a Gaussian copula (u → Φ⁻¹(u), multiplied by the Cholesky
+factor of the correlation matrix, → Φ), which keeps every marginal exact; each column then goes through
+the inverse CDF of its marginal (:mod:`rptici.population.distributions`). Body surface area follows from
+height and weight (Mosteller 1987 N Engl J Med 317:1098: BSA = √(height_cm × weight_kg / 3600)), absolute
+GFR from eGFR × BSA / 1.73 m², and lesion volume from the diameter as a sphere (π d³ / 6).
+
+The quasi-random design spans the whole population, so patient i depends on n; everything random that
+happens to a patient afterwards draws from :func:`patient_streams`, which depends only on (seed, i).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, fields
+
+import numpy as np
+from scipy import special
+from scipy.stats import qmc
+
+from ..errors import InputError
+from ..kinetics.biokinetics import Covariates
+from .distributions import MAX_LESIONS, SEXES, Disease, load_disease
+
+METHODS = ("lhs", "sobol", "random")
+REFERENCE_BSA_M2 = 1.73  # the body surface area that eGFR is normalised to (mL/min/1.73 m²), by definition
+
+
+def mosteller_bsa(height_cm, weight_kg) -> np.ndarray:
+    """Body surface area (m²) by Mosteller 1987 N Engl J Med 317:1098: √(height_cm × weight_kg / 3600)."""
+    return np.sqrt(np.asarray(height_cm, dtype=float) * np.asarray(weight_kg, dtype=float) / 3600.0)
+
+
+def sphere_volume_mL(diameter_mm) -> np.ndarray:
+    """Volume (mL) of a sphere of diameter ``diameter_mm``: π d³ / 6 with d in cm."""
+    return np.pi / 6.0 * (np.asarray(diameter_mm, dtype=float) / 10.0) ** 3
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.array(array)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True)
+class Population:
+    """Virtual patients of one disease: one row per patient in every array (read-only arrays).
+
+    Lesion arrays are (patients, 8), NaN where a patient has fewer lesions. ``target_uptake`` is the PET
+    measure named by the disease's target (for example PSMA PET SUVmean); ``target_uptake_scale`` is it
+    over the agent's reference value. ``pdl1`` is in % (tumour proportion score or combined positive score,
+    ``pdl1_scoring``). ``psa_ng_per_mL`` is NaN for diseases without PSA. ``patient_id`` is the index that
+    selects the patient's random stream (:func:`patient_streams`) and survives :meth:`subset`.
+    """
+
+    disease: str
+    seed: int
+    method: str
+    pdl1_scoring: str
+    patient_id: np.ndarray
+    sex: np.ndarray
+    age_years: np.ndarray
+    height_cm: np.ndarray
+    weight_kg: np.ndarray
+    bsa_m2: np.ndarray
+    egfr_mL_per_min_per_1_73m2: np.ndarray
+    gfr_mL_per_min: np.ndarray
+    target_uptake: np.ndarray
+    target_uptake_scale: np.ndarray
+    pdl1: np.ndarray
+    immune_infiltration: np.ndarray
+    alpha_per_Gy: np.ndarray
+    lymphocytes_1e9_per_L: np.ndarray
+    prior_lines: np.ndarray
+    psa_ng_per_mL: np.ndarray
+    measurable_disease: np.ndarray
+    lesion_count: np.ndarray
+    lesion_diameters_mm: np.ndarray
+    lesion_volumes_mL: np.ndarray
+    lesion_density_g_per_mL: float = 1.0
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, np.ndarray):
+                object.__setattr__(self, item.name, _read_only(value))
+
+    def __len__(self) -> int:
+        return int(self.patient_id.size)
+
+    @property
+    def lesion_masses_g(self) -> np.ndarray:
+        """(patients, 8) lesion masses in g (volume × density), NaN for absent lesions."""
+        return self.lesion_volumes_mL * self.lesion_density_g_per_mL
+
+    @property
+    def total_lesion_volume_mL(self) -> np.ndarray:
+        return np.nansum(self.lesion_volumes_mL, axis=1)
+
+    def kinetic_covariates(self) -> Covariates:
+        """The kinetics layer's :class:`~rptici.kinetics.biokinetics.Covariates` (absent lesions as mass 0)."""
+        return Covariates(weight_kg=np.array(self.weight_kg), bsa_m2=np.array(self.bsa_m2),
+                          gfr_mL_per_min=np.array(self.gfr_mL_per_min),
+                          target_uptake_scale=np.array(self.target_uptake_scale),
+                          lesion_masses_g=np.nan_to_num(self.lesion_masses_g, nan=0.0))
+
+    def subset(self, indices) -> "Population":
+        """The patients at positions ``indices`` (integers or a boolean mask), keeping their ``patient_id``."""
+        index = np.asarray(indices)
+        if index.dtype == bool:
+            if index.shape != (len(self),):
+                raise InputError("indices", f"boolean mask of shape {index.shape}", f"a mask of length {len(self)}")
+            index = np.flatnonzero(index)
+        elif index.size and not np.issubdtype(index.dtype, np.integer):
+            raise InputError("indices", indices, "integer positions or a boolean mask")
+        index = index.astype(np.intp).ravel()
+        if index.size and (index.min() < -len(self) or index.max() >= len(self)):
+            raise InputError("indices", indices, f"positions from 0 to {len(self) - 1}")
+        values = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            values[item.name] = value[index] if isinstance(value, np.ndarray) else value
+        return Population(**values)
+
+    def to_frame(self):
+        """A pandas DataFrame, one row per patient; lesions as ``lesion_<k>_diameter_mm`` and ``_volume_mL``."""
+        import pandas as pd
+
+        columns = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, np.ndarray) and value.ndim == 1:
+                columns[item.name] = value
+        for k in range(MAX_LESIONS):
+            columns[f"lesion_{k + 1}_diameter_mm"] = self.lesion_diameters_mm[:, k]
+            columns[f"lesion_{k + 1}_volume_mL"] = self.lesion_volumes_mL[:, k]
+        columns["total_lesion_volume_mL"] = self.total_lesion_volume_mL
+        frame = pd.DataFrame(columns)
+        frame.attrs.update(disease=self.disease, seed=self.seed, method=self.method, pdl1_scoring=self.pdl1_scoring)
+        return frame
+
+
+def patient_streams(seed: int, start: int, stop: int) -> list[np.random.Generator]:
+    """Random generators of patients ``start`` to ``stop - 1``: patient i gets ``SeedSequence(seed).spawn(...)[i]``.
+
+    ``SeedSequence.spawn`` gives child i the spawn key ``(i,)``, so the stream is built directly from
+    ``SeedSequence(seed, spawn_key=(i,))``: it depends on (seed, i) only, not on chunk boundaries.
+    """
+    _check_seed(seed)
+    for name, value in (("start", start), ("stop", stop)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise InputError(name, value, "an integer >= 0")
+    if stop < start:
+        raise InputError("stop", stop, f"an integer >= start ({start})")
+    return [np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(i,))) for i in range(start, stop)]
+
+
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError("seed", seed, "an integer >= 0")
+
+
+def unit_hypercube(n: int, dimensions: int, seed: int, method: str) -> np.ndarray:
+    """n points in [0, 1)^dimensions: scrambled Latin hypercube, scrambled Sobol, or pseudo-random; seeded."""
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+    if method == "lhs":
+        return qmc.LatinHypercube(d=dimensions, scramble=True, seed=rng).random(n)
+    if method == "sobol":
+        with warnings.catch_warnings():  # n need not be a power of 2 for marginal coverage
+            warnings.simplefilter("ignore", UserWarning)
+            return qmc.Sobol(d=dimensions, scramble=True, seed=rng).random(n)
+    return rng.random((n, dimensions))
+
+
+def _correlation_matrix(disease: Disease, columns: dict[str, int], dimensions: int) -> np.ndarray:
+    matrix = np.eye(dimensions)
+    for correlation in disease.correlations:
+        i, j = columns[correlation.first], columns[correlation.second]
+        matrix[i, j] = matrix[j, i] = correlation.rho
+    return matrix
+
+
+def _apply_copula(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    if np.allclose(matrix, np.eye(matrix.shape[0])):
+        return points
+    try:
+        factor = np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError as error:
+        raise InputError("correlations", "matrix", "a positive definite set of correlations") from error
+    normal = special.ndtri(np.clip(points, 1e-12, 1 - 1e-12))
+    return special.ndtr(normal @ factor.T)
+
+
+def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex: str | None = None) -> Population:
+    """Sample ``n`` virtual patients of ``disease``; same (disease, n, seed, method, sex) → identical arrays.
+
+    ``sex``: None draws it from the disease's male fraction; "male" or "female" fixes it.
+    """
+    spec = load_disease(disease)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise InputError("n", n, "an integer >= 1")
+    _check_seed(seed)
+    if method not in METHODS:
+        raise InputError("method", method, "one of " + ", ".join(METHODS))
+    if sex is not None and sex not in SEXES:
+        raise InputError("sex", sex, "None, 'male' or 'female'")
+    if sex == "female" and spec.male_fraction >= 1.0 or sex == "male" and spec.male_fraction <= 0.0:
+        raise InputError("sex", sex, f"a sex that {spec.name} occurs in")
+
+    names = ["sex", "measurable", "lesion_count"] + [f"lesion_{k}" for k in range(MAX_LESIONS)] + list(spec.covariates)
+    columns = {name: i for i, name in enumerate(names)}
+    points = unit_hypercube(int(n), len(names), int(seed), method)
+    points = _apply_copula(points, _correlation_matrix(spec, columns, len(names)))
+
+    if sex is None:
+        is_male = points[:, columns["sex"]] < spec.male_fraction
+    else:
+        is_male = np.full(n, sex == "male")
+    sexes = np.where(is_male, "male", "female")
+
+    def draw(name: str) -> np.ndarray:
+        u = points[:, columns[name]]
+        male, female = spec.marginal(name, "male"), spec.marginal(name, "female")
+        if male is female:
+            return male.ppf(u)
+        return np.where(is_male, male.ppf(u), female.ppf(u))
+
+    lesions = spec.lesions
+    count = lesions.count.ppf(points[:, columns["lesion_count"]]).astype(np.int64)
+    slots = np.arange(MAX_LESIONS)[None, :]
+    diameters = lesions.diameter.ppf(points[:, [columns[f"lesion_{k}"] for k in range(MAX_LESIONS)]])
+    diameters = np.where(slots < count[:, None], diameters, np.nan)
+
+    height, weight = draw("height"), draw("weight")
+    bsa = mosteller_bsa(height, weight)
+    egfr = draw("egfr")
+    uptake = draw("target_uptake")
+    return Population(
+        disease=spec.name, seed=int(seed), method=method, pdl1_scoring=spec.pdl1_scoring,
+        patient_id=np.arange(n, dtype=np.int64), sex=sexes, age_years=draw("age"), height_cm=height,
+        weight_kg=weight, bsa_m2=bsa, egfr_mL_per_min_per_1_73m2=egfr, gfr_mL_per_min=egfr * bsa / REFERENCE_BSA_M2,
+        target_uptake=uptake, target_uptake_scale=uptake / spec.target.reference_value, pdl1=draw("pdl1"),
+        immune_infiltration=draw("infiltration"), alpha_per_Gy=draw("alpha"),
+        lymphocytes_1e9_per_L=draw("lymphocytes"), prior_lines=draw("prior_lines").astype(np.int64),
+        psa_ng_per_mL=draw("psa") if spec.has_psa else np.full(n, np.nan),
+        measurable_disease=points[:, columns["measurable"]] < lesions.measurable_fraction,
+        lesion_count=count, lesion_diameters_mm=diameters, lesion_volumes_mL=sphere_volume_mL(diameters),
+        lesion_density_g_per_mL=lesions.density_g_per_mL)

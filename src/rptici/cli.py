@@ -245,6 +245,71 @@ def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide,
     _run(action)
 
 
+regimen_app = typer.Typer(help="From a treatment regimen to dose, BED and checkpoint occupancy.", no_args_is_help=True)
+app.add_typer(regimen_app, name="regimen")
+
+
+@regimen_app.command("dose")
+def regimen_dose_command(
+        scenario: Path = typer.Argument(..., help="Scenario YAML: regimen, patient, optional patients and seed."),
+        rbe: Optional[float] = typer.Option(None, "--rbe", help="RBE of α particles (default from the data file)."),
+        as_json: bool = JSON_OPTION) -> None:
+    """Absorbed dose, Gy/GBq, BED, EQD2 and limit margins per organ and lesion; occupancy with an ICI."""
+    from .radiobiology.regimen_dose import load_scenario, scenario_dose
+
+    def action() -> None:
+        loaded = load_scenario(scenario)
+        result = scenario_dose(loaded, rbe=rbe)
+        summary = {"scenario": loaded.name or scenario.name, "patient": "reference", **result.summary(0)}
+        if loaded.cohort_size:
+            summary["cohort"] = {"seed": loaded.seed, "spread_log_normal_sigma": dict(loaded.spread),
+                                 **result.cohort_summary()}
+        if as_json:
+            typer.echo(json.dumps(_clean(summary), indent=2, ensure_ascii=False))
+            return
+        grid = Table(title=f"{summary['scenario']}: {result.agent}, "
+                           f"{summary['total_activity_administered_MBq'] / 1000:.4g} GBq in {len(summary['cycles'])} cycles")
+        for column in ("region", "dose (Gy)", "Gy/GBq", "BED (Gy)", "EQD2 (Gy)", "tightest limit"):
+            grid.add_column(column)
+        for region, values in summary["regions"].items():
+            tightest = min(values["limits"], key=lambda limit: limit["margin"], default=None)
+            grid.add_row(region, _display(values["rbe_weighted_dose_Gy"]), _display(values["dose_per_activity_Gy_per_GBq"]),
+                         _display(values["bed_Gy"]), _display(values["eqd2_Gy"]),
+                         "–" if tightest is None else f"{tightest['name']} {tightest['limit']:g} Gy, margin "
+                         f"{tightest['margin']:.3g}{' EXCEEDED' if tightest['exceeded'] else ''}")
+        console.print(grid)
+        if "ici" in summary:
+            ici = summary["ici"]
+            console.print(f"{ici['agent']} ({ici['target']}): trough occupancy {100 * ici['trough_occupancy']:.1f} %, "
+                          f"mean {100 * ici['mean_occupancy']:.1f} %")
+
+    _run(action)
+
+
+@regimen_app.command("plot")
+def regimen_plot_command(
+        scenario: Path = typer.Argument(..., help="Scenario YAML: regimen, patient, optional patients and seed."),
+        out: Path = typer.Option(..., "--out", help="Output file, .png or .html (self-contained)."),
+        patient: int = typer.Option(0, "--patient", help="Patient index (0: the reference patient)."),
+        as_json: bool = JSON_OPTION) -> None:
+    """Activity per compartment, cumulative dose and checkpoint occupancy over time, as PNG or HTML."""
+    from .errors import InputError
+    from .radiobiology.regimen_dose import load_scenario, scenario_dose
+    from .report.regimen import write_regimen_plot
+
+    def action() -> None:
+        if out.suffix.lower() not in (".png", ".html"):
+            raise InputError("--out", str(out), "a file name ending in .png or .html")
+        loaded = load_scenario(scenario)
+        if not 0 <= patient <= loaded.cohort_size:
+            raise InputError("--patient", patient, f"a patient index from 0 to {loaded.cohort_size}")
+        result = scenario_dose(loaded)
+        path = write_regimen_plot(result, out, patient, loaded.name)
+        _emit({"scenario": loaded.name or scenario.name, "patient": patient, "file": str(path)}, as_json, "regimen plot")
+
+    _run(action)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

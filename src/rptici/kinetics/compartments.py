@@ -181,6 +181,30 @@ class CompartmentModel:
             self._eigen = (values - self.decay_constant_per_day, vectors, inverse, bad)
         return self._eigen
 
+    def exponential_modes(self, compartment: str = "blood") -> tuple[np.ndarray, np.ndarray]:
+        """Impulse response to 1 MBq into ``compartment`` as a sum of exponentials, per patient.
+
+        A_c(t) = Σ_k amplitudes[p, c, k] · exp(−rates[p, k] · t) (MBq per MBq administered), with
+        rates = λ − μ_k (1/d, physical decay included) from K = V diag(μ) V⁻¹ and amplitudes
+        V[c, k] · (V⁻¹ b)[k] for b the unit input. Linear models only. Compartmental matrices can have
+        complex eigenvalues in principle; a patient whose modes are complex or whose eigenvectors are
+        ill-conditioned (defective K) raises :class:`InputError` (use :meth:`activity`, which falls back to
+        the matrix exponential, or :meth:`solve_numerically`).
+        """
+        self._require_linear("exponential_modes")
+        source = self.index(compartment)
+        values, vectors, inverse, bad = self._eigensystem()
+        if np.any(bad):
+            raise InputError("rates", f"patients {np.flatnonzero(bad)[:5].tolist()}",
+                             "transfer rates with a diagonalisable matrix for a sum of exponentials "
+                             "(use activity() or solve_numerically())")
+        amplitudes = vectors * inverse[:, :, source][:, None, :]
+        scale = np.maximum(np.abs(values.real), self.decay_constant_per_day)
+        if np.any(np.abs(values.imag) > 1e-9 * scale) or np.any(
+                np.abs(amplitudes.imag) > 1e-9 * np.maximum(np.abs(amplitudes).max(axis=(1, 2), keepdims=True), 1.0)):
+            raise InputError("rates", "complex eigenvalues", "a model whose impulse response is a sum of real exponentials")
+        return amplitudes.real.copy(), -values.real.copy()
+
     def _require_linear(self, what: str) -> None:
         if not self.is_linear:
             raise InputError("method", what, "the numerical path (solve_numerically) for a model with saturable uptake")

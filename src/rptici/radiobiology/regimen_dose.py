@@ -1,0 +1,490 @@
+"""From a treatment regimen to activity, dose rate, absorbed dose, BED and limits — vectorised over patients.
+
+For a linear biokinetic model the dose rate of each target after 1 MBq is a sum of exponentials
+(:func:`~rptici.dosimetry.dose_rate.dose_rate_modes`); cycles superpose by linearity, so activity(t), dose
+rate(t) and cumulative dose(t) are closed-form sums over cycles and modes. BED (Dale 1985 Br J Radiol 58:515):
+within a cycle the Lea–Catcheside factor G is exact for the exponential sum (Dale 1996;
+:func:`~rptici.radiobiology.lq.g_factor_exponential_sum`); cycles weeks apart add, because the damage of
+one cycle is repaired (half-time hours) long before the next (:func:`~rptici.radiobiology.bed.bed_cycles`):
+BED = Σ_k D_k (1 + G D_k / (α/β)). BED and the limits use the RBE-weighted dose (α RBE from the data file),
+as the patient workbench does (:mod:`~rptici.radiobiology.assessment`). With a checkpoint inhibitor the
+serum concentration and target occupancy come from the regimen (population PK, weight effect).
+
+Scenario files (``examples/scenarios/*.yaml``) hold ``regimen:`` (the mapping of
+:func:`~rptici.kinetics.regimen.load_regimen`), ``patient:`` (the reference patient) and optionally
+``patients: N`` and ``seed`` for a cohort sampled around the reference; see :func:`load_scenario`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pint
+import yaml
+
+from ..dosimetry.absorbed_dose import default_alpha_rbe
+from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
+from ..errors import InputError, UnknownNameError
+from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, organ_masses_g, reference_anatomy
+from ..kinetics.occupancy import occupancy as occupancy_fraction_of
+from ..kinetics.regimen import Regimen, load_regimen
+from ..physics import Nuclide
+from ..units import parse_positive, registry
+from .assessment import LimitMargin, _limit_margins
+from .bed import eqd2
+from .lq import g_factor_exponential_sum
+from .tissues import tissue
+
+#: Log-normal spreads (σ of ln) of a cohort sampled around the reference patient. Assumption (no single
+#: published joint distribution is used): weight σ 0.15 (adult body weight CV about 15 %), GFR σ 0.25,
+#: target uptake σ 0.4 (inter-patient spread of tumour SUV on PSMA/SSTR PET is of this order), lesion mass
+#: σ 0.5; BSA follows weight as BSA_ref (W/W_ref)^0.425 (Du Bois and Du Bois 1916 weight exponent at fixed
+#: height). Override any of them in the scenario under ``patient.spread``.
+DEFAULT_SPREAD = {"weight": 0.15, "gfr": 0.25, "target_uptake": 0.4, "lesion_mass": 0.5}
+BSA_WEIGHT_EXPONENT = 0.425
+#: Grid of the time-averaged occupancy (trapezoid): points per ICI dosing interval. Occupancy is near 1 and
+#: smooth between infusions; 12 points per interval change the mean by < 3e-3 against a 1-hour grid.
+OCCUPANCY_POINTS_PER_INTERVAL = 12
+#: Tissue used for the BED and limits of lesions.
+LESION_TISSUE = "tumour"
+_SCENARIO_KEYS = ("name", "description", "regimen", "patient", "patients", "seed")
+_PATIENT_KEYS = ("sex", "weight", "bsa", "gfr", "target_uptake", "lesions", "spread")
+
+
+# -- scenario -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DoseScenario:
+    """A regimen, the covariates of the patients (index 0: the reference patient), sex and cohort settings."""
+
+    regimen: Regimen
+    covariates: Covariates
+    sex: str = "male"
+    name: str = ""
+    cohort_size: int = 0
+    seed: int | None = None
+    spread: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SPREAD))
+
+
+def _gfr(value: object) -> float:
+    field_name = "patient.gfr"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        try:
+            number = float(registry().Quantity(str(value).strip()).to("mL/min").magnitude)
+        except (pint.DimensionalityError, pint.UndefinedUnitError, ValueError, TypeError, AttributeError,
+                AssertionError, pint.errors.DefinitionSyntaxError):
+            raise InputError(field_name, value, "a glomerular filtration rate such as '100 mL/min'") from None
+    if not np.isfinite(number) or number <= 0:
+        raise InputError(field_name, value, "a positive glomerular filtration rate such as '100 mL/min'")
+    return number
+
+
+def _patient(block: object) -> tuple[dict[str, Any], str, dict[str, float]]:
+    if not isinstance(block, Mapping):
+        raise InputError("patient", block, "a mapping with weight, bsa, sex, gfr, target_uptake, lesions")
+    unknown = [key for key in block if key not in _PATIENT_KEYS]
+    if unknown:
+        raise InputError(f"patient.{unknown[0]}", block[unknown[0]], "one of the fields " + ", ".join(_PATIENT_KEYS))
+    sex = str(block.get("sex", "male"))
+    try:
+        anatomy = reference_anatomy(sex)
+    except UnknownNameError as error:
+        raise InputError("patient.sex", sex, error.allowed) from None
+    weight = parse_positive(block["weight"], "mass", "patient.weight") / 1000.0 if "weight" in block else anatomy["weight_kg"]
+    bsa = anatomy["body_surface_area_m2"]
+    if "bsa" in block:
+        try:
+            bsa = float(registry().Quantity(str(block["bsa"]).replace("m2", "m**2")).to("m**2").magnitude) \
+                if isinstance(block["bsa"], str) else float(block["bsa"])
+        except Exception:
+            raise InputError("patient.bsa", block["bsa"], "a body surface area such as '1.9 m2'") from None
+        if not np.isfinite(bsa) or bsa <= 0:
+            raise InputError("patient.bsa", block["bsa"], "a positive body surface area such as '1.9 m2'")
+    gfr = _gfr(block["gfr"]) if "gfr" in block else anatomy["gfr_mL_per_min"]
+    uptake = block.get("target_uptake", 1.0)
+    if isinstance(uptake, bool) or not isinstance(uptake, (int, float)) or not np.isfinite(uptake) or uptake < 0:
+        raise InputError("patient.target_uptake", uptake, "a target-uptake scale >= 0 (1 = reference)")
+    lesions = block.get("lesions", []) or []
+    if not isinstance(lesions, list):
+        raise InputError("patient.lesions", lesions, "a list of lesion masses such as ['20 g', '5 g']")
+    masses = [parse_positive(mass, "mass", f"patient.lesions[{number}]") for number, mass in enumerate(lesions)]
+    spread = dict(DEFAULT_SPREAD)
+    given = block.get("spread", {}) or {}
+    if not isinstance(given, Mapping):
+        raise InputError("patient.spread", given, "a mapping of log-normal sigmas: " + ", ".join(DEFAULT_SPREAD))
+    for key, value in given.items():
+        if key not in DEFAULT_SPREAD:
+            raise InputError(f"patient.spread.{key}", value, "one of " + ", ".join(DEFAULT_SPREAD))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 3:
+            raise InputError(f"patient.spread.{key}", value, "a log-normal sigma between 0 and 3")
+        spread[key] = float(value)
+    reference = {"weight_kg": weight, "bsa_m2": bsa, "gfr_mL_per_min": gfr, "target_uptake_scale": float(uptake),
+                 "lesion_masses_g": np.array(masses, dtype=float)}
+    return reference, sex, spread
+
+
+def sample_cohort(reference: Mapping[str, Any], patients: int, seed: int | None,
+                  spread: Mapping[str, float] = DEFAULT_SPREAD) -> Covariates:
+    """The reference patient (index 0) followed by ``patients`` sampled around it (log-normal, see DEFAULT_SPREAD).
+
+    Each sampled patient draws from its own stream (``SeedSequence(seed).spawn``), so patient i is the same
+    whatever the cohort size.
+    """
+    lesions = np.asarray(reference["lesion_masses_g"], dtype=float)
+    streams = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(patients)]
+    draws = np.array([rng.standard_normal(3 + lesions.size) for rng in streams]).reshape(patients, 3 + lesions.size)
+    weight = reference["weight_kg"] * np.exp(spread["weight"] * draws[:, 0])
+    bsa = reference["bsa_m2"] * (weight / reference["weight_kg"]) ** BSA_WEIGHT_EXPONENT
+    gfr = reference["gfr_mL_per_min"] * np.exp(spread["gfr"] * draws[:, 1])
+    uptake = reference["target_uptake_scale"] * np.exp(spread["target_uptake"] * draws[:, 2])
+    masses = lesions[None, :] * np.exp(spread["lesion_mass"] * draws[:, 3:])
+    return Covariates(np.concatenate([[reference["weight_kg"]], weight]), np.concatenate([[reference["bsa_m2"]], bsa]),
+                      np.concatenate([[reference["gfr_mL_per_min"]], gfr]),
+                      np.concatenate([[reference["target_uptake_scale"]], uptake]),
+                      np.vstack([lesions[None, :], masses]))
+
+
+def load_scenario(source: Mapping[str, Any] | str | os.PathLike[str]) -> DoseScenario:
+    """A :class:`DoseScenario` from a YAML file or mapping: ``regimen``, ``patient``, optional ``patients``, ``seed``.
+
+    ``patient``: sex (male/female, ICRP 89 reference), weight ('80 kg'), bsa ('1.9 m2'), gfr ('100 mL/min'),
+    target_uptake (scale, 1 = reference), lesions (list of masses, '20 g'), spread (log-normal σ overrides).
+    Missing values are the ICRP 89 reference adult's. Errors name the field (``patient.weight``).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise InputError("scenario", str(source), "a YAML scenario file with regimen and patient")
+        try:
+            source = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            raise InputError("scenario", str(path), f"valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(source, Mapping):
+        raise InputError("scenario", type(source).__name__, "a mapping with regimen and patient")
+    unknown = [key for key in source if key not in _SCENARIO_KEYS]
+    if unknown:
+        raise InputError(str(unknown[0]), source[unknown[0]], "one of the fields " + ", ".join(_SCENARIO_KEYS))
+    if "regimen" not in source:
+        raise InputError("regimen", None, "a regimen mapping (rpt, ici, sequence)")
+    try:
+        regimen = load_regimen(source["regimen"])
+    except InputError as error:
+        raise _prefixed(error, "regimen") from None
+    if regimen.rpt is None:
+        raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule (the dose command needs one)")
+    reference, sex, spread = _patient(source.get("patient", {}))
+    patients = source.get("patients", 0)
+    if isinstance(patients, bool) or not isinstance(patients, int) or not 0 <= patients <= 100_000:
+        raise InputError("patients", patients, "a whole number of sampled patients, 0 to 100000")
+    seed = source.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise InputError("seed", seed, "a whole number >= 0")
+    covariates = sample_cohort(reference, patients, seed, spread)
+    return DoseScenario(regimen, covariates, sex, str(source.get("name", "")), patients, seed, spread)
+
+
+def _prefixed(error: InputError, prefix: str) -> InputError:
+    copy = error.__class__.__new__(error.__class__)
+    copy.__dict__.update(error.__dict__)
+    copy.field = f"{prefix}.{error.field}"
+    copy.args = (f"{copy.field}: got {error.value!r}; expected {error.allowed}",)
+    return copy
+
+
+# -- result -------------------------------------------------------------------------------------------
+
+@dataclass
+class RegimenDose:
+    """Activity, dose and BED of every patient (first axis) over ``times`` (last axis, days).
+
+    Targets (organs and lesions) are on the second axis of the dose arrays; compartments on the second
+    axis of ``activity_MBq``. Absorbed doses are to infinity over all cycles; ``cumulative_dose_Gy`` to each
+    time. ``limits`` maps target → tuple of :class:`LimitMargin` whose value, margin and exceeded are arrays
+    over patients. Antibody arrays are None without an ICI.
+    """
+
+    agent: str
+    nuclide: str
+    compartments: tuple[str, ...]
+    excretion: tuple[str, ...]
+    decay_constant_per_day: float
+    targets: tuple[str, ...]
+    tissues: tuple[str, ...]
+    masses_g: np.ndarray
+    times: np.ndarray
+    administration_times: np.ndarray
+    administered_MBq: np.ndarray
+    modes: DoseRateModes
+    activity_amplitudes: np.ndarray
+    activity_MBq: np.ndarray
+    dose_rate_Gy_per_day: np.ndarray
+    cumulative_dose_Gy: np.ndarray
+    absorbed_dose_Gy: np.ndarray
+    rbe_weighted_dose_Gy: np.ndarray
+    alpha_rbe: float
+    g_factor: np.ndarray
+    bed_Gy: np.ndarray
+    eqd2_Gy: np.ndarray
+    limits: dict[str, tuple[LimitMargin, ...]]
+    ici_agent: str | None = None
+    ici_target: str | None = None
+    concentration_ug_per_mL: np.ndarray | None = None
+    occupancy: np.ndarray | None = None
+    trough_concentration_ug_per_mL: np.ndarray | None = None
+    trough_occupancy: np.ndarray | None = None
+    mean_occupancy: np.ndarray | None = None
+
+    @property
+    def patients(self) -> int:
+        return self.masses_g.shape[0]
+
+    @property
+    def total_activity_MBq(self) -> np.ndarray:
+        return self.administered_MBq.sum(axis=0)
+
+    @property
+    def dose_per_activity_Gy_per_GBq(self) -> np.ndarray:
+        """Absorbed dose (not RBE-weighted) over the regimen per GBq administered in it, (patients, targets)."""
+        return self.absorbed_dose_Gy / (self.total_activity_MBq[:, None] / 1000.0)
+
+    def balance(self, time_d: float) -> dict[str, np.ndarray]:
+        """Where the administered activity is at ``time_d`` (MBq-at-administration units, per patient):
+        present in body + decayed in body (λ∫A dt) + excreted (present in excreta + decayed there) = administered."""
+        body = np.array([name not in self.excretion for name in self.compartments])
+        elapsed = float(time_d) - self.administration_times
+        given = elapsed >= 0
+        rates = self.modes.rates
+        present = np.zeros((self.patients, len(self.compartments)))
+        integral = np.zeros_like(present)
+        for cycle in np.flatnonzero(given):
+            weight = self.administered_MBq[cycle][:, None]
+            present += weight * np.einsum("pck,pk->pc", self.activity_amplitudes, np.exp(-rates * elapsed[cycle]))
+            integral += weight * exponential_sum_integral(self.activity_amplitudes, rates[:, None, :], elapsed[cycle])
+        decayed = self.decay_constant_per_day * integral
+        return {"administered": self.administered_MBq[given].sum(axis=0),
+                "present_in_body": present[:, body].sum(axis=1), "decayed_in_body": decayed[:, body].sum(axis=1),
+                "excreted": (present[:, ~body] + decayed[:, ~body]).sum(axis=1)}
+
+    def region_summary(self, patient: int = 0) -> dict[str, dict[str, Any]]:
+        """Per target: absorbed dose, RBE-weighted dose, Gy/GBq, G, BED, EQD2 and limits for one patient."""
+        result = {}
+        for column, target in enumerate(self.targets):
+            result[target] = {
+                "tissue": self.tissues[column], "mass_g": float(self.masses_g[patient, column]),
+                "absorbed_dose_Gy": float(self.absorbed_dose_Gy[patient, column]),
+                "rbe_weighted_dose_Gy": float(self.rbe_weighted_dose_Gy[patient, column]),
+                "dose_per_activity_Gy_per_GBq": float(self.dose_per_activity_Gy_per_GBq[patient, column]),
+                "g_factor": float(self.g_factor[patient, column]), "bed_Gy": float(self.bed_Gy[patient, column]),
+                "eqd2_Gy": float(self.eqd2_Gy[patient, column]),
+                "limits": [{"name": limit.name, "quantity": limit.quantity, "limit": limit.limit_Gy,
+                            "value": float(np.asarray(limit.value_Gy)[patient]),
+                            "margin": float(np.asarray(limit.margin_Gy)[patient]),
+                            "exceeded": bool(np.asarray(limit.exceeded)[patient]), "source": limit.source}
+                           for limit in self.limits[target]],
+            }
+        return result
+
+    def summary(self, patient: int = 0) -> dict[str, Any]:
+        """JSON-ready summary of one patient (default the reference) and, for a cohort, its spread."""
+        result: dict[str, Any] = {
+            "agent": self.agent, "nuclide": self.nuclide, "alpha_rbe": self.alpha_rbe,
+            "total_activity_administered_MBq": float(self.total_activity_MBq[patient]),
+            "cycles": [{"time_d": float(time), "activity_MBq": float(activity[patient])}
+                       for time, activity in zip(self.administration_times, self.administered_MBq)],
+            "regions": self.region_summary(patient),
+        }
+        if self.ici_agent is not None:
+            result["ici"] = {"agent": self.ici_agent, "target": self.ici_target,
+                             "trough_occupancy": float(self.trough_occupancy[patient]),
+                             "mean_occupancy": float(self.mean_occupancy[patient]),
+                             "trough_concentration_ug_per_mL": float(self.trough_concentration_ug_per_mL[patient])}
+        return result
+
+    def cohort_summary(self, patients: slice | np.ndarray = slice(1, None)) -> dict[str, Any]:
+        """Median and 5th–95th percentiles over ``patients`` (default all but the reference), and the
+        fraction of patients exceeding each limit."""
+        def spread(values: np.ndarray) -> dict[str, float]:
+            low, median, high = np.percentile(values, [5, 50, 95])
+            return {"median": float(median), "p5": float(low), "p95": float(high)}
+
+        chosen = np.arange(self.patients)[patients]
+        if chosen.size == 0:
+            return {}
+        regions = {}
+        for column, target in enumerate(self.targets):
+            regions[target] = {
+                "rbe_weighted_dose_Gy": spread(self.rbe_weighted_dose_Gy[chosen, column]),
+                "dose_per_activity_Gy_per_GBq": spread(self.dose_per_activity_Gy_per_GBq[chosen, column]),
+                "bed_Gy": spread(self.bed_Gy[chosen, column]),
+                "fraction_exceeding": {limit.name: float(np.mean(np.asarray(limit.exceeded)[chosen]))
+                                       for limit in self.limits[target]},
+            }
+        result: dict[str, Any] = {"patients": int(chosen.size), "regions": regions,
+                                  "total_activity_administered_MBq": spread(self.total_activity_MBq[chosen])}
+        if self.ici_agent is not None:
+            result["trough_occupancy"] = spread(self.trough_occupancy[chosen])
+            result["mean_occupancy"] = spread(self.mean_occupancy[chosen])
+        return result
+
+
+# -- computation --------------------------------------------------------------------------------------
+
+def target_masses(agent: str, covariates: Covariates, compartments: tuple[str, ...], sex: str = "male"
+                  ) -> dict[str, np.ndarray]:
+    """Masses (g) of the targets of ``agent``: organs with a compartment, bone targets, lesions.
+
+    Organ and bone-target masses scale with BSA (:func:`organ_masses_g`); bone targets use the masses that
+    go with their absorbed fractions (ICRP 30), organs the ICRP 89 masses.
+    """
+    organs = organ_masses_g(covariates, sex)
+    ratio = covariates.bsa_m2 / reference_anatomy(sex)["body_surface_area_m2"]
+    bone = agent_parameters(agent).get("bone_dosimetry") or {}
+    masses: dict[str, np.ndarray] = {}
+    for organ, mass in organs.items():
+        if organ in bone.get("alpha_absorbed_fractions", {}):
+            continue
+        if any(name == organ or name.startswith(organ + "_") for name in compartments):
+            masses[organ] = mass
+    for target, entry in bone.get("target_masses_g", {}).items():
+        masses[target] = float(entry["value"]) * ratio
+    for number in range(covariates.lesion_masses_g.shape[1]):
+        masses[f"lesion_{number + 1}"] = covariates.lesion_masses_g[:, number]
+    return masses
+
+
+def _tissue_name(target: str) -> str:
+    return LESION_TISSUE if target.startswith("lesion") else target
+
+
+def g_factors(coefficients: np.ndarray, rates: np.ndarray, repair_half_time_days: np.ndarray,
+              chunk_bytes: float = 64e6) -> np.ndarray:
+    """Lea–Catcheside G per patient and target for Ḋ = Σ_k c[p, T, k] e^(−r[p, k] t), in patient chunks
+    (the pair sum is (patients, targets, modes, modes)); 0 where the dose is 0."""
+    patients, targets, modes = coefficients.shape
+    dose = np.sum(coefficients / rates[:, None, :], axis=-1)
+    positive = dose > 0
+    safe = np.where(positive[..., None], coefficients, np.eye(1, modes)[0])
+    result = np.zeros((patients, targets))
+    step = max(1, int(chunk_bytes // (8 * targets * modes * modes)))
+    for start in range(0, patients, step):
+        block = slice(start, start + step)
+        result[block] = g_factor_exponential_sum(safe[block], rates[block, None, :], repair_half_time_days)
+    return np.where(positive, result, 0.0)
+
+
+def default_times(regimen: Regimen, weight_kg: np.ndarray, step_days: float = 1.0) -> np.ndarray:
+    """Output grid: from 0 to six weeks after the last RPT cycle or one interval after the last infusion."""
+    rpt_times, _ = regimen.rpt_administrations(weight_kg[:1], np.ones(1))
+    end = float(rpt_times.max()) + 42.0 if rpt_times.size else 0.0
+    if regimen.ici is not None:
+        infusion_times, _ = regimen.ici_infusions(weight_kg[:1])
+        end = max(end, float(infusion_times.max()) + regimen.ici.interval_days)
+    return np.arange(0.0, end + 0.5 * step_days, step_days)
+
+
+def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: object = None, sex: str = "male",
+                 rbe: float | None = None) -> RegimenDose:
+    """Activity(t), dose rate(t), cumulative and total absorbed dose, BED and limits of every organ and lesion,
+    and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``.
+
+    ``times`` in days (default :func:`default_times`). ``rbe`` weights α doses for BED and limits (default
+    from the data file). Linear biokinetics (closed form) only.
+    """
+    if regimen.rpt is None:
+        raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule")
+    covariates = covariates or Covariates.reference(sex)
+    agent = regimen.rpt.radiopharmaceutical.name
+    parameters = agent_parameters(agent)
+    nuclide = Nuclide(parameters["nuclide"])
+    model = biokinetic_model(agent, covariates, sex)
+    times = default_times(regimen, covariates.weight_kg) if times is None else np.atleast_1d(np.asarray(times, float))
+    if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times < 0):
+        raise InputError("times", times, "finite times >= 0 (d)")
+    alpha_rbe = default_alpha_rbe() if rbe is None else float(rbe)
+    if not alpha_rbe > 0:
+        raise InputError("rbe", rbe, "a positive relative biological effectiveness")
+    masses = target_masses(agent, covariates, model.compartments, sex)
+    modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"))
+    amplitudes, rates = model.exponential_modes()
+    administration_times, administered = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
+
+    # superpose the cycles: W[p, k, t] = Σ_cycles A_cycle e^(−r_k (t − t_cycle)), I[p, k, t] its integral
+    values = np.zeros((covariates.patients, rates.shape[1], times.size))
+    integrals = np.zeros_like(values)
+    ordered = bool(np.all(np.diff(times) >= 0))
+    for time, activity in zip(administration_times, administered):
+        elapsed = times - time
+        started = slice(int(np.searchsorted(times, time)), None) if ordered else elapsed >= 0
+        if elapsed[started].size == 0:
+            continue
+        exponent = np.exp(-rates[:, :, None] * elapsed[started])
+        exponent *= activity[:, None, None]
+        values[:, :, started] += exponent
+        integrals[:, :, started] += (activity[:, None, None] - exponent) / rates[:, :, None]
+    activity_MBq = amplitudes @ values
+    dose_rate = modes.coefficients @ values
+    cumulative = modes.coefficients @ integrals
+
+    per_MBq = modes.dose_per_activity()
+    weighted_per_MBq = modes.dose_per_activity(alpha_rbe)
+    total = administered.sum(axis=0)[:, None]
+    absorbed = per_MBq * total
+    weighted = weighted_per_MBq * total
+    tissues = tuple(tissue(_tissue_name(target)) for target in modes.targets)
+    alpha_beta = np.array([item.alpha_beta for item in tissues])
+    repair = np.array([item.repair_half_time for item in tissues])
+    g = g_factors(modes.weighted(alpha_rbe), modes.rates, repair)
+    cycle_doses = administered[:, :, None] * weighted_per_MBq[None]  # (cycles, patients, targets)
+    bed = np.sum(cycle_doses * (1.0 + g[None] * cycle_doses / alpha_beta), axis=0)
+    eqd2_values = eqd2(bed, alpha_beta)
+    limits = {target: _limit_margins(tissues[column], weighted[:, column], bed[:, column], eqd2_values[:, column])
+              for column, target in enumerate(modes.targets)}
+    mass_array = np.stack([np.broadcast_to(np.asarray(masses[target], float), (covariates.patients,))
+                           for target in modes.targets], axis=1)
+    result = RegimenDose(
+        agent=agent, nuclide=nuclide.name, compartments=model.compartments, excretion=model.excretion,
+        decay_constant_per_day=model.decay_constant_per_day, targets=modes.targets,
+        tissues=tuple(item.name for item in tissues), masses_g=mass_array, times=times,
+        administration_times=administration_times, administered_MBq=administered, modes=modes,
+        activity_amplitudes=amplitudes, activity_MBq=activity_MBq, dose_rate_Gy_per_day=dose_rate,
+        cumulative_dose_Gy=cumulative, absorbed_dose_Gy=absorbed, rbe_weighted_dose_Gy=weighted, alpha_rbe=alpha_rbe,
+        g_factor=g, bed_Gy=bed, eqd2_Gy=eqd2_values, limits=limits)
+    if regimen.ici is not None:
+        _add_antibody(result, regimen, covariates)
+    return result
+
+
+def _add_antibody(result: RegimenDose, regimen: Regimen, covariates: Covariates) -> None:
+    """Concentration and occupancy on the output grid; troughs just before each infusion and one interval
+    after the last; mean occupancy over the treatment (first infusion to one interval after the last,
+    trapezoid on a grid of :data:`OCCUPANCY_POINTS_PER_INTERVAL` points per dosing interval)."""
+    ici = regimen.ici
+    weight = covariates.weight_kg
+    infusion_times, _ = regimen.ici_infusions(weight)
+    interval = ici.interval_days
+    troughs = np.append(infusion_times[1:], infusion_times[-1] + interval)
+    start, end = float(infusion_times[0]), float(troughs[-1])
+    window = np.linspace(start, end, int(np.ceil((end - start) / interval * OCCUPANCY_POINTS_PER_INTERVAL)) + 1)
+    grid, where = np.unique(np.concatenate([result.times, troughs, window]), return_inverse=True)
+    concentration = regimen.ici_concentration(grid, weight).T[:, where]  # (patients, times)
+    occupancy = occupancy_fraction_of(concentration, ici.agent)
+    first, second = result.times.size, result.times.size + troughs.size
+    result.ici_agent = ici.checkpoint_inhibitor.name
+    result.ici_target = ici.checkpoint_inhibitor.target
+    result.concentration_ug_per_mL = concentration[:, :first]
+    result.occupancy = occupancy[:, :first]
+    result.trough_concentration_ug_per_mL = concentration[:, first:second].min(axis=1)
+    result.trough_occupancy = occupancy[:, first:second].min(axis=1)
+    result.mean_occupancy = np.trapezoid(occupancy[:, second:], window, axis=1) / (end - start)
+
+
+def scenario_dose(scenario: DoseScenario, times: object = None, rbe: float | None = None) -> RegimenDose:
+    """:func:`regimen_dose` for the patients of a scenario (index 0 the reference patient)."""
+    return regimen_dose(scenario.regimen, scenario.covariates, times, scenario.sex, rbe)

@@ -100,3 +100,20 @@ def test_bad_input_is_one_clear_line_and_exit_status_2(arguments, field):
     assert result.exit_code == 2
     assert f"error: {field}" in result.output
     assert "Traceback" not in result.output
+
+
+def test_registry_list_filters_and_show(reference):
+    # PRINCE (Sandhu et al. 2022, trials_combination.yaml): PSA50 0.76, median OS 17.8 months
+    rows = run_json("registry", "list", "--checkpoint-inhibitor", "pembrolizumab", "--agent", "Lu-PSMA-617")
+    assert "NCT03658447" in {row["nct"] for row in rows}
+    assert all(row["role"] in ("validation", "calibration") for row in rows)
+    prince = run_json("registry", "show", "PRINCE")
+    published = next(t for t in reference("trials_combination.yaml")["trials"] if t.get("acronym") == "PRINCE")
+    assert prince["results"]["psa50"] == published["results"]["psa50"]
+    assert prince["results"]["median_os"] == published["results"]["median_os"]
+
+
+def test_registry_import_of_a_clinicaltrials_gov_record():
+    example = Path(__file__).resolve().parent / "data" / "clinicaltrials_gov_example.json"
+    rows = run_json("registry", "list", "--role", "imported", "--import", str(example))
+    assert [row["nct"] for row in rows] == ["NCT03658447"]

@@ -310,6 +310,53 @@ def regimen_plot_command(
     _run(action)
 
 
+registry_app = typer.Typer(help="The registry of RPT + ICI trials (validation) and monotherapy trials (calibration).",
+                           no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+IMPORT_OPTION = typer.Option(None, "--import", help="ClinicalTrials.gov API v2 study records (JSON file) to add.")
+
+
+def _registry(imported: Optional[Path]):
+    from .trials import registry
+
+    return registry() if imported is None else registry().add_clinicaltrials_gov(imported, replace=True)
+
+
+@registry_app.command("list")
+def registry_list(disease: Optional[str] = typer.Option(None, "--disease", help="e.g. prostate, NET, lung."),
+                  agent: Optional[str] = typer.Option(None, "--agent", help="Radiopharmaceutical, e.g. Lu-PSMA-617, Ra-223."),
+                  checkpoint_inhibitor: Optional[str] = typer.Option(None, "--checkpoint-inhibitor",
+                                                                     help="e.g. pembrolizumab, PD-L1."),
+                  phase: Optional[str] = typer.Option(None, "--phase", help="e.g. I, II."),
+                  status: Optional[str] = typer.Option(None, "--status", help="e.g. completed, recruiting."),
+                  role: Optional[str] = typer.Option(None, "--role", help="validation, calibration or imported."),
+                  imported: Optional[Path] = IMPORT_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """List trials, filtered by disease, agent, checkpoint inhibitor, phase, status or role."""
+
+    def action() -> None:
+        rows = _registry(imported).filter(disease=disease, agent=agent, checkpoint_inhibitor=checkpoint_inhibitor,
+                                          phase=phase, status=status, role=role).summary_rows()
+        if as_json:
+            typer.echo(json.dumps(_clean(rows), indent=2, ensure_ascii=False))
+            return
+        columns = ("name", "disease", "phase", "rpt", "ici", "n", "role")
+        table = Table(title=f"Trials ({len(rows)})")
+        for column in columns:
+            table.add_column(column, no_wrap=column == "name")
+        for row in rows:
+            table.add_row(*(_display(row.get(column)) for column in columns))
+        console.print(table)
+
+    _run(action)
+
+
+@registry_app.command("show")
+def registry_show(name: str = typer.Argument(..., help="NCT number or acronym, e.g. NCT03658447 or PRINCE."),
+                  imported: Optional[Path] = IMPORT_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """One trial: design, regimen, what was reported, source."""
+    _run(lambda: _emit(_registry(imported).get(name).summary(), as_json, name))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -1,0 +1,772 @@
+"""Tumour–immune–checkpoint model: the state and parameter layout and the right-hand side for one patient.
+
+One compiled right-hand side ``rhs(t, y, p, dydt)`` serves every scenario: the number of lesions and of
+dose-rate exponentials is read from the parameter vector, and each mechanism is multiplied by a switch
+parameter (``switch_<mechanism>``, 1 on, 0 off). The immune core follows Kosinsky et al. 2018 (J Immunother
+Cancer 6:17): radiation turns viable cells into doomed cells that die over days (rate U/τ), their death
+releases antigen that matures dendritic cells, which prime effector T cells that traffic into the tumour
+and kill, suppressed by PD-L1 unless a checkpoint antibody occupies the axis. Added here for RPT: the
+continuous dose rate with incomplete repair, type I interferon (STING), MHC-I and radiation-driven PD-L1,
+regulatory T cells and myeloid suppressors, anti-CTLA-4, lymphocyte kill by blood and tumour dose,
+memory, a systemic pool shared by all lesions, and PSA.
+
+Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to their untreated baseline)::
+
+  dose rate      Ḋ_r = Σ_k u_rk,  u_rk' = −λ_rk u_rk                        (r: lesion or blood)
+  LQ damage      Γ' = Ḋ − μΓ,  D' = Ḋ,  Q' = ḊΓ;  BED = D + 2Q/(α/β)         (Dale 1985, as an ODE)
+  viable         V' = s_g r V G(V+U) V/(V+v_c) − s_rk(αḊ + 2βḊΓ)V − κ V
+                 G = ln(K/(V+U)) (Gompertz) or 1 − (V+U)/K (logistic)
+  doomed         U' = s_rk(αḊ + 2βḊΓ)V − U/τ                                 (Kosinsky 2018, repair U/τ)
+  immune kill    κ = k_kill E m S,  m = 1 + s_mhc g_mhc Y/(Y+K_Y)           (MHC-I)
+                 S = 1/(1 + φ_P P (1 − s_ici occ) + s_reg(φ_R R + φ_S M_s))
+  radiation sig. Y' = Ḋ − k_Y Y                                             (drives MHC-I and PD-L1)
+  PD-L1          P' = k_P (P_b + s_pi g_i E/(E+K_E) + s_pr g_r Y/(Y+K_Y) − P)
+  infiltrate     E' = k_E χ (1 + (T − 1) reach)(1 + g_I I/(I+K_I)) − k_E E − s_lk(α_L Ḋ + 2β_L ḊΓ) E
+                 χ = s_tl χ_lesion + (1 − s_tl);  reach = s_ab + (1 − s_ab) D/D_max
+  antigen        A' = s_icd y_A Σ U/τ − k_A A                               (immunogenic cell death)
+  interferon     I' = s_st y_I Σ s_rk(αḊ + 2βḊΓ)V − k_I I                  (cGAS–STING)
+  dendritic      C' = k_C A/(A+K_A) ((1 − w) + w I/(I+K_I)) − δ_C C
+  priming        Π = s_pr k_p C (L/L0)(1 + s_cp g_c occ_c)(1 + g_ip s_ici occ)(1 + s_reg φ_R)/(1 + s_reg φ_R R)
+  effector pool  T' = δ_T(1 − T) + Π + s_m k_r M B/(B+K_B) − s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L) T
+  regulatory     R' = δ_R(1 + g_R C − R) − (s_cd d_c occ_c + d_R) R − s_lk α_R Ḋ_L R
+  suppressors    M_s' = δ_M(1 + g_M A/(A+K_A) − M_s)
+  memory         M' = s_m f_m δ_T max(T − 1, 0) − δ_m M          (memory from contracting effectors)
+  lymphocytes    L' = r_L (L0 − L) − s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L) L        (Ḋ_L = f_L Ḋ_blood, Γ_L = f_L Γ_b)
+  PSA            PSA' = s_psa p Σ(V+U) − k_psa PSA
+  antibody       A1' = −(CL(t)+Q)/V1 A1 + Q/V2 A2,  A2' = Q/V1 A1 − Q/V2 A2,
+                 CL(t) = CL0 exp(Emax τ^h/(T50^h + τ^h)),  occ = C/(C+K), C = A1/V1 (ug/mL)
+
+The untreated net growth rate is the stated doubling time: r is chosen in :func:`parameter_vector` so that
+s_g r G V/(V+v_c) − κ₀ = ln 2/T_d at the initial volume (κ₀ the baseline immune kill), and with no drug
+and no RPT every immune state sits at its steady state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..errors import InputError
+from ..kinetics import occupancy_fraction
+from .parameters import ImmunityParameters
+
+try:  # numba is optional (the "fast" extra); without it the same functions run as plain Python
+    from numba import njit as _njit
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    _njit = None
+
+
+def jit(function: Callable) -> Callable:
+    """numba ``njit(cache=True, fastmath=False)`` when numba is installed, else ``function`` unchanged.
+
+    Either way the result has ``py_func``, the pure-Python function (the engine's Python path uses it).
+    """
+    if _njit is None:
+        function.py_func = function  # type: ignore[attr-defined]
+        return function
+    return _njit(cache=True, fastmath=False)(function)
+
+
+# --- layout ---------------------------------------------------------------------------------------------
+
+SYSTEMIC_STATES: tuple[str, ...] = (
+    "antigen", "interferon", "dendritic_cells", "effector_blood", "regulatory", "suppressor", "memory",
+    "lymphocytes", "psa", "antibody_central", "antibody_peripheral", "ctla4_central", "ctla4_peripheral",
+    "marrow_dose", "marrow_damage", "marrow_quadratic",
+)
+LESION_STATES: tuple[str, ...] = (
+    "viable", "doomed", "damage", "dose", "quadratic", "effector", "pdl1", "radiation_signal",
+)
+GLOBAL_PARAMETERS: tuple[str, ...] = (
+    "n_lesions", "n_exponentials", "antibody_first_dose_time", "ctla4_first_dose_time",
+    "switch_growth", "switch_gompertz", "switch_radiation_kill", "switch_immunogenic_cell_death",
+    "switch_sting", "switch_priming", "switch_trafficking_limit", "switch_mhc_upregulation",
+    "switch_pdl1_ifn", "switch_pdl1_radiation", "switch_ici_suppression_relief", "switch_regulatory_suppression",
+    "switch_ctla4_priming", "switch_ctla4_treg_depletion", "switch_lymphocyte_kill", "switch_memory",
+    "switch_abscopal", "switch_psa",
+    "doomed_death_rate", "cell_volume", "antigen_yield", "antigen_clearance_rate", "antigen_half_saturation",
+    "sting_yield", "interferon_clearance_rate", "interferon_half_saturation", "sting_dependence",
+    "dc_maturation_rate", "dc_death_rate", "priming_rate", "effector_blood_death_rate",
+    "effector_tumour_turnover_rate", "trafficking_interferon_gain", "kill_rate", "mhc_gain",
+    "radiation_signal_decay_rate", "radiation_signal_half_saturation", "pdl1_rate", "pdl1_ifn_gain",
+    "pdl1_effector_half_saturation", "pdl1_radiation_gain", "pdl1_suppression", "treg_suppression",
+    "mdsc_suppression", "treg_turnover_rate", "treg_expansion_gain", "treg_depletion_rate",
+    "treg_radiosensitivity", "mdsc_turnover_rate", "mdsc_recruitment_gain", "ctla4_priming_gain",
+    "ctla4_treg_depletion_rate", "ici_priming_gain", "lymphocyte_alpha", "lymphocyte_beta", "lymphocyte_recovery_rate",
+    "lymphocyte_baseline", "lymphoid_dose_factor", "marrow_repair_rate", "marrow_alpha_beta",
+    "memory_fraction", "memory_decay_rate", "memory_recall_rate", "memory_recall_half_saturation",
+    "psa_production", "psa_clearance_rate",
+    "antibody_clearance", "antibody_central_volume", "antibody_intercompartmental_clearance",
+    "antibody_peripheral_volume", "antibody_clearance_emax", "antibody_clearance_t50", "antibody_clearance_hill",
+    "antibody_half_occupancy",
+    "ctla4_clearance", "ctla4_central_volume", "ctla4_intercompartmental_clearance",
+    "ctla4_peripheral_volume", "ctla4_clearance_emax", "ctla4_clearance_t50", "ctla4_clearance_hill",
+    "ctla4_half_occupancy",
+)
+LESION_PARAMETERS: tuple[str, ...] = (
+    "present", "growth_rate", "carrying_capacity", "alpha", "beta", "repair_rate", "infiltration", "pdl1_base",
+)
+MAX_LESIONS = 8
+
+N_SYSTEMIC_STATES = len(SYSTEMIC_STATES)
+N_LESION_STATES = len(LESION_STATES)
+N_GLOBAL_PARAMETERS = len(GLOBAL_PARAMETERS)
+N_LESION_PARAMETERS = len(LESION_PARAMETERS)
+
+# Index constants: numba reads module globals as compile-time constants.
+(S_ANTIGEN, S_INTERFERON, S_DENDRITIC, S_EFFECTOR_BLOOD, S_REGULATORY, S_SUPPRESSOR, S_MEMORY, S_LYMPHOCYTES,
+ S_PSA, S_ANTIBODY_CENTRAL, S_ANTIBODY_PERIPHERAL, S_CTLA4_CENTRAL, S_CTLA4_PERIPHERAL, S_MARROW_DOSE,
+ S_MARROW_DAMAGE, S_MARROW_QUADRATIC) = range(N_SYSTEMIC_STATES)
+(L_VIABLE, L_DOOMED, L_DAMAGE, L_DOSE, L_QUADRATIC, L_EFFECTOR, L_PDL1, L_SIGNAL) = range(N_LESION_STATES)
+(P_N_LESIONS, P_N_EXPONENTIALS, P_ANTIBODY_FIRST, P_CTLA4_FIRST,
+ P_SW_GROWTH, P_SW_GOMPERTZ, P_SW_RADIATION_KILL, P_SW_ICD, P_SW_STING, P_SW_PRIMING, P_SW_TRAFFICKING,
+ P_SW_MHC, P_SW_PDL1_IFN, P_SW_PDL1_RADIATION, P_SW_ICI, P_SW_REGULATORY, P_SW_CTLA4_PRIMING,
+ P_SW_CTLA4_DEPLETION, P_SW_LYMPHOCYTE_KILL, P_SW_MEMORY, P_SW_ABSCOPAL, P_SW_PSA,
+ P_DOOMED_DEATH, P_CELL_VOLUME, P_ANTIGEN_YIELD, P_ANTIGEN_CLEARANCE, P_ANTIGEN_HALF, P_STING_YIELD,
+ P_IFN_CLEARANCE, P_IFN_HALF, P_STING_DEPENDENCE, P_DC_MATURATION, P_DC_DEATH, P_PRIMING,
+ P_EFFECTOR_BLOOD_DEATH, P_EFFECTOR_TURNOVER, P_TRAFFICKING_IFN_GAIN, P_KILL, P_MHC_GAIN, P_SIGNAL_DECAY,
+ P_SIGNAL_HALF, P_PDL1_RATE, P_PDL1_IFN_GAIN, P_PDL1_EFFECTOR_HALF, P_PDL1_RADIATION_GAIN, P_PDL1_SUPPRESSION,
+ P_TREG_SUPPRESSION, P_MDSC_SUPPRESSION, P_TREG_TURNOVER, P_TREG_EXPANSION, P_TREG_DEPLETION,
+ P_TREG_RADIOSENSITIVITY, P_MDSC_TURNOVER, P_MDSC_RECRUITMENT, P_CTLA4_PRIMING_GAIN, P_CTLA4_DEPLETION, P_ICI_PRIMING_GAIN,
+ P_LYMPHOCYTE_ALPHA, P_LYMPHOCYTE_BETA, P_LYMPHOCYTE_RECOVERY, P_LYMPHOCYTE_BASELINE, P_LYMPHOID_DOSE_FACTOR,
+ P_MARROW_REPAIR, P_MARROW_ALPHA_BETA, P_MEMORY_FRACTION, P_MEMORY_DECAY, P_MEMORY_RECALL, P_MEMORY_RECALL_HALF,
+ P_PSA_PRODUCTION, P_PSA_CLEARANCE, P_ANTIBODY, P_ANTIBODY_1, P_ANTIBODY_2, P_ANTIBODY_3, P_ANTIBODY_4,
+ P_ANTIBODY_5, P_ANTIBODY_6, P_ANTIBODY_7, P_CTLA4, P_CTLA4_1, P_CTLA4_2, P_CTLA4_3, P_CTLA4_4, P_CTLA4_5,
+ P_CTLA4_6, P_CTLA4_7) = range(N_GLOBAL_PARAMETERS)
+(Q_PRESENT, Q_GROWTH, Q_CAPACITY, Q_ALPHA, Q_BETA, Q_REPAIR, Q_INFILTRATION, Q_PDL1_BASE) = range(N_LESION_PARAMETERS)
+
+#: switch name (without ``switch_``) → (parameter whose zero removes the same term, lesion parameter?)
+SWITCH_EQUIVALENTS: dict[str, tuple[str, bool]] = {
+    "growth": ("growth_rate", True),
+    "radiation_kill": ("alpha", True),  # with beta also zero
+    "immunogenic_cell_death": ("antigen_yield", False),
+    "sting": ("sting_yield", False),
+    "priming": ("priming_rate", False),
+    "mhc_upregulation": ("mhc_gain", False),
+    "pdl1_ifn": ("pdl1_ifn_gain", False),
+    "pdl1_radiation": ("pdl1_radiation_gain", False),
+    "ici_suppression_relief": ("antibody_half_occupancy", False),  # K → ∞ is occupancy 0; see tests
+    "ctla4_priming": ("ctla4_priming_gain", False),
+    "ctla4_treg_depletion": ("ctla4_treg_depletion_rate", False),
+    "memory": ("memory_fraction", False),  # with memory_recall_rate also zero
+    "psa": ("psa_production", False),
+}
+
+
+@dataclass(frozen=True)
+class ModelLayout:
+    """Where every state and parameter of one patient sits, for ``n_lesions`` lesions and ``n_exponentials``
+    exponential components per dose-rate driver.
+
+    States: the systemic block (:data:`SYSTEMIC_STATES`), the blood/red-marrow dose-rate drivers, then one
+    block per lesion (:data:`LESION_STATES` followed by that lesion's drivers). Parameters: the global block
+    (:data:`GLOBAL_PARAMETERS`), the decay rates of the blood drivers, then one block per lesion
+    (:data:`LESION_PARAMETERS` followed by the decay rates of its drivers).
+    """
+
+    n_lesions: int
+    n_exponentials: int = 3
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_lesions, bool) or not isinstance(self.n_lesions, (int, np.integer)) \
+                or not 1 <= self.n_lesions <= MAX_LESIONS:
+            raise InputError("n_lesions", self.n_lesions, f"an integer from 1 to {MAX_LESIONS}")
+        if isinstance(self.n_exponentials, bool) or not isinstance(self.n_exponentials, (int, np.integer)) \
+                or not 1 <= self.n_exponentials <= 6:
+            raise InputError("n_exponentials", self.n_exponentials, "an integer from 1 to 6")
+
+    @property
+    def lesion_state_size(self) -> int:
+        return N_LESION_STATES + self.n_exponentials
+
+    @property
+    def lesion_parameter_size(self) -> int:
+        return N_LESION_PARAMETERS + self.n_exponentials
+
+    @property
+    def n_states(self) -> int:
+        return N_SYSTEMIC_STATES + self.n_exponentials + self.n_lesions * self.lesion_state_size
+
+    @property
+    def n_params(self) -> int:
+        return N_GLOBAL_PARAMETERS + self.n_exponentials + self.n_lesions * self.lesion_parameter_size
+
+    def _lesion(self, lesion: int) -> int:
+        if isinstance(lesion, bool) or not isinstance(lesion, (int, np.integer)) or not 0 <= lesion < self.n_lesions:
+            raise InputError("lesion", lesion, f"a lesion index from 0 to {self.n_lesions - 1}")
+        return int(lesion)
+
+    def _exponential(self, k: int) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < self.n_exponentials:
+            raise InputError("k", k, f"an exponential index from 0 to {self.n_exponentials - 1}")
+        return int(k)
+
+    def state(self, name: str, lesion: int | None = None) -> int:
+        """Index of a systemic state (``lesion`` None) or of a lesion's state."""
+        if lesion is None:
+            if name not in SYSTEMIC_STATES:
+                raise InputError("state", name, f"one of {', '.join(SYSTEMIC_STATES)} (or a lesion state with lesion=)")
+            return SYSTEMIC_STATES.index(name)
+        if name not in LESION_STATES:
+            raise InputError("state", name, f"one of {', '.join(LESION_STATES)}")
+        return self.lesion_start(lesion) + LESION_STATES.index(name)
+
+    def lesion_states(self, name: str) -> np.ndarray:
+        """Indices of state ``name`` in every lesion, shape (n_lesions,)."""
+        return np.array([self.state(name, lesion) for lesion in range(self.n_lesions)], dtype=np.int64)
+
+    def lesion_start(self, lesion: int) -> int:
+        return N_SYSTEMIC_STATES + self.n_exponentials + self._lesion(lesion) * self.lesion_state_size
+
+    def parameter(self, name: str, lesion: int | None = None) -> int:
+        """Index of a global parameter (``lesion`` None) or of a lesion's parameter."""
+        if lesion is None:
+            if name not in GLOBAL_PARAMETERS:
+                raise InputError("parameter", name, f"one of {len(GLOBAL_PARAMETERS)} global parameter names "
+                                                    "(GLOBAL_PARAMETERS) or a lesion parameter with lesion=")
+            return GLOBAL_PARAMETERS.index(name)
+        if name not in LESION_PARAMETERS:
+            raise InputError("parameter", name, f"one of {', '.join(LESION_PARAMETERS)}")
+        return self.lesion_parameter_start(lesion) + LESION_PARAMETERS.index(name)
+
+    def lesion_parameter_start(self, lesion: int) -> int:
+        return N_GLOBAL_PARAMETERS + self.n_exponentials + self._lesion(lesion) * self.lesion_parameter_size
+
+    def dose_rate_state(self, region: int | str, k: int) -> int:
+        """State u_k of the dose-rate driver of ``region`` (a lesion index or "blood"); Ḋ = Σ_k u_k (Gy/d)."""
+        k = self._exponential(k)
+        if region == "blood":
+            return N_SYSTEMIC_STATES + k
+        return self.lesion_start(region) + N_LESION_STATES + k  # type: ignore[arg-type]
+
+    def dose_rate_decay_param(self, region: int | str, k: int) -> int:
+        """Parameter holding the decay rate (1/d) of driver u_k of ``region`` (u_k' = −rate·u_k)."""
+        k = self._exponential(k)
+        if region == "blood":
+            return N_GLOBAL_PARAMETERS + k
+        return self.lesion_parameter_start(region) + N_LESION_PARAMETERS + k  # type: ignore[arg-type]
+
+    @property
+    def antibody_central(self) -> int:
+        """Central amount (mg) of the anti-PD-1/PD-L1 antibody; an infusion adds its dose here."""
+        return S_ANTIBODY_CENTRAL
+
+    @property
+    def antibody_peripheral(self) -> int:
+        return S_ANTIBODY_PERIPHERAL
+
+    @property
+    def ctla4_central(self) -> int:
+        """Central amount (mg) of the anti-CTLA-4 antibody; an infusion adds its dose here."""
+        return S_CTLA4_CENTRAL
+
+    @property
+    def ctla4_peripheral(self) -> int:
+        return S_CTLA4_PERIPHERAL
+
+    @property
+    def antibody_first_dose_param(self) -> int:
+        """Parameter: day of the first anti-PD-(L)1 infusion (time-varying clearance runs from it)."""
+        return P_ANTIBODY_FIRST
+
+    @property
+    def ctla4_first_dose_param(self) -> int:
+        return P_CTLA4_FIRST
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        names = list(SYSTEMIC_STATES) + [f"blood_dose_rate_{k}" for k in range(self.n_exponentials)]
+        for lesion in range(self.n_lesions):
+            names += [f"{name}_{lesion}" for name in LESION_STATES]
+            names += [f"dose_rate_{lesion}_{k}" for k in range(self.n_exponentials)]
+        return tuple(names)
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        names = list(GLOBAL_PARAMETERS) + [f"blood_decay_rate_{k}" for k in range(self.n_exponentials)]
+        for lesion in range(self.n_lesions):
+            names += [f"{name}_{lesion}" for name in LESION_PARAMETERS]
+            names += [f"decay_rate_{lesion}_{k}" for k in range(self.n_exponentials)]
+        return tuple(names)
+
+
+# --- right-hand side ------------------------------------------------------------------------------------
+
+@jit
+def _saturation(x: float, half: float) -> float:
+    """x/(x + half) for x ≥ 0 (negative overshoots of the solver count as 0)."""
+    if x <= 0.0:
+        return 0.0
+    return x / (x + half)
+
+
+@jit
+def _antibody(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray, central: int, start: int,
+              first_dose: int) -> float:
+    """Two-compartment antibody with CL(t) = CL0 exp(Emax τ^h/(T50^h+τ^h)); returns occupancy C/(C+K).
+
+    Amounts in mg and volumes in L, so C = A1/V1 is in mg/L = ug/mL (kinetics/antibody.py, same equations).
+    """
+    clearance = p[start]
+    volume = p[start + 1]
+    exchange = p[start + 2]
+    peripheral_volume = p[start + 3]
+    emax = p[start + 4]
+    elapsed = t - p[first_dose]
+    if emax != 0.0 and elapsed > 0.0:
+        ratio = (elapsed / p[start + 5]) ** p[start + 6]
+        clearance = clearance * math.exp(emax * ratio / (1.0 + ratio))
+    amount = y[central]
+    amount_peripheral = y[central + 1]
+    transfer = exchange / volume * amount - exchange / peripheral_volume * amount_peripheral
+    dydt[central] = -clearance / volume * amount - transfer
+    dydt[central + 1] = transfer
+    return _saturation(amount / volume, p[start + 7])
+
+
+@jit
+def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
+    """d y/dt of one patient, written into ``dydt`` (see the module docstring for the equations)."""
+    n_lesions = int(p[P_N_LESIONS])
+    n_exp = int(p[P_N_EXPONENTIALS])
+    lesion_size = N_LESION_STATES + n_exp
+    lesion_parameter_size = N_LESION_PARAMETERS + n_exp
+    first_lesion = N_SYSTEMIC_STATES + n_exp
+    first_lesion_parameter = N_GLOBAL_PARAMETERS + n_exp
+
+    blood_rate = 0.0
+    for k in range(n_exp):
+        u = y[N_SYSTEMIC_STATES + k]
+        blood_rate += u
+        dydt[N_SYSTEMIC_STATES + k] = -p[N_GLOBAL_PARAMETERS + k] * u
+
+    occupancy = _antibody(t, y, p, dydt, S_ANTIBODY_CENTRAL, P_ANTIBODY, P_ANTIBODY_FIRST)
+    occupancy_ctla4 = _antibody(t, y, p, dydt, S_CTLA4_CENTRAL, P_CTLA4, P_CTLA4_FIRST)
+
+    antigen = y[S_ANTIGEN]
+    interferon = y[S_INTERFERON]
+    dendritic = y[S_DENDRITIC]
+    effector_blood = y[S_EFFECTOR_BLOOD]
+    regulatory = y[S_REGULATORY]
+    suppressor = y[S_SUPPRESSOR]
+    memory = y[S_MEMORY]
+    lymphocytes = y[S_LYMPHOCYTES]
+
+    switch_regulatory = p[P_SW_REGULATORY]
+    switch_lymphocyte_kill = p[P_SW_LYMPHOCYTE_KILL]
+    interferon_signal = _saturation(interferon, p[P_IFN_HALF])
+    trafficking_boost = 1.0 + p[P_TRAFFICKING_IFN_GAIN] * interferon_signal
+    systemic_suppression = switch_regulatory * (p[P_TREG_SUPPRESSION] * regulatory
+                                                + p[P_MDSC_SUPPRESSION] * suppressor)
+    relief = p[P_SW_ICI] * occupancy
+
+    # first pass: totals over lesions (burden, dying cells, radiation kill, largest dose)
+    burden = 0.0
+    volume = 0.0
+    dying = 0.0
+    irradiated = 0.0
+    largest_dose = 0.0
+    for lesion in range(n_lesions):
+        s = first_lesion + lesion * lesion_size
+        q = first_lesion_parameter + lesion * lesion_parameter_size
+        if p[q + Q_PRESENT] == 0.0:
+            continue
+        rate = 0.0
+        for k in range(n_exp):
+            rate += y[s + N_LESION_STATES + k]
+        viable = y[s + L_VIABLE]
+        burden += max(viable, 0.0)
+        volume += max(viable, 0.0) + max(y[s + L_DOOMED], 0.0)
+        dying += p[P_DOOMED_DEATH] * y[s + L_DOOMED]
+        irradiated += p[P_SW_RADIATION_KILL] * (p[q + Q_ALPHA] * rate
+                                                 + 2.0 * p[q + Q_BETA] * rate * y[s + L_DAMAGE]) * viable
+        largest_dose = max(largest_dose, y[s + L_DOSE])
+
+    # lesions
+    for lesion in range(n_lesions):
+        s = first_lesion + lesion * lesion_size
+        q = first_lesion_parameter + lesion * lesion_parameter_size
+        if p[q + Q_PRESENT] == 0.0:
+            for index in range(lesion_size):
+                dydt[s + index] = 0.0
+            continue
+        rate = 0.0
+        for k in range(n_exp):
+            u = y[s + N_LESION_STATES + k]
+            rate += u
+            dydt[s + N_LESION_STATES + k] = -p[q + N_LESION_PARAMETERS + k] * u
+        viable = y[s + L_VIABLE]
+        doomed = y[s + L_DOOMED]
+        damage = y[s + L_DAMAGE]
+        effector = y[s + L_EFFECTOR]
+        pdl1 = y[s + L_PDL1]
+        signal = y[s + L_SIGNAL]
+        total = viable + doomed
+
+        growth = 0.0
+        if viable > 0.0 and total > 0.0:
+            if p[P_SW_GOMPERTZ] != 0.0:
+                shape = math.log(p[q + Q_CAPACITY] / total)
+            else:
+                shape = 1.0 - total / p[q + Q_CAPACITY]
+            growth = p[P_SW_GROWTH] * p[q + Q_GROWTH] * viable * shape * viable / (viable + p[P_CELL_VOLUME])
+        radiation_kill = p[P_SW_RADIATION_KILL] * (p[q + Q_ALPHA] * rate + 2.0 * p[q + Q_BETA] * rate * damage) * viable
+        radiation_signal = _saturation(signal, p[P_SIGNAL_HALF])
+        mhc = 1.0 + p[P_SW_MHC] * p[P_MHC_GAIN] * radiation_signal
+        suppression = 1.0 / (1.0 + p[P_PDL1_SUPPRESSION] * max(pdl1, 0.0) * (1.0 - relief) + systemic_suppression)
+        immune_kill = p[P_KILL] * max(effector, 0.0) * mhc * suppression * viable
+
+        dydt[s + L_VIABLE] = growth - radiation_kill - immune_kill
+        dydt[s + L_DOOMED] = radiation_kill - p[P_DOOMED_DEATH] * doomed
+        dydt[s + L_DAMAGE] = rate - p[q + Q_REPAIR] * damage
+        dydt[s + L_DOSE] = rate
+        dydt[s + L_QUADRATIC] = rate * damage
+
+        infiltration = p[P_SW_TRAFFICKING] * p[q + Q_INFILTRATION] + (1.0 - p[P_SW_TRAFFICKING])
+        share = 0.0
+        if largest_dose > 0.0:
+            share = y[s + L_DOSE] / largest_dose
+        reach = p[P_SW_ABSCOPAL] + (1.0 - p[P_SW_ABSCOPAL]) * share
+        turnover = p[P_EFFECTOR_TURNOVER]
+        local_kill = switch_lymphocyte_kill * (p[P_LYMPHOCYTE_ALPHA] * rate
+                                               + 2.0 * p[P_LYMPHOCYTE_BETA] * rate * damage)
+        dydt[s + L_EFFECTOR] = (turnover * infiltration * (1.0 + (effector_blood - 1.0) * reach) * trafficking_boost
+                                - turnover * effector - local_kill * effector)
+        target = (p[q + Q_PDL1_BASE]
+                  + p[P_SW_PDL1_IFN] * p[P_PDL1_IFN_GAIN] * _saturation(effector, p[P_PDL1_EFFECTOR_HALF])
+                  + p[P_SW_PDL1_RADIATION] * p[P_PDL1_RADIATION_GAIN] * radiation_signal)
+        dydt[s + L_PDL1] = p[P_PDL1_RATE] * (target - pdl1)
+        dydt[s + L_SIGNAL] = rate - p[P_SIGNAL_DECAY] * signal
+
+    # systemic immunity
+    dydt[S_ANTIGEN] = p[P_SW_ICD] * p[P_ANTIGEN_YIELD] * dying - p[P_ANTIGEN_CLEARANCE] * antigen
+    dydt[S_INTERFERON] = p[P_SW_STING] * p[P_STING_YIELD] * irradiated - p[P_IFN_CLEARANCE] * interferon
+    antigen_signal = _saturation(antigen, p[P_ANTIGEN_HALF])
+    sting = p[P_STING_DEPENDENCE]
+    dydt[S_DENDRITIC] = (p[P_DC_MATURATION] * antigen_signal * ((1.0 - sting) + sting * interferon_signal)
+                         - p[P_DC_DEATH] * dendritic)
+    baseline_lymphocytes = p[P_LYMPHOCYTE_BASELINE]
+    treg_priming = switch_regulatory * p[P_TREG_SUPPRESSION]
+    priming = (p[P_SW_PRIMING] * p[P_PRIMING] * max(dendritic, 0.0) * max(lymphocytes, 0.0) / baseline_lymphocytes
+               * (1.0 + p[P_SW_CTLA4_PRIMING] * p[P_CTLA4_PRIMING_GAIN] * occupancy_ctla4)
+               * (1.0 + p[P_ICI_PRIMING_GAIN] * relief)
+               * (1.0 + treg_priming) / (1.0 + treg_priming * max(regulatory, 0.0)))
+    recall = p[P_SW_MEMORY] * p[P_MEMORY_RECALL] * max(memory, 0.0) * _saturation(burden, p[P_MEMORY_RECALL_HALF])
+    lymphoid_rate = p[P_LYMPHOID_DOSE_FACTOR] * blood_rate
+    lymphoid_damage = p[P_LYMPHOID_DOSE_FACTOR] * y[S_MARROW_DAMAGE]
+    lymphocyte_kill = switch_lymphocyte_kill * (p[P_LYMPHOCYTE_ALPHA] * lymphoid_rate
+                                                + 2.0 * p[P_LYMPHOCYTE_BETA] * lymphoid_rate * lymphoid_damage)
+    dydt[S_EFFECTOR_BLOOD] = (p[P_EFFECTOR_BLOOD_DEATH] * (1.0 - effector_blood) + priming + recall
+                              - lymphocyte_kill * effector_blood)
+    dydt[S_REGULATORY] = (p[P_TREG_TURNOVER] * (1.0 + p[P_TREG_EXPANSION] * dendritic - regulatory)
+                          - (p[P_SW_CTLA4_DEPLETION] * p[P_CTLA4_DEPLETION] * occupancy_ctla4 + p[P_TREG_DEPLETION])
+                          * regulatory
+                          - switch_lymphocyte_kill * p[P_TREG_RADIOSENSITIVITY] * lymphoid_rate * regulatory)
+    dydt[S_SUPPRESSOR] = p[P_MDSC_TURNOVER] * (1.0 + p[P_MDSC_RECRUITMENT] * antigen_signal - suppressor)
+    contraction = p[P_EFFECTOR_BLOOD_DEATH] * max(effector_blood - 1.0, 0.0)
+    dydt[S_MEMORY] = p[P_SW_MEMORY] * p[P_MEMORY_FRACTION] * contraction - p[P_MEMORY_DECAY] * memory
+    dydt[S_LYMPHOCYTES] = p[P_LYMPHOCYTE_RECOVERY] * (baseline_lymphocytes - lymphocytes) - lymphocyte_kill * lymphocytes
+    dydt[S_PSA] = p[P_SW_PSA] * p[P_PSA_PRODUCTION] * volume - p[P_PSA_CLEARANCE] * y[S_PSA]
+    dydt[S_MARROW_DOSE] = blood_rate
+    dydt[S_MARROW_DAMAGE] = blood_rate - p[P_MARROW_REPAIR] * y[S_MARROW_DAMAGE]
+    dydt[S_MARROW_QUADRATIC] = blood_rate * y[S_MARROW_DAMAGE]
+
+
+
+# --- parameters and initial state per patient -------------------------------------------------------------
+
+#: Covariate names a ``patients`` object may carry (attribute or mapping key), with accepted spellings.
+COVARIATES: dict[str, tuple[str, ...]] = {
+    "lesion_volumes": ("lesion_volumes_mL", "lesion_volumes"),
+    "infiltration": ("infiltration", "immune_infiltration"),
+    "pdl1": ("pdl1", "pdl1_expression"),
+    "alpha": ("alpha", "radiosensitivity", "tumour_alpha"),
+    "lymphocytes": ("lymphocytes", "baseline_lymphocytes", "lymphocyte_count"),
+    "psa": ("psa", "baseline_psa"),
+    "weight": ("weight_kg", "weight", "body_weight"),
+    "doubling_time": ("doubling_time_days", "doubling_time"),
+}
+
+
+@dataclass(frozen=True)
+class ImmunityCovariates:
+    """Covariates of a batch of patients, arrays with patients first.
+
+    lesion_volumes_mL (patients, lesions), NaN for an absent lesion; infiltration (≥ 0, "hot" ≈ 1, "cold" ≈
+    0.1) and pdl1 (fraction of PD-L1-positive tumour cells) per patient or per lesion; alpha (1/Gy) per
+    patient or lesion; lymphocytes (10⁹/L), psa (ng/mL, NaN if not prostate cancer), weight_kg per
+    patient; doubling_time_days per patient or lesion. None: the parameter set's default.
+    """
+
+    lesion_volumes_mL: Any
+    infiltration: Any = None
+    pdl1: Any = None
+    alpha: Any = None
+    lymphocytes: Any = None
+    psa: Any = None
+    weight_kg: Any = None
+    doubling_time_days: Any = None
+
+
+def _covariate(patients: Any, key: str) -> Any:
+    for spelling in COVARIATES[key]:
+        if isinstance(patients, Mapping):
+            if spelling in patients:
+                return patients[spelling]
+        elif getattr(patients, spelling, None) is not None:
+            return getattr(patients, spelling)
+    return None
+
+
+def _per_patient(value: Any, default: float, size: int, field: str, positive: bool = True,
+                 allow_nan: bool = False) -> np.ndarray:
+    array = np.full(size, default, dtype=float) if value is None else np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        array = np.full(size, float(array))
+    if array.shape != (size,):
+        raise InputError(field, f"array of shape {array.shape}", f"a number or an array of shape ({size},)")
+    finite = np.isfinite(array)
+    bad = ~finite if not allow_nan else np.isinf(array)
+    if np.any(bad) or (positive and np.any(array[finite] <= 0)) or np.any(array[finite] < 0):
+        raise InputError(field, value, ("positive" if positive else "non-negative") + " finite values"
+                         + (" (NaN: not given)" if allow_nan else ""))
+    return array
+
+
+def _per_lesion(value: Any, default: float, size: int, lesions: int, field: str, upper: float | None = None) -> np.ndarray:
+    array = np.full((size, lesions), default, dtype=float) if value is None else np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        array = np.full((size, lesions), float(array))
+    elif array.ndim == 1:
+        if array.shape != (size,):
+            raise InputError(field, f"array of shape {array.shape}",
+                             f"a number, an array ({size},) per patient or ({size}, {lesions}) per lesion")
+        array = np.repeat(array[:, None], lesions, axis=1)
+    if array.shape != (size, lesions):
+        raise InputError(field, f"array of shape {array.shape}",
+                         f"a number, an array ({size},) per patient or ({size}, {lesions}) per lesion")
+    if not np.all(np.isfinite(array)) or np.any(array < 0) or (upper is not None and np.any(array > upper)):
+        raise InputError(field, value, "finite values" + (f" from 0 to {upper}" if upper is not None else " ≥ 0"))
+    return array
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    """Per patient/lesion quantities shared by parameter_vector and initial_state."""
+
+    volumes: np.ndarray          # (patients, lesions), 0 where absent
+    present: np.ndarray          # (patients, lesions) bool
+    infiltration: np.ndarray     # effective χ (switch applied)
+    effector: np.ndarray         # baseline infiltrate E0 = χ
+    pdl1_base: np.ndarray
+    pdl1: np.ndarray             # baseline PD-L1 state
+    alpha: np.ndarray
+    doubling_time: np.ndarray
+    lymphocytes: np.ndarray
+    psa: np.ndarray              # NaN where not given
+    weight: np.ndarray
+
+
+def _baseline(parameters: ImmunityParameters, layout: ModelLayout, patients: Any) -> _Baseline:
+    if isinstance(patients, ImmunityCovariates):
+        patients = {key: getattr(patients, key) for key in ImmunityCovariates.__dataclass_fields__}
+    volumes = _covariate(patients, "lesion_volumes")
+    if volumes is None:
+        raise InputError("patients.lesion_volumes_mL", None, "lesion volumes in mL, shape (patients, lesions)")
+    volumes = np.atleast_2d(np.asarray(volumes, dtype=float))
+    if volumes.ndim != 2 or volumes.shape[1] != layout.n_lesions:
+        raise InputError("patients.lesion_volumes_mL", f"array of shape {volumes.shape}",
+                         f"shape (patients, {layout.n_lesions}) matching the layout's lesions")
+    present = np.isfinite(volumes)
+    if np.any(np.isinf(volumes)) or np.any(volumes[present] <= 0) or np.any(~present.any(axis=1)):
+        raise InputError("patients.lesion_volumes_mL", "non-positive, infinite or all-NaN row",
+                         "positive volumes in mL (NaN for an absent lesion), at least one lesion per patient")
+    capacity = parameters["carrying_capacity"]
+    if np.any(volumes[present] >= capacity):
+        raise InputError("patients.lesion_volumes_mL", float(np.max(volumes[present])),
+                         f"volumes below the carrying capacity {capacity} mL")
+    size, lesions = volumes.shape
+    values = parameters.values
+    switch_trafficking = values["switch_trafficking_limit"]
+    infiltration = _per_lesion(_covariate(patients, "infiltration"), values["infiltration"], size, lesions,
+                               "patients.infiltration")
+    infiltration = switch_trafficking * infiltration + (1.0 - switch_trafficking)
+    effector = infiltration.copy()
+    pdl1_observed = _per_lesion(_covariate(patients, "pdl1"), values["pdl1_expression"], size, lesions,
+                                "patients.pdl1", upper=1.0)
+    induced = values["switch_pdl1_ifn"] * values["pdl1_ifn_gain"] * effector / (
+        effector + values["pdl1_effector_half_saturation"])
+    pdl1_base = np.maximum(pdl1_observed - induced, 0.0)
+    alpha = _per_lesion(_covariate(patients, "alpha"), values["tumour_alpha"], size, lesions, "patients.alpha")
+    doubling = _per_lesion(_covariate(patients, "doubling_time"), values["doubling_time"], size, lesions,
+                           "patients.doubling_time_days")
+    if np.any(doubling <= 0):
+        raise InputError("patients.doubling_time_days", "non-positive value", "positive doubling times in days")
+    return _Baseline(
+        volumes=np.where(present, volumes, 0.0), present=present, infiltration=infiltration, effector=effector,
+        pdl1_base=pdl1_base, pdl1=pdl1_base + induced, alpha=alpha, doubling_time=doubling,
+        lymphocytes=_per_patient(_covariate(patients, "lymphocytes"), values["lymphocyte_baseline"], size,
+                                 "patients.lymphocytes"),
+        psa=_per_patient(_covariate(patients, "psa"), math.nan, size, "patients.psa", positive=False,
+                         allow_nan=True),
+        weight=_per_patient(_covariate(patients, "weight"), values["body_weight"], size, "patients.weight_kg"))
+
+
+def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patients: Any,
+                     overrides: Mapping[str, object] | None = None) -> np.ndarray:
+    """Parameter vectors, float64 (patients, layout.n_params), for the covariates in ``patients``.
+
+    ``patients``: an :class:`ImmunityCovariates`, a mapping or any object with the attributes of
+    :data:`COVARIATES`. ``overrides`` replace values of the parameter set first (InputError for an
+    unknown name). The growth rate of each lesion is chosen so that the untreated net growth at its
+    initial volume has the stated doubling time; the dose-rate decay rates are left at 0 for the engine.
+    """
+    parameters = parameters.with_overrides(overrides)
+    values = parameters.values
+    base = _baseline(parameters, layout, patients)
+    size = base.volumes.shape[0]
+    vector = np.zeros((size, layout.n_params))
+
+    def put(name: str, value: object) -> None:
+        vector[:, GLOBAL_PARAMETERS.index(name)] = value
+
+    put("n_lesions", layout.n_lesions)
+    put("n_exponentials", layout.n_exponentials)
+    for name in GLOBAL_PARAMETERS:
+        if name in values:
+            put(name, values[name])
+    put("doomed_death_rate", 1.0 / values["doomed_cell_lifetime"])
+    lymphocyte_alpha = values["lymphocyte_alpha"]
+    put("lymphocyte_beta", lymphocyte_alpha / values["lymphocyte_alpha_beta"])
+    put("lymphocyte_baseline", base.lymphocytes)
+    put("marrow_repair_rate", math.log(2.0) / values["marrow_repair_half_time"])
+    psa_clearance = math.log(2.0) / values["psa_half_life"]
+    put("psa_clearance_rate", psa_clearance)
+    total_volume = base.volumes.sum(axis=1)
+    put("psa_production", np.where(np.isfinite(base.psa), psa_clearance * np.nan_to_num(base.psa) / total_volume, 0.0))
+    for prefix, antibody in (("antibody", parameters.antibody), ("ctla4", parameters.ctla4_antibody)):
+        if antibody is None:
+            put(f"{prefix}_central_volume", 1.0)
+            put(f"{prefix}_peripheral_volume", 1.0)
+            put(f"{prefix}_clearance_t50", 1.0)
+            put(f"{prefix}_clearance_hill", 1.0)
+            put(f"{prefix}_half_occupancy", 1.0)
+            continue
+        pk = antibody.per_patient(base.weight)
+        put(f"{prefix}_clearance", pk["clearance"])
+        put(f"{prefix}_central_volume", pk["central_volume"])
+        put(f"{prefix}_intercompartmental_clearance", pk["intercompartmental_clearance"])
+        put(f"{prefix}_peripheral_volume", pk["peripheral_volume"])
+        put(f"{prefix}_clearance_emax", pk["clearance_emax"])
+        put(f"{prefix}_clearance_t50", pk["clearance_t50_days"])
+        put(f"{prefix}_clearance_hill", pk["clearance_hill"])
+        put(f"{prefix}_half_occupancy", antibody.half_occupancy)
+
+    suppression = 1.0 / (1.0 + values["pdl1_suppression"] * base.pdl1
+                         + values["switch_regulatory_suppression"] * (values["treg_suppression"] + values["mdsc_suppression"]))
+    baseline_kill = values["kill_rate"] * base.effector * suppression
+    capacity = values["carrying_capacity"]
+    safe_volume = np.where(base.present, base.volumes, 1.0)
+    shape = np.log(capacity / safe_volume) if values["switch_gompertz"] else 1.0 - safe_volume / capacity
+    extinction = safe_volume / (safe_volume + values["cell_volume"])
+    growth_rate = (math.log(2.0) / base.doubling_time + baseline_kill) / (shape * extinction)
+    alpha_beta = values["tumour_alpha_beta"]
+    repair = math.log(2.0) / values["tumour_repair_half_time"]
+    for lesion in range(layout.n_lesions):
+        start = layout.lesion_parameter_start(lesion)
+        columns = {"present": base.present[:, lesion].astype(float), "growth_rate": growth_rate[:, lesion],
+                   "carrying_capacity": capacity, "alpha": base.alpha[:, lesion],
+                   "beta": base.alpha[:, lesion] / alpha_beta, "repair_rate": repair,
+                   "infiltration": base.infiltration[:, lesion], "pdl1_base": base.pdl1_base[:, lesion]}
+        for offset, name in enumerate(LESION_PARAMETERS):
+            vector[:, start + offset] = np.where(base.present[:, lesion], columns[name], 0.0) \
+                if name != "present" else columns[name]
+    return vector
+
+
+def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients: Any,
+                  overrides: Mapping[str, object] | None = None) -> np.ndarray:
+    """Initial states (patients, layout.n_states): untreated steady state of every immune state.
+
+    Lesions at their volumes (all viable), no dose, baseline infiltrate and PD-L1; effector, regulatory
+    and suppressor pools at 1 (their baseline), no antigen, interferon, mature DCs or memory; lymphocytes
+    and PSA at the patient's baseline (PSA 0 where not given); no antibody.
+    """
+    parameters = parameters.with_overrides(overrides)
+    base = _baseline(parameters, layout, patients)
+    size = base.volumes.shape[0]
+    state = np.zeros((size, layout.n_states))
+    state[:, S_EFFECTOR_BLOOD] = 1.0
+    state[:, S_REGULATORY] = 1.0
+    state[:, S_SUPPRESSOR] = 1.0
+    state[:, S_LYMPHOCYTES] = base.lymphocytes
+    state[:, S_PSA] = np.nan_to_num(base.psa)
+    for lesion in range(layout.n_lesions):
+        start = layout.lesion_start(lesion)
+        present = base.present[:, lesion]
+        state[:, start + L_VIABLE] = base.volumes[:, lesion]
+        state[:, start + L_EFFECTOR] = np.where(present, base.effector[:, lesion], 0.0)
+        state[:, start + L_PDL1] = np.where(present, base.pdl1[:, lesion], 0.0)
+    return state
+
+
+# --- observables -------------------------------------------------------------------------------------------
+
+def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout) -> dict[str, np.ndarray]:
+    """Clinical read-outs from states ``y`` [..., n_states] and parameters ``p`` [..., n_params] (broadcast).
+
+    Per lesion (last axis = lesions; NaN where a lesion is absent): volume (mL, viable + doomed),
+    diameter (mm, sphere), dose (Gy), bed (Gy; BED = D + 2∫ḊΓ/(α/β), α/β = α/β_lesion), effector_tumour.
+    Sums: volume_sum, diameter_sum (the RECIST sum of diameters). Systemic: psa (ng/mL), effector_blood
+    and regulatory (relative to baseline), cd8_treg_ratio, memory, lymphocytes (10⁹/L), occupancy and
+    ctla4_occupancy (C/(C+K)), concentration (ug/mL), marrow_dose and marrow_bed (Gy).
+    """
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    if y.shape[-1] != layout.n_states or p.shape[-1] != layout.n_params:
+        raise InputError("y, p", f"shapes {y.shape}, {p.shape}",
+                         f"last axes of {layout.n_states} states and {layout.n_params} parameters")
+    if 1 < p.ndim == y.ndim - 1:  # (patients, params) against (patients, times, states)
+        p = p[..., None, :]
+    try:
+        p = np.broadcast_to(p, y.shape[:-1] + (layout.n_params,))
+    except ValueError:
+        raise InputError("p", f"array of shape {p.shape}", f"parameters broadcastable to the states' shape {y.shape}") from None
+    starts = np.array([layout.lesion_start(lesion) for lesion in range(layout.n_lesions)])
+    parameter_starts = np.array([layout.lesion_parameter_start(lesion) for lesion in range(layout.n_lesions)])
+    present = p[..., parameter_starts + Q_PRESENT] != 0
+    volume = np.where(present, np.maximum(y[..., starts + L_VIABLE], 0) + np.maximum(y[..., starts + L_DOOMED], 0),
+                      np.nan)
+    diameter = 10.0 * 2.0 * np.cbrt(3.0 * volume / (4.0 * math.pi))
+    dose = np.where(present, y[..., starts + L_DOSE], np.nan)
+    alpha = p[..., parameter_starts + Q_ALPHA]
+    beta = p[..., parameter_starts + Q_BETA]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bed = np.where(present & (alpha > 0), dose + 2.0 * y[..., starts + L_QUADRATIC] * beta / alpha, dose)
+    concentration = np.maximum(y[..., S_ANTIBODY_CENTRAL], 0) / p[..., P_ANTIBODY + 1]
+    ctla4_concentration = np.maximum(y[..., S_CTLA4_CENTRAL], 0) / p[..., P_CTLA4 + 1]
+    marrow_dose = y[..., S_MARROW_DOSE]
+    return {
+        "volume": volume,
+        "diameter": diameter,
+        "volume_sum": np.nansum(volume, axis=-1),
+        "diameter_sum": np.nansum(diameter, axis=-1),
+        "dose": dose,
+        "bed": np.where(present, bed, np.nan),
+        "effector_tumour": np.where(present, y[..., starts + L_EFFECTOR], np.nan),
+        "pdl1": np.where(present, y[..., starts + L_PDL1], np.nan),
+        "psa": y[..., S_PSA],
+        "effector_blood": y[..., S_EFFECTOR_BLOOD],
+        "regulatory": y[..., S_REGULATORY],
+        "cd8_treg_ratio": y[..., S_EFFECTOR_BLOOD] / np.maximum(y[..., S_REGULATORY], 1e-12),
+        "memory": y[..., S_MEMORY],
+        "lymphocytes": y[..., S_LYMPHOCYTES],
+        "concentration": concentration,
+        "occupancy": occupancy_fraction(concentration, p[..., P_ANTIBODY + 7]),
+        "ctla4_occupancy": occupancy_fraction(ctla4_concentration, p[..., P_CTLA4 + 7]),
+        "marrow_dose": marrow_dose,
+        "marrow_bed": marrow_dose + 2.0 * y[..., S_MARROW_QUADRATIC] / p[..., P_MARROW_ALPHA_BETA],
+    }

@@ -1,0 +1,314 @@
+"""Tests of the tumour–immune–checkpoint equations (rptici.immunity): switches, steady state, growth,
+LQ with incomplete repair against the closed forms of rptici.radiobiology, antibody PK and occupancy
+against rptici.kinetics, and balances that must hold exactly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from rptici.errors import InputError, UnknownNameError
+from rptici.immunity import (GLOBAL_PARAMETERS, LESION_STATES, SWITCH_EQUIVALENTS, SWITCHES, SYSTEMIC_STATES,
+                             ImmunityCovariates, ModelLayout, initial_state, load_parameters, observables,
+                             parameter_vector, rhs)
+from rptici.kinetics import occupancy, simulate_antibody
+from rptici.radiobiology import bed_closed_form, g_factor_monoexponential, log_cell_kill, tissue
+
+LAYOUT = ModelLayout(n_lesions=2, n_exponentials=2)
+
+
+def derivative(y: np.ndarray, p: np.ndarray, t: float = 0.0) -> np.ndarray:
+    out = np.full_like(y, np.nan)
+    rhs(t, y, p, out)
+    return out
+
+
+def integrate(y0: np.ndarray, p: np.ndarray, t_end: float, rtol: float = 1e-10, atol: float = 1e-13,
+              t_start: float = 0.0) -> np.ndarray:
+    """State at ``t_end`` (scipy DOP853 on the same rhs; the engine's oracle)."""
+    solution = solve_ivp(lambda t, y: derivative(y, p, t), (t_start, t_end), y0, method="DOP853", rtol=rtol,
+                         atol=atol)
+    assert solution.success, solution.message
+    return solution.y[:, -1]
+
+
+def patient(species: str = "human", overrides: dict | None = None, layout: ModelLayout = LAYOUT,
+            volumes=(20.0, 5.0), **covariates) -> tuple[np.ndarray, np.ndarray]:
+    parameters = load_parameters(species, overrides)
+    cohort = {"lesion_volumes_mL": np.array([volumes], dtype=float), **covariates}
+    return parameter_vector(parameters, layout, cohort)[0], initial_state(parameters, layout, cohort)[0]
+
+
+def treated_state(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A state in the middle of a combined treatment: every term of the rhs is non-zero."""
+    y = y.copy()
+    for lesion, rate in enumerate((3.0, 0.0)):  # lesion 1 not irradiated (abscopal)
+        y[LAYOUT.dose_rate_state(lesion, 0)] = rate
+        y[LAYOUT.dose_rate_state(lesion, 1)] = 0.5 * rate
+        start = LAYOUT.lesion_start(lesion)
+        y[start + LESION_STATES.index("doomed")] = 2.0 + lesion
+        y[start + LESION_STATES.index("damage")] = 0.4 * rate
+        y[start + LESION_STATES.index("dose")] = 4.0 * rate
+        y[start + LESION_STATES.index("radiation_signal")] = 3.0 * rate
+        y[start + LESION_STATES.index("effector")] *= 1.5
+    y[LAYOUT.dose_rate_state("blood", 0)] = 0.05
+    y[LAYOUT.state("marrow_damage")] = 0.01
+    for name, value in (("antigen", 0.7), ("interferon", 0.4), ("dendritic_cells", 0.6), ("effector_blood", 3.0),
+                        ("regulatory", 1.3), ("suppressor", 1.2), ("memory", 0.2), ("antibody_central", 300.0),
+                        ("antibody_peripheral", 100.0), ("ctla4_central", 150.0), ("ctla4_peripheral", 50.0)):
+        y[LAYOUT.state(name)] = value
+    y[LAYOUT.state("lymphocytes")] *= 0.8
+    for k in range(LAYOUT.n_exponentials):
+        p[LAYOUT.dose_rate_decay_param("blood", k)] = 0.1 * (k + 1)
+        for lesion in range(LAYOUT.n_lesions):
+            p[LAYOUT.dose_rate_decay_param(lesion, k)] = 0.2 * (k + 1)
+    return y
+
+
+# --- layout and loader ------------------------------------------------------------------------------------
+
+def test_layout_indices_are_distinct_and_complete():
+    layout = ModelLayout(3, 3)
+    states = [layout.state(name) for name in SYSTEMIC_STATES]
+    states += [layout.state(name, lesion) for lesion in range(3) for name in LESION_STATES]
+    states += [layout.dose_rate_state(region, k) for region in ("blood", 0, 1, 2) for k in range(3)]
+    assert sorted(states) == list(range(layout.n_states))
+    parameters = [layout.dose_rate_decay_param(region, k) for region in ("blood", 0, 1, 2) for k in range(3)]
+    assert len(set(parameters)) == 12 and max(parameters) < layout.n_params
+    assert len(layout.state_names) == layout.n_states and len(layout.parameter_names) == layout.n_params
+    assert layout.antibody_central == layout.state("antibody_central")
+    with pytest.raises(InputError):
+        ModelLayout(9)
+    with pytest.raises(InputError):
+        layout.dose_rate_state(3, 0)
+
+
+def test_every_parameter_has_unit_and_source():
+    for species in ("human", "mouse"):
+        parameters = load_parameters(species)
+        for name in parameters.values:
+            assert parameters.sources[name], name
+        # the rhs reads every parameter the file defines, except the few used only to build the vector
+        unused = set(parameters.values) - set(GLOBAL_PARAMETERS)
+        assert unused <= {"doubling_time", "carrying_capacity", "doomed_cell_lifetime", "tumour_alpha",
+                          "tumour_alpha_beta", "tumour_repair_half_time", "lymphocyte_alpha_beta",
+                          "marrow_repair_half_time", "psa_half_life", "infiltration", "pdl1_expression",
+                          "body_weight", "default_half_occupancy"}
+    # a value taken from tissues.yaml is the radiobiology layer's value
+    assert load_parameters("human")["lymphocyte_alpha"] == tissue("lymphocytes").alpha
+
+
+def test_bad_input_names_the_field():
+    parameters = load_parameters("human")
+    with pytest.raises(InputError, match="overrides"):
+        parameters.with_overrides({"kill_rat": 0.1})
+    with pytest.raises(InputError, match="switch_memory"):
+        parameters.with_overrides({"switch_memory": 0.5})
+    with pytest.raises(UnknownNameError):
+        load_parameters("rat")
+    with pytest.raises(InputError, match="lesion_volumes"):
+        parameter_vector(parameters, LAYOUT, {"lesion_volumes_mL": np.ones((2, 3))})
+    with pytest.raises(InputError, match="infiltration"):
+        parameter_vector(parameters, LAYOUT, {"lesion_volumes_mL": np.ones((2, 2)), "infiltration": [0.5, -1.0]})
+    with pytest.raises(InputError, match="antibody"):
+        load_parameters("human", antibody="ipilimumab")
+
+
+# --- switches ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mechanism", sorted(set(SWITCHES) - {"gompertz"}))
+def test_switch_off_equals_strength_zero(mechanism):
+    """Each switch removes exactly its term: rhs(switch off) = rhs(the term's strength at zero), and ≠ rhs(on)."""
+    p_on, y0 = patient("human", psa=12.0)
+    y = treated_state(p_on, y0)
+    p_off = p_on.copy()
+    p_off[GLOBAL_PARAMETERS.index(f"switch_{mechanism}")] = 0.0
+    p_zero = p_on.copy()
+    compare = np.ones(LAYOUT.n_states, dtype=bool)
+    if mechanism in SWITCH_EQUIVALENTS:
+        name, per_lesion = SWITCH_EQUIVALENTS[mechanism]
+        indices = [LAYOUT.parameter(name, lesion) for lesion in range(LAYOUT.n_lesions)] if per_lesion \
+            else [LAYOUT.parameter(name)]
+        if mechanism == "ici_suppression_relief":  # relief = occupancy × switch: compare without drug
+            y_zero = y.copy()
+            y_zero[LAYOUT.antibody_central] = 0.0
+            compare[[LAYOUT.antibody_central, LAYOUT.antibody_peripheral]] = False
+        else:
+            y_zero = y
+            p_zero[indices] = 0.0
+        if mechanism == "radiation_kill":
+            p_zero[[LAYOUT.parameter("beta", lesion) for lesion in range(LAYOUT.n_lesions)]] = 0.0
+        if mechanism == "memory":  # no memory formed and none recalled
+            p_zero[LAYOUT.parameter("memory_recall_rate")] = 0.0
+    elif mechanism == "trafficking_limit":
+        y_zero = y
+        p_zero[[LAYOUT.parameter("infiltration", lesion) for lesion in range(LAYOUT.n_lesions)]] = 1.0
+    elif mechanism == "regulatory_suppression":
+        y_zero = y
+        p_zero[[LAYOUT.parameter("treg_suppression"), LAYOUT.parameter("mdsc_suppression")]] = 0.0
+    elif mechanism == "lymphocyte_kill":
+        y_zero = y
+        p_zero[[LAYOUT.parameter(name) for name in ("lymphocyte_alpha", "lymphocyte_beta", "treg_radiosensitivity")]] = 0.0
+    elif mechanism == "abscopal":  # without the shared pool the unirradiated lesion gets no expanded effectors
+        y_zero = y.copy()
+        y_zero[LAYOUT.state("effector_blood")] = 1.0
+        compare[:] = False
+        compare[LAYOUT.state("effector", 1)] = True
+    else:  # pragma: no cover
+        raise AssertionError(f"no equivalent strength for {mechanism}")
+    off, zero, on = derivative(y, p_off), derivative(y_zero, p_zero), derivative(y, p_on)
+    np.testing.assert_allclose(off[compare], zero[compare], rtol=1e-13, atol=1e-15)
+    assert not np.allclose(off, on, rtol=1e-9, atol=0), f"switch_{mechanism} changes nothing in this state"
+
+
+def test_python_and_compiled_rhs_agree():
+    p, y0 = patient("mouse", volumes=(0.1, 0.05))
+    y = treated_state(p, y0)
+    compiled = derivative(y, p)
+    python = np.full_like(y, np.nan)
+    rhs.py_func(0.3, y, p, python)
+    np.testing.assert_allclose(python, derivative(y, p, 0.3), rtol=1e-14)
+    assert np.all(np.isfinite(compiled))
+
+
+# --- untreated growth and steady state ------------------------------------------------------------------
+
+@pytest.mark.parametrize("species", ["human", "mouse"])
+def test_untreated_growth_has_the_stated_doubling_time(species):
+    """Initial net specific growth = ln2/T_d exactly; with a remote plateau the tumour doubles in T_d
+    (mouse: T_d = ln2/0.4 d for CT26, Kosinsky et al. 2018 Table 1) within 0.5 %."""
+    doubling = load_parameters(species)["doubling_time"]
+    volume = 0.05 if species == "mouse" else 10.0
+    p, y0 = patient(species, {"carrying_capacity": 1e9}, layout=ModelLayout(1, 1), volumes=(volume,))
+    viable = ModelLayout(1, 1).state("viable", 0)
+    assert derivative(y0, p)[viable] / volume == pytest.approx(math.log(2) / doubling, rel=1e-12)
+    y = integrate(y0, p, doubling)
+    # the Gompertz rate falls as ln(K/V): over one doubling by ln2/ln(K/V) ≈ 3 %, so half of that on average
+    tolerance = 0.005 if species == "mouse" else 0.03
+    assert y[viable] / volume == pytest.approx(2.0, rel=tolerance)
+
+
+@pytest.mark.parametrize("species", ["human", "mouse"])
+def test_without_treatment_immune_states_stay_at_steady_state(species):
+    p, y0 = patient(species, volumes=(10.0, 2.0) if species == "human" else (0.1, 0.02), infiltration=[0.8],
+                    pdl1=[0.6])
+    rate = derivative(y0, p)
+    immune = [LAYOUT.state(name) for name in SYSTEMIC_STATES if name != "psa"]
+    immune += [LAYOUT.state(name, lesion) for lesion in range(2) for name in ("effector", "pdl1")]
+    np.testing.assert_array_equal(rate[immune], 0.0)
+    y = integrate(y0, p, 30.0 if species == "human" else 5.0)
+    np.testing.assert_allclose(y[immune], y0[immune], rtol=1e-9, atol=1e-12)
+    # the stated PD-L1 expression is the baseline state
+    assert y0[LAYOUT.state("pdl1", 0)] == pytest.approx(0.6)
+
+
+# --- radiobiology ------------------------------------------------------------------------------------------
+
+def test_lq_part_reproduces_lea_catcheside_bed():
+    """Mono-exponential dose rate: BED = D(1 + G D/(α/β)), G = T_rep/(T_rep + T_eff) (Dale 1985), to 1e-6;
+    surviving viable fraction = exp(−αD − 2β∫ḊΓ) (rptici.radiobiology.log_cell_kill)."""
+    layout = ModelLayout(1, 1)
+    overrides = {"switch_growth": 0, "kill_rate": 0.0}
+    p, y0 = patient("human", overrides, layout=layout, volumes=(10.0,))
+    effective_half_life = 2.5  # d
+    dose = 40.0
+    decay = math.log(2) / effective_half_life
+    p[layout.dose_rate_decay_param(0, 0)] = decay
+    p[layout.dose_rate_decay_param("blood", 0)] = decay
+    y0[layout.dose_rate_state(0, 0)] = dose * decay
+    y0[layout.dose_rate_state("blood", 0)] = 0.5 * decay
+    y = integrate(y0, p, 40 * effective_half_life)
+    tumour = tissue("tumour")
+    g = g_factor_monoexponential(effective_half_life, tumour.repair_half_time)
+    expected = bed_closed_form(dose, tumour.alpha_beta, g)
+    result = observables(y, p, layout)
+    assert result["dose"][0] == pytest.approx(dose, rel=1e-9)
+    assert result["bed"][0] == pytest.approx(float(expected), rel=1e-6)
+    marrow = tissue("red_marrow")
+    marrow_bed = bed_closed_form(0.5, marrow.alpha_beta, g_factor_monoexponential(effective_half_life,
+                                                                                 marrow.repair_half_time))
+    assert result["marrow_bed"] == pytest.approx(float(marrow_bed), rel=1e-6)
+    alpha = tumour.alpha
+    kill = log_cell_kill(y[layout.state("dose", 0)], y[layout.state("quadratic", 0)], alpha, alpha / tumour.alpha_beta)
+    assert y[layout.state("viable", 0)] / 10.0 == pytest.approx(math.exp(-kill), rel=1e-7)
+    # lymphocytes without recovery: survival exp(−α_L D − 2β_L ∫ḊΓ) with the lymphocyte α = ln10/D10
+    lymphocytes = tissue("lymphocytes")
+    p2, y2 = p.copy(), y0.copy()
+    p2[layout.parameter("lymphocyte_recovery_rate")] = 0.0
+    y2[layout.dose_rate_state(0, 0)] = 0.0
+    y_end = integrate(y2, p2, 40 * effective_half_life)
+    expected_kill = log_cell_kill(y_end[layout.state("marrow_dose")], y_end[layout.state("marrow_quadratic")],
+                                  lymphocytes.alpha, lymphocytes.alpha / lymphocytes.alpha_beta)
+    assert y_end[layout.state("lymphocytes")] / y2[layout.state("lymphocytes")] == pytest.approx(
+        math.exp(-expected_kill), rel=1e-7)
+
+
+def test_doomed_cells_and_antigen_balance():
+    """Without growth and immune kill, V + U + (cells died) = V0: the antigen state with no clearance and
+    unit yield counts the dead volume ∫U/τ exactly."""
+    layout = ModelLayout(1, 1)
+    p, y0 = patient("mouse", {"switch_growth": 0, "kill_rate": 0.0, "antigen_clearance_rate": 0.0,
+                              "antigen_yield": 1.0}, layout=layout, volumes=(0.2,))
+    p[layout.dose_rate_decay_param(0, 0)] = 0.26
+    y0[layout.dose_rate_state(0, 0)] = 10 * 0.26
+    for day in (1.0, 5.0, 30.0):
+        y = integrate(y0, p, day)
+        total = y[layout.state("viable", 0)] + y[layout.state("doomed", 0)] + y[layout.state("antigen")]
+        assert total == pytest.approx(0.2, rel=1e-8)
+
+
+# --- antibody ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("agent", ["pembrolizumab", "nivolumab"])
+def test_antibody_pk_and_occupancy_match_kinetics(agent):
+    """Concentration after 240 mg (nivolumab, time-varying CL, Bajaj et al. 2017) or 200 mg pembrolizumab
+    (weight-scaled, Ahamadi et al. 2017) equals rptici.kinetics to 1e-6; occupancy = kinetics.occupancy."""
+    layout = ModelLayout(1, 1)
+    weight = 60.0
+    parameters = load_parameters("human", antibody=agent)
+    cohort = ImmunityCovariates(lesion_volumes_mL=[[5.0]], weight_kg=[weight])
+    p = parameter_vector(parameters, layout, cohort)[0]
+    y0 = initial_state(parameters, layout, cohort)[0]
+    dose = 240.0 if agent == "nivolumab" else 200.0
+    y0[layout.antibody_central] = dose
+    times = [7.0, 21.0, 84.0]
+    expected = simulate_antibody(agent, [0.0], [dose], [weight], times)[:, 0]
+    for time, value in zip(times, expected):
+        y = integrate(y0, p, time, rtol=1e-11, atol=1e-12)
+        result = observables(y, p, layout)
+        assert result["concentration"] == pytest.approx(value, rel=1e-6)
+        assert result["occupancy"] == pytest.approx(float(occupancy(value, agent)), rel=1e-12)
+
+
+def test_ctla4_depletes_regulatory_cells_and_psa_follows_burden():
+    """Anti-CTLA-4 lowers Tregs (switchable); PSA decays with its 2.2-day half-life (Stamey et al. 1987)
+    when production stops."""
+    layout = ModelLayout(1, 1)
+    p, y0 = patient("human", layout=layout, volumes=(5.0,), psa=[30.0])
+    y0[layout.ctla4_central] = 300.0
+    y = integrate(y0, p, 21.0)
+    turnover, depletion = p[layout.parameter("treg_turnover_rate")], p[layout.parameter("ctla4_treg_depletion_rate")]
+    floor = turnover / (turnover + depletion)  # steady state at full occupancy
+    assert floor < y[layout.state("regulatory")] < floor + 0.25 * (1 - floor)
+    p_off = p.copy()
+    p_off[layout.parameter("switch_ctla4_treg_depletion")] = 0.0
+    assert integrate(y0, p_off, 21.0)[layout.state("regulatory")] == pytest.approx(1.0, abs=1e-12)
+    p[layout.parameter("switch_psa")] = 0.0
+    y = integrate(y0, p, 2.2)
+    assert y[layout.state("psa")] == pytest.approx(15.0, rel=1e-6)
+
+
+def test_jit_shim_without_numba(monkeypatch):
+    """Where numba is missing the same function runs as plain Python (and still has py_func)."""
+    from rptici.immunity import model
+
+    monkeypatch.setattr(model, "_njit", None)
+
+    def square(x):
+        return x * x
+
+    wrapped = model.jit(square)
+    assert wrapped is square and wrapped.py_func is square and wrapped(3.0) == 9.0

@@ -1,0 +1,114 @@
+"""Benchmark of the engine on the standard scenario (issue 4, "Performance"); prints the figures.
+
+Standard scenario: two lesions, [177Lu]Lu-PSMA-617 7.4 GBq q6w × 6 + pembrolizumab 200 mg q3w, 730 days,
+daily output, 10,000 patients. Reports the median of repeated runs: wall time, patient-years per second,
+ms per patient-year, peak memory (process peak RSS from resource.getrusage, which includes numba's
+allocations; tracemalloc sees only NumPy/Python allocations), and the per-patient speed ratio to the
+solve_ivp oracle measured in the same run on a small sample (LSODA at the engine's tolerances, with the
+compiled right-hand side called from Python and with the pure-Python ``rhs.py_func``).
+
+Usage: python benchmarks/bench_engine.py [--patients 10000] [--repeats 3] [--oracle-patients 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from oracle import oracle  # noqa: E402
+
+from rptici.immunity.model import rhs  # noqa: E402
+from rptici.kinetics import Regimen  # noqa: E402
+from rptici.simulation.engine import model_inputs, simulate  # noqa: E402
+
+HORIZON_DAYS = 730.0
+RTOL, ATOL = 1e-6, 1e-8
+
+
+def standard_regimen() -> Regimen:
+    return Regimen.model_validate({
+        "rpt": {"agent": "[177Lu]Lu-PSMA-617", "activity": "7.4 GBq", "interval": "6 weeks", "cycles": 6},
+        "ici": {"agent": "pembrolizumab", "dose": "200 mg", "interval": "3 weeks", "infusions": 35},
+    })
+
+
+def standard_patients(count: int, seed: int = 2024) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"lesion_volumes_mL": rng.lognormal(np.log(10.0), 0.8, (count, 2)).clip(0.5, 200.0),
+            "infiltration": rng.uniform(0.05, 1.0, count), "pdl1": rng.uniform(0.0, 0.8, count),
+            "alpha": rng.uniform(0.05, 0.4, count), "lymphocytes": rng.uniform(0.8, 2.5, count),
+            "psa": rng.uniform(1.0, 100.0, count), "weight_kg": rng.uniform(50.0, 110.0, count),
+            "gfr_mL_per_min": rng.uniform(60.0, 140.0, count), "target_uptake_scale": rng.uniform(0.5, 2.0, count)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--oracle-patients", type=int, default=20)
+    parser.add_argument("--python-oracle-patients", type=int, default=3)
+    parser.add_argument("--chunk-size", type=int, default=1024)
+    arguments = parser.parse_args()
+    import numba
+
+    regimen = standard_regimen()
+    times = np.arange(0.0, HORIZON_DAYS + 1.0)
+    years = HORIZON_DAYS / 365.25
+    print(f"threads: {numba.get_num_threads()} (numba {numba.__version__})")
+    warm = standard_patients(8, seed=1)
+    begin = time.perf_counter()
+    simulate(regimen, warm, times, rtol=RTOL, atol=ATOL)
+    print(f"compile + first call (8 patients): {time.perf_counter() - begin:.1f} s")
+
+    patients = standard_patients(arguments.patients)
+    walls, traced = [], []
+    result = None
+    for repeat in range(arguments.repeats):
+        del result
+        tracemalloc.start()
+        begin = time.perf_counter()
+        result = simulate(regimen, patients, times, rtol=RTOL, atol=ATOL, chunk_size=arguments.chunk_size)
+        walls.append(time.perf_counter() - begin)
+        traced.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        print(f"  run {repeat + 1}: {walls[-1]:.2f} s")
+    wall = statistics.median(walls)
+    patient_years = arguments.patients * years
+    per_patient_engine = wall / arguments.patients
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    failed = int(np.sum(result.status != 0))
+    print(f"engine: {arguments.patients} patients × {HORIZON_DAYS:.0f} d, daily output, rtol {RTOL}, atol {ATOL}")
+    print(f"  wall time (median of {arguments.repeats}): {wall:.2f} s")
+    print(f"  patient-years per second: {patient_years / wall:,.0f}")
+    print(f"  ms per patient-year: {1e3 * wall / patient_years:.3f}")
+    print(f"  accepted steps per patient (median): {np.median(result.statistics['accepted_steps']):.0f}; "
+          f"rhs evaluations (median): {np.median(result.statistics['evaluations']):.0f}")
+    print(f"  failed patients: {failed}; re-integrated by Radau: {int(result.used_stiff.sum())}")
+    print(f"  peak memory: process RSS {peak_rss:,.0f} MiB; tracemalloc peak {max(traced) / 2**20:,.0f} MiB")
+
+    sample = {key: value[:arguments.oracle_patients] for key, value in patients.items()}
+    layout, y0, params, events, *_ = model_inputs(regimen, sample)
+    _, seconds = oracle(rhs, y0, params, times, *events, method="LSODA", rtol=RTOL, atol=ATOL, pure_python=False)
+    compiled = float(np.median(seconds))
+    print(f"oracle solve_ivp LSODA, compiled rhs, {arguments.oracle_patients} patients: "
+          f"{compiled:.3f} s per patient (median); engine {1e3 * per_patient_engine:.3f} ms per patient "
+          f"→ ratio {compiled / per_patient_engine:,.0f}×")
+    if arguments.python_oracle_patients:
+        count = arguments.python_oracle_patients
+        _, seconds = oracle(rhs, y0[:count], params[:count], times, *(e[:count] for e in events), method="LSODA",
+                            rtol=RTOL, atol=ATOL, pure_python=True)
+        python = float(np.median(seconds))
+        print(f"oracle solve_ivp LSODA, rhs.py_func, {count} patients: {python:.2f} s per patient (median) "
+              f"→ ratio {python / per_patient_engine:,.0f}×")
+
+
+if __name__ == "__main__":
+    main()

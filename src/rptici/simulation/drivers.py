@@ -1,0 +1,284 @@
+"""Drivers of the tumour–immune equations: dose-rate impulse responses and per-patient event lists.
+
+The radiopharmaceutical's biokinetics are linear (:mod:`rptici.kinetics.biokinetics`), so after an injection
+of 1 MBq into blood the activity of compartment i is a sum of exponentials,
+A_i(t) = Σ_k V_ik (V⁻¹)_k,blood e^{ν_k t} with ν_k the eigenvalues of K − λI (Jacquez 1996), and the dose
+rate of a region with self-dose S-value S_r (mGy/(MBq h)) is Ḋ_r(t) = S_r · A_r(t) · 24/1000 Gy/d. Lesions
+use the unit-density sphere S-value of their mass, organs the organ self-dose S-value of theirs
+(:mod:`rptici.dosimetry.sphere`; self-dose only, no photon cross-dose, as in the agent data files).
+
+The ODE carries each region's dose rate as ``n_exponentials`` components u_k' = −rate_k u_k; an
+administration of activity A adds A·coefficient_k to u_k. This is exact when at most ``n_exponentials``
+eigen-terms feed the region. Otherwise :func:`reduce_exponentials` keeps the term of largest time integral,
+adds the rates that fit best one at a time (greedy forward selection), and refits the coefficients by least
+squares on a time grid under two equality constraints: the dose rate at injection Ḋ(0) (zero for an organ or lesion fed from blood) and
+the total absorbed dose ∫Ḋ dt — so every absorbed dose is exact and the shape is close (``exact`` False).
+
+Events: RPT administrations (:meth:`Regimen.rpt_administrations`) and checkpoint-antibody infusions
+(:meth:`Regimen.ici_infusions`, given as a bolus of the dose into the central compartment: the 30–60 min
+infusion is short against the antibody's 2–4 week half-life).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..dosimetry import organ_self_s_value, sphere_s_value
+from ..errors import InputError
+from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, lesion_names, organ_masses_g
+from ..units import HOURS_PER_DAY
+
+#: mGy/(MBq h) × MBq × h/d → Gy/d.
+GRAY_PER_DAY_PER_MILLIGRAY_PER_HOUR = HOURS_PER_DAY / 1000.0
+#: Relative size below which an eigen-term's coefficient counts as zero.
+NEGLIGIBLE = 1e-12
+#: Points of the grid on which a reduced sum of exponentials is fitted.
+FIT_POINTS = 96
+
+
+@dataclass
+class DoseRateResponse:
+    """Dose rate of each region per MBq injected: Ḋ_r(t) = Σ_k coefficients[p, r, k] e^{−rates[p, r, k] t}.
+
+    coefficients in Gy/d per MBq, rates in 1/d (patients, regions, terms); ``exact[p, r]`` is False where
+    the region needed more terms than kept (then only Ḋ(0) and ∫Ḋ dt are exact).
+    """
+
+    regions: tuple[str, ...]
+    coefficients: np.ndarray
+    rates: np.ndarray
+    exact: np.ndarray
+
+    def index(self, region: str) -> int:
+        if region not in self.regions:
+            raise InputError("region", region, "one of " + ", ".join(self.regions))
+        return self.regions.index(region)
+
+    def dose_rate(self, elapsed_d) -> np.ndarray:
+        """Ḋ per MBq (Gy/d/MBq) at ``elapsed_d`` days after injection, (patients, regions, times)."""
+        elapsed = np.asarray(elapsed_d, dtype=float)
+        return np.einsum("prk,prkt->prt", self.coefficients,
+                         np.exp(-self.rates[..., None] * elapsed[None, None, None, :]))
+
+    def absorbed_dose_per_MBq(self) -> np.ndarray:
+        """∫₀^∞ Ḋ dt per MBq (Gy/MBq), (patients, regions)."""
+        return np.sum(self.coefficients / self.rates, axis=-1)
+
+
+def _region_s_values(nuclide: str, covariates: Covariates, regions: Sequence[str], sex: str,
+                     rbe: float | None) -> np.ndarray:
+    """Self-dose S-value (mGy/(MBq h)) per patient and region: sphere for lesions, organ self-dose otherwise."""
+    lesions = lesion_names(covariates.lesion_masses_g.shape[1])
+    masses = organ_masses_g(covariates, sex)
+    values = np.zeros((covariates.patients, len(regions)))
+    for column, region in enumerate(regions):
+        if region in lesions:
+            mass = covariates.lesion_masses_g[:, lesions.index(region)]
+            present = mass > 0
+            s_value = sphere_s_value(nuclide, np.where(present, mass, 1.0))
+        elif region in masses:
+            present = np.ones(covariates.patients, dtype=bool)
+            s_value = organ_self_s_value(nuclide, masses[region])
+        else:
+            raise InputError("regions", region, "lesion_1 … lesion_n or an organ of the reference anatomy: "
+                             + ", ".join(sorted(masses)))
+        total = s_value.total if rbe is None else s_value.rbe_weighted(rbe)
+        values[:, column] = np.where(present, np.asarray(total, dtype=float), 0.0)
+    return values
+
+
+def _eigen_terms(generator: np.ndarray, decay_constant: float, source: int, targets: np.ndarray):
+    """Amplitudes (patients, targets, n) and eigenvalues ν (patients, n) of A_target(t) after 1 MBq in ``source``.
+
+    Patients with a defective (non-diagonalisable) generator are perturbed by a relative 1e-9 to split the
+    repeated eigenvalues; the result then agrees with the matrix exponential to about that precision.
+    """
+    values, vectors = np.linalg.eig(generator)
+    condition = np.linalg.cond(vectors)
+    bad = ~np.isfinite(condition) | (condition > 1e8)
+    if np.any(bad):
+        size = generator.shape[-1]
+        jitter = 1.0 + 1e-9 * np.arange(1, size + 1)[None, :, None] / size
+        values[bad], vectors[bad] = np.linalg.eig(generator[bad] * jitter)
+    inverse = np.linalg.inv(vectors)
+    amplitudes = vectors[:, targets, :] * inverse[:, None, :, source]
+    return amplitudes, values - decay_constant
+
+
+def reduce_exponentials(coefficients: np.ndarray, rates: np.ndarray, terms: int,
+                        horizon_d: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reduce Σ c_k e^{−λ_k t} over the last axis to ``terms`` exponentials; returns (c, λ, exact).
+
+    Exact where at most ``terms`` coefficients are non-zero (the others padded with zero coefficients).
+    Otherwise start from the term of largest time integral |c/λ| and add, one at a time, the rate whose
+    refit fits best; the kept coefficients are refitted by least squares on a grid from 0 to 5 slowest time
+    constants, constrained to keep Σc (the value at 0) and Σc/λ (the integral), so the absorbed dose stays
+    exact.
+    """
+    coefficients = np.asarray(coefficients)
+    rates = np.asarray(rates)
+    shape = coefficients.shape[:-1]
+    c = coefficients.reshape(-1, coefficients.shape[-1])
+    lam = rates.reshape(-1, rates.shape[-1])
+    size = c.shape[0]
+    scale = np.max(np.abs(c), axis=1, keepdims=True)
+    significant = np.abs(c) > NEGLIGIBLE * np.where(scale > 0, scale, 1.0)
+    exact = significant.sum(axis=1) <= terms
+    complex_terms = np.any(significant & (np.abs(np.imag(lam)) > 1e-12 * np.abs(lam)), axis=1)
+    exact &= ~complex_terms
+    c_real, lam_real = np.real(c), np.real(lam)
+    out_c = np.zeros((size, terms))
+    out_lam = np.tile(np.min(np.where(significant, lam_real, np.inf), axis=1, initial=np.inf)[:, None], (1, terms))
+    out_lam[~np.isfinite(out_lam)] = 1.0
+    order = np.argsort(~significant, axis=1, kind="stable")[:, :terms]
+    if np.any(exact):
+        chosen = order[exact]
+        width = chosen.shape[1]
+        picked = np.arange(chosen.shape[0])[:, None], chosen
+        kept = significant[exact][picked]
+        out_c[exact, :width] = np.where(kept, c_real[exact][picked], 0.0)
+        out_lam[exact, :width] = np.where(kept, lam_real[exact][picked], out_lam[exact, :width])
+    reduce = ~exact
+    if np.any(reduce):
+        cr, lr, sig = c_real[reduce], lam_real[reduce], significant[reduce]
+        count = cr.shape[0]
+        local = np.arange(count)[:, None]
+        slowest = np.min(np.where(sig, lr, np.inf), axis=1)
+        end = 5.0 / slowest if horizon_d is None else np.full(count, float(horizon_d))
+        grid = np.concatenate([np.zeros((count, 1)),
+                               end[:, None] * np.geomspace(1e-4, 1.0, FIT_POINTS - 1)[None, :]], axis=1)
+        target = np.einsum("nk,ngk->ng", np.where(sig, cr, 0.0), np.exp(-lr[:, None, :] * grid[:, :, None]))
+        at_zero = np.sum(np.where(sig, cr, 0.0), axis=1)
+        integral = np.sum(np.where(sig, cr / lr, 0.0), axis=1)
+        # greedy forward selection: start from the term of largest integral, add the term that fits best
+        chosen = np.argmax(np.where(sig, np.abs(cr / lr), -1.0), axis=1)[:, None]
+        for _ in range(1, terms):
+            best = np.full(count, np.inf)
+            best_index = np.zeros(count, dtype=int)
+            for candidate in range(lr.shape[1]):
+                usable = sig[:, candidate] & ~np.any(chosen == candidate, axis=1)
+                trial = np.concatenate([chosen, np.full((count, 1), candidate)], axis=1)
+                _, residual = _constrained_fit(lr[local, trial], grid, target, at_zero, integral)
+                better = usable & (residual < best)
+                best[better], best_index[better] = residual[better], candidate
+            chosen = np.concatenate([chosen, best_index[:, None]], axis=1)
+        chosen_lam = lr[local, chosen]
+        fitted, _ = _constrained_fit(chosen_lam, grid, target, at_zero, integral)
+        out_c[reduce] = fitted
+        out_lam[reduce] = chosen_lam
+    return out_c.reshape(*shape, terms), out_lam.reshape(*shape, terms), exact.reshape(shape)
+
+
+def _constrained_fit(rates: np.ndarray, grid: np.ndarray, target: np.ndarray, at_zero: np.ndarray,
+                     integral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares coefficients of Σ c_k e^{−rate_k t} on ``grid`` with Σc = at_zero and Σc/rate = integral.
+
+    Solved per row through the KKT system (pseudo-inverse, so repeated rates do not fail); with one term
+    only the integral is kept. Returns (coefficients, residual sum of squares).
+    """
+    count, terms = rates.shape
+    design = np.exp(-rates[:, None, :] * grid[:, :, None])
+    rows = [1.0 / rates] if terms == 1 else [np.ones_like(rates), 1.0 / rates]
+    values = [integral] if terms == 1 else [at_zero, integral]
+    size = terms + len(rows)
+    matrix = np.zeros((count, size, size))
+    right = np.zeros((count, size))
+    matrix[:, :terms, :terms] = 2.0 * np.einsum("ngk,ngj->nkj", design, design)
+    right[:, :terms] = 2.0 * np.einsum("ngk,ng->nk", design, target)
+    for number, (row, value) in enumerate(zip(rows, values)):
+        matrix[:, terms + number, :terms] = row
+        matrix[:, :terms, terms + number] = row
+        right[:, terms + number] = value
+    coefficients = np.einsum("nij,nj->ni", np.linalg.pinv(matrix), right)[:, :terms]
+    residual = np.sum((np.einsum("ngk,nk->ng", design, coefficients) - target) ** 2, axis=1)
+    return coefficients, residual
+
+
+def dose_rate_response(agent: str, covariates: Covariates | None = None, organs: Sequence[str] = ("red_marrow",),
+                       n_exponentials: int = 3, sex: str = "male", rbe: float | None = None) -> DoseRateResponse:
+    """Dose-rate impulse responses of every lesion of ``covariates`` and of ``organs``, per MBq into blood.
+
+    ``rbe`` weights the α component of the S-values (RBE-weighted dose rate) when given.
+    """
+    if int(n_exponentials) != n_exponentials or n_exponentials < 1:
+        raise InputError("n_exponentials", n_exponentials, "a whole number of exponential terms, at least 1")
+    covariates = covariates or Covariates.reference(sex)
+    model = biokinetic_model(agent, covariates, sex)
+    if not model.is_linear:  # pragma: no cover - biokinetic_model is linear unless saturable=True
+        raise InputError("agent", agent, "linear biokinetics")
+    lesions = lesion_names(covariates.lesion_masses_g.shape[1])
+    regions = tuple(lesions) + tuple(organs)
+    for organ in organs:
+        if organ not in model.compartments:
+            raise InputError("organs", organ, f"a compartment of {agent}: " + ", ".join(model.compartments))
+    targets = np.array([model.index(region) for region in regions], dtype=int)
+    amplitudes, eigenvalues = _eigen_terms(model.generator(), model.decay_constant_per_day, model.index("blood"),
+                                           targets)
+    nuclide = agent_parameters(agent)["nuclide"]
+    s_values = _region_s_values(nuclide, covariates, regions, sex, rbe) * GRAY_PER_DAY_PER_MILLIGRAY_PER_HOUR
+    coefficients = amplitudes * s_values[:, :, None]
+    rates = np.broadcast_to(-eigenvalues[:, None, :], coefficients.shape)
+    reduced, reduced_rates, exact = reduce_exponentials(coefficients, rates, int(n_exponentials))
+    return DoseRateResponse(regions, reduced, reduced_rates, exact)
+
+
+@dataclass
+class Schedule:
+    """Dosing events of a cohort: RPT administrations (times (a,), activities (patients, a) in MBq) and
+    checkpoint-antibody infusions (times (i,), doses (patients, i) in mg)."""
+
+    rpt_times: np.ndarray
+    rpt_activities: np.ndarray
+    ici_times: np.ndarray
+    ici_doses: np.ndarray
+
+
+def regimen_schedule(regimen, covariates: Covariates) -> Schedule:
+    """The events of ``regimen`` (a :class:`rptici.kinetics.Regimen`) for each patient of ``covariates``."""
+    rpt_times, activities = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
+    ici_times, doses = regimen.ici_infusions(covariates.weight_kg)
+    patients = covariates.patients
+    return Schedule(np.asarray(rpt_times, float), np.broadcast_to(np.asarray(activities, float).T,
+                                                                  (patients, len(rpt_times))).copy(),
+                    np.asarray(ici_times, float), np.broadcast_to(np.asarray(doses, float).T,
+                                                                  (patients, len(ici_times))).copy())
+
+
+def event_arrays(schedule: Schedule, response: DoseRateResponse | None, dose_rate_state: Callable[[str, int], int],
+                 antibody_state: int | None, regions: Sequence[str] | None = None):
+    """Per-patient event arrays for :func:`rptici.simulation.solver.solve_batched`, sorted by time.
+
+    An RPT administration of activity A adds A × coefficient[p, region, k] to the state
+    ``dose_rate_state(region, k)`` of each region and term; an infusion adds its dose (mg) to
+    ``antibody_state``. Returns (event_times, event_state, event_amount), each (patients, events).
+    """
+    patients = schedule.rpt_activities.shape[0]
+    times, states, amounts = [], [], []
+    if schedule.rpt_times.size and response is not None:
+        regions = response.regions if regions is None else tuple(regions)
+        for region in regions:
+            column = response.index(region)
+            for term in range(response.coefficients.shape[-1]):
+                state = dose_rate_state(region, term)
+                for number, time in enumerate(schedule.rpt_times):
+                    times.append(np.full(patients, time))
+                    states.append(np.full(patients, state))
+                    amounts.append(schedule.rpt_activities[:, number] * response.coefficients[:, column, term])
+    if schedule.ici_times.size:
+        if antibody_state is None:
+            raise InputError("antibody_state", None, "the antibody state index of a model with a checkpoint inhibitor")
+        for number, time in enumerate(schedule.ici_times):
+            times.append(np.full(patients, time))
+            states.append(np.full(patients, antibody_state))
+            amounts.append(schedule.ici_doses[:, number])
+    if not times:
+        return np.full((patients, 0), np.inf), np.zeros((patients, 0), dtype=np.int64), np.zeros((patients, 0))
+    event_times = np.stack(times, axis=1)
+    event_state = np.stack(states, axis=1).astype(np.int64)
+    event_amount = np.stack(amounts, axis=1)
+    order = np.argsort(event_times, axis=1, kind="stable")
+    return (np.take_along_axis(event_times, order, 1), np.take_along_axis(event_state, order, 1),
+            np.take_along_axis(event_amount, order, 1))

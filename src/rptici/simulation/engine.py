@@ -1,0 +1,237 @@
+"""The engine: regimen × patients → kinetics → dose-rate drivers → tumour–immune ODE → clinical read-outs.
+
+Per patient: the RPT biokinetics give each lesion's and the red marrow's dose rate per MBq as a short sum
+of exponentials (:mod:`.drivers`); every administration and infusion becomes a jump in the ODE state; the
+tumour–immune equations of :mod:`rptici.immunity.model` are integrated by :func:`.solver.solve_batched`
+(own adaptive step per patient, threads over patients), in chunks of patients so memory stays bounded;
+:func:`rptici.immunity.model.observables` turns states into read-outs at the requested times.
+
+Assumptions stated once: a lesion's mass for its S-value is its baseline volume × 1 g/mL (the sphere
+S-values are for unit density) and stays fixed while the tumour shrinks; the blood/red-marrow driver of
+the model is the red-marrow self-dose rate of the agent's ``red_marrow`` compartment; other organs
+(``organs``) get their absorbed dose in closed form from the same exponentials (they do not feed back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..immunity.model import ModelLayout, initial_state, observables, parameter_vector, rhs
+from ..immunity.parameters import ImmunityParameters, load_parameters
+from ..kinetics.biokinetics import Covariates, lesion_names
+from .drivers import DoseRateResponse, Schedule, dose_rate_response, event_arrays, regimen_schedule
+from .solver import SUCCESS, solve_batched
+
+#: Read-outs returned unless ``outputs`` says otherwise (keys of immunity.model.observables, plus organ_dose).
+DEFAULT_OUTPUTS: tuple[str, ...] = (
+    "volume", "diameter", "volume_sum", "diameter_sum", "psa", "effector_blood", "regulatory", "lymphocytes",
+    "occupancy", "dose", "bed", "marrow_dose", "marrow_bed", "organ_dose",
+)
+#: Kinetic covariates read from ``patients`` when present (else the reference adult's).
+KINETIC_COVARIATES = ("weight_kg", "bsa_m2", "gfr_mL_per_min", "target_uptake_scale")
+#: Organ that drives the model's blood/red-marrow dose rate.
+MARROW = "red_marrow"
+
+
+@dataclass
+class SimulationResult:
+    """Read-outs at ``t`` (days): ``outputs[name]`` is (patients, times) or (patients, times, lesions / organs).
+
+    ``status`` 0 is success; ``reasons[p]`` says why patient p failed (its rows are NaN). ``used_stiff``
+    marks patients re-integrated by the stiff Radau path. ``dose_rate`` holds the drivers used.
+    """
+
+    t: np.ndarray
+    outputs: dict[str, np.ndarray]
+    status: np.ndarray
+    reasons: list[str]
+    used_stiff: np.ndarray
+    lesions: tuple[str, ...]
+    organs: tuple[str, ...]
+    dose_rate: DoseRateResponse | None = None
+    statistics: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def success(self) -> np.ndarray:
+        return self.status == SUCCESS
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.outputs[name]
+
+
+def _field(patients: Any, name: str) -> Any:
+    if isinstance(patients, Mapping):
+        return patients.get(name)
+    return getattr(patients, name, None)
+
+
+def kinetic_covariates(patients: Any, lesion_volumes_mL: np.ndarray) -> Covariates:
+    """Kinetic :class:`Covariates` from ``patients`` (missing ones: reference adult); lesion mass = volume × 1 g/mL."""
+    reference = Covariates.reference(patients=1)
+    values = {name: _field(patients, name) for name in KINETIC_COVARIATES}
+    count = lesion_volumes_mL.shape[0]
+    arguments = {name: np.broadcast_to(getattr(reference, name) if value is None else np.asarray(value, float),
+                                       (count,)).copy() for name, value in values.items()}
+    return Covariates(lesion_masses_g=np.nan_to_num(lesion_volumes_mL, nan=0.0), **arguments)
+
+
+def _ici_target(regimen) -> str | None:
+    if regimen.ici is None:
+        return None
+    return str(regimen.ici.checkpoint_inhibitor.target)
+
+
+def model_inputs(regimen, patients: Any, parameters: ImmunityParameters | None = None, n_exponentials: int = 3,
+                 organs: Sequence[str] = (), overrides: Mapping[str, object] | None = None):
+    """Everything the solver needs: (layout, y0, params, events, dose-rate response, schedule, organs, parameters).
+
+    ``events`` is (event_times, event_state, event_amount), each (patients, events).
+    """
+    volumes = _field(patients, "lesion_volumes_mL")
+    if volumes is None:
+        volumes = _field(patients, "lesion_volumes")
+    if volumes is None:
+        raise InputError("patients.lesion_volumes_mL", None, "lesion volumes in mL, shape (patients, lesions)")
+    volumes = np.atleast_2d(np.asarray(volumes, dtype=float))
+    target = _ici_target(regimen)
+    if parameters is None:
+        agent = regimen.ici.agent if regimen.ici is not None else None
+        parameters = load_parameters("human", antibody=agent if target in ("PD-1", "PD-L1") else None,
+                                     ctla4_antibody=agent if target == "CTLA-4" else None)
+    layout = ModelLayout(volumes.shape[1], n_exponentials)
+    params = parameter_vector(parameters, layout, patients, overrides)
+    y0 = initial_state(parameters, layout, patients, overrides)
+    covariates = kinetic_covariates(patients, volumes)
+    schedule = regimen_schedule(regimen, covariates)
+    lesions = lesion_names(volumes.shape[1])
+    response = None
+    organs = tuple(organ for organ in organs if organ != MARROW)
+    if regimen.rpt is not None:
+        response = dose_rate_response(regimen.rpt.agent, covariates, organs=(MARROW,) + organs,
+                                      n_exponentials=n_exponentials)
+        for k in range(n_exponentials):
+            params[:, layout.dose_rate_decay_param("blood", k)] = response.rates[:, response.index(MARROW), k]
+            for number, lesion in enumerate(lesions):
+                params[:, layout.dose_rate_decay_param(number, k)] = response.rates[:, response.index(lesion), k]
+    else:
+        for k in range(n_exponentials):
+            params[:, layout.dose_rate_decay_param("blood", k)] = 1.0
+            for number in range(len(lesions)):
+                params[:, layout.dose_rate_decay_param(number, k)] = 1.0
+
+    def state_of(region: str, k: int) -> int:
+        return layout.dose_rate_state("blood" if region == MARROW else lesions.index(region), k)
+
+    antibody_state = None
+    if target is not None:
+        antibody_state = layout.ctla4_central if target == "CTLA-4" else layout.antibody_central
+        first_dose = layout.ctla4_first_dose_param if target == "CTLA-4" else layout.antibody_first_dose_param
+        params[:, first_dose] = schedule.ici_times.min() if schedule.ici_times.size else 0.0
+    events = event_arrays(schedule, response, state_of, antibody_state, regions=lesions + (MARROW,))
+    return layout, y0, params, events, response, schedule, organs, parameters
+
+
+def organ_dose(response: DoseRateResponse, schedule: Schedule, organs: Sequence[str], times: np.ndarray) -> np.ndarray:
+    """Cumulative absorbed dose (Gy) of ``organs`` at ``times``, closed form, (patients, times, organs).
+
+    D(t) = Σ_a A_a Σ_k (c_k/λ_k)(1 − e^{−λ_k (t − t_a)}) over administrations a given before t.
+    """
+    result = np.zeros((response.coefficients.shape[0], times.size, len(organs)))
+    for column, organ in enumerate(organs):
+        index = response.index(organ)
+        for number, given in enumerate(schedule.rpt_times):
+            elapsed = np.maximum(times - given, 0.0)
+            rate = response.rates[:, index, :, None]
+            per_MBq = np.sum(response.coefficients[:, index, :, None] / rate
+                             * -np.expm1(-rate * elapsed[None, None, :]), axis=1)
+            result[:, :, column] += schedule.rpt_activities[:, number, None] * per_MBq
+    return result
+
+
+#: Drivers decaying faster than this (1/d) are flushed to zero once negligible (see solve_batched).
+FLUSH_RATE_PER_DAY = 1.0
+#: A fast driver is negligible below this fraction of its largest jump (or FLUSH_ATOL_FACTOR × atol).
+FLUSH_FRACTION = 1e-6
+FLUSH_ATOL_FACTOR = 100.0
+
+
+def flush_levels(layout: ModelLayout, params: np.ndarray, events, atol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Driver states and per-patient flush levels (Gy/d) for :func:`solve_batched`'s ``flush_states``.
+
+    Only components decaying faster than 1/d are flushed (the ones that limit an explicit step by
+    stability), at max(1e-6 × their largest jump, 100 × atol): the dose lost is below level/λ, i.e. at
+    most 1e-6 of that component's own dose and 1e-6 Gy in absolute terms for the default atol.
+    """
+    regions = ("blood",) + tuple(range(layout.n_lesions))
+    states = np.array([layout.dose_rate_state(region, k) for region in regions
+                       for k in range(layout.n_exponentials)], dtype=np.int64)
+    rates = params[:, [layout.dose_rate_decay_param(region, k) for region in regions
+                       for k in range(layout.n_exponentials)]]
+    event_times, event_state, event_amount = events
+    used = np.isfinite(event_times)
+    largest = np.stack([np.max(np.where(used & (event_state == state), np.abs(event_amount), 0.0), axis=1,
+                               initial=0.0) for state in states], axis=1)
+    levels = np.maximum(FLUSH_FRACTION * largest, FLUSH_ATOL_FACTOR * float(np.max(atol)))
+    return states, np.where(rates > FLUSH_RATE_PER_DAY, levels, 0.0)
+
+
+def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | None = None, *,
+             organs: Sequence[str] = ("kidneys",), outputs: Sequence[str] | None = None, n_exponentials: int = 3,
+             rtol: float = 1e-6, atol: float = 1e-8, max_steps: int = 200_000, method: str = "auto",
+             backend: str | None = None, chunk_size: int = 1024,
+             overrides: Mapping[str, object] | None = None) -> SimulationResult:
+    """Simulate ``regimen`` (a :class:`rptici.kinetics.Regimen`) for ``patients`` with outputs at ``t_out`` (d).
+
+    ``patients``: a mapping or object with ``lesion_volumes_mL`` (patients, lesions; NaN absent) and
+    optionally the immunity covariates (infiltration, pdl1, alpha, lymphocytes, psa, weight_kg,
+    doubling_time_days) and kinetic ones (bsa_m2, gfr_mL_per_min, target_uptake_scale). ``parameters``:
+    an :class:`ImmunityParameters` (default: human, with the regimen's antibody). Time 0 is the start of
+    the regimen; ``t_out`` must be ≥ 0. Patients are integrated in chunks of ``chunk_size``.
+    """
+    t_out = np.atleast_1d(np.asarray(t_out, dtype=float))
+    if t_out.ndim != 1 or t_out.size == 0 or np.any(~np.isfinite(t_out)) or np.any(t_out < 0) \
+            or np.any(np.diff(t_out) < 0):
+        raise InputError("t_out", t_out, "non-decreasing finite output times >= 0 (d)")
+    if int(chunk_size) < 1:
+        raise InputError("chunk_size", chunk_size, "a positive number of patients per chunk")
+    outputs = DEFAULT_OUTPUTS if outputs is None else tuple(outputs)
+    layout, y0, params, events, response, schedule, organs, parameters = model_inputs(
+        regimen, patients, parameters, n_exponentials, organs, overrides)
+    patients_count = y0.shape[0]
+    results: dict[str, np.ndarray] = {}
+    status = np.zeros(patients_count, dtype=np.int64)
+    reasons = [""] * patients_count
+    used_stiff = np.zeros(patients_count, dtype=bool)
+    steps = np.zeros(patients_count, dtype=np.int64)
+    evaluations = np.zeros(patients_count, dtype=np.int64)
+    drivers, levels = flush_levels(layout, params, events, atol)
+    for start in range(0, patients_count, int(chunk_size)):
+        part = slice(start, min(start + int(chunk_size), patients_count))
+        batch = solve_batched(rhs, y0[part], params[part], t_out, events[0][part], events[1][part], events[2][part],
+                              t0=0.0, rtol=rtol, atol=atol, max_steps=max_steps, method=method, backend=backend,
+                              flush_states=drivers, flush_level=levels[part])
+        status[part], used_stiff[part] = batch.status, batch.used_stiff
+        steps[part], evaluations[part] = batch.accepted_steps, batch.evaluations
+        reasons[part] = batch.reasons
+        values = observables(batch.y, params[part], layout)
+        for name in outputs:
+            if name == "organ_dose":
+                continue
+            if name not in values:
+                raise InputError("outputs", name, "names among " + ", ".join(sorted(values)) + ", organ_dose")
+            if name not in results:
+                results[name] = np.empty((patients_count,) + values[name].shape[1:])
+            results[name][part] = values[name]
+        del batch, values
+    if "organ_dose" in outputs:
+        if response is None or not organs:
+            results["organ_dose"] = np.zeros((patients_count, t_out.size, len(organs)))
+        else:
+            results["organ_dose"] = organ_dose(response, schedule, organs, t_out)
+        results["organ_dose"][status != SUCCESS] = np.nan
+    return SimulationResult(t_out, results, status, reasons, used_stiff, lesion_names(layout.n_lesions), organs,
+                            response, {"accepted_steps": steps, "evaluations": evaluations})

@@ -1,0 +1,243 @@
+"""Batched Dormand–Prince solver on toy problems with known solutions, and against scipy's solve_ivp."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from rptici.errors import InputError
+from rptici.simulation.solver import NON_FINITE, NON_FINITE_INPUT, SUCCESS, TOO_MANY_STEPS, solve_batched
+
+numba = pytest.importorskip("numba")
+
+
+@numba.njit
+def decay_chain(t, y, p, dydt):
+    """Parent → daughter → (gone): y0' = −a y0, y1' = a y0 − b y1."""
+    dydt[0] = -p[0] * y[0]
+    dydt[1] = p[0] * y[0] - p[1] * y[1]
+
+
+@numba.njit
+def logistic(t, y, p, dydt):
+    dydt[0] = p[0] * y[0] * (1.0 - y[0] / p[1])
+
+
+@numba.njit
+def oscillator(t, y, p, dydt):
+    dydt[0] = y[1]
+    dydt[1] = -p[0] * p[0] * y[0]
+
+
+@numba.njit
+def predator_prey(t, y, p, dydt):
+    """Lotka–Volterra, a nonlinear problem without a closed form (checked against solve_ivp)."""
+    dydt[0] = p[0] * y[0] - p[1] * y[0] * y[1]
+    dydt[1] = p[2] * y[0] * y[1] - p[3] * y[1]
+
+
+@numba.njit
+def stiff_relaxation(t, y, p, dydt):
+    """y' = −λ (y − cos t): stiff for large λ (Hairer & Wanner 1996, section IV.1, a Curtiss–Hirschfelder form)."""
+    dydt[0] = -p[0] * (y[0] - np.cos(t))
+
+
+def chain_with_doses(patients: int, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    params = np.column_stack([rng.uniform(0.1, 2.0, patients), rng.uniform(0.05, 1.0, patients)])
+    doses = np.array([0.0, 10.0, 20.5])
+    event_times = np.tile(np.append(doses, np.inf), (patients, 1))
+    event_state = np.zeros(event_times.shape, dtype=int)
+    event_amount = np.tile(np.array([1.0, 2.0, 0.5, 0.0]), (patients, 1))
+    return params, event_times, event_state, event_amount, doses, np.array([1.0, 2.0, 0.5])
+
+
+def bateman(params, doses, amounts, times):
+    """Bateman (1910) solution of the two-member chain, summed over the doses (superposition)."""
+    a, b = params[:, :1], params[:, 1:]
+    parent = np.zeros((params.shape[0], times.size))
+    daughter = np.zeros_like(parent)
+    for dose_time, amount in zip(doses, amounts):
+        elapsed = np.maximum(times[None, :] - dose_time, 0.0)
+        given = times[None, :] >= dose_time
+        parent += given * amount * np.exp(-a * elapsed)
+        daughter += given * amount * a / (b - a) * (np.exp(-a * elapsed) - np.exp(-b * elapsed))
+    return parent, daughter
+
+
+def test_decay_chain_with_doses_matches_bateman():
+    params, event_times, event_state, event_amount, doses, amounts = chain_with_doses(200)
+    times = np.linspace(0.0, 30.0, 61)
+    result = solve_batched(decay_chain, np.zeros((200, 2)), params, times, event_times, event_state, event_amount,
+                           rtol=1e-8, atol=1e-12)
+    parent, daughter = bateman(params, doses, amounts, times)
+    assert np.all(result.status == SUCCESS)
+    # Global error of an rtol = 1e-8 integration: tolerance 1e-7 absolute on amounts of order 1.
+    np.testing.assert_allclose(result.y[:, :, 0], parent, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(result.y[:, :, 1], daughter, rtol=0, atol=1e-7)
+
+
+def test_output_at_event_time_is_after_the_jump():
+    params, event_times, event_state, event_amount, doses, amounts = chain_with_doses(3)
+    result = solve_batched(decay_chain, np.zeros((3, 2)), params, np.array([0.0, 10.0]), event_times, event_state,
+                           event_amount, rtol=1e-10, atol=1e-14)
+    a = params[:, 0]
+    # Right-continuous: at t = 10 the first dose has decayed to exp(−10 a) and the second (2.0) has been added.
+    np.testing.assert_allclose(result.y[:, 1, 0], np.exp(-10.0 * a) + 2.0, rtol=1e-9)
+    np.testing.assert_allclose(result.y[:, 0, 0], 1.0, rtol=0, atol=0)
+
+
+def test_logistic_growth_matches_closed_form():
+    rate, capacity, start = np.array([0.3, 1.0, 2.5]), np.array([1e3, 50.0, 1.0]), np.array([1.0, 0.5, 1e-3])
+    times = np.linspace(0.0, 20.0, 41)
+    result = solve_batched(logistic, start[:, None], np.column_stack([rate, capacity]), times, rtol=1e-9, atol=1e-12)
+    exact = capacity[:, None] / (1.0 + (capacity / start - 1.0)[:, None] * np.exp(-rate[:, None] * times[None, :]))
+    np.testing.assert_allclose(result.y[:, :, 0], exact, rtol=1e-7)
+
+
+def test_harmonic_oscillator_over_twenty_periods():
+    omega = np.array([1.0, 2.0 * np.pi, 0.3])
+    times = np.linspace(0.0, 20.0 * 2.0 * np.pi / omega.min(), 200)
+    start = np.tile([1.0, 0.0], (3, 1))
+    result = solve_batched(oscillator, start, omega[:, None], times, rtol=1e-10, atol=1e-12)
+    # x = cos(ωt); error grows linearly with the number of periods, 1e-6 is ~100× the tolerance.
+    np.testing.assert_allclose(result.y[:, :, 0], np.cos(omega[:, None] * times[None, :]), rtol=0, atol=1e-6)
+    energy = result.y[:, :, 1] ** 2 + (omega[:, None] * result.y[:, :, 0]) ** 2
+    np.testing.assert_allclose(energy, np.broadcast_to(omega[:, None] ** 2, energy.shape), rtol=1e-6)
+
+
+def test_error_shrinks_with_tolerance():
+    params, event_times, event_state, event_amount, doses, amounts = chain_with_doses(50, seed=3)
+    times = np.linspace(0.0, 30.0, 31)
+    parent, _ = bateman(params, doses, amounts, times)
+    errors = []
+    for rtol in (1e-4, 1e-7, 1e-10):
+        result = solve_batched(decay_chain, np.zeros((50, 2)), params, times, event_times, event_state, event_amount,
+                               rtol=rtol, atol=rtol * 1e-3)
+        errors.append(np.abs(result.y[:, :, 0] - parent).max())
+    # Global error within a small multiple of the tolerance, and falling as the tolerance falls.
+    assert errors[0] < 1e-3 and errors[1] < 1e-6 and errors[2] < 1e-9
+    assert errors[0] > errors[1] > errors[2]
+
+
+def test_predator_prey_with_jumps_matches_solve_ivp():
+    rng = np.random.default_rng(7)
+    patients = 8
+    params = np.column_stack([rng.uniform(0.8, 1.2, patients), rng.uniform(0.3, 0.5, patients),
+                              rng.uniform(0.2, 0.4, patients), rng.uniform(0.8, 1.2, patients)])
+    start = rng.uniform(1.0, 3.0, (patients, 2))
+    event_times = np.tile([5.0, 12.0, np.inf], (patients, 1))
+    event_state = np.tile([0, 1, 0], (patients, 1))
+    event_amount = np.tile([1.5, 0.7, 0.0], (patients, 1))
+    times = np.linspace(0.0, 25.0, 101)
+    result = solve_batched(predator_prey, start, params, times, event_times, event_state, event_amount,
+                           rtol=1e-10, atol=1e-12)
+    for patient in range(patients):
+        y = start[patient].copy()
+        expected = np.empty((times.size, 2))
+        for begin, end in ((0.0, 5.0), (5.0, 12.0), (12.0, 25.0)):
+            if begin == 5.0:
+                y[0] += 1.5
+            if begin == 12.0:
+                y[1] += 0.7
+            here = (times >= begin) & ((times < end) | (end == 25.0))
+            solution = solve_ivp(lambda t, z: np.array([
+                params[patient, 0] * z[0] - params[patient, 1] * z[0] * z[1],
+                params[patient, 2] * z[0] * z[1] - params[patient, 3] * z[1]]),
+                (begin, end), y, method="DOP853", rtol=1e-12, atol=1e-14, dense_output=True)
+            expected[here] = solution.sol(times[here]).T
+            y = solution.y[:, -1]
+        np.testing.assert_allclose(result.y[patient], expected, rtol=1e-7)
+
+
+def test_python_backend_runs_the_same_algorithm():
+    params, event_times, event_state, event_amount, _, _ = chain_with_doses(4)
+    times = np.linspace(0.0, 25.0, 26)
+    arguments = (decay_chain, np.zeros((4, 2)), params, times, event_times, event_state, event_amount)
+    compiled = solve_batched(*arguments, rtol=1e-7, backend="numba")
+    plain = solve_batched(*arguments, rtol=1e-7, backend="python")
+    np.testing.assert_array_equal(compiled.accepted_steps, plain.accepted_steps)
+    np.testing.assert_allclose(plain.y, compiled.y, rtol=1e-12, atol=1e-15)
+
+
+def test_same_numbers_for_any_thread_count_and_batch_split():
+    params, event_times, event_state, event_amount, _, _ = chain_with_doses(101, seed=5)
+    times = np.linspace(0.0, 30.0, 31)
+    arguments = (np.zeros((101, 2)), params, times, event_times, event_state, event_amount)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = solve_batched(decay_chain, *arguments).y
+    finally:
+        numba.set_num_threads(threads)
+    together = solve_batched(decay_chain, *arguments).y
+    split = [solve_batched(decay_chain, *(a[part] if a is not times else a for a in arguments)).y
+             for part in (slice(0, 37), slice(37, 101))]
+    np.testing.assert_array_equal(single, together)
+    np.testing.assert_array_equal(np.concatenate(split), together)
+
+
+def test_a_broken_patient_is_flagged_and_the_others_are_unchanged():
+    params, event_times, event_state, event_amount, _, _ = chain_with_doses(6)
+    times = np.linspace(0.0, 30.0, 31)
+    start = np.zeros((6, 2))
+    clean = solve_batched(decay_chain, start, params, times, event_times, event_state, event_amount)
+    broken = params.copy()
+    broken[2, 1] = np.nan
+    start_broken = start.copy()
+    start_broken[4, 0] = np.inf
+    result = solve_batched(decay_chain, start_broken, broken, times, event_times, event_state, event_amount)
+    assert result.status[2] == NON_FINITE and result.status[4] == NON_FINITE_INPUT
+    assert np.all(np.isnan(result.y[[2, 4]]))
+    assert "non-finite" in result.reasons[2] and result.reasons[0] == ""
+    others = [0, 1, 3, 5]
+    np.testing.assert_array_equal(result.y[others], clean.y[others])
+    limited = solve_batched(decay_chain, start, params, times, event_times, event_state, event_amount, max_steps=20)
+    assert np.all(limited.status == TOO_MANY_STEPS)
+    assert "too many steps" in limited.reasons[0]
+
+
+def test_stiff_patients_fall_back_to_radau():
+    stiffness = np.array([[1.0], [1e5]])
+    times = np.linspace(0.0, 5.0, 11)
+    result = solve_batched(stiff_relaxation, np.zeros((2, 1)), stiffness, times, rtol=1e-8, atol=1e-10,
+                           max_steps=5000, method="auto")
+    assert np.all(result.status == SUCCESS)
+    assert result.used_stiff.tolist() == [False, True]
+    lam = stiffness[:, :1]
+    t = times[None, :]
+    exact = (lam ** 2 * np.cos(t) + lam * np.sin(t) - lam ** 2 * np.exp(-lam * t)) / (lam ** 2 + 1.0)
+    np.testing.assert_allclose(result.y[:, :, 0], exact, rtol=1e-6, atol=1e-8)
+
+
+def test_states_first_layout_and_output_selection():
+    params, event_times, event_state, event_amount, _, _ = chain_with_doses(5)
+    times = np.linspace(0.0, 30.0, 7)
+    full = solve_batched(decay_chain, np.zeros((5, 2)), params, times, event_times, event_state, event_amount)
+    daughter = solve_batched(decay_chain, np.zeros((2, 5)), params, times, event_times, event_state, event_amount,
+                             states_first=True, output_states=[1])
+    np.testing.assert_array_equal(daughter.y[:, :, 0], full.y[:, :, 1])
+
+
+@pytest.mark.parametrize("field, change", [
+    ("event_times", lambda e: (e[0][:, ::-1], e[1], e[2])),
+    ("event_state", lambda e: (e[0], e[1] + 7, e[2])),
+    ("event_times", lambda e: (e[0] - 1.0, e[1], e[2])),
+])
+def test_bad_events_name_the_field(field, change):
+    params, event_times, event_state, event_amount, _, _ = chain_with_doses(2)
+    times, states, amounts = change((event_times, event_state, event_amount))
+    with pytest.raises(InputError) as error:
+        solve_batched(decay_chain, np.zeros((2, 2)), params, np.linspace(0, 5, 6), times, states, amounts)
+    assert error.value.field == field
+
+
+def test_events_closer_than_rounding_are_both_applied():
+    params = np.array([[0.5, 0.2]])
+    close = 0.1 + 0.2  # 0.30000000000000004, one rounding step after 0.3
+    result = solve_batched(decay_chain, np.zeros((1, 2)), params, np.array([0.0, 1.0]),
+                           np.array([[0.3, close]]), np.array([[0, 0]]), np.array([[1.0, 1.0]]), rtol=1e-10,
+                           atol=1e-14)
+    assert result.status[0] == SUCCESS
+    np.testing.assert_allclose(result.y[0, 1, 0], 2.0 * np.exp(-0.5 * 0.7), rtol=1e-9)

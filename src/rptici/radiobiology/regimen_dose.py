@@ -27,6 +27,7 @@ import numpy as np
 import pint
 import yaml
 
+from ..data import load_yaml
 from ..dosimetry.absorbed_dose import default_alpha_rbe
 from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
 from ..errors import InputError, UnknownNameError
@@ -45,8 +46,10 @@ from .tissues import tissue
 #: target uptake σ 0.4 (inter-patient spread of tumour SUV on PSMA/SSTR PET is of this order), lesion mass
 #: σ 0.5; BSA follows weight as BSA_ref (W/W_ref)^0.425 (Du Bois and Du Bois 1916 weight exponent at fixed
 #: height). Override any of them in the scenario under ``patient.spread``.
-DEFAULT_SPREAD = {"weight": 0.15, "gfr": 0.25, "target_uptake": 0.4, "lesion_mass": 0.5}
-BSA_WEIGHT_EXPONENT = 0.425
+_COHORT = load_yaml("cohort_spread.yaml")
+#: Log-normal sigmas of a sampled cohort around the reference patient (assumptions; data/cohort_spread.yaml).
+DEFAULT_SPREAD = {name: float(entry["value"]) for name, entry in _COHORT["spread"].items()}
+BSA_WEIGHT_EXPONENT = float(_COHORT["bsa_weight_exponent"]["value"])
 #: Grid of the time-averaged occupancy (trapezoid): points per ICI dosing interval. Occupancy is near 1 and
 #: smooth between infusions; 12 points per interval change the mean by < 3e-3 against a 1-hour grid.
 OCCUPANCY_POINTS_PER_INTERVAL = 12

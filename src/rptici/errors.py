@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+import numpy as np
+
 
 class RpticiError(Exception):
     """Base class of every error rptici raises on purpose."""
@@ -30,3 +32,19 @@ class UnknownNameError(InputError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]
+
+
+def checked_array(value: object, field: str, *, positive: bool = False, allow_infinite: bool = False,
+                  allowed: str | None = None) -> np.ndarray:
+    """``value`` as a float array whose entries are finite and ≥ 0 (> 0 when ``positive``; +inf allowed when
+    ``allow_infinite``); otherwise :class:`InputError` naming ``field`` and saying what is allowed."""
+    description = allowed or (("positive" if positive else "non-negative") + " finite value(s)"
+                              + (" or inf" if allow_infinite else ""))
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(field, value, description) from None
+    finite = np.isfinite(array) | (allow_infinite & np.isposinf(array))
+    if not np.all(finite) or np.any(array < 0) or (positive and np.any(array == 0)):
+        raise InputError(field, value, description)
+    return array

@@ -20,18 +20,9 @@ import math
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, checked_array
 from ..units import HOURS_PER_DAY
 
-
-def _positive(value: object, field: str, allowed: str, allow_zero: bool = False) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(field, value, allowed) from None
-    if not np.all(np.isfinite(array)) or np.any(array < 0) or (not allow_zero and np.any(array == 0)):
-        raise InputError(field, value, allowed)
-    return array
 
 
 def _result(value: np.ndarray) -> float | np.ndarray:
@@ -40,15 +31,15 @@ def _result(value: np.ndarray) -> float | np.ndarray:
 
 def hanscheid_tia(activity: object, time: object) -> float | np.ndarray:
     """TIA ≈ A(t) · 2t / ln 2 (Hänscheid et al. 2018, J Nucl Med 59:75), in MBq h; ``time`` in days."""
-    activity_array = _positive(activity, "activity", "a non-negative activity in MBq", allow_zero=True)
-    time_array = _positive(time, "time", "a positive time after administration in days")
+    activity_array = checked_array(activity, "activity", allowed="a non-negative activity in MBq")
+    time_array = checked_array(time, "time", positive=True, allowed="a positive time after administration in days")
     return _result(activity_array * 2.0 * time_array / math.log(2.0) * HOURS_PER_DAY)
 
 
 def hanscheid_ratio(time: object, effective_half_life: object) -> float | np.ndarray:
     """Hänscheid estimate divided by the exact mono-exponential TIA: 2x · 2^(−x), x = t / T_eff."""
-    time_array = _positive(time, "time", "a positive time after administration in days")
-    half_life = _positive(effective_half_life, "effective_half_life", "a positive effective half-life in days")
+    time_array = checked_array(time, "time", positive=True, allowed="a positive time after administration in days")
+    half_life = checked_array(effective_half_life, "effective_half_life", positive=True, allowed="a positive effective half-life in days")
     x = time_array / half_life
     return _result(2.0 * x * np.exp2(-x))
 
@@ -59,8 +50,8 @@ def madsen_tia(activity: object, time: object, effective_half_life: object) -> f
     ``time`` and ``effective_half_life`` in days; the half-life is a population value for the agent
     and region (or the patient's own from a previous cycle).
     """
-    activity_array = _positive(activity, "activity", "a non-negative activity in MBq", allow_zero=True)
-    time_array = _positive(time, "time", "a positive time after administration in days")
-    half_life = _positive(effective_half_life, "effective_half_life", "a positive effective half-life in days")
+    activity_array = checked_array(activity, "activity", allowed="a non-negative activity in MBq")
+    time_array = checked_array(time, "time", positive=True, allowed="a positive time after administration in days")
+    half_life = checked_array(effective_half_life, "effective_half_life", positive=True, allowed="a positive effective half-life in days")
     constant = math.log(2.0) / half_life
     return _result(activity_array * np.exp(constant * time_array) / constant * HOURS_PER_DAY)

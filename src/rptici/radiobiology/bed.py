@@ -19,22 +19,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import logsumexp
 
-from ..errors import InputError
+from ..errors import InputError, checked_array
 from .lq import incomplete_repair_ode, incomplete_repair_piecewise_linear
 
 
-def _non_negative(value: ArrayLike, field: str) -> NDArray[np.float64]:
-    array = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise InputError(field, value, "non-negative finite value(s)")
-    return array
-
-
-def _positive(value: ArrayLike, field: str) -> NDArray[np.float64]:
-    array = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise InputError(field, value, "positive finite value(s)")
-    return array
 
 
 @dataclass(frozen=True)
@@ -60,8 +48,8 @@ class BedResult:
 
 def bed_closed_form(dose: ArrayLike, alpha_beta: ArrayLike, g: ArrayLike) -> NDArray[np.float64]:
     """BED = D (1 + G D / (α/β)) (Dale 1985; G from the ``g_factor_*`` functions, 1 for an acute fraction)."""
-    dose = _non_negative(dose, "dose")
-    alpha_beta = _positive(alpha_beta, "alpha_beta")
+    dose = checked_array(dose, "dose")
+    alpha_beta = checked_array(alpha_beta, "alpha_beta", positive=True)
     g = np.asarray(g, dtype=float)
     if not np.all(np.isfinite(g)) or np.any((g < 0) | (g > 1)):
         raise InputError("g", g, "a Lea–Catcheside factor between 0 and 1")
@@ -85,7 +73,7 @@ def bed_from_dose_rate(times: ArrayLike, dose_rate: ArrayLike | Callable[[float]
     as breakpoints. The dose rate is zero before ``times[0]`` and after ``times[-1]``, so the samples
     must cover the whole decay. ``repair_half_time`` is in days.
     """
-    alpha_beta = _positive(alpha_beta, "alpha_beta")
+    alpha_beta = checked_array(alpha_beta, "alpha_beta", positive=True)
     if callable(dose_rate):
         dose, quadratic, damage = incomplete_repair_ode(dose_rate, times, repair_half_time)
     else:
@@ -99,13 +87,13 @@ def bed_from_dose_rate(times: ArrayLike, dose_rate: ArrayLike | Callable[[float]
 
 def eqd2(bed: ArrayLike, alpha_beta: ArrayLike) -> NDArray[np.float64]:
     """EQD2 = BED / (1 + 2/(α/β)): the dose in 2-Gy fractions with the same effect (Bentzen et al. 2012)."""
-    return _non_negative(bed, "bed") / (1 + 2 / _positive(alpha_beta, "alpha_beta"))
+    return checked_array(bed, "bed") / (1 + 2 / checked_array(alpha_beta, "alpha_beta", positive=True))
 
 
 def _volume_weights(doses: NDArray[np.float64], volumes: ArrayLike | None) -> NDArray[np.float64]:
     if volumes is None:
         return np.full(doses.shape[-1:], 1.0 / doses.shape[-1])
-    weights = _non_negative(volumes, "volumes")
+    weights = checked_array(volumes, "volumes")
     try:
         np.broadcast_shapes(weights.shape, doses.shape)
     except ValueError:
@@ -118,7 +106,7 @@ def _volume_weights(doses: NDArray[np.float64], volumes: ArrayLike | None) -> ND
 
 
 def _doses(doses: ArrayLike) -> NDArray[np.float64]:
-    array = _non_negative(doses, "doses")
+    array = checked_array(doses, "doses")
     if array.ndim < 1 or array.shape[-1] == 0:
         raise InputError("doses", doses, "an array of doses with regions/voxels on the last axis")
     return array
@@ -131,7 +119,7 @@ def eud_tumour(doses: ArrayLike, volumes: ArrayLike | None, alpha: ArrayLike) ->
     ``doses`` for an EUD in BED terms. ``volumes`` are normalised (None: equal volumes).
     """
     doses = _doses(doses)
-    alpha = _positive(alpha, "alpha")
+    alpha = checked_array(alpha, "alpha", positive=True)
     weights = _volume_weights(doses, volumes)
     alpha_axis = alpha[..., None]
     with np.errstate(divide="ignore"):

@@ -23,22 +23,16 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.integrate import solve_ivp
 
-from ..errors import InputError
+from ..errors import InputError, checked_array
 
 _SERIES_BELOW = 1.0  # below this μh the segment integrals are summed as power series (no cancellation)
 _SERIES_TERMS = 30
 
 
-def _positive_array(value: ArrayLike, field: str, allow_infinite: bool = False) -> NDArray[np.float64]:
-    array = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(array) | (allow_infinite & np.isposinf(array))) or np.any(array <= 0):
-        raise InputError(field, value, "positive finite number(s)" + (" or inf" if allow_infinite else ""))
-    return array
-
 
 def repair_rate(repair_half_time: ArrayLike) -> NDArray[np.float64]:
     """Repair rate constant μ = ln 2 / T_rep (per day) from the repair half-time (days; inf: no repair)."""
-    return np.log(2.0) / _positive_array(repair_half_time, "repair_half_time", allow_infinite=True)
+    return np.log(2.0) / checked_array(repair_half_time, "repair_half_time", positive=True, allow_infinite=True)
 
 
 def damage_derivatives(dose_rate: ArrayLike, damage: ArrayLike, repair_rate_per_day: ArrayLike
@@ -182,8 +176,8 @@ def log_cell_kill(dose: ArrayLike, quadratic_integral: ArrayLike, alpha: ArrayLi
 
 def g_factor_monoexponential(effective_half_life: ArrayLike, repair_half_time: ArrayLike) -> NDArray[np.float64]:
     """G = λ/(λ+μ) = T_rep/(T_rep + T_eff) for Ḋ ∝ e^{−λt} from t = 0 to ∞ (Dale 1985 Br J Radiol 58:515)."""
-    effective = _positive_array(effective_half_life, "effective_half_life")
-    repair = _positive_array(repair_half_time, "repair_half_time")
+    effective = checked_array(effective_half_life, "effective_half_life", positive=True)
+    repair = checked_array(repair_half_time, "repair_half_time", positive=True)
     return repair / (repair + effective)
 
 
@@ -198,8 +192,8 @@ def g_factor_uptake_washout(uptake_half_life: ArrayLike, effective_half_life: Ar
     the form of Baechler et al. 2008 Radiother Oncol 88:223 (after Dale 1996). Symmetric in λ_u, λ_w;
     it tends to λ_w/(λ_w+μ) as uptake becomes instantaneous and stays finite when λ_u = λ_w.
     """
-    uptake = np.log(2.0) / _positive_array(uptake_half_life, "uptake_half_life")
-    washout = np.log(2.0) / _positive_array(effective_half_life, "effective_half_life")
+    uptake = np.log(2.0) / checked_array(uptake_half_life, "uptake_half_life", positive=True)
+    washout = np.log(2.0) / checked_array(effective_half_life, "effective_half_life", positive=True)
     mu = repair_rate(repair_half_time)
     return uptake * washout * (uptake + washout + mu) / ((uptake + washout) * (uptake + mu) * (washout + mu))
 
@@ -212,7 +206,7 @@ def g_factor_exponential_sum(amplitudes: ArrayLike, rates: ArrayLike, repair_hal
     must be non-negative for all t (e.g. an uptake term has a negative amplitude and a larger rate).
     """
     amplitude = np.asarray(amplitudes, dtype=float)
-    rate = _positive_array(rates, "rates")
+    rate = checked_array(rates, "rates", positive=True)
     amplitude, rate = np.broadcast_arrays(amplitude, rate)
     if amplitude.ndim < 1 or not np.all(np.isfinite(amplitude)):
         raise InputError("amplitudes", amplitudes, "finite amplitudes (Gy/d) with the terms on the last axis")
@@ -227,5 +221,5 @@ def g_factor_exponential_sum(amplitudes: ArrayLike, rates: ArrayLike, repair_hal
 
 def g_factor_constant(duration: ArrayLike, repair_half_time: ArrayLike) -> NDArray[np.float64]:
     """G = 2(μT − 1 + e^{−μT})/(μT)² for a constant dose rate over T (Lea–Catcheside; → 1 as T → 0)."""
-    mu_t = repair_rate(repair_half_time) * _positive_array(duration, "duration")
+    mu_t = repair_rate(repair_half_time) * checked_array(duration, "duration", positive=True)
     return 2 * _segment_integrals(np.asarray(mu_t, dtype=float))["T00"]

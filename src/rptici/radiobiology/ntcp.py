@@ -15,16 +15,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
-from ..errors import InputError
+from ..errors import InputError, checked_array
 from .bed import eqd2, geud
 from .tissues import Tissue
 
-
-def _positive(value: ArrayLike, field: str) -> NDArray[np.float64]:
-    array = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise InputError(field, value, "positive finite value(s)")
-    return array
 
 
 def ntcp_lkb(eud_or_dose: ArrayLike, td50: ArrayLike, m: ArrayLike) -> NDArray[np.float64]:
@@ -35,8 +29,8 @@ def ntcp_lkb(eud_or_dose: ArrayLike, td50: ArrayLike, m: ArrayLike) -> NDArray[n
     dose = np.asarray(eud_or_dose, dtype=float)
     if not np.all(np.isfinite(dose)) or np.any(dose < 0):
         raise InputError("eud_or_dose", eud_or_dose, "non-negative finite dose(s) in Gy")
-    td50 = _positive(td50, "td50")
-    m = _positive(m, "m")
+    td50 = checked_array(td50, "td50", positive=True)
+    m = checked_array(m, "m", positive=True)
     return ndtr((dose - td50) / (m * td50))
 
 

@@ -17,18 +17,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..errors import InputError
+from ..errors import InputError, checked_array
 
 _POPULATION_POINTS = 2001  # TCP(α) is steep: a fine grid between patients
 _CELL_POINTS = 401  # e^{−α·BED} is smooth: a coarser grid between cells
 _GRID_HALF_WIDTH = 8.0
 
-
-def _non_negative(value: ArrayLike, field: str) -> NDArray[np.float64]:
-    array = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise InputError(field, value, "non-negative finite value(s)")
-    return array
 
 
 def _normal_grid(mean: NDArray[np.float64], sd: NDArray[np.float64], points: int
@@ -51,9 +45,9 @@ def surviving_fraction(bed: ArrayLike, alpha: ArrayLike, alpha_sd: ArrayLike = 0
 
     With σ = 0 this is e^{−ᾱ·BED}; for untruncated normal α it equals exp(−ᾱ·BED + σ²BED²/2).
     """
-    bed = _non_negative(bed, "bed")
-    alpha = _non_negative(alpha, "alpha")
-    sd = _non_negative(alpha_sd, "alpha_sd")
+    bed = checked_array(bed, "bed")
+    alpha = checked_array(alpha, "alpha")
+    sd = checked_array(alpha_sd, "alpha_sd")
     if not np.any(sd > 0):
         return np.exp(-alpha * bed)
     alpha, sd, bed = np.broadcast_arrays(alpha, sd, bed)
@@ -70,11 +64,11 @@ def tcp_poisson(bed: ArrayLike, alpha: ArrayLike, clonogen_number: ArrayLike, vo
     ``volume_fractions`` (clonogen fractions per voxel, normalised here) are given. ``alpha`` in Gy⁻¹,
     ``alpha_sd_cells`` the inter-cell SD of α within the tumour.
     """
-    number = _non_negative(clonogen_number, "clonogen_number")
+    number = checked_array(clonogen_number, "clonogen_number")
     survival = surviving_fraction(bed, np.asarray(alpha)[..., None] if volume_fractions is not None else alpha,
                                   np.asarray(alpha_sd_cells)[..., None] if volume_fractions is not None else alpha_sd_cells)
     if volume_fractions is not None:
-        fractions = _non_negative(volume_fractions, "volume_fractions")
+        fractions = checked_array(volume_fractions, "volume_fractions")
         total = np.sum(fractions, axis=-1, keepdims=True)
         if np.any(total <= 0):
             raise InputError("volume_fractions", volume_fractions, "fractions with a positive sum")
@@ -89,11 +83,11 @@ def tcp_population(bed: ArrayLike, alpha_mean: ArrayLike, alpha_sd: ArrayLike, c
     Inter-patient spread flattens the dose–response curve; ``alpha_sd_cells`` adds inter-cell spread
     within each tumour. ``bed`` is one (uniform-equivalent) BED per tumour.
     """
-    bed = _non_negative(bed, "bed")
-    mean = _non_negative(alpha_mean, "alpha_mean")
-    sd = _non_negative(alpha_sd, "alpha_sd")
-    number = _non_negative(clonogen_number, "clonogen_number")
-    cells = _non_negative(alpha_sd_cells, "alpha_sd_cells")
+    bed = checked_array(bed, "bed")
+    mean = checked_array(alpha_mean, "alpha_mean")
+    sd = checked_array(alpha_sd, "alpha_sd")
+    number = checked_array(clonogen_number, "clonogen_number")
+    cells = checked_array(alpha_sd_cells, "alpha_sd_cells")
     mean, sd, bed, number, cells = np.broadcast_arrays(mean, sd, bed, number, cells)
     if not np.any(sd > 0):
         return tcp_poisson(bed, mean, number, alpha_sd_cells=cells)

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ..errors import InputError, checked_array
+from ..errors import checked_array
 from ..units import HOURS_PER_DAY
 
 

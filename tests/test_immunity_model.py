@@ -14,6 +14,7 @@ from rptici.errors import InputError, UnknownNameError
 from rptici.immunity import (GLOBAL_PARAMETERS, LESION_STATES, SWITCH_EQUIVALENTS, SWITCHES, SYSTEMIC_STATES,
                              ImmunityCovariates, ModelLayout, initial_state, load_parameters, observables,
                              parameter_vector, rhs)
+from rptici.immunity.model import damage, repair_residual_events, set_damage
 from rptici.kinetics import occupancy, simulate_antibody
 from rptici.radiobiology import bed_closed_form, g_factor_monoexponential, log_cell_kill, tissue
 
@@ -50,14 +51,15 @@ def treated_state(p: np.ndarray, y: np.ndarray) -> np.ndarray:
         y[LAYOUT.dose_rate_state(lesion, 1)] = 0.5 * rate
         start = LAYOUT.lesion_start(lesion)
         y[start + LESION_STATES.index("doomed")] = 2.0 + lesion
-        y[start + LESION_STATES.index("damage")] = 0.4 * rate
+        y[start + LESION_STATES.index("repair_residual")] = 0.4 * rate
         y[start + LESION_STATES.index("dose")] = 4.0 * rate
         y[start + LESION_STATES.index("radiation_signal")] = 3.0 * rate
         y[start + LESION_STATES.index("effector")] *= 1.5
     y[LAYOUT.dose_rate_state("blood", 0)] = 0.05
-    y[LAYOUT.state("marrow_damage")] = 0.01
+    y[LAYOUT.state("marrow_repair_residual")] = 0.01
     for name, value in (("antigen", 0.7), ("interferon", 0.4), ("dendritic_cells", 0.6), ("effector_blood", 3.0),
-                        ("regulatory", 1.3), ("suppressor", 1.2), ("memory", 0.2), ("antibody_central", 300.0),
+                        ("regulatory", 1.3), ("suppressor", 1.2), ("memory", 0.2), ("exhausted", 0.4),
+                        ("antibody_central", 300.0),
                         ("antibody_peripheral", 100.0), ("ctla4_central", 150.0), ("ctla4_peripheral", 50.0)):
         y[LAYOUT.state(name)] = value
     y[LAYOUT.state("lymphocytes")] *= 0.8
@@ -155,6 +157,7 @@ def test_switch_off_equals_strength_zero(mechanism):
     elif mechanism == "abscopal":  # without the shared pool the unirradiated lesion gets no expanded effectors
         y_zero = y.copy()
         y_zero[LAYOUT.state("effector_blood")] = 1.0
+        y_zero[LAYOUT.state("exhausted")] = 0.0
         compare[:] = False
         compare[LAYOUT.state("effector", 1)] = True
     else:  # pragma: no cover
@@ -220,6 +223,7 @@ def test_lq_part_reproduces_lea_catcheside_bed():
     p[layout.dose_rate_decay_param("blood", 0)] = decay
     y0[layout.dose_rate_state(0, 0)] = dose * decay
     y0[layout.dose_rate_state("blood", 0)] = 0.5 * decay
+    y0 = set_damage(y0, p, layout, 0.0)  # Γ(0) = 0 with a dose rate already on: residual r(0) = −u/(μ − λ)
     y = integrate(y0, p, 40 * effective_half_life)
     tumour = tissue("tumour")
     g = g_factor_monoexponential(effective_half_life, tumour.repair_half_time)
@@ -239,6 +243,7 @@ def test_lq_part_reproduces_lea_catcheside_bed():
     p2, y2 = p.copy(), y0.copy()
     p2[layout.parameter("lymphocyte_recovery_rate")] = 0.0
     y2[layout.dose_rate_state(0, 0)] = 0.0
+    y2 = set_damage(y2, p2, layout, 0.0)
     y_end = integrate(y2, p2, 40 * effective_half_life)
     expected_kill = log_cell_kill(y_end[layout.state("marrow_dose")], y_end[layout.state("marrow_quadratic")],
                                   lymphocytes.alpha, lymphocytes.alpha / lymphocytes.alpha_beta)
@@ -254,6 +259,7 @@ def test_doomed_cells_and_antigen_balance():
                               "antigen_yield": 1.0}, layout=layout, volumes=(0.2,))
     p[layout.dose_rate_decay_param(0, 0)] = 0.26
     y0[layout.dose_rate_state(0, 0)] = 10 * 0.26
+    y0 = set_damage(y0, p, layout, 0.0)
     for day in (1.0, 5.0, 30.0):
         y = integrate(y0, p, day)
         total = y[layout.state("viable", 0)] + y[layout.state("doomed", 0)] + y[layout.state("antigen")]
@@ -301,6 +307,65 @@ def test_ctla4_depletes_regulatory_cells_and_psa_follows_burden():
     assert y[layout.state("psa")] == pytest.approx(15.0, rel=1e-6)
 
 
+def test_exhaustion_diverts_cells_primed_under_unblocked_pdl1():
+    """Newly primed effectors are exhausted in the share x = g e/(1 + g e), e = φ_P P (1 − occ) B/(B + K_X)
+    (module docstring; Wherry 2011, Dovedi et al. 2014): exactly that share of the priming flux goes to the
+    exhausted pool and the rest to the effector pool; a blocking antibody shrinks the share."""
+    layout = ModelLayout(1, 1)
+    p, y0 = patient("mouse", layout=layout, volumes=(0.1,), pdl1=[0.4])
+    y = y0.copy()
+    y[layout.state("dendritic_cells")] = 0.6
+    p_off = p.copy()
+    p_off[layout.parameter("switch_exhaustion")] = 0.0
+
+    def share(state: np.ndarray) -> float:
+        occupancy = observables(state, p, layout)["occupancy"]
+        volume = state[layout.state("viable", 0)]
+        engagement = (p[layout.parameter("pdl1_suppression")] * state[layout.state("pdl1", 0)] * (1 - occupancy)
+                      * volume / (volume + p[layout.parameter("exhaustion_burden_half_saturation")]))
+        x = p[layout.parameter("exhaustion_gain")] * engagement
+        return float(x / (1 + x))
+
+    effector, exhausted = layout.state("effector_blood"), layout.state("exhausted")
+    for antibody_mg in (0.0, 0.02):
+        state = y.copy()
+        state[layout.antibody_central] = antibody_mg
+        on, off = derivative(state, p), derivative(state, p_off)
+        priming = off[effector]  # T = 1, no memory, no blood dose: dT/dt is the priming flux alone
+        assert priming > 0
+        assert on[exhausted] == pytest.approx(share(state) * priming, rel=1e-12)
+        assert on[effector] + on[exhausted] == pytest.approx(priming, rel=1e-12)
+        assert off[exhausted] == 0.0
+        if antibody_mg == 0.0:
+            unblocked = share(state)
+            assert unblocked > 0.5  # most cells primed against unblocked PD-L1 are lost
+        else:
+            assert share(state) < 0.2 * unblocked
+
+
+def test_exhausted_cells_are_not_rescued_by_later_blockade():
+    """Exhaustion is fixed (Pauken et al. 2016 Science 354:1160): under full anti-PD-L1 occupancy an exhausted
+    pool only dies, X(t) = X0 exp(−δ_X t) to 1e-8, and none of it returns to the effector pool (T stays 1);
+    blockade raises its killing contribution from f_X0 to f_XB only (the infiltrate's target rises by
+    k_E χ (f_XB − f_X0) X0 with reach 1)."""
+    layout = ModelLayout(1, 1)
+    p, y0 = patient("mouse", layout=layout, volumes=(0.1,), infiltration=[1.0])
+    y0[layout.state("exhausted")] = 1.0
+    blocked = y0.copy()
+    blocked[layout.antibody_central] = 0.2  # 200 ug/mL in a 1 mL plasma volume: occupancy > 0.99
+    occupancy = float(observables(blocked, p, layout)["occupancy"])
+    assert occupancy > 0.99
+    infiltrate = layout.state("effector", 0)
+    gain = derivative(blocked, p)[infiltrate] - derivative(y0, p)[infiltrate]
+    f0, fb = p[layout.parameter("exhausted_function")], p[layout.parameter("exhausted_function_blocked")]
+    assert gain == pytest.approx(p[layout.parameter("effector_tumour_turnover_rate")] * (fb - f0) * occupancy,
+                                 rel=1e-12)
+    y = integrate(blocked, p, 10.0)
+    assert y[layout.state("exhausted")] == pytest.approx(math.exp(-10.0 * p[layout.parameter("exhausted_death_rate")]),
+                                                        rel=1e-8)
+    assert y[layout.state("effector_blood")] == pytest.approx(1.0, abs=1e-12)
+
+
 def test_jit_shim_without_numba(monkeypatch):
     """Where numba is missing the same function runs as plain Python (and still has py_func)."""
     from rptici.immunity import model
@@ -312,3 +377,34 @@ def test_jit_shim_without_numba(monkeypatch):
 
     wrapped = model.jit(square)
     assert wrapped is square and wrapped.py_func is square and wrapped(3.0) == 9.0
+
+
+@pytest.mark.parametrize("ratio", [0.2, 0.4999, 0.5, 0.999, 1.0, 3.0])
+def test_repair_split_matches_the_closed_form_damage(ratio):
+    """Γ' = Ḋ − μΓ for Ḋ = c e^{−λt}: Γ(t) = c (e^{−λt} − e^{−μt})/(μ − λ) (c t e^{−μt} at λ = μ), whether
+    the component is slow (algebraic) or fast (through the residual), including λ at or near μ; and Γ stays
+    continuous across a second administration (the residual jump of repair_residual_events)."""
+    from rptici.simulation.solver import solve_batched
+
+    layout = ModelLayout(1, 1)
+    p, y0 = patient("human", {"switch_growth": 0}, layout=layout, volumes=(10.0,))
+    mu = p[layout.parameter("repair_rate", 0)]
+    decay = ratio * mu
+    p[layout.dose_rate_decay_param(0, 0)] = decay
+    p[layout.dose_rate_decay_param("blood", 0)] = 1.0
+    c = 2.0
+    state = layout.dose_rate_state(0, 0)
+    events = (np.array([[0.0, 0.3]]), np.array([[state, state]]), np.array([[c, c]]))
+    events = repair_residual_events(layout, p[None, :], events)
+    times = np.array([0.0, 0.1, 0.3, 0.5, 1.0])
+    result = solve_batched(rhs, y0[None, :], p[None, :], times, *events, t0=0.0, rtol=1e-10, atol=1e-14)
+    gamma = damage(result.y[0], p, layout)[:, 1]
+
+    def closed(elapsed):
+        elapsed = np.maximum(elapsed, 0.0)
+        if decay == mu:
+            return c * elapsed * np.exp(-mu * elapsed)
+        return c * (np.exp(-decay * elapsed) - np.exp(-mu * elapsed)) / (mu - decay)
+
+    expected = closed(times) + np.where(times >= 0.3, closed(times - 0.3), 0.0)
+    np.testing.assert_allclose(gamma, expected, rtol=1e-7, atol=1e-12)

@@ -8,12 +8,13 @@ releases antigen that matures dendritic cells, which prime effector T cells that
 and kill, suppressed by PD-L1 unless a checkpoint antibody occupies the axis. Added here for RPT: the
 continuous dose rate with incomplete repair, type I interferon (STING), MHC-I and radiation-driven PD-L1,
 regulatory T cells and myeloid suppressors, anti-CTLA-4, lymphocyte kill by blood and tumour dose,
-memory, a systemic pool shared by all lesions, and PSA.
+memory, T-cell exhaustion, a systemic pool shared by all lesions, and PSA.
 
 Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to their untreated baseline)::
 
   dose rate      Ḋ_r = Σ_k u_rk,  u_rk' = −λ_rk u_rk                        (r: lesion or blood)
   LQ damage      Γ' = Ḋ − μΓ,  D' = Ḋ,  Q' = ḊΓ;  BED = D + 2Q/(α/β)         (Dale 1985, as an ODE)
+                 carried as Γ = Σ_slow u_k/(μ − λ_k) + r,  r' = Σ_fast u_k − μ r     (see below)
   viable         V' = s_g r V G(V+U) V/(V+v_c) − s_rk(αḊ + 2βḊΓ)V − κ V
                  G = ln(K/(V+U)) (Gompertz) or 1 − (V+U)/K (logistic)
   doomed         U' = s_rk(αḊ + 2βḊΓ)V − U/τ                                 (Kosinsky 2018, repair U/τ)
@@ -21,13 +22,16 @@ Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to th
                  S = 1/(1 + φ_P P (1 − s_ici occ) + s_reg(φ_R R + φ_S M_s))
   radiation sig. Y' = Ḋ − k_Y Y                                             (drives MHC-I and PD-L1)
   PD-L1          P' = k_P (P_b + s_pi g_i E/(E+K_E) + s_pr g_r Y/(Y+K_Y) − P)
-  infiltrate     E' = k_E χ (1 + (T − 1) reach)(1 + g_I I/(I+K_I)) − k_E E − s_lk(α_L Ḋ + 2β_L ḊΓ) E
+  infiltrate     E' = k_E χ (1 + (T + f_X X − 1) reach)(1 + g_I I/(I+K_I)) − k_E E − s_lk(α_L Ḋ + 2β_L ḊΓ) E
+                 f_X = f_X0 + (f_XB − f_X0) s_ici occ     (exhausted cells kill poorly; blockade restores them partly)
                  χ = s_tl χ_lesion + (1 − s_tl);  reach = s_ab + (1 − s_ab) D/D_max
   antigen        A' = s_icd y_A Σ U/τ − k_A A                               (immunogenic cell death)
   interferon     I' = s_st y_I Σ s_rk(αḊ + 2βḊΓ)V − k_I I                  (cGAS–STING)
   dendritic      C' = k_C A/(A+K_A) ((1 − w) + w I/(I+K_I)) − δ_C C
   priming        Π = s_pr k_p C (L/L0)(1 + s_cp g_c occ_c)(1 + g_ip s_ici occ)(1 + s_reg φ_R)/(1 + s_reg φ_R R)
-  effector pool  T' = δ_T(1 − T) + Π + s_m k_r M B/(B+K_B) − s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L) T
+  effector pool  T' = δ_T(1 − T) + (1 − x) Π + s_m k_r M B/(B+K_B) − s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L) T
+  exhaustion     X' = x Π − (δ_X + s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L)) X,   x = s_x g_x e/(1 + s_x g_x e)
+                 e = φ_P P̄ (1 − s_ici occ) B/(B + K_X),  P̄ = Σ V P / Σ V      (unblocked PD-1 engagement)
   regulatory     R' = δ_R(1 + g_R C − R) − (s_cd d_c occ_c + d_R) R − s_lk α_R Ḋ_L R
   suppressors    M_s' = δ_M(1 + g_M A/(A+K_A) − M_s)
   memory         M' = s_m f_m δ_T max(T − 1, 0) − δ_m M          (memory from contracting effectors)
@@ -36,9 +40,28 @@ Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to th
   antibody       A1' = −(CL(t)+Q)/V1 A1 + Q/V2 A2,  A2' = Q/V1 A1 − Q/V2 A2,
                  CL(t) = CL0 exp(Emax τ^h/(T50^h + τ^h)),  occ = C/(C+K), C = A1/V1 (ug/mL)
 
+Repair split. μ (33/d for marrow, 11/d for tumour) would hold an explicit step near 0.1 d for the whole run
+if Γ were a state. Because Ḋ is a sum of exponentials, Γ' = Ḋ − μΓ has the exact solution
+Γ = Σ_k u_k/(μ − λ_k) + r with r' = −μ r: the slow part is algebraic in the u's, and only the residual r —
+which decays within hours — is a state (``repair_residual``, ``marrow_repair_residual``). A component is
+"slow" when λ_k < μ/2 (:data:`SLOW_FRACTION`), so 1/(μ − λ_k) ≤ 2/μ and no cancellation can occur when λ_k
+is close to μ: faster components instead drive r (r' = Σ_fast u_k − μ r), which keeps the split exact for
+every λ. Γ stays continuous across an administration because every jump Δu_k of a slow component comes
+with the jump Δr = −Δu_k/(μ − λ_k) (:func:`repair_residual_events`). After a few hours r and the fast u's
+are negligible, the engine sets them to zero, and the smooth dynamics set the step.
+
 The untreated net growth rate is the stated doubling time: r is chosen in :func:`parameter_vector` so that
 s_g r G V/(V+v_c) − κ₀ = ln 2/T_d at the initial volume (κ₀ the baseline immune kill), and with no drug
 and no RPT every immune state sits at its steady state.
+
+Exhaustion. Effector cells primed while PD-1 meets tumour PD-L1 unblocked, under persistent antigen, are
+exhausted in the ratio g_x e : 1 (the same engagement φ_P P (1 − occ) that suppresses killing); they leave
+the functional pool for X, kill with the fraction f_X of an effector's function, form no memory and never
+return to T: a later antibody restores them only to f_XB (Wherry 2011 Nat Immunol 12:492; Pauken et al. 2016
+Science 354:1160, exhaustion is epigenetically fixed and blockade reinvigorates only partly; Dovedi et al.
+2014 Cancer Res 74:5458, PD-L1 raised after RT drives adaptive resistance and only concomitant blockade
+cures). This is what makes anti-PD-L1 before or with RPT beat the same antibody given long after. No
+priming happens untreated (C = 0), so X = 0 at the untreated steady state.
 """
 
 from __future__ import annotations
@@ -75,10 +98,10 @@ def jit(function: Callable) -> Callable:
 SYSTEMIC_STATES: tuple[str, ...] = (
     "antigen", "interferon", "dendritic_cells", "effector_blood", "regulatory", "suppressor", "memory",
     "lymphocytes", "psa", "antibody_central", "antibody_peripheral", "ctla4_central", "ctla4_peripheral",
-    "marrow_dose", "marrow_damage", "marrow_quadratic",
+    "marrow_dose", "marrow_repair_residual", "marrow_quadratic", "exhausted",
 )
 LESION_STATES: tuple[str, ...] = (
-    "viable", "doomed", "damage", "dose", "quadratic", "effector", "pdl1", "radiation_signal",
+    "viable", "doomed", "repair_residual", "dose", "quadratic", "effector", "pdl1", "radiation_signal",
 )
 GLOBAL_PARAMETERS: tuple[str, ...] = (
     "n_lesions", "n_exponentials", "antibody_first_dose_time", "ctla4_first_dose_time",
@@ -86,7 +109,7 @@ GLOBAL_PARAMETERS: tuple[str, ...] = (
     "switch_sting", "switch_priming", "switch_trafficking_limit", "switch_mhc_upregulation",
     "switch_pdl1_ifn", "switch_pdl1_radiation", "switch_ici_suppression_relief", "switch_regulatory_suppression",
     "switch_ctla4_priming", "switch_ctla4_treg_depletion", "switch_lymphocyte_kill", "switch_memory",
-    "switch_abscopal", "switch_psa",
+    "switch_abscopal", "switch_psa", "switch_exhaustion",
     "doomed_death_rate", "cell_volume", "antigen_yield", "antigen_clearance_rate", "antigen_half_saturation",
     "sting_yield", "interferon_clearance_rate", "interferon_half_saturation", "sting_dependence",
     "dc_maturation_rate", "dc_death_rate", "priming_rate", "effector_blood_death_rate",
@@ -99,6 +122,8 @@ GLOBAL_PARAMETERS: tuple[str, ...] = (
     "lymphocyte_baseline", "lymphoid_dose_factor", "marrow_repair_rate", "marrow_alpha_beta",
     "memory_fraction", "memory_decay_rate", "memory_recall_rate", "memory_recall_half_saturation",
     "psa_production", "psa_clearance_rate",
+    "exhaustion_gain", "exhaustion_burden_half_saturation", "exhausted_death_rate", "exhausted_function",
+    "exhausted_function_blocked",
     "antibody_clearance", "antibody_central_volume", "antibody_intercompartmental_clearance",
     "antibody_peripheral_volume", "antibody_clearance_emax", "antibody_clearance_t50", "antibody_clearance_hill",
     "antibody_half_occupancy",
@@ -119,12 +144,12 @@ N_LESION_PARAMETERS = len(LESION_PARAMETERS)
 # Index constants: numba reads module globals as compile-time constants.
 (S_ANTIGEN, S_INTERFERON, S_DENDRITIC, S_EFFECTOR_BLOOD, S_REGULATORY, S_SUPPRESSOR, S_MEMORY, S_LYMPHOCYTES,
  S_PSA, S_ANTIBODY_CENTRAL, S_ANTIBODY_PERIPHERAL, S_CTLA4_CENTRAL, S_CTLA4_PERIPHERAL, S_MARROW_DOSE,
- S_MARROW_DAMAGE, S_MARROW_QUADRATIC) = range(N_SYSTEMIC_STATES)
-(L_VIABLE, L_DOOMED, L_DAMAGE, L_DOSE, L_QUADRATIC, L_EFFECTOR, L_PDL1, L_SIGNAL) = range(N_LESION_STATES)
+ S_MARROW_RESIDUAL, S_MARROW_QUADRATIC, S_EXHAUSTED) = range(N_SYSTEMIC_STATES)
+(L_VIABLE, L_DOOMED, L_RESIDUAL, L_DOSE, L_QUADRATIC, L_EFFECTOR, L_PDL1, L_SIGNAL) = range(N_LESION_STATES)
 (P_N_LESIONS, P_N_EXPONENTIALS, P_ANTIBODY_FIRST, P_CTLA4_FIRST,
  P_SW_GROWTH, P_SW_GOMPERTZ, P_SW_RADIATION_KILL, P_SW_ICD, P_SW_STING, P_SW_PRIMING, P_SW_TRAFFICKING,
  P_SW_MHC, P_SW_PDL1_IFN, P_SW_PDL1_RADIATION, P_SW_ICI, P_SW_REGULATORY, P_SW_CTLA4_PRIMING,
- P_SW_CTLA4_DEPLETION, P_SW_LYMPHOCYTE_KILL, P_SW_MEMORY, P_SW_ABSCOPAL, P_SW_PSA,
+ P_SW_CTLA4_DEPLETION, P_SW_LYMPHOCYTE_KILL, P_SW_MEMORY, P_SW_ABSCOPAL, P_SW_PSA, P_SW_EXHAUSTION,
  P_DOOMED_DEATH, P_CELL_VOLUME, P_ANTIGEN_YIELD, P_ANTIGEN_CLEARANCE, P_ANTIGEN_HALF, P_STING_YIELD,
  P_IFN_CLEARANCE, P_IFN_HALF, P_STING_DEPENDENCE, P_DC_MATURATION, P_DC_DEATH, P_PRIMING,
  P_EFFECTOR_BLOOD_DEATH, P_EFFECTOR_TURNOVER, P_TRAFFICKING_IFN_GAIN, P_KILL, P_MHC_GAIN, P_SIGNAL_DECAY,
@@ -133,7 +158,8 @@ N_LESION_PARAMETERS = len(LESION_PARAMETERS)
  P_TREG_RADIOSENSITIVITY, P_MDSC_TURNOVER, P_MDSC_RECRUITMENT, P_CTLA4_PRIMING_GAIN, P_CTLA4_DEPLETION, P_ICI_PRIMING_GAIN,
  P_LYMPHOCYTE_ALPHA, P_LYMPHOCYTE_BETA, P_LYMPHOCYTE_RECOVERY, P_LYMPHOCYTE_BASELINE, P_LYMPHOID_DOSE_FACTOR,
  P_MARROW_REPAIR, P_MARROW_ALPHA_BETA, P_MEMORY_FRACTION, P_MEMORY_DECAY, P_MEMORY_RECALL, P_MEMORY_RECALL_HALF,
- P_PSA_PRODUCTION, P_PSA_CLEARANCE, P_ANTIBODY, P_ANTIBODY_1, P_ANTIBODY_2, P_ANTIBODY_3, P_ANTIBODY_4,
+ P_PSA_PRODUCTION, P_PSA_CLEARANCE,
+ P_EXHAUSTION, P_EXHAUSTION_HALF, P_EXHAUSTED_DEATH, P_EXHAUSTED_FUNCTION, P_EXHAUSTED_FUNCTION_BLOCKED, P_ANTIBODY, P_ANTIBODY_1, P_ANTIBODY_2, P_ANTIBODY_3, P_ANTIBODY_4,
  P_ANTIBODY_5, P_ANTIBODY_6, P_ANTIBODY_7, P_CTLA4, P_CTLA4_1, P_CTLA4_2, P_CTLA4_3, P_CTLA4_4, P_CTLA4_5,
  P_CTLA4_6, P_CTLA4_7) = range(N_GLOBAL_PARAMETERS)
 (Q_PRESENT, Q_GROWTH, Q_CAPACITY, Q_ALPHA, Q_BETA, Q_REPAIR, Q_INFILTRATION, Q_PDL1_BASE) = range(N_LESION_PARAMETERS)
@@ -153,6 +179,7 @@ SWITCH_EQUIVALENTS: dict[str, tuple[str, bool]] = {
     "ctla4_treg_depletion": ("ctla4_treg_depletion_rate", False),
     "memory": ("memory_fraction", False),  # with memory_recall_rate also zero
     "psa": ("psa_production", False),
+    "exhaustion": ("exhaustion_gain", False),
 }
 
 
@@ -327,6 +354,31 @@ def _antibody(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray, central:
     return _saturation(amount / volume, p[start + 7])
 
 
+#: A dose-rate component u_k counts as slow, its share of Γ algebraic, when its decay rate λ_k < SLOW_FRACTION × μ.
+SLOW_FRACTION = 0.5
+
+
+@jit
+def _dose_rate_and_damage(y: np.ndarray, p: np.ndarray, first_state: int, first_parameter: int, n_exp: int,
+                          repair_rate: float, residual: float) -> tuple[float, float, float]:
+    """(Ḋ, Γ, forcing of the residual) of one region from its drivers u_k and repair residual r.
+
+    Γ = Σ_slow u_k/(μ − λ_k) + r with r' = Σ_fast u_k − μ r (see :func:`repair_weights`).
+    """
+    rate = 0.0
+    damage = residual
+    forcing = 0.0
+    for k in range(n_exp):
+        u = y[first_state + k]
+        decay = p[first_parameter + k]
+        rate += u
+        if decay < SLOW_FRACTION * repair_rate:
+            damage += u / (repair_rate - decay)
+        else:
+            forcing += u
+    return rate, damage, forcing
+
+
 @jit
 def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
     """d y/dt of one patient, written into ``dydt`` (see the module docstring for the equations)."""
@@ -337,11 +389,11 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
     first_lesion = N_SYSTEMIC_STATES + n_exp
     first_lesion_parameter = N_GLOBAL_PARAMETERS + n_exp
 
-    blood_rate = 0.0
+    marrow_repair = p[P_MARROW_REPAIR]
+    blood_rate, blood_damage, blood_forcing = _dose_rate_and_damage(
+        y, p, N_SYSTEMIC_STATES, N_GLOBAL_PARAMETERS, n_exp, marrow_repair, y[S_MARROW_RESIDUAL])
     for k in range(n_exp):
-        u = y[N_SYSTEMIC_STATES + k]
-        blood_rate += u
-        dydt[N_SYSTEMIC_STATES + k] = -p[N_GLOBAL_PARAMETERS + k] * u
+        dydt[N_SYSTEMIC_STATES + k] = -p[N_GLOBAL_PARAMETERS + k] * y[N_SYSTEMIC_STATES + k]
 
     occupancy = _antibody(t, y, p, dydt, S_ANTIBODY_CENTRAL, P_ANTIBODY, P_ANTIBODY_FIRST)
     occupancy_ctla4 = _antibody(t, y, p, dydt, S_CTLA4_CENTRAL, P_CTLA4, P_CTLA4_FIRST)
@@ -362,9 +414,15 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
     systemic_suppression = switch_regulatory * (p[P_TREG_SUPPRESSION] * regulatory
                                                 + p[P_MDSC_SUPPRESSION] * suppressor)
     relief = p[P_SW_ICI] * occupancy
+    exhausted = y[S_EXHAUSTED]
+    # exhausted effectors traffic with the pool but keep only part of their function, partly restored by blockade
+    exhausted_function = (p[P_EXHAUSTED_FUNCTION]
+                          + (p[P_EXHAUSTED_FUNCTION_BLOCKED] - p[P_EXHAUSTED_FUNCTION]) * relief)
+    functional_blood = effector_blood + exhausted_function * max(exhausted, 0.0)
 
-    # first pass: totals over lesions (burden, dying cells, radiation kill, largest dose)
+    # first pass: totals over lesions (burden, dying cells, radiation kill, largest dose, PD-L1 met by effectors)
     burden = 0.0
+    engaged = 0.0
     volume = 0.0
     dying = 0.0
     irradiated = 0.0
@@ -374,15 +432,15 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         q = first_lesion_parameter + lesion * lesion_parameter_size
         if p[q + Q_PRESENT] == 0.0:
             continue
-        rate = 0.0
-        for k in range(n_exp):
-            rate += y[s + N_LESION_STATES + k]
+        rate, damage, _ = _dose_rate_and_damage(y, p, s + N_LESION_STATES, q + N_LESION_PARAMETERS, n_exp,
+                                                p[q + Q_REPAIR], y[s + L_RESIDUAL])
         viable = y[s + L_VIABLE]
         burden += max(viable, 0.0)
+        engaged += max(viable, 0.0) * max(y[s + L_PDL1], 0.0)
         volume += max(viable, 0.0) + max(y[s + L_DOOMED], 0.0)
         dying += p[P_DOOMED_DEATH] * y[s + L_DOOMED]
         irradiated += p[P_SW_RADIATION_KILL] * (p[q + Q_ALPHA] * rate
-                                                 + 2.0 * p[q + Q_BETA] * rate * y[s + L_DAMAGE]) * viable
+                                                 + 2.0 * p[q + Q_BETA] * rate * damage) * viable
         largest_dose = max(largest_dose, y[s + L_DOSE])
 
     # lesions
@@ -393,14 +451,14 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
             for index in range(lesion_size):
                 dydt[s + index] = 0.0
             continue
-        rate = 0.0
+        repair = p[q + Q_REPAIR]
+        residual = y[s + L_RESIDUAL]
+        rate, damage, forcing = _dose_rate_and_damage(y, p, s + N_LESION_STATES, q + N_LESION_PARAMETERS, n_exp,
+                                                      repair, residual)
         for k in range(n_exp):
-            u = y[s + N_LESION_STATES + k]
-            rate += u
-            dydt[s + N_LESION_STATES + k] = -p[q + N_LESION_PARAMETERS + k] * u
+            dydt[s + N_LESION_STATES + k] = -p[q + N_LESION_PARAMETERS + k] * y[s + N_LESION_STATES + k]
         viable = y[s + L_VIABLE]
         doomed = y[s + L_DOOMED]
-        damage = y[s + L_DAMAGE]
         effector = y[s + L_EFFECTOR]
         pdl1 = y[s + L_PDL1]
         signal = y[s + L_SIGNAL]
@@ -421,7 +479,7 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
 
         dydt[s + L_VIABLE] = growth - radiation_kill - immune_kill
         dydt[s + L_DOOMED] = radiation_kill - p[P_DOOMED_DEATH] * doomed
-        dydt[s + L_DAMAGE] = rate - p[q + Q_REPAIR] * damage
+        dydt[s + L_RESIDUAL] = forcing - repair * residual
         dydt[s + L_DOSE] = rate
         dydt[s + L_QUADRATIC] = rate * damage
 
@@ -433,7 +491,7 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         turnover = p[P_EFFECTOR_TURNOVER]
         local_kill = switch_lymphocyte_kill * (p[P_LYMPHOCYTE_ALPHA] * rate
                                                + 2.0 * p[P_LYMPHOCYTE_BETA] * rate * damage)
-        dydt[s + L_EFFECTOR] = (turnover * infiltration * (1.0 + (effector_blood - 1.0) * reach) * trafficking_boost
+        dydt[s + L_EFFECTOR] = (turnover * infiltration * (1.0 + (functional_blood - 1.0) * reach) * trafficking_boost
                                 - turnover * effector - local_kill * effector)
         target = (p[q + Q_PDL1_BASE]
                   + p[P_SW_PDL1_IFN] * p[P_PDL1_IFN_GAIN] * _saturation(effector, p[P_PDL1_EFFECTOR_HALF])
@@ -456,11 +514,19 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
                * (1.0 + treg_priming) / (1.0 + treg_priming * max(regulatory, 0.0)))
     recall = p[P_SW_MEMORY] * p[P_MEMORY_RECALL] * max(memory, 0.0) * _saturation(burden, p[P_MEMORY_RECALL_HALF])
     lymphoid_rate = p[P_LYMPHOID_DOSE_FACTOR] * blood_rate
-    lymphoid_damage = p[P_LYMPHOID_DOSE_FACTOR] * y[S_MARROW_DAMAGE]
+    lymphoid_damage = p[P_LYMPHOID_DOSE_FACTOR] * blood_damage
     lymphocyte_kill = switch_lymphocyte_kill * (p[P_LYMPHOCYTE_ALPHA] * lymphoid_rate
                                                 + 2.0 * p[P_LYMPHOCYTE_BETA] * lymphoid_rate * lymphoid_damage)
-    dydt[S_EFFECTOR_BLOOD] = (p[P_EFFECTOR_BLOOD_DEATH] * (1.0 - effector_blood) + priming + recall
-                              - lymphocyte_kill * effector_blood)
+    # exhaustion: cells primed while tumour PD-L1 meets PD-1 unblocked, under persistent antigen, are exhausted
+    engagement = 0.0
+    if burden > 0.0:
+        engagement = (p[P_PDL1_SUPPRESSION] * (engaged / burden) * (1.0 - relief)
+                      * _saturation(burden, p[P_EXHAUSTION_HALF]))
+    exhausted_share = p[P_SW_EXHAUSTION] * p[P_EXHAUSTION] * engagement
+    exhausted_share = exhausted_share / (1.0 + exhausted_share)
+    dydt[S_EFFECTOR_BLOOD] = (p[P_EFFECTOR_BLOOD_DEATH] * (1.0 - effector_blood) + (1.0 - exhausted_share) * priming
+                              + recall - lymphocyte_kill * effector_blood)
+    dydt[S_EXHAUSTED] = exhausted_share * priming - (p[P_EXHAUSTED_DEATH] + lymphocyte_kill) * exhausted
     dydt[S_REGULATORY] = (p[P_TREG_TURNOVER] * (1.0 + p[P_TREG_EXPANSION] * dendritic - regulatory)
                           - (p[P_SW_CTLA4_DEPLETION] * p[P_CTLA4_DEPLETION] * occupancy_ctla4 + p[P_TREG_DEPLETION])
                           * regulatory
@@ -471,9 +537,87 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
     dydt[S_LYMPHOCYTES] = p[P_LYMPHOCYTE_RECOVERY] * (baseline_lymphocytes - lymphocytes) - lymphocyte_kill * lymphocytes
     dydt[S_PSA] = p[P_SW_PSA] * p[P_PSA_PRODUCTION] * volume - p[P_PSA_CLEARANCE] * y[S_PSA]
     dydt[S_MARROW_DOSE] = blood_rate
-    dydt[S_MARROW_DAMAGE] = blood_rate - p[P_MARROW_REPAIR] * y[S_MARROW_DAMAGE]
-    dydt[S_MARROW_QUADRATIC] = blood_rate * y[S_MARROW_DAMAGE]
+    dydt[S_MARROW_RESIDUAL] = blood_forcing - marrow_repair * y[S_MARROW_RESIDUAL]
+    dydt[S_MARROW_QUADRATIC] = blood_rate * blood_damage
 
+
+
+# --- the repair split, vectorised ------------------------------------------------------------------------
+
+def _regions(layout: ModelLayout) -> tuple:
+    return ("blood",) + tuple(range(layout.n_lesions))
+
+
+def repair_weights(p: np.ndarray, layout: ModelLayout) -> np.ndarray:
+    """Weights w_k = 1/(μ − λ_k) of the slow dose-rate components in Γ (0 for fast ones), (..., regions, k).
+
+    Regions: blood/marrow first, then the lesions. Γ = Σ_k w_k u_k + r (module docstring, "Repair split").
+    """
+    p = np.asarray(p, dtype=float)
+    repair = np.stack([p[..., P_MARROW_REPAIR]] + [p[..., layout.parameter("repair_rate", lesion)]
+                                                   for lesion in range(layout.n_lesions)], axis=-1)[..., None]
+    decay = np.stack([np.stack([p[..., layout.dose_rate_decay_param(region, k)]
+                                for k in range(layout.n_exponentials)], axis=-1)
+                      for region in _regions(layout)], axis=-2)
+    slow = decay < SLOW_FRACTION * repair
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(slow, 1.0 / np.where(slow, repair - decay, 1.0), 0.0)
+
+
+def residual_states(layout: ModelLayout) -> np.ndarray:
+    """Indices of the repair residual r of each region (blood/marrow first, then lesions)."""
+    return np.array([S_MARROW_RESIDUAL] + [layout.state("repair_residual", lesion)
+                                           for lesion in range(layout.n_lesions)], dtype=np.int64)
+
+
+def _driver_states(layout: ModelLayout) -> np.ndarray:
+    return np.array([[layout.dose_rate_state(region, k) for k in range(layout.n_exponentials)]
+                     for region in _regions(layout)], dtype=np.int64)
+
+
+def damage(y: np.ndarray, p: np.ndarray, layout: ModelLayout) -> np.ndarray:
+    """Sublethal damage Γ (Gy) of every region, (..., regions): marrow first, then the lesions."""
+    y = np.asarray(y, dtype=float)
+    return np.sum(repair_weights(p, layout) * y[..., _driver_states(layout)], axis=-1) + y[..., residual_states(layout)]
+
+
+def set_damage(y: np.ndarray, p: np.ndarray, layout: ModelLayout, value: float | np.ndarray = 0.0) -> np.ndarray:
+    """``y`` with each region's residual chosen so that Γ = ``value`` given its drivers (for initial states
+    with a non-zero dose rate); ``value`` broadcasts against (..., regions)."""
+    y = np.array(y, dtype=float)
+    y[..., residual_states(layout)] += np.asarray(value, dtype=float) - damage(y, p, layout)
+    return y
+
+
+def repair_residual_events(layout: ModelLayout, params: np.ndarray, events):
+    """``events`` (times, states, amounts; each (patients, events)) with, for every jump Δu_k of a slow
+    dose-rate component, the jump Δr = −w_k Δu_k of its region's residual, so Γ is continuous; sorted by time.
+    """
+    event_times, event_state, event_amount = (np.asarray(array) for array in events)
+    weights = repair_weights(params, layout)  # (patients, regions, k)
+    drivers = _driver_states(layout)
+    residuals = residual_states(layout)
+    patients = event_times.shape[0]
+    region_of = np.full(layout.n_states, -1)
+    term_of = np.zeros(layout.n_states, dtype=np.int64)
+    for region in range(drivers.shape[0]):
+        region_of[drivers[region]] = region
+        term_of[drivers[region]] = np.arange(layout.n_exponentials)
+    states = np.where(np.isfinite(event_times), event_state, 0)
+    region = region_of[states]
+    is_driver = (region >= 0) & np.isfinite(event_times)
+    rows = np.arange(patients)[:, None]
+    weight = np.where(is_driver, weights[rows, np.maximum(region, 0), term_of[states]], 0.0)
+    extra = is_driver.any(axis=0)
+    if not np.any(extra):
+        return event_times, event_state, event_amount
+    times = np.concatenate([event_times, np.where(is_driver, event_times, np.inf)[:, extra]], axis=1)
+    new_states = np.concatenate([event_state, np.where(is_driver, residuals[np.maximum(region, 0)], 0)[:, extra]],
+                                axis=1)
+    amounts = np.concatenate([event_amount, (-weight * np.where(is_driver, event_amount, 0.0))[:, extra]], axis=1)
+    order = np.argsort(times, axis=1, kind="stable")
+    return (np.take_along_axis(times, order, 1), np.take_along_axis(new_states, order, 1).astype(np.int64),
+            np.take_along_axis(amounts, order, 1))
 
 
 # --- parameters and initial state per patient -------------------------------------------------------------
@@ -692,7 +836,8 @@ def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients:
     """Initial states (patients, layout.n_states): untreated steady state of every immune state.
 
     Lesions at their volumes (all viable), no dose, baseline infiltrate and PD-L1; effector, regulatory
-    and suppressor pools at 1 (their baseline), no antigen, interferon, mature DCs or memory; lymphocytes
+    and suppressor pools at 1 (their baseline), no antigen, interferon, mature DCs, memory or exhausted
+    cells; lymphocytes
     and PSA at the patient's baseline (PSA 0 where not given); no antibody.
     """
     parameters = parameters.with_overrides(overrides)
@@ -715,17 +860,69 @@ def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients:
 
 # --- observables -------------------------------------------------------------------------------------------
 
-def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout) -> dict[str, np.ndarray]:
+#: States each read-out of :func:`observables` needs: (lesion states, systemic states).
+OBSERVABLE_STATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "volume": (("viable", "doomed"), ()), "diameter": (("viable", "doomed"), ()),
+    "volume_sum": (("viable", "doomed"), ()), "diameter_sum": (("viable", "doomed"), ()),
+    "dose": (("dose",), ()), "bed": (("dose", "quadratic"), ()), "effector_tumour": (("effector",), ()),
+    "pdl1": (("pdl1",), ()), "psa": ((), ("psa",)), "effector_blood": ((), ("effector_blood",)),
+    "regulatory": ((), ("regulatory",)), "cd8_treg_ratio": ((), ("effector_blood", "regulatory")),
+    "memory": ((), ("memory",)), "exhausted": ((), ("exhausted",)), "lymphocytes": ((), ("lymphocytes",)),
+    "concentration": ((), ("antibody_central",)), "occupancy": ((), ("antibody_central",)),
+    "ctla4_occupancy": ((), ("ctla4_central",)), "marrow_dose": ((), ("marrow_dose",)),
+    "marrow_bed": ((), ("marrow_dose", "marrow_quadratic")),
+}
+
+
+def observable_states(layout: ModelLayout, names) -> np.ndarray:
+    """Sorted state indices that :func:`observables` needs for the read-outs ``names`` (so the solver can
+    return only those states)."""
+    indices: set[int] = set()
+    for name in names:
+        if name not in OBSERVABLE_STATES:
+            raise InputError("outputs", name, "names among " + ", ".join(OBSERVABLE_STATES))
+        lesion_states, systemic = OBSERVABLE_STATES[name]
+        indices.update(layout.state(state, lesion) for state in lesion_states for lesion in range(layout.n_lesions))
+        indices.update(layout.state(state) for state in systemic)
+    return np.array(sorted(indices), dtype=np.int64)
+
+
+class _SelectedStates:
+    """``y[..., selected states]`` read by full-layout index; states not selected read as NaN."""
+
+    def __init__(self, values: np.ndarray, states: np.ndarray, n_states: int) -> None:
+        self.values = values
+        self.column = np.full(n_states, -1, dtype=np.int64)
+        self.column[np.asarray(states, dtype=np.int64)] = np.arange(len(states))
+        self.shape = values.shape[:-1] + (n_states,)
+        self.ndim = values.ndim
+
+    def __getitem__(self, key):
+        index = self.column[key[1]]
+        picked = self.values[..., np.maximum(index, 0)]
+        return np.where(index >= 0, picked, np.nan) if np.any(index < 0) else picked
+
+
+def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.ndarray | None = None
+                ) -> dict[str, np.ndarray]:
     """Clinical read-outs from states ``y`` [..., n_states] and parameters ``p`` [..., n_params] (broadcast).
+
+    With ``states`` (full-layout indices, e.g. from :func:`observable_states`), ``y``'s last axis holds only
+    those states; read-outs that need other states come out NaN.
 
     Per lesion (last axis = lesions; NaN where a lesion is absent): volume (mL, viable + doomed),
     diameter (mm, sphere), dose (Gy), bed (Gy; BED = D + 2∫ḊΓ/(α/β), α/β = α/β_lesion), effector_tumour.
     Sums: volume_sum, diameter_sum (the RECIST sum of diameters). Systemic: psa (ng/mL), effector_blood
-    and regulatory (relative to baseline), cd8_treg_ratio, memory, lymphocytes (10⁹/L), occupancy and
+    and regulatory (relative to baseline), cd8_treg_ratio, memory, exhausted (relative to the
+    baseline effector pool), lymphocytes (10⁹/L), occupancy and
     ctla4_occupancy (C/(C+K)), concentration (ug/mL), marrow_dose and marrow_bed (Gy).
     """
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
+    if states is not None:
+        if y.shape[-1] != len(states):
+            raise InputError("y", f"array of shape {y.shape}", f"a last axis of the {len(states)} selected states")
+        y = _SelectedStates(y, states, layout.n_states)  # type: ignore[assignment]
     if y.shape[-1] != layout.n_states or p.shape[-1] != layout.n_params:
         raise InputError("y, p", f"shapes {y.shape}, {p.shape}",
                          f"last axes of {layout.n_states} states and {layout.n_params} parameters")
@@ -763,6 +960,7 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout) -> dict[str, 
         "regulatory": y[..., S_REGULATORY],
         "cd8_treg_ratio": y[..., S_EFFECTOR_BLOOD] / np.maximum(y[..., S_REGULATORY], 1e-12),
         "memory": y[..., S_MEMORY],
+        "exhausted": y[..., S_EXHAUSTED],
         "lymphocytes": y[..., S_LYMPHOCYTES],
         "concentration": concentration,
         "occupancy": occupancy_fraction(concentration, p[..., P_ANTIBODY + 7]),

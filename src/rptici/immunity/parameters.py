@@ -87,6 +87,12 @@ PARAMETER_UNITS: dict[str, str] = {
     "memory_decay_rate": "1/day",
     "memory_recall_rate": "1/day",
     "memory_recall_half_saturation": "mL",
+    # T-cell exhaustion
+    "exhaustion_gain": "",
+    "exhaustion_burden_half_saturation": "mL",
+    "exhausted_death_rate": "1/day",
+    "exhausted_function": "",
+    "exhausted_function_blocked": "",
     # PSA
     "psa_half_life": "day",
     # default covariates (used where a patient does not give them)
@@ -102,7 +108,7 @@ SWITCHES: tuple[str, ...] = (
     "growth", "gompertz", "radiation_kill", "immunogenic_cell_death", "sting", "priming",
     "trafficking_limit", "mhc_upregulation", "pdl1_ifn", "pdl1_radiation", "ici_suppression_relief",
     "regulatory_suppression", "ctla4_priming", "ctla4_treg_depletion", "lymphocyte_kill", "memory",
-    "abscopal", "psa",
+    "abscopal", "psa", "exhaustion",
 )
 
 _NON_PINT_UNITS = {LYMPHOCYTE_UNIT}

@@ -241,3 +241,72 @@ def test_events_closer_than_rounding_are_both_applied():
                            atol=1e-14)
     assert result.status[0] == SUCCESS
     np.testing.assert_allclose(result.y[0, 1, 0], 2.0 * np.exp(-0.5 * 0.7), rtol=1e-9)
+
+
+@numba.njit
+def driven_growth(t, y, p, dydt):
+    """A fast decaying driver u (rate p[0]) with its residual r' = u − p[1] r, killing a logistic population V."""
+    dydt[0] = -p[0] * y[0]
+    dydt[1] = y[0] - p[1] * y[1]
+    dydt[2] = 0.1 * y[2] * (1.0 - y[2] / 10.0) - 0.5 * (y[0] + y[1]) * y[2]
+
+
+def test_linear_states_are_propagated_exactly():
+    """The decay chain solved as linear states: Bateman (1910) to rounding, whatever the rates' spread."""
+    params, event_times, event_state, event_amount, doses, amounts = chain_with_doses(200)
+    params[:50, 0] = params[:50, 1]  # equal rates: the t·e^{−λt} limit of the Bateman solution
+    times = np.linspace(0.0, 30.0, 61)
+    result = solve_batched(decay_chain, np.zeros((200, 2)), params, times, event_times, event_state, event_amount,
+                           rtol=1e-6, atol=1e-9, linear_states=[0, 1], linear_rates=params,
+                           linear_sources=[[1, 0]], linear_weights=params[:, :1])
+    parent, daughter = bateman(params[50:], doses, amounts, times)
+    assert np.all(result.status == SUCCESS)
+    # Exact propagation: only rounding (1e-12 absolute on amounts of order 1), although rtol is 1e-6.
+    np.testing.assert_allclose(result.y[50:, :, 0], parent, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result.y[50:, :, 1], daughter, rtol=0, atol=1e-12)
+    a = params[:50, :1]  # equal rates: a·t·e^{−at} per unit dose (the limit of Bateman's formula)
+    elapsed = [np.maximum(times[None, :] - dose, 0.0) for dose in doses]
+    expected = sum(amount * a * gone * np.exp(-a * gone) for gone, amount in zip(elapsed, amounts))
+    np.testing.assert_allclose(result.y[:50, :, 1], expected, rtol=0, atol=1e-12)
+
+
+def test_linear_states_leave_the_driven_state_accurate_with_fewer_steps():
+    """A fast driver (100/d) with residual (20/d) acting on a nonlinear state, against solve_ivp at rtol 1e-12."""
+    params = np.array([[100.0, 20.0], [33.0, 33.0], [5.0, 11.0]])
+    times = np.linspace(0.0, 20.0, 41)
+    events = (np.array([[0.0, 7.0]] * 3), np.zeros((3, 2), dtype=int), np.array([[10.0, 10.0]] * 3))
+    y0 = np.array([[0.0, 0.0, 1.0]] * 3)
+    plain = solve_batched(driven_growth, y0, params, times, *events, rtol=1e-8, atol=1e-10)
+    exact = solve_batched(driven_growth, y0, params, times, *events, rtol=1e-8, atol=1e-10, linear_states=[0, 1],
+                          linear_rates=params, linear_sources=[[1, 0]], linear_weights=[1.0])
+    for patient in range(3):
+        reference = []
+        state = y0[patient].copy()
+        for start, end in ((0.0, 7.0), (7.0, 20.0)):
+            state[0] += 10.0
+            inside = times[(times >= start) & (times <= end)]
+            solution = solve_ivp(lambda t, y: _derivative(driven_growth, t, y, params[patient]), (start, end), state,
+                                 method="DOP853", rtol=1e-12, atol=1e-14, t_eval=inside, dense_output=True)
+            reference.append(solution.y[2][inside < end] if end < 20.0 else solution.y[2])
+            state = solution.y[:, -1].copy()
+        # rtol 1e-8 integration: global error below 1e-6 relative (V from 1 down to ~1e-2)
+        np.testing.assert_allclose(exact.y[patient, :, 2], np.concatenate(reference), rtol=1e-6, atol=1e-10)
+    assert np.all(exact.accepted_steps < plain.accepted_steps)
+
+
+def _derivative(function, t, y, p):
+    result = np.empty_like(y)
+    function(t, y, p, result)
+    return result
+
+
+@pytest.mark.parametrize("arguments", [
+    dict(linear_states=[0, 0], linear_rates=[1.0, 1.0]),
+    dict(linear_states=[0, 1], linear_rates=[1.0, -1.0]),
+    dict(linear_states=[0, 1], linear_rates=[1.0, 1.0], linear_sources=[[1, 0], [0, 1]]),
+])
+def test_bad_linear_states_are_refused(arguments):
+    params, event_times, event_state, event_amount, _, _ = chain_with_doses(2)
+    with pytest.raises(InputError):
+        solve_batched(decay_chain, np.zeros((2, 2)), params, np.linspace(0, 5, 6), event_times, event_state,
+                      event_amount, **arguments)

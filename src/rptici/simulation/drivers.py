@@ -1,11 +1,13 @@
 """Drivers of the tumour–immune equations: dose-rate impulse responses and per-patient event lists.
 
-The radiopharmaceutical's biokinetics are linear (:mod:`rptici.kinetics.biokinetics`), so after an injection
-of 1 MBq into blood the activity of compartment i is a sum of exponentials,
-A_i(t) = Σ_k V_ik (V⁻¹)_k,blood e^{ν_k t} with ν_k the eigenvalues of K − λI (Jacquez 1996), and the dose
-rate of a region with self-dose S-value S_r (mGy/(MBq h)) is Ḋ_r(t) = S_r · A_r(t) · 24/1000 Gy/d. Lesions
-use the unit-density sphere S-value of their mass, organs the organ self-dose S-value of theirs
-(:mod:`rptici.dosimetry.sphere`; self-dose only, no photon cross-dose, as in the agent data files).
+The radiopharmaceutical's biokinetics are linear (:mod:`rptici.kinetics.biokinetics`), so the dose rate of
+every region per MBq into blood is a sum of exponentials; the dosimetry layer computes it once for every
+user (:func:`rptici.dosimetry.dose_rate.dose_rate_modes`: the modes of
+:meth:`~rptici.kinetics.compartments.CompartmentModel.exponential_modes` times the S-value matrix — lesions
+the unit-density sphere S-value of their mass, organs the self-dose S-value of their compartments, bone
+targets of α emitters the ICRP 30 absorbed fractions; masses from
+:func:`rptici.radiobiology.regimen_dose.target_masses`). This module only reduces those modes to the
+``n_exponentials`` the ODE carries.
 
 The ODE carries each region's dose rate as ``n_exponentials`` components u_k' = −rate_k u_k; an
 administration of activity A adds A·coefficient_k to u_k. This is exact when at most ``n_exponentials``
@@ -26,13 +28,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..dosimetry import organ_self_s_value, sphere_s_value
+from ..dosimetry.dose_rate import dose_rate_modes
 from ..errors import InputError
-from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, lesion_names, organ_masses_g
-from ..units import HOURS_PER_DAY
-
-#: mGy/(MBq h) × MBq × h/d → Gy/d.
-GRAY_PER_DAY_PER_MILLIGRAY_PER_HOUR = HOURS_PER_DAY / 1000.0
+from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, lesion_names
+from ..radiobiology.regimen_dose import target_masses
 #: Relative size below which an eigen-term's coefficient counts as zero.
 NEGLIGIBLE = 1e-12
 #: Points of the grid on which a reduced sum of exponentials is fitted.
@@ -66,46 +65,6 @@ class DoseRateResponse:
     def absorbed_dose_per_MBq(self) -> np.ndarray:
         """∫₀^∞ Ḋ dt per MBq (Gy/MBq), (patients, regions)."""
         return np.sum(self.coefficients / self.rates, axis=-1)
-
-
-def _region_s_values(nuclide: str, covariates: Covariates, regions: Sequence[str], sex: str,
-                     rbe: float | None) -> np.ndarray:
-    """Self-dose S-value (mGy/(MBq h)) per patient and region: sphere for lesions, organ self-dose otherwise."""
-    lesions = lesion_names(covariates.lesion_masses_g.shape[1])
-    masses = organ_masses_g(covariates, sex)
-    values = np.zeros((covariates.patients, len(regions)))
-    for column, region in enumerate(regions):
-        if region in lesions:
-            mass = covariates.lesion_masses_g[:, lesions.index(region)]
-            present = mass > 0
-            s_value = sphere_s_value(nuclide, np.where(present, mass, 1.0))
-        elif region in masses:
-            present = np.ones(covariates.patients, dtype=bool)
-            s_value = organ_self_s_value(nuclide, masses[region])
-        else:
-            raise InputError("regions", region, "lesion_1 … lesion_n or an organ of the reference anatomy: "
-                             + ", ".join(sorted(masses)))
-        total = s_value.total if rbe is None else s_value.rbe_weighted(rbe)
-        values[:, column] = np.where(present, np.asarray(total, dtype=float), 0.0)
-    return values
-
-
-def _eigen_terms(generator: np.ndarray, decay_constant: float, source: int, targets: np.ndarray):
-    """Amplitudes (patients, targets, n) and eigenvalues ν (patients, n) of A_target(t) after 1 MBq in ``source``.
-
-    Patients with a defective (non-diagonalisable) generator are perturbed by a relative 1e-9 to split the
-    repeated eigenvalues; the result then agrees with the matrix exponential to about that precision.
-    """
-    values, vectors = np.linalg.eig(generator)
-    condition = np.linalg.cond(vectors)
-    bad = ~np.isfinite(condition) | (condition > 1e8)
-    if np.any(bad):
-        size = generator.shape[-1]
-        jitter = 1.0 + 1e-9 * np.arange(1, size + 1)[None, :, None] / size
-        values[bad], vectors[bad] = np.linalg.eig(generator[bad] * jitter)
-    inverse = np.linalg.inv(vectors)
-    amplitudes = vectors[:, targets, :] * inverse[:, None, :, source]
-    return amplitudes, values - decay_constant
 
 
 def reduce_exponentials(coefficients: np.ndarray, rates: np.ndarray, terms: int,
@@ -161,7 +120,11 @@ def reduce_exponentials(coefficients: np.ndarray, rates: np.ndarray, terms: int,
             for candidate in range(lr.shape[1]):
                 usable = sig[:, candidate] & ~np.any(chosen == candidate, axis=1)
                 trial = np.concatenate([chosen, np.full((count, 1), candidate)], axis=1)
-                _, residual = _constrained_fit(lr[local, trial], grid, target, at_zero, integral)
+                trial_rates = lr[local, trial]
+                # rows where the candidate is unusable (already chosen, zero) get a distinct dummy rate so the
+                # KKT system stays regular; their residual is ignored
+                trial_rates[~usable, -1] = 2.0 * np.max(np.abs(trial_rates[~usable]), axis=1, initial=1.0) + 1.0
+                _, residual = _constrained_fit(trial_rates, grid, target, at_zero, integral)
                 better = usable & (residual < best)
                 best[better], best_index[better] = residual[better], candidate
             chosen = np.concatenate([chosen, best_index[:, None]], axis=1)
@@ -186,14 +149,21 @@ def _constrained_fit(rates: np.ndarray, grid: np.ndarray, target: np.ndarray, at
     size = terms + len(rows)
     matrix = np.zeros((count, size, size))
     right = np.zeros((count, size))
-    matrix[:, :terms, :terms] = 2.0 * np.einsum("ngk,ngj->nkj", design, design)
-    right[:, :terms] = 2.0 * np.einsum("ngk,ng->nk", design, target)
+    transposed = design.transpose(0, 2, 1)
+    matrix[:, :terms, :terms] = 2.0 * (transposed @ design)
+    right[:, :terms] = 2.0 * (transposed @ target[:, :, None])[:, :, 0]
     for number, (row, value) in enumerate(zip(rows, values)):
         matrix[:, terms + number, :terms] = row
         matrix[:, :terms, terms + number] = row
         right[:, terms + number] = value
-    coefficients = np.einsum("nij,nj->ni", np.linalg.pinv(matrix), right)[:, :terms]
-    residual = np.sum((np.einsum("ngk,nk->ng", design, coefficients) - target) ** 2, axis=1)
+    try:  # LU is ~10× faster than the pseudo-inverse; repeated rates make the system singular
+        solution = np.linalg.solve(matrix, right[:, :, None])[:, :, 0]
+        if not np.all(np.isfinite(solution)):
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        solution = (np.linalg.pinv(matrix) @ right[:, :, None])[:, :, 0]
+    coefficients = solution[:, :terms]
+    residual = np.sum(((design @ coefficients[:, :, None])[:, :, 0] - target) ** 2, axis=1)
     return coefficients, residual
 
 
@@ -207,20 +177,18 @@ def dose_rate_response(agent: str, covariates: Covariates | None = None, organs:
         raise InputError("n_exponentials", n_exponentials, "a whole number of exponential terms, at least 1")
     covariates = covariates or Covariates.reference(sex)
     model = biokinetic_model(agent, covariates, sex)
-    if not model.is_linear:  # pragma: no cover - biokinetic_model is linear unless saturable=True
-        raise InputError("agent", agent, "linear biokinetics")
     lesions = lesion_names(covariates.lesion_masses_g.shape[1])
     regions = tuple(lesions) + tuple(organs)
+    masses = target_masses(agent, covariates, model.compartments, sex)
     for organ in organs:
-        if organ not in model.compartments:
-            raise InputError("organs", organ, f"a compartment of {agent}: " + ", ".join(model.compartments))
-    targets = np.array([model.index(region) for region in regions], dtype=int)
-    amplitudes, eigenvalues = _eigen_terms(model.generator(), model.decay_constant_per_day, model.index("blood"),
-                                           targets)
-    nuclide = agent_parameters(agent)["nuclide"]
-    s_values = _region_s_values(nuclide, covariates, regions, sex, rbe) * GRAY_PER_DAY_PER_MILLIGRAY_PER_HOUR
-    coefficients = amplitudes * s_values[:, :, None]
-    rates = np.broadcast_to(-eigenvalues[:, None, :], coefficients.shape)
+        if organ not in masses:
+            raise InputError("organs", organ, f"a target of {agent} with a compartment: "
+                             + ", ".join(name for name in masses if name not in lesions))
+    parameters = agent_parameters(agent)
+    modes = dose_rate_modes(model, parameters["nuclide"], {region: masses[region] for region in regions},
+                            parameters.get("bone_dosimetry"))
+    coefficients = modes.coefficients if rbe is None else modes.weighted(rbe)
+    rates = np.broadcast_to(modes.rates[:, None, :], coefficients.shape)
     reduced, reduced_rates, exact = reduce_exponentials(coefficients, rates, int(n_exponentials))
     return DoseRateResponse(regions, reduced, reduced_rates, exact)
 

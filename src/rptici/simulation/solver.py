@@ -17,6 +17,10 @@ Layout: patient-major. ``y0`` is (patients, states), ``params`` (patients, param
 contiguous vector, which is what a per-patient right-hand side ``rhs(t, y, p, dydt)`` reads and writes, and
 threads write disjoint blocks. A states × patients ``y0`` is accepted with ``states_first=True``.
 
+Linear states (``linear_states``): states with linear equations fed only by pure decays (dose-rate
+drivers, repair residuals) are set to their exact solution at every stage and left out of the error
+norm, so fast linear transients do not hold the step at their stability limit.
+
 Events are right-continuous: an output requested at an event time shows the state *after* the jump.
 
 Backends: ``"numba"`` (default when numba is installed) compiles the per-patient integrator as a closure
@@ -93,21 +97,58 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
     """
 
     @compile
-    def rms_norm(values, scale, n):
+    def rms_norm(values, scale, controlled):
         total = 0.0
-        for i in range(n):
+        for j in range(controlled.shape[0]):
+            i = controlled[j]
             ratio = values[i] / scale[i]
             total += ratio * ratio
-        return math.sqrt(total / n)
+        return math.sqrt(total / max(controlled.shape[0], 1))
 
     @compile
-    def initial_step(t, y, f0, params, rtol, atol, h_limit, y1, f1, scale):
-        """Hairer's starting-step heuristic (HNW 1993, II.4, 'Starting Step Size'), order 5."""
+    def propagate(y, tau, linear_states, linear_rates, source_target, source_from, source_weight, decays, out):
+        """Exact values of the linear states ``tau`` after the state ``y``, written into ``out``.
+
+        A pure decay u' = −λu gives u e^{−λτ}; a state r' = Σ_j w_j u_j − μ r fed by pure decays gives
+        r e^{−μτ} + Σ_j w_j u_j (e^{−λ_j τ} − e^{−μτ})/(μ − λ_j) (variation of constants; the quotient is
+        evaluated as τ e^{−μτ} expm1(x)/x, x = (μ − λ_j)τ, where it would cancel).
+        """
+        for i in range(linear_states.shape[0]):
+            value = y[linear_states[i]]
+            if value == 0.0:  # a flushed or never-dosed state: no exponential to evaluate
+                decays[i] = -1.0
+                out[linear_states[i]] = 0.0
+            else:
+                decays[i] = math.exp(-linear_rates[i] * tau)
+                out[linear_states[i]] = value * decays[i]
+        for pair in range(source_target.shape[0]):
+            weight = source_weight[pair]
+            j = source_from[pair]
+            amount = y[linear_states[j]]
+            if weight == 0.0 or amount == 0.0:
+                continue
+            i = source_target[pair]
+            if decays[i] < 0.0:
+                decays[i] = math.exp(-linear_rates[i] * tau)
+            x = (linear_rates[i] - linear_rates[j]) * tau
+            if x > 1.0:
+                share = (decays[j] - decays[i]) / (linear_rates[i] - linear_rates[j])
+            elif x == 0.0:
+                share = tau * decays[i]
+            else:
+                share = tau * decays[i] * (math.expm1(x) / x)
+            out[linear_states[i]] += weight * amount * share
+
+    @compile
+    def initial_step(t, y, f0, params, rtol, atol, h_limit, y1, f1, scale, controlled, linear_states, linear_rates,
+                     source_target, source_from, source_weight, decays):
+        """Hairer's starting-step heuristic (HNW 1993, II.4, 'Starting Step Size'), order 5, over the
+        error-controlled states."""
         n = y.shape[0]
         for i in range(n):
             scale[i] = atol[i] + rtol * abs(y[i])
-        norm_f = rms_norm(f0, scale, n)
-        norm_y = rms_norm(y, scale, n)
+        norm_f = rms_norm(f0, scale, controlled)
+        norm_y = rms_norm(y, scale, controlled)
         if norm_f <= 1e-10 or norm_y <= 1e-10:
             h = 1e-6
         else:
@@ -115,10 +156,11 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         h = min(h, h_limit)
         for i in range(n):
             y1[i] = y[i] + h * f0[i]
+        propagate(y, h, linear_states, linear_rates, source_target, source_from, source_weight, decays, y1)
         rhs(t + h, y1, params, f1)
         for i in range(n):
             y1[i] = f1[i] - f0[i]
-        second = rms_norm(y1, scale, n) / h
+        second = rms_norm(y1, scale, controlled) / h
         largest = max(abs(second), norm_f)
         if not math.isfinite(largest):
             return min(h, h_limit)
@@ -129,10 +171,13 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         return min(100.0 * h, h1, h_limit)
 
     def integrate_patient(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps,
-                          h_max, output_states, flush_states, flush_level, out, info):
+                          h_max, output_states, flush_states, flush_level, controlled, linear_states, linear_rates,
+                          source_target, source_from, source_weight, out, info):
         """Integrate one patient from ``t0``; write ``out[time, output state]``; return a status code.
 
         ``info`` receives accepted steps, rejected steps, right-hand-side evaluations and the time reached.
+        The linear states are set to their exact values at every stage (:func:`propagate`); the error
+        norm runs over ``controlled`` only.
         """
         n = y0.shape[0]
         n_out = t_out.shape[0]
@@ -150,6 +195,15 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         k6 = np.empty(n)
         k7 = np.empty(n)
         scale = np.empty(n)
+        decays = np.empty(linear_states.shape[0])
+        exact = y0.copy()
+        n_linear = linear_states.shape[0]
+        n_controlled = controlled.shape[0]
+        linear_output = False
+        for j in range(n_selected):
+            for i in range(n_linear):
+                if output_states[j] == linear_states[i]:
+                    linear_output = True
         accepted = 0
         rejected = 0
         evaluations = 0
@@ -180,7 +234,9 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         t_stop = t_final
         if event < n_events and event_times[event] < t_stop:
             t_stop = event_times[event]
-        h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale)
+        h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale, controlled,
+                                     linear_states, linear_rates, source_target, source_from, source_weight,
+                                     decays)
         evaluations += 1
         factor_old = 1e-4
         last_rejected = False
@@ -211,14 +267,21 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                         if not math.isfinite(k1[i]):
                             info[0], info[1], info[2], info[3] = accepted, rejected, evaluations, t
                             return 3
-                    h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale)
+                    h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale,
+                                     controlled, linear_states, linear_rates, source_target, source_from,
+                                     source_weight, decays)
                     evaluations += 1
                     factor_old = 1e-4
             room = t_stop - t
             if room <= 16.0 * UNIT_ROUNDOFF * max(abs(t), 1.0):
                 # the stop point is within rounding of t: move there by an Euler step (error O(room²))
                 for i in range(n):
-                    y[i] += room * k1[i]
+                    y_new[i] = y[i] + room * k1[i]
+                if n_linear:
+                    propagate(y, room, linear_states, linear_rates, source_target, source_from, source_weight,
+                              decays, y_new)
+                for i in range(n):
+                    y[i] = y_new[i]
                 t = t_stop
                 arrived = True
                 continue
@@ -234,29 +297,48 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                 last = True
             for i in range(n):
                 stage[i] = y[i] + h * A21 * k1[i]
+            if n_linear:
+                propagate(y, C2 * h, linear_states, linear_rates, source_target, source_from, source_weight, decays,
+                          stage)
             rhs(t + C2 * h, stage, params, k2)
             for i in range(n):
                 stage[i] = y[i] + h * (A31 * k1[i] + A32 * k2[i])
+            if n_linear:
+                propagate(y, C3 * h, linear_states, linear_rates, source_target, source_from, source_weight, decays,
+                          stage)
             rhs(t + C3 * h, stage, params, k3)
             for i in range(n):
                 stage[i] = y[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
+            if n_linear:
+                propagate(y, C4 * h, linear_states, linear_rates, source_target, source_from, source_weight, decays,
+                          stage)
             rhs(t + C4 * h, stage, params, k4)
             for i in range(n):
                 stage[i] = y[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
+            if n_linear:
+                propagate(y, C5 * h, linear_states, linear_rates, source_target, source_from, source_weight, decays,
+                          stage)
             rhs(t + C5 * h, stage, params, k5)
             for i in range(n):
                 stage[i] = y[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i])
+            if n_linear:
+                propagate(y, h, linear_states, linear_rates, source_target, source_from, source_weight, decays,
+                          stage)
             rhs(t + h, stage, params, k6)
             for i in range(n):
                 y_new[i] = y[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i])
+            if n_linear:
+                for i in range(n_linear):
+                    y_new[linear_states[i]] = stage[linear_states[i]]  # the exact values at t + h (stage 6)
             rhs(t + h, y_new, params, k7)
             evaluations += 6
             total = 0.0
-            for i in range(n):
+            for j in range(n_controlled):
+                i = controlled[j]
                 estimate = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i])
                 ratio = estimate / (atol[i] + rtol * max(abs(y[i]), abs(y_new[i])))
                 total += ratio * ratio
-            error = math.sqrt(total / n)
+            error = math.sqrt(total / max(n_controlled, 1))
             if not math.isfinite(error):
                 non_finite = True
                 rejected += 1
@@ -294,6 +376,13 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                         s = output_states[j]
                         out[output, j] = y[s] + theta * (y_new[s] - y[s] + theta_1 * (
                             stage[s] + theta * (scale[s] + theta_1 * k2[s])))
+                    if linear_output:  # linear states: their exact values, not the interpolant
+                        propagate(y, t_out[output] - t, linear_states, linear_rates, source_target, source_from,
+                                  source_weight, decays, exact)
+                        for j in range(n_selected):
+                            for i in range(n_linear):
+                                if output_states[j] == linear_states[i]:
+                                    out[output, j] = exact[linear_states[i]]
                     output += 1
             t = t_new
             for i in range(n):
@@ -314,11 +403,14 @@ def _batch_kernel(integrate_patient: Callable, parallel_range: Callable) -> Call
     """Loop ``integrate_patient`` over patients (``parallel_range`` is ``numba.prange`` or ``range``)."""
 
     def batch(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps, h_max,
-              output_states, flush_states, flush_level, out, status, info):
+              output_states, flush_states, flush_level, controlled, linear_states, linear_rates, source_target,
+              source_from, source_weight, out, status, info):
         for patient in parallel_range(y0.shape[0]):
             code = integrate_patient(y0[patient], params[patient], t0, t_out, event_times[patient],
                                      event_state[patient], event_amount[patient], rtol, atol, max_steps, h_max,
-                                     output_states, flush_states, flush_level[patient], out[patient], info[patient])
+                                     output_states, flush_states, flush_level[patient], controlled, linear_states,
+                                     linear_rates[patient], source_target, source_from, source_weight[patient],
+                                     out[patient], info[patient])
             status[patient] = code
             if code != 0:
                 out[patient, :, :] = np.nan
@@ -448,6 +540,7 @@ def _validated(y0, params, t_out, t0, event_times, event_state, event_amount, rt
 def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_state=None, event_amount=None, *,
                   t0: float | None = None, rtol: float = 1e-6, atol=1e-9, max_steps: int = 100_000,
                   h_max: float | None = None, output_states=None, flush_states=None, flush_level=None,
+                  linear_states=None, linear_rates=None, linear_sources=None, linear_weights=None,
                   method: str = "dopri5",
                   backend: str | None = None, states_first: bool = False) -> BatchResult:
     """Integrate ``y' = rhs(t, y, p)`` for every patient from ``t0`` (default ``t_out[0]``), output at ``t_out``.
@@ -465,6 +558,16 @@ def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_stat
     not decay below the error-control noise (it hovers near atol, the step held at the stability limit
     h ≈ 3.3/λ for the rest of the run); set to zero it stays zero and no longer limits the step. The dose
     it would still have delivered is below flush_level/λ. The Radau path does not flush.
+
+    ``linear_states`` (m,): states whose equations are linear and solved exactly instead of by the
+    Runge–Kutta formula: u_i' = −λ_i u_i + Σ_j w_ij u_j, with decay rates ``linear_rates`` ((m,) or
+    (patients, m), 1/d, ≥ 0) and sources ``linear_sources`` ((pairs, 2) positions in ``linear_states``:
+    target i, source j) with weights ``linear_weights`` ((pairs,) or (patients, pairs)); a source must be
+    a pure decay (not itself a target). At every stage of a step these states are set to their exact
+    values (:func:`_patient_integrator`'s ``propagate``: e^{−λτ} and the variation-of-constants term), and
+    they are left out of the error norm, so fast linear decays (dose-rate drivers, repair residuals) no
+    longer hold the step at their stability limit; the nonlinear states they drive keep full error
+    control. ``rhs`` must still return their derivatives (the Radau path integrates them as usual).
     """
     if method not in METHODS:
         raise InputError("method", method, "one of " + ", ".join(METHODS))
@@ -487,6 +590,8 @@ def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_stat
         raise InputError("flush_level", flush_level, "finite levels >= 0")
     flush_level = np.ascontiguousarray(flush_level, dtype=float)
     patients = y0.shape[0]
+    linear = _validated_linear(linear_states, linear_rates, linear_sources, linear_weights, patients, states)
+    controlled = np.setdiff1d(np.arange(states), linear[0]).astype(np.int64)
     out = np.empty((patients, t_out.size, output_states.size))
     status = np.zeros(patients, dtype=np.int64)
     info = np.zeros((patients, 4))
@@ -496,7 +601,7 @@ def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_stat
     else:
         kernel = batched_kernel(rhs, backend)
         kernel(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps, h_max,
-               output_states, flush_states, flush_level, out, status, info)
+               output_states, flush_states, flush_level, controlled, *linear, out, status, info)
         stiff = (status == TOO_MANY_STEPS) | (status == STEP_UNDERFLOW) if method == "auto" else np.zeros(patients, bool)
     for patient in np.flatnonzero(stiff):
         used_stiff[patient] = True
@@ -508,6 +613,44 @@ def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_stat
     return BatchResult(t=t_out, y=out, status=status, output_states=output_states,
                        accepted_steps=info[:, 0].astype(np.int64), rejected_steps=info[:, 1].astype(np.int64),
                        evaluations=info[:, 2].astype(np.int64), time_reached=info[:, 3], used_stiff=used_stiff)
+
+
+def _validated_linear(linear_states, linear_rates, linear_sources, linear_weights, patients: int, states: int):
+    """(states, rates, source targets, source positions, weights) as contiguous arrays for the kernel."""
+    if linear_states is None:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, np.zeros((patients, 0)), empty, empty.copy(), np.zeros((patients, 0))
+    indices = np.atleast_1d(np.asarray(linear_states))
+    if indices.ndim != 1 or indices.dtype.kind not in "iu" or np.any((indices < 0) | (indices >= states)) \
+            or np.unique(indices).size != indices.size:
+        raise InputError("linear_states", indices, f"distinct integer state indices in [0, {states})")
+    m = indices.size
+    if linear_rates is None:
+        raise InputError("linear_rates", None, f"decay rates (1/d) of the {m} linear states, (m,) or (patients, m)")
+    try:
+        rates = np.broadcast_to(np.asarray(linear_rates, dtype=float), (patients, m)).copy()
+    except ValueError:
+        raise InputError("linear_rates", np.shape(linear_rates), f"shape ({m},) or ({patients}, {m})") from None
+    if np.any(~np.isfinite(rates)) or np.any(rates < 0):
+        raise InputError("linear_rates", rates, "finite decay rates >= 0 (1/d)")
+    sources = np.zeros((0, 2), dtype=np.int64) if linear_sources is None else np.asarray(linear_sources)
+    sources = sources.reshape(-1, 2) if sources.size == 0 else sources
+    if sources.ndim != 2 or sources.shape[1] != 2 or (sources.size and (
+            sources.dtype.kind not in "iu" or np.any((sources < 0) | (sources >= m)))):
+        raise InputError("linear_sources", sources, f"(pairs, 2) positions (target, source) in [0, {m})")
+    sources = sources.astype(np.int64)
+    if np.any(sources[:, 0] == sources[:, 1]) or np.any(np.isin(sources[:, 1], sources[:, 0])):
+        raise InputError("linear_sources", sources, "sources that are pure decays (not targets themselves)")
+    pairs = sources.shape[0]
+    weights = np.zeros((patients, pairs)) if linear_weights is None else linear_weights
+    try:
+        weights = np.broadcast_to(np.asarray(weights, dtype=float), (patients, pairs)).copy()
+    except ValueError:
+        raise InputError("linear_weights", np.shape(linear_weights), f"shape ({pairs},) or ({patients}, {pairs})") from None
+    if np.any(~np.isfinite(weights)):
+        raise InputError("linear_weights", weights, "finite weights")
+    return (np.ascontiguousarray(indices, dtype=np.int64), np.ascontiguousarray(rates),
+            np.ascontiguousarray(sources[:, 0]), np.ascontiguousarray(sources[:, 1]), np.ascontiguousarray(weights))
 
 
 def _radau_patient(rhs, y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, output_states,

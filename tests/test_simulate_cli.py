@@ -1,0 +1,58 @@
+"""``rptici simulate``: JSON output, plots, scenario validation (examples/simulate/*.yaml)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rptici.cli import app
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "simulate"
+runner = CliRunner()
+
+
+def simulate(*arguments: str) -> dict:
+    result = runner.invoke(app, ["simulate", *arguments, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_mouse_scenario_reports_the_prescribed_dose_and_a_response():
+    summary = simulate(str(EXAMPLES / "mouse_nm600_like.yaml"), "--days", "30")
+    patient = summary["patients"][0]
+    assert patient["status"] == "ok" and patient["reason"] == ""
+    # the prescribed 12 Gy, mono-exponential with T_eff 2.67 d: 1 − 2^(−30/2.67) of it given by day 30
+    assert patient["lesion_dose_Gy"][0] == pytest.approx(12.0 * (1 - 2 ** (-30 / 2.67)), rel=1e-5)
+    assert patient["marrow_dose_Gy"] == pytest.approx(1.2 * (1 - 2 ** (-30 / 2.67)), rel=1e-5)
+    # BED > dose (incomplete repair adds the quadratic term) and a 12 Gy dose shrinks the tumour
+    assert patient["lesion_bed_Gy"][0] > patient["lesion_dose_Gy"][0]
+    assert patient["best_change_percent"] < -30.0
+    assert len(patient["sum_of_diameters_mm"]) == len(summary["times_d"]) == 31
+
+
+def test_pluvicto_patient_cohort_and_plots(tmp_path):
+    summary = simulate(str(EXAMPLES / "pluvicto_pembrolizumab_patient.yaml"), "--days", "60", "--patients", "2",
+                       "--plot", str(tmp_path / "trajectories.png"))
+    assert len(summary["patients"]) == 2 and all(p["status"] == "ok" for p in summary["patients"])
+    first = summary["patients"][0]
+    # baseline sum of diameters: 25 mm + the 12 mL sphere (2·(3·12/4π)^(1/3) cm = 28.4 mm)
+    assert first["sum_of_diameters_mm"][0] == pytest.approx(25.0 + 28.41, abs=0.01)
+    # pembrolizumab 200 mg q3w: occupancy of PD-1 high from the first infusion (Keytruda label: ≥ 90 % RO)
+    assert first["occupancy"][1] > 0.9
+    assert (tmp_path / "trajectories.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = runner.invoke(app, ["simulate", str(EXAMPLES / "mouse_nm600_like.yaml"), "--days", "10", "--plot",
+                               str(tmp_path / "plot.html")])
+    assert html.exit_code == 0, html.output
+    assert "data:image/png;base64," in (tmp_path / "plot.html").read_text(encoding="utf-8")
+
+
+def test_bad_scenarios_name_the_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("species: rat\npatient: {lesions: [1 mL]}\nantibody: [{day: 0, dose: 1 mg}]\n", encoding="utf-8")
+    result = runner.invoke(app, ["simulate", str(bad)])
+    assert result.exit_code == 2 and "species" in result.output
+    result = runner.invoke(app, ["simulate", str(EXAMPLES / "mouse_nm600_like.yaml"), "--plot", "x.pdf"])
+    assert result.exit_code == 2 and "--plot" in result.output

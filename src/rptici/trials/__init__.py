@@ -24,3 +24,5 @@ from .registry import (
 from .toxicity import (CAUSES, CHECKPOINT_CLASSES, ToxicityResult, attribute_toxicity, blood_count_grade,
                        blood_count_nadir, grade_decreased_count, immune_adverse_events, immune_rate,
                        lymphopenia_grade, ntcp_grade, radiation_toxicity)
+from .scenario import ArmSpec, Calibration, TrialScenario, load_calibration, load_trial_scenario
+from .run import TrialRun, run_trial, simulate_trial

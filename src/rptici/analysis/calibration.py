@@ -1,0 +1,241 @@
+"""Calibration of the uncertain population and model parameters to the MONOTHERAPY trials only.
+
+Targets: the registry records with role ``calibration`` (``data/trials_monotherapy.yaml``); the combination
+trials (role ``validation``) are never read here. Each calibration trial is replayed
+(:func:`rptici.analysis.replay.replay_scenario`) with the same virtual patients and random numbers at every
+evaluation (common random numbers: fixed seed), and compared endpoint by endpoint.
+
+Objective (reproducible, documented in docs/validation.md)::
+
+    J(θ) = Σ_endpoints (ln s_i(θ) − ln r_i)² / (σ_i² + σ_model²)
+
+with r_i the reported value, s_i the simulated one; σ_i² the sampling variance of ln r_i: (1 − p)/(n p) for a
+rate or landmark p in n patients (delta method, binomial), 1/n for a median (exponential survival, about n
+events); σ_model = 0.1 (a floor so that the largest trials do not decide alone). A simulated rate of 0 is
+floored at 1/(2 N) (N virtual patients); a median not reached is set to 1.5 × the follow-up. Endpoints of
+untreated control arms are medians and landmarks only (their ORR and PSA50 come from standard-of-care drugs
+that rptici does not model). Arms that cannot be simulated (agent without lesion kinetics) are reported and
+left out.
+
+Parameters θ (searched in log space, bounded; :data:`PARAMETERS`): tumour radiosensitivity scale, immune
+infiltration scale, immune kill rate, PD-L1 suppression strength (what checkpoint blockade relieves: the ICI potency), the
+burden term of the death hazard, and the tumour doubling times of mCRPC and GEP-NET. Optimiser: bounded
+Nelder–Mead (scipy) from the starting values, at most ``max_evaluations`` evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import yaml
+
+from ..errors import InputError
+from ..trials.registry import registry
+from ..trials.run import simulate_trial
+from ..trials.scenario import Calibration
+from .replay import compare, replay_arms, replay_scenario
+
+#: name → (start, lower, upper, unit, what it does)
+PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
+    "alpha_scale": (0.003, 0.0003, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy)"),
+    "infiltration_scale": (1.0, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
+    "immunity.pdl1_suppression": (4.0, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
+                                                      "checkpoint blockade: the ICI potency)"),
+    "immunity.kill_rate": (0.1, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
+    "death_hazard_scale": (0.5, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
+    "doubling_time_days.mcrpc": (60.0, 10.0, 500.0, "d", "tumour volume doubling time, mCRPC"),
+    "doubling_time_days.gep_net": (400.0, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
+}
+#: Fixed (not fitted) values carried in the calibration file, with their source.
+FIXED: dict[str, tuple[float, str]] = {
+    "doubling_time_days.sclc": (30.0, "assumption: relapsed SCLC grows fast (volume doubling of about a month; "
+                                      "not fitted: CheckMate 032 alone cannot separate it from the death hazard)"),
+    "doubling_time_days.merkel": (40.0, "assumption: metastatic Merkel cell carcinoma grows within weeks; not fitted"),
+}
+MODEL_SD = 0.1
+#: The calibration trials used by default (acronyms of role ``calibration`` records).
+DEFAULT_TRIALS = ("VISION", "TheraP", "ALSYMPCA", "KEYNOTE-199", "NETTER-1", "KEYNOTE-158", "KEYNOTE-017",
+                  "JAVELIN Merkel 200", "CheckMate 032")
+SKIPPED_ENDPOINTS_IN_CONTROL = ("orr", "psa50")
+
+
+@dataclass
+class CalibrationResult:
+    """Fitted values, objective, per-endpoint table (reported vs simulated), and bookkeeping."""
+
+    values: dict[str, float]
+    objective: float
+    start_objective: float
+    table: list[dict[str, Any]]
+    evaluations: int
+    seconds: float
+    patients: int
+    seed: int
+    trials: tuple[str, ...]
+    skipped: list[str] = field(default_factory=list)
+
+    def document(self) -> dict[str, Any]:
+        """The calibration file's content (see data/calibration/default.yaml)."""
+        parameters = {}
+        for name, value in self.values.items():
+            start, lower, upper, unit, meaning = PARAMETERS[name]
+            parameters[name] = {"value": float(f"{value:.4g}"), "unit": unit, "bounds": [lower, upper], "start": start,
+                                "meaning": meaning,
+                                "source": f"fitted by rptici calibrate to {', '.join(self.trials)} (monotherapy only)"}
+        for name, (value, source) in FIXED.items():
+            parameters[name] = {"value": value, "unit": "d", "source": source, "fitted": False}
+        return {
+            "description": "Calibration of rptici's uncertain parameters to the monotherapy trials "
+                           "(data/trials_monotherapy.yaml). The combination trials were never used.",
+            "objective": "J = sum over endpoints of (ln simulated - ln reported)^2 / (sigma_i^2 + 0.1^2); sigma_i^2 = "
+                         "(1-p)/(n p) for rates and landmarks, 1/n for medians (rptici.analysis.calibration)",
+            "optimiser": "bounded Nelder-Mead in log space (scipy.optimize.minimize)",
+            "fitted": {"date": datetime.now(timezone.utc).date().isoformat(), "seed": self.seed,
+                       "patients_per_trial": self.patients, "evaluations": self.evaluations,
+                       "objective": round(self.objective, 4), "objective_at_start": round(self.start_objective, 4),
+                       "seconds": round(self.seconds, 1), "trials": list(self.trials), "arms_skipped": self.skipped},
+            "parameters": parameters,
+            "table": [{key: (round(value, 4) if isinstance(value, float) else value) for key, value in row.items()}
+                      for row in self.table],
+        }
+
+
+def _variance(kind: str, reported: float, n: int | None) -> float:
+    n = max(int(n or 30), 1)
+    if kind == "median":
+        return 1.0 / n
+    p = min(max(reported, 1e-3), 1 - 1e-3)
+    return (1 - p) / (n * p)
+
+
+def _kind(endpoint: str) -> str:
+    return "median" if endpoint.startswith("median_") else "rate"
+
+
+def calibration_targets(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed: int = 1
+                        ) -> list[tuple[Any, Any]]:
+    """(record, scenario) of each calibration trial; refuses any record whose role is not ``calibration``."""
+    targets = []
+    for name in trials:
+        record = registry().get(name)
+        if record.role != "calibration":
+            raise InputError("trials", name, "a monotherapy trial (role 'calibration'); combination trials are "
+                                             "validation only and are never fitted")
+        scenario = replay_scenario(record, patients, seed, calibration=None)
+        targets.append((record, scenario))
+    return targets
+
+
+def _calibration(values: dict[str, float]) -> Calibration:
+    merged = {name: value for name, (value, _) in FIXED.items()}
+    merged.update(values)
+    return Calibration(merged, "calibration in progress")
+
+
+def evaluate(values: dict[str, float], targets: list[tuple[Any, Any]]) -> tuple[float, list[dict[str, Any]], list[str]]:
+    """(objective, per-endpoint rows, skipped arms) at parameter values ``values``."""
+    calibration = _calibration(values)
+    total = 0.0
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for record, scenario in targets:
+        tables = simulate_trial(scenario, calibration=calibration)
+        result = compare(record, scenario, tables)
+        controls = {arm.name for arm in replay_arms(record) if arm.control}
+        arm_n = {row["arm"]: row["n"] for row in result["summary"]["arms"]}
+        for row in result["endpoints"]:
+            if row["endpoint"].startswith("grade3") or row["endpoint"] == "complete_response":
+                continue
+            if row["arm"] in controls and row["endpoint"] in SKIPPED_ENDPOINTS_IN_CONTROL:
+                continue
+            if arm_n.get(row["arm"], 0) == 0:
+                name = f"{record.acronym or record.name}: {row['arm']}"
+                if name not in skipped:
+                    skipped.append(name)
+                continue
+            simulated = row["simulated"]
+            n_virtual = arm_n[row["arm"]]
+            if simulated is None:
+                simulated = 1.5 * result["summary"]["follow_up_months"] if _kind(row["endpoint"]) == "median" \
+                    else 0.5 / n_virtual
+            simulated = max(simulated, 0.5 / n_virtual)
+            variance = _variance(_kind(row["endpoint"]), row["reported"], row["n"]) + MODEL_SD ** 2
+            term = (math.log(simulated) - math.log(row["reported"])) ** 2 / variance
+            total += term
+            rows.append({"trial": record.acronym or record.name, "arm": row["arm"], "endpoint": row["endpoint"],
+                         "reported": row["reported"], "simulated": row["simulated"], "low": row["low"],
+                         "high": row["high"], "n_reported": row["n"], "weight": 1.0 / variance, "term": term})
+    return total, rows, skipped
+
+
+def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed: int = 1,
+              max_evaluations: int = 80, parameters: Sequence[str] | None = None,
+              start: dict[str, float] | None = None,
+              log: Callable[[str], None] | None = None) -> CalibrationResult:
+    """Fit :data:`PARAMETERS` (or the subset ``parameters``) to the monotherapy ``trials``; see the module docstring."""
+    from scipy.optimize import minimize
+
+    names = list(PARAMETERS if parameters is None else parameters)
+    for name in names:
+        if name not in PARAMETERS:
+            raise InputError("parameters", name, "names among " + ", ".join(PARAMETERS))
+    targets = calibration_targets(trials, patients, seed)
+    initial = {name: PARAMETERS[name][0] for name in PARAMETERS}
+    initial.update(start or {})
+    lower = np.log([PARAMETERS[name][1] for name in names])
+    upper = np.log([PARAMETERS[name][2] for name in names])
+    x0 = np.clip(np.log([initial[name] for name in names]), lower, upper)
+    began = time.perf_counter()
+    history: list[float] = []
+    best: dict[str, Any] = {"objective": math.inf}
+
+    def objective(x: np.ndarray) -> float:
+        values = dict(initial)
+        values.update({name: float(math.exp(value)) for name, value in zip(names, np.clip(x, lower, upper))})
+        value, rows, skipped = evaluate(values, targets)
+        history.append(value)
+        if value < best["objective"]:
+            best.update(objective=value, values=values, rows=rows, skipped=skipped)
+        if log is not None:
+            log(f"evaluation {len(history)}: J = {value:.3f} (best {best['objective']:.3f}) "
+                + ", ".join(f"{name}={values[name]:.4g}" for name in names))
+        return value
+
+    if max_evaluations > 0:
+        minimize(objective, x0, method="Nelder-Mead", bounds=list(zip(lower, upper)),
+                 options={"maxfev": int(max_evaluations), "xatol": 0.02, "fatol": 0.05, "initial_simplex": _simplex(x0, lower, upper)})
+    else:
+        objective(x0)
+    return CalibrationResult(values={name: best["values"][name] for name in names}, objective=best["objective"],
+                             start_objective=history[0], table=best["rows"], evaluations=len(history),
+                             seconds=time.perf_counter() - began, patients=patients, seed=seed,
+                             trials=tuple(record.acronym or record.name for record, _ in targets),
+                             skipped=best["skipped"])
+
+
+def _simplex(x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Initial simplex: each vertex moves one log-parameter by a quarter of its range (inside the bounds)."""
+    vertices = [x0]
+    for index in range(x0.size):
+        step = 0.25 * (upper[index] - lower[index])
+        vertex = x0.copy()
+        vertex[index] = x0[index] + step if x0[index] + step <= upper[index] else x0[index] - step
+        vertices.append(vertex)
+    return np.array(vertices)
+
+
+def write_calibration(result: CalibrationResult, path: str | Path) -> Path:
+    """Write the calibration file (YAML) that trial runs and replays read."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = ("# Written by `rptici calibrate` (rptici.analysis.calibration). Fitted to the monotherapy trials only;\n"
+              "# the combination trials (validation) were never used. Re-run to reproduce: same seed, same patients.\n")
+    path.write_text(header + yaml.safe_dump(result.document(), sort_keys=False, allow_unicode=True, width=110),
+                    encoding="utf-8")
+    return path

@@ -1,0 +1,434 @@
+"""Run a virtual trial: population → arms → engine → endpoints and toxicity → chunked Parquet results.
+
+Steps (every random draw is per patient, so numbers do not depend on the chunk size or the executor):
+
+1. the whole trial's population is sampled once (``sample_population(disease, N, seed)``: the quasi-random
+   design depends on N), calibrated covariate scales applied, and patients allocated to arms by a seeded
+   permutation of the per-arm counts (stream ``SeedSequence([seed, ALLOCATION_STREAM])``);
+2. chunks of ``chunk_size`` consecutive patients run through :func:`rptici.parallel.run_chunks`; within a
+   chunk each arm is simulated by :func:`rptici.simulation.simulate` on a grid of ``output_step`` plus the
+   assessment days;
+3. each patient draws 8 uniforms from its own stream (:func:`rptici.population.patient_streams`): death 1,
+   dropout 1, radiation toxicity 4, immune events 2; then RECIST 1.1, PCWG3 PSA, death (burden = total lesion
+   volume in mL), dropout, PFS and OS, radiation and immune toxicity and their attribution;
+4. tables ``patients``, ``assessments`` and ``failures`` are written per chunk to a
+   :class:`rptici.store.ResultStore`; a re-run into the same folder completes the missing chunks only.
+
+Organ doses for toxicity come from :func:`rptici.radiobiology.regimen_dose.regimen_dose` evaluated at one time
+point (closed form: kidney and salivary-gland BED, RBE-weighted red-marrow dose, no time grid), which is cheaper
+than the engine's per-time organ outputs and gives the BED that the NTCP models take. Lesions are not passed
+to it for agents whose biokinetics have no lesion compartment (Ra-223).
+
+Simplifications stated once: every patient receives the whole regimen (treatment is not stopped at
+progression); there is no staggered accrual (follow-up is the same for everyone); progression is by the
+sum of the modelled target lesions only (no new lesions, no bone-scan rule).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..parallel import ChunkReport, chunk_ranges, run_chunks
+from ..population import Population, load_disease, patient_streams, sample_population
+from ..store import ResultStore, scenario_hash
+from .endpoints import (RESPONSE_LABELS, censoring_times, death_times, dropout_times, pcwg3_psa, recist,
+                        time_to_event)
+from .scenario import SCALES, Calibration, TrialScenario, load_calibration, load_trial_scenario, parse_schedule
+from .toxicity import attribute_toxicity, immune_adverse_events, radiation_toxicity
+
+#: Second entropy word of the allocation stream (patient streams use spawn keys; this stays apart from them).
+ALLOCATION_STREAM = 0xA110C
+#: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events.
+UNIFORMS_PER_PATIENT = 8
+OK, FAILED = "ok", "failed"
+MAX_LESIONS = 8
+ENGINE_OUTPUTS = ("diameter", "diameter_sum", "volume_sum", "psa", "lymphocytes", "occupancy", "ctla4_occupancy")
+
+
+@dataclass(frozen=True)
+class TrialRun:
+    """A finished (or partly finished) run: its folder, the scenario and the chunk report."""
+
+    folder: Path
+    scenario: TrialScenario
+    report: ChunkReport
+
+    @property
+    def store(self) -> ResultStore:
+        return ResultStore(self.folder)
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """Everything one chunk needs (picklable for process and Dask executors)."""
+
+    scenario: TrialScenario
+    calibration: Calibration
+    population: Population
+    arms: np.ndarray  # arm index per patient of the chunk
+    start: int
+    stop: int
+    seed: int
+
+
+def calibrated_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration) -> Population:
+    """The trial's population with the calibration's covariate scales applied (``alpha_scale``,
+    ``infiltration_scale``)."""
+    population = sample_population(scenario.disease, patients, seed, scenario.population_method)
+    changes = {attribute: np.asarray(getattr(population, attribute)) * calibration.scale(name)
+               for name, attribute in SCALES.items() if calibration.scale(name) != 1.0}
+    return dataclasses.replace(population, **changes) if changes else population
+
+
+def allocate(counts: list[int], seed: int) -> np.ndarray:
+    """Arm index per patient: a permutation of the per-arm counts, seeded by ``[seed, ALLOCATION_STREAM]``."""
+    labels = np.repeat(np.arange(len(counts)), counts)
+    return np.random.default_rng([int(seed), ALLOCATION_STREAM]).permutation(labels)
+
+
+def patient_uniforms(seed: int, start: int, stop: int) -> np.ndarray:
+    """(patients, 8) uniforms in [0, 1), each row from that patient's own stream."""
+    if stop <= start:
+        return np.zeros((0, UNIFORMS_PER_PATIENT))
+    return np.stack([stream.random(UNIFORMS_PER_PATIENT) for stream in patient_streams(seed, start, stop)])
+
+
+def output_grid(scenario: TrialScenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grid of output days, indices of the imaging assessments in it, indices of the PSA assessments)."""
+    horizon = scenario.follow_up_days
+    imaging = parse_schedule(scenario.assessments, horizon, "assessments")
+    psa = parse_schedule(scenario.psa_assessments, horizon, "psa_assessments")
+    grid = np.unique(np.concatenate([np.arange(0.0, horizon, scenario.output_step_days), [horizon], imaging, psa]))
+    return grid, np.searchsorted(grid, imaging), np.searchsorted(grid, psa)
+
+
+def _patients_mapping(population: Population, doubling_time_days: float | None) -> dict[str, np.ndarray]:
+    """Covariates in the engine's names and units (PD-L1 from % to a fraction, capped at 1)."""
+    mapping = {
+        "lesion_volumes_mL": np.array(population.lesion_volumes_mL),
+        "infiltration": np.array(population.immune_infiltration),
+        "pdl1": np.clip(np.array(population.pdl1) / 100.0, 0.0, 1.0),
+        "alpha": np.array(population.alpha_per_Gy),
+        "lymphocytes": np.array(population.lymphocytes_1e9_per_L),
+        "weight_kg": np.array(population.weight_kg),
+        "bsa_m2": np.array(population.bsa_m2),
+        "gfr_mL_per_min": np.array(population.gfr_mL_per_min),
+        "target_uptake_scale": np.array(population.target_uptake_scale),
+    }
+    if np.all(np.isfinite(population.psa_ng_per_mL)):
+        mapping["psa"] = np.array(population.psa_ng_per_mL)
+    if doubling_time_days is not None:
+        mapping["doubling_time_days"] = np.full(len(population), float(doubling_time_days))
+    return mapping
+
+
+def _organ_doses(regimen, population: Population) -> dict[str, np.ndarray]:
+    """Kidney and salivary BED (Gy) and RBE-weighted red-marrow dose (Gy) per patient; empty without RPT."""
+    from ..radiobiology.regimen_dose import regimen_dose
+
+    if regimen.rpt is None:
+        return {}
+    covariates = population.kinetic_covariates()
+    try:
+        result = regimen_dose(regimen, covariates, times=np.array([0.0]))
+    except InputError as error:
+        if error.field != "lesion_masses_g":
+            raise
+        covariates = dataclasses.replace(covariates, lesion_masses_g=np.zeros((len(population), 0)))
+        result = regimen_dose(regimen, covariates, times=np.array([0.0]))
+    doses = {}
+    for key, target, array in (("kidney_bed", "kidneys", result.bed_Gy), ("salivary_bed", "salivary_glands", result.bed_Gy),
+                               ("marrow_dose", "red_marrow", result.rbe_weighted_dose_Gy)):
+        if target in result.targets:
+            doses[key] = array[:, result.targets.index(target)]
+    return doses
+
+
+def _exposure(times: np.ndarray, occupancy: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """∫ occupancy dt (days) from 0 to each patient's ``end`` (trapezoid on the output grid)."""
+    inside = times[None, :] <= end[:, None]
+    values = np.where(inside, np.nan_to_num(occupancy), 0.0)
+    widths = np.diff(times)[None, :] * inside[:, 1:]
+    return np.sum(0.5 * (values[:, 1:] + values[:, :-1]) * widths, axis=1)
+
+
+def _failed_frame(patient: np.ndarray, arm: str, reasons: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"patient": patient.astype(np.int64), "arm": [arm] * len(patient),
+                         "reason": [str(reason) for reason in reasons]})
+
+
+WHOLE_ARM = "simulation not possible: "
+
+
+def _simulate_isolating(simulate_function: Callable, regimen, population: Population, grid: np.ndarray,
+                        doubling_time_days: float | None, overrides: Mapping[str, float] | None
+                        ) -> tuple[dict[str, np.ndarray], np.ndarray, list[str], dict[str, np.ndarray]]:
+    """(outputs, status, reasons, organ doses) of ``population``; when the batch raises InputError (a patient whose
+    inputs the kinetics cannot take), the batch is halved until the failing patients are isolated, so that one
+    patient never takes others down with it. Each patient's result does not depend on its batch (own step)."""
+    try:
+        result = simulate_function(regimen, _patients_mapping(population, doubling_time_days), grid, organs=(),
+                                   outputs=ENGINE_OUTPUTS, overrides=overrides)
+        organ = _organ_doses(regimen, population)
+        outputs = {name: np.asarray(result.outputs[name], dtype=float) for name in ENGINE_OUTPUTS}
+        return outputs, np.asarray(result.status), list(result.reasons), organ
+    except InputError as error:
+        count = len(population)
+        if count == 1:
+            shapes = {name: (1, grid.size, MAX_LESIONS) if name == "diameter" else (1, grid.size)
+                      for name in ENGINE_OUTPUTS}
+            return ({name: np.full(shape, np.nan) for name, shape in shapes.items()}, np.array([-1]),
+                    [WHOLE_ARM + str(error)], {})
+        middle = count // 2
+        parts = [_simulate_isolating(simulate_function, regimen, population.subset(np.arange(start, stop)), grid,
+                                     doubling_time_days, overrides) for start, stop in ((0, middle), (middle, count))]
+    outputs = {name: np.concatenate([part[0][name] for part in parts]) for name in ENGINE_OUTPUTS}
+    status = np.concatenate([part[1] for part in parts])
+    reasons = parts[0][2] + parts[1][2]
+    keys = set(parts[0][3]) | set(parts[1][3])
+    sizes = [len(part[1]) for part in parts]
+    organ = {key: np.concatenate([part[3].get(key, np.full(size, np.nan)) for part, size in zip(parts, sizes)])
+             for key in keys}
+    return outputs, status, reasons, organ
+
+
+def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: int, population: Population,
+                 uniforms: np.ndarray, simulate_function: Callable | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(patients, assessments, failures) tables of one arm's patients (``population`` with global ids)."""
+    from ..simulation import simulate
+
+    simulate_function = simulate_function or simulate
+    arm = scenario.arms[arm_index]
+    ids = np.asarray(population.patient_id, dtype=np.int64)
+    count = ids.size
+    regimen = arm.load_regimen()
+    grid, imaging, psa_index = output_grid(scenario)
+    overrides = {**calibration.immunity_overrides(), **scenario.overrides}
+    simulated = _simulate_isolating(simulate_function, regimen, population, grid,
+                                    calibration.doubling_time_days(scenario.disease), overrides or None)
+    outputs_all, status, reasons, organ = simulated
+    if not np.any(status == 0) and all(reason.startswith(WHOLE_ARM) for reason in reasons):
+        return pd.DataFrame(), pd.DataFrame(), _failed_frame(ids, arm.name, reasons)
+    ok = status == 0
+    failures = _failed_frame(ids[~ok], arm.name, [reasons[i] or f"solver status {status[i]}" for i in np.flatnonzero(~ok)])
+    index = np.flatnonzero(ok)
+    patients = _base_frame(population, ids, arm.name)
+    patients["status"] = np.where(ok, OK, FAILED)
+    if index.size == 0:
+        return patients, pd.DataFrame(), failures
+    outputs = {name: outputs_all[name][index] for name in ENGINE_OUTPUTS}
+    draws = uniforms[index]
+    ages = np.asarray(population.age_years)[index]
+    survival = calibration.survival_parameters()
+    burden = np.nan_to_num(np.maximum(outputs["volume_sum"], 0.0))
+    death = death_times(grid, burden, ages, draws[:, 0], survival)
+    rate = None if scenario.dropout_per_year is None else scenario.dropout_per_year / 365.25
+    dropout = dropout_times(draws[:, 1], rate)
+    censor = censoring_times(np.full(index.size, scenario.follow_up_days), dropout)
+    end = np.minimum(death, censor)
+
+    times = grid[imaging]
+    observed = times[None, :] <= end[:, None]
+    sums = np.where(observed, outputs["diameter_sum"][:, imaging], np.nan)
+    response = recist(times, sums, confirm=scenario.confirm_response)
+    pfs_days, pfs_event = time_to_event([response.progression_time, death], censor)
+    os_days, os_event = time_to_event([death], censor)
+    rows = {"best_response": np.asarray(RESPONSE_LABELS)[response.best_response],
+            "objective_response": response.objective_response,
+            "best_percent_change": response.best_percent_change,
+            "pfs_days": pfs_days, "pfs_event": pfs_event, "os_days": os_days, "os_event": os_event,
+            "death_days": death, "censor_days": censor}
+    has_psa = load_disease(scenario.disease).has_psa and "psa" in _patients_mapping(population, None)
+    if has_psa:
+        psa_times = grid[psa_index]
+        psa_values = np.where(psa_times[None, :] <= end[:, None], outputs["psa"][:, psa_index], np.nan)
+        psa = pcwg3_psa(psa_times, np.maximum(psa_values, 0.0))
+        psa_days, psa_event = time_to_event([psa.progression_time, death], censor)
+        rows.update(psa50=psa.psa50, psa_best_percent_change=psa.best_percent_change, psa_pfs_days=psa_days,
+                    psa_pfs_event=psa_event)
+
+    lymphocytes = np.where(grid[None, :] <= end[:, None], outputs["lymphocytes"], np.nan)
+    radiation = radiation_toxicity(draws[:, 2:6], kidney_bed=organ["kidney_bed"][index] if "kidney_bed" in organ else None,
+                                   salivary_bed=organ["salivary_bed"][index] if "salivary_bed" in organ else None,
+                                   marrow_dose=organ["marrow_dose"][index] if "marrow_dose" in organ else None,
+                                   lymphocyte_counts=lymphocytes)
+    exposure_end = np.minimum(end, pfs_days)
+    exposure = np.zeros(index.size)
+    exposure_by_class: dict[str, np.ndarray] = {}
+    if regimen.ici is not None:
+        target = str(regimen.ici.checkpoint_inhibitor.target)
+        occupancy = outputs["ctla4_occupancy" if target == "CTLA-4" else "occupancy"]
+        exposure = _exposure(grid, occupancy, exposure_end)
+        exposure_by_class[target] = exposure
+    immune = immune_adverse_events(exposure_by_class, draws[:, 6:8])
+    toxicity = attribute_toxicity(radiation, immune)
+    rows.update(ici_exposure_days=exposure,
+                kidney_bed_Gy=organ["kidney_bed"][index] if "kidney_bed" in organ else np.zeros(index.size),
+                marrow_dose_Gy=organ["marrow_dose"][index] if "marrow_dose" in organ else np.zeros(index.size),
+                grade3plus_radiation=toxicity.grade3plus_radiation, grade3plus_immune=toxicity.grade3plus_immune,
+                grade3plus_both=toxicity.grade3plus_both, grade3plus_any=toxicity.grade3plus_any)
+    for organ_name, grades in toxicity.max_grade.items():
+        rows[f"max_grade_{organ_name}"] = grades
+    for column, values in rows.items():
+        full = np.full(count, np.nan, dtype=float) if np.asarray(values).dtype.kind in "fbiu" \
+            else np.full(count, "", dtype=object)
+        if np.asarray(values).dtype.kind == "b":
+            full = np.zeros(count, dtype=bool)
+        full[index] = values
+        patients[column] = full
+
+    assessment_columns = {"patient": np.repeat(ids[index], times.size), "arm": arm.name,
+                          "time_days": np.tile(times, index.size),
+                          "sum_diameters_mm": outputs["diameter_sum"][:, imaging].ravel(),
+                          "psa": outputs["psa"][:, imaging].ravel() if has_psa else np.nan,
+                          "lymphocytes": outputs["lymphocytes"][:, imaging].ravel()}
+    diameters = outputs["diameter"][:, imaging, :]
+    for lesion in range(MAX_LESIONS):
+        assessment_columns[f"lesion_{lesion + 1}"] = diameters[:, :, lesion].ravel() \
+            if lesion < diameters.shape[2] else np.nan
+    assessments = pd.DataFrame(assessment_columns)
+    assessments = assessments[observed.ravel()].reset_index(drop=True)
+    return patients, assessments, failures
+
+
+def _base_frame(population: Population, ids: np.ndarray, arm: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "patient": ids, "arm": arm, "measurable": np.asarray(population.measurable_disease, dtype=bool),
+        "age_years": population.age_years, "weight_kg": population.weight_kg,
+        "lesion_count": np.asarray(population.lesion_count, dtype=np.int64),
+        "baseline_sum_diameters_mm": np.nansum(population.lesion_diameters_mm, axis=1),
+        "baseline_volume_mL": population.total_lesion_volume_mL, "target_uptake": population.target_uptake,
+        "pdl1": population.pdl1, "immune_infiltration": population.immune_infiltration,
+        "alpha_per_Gy": population.alpha_per_Gy, "lymphocytes_1e9_per_L": population.lymphocytes_1e9_per_L,
+        "psa_ng_per_mL": population.psa_ng_per_mL})
+
+
+_PATIENT_BOOLEANS = ("objective_response", "pfs_event", "os_event", "psa50", "psa_pfs_event", "grade3plus_radiation",
+                     "grade3plus_immune", "grade3plus_both", "grade3plus_any")
+
+
+def simulate_chunk(task: ChunkTask, simulate_function: Callable | None = None) -> dict[str, pd.DataFrame]:
+    """Tables ``patients``, ``assessments`` and ``failures`` of one chunk (global patient ids, sorted)."""
+    uniforms = patient_uniforms(task.seed, task.start, task.stop)
+    parts: dict[str, list[pd.DataFrame]] = {"patients": [], "assessments": [], "failures": []}
+    for arm_index in np.unique(task.arms):
+        rows = np.flatnonzero(task.arms == arm_index)
+        frames = simulate_arm(task.scenario, task.calibration, int(arm_index), task.population.subset(rows),
+                              uniforms[rows], simulate_function)
+        for name, frame in zip(parts, frames):
+            if len(frame):
+                parts[name].append(frame)
+    tables = {}
+    for name, frames in parts.items():
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if name == "failures" and frame.empty:
+            frame = pd.DataFrame({"patient": pd.Series(dtype="int64"), "arm": pd.Series(dtype="str"),
+                                  "reason": pd.Series(dtype="str")})
+        if "patient" in frame.columns:
+            frame = frame.sort_values(["patient"] + (["time_days"] if "time_days" in frame.columns else []),
+                                      kind="stable").reset_index(drop=True)
+        tables[name] = frame
+    patients = tables["patients"]
+    failed = tables["failures"]
+    if len(failed):  # arms that could not be simulated at all: rows with status failed
+        missing = failed[~failed["patient"].isin(patients.get("patient", pd.Series(dtype="int64")))]
+        if len(missing):
+            positions = missing["patient"].to_numpy() - task.start
+            extra = _base_frame(task.population.subset(positions), missing["patient"].to_numpy(np.int64), "")
+            extra["arm"] = missing["arm"].to_numpy()
+            extra["status"] = FAILED
+            patients = pd.concat([patients, extra], ignore_index=True).sort_values("patient", kind="stable")
+    for column in _PATIENT_BOOLEANS:
+        if column in patients.columns:
+            patients[column] = np.array([value is True or isinstance(value, np.bool_) and bool(value)
+                                         for value in patients[column]], dtype=bool)
+    tables["patients"] = patients.reset_index(drop=True)
+    if tables["assessments"].empty:
+        tables.pop("assessments")
+    return tables
+
+
+def _resolved(scenario: TrialScenario, patients: int | None, seed: int | None, chunk_size: int | None
+              ) -> tuple[int, int, int, list[int]]:
+    counts = scenario.arm_counts(patients)
+    seed = scenario.seed if seed is None else seed
+    chunk_size = scenario.chunk_size if chunk_size is None else chunk_size
+    for name, value, minimum in (("seed", seed, 0), ("chunk_size", chunk_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise InputError(name, value, f"an integer >= {minimum}")
+    return int(sum(counts)), int(seed), int(chunk_size), counts
+
+
+def chunk_tasks(scenario: TrialScenario, patients: int | None = None, seed: int | None = None,
+                chunk_size: int | None = None, calibration: Calibration | None = None) -> dict[int, ChunkTask]:
+    """The chunks of a trial, by index (the population is sampled once for the whole trial)."""
+    total, seed, chunk_size, counts = _resolved(scenario, patients, seed, chunk_size)
+    calibration = load_calibration(scenario.calibration) if calibration is None else calibration
+    population = calibrated_population(scenario, total, seed, calibration)
+    arms = allocate(counts, seed)
+    return {index: ChunkTask(scenario, calibration, population.subset(np.arange(part.start, part.stop)),
+                             arms[part.start:part.stop], part.start, part.stop, seed)
+            for index, part in enumerate(chunk_ranges(total, chunk_size))}
+
+
+def simulate_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[str], *, patients: int | None = None,
+                   seed: int | None = None, chunk_size: int | None = None,
+                   calibration: Calibration | None = None) -> dict[str, pd.DataFrame]:
+    """The whole trial in memory (serial, no files): tables ``patients``, ``assessments``, ``failures``."""
+    scenario = load_trial_scenario(scenario)
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for task in chunk_tasks(scenario, patients, seed, chunk_size, calibration).values():
+        for name, frame in simulate_chunk(task).items():
+            parts.setdefault(name, []).append(frame)
+    return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+
+
+def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
+    """Hash of what determines the numbers: the scenario without seed, patients and chunk size (the manifest
+    pins those) and the calibration values."""
+    document = scenario.model_dump(mode="json", exclude={"seed", "chunk_size", "patients"})
+    return scenario_hash({"scenario": document, "calibration": dict(calibration.values)})
+
+
+def run_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[str], out: str | os.PathLike[str], *,
+              patients: int | None = None, seed: int | None = None, chunk_size: int | None = None,
+              executor: Any = None, progress: Callable[[int, int], None] | None = None) -> TrialRun:
+    """Run (or resume) a trial into folder ``out``; only chunks without a completion marker are simulated.
+
+    ``patients`` overrides the scenario's total (split by the arms' ratios); ``executor``: see
+    :func:`rptici.parallel.executor_from` ("local", "serial", "processes:N", "dask:N", "tcp://host:port", ...).
+    """
+    scenario = load_trial_scenario(scenario)
+    total, seed, chunk_size, counts = _resolved(scenario, patients, seed, chunk_size)
+    calibration = load_calibration(scenario.calibration)
+    store = ResultStore(out, scenario_hash=run_hash(scenario, calibration), seed=seed, patients=total,
+                        chunk_size=chunk_size)
+    _write_scenario(store.folder, scenario, counts, calibration)
+    missing = store.missing_chunks()
+    tasks = chunk_tasks(scenario, patients, seed, chunk_size, calibration) if missing else {}
+    report = run_chunks(simulate_chunk, {index: tasks[index] for index in missing}, executor=executor,
+                        on_result=store.write_chunk, progress=progress)
+    return TrialRun(store.folder, scenario, report)
+
+
+def _write_scenario(folder: Path, scenario: TrialScenario, counts: list[int], calibration: Calibration) -> None:
+    """``scenario.json`` beside the manifest: what the summary needs (arm order, control, disease)."""
+    import json
+
+    path = folder / "scenario.json"
+    if path.is_file():
+        return
+    document = {"scenario": scenario.model_dump(mode="json"), "arm_counts": counts,
+                "calibration": {"source": calibration.source, "values": dict(calibration.values)}}
+    temporary = path.with_name(".scenario.json.tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)

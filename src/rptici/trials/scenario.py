@@ -1,0 +1,286 @@
+"""Virtual-trial scenarios: arms, patients, follow-up, assessment schedule, and the calibration they run with.
+
+A scenario file (YAML) or mapping::
+
+    name: PRINCE-like
+    disease: mcrpc                      # a population of rptici.population (data/populations/<disease>.yaml)
+    arms:
+      - {name: Lu-PSMA-617, control: true, regimen: {rpt: {agent: Pluvicto, activity: 8.5 GBq, ...}}}
+      - {name: Lu-PSMA-617 + pembrolizumab, regimen: {rpt: {...}, ici: {...}, sequence: {order: concurrent}}}
+      - {name: standard of care, regimen: null}      # no active treatment (untreated growth)
+    patients: 400                       # total, split by each arm's ``ratio`` (default 1); or per arm ``patients``
+    follow_up: 24 months
+    assessments: q8w x3 then q12w       # imaging; "q8w" alone repeats to the end of follow-up
+    psa_assessments: q4w
+    seed: 1
+    chunk_size: 1000
+    overrides: {kill_rate: 0.05}        # immunity parameters (internal units), after the calibration
+    calibration: default                # packaged data/calibration/<name>.yaml, a file path, or null (none)
+
+The calibration (:class:`Calibration`) holds the fitted uncertain parameters (written by
+``rptici calibrate``; :mod:`rptici.analysis.calibration`) and how each applies: a scale of a population
+covariate, a per-disease tumour doubling time, the scale of the death hazard from tumour burden, or an
+immunity-model parameter.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from ..data import load_yaml
+from ..errors import InputError
+from ..kinetics.regimen import Regimen, Sequence, load_regimen
+from ..population import known_diseases
+from ..units import parse_interval, parse_positive
+from .endpoints import SurvivalParameters
+
+DEFAULT_CALIBRATION = "default"
+_SEGMENT = re.compile(r"^\s*(?P<interval>q\s*\d+(?:\.\d+)?\s*[a-z]+)\s*(?:x\s*(?P<count>\d+))?\s*$", re.IGNORECASE)
+
+
+def parse_schedule(text: str, horizon_days: float, field_name: str = "assessments") -> np.ndarray:
+    """Assessment days after baseline (day 0 first) from 'q8w', or 'q8w x3 then q12w' (last segment repeats).
+
+    Times run up to and including ``horizon_days``.
+    """
+    segments = [part for part in re.split(r"\bthen\b|,", str(text)) if part.strip()]
+    if not segments:
+        raise InputError(field_name, text, "a schedule such as 'q8w' or 'q8w x3 then q12w'")
+    times = [0.0]
+    for number, segment in enumerate(segments):
+        match = _SEGMENT.match(segment)
+        if not match:
+            raise InputError(field_name, text, "segments such as 'q8w' or 'q8w x3', joined by 'then'")
+        step = parse_interval(match.group("interval").replace(" ", ""), field_name)
+        count = match.group("count")
+        last = number == len(segments) - 1
+        if count is None and not last:
+            raise InputError(field_name, text, "a count ('x3') on every segment but the last")
+        repeats = int(count) if count is not None else math.inf
+        done = 0
+        while done < repeats and times[-1] + step <= horizon_days * (1 + 1e-12):
+            times.append(times[-1] + step)
+            done += 1
+    return np.asarray(times)
+
+
+class ArmSpec(BaseModel):
+    """One arm: its name, its regimen mapping (``rptici.kinetics.load_regimen``; null: no active treatment),
+    whether it is the reference arm, and its share of the patients (``patients`` or ``ratio``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    regimen: dict[str, Any] | None = None
+    control: bool = False
+    patients: int | None = None
+    ratio: float = 1.0
+
+    @field_validator("regimen")
+    @classmethod
+    def _valid_regimen(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            load_regimen(value)  # raises InputError naming the field
+        return value
+
+    @field_validator("ratio")
+    @classmethod
+    def _positive_ratio(cls, value: float) -> float:
+        if not value > 0 or not math.isfinite(value):
+            raise ValueError("a positive allocation ratio")
+        return value
+
+    def load_regimen(self) -> Regimen:
+        """The arm's :class:`Regimen`; an arm without a regimen gets an empty one (no RPT, no ICI)."""
+        if self.regimen is None:
+            return Regimen.model_construct(rpt=None, ici=None, sequence=Sequence())
+        return load_regimen(self.regimen)
+
+
+class TrialScenario(BaseModel):
+    """A virtual trial (see the module docstring for the file format)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "trial"
+    description: str | None = None
+    disease: str
+    arms: tuple[ArmSpec, ...]
+    patients: int | None = None
+    follow_up: str = "24 months"
+    assessments: str = "q8w"
+    psa_assessments: str = "q4w"
+    output_step: str = "1 week"
+    confirm_response: bool = True
+    dropout_per_year: float | None = None
+    seed: int = 1
+    chunk_size: int = 1000
+    population_method: str = "lhs"
+    overrides: dict[str, float] = {}
+    calibration: str | None = DEFAULT_CALIBRATION
+
+    @field_validator("disease")
+    @classmethod
+    def _known_disease(cls, value: str) -> str:
+        if value not in known_diseases():
+            raise ValueError("one of " + ", ".join(known_diseases()))
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrialScenario:
+        if not self.arms:
+            raise ValueError("at least one arm")
+        names = [arm.name for arm in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arm names must differ: {names}")
+        if sum(arm.control for arm in self.arms) > 1:
+            raise ValueError("at most one arm with control: true")
+        given = [arm.patients is not None for arm in self.arms]
+        if any(given) and not all(given):
+            raise ValueError("patients on every arm or on none (then a total 'patients' with ratios)")
+        if not any(given) and self.patients is None:
+            raise ValueError("a number of patients: 'patients' in total, or per arm")
+        if self.seed < 0 or self.chunk_size < 1:
+            raise ValueError("seed >= 0 and chunk_size >= 1")
+        for text, name in ((self.follow_up, "follow_up"), (self.output_step, "output_step")):
+            parse_positive(text, "time", name)
+        parse_schedule(self.assessments, self.follow_up_days, "assessments")
+        parse_schedule(self.psa_assessments, self.follow_up_days, "psa_assessments")
+        return self
+
+    @property
+    def follow_up_days(self) -> float:
+        return parse_positive(self.follow_up, "time", "follow_up")
+
+    @property
+    def output_step_days(self) -> float:
+        return parse_positive(self.output_step, "time", "output_step")
+
+    @property
+    def control_arm(self) -> str | None:
+        """The reference arm's name: the one marked ``control``, else None."""
+        return next((arm.name for arm in self.arms if arm.control), None)
+
+    def arm_counts(self, patients: int | None = None) -> list[int]:
+        """Patients per arm: as given per arm, or ``patients`` (default: the scenario's total) split by ratio
+        (largest remainders, so the counts sum to the total)."""
+        if patients is None and all(arm.patients is not None for arm in self.arms):
+            return [int(arm.patients) for arm in self.arms]  # type: ignore[arg-type]
+        total = self.patients if patients is None else patients
+        if isinstance(total, bool) or not isinstance(total, int) or total < len(self.arms):
+            raise InputError("patients", total, f"an integer >= the number of arms ({len(self.arms)})")
+        ratios = np.array([arm.ratio if arm.patients is None else float(arm.patients) for arm in self.arms])
+        exact = total * ratios / ratios.sum()
+        counts = np.floor(exact).astype(int)
+        for index in np.argsort(-(exact - counts), kind="stable")[: total - counts.sum()]:
+            counts[index] += 1
+        return counts.tolist()
+
+
+def _error(error: ValidationError) -> InputError:
+    first = error.errors()[0]
+    cause = first.get("ctx", {}).get("error")
+    location = ".".join(str(part) for part in first["loc"])
+    if isinstance(cause, InputError):
+        return InputError(".".join(filter(None, (location, cause.field))), cause.value, cause.allowed)
+    return InputError(location or "scenario", first.get("input"), first["msg"])
+
+
+def load_trial_scenario(source: TrialScenario | Mapping[str, Any] | str | os.PathLike[str]) -> TrialScenario:
+    """A :class:`TrialScenario` from a mapping or a YAML file; InputError names the field that is wrong."""
+    if isinstance(source, TrialScenario):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise InputError("scenario", str(source), "a YAML scenario file or a mapping")
+        source = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(source, Mapping):
+        raise InputError("scenario", type(source).__name__, "a mapping with disease, arms, patients, ...")
+    try:
+        return TrialScenario.model_validate(dict(source))
+    except ValidationError as error:
+        raise _error(error) from None
+
+
+# --- calibration ---------------------------------------------------------------------------------------
+
+#: How a calibration parameter applies. ``doubling_time_days.<disease>`` and ``immunity.<name>`` are families.
+SCALES = {"alpha_scale": "alpha_per_Gy", "infiltration_scale": "immune_infiltration"}
+DEATH_SCALE = "death_hazard_scale"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``,
+    ``doubling_time_days.<disease>`` and ``immunity.<parameter>``. ``source``: where they came from."""
+
+    values: Mapping[str, float] = field(default_factory=dict)
+    source: str = "none"
+
+    def scale(self, name: str) -> float:
+        return float(self.values.get(name, 1.0))
+
+    def doubling_time_days(self, disease: str) -> float | None:
+        value = self.values.get(f"doubling_time_days.{disease}")
+        return None if value is None else float(value)
+
+    def immunity_overrides(self) -> dict[str, float]:
+        return {name.split(".", 1)[1]: float(value) for name, value in self.values.items()
+                if name.startswith("immunity.")}
+
+    def survival_parameters(self) -> SurvivalParameters:
+        """Death-hazard parameters with the burden term scaled by ``death_hazard_scale``."""
+        base = SurvivalParameters.default()
+        return SurvivalParameters(base.background_hazard_at_reference_age, base.reference_age, base.gompertz_slope,
+                                  base.burden_hazard_at_reference * self.scale(DEATH_SCALE), base.reference_burden,
+                                  base.burden_exponent)
+
+
+def _check_calibration_name(name: str) -> None:
+    known = (DEATH_SCALE, *SCALES)
+    if name in known or name.startswith(("doubling_time_days.", "immunity.")):
+        return
+    raise InputError("calibration.parameters", name,
+                     "one of " + ", ".join(known) + ", doubling_time_days.<disease>, immunity.<parameter>")
+
+
+def calibration_from_document(document: Mapping[str, Any], source: str) -> Calibration:
+    """A :class:`Calibration` from a calibration document (``parameters: {name: {value, ...}}``)."""
+    parameters = document.get("parameters") if isinstance(document, Mapping) else None
+    if not isinstance(parameters, Mapping):
+        raise InputError(f"{source}: parameters", parameters, "a mapping of name to {value, unit, source}")
+    values = {}
+    for name, entry in parameters.items():
+        _check_calibration_name(str(name))
+        value = entry.get("value") if isinstance(entry, Mapping) else entry
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise InputError(f"{source}: parameters.{name}", value, "a positive finite number")
+        values[str(name)] = float(value)
+    return Calibration(values, source)
+
+
+def load_calibration(name: str | os.PathLike[str] | None = DEFAULT_CALIBRATION) -> Calibration:
+    """The packaged calibration ``name`` (``data/calibration/<name>.yaml``), a YAML file path, or none (None)."""
+    if name is None:
+        return Calibration()
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return calibration_from_document(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
+        raise InputError("calibration", str(name), "a packaged calibration name (e.g. 'default') or a YAML file")
+    try:
+        document = load_yaml(f"calibration/{name}.yaml")
+    except FileNotFoundError:
+        raise InputError("calibration", str(name), "a packaged calibration (data/calibration/*.yaml) or a YAML file") \
+            from None
+    return calibration_from_document(document, f"calibration/{name}.yaml")

@@ -1,0 +1,125 @@
+"""Virtual-trial runner: chunk-size invariance, failure reporting, resume, scenario validation, summary contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rptici.errors import InputError
+from rptici.parallel import run_chunks as real_run_chunks
+from rptici.store import ResultStore
+from rptici.trials import load_trial_scenario, run_trial
+from rptici.trials import run as run_module
+from rptici.trials.scenario import parse_schedule
+from rptici.analysis.summary import summarize
+
+LUTETIUM = {"agent": "[177Lu]Lu-PSMA-617", "activity": "7.4 GBq", "interval": "6 weeks", "cycles": 2}
+SCENARIO = {
+    "name": "small", "disease": "mcrpc", "patients": 24, "follow_up": "6 months", "assessments": "q8w",
+    "psa_assessments": "q4w", "seed": 3, "chunk_size": 24, "calibration": None,
+    "arms": [{"name": "control", "control": True, "regimen": None},
+             {"name": "lutetium", "regimen": {"rpt": LUTETIUM}}],
+}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> pd.DataFrame:
+    folder = tmp_path_factory.mktemp("reference")
+    run = run_trial(SCENARIO, folder, executor="serial")
+    assert run.report.ok
+    return ResultStore(folder).read("patients")
+
+
+def test_same_numbers_whatever_the_chunk_size(reference, tmp_path):
+    """Issue 5 "Reliability": same scenario and seed give identical numbers with chunks of 24 and of 7."""
+    run = run_trial(SCENARIO, tmp_path, chunk_size=7, executor="threads:2")
+    assert run.report.ok and len(run.report.completed) == 4
+    other = ResultStore(tmp_path).read("patients")
+    pd.testing.assert_frame_equal(reference, other)
+    assert set(reference["arm"]) == {"control", "lutetium"} and (reference["arm"] == "control").sum() == 12
+
+
+def test_a_failing_patient_is_reported_and_excluded(monkeypatch, tmp_path):
+    """A patient whose simulation fails appears in the failures table with its reason and is left out of the
+    summary; it is counted, never silently dropped."""
+    from rptici.simulation import engine
+
+    real = engine.simulate
+
+    def failing(regimen, patients, t_out, *args, **kwargs):
+        result = real(regimen, patients, t_out, *args, **kwargs)
+        hit = np.flatnonzero(np.isclose(patients["weight_kg"], weight))
+        for index in hit:
+            result.status[index] = 3
+            result.reasons[index] = "forced failure (test)"
+        return result
+
+    population = run_module.calibrated_population(load_trial_scenario(SCENARIO), 24, 3, run_module.Calibration())
+    weight = float(population.weight_kg[5])
+    monkeypatch.setattr(engine, "simulate", failing)
+    run_trial(SCENARIO, tmp_path, executor="serial")
+    failures = ResultStore(tmp_path).failures()
+    assert failures["patient"].tolist() == [5] and failures["reason"].tolist() == ["forced failure (test)"]
+    patients = ResultStore(tmp_path).read("patients")
+    assert patients.loc[patients["patient"] == 5, "status"].item() == "failed"
+    summary = summarize(tmp_path)
+    assert summary["failed"] == 1 and sum(arm["n"] for arm in summary["arms"]) == 23
+    assert sum(arm["failed"] for arm in summary["arms"]) == 1
+
+
+def test_interrupted_run_resumes_missing_chunks_only(reference, monkeypatch, tmp_path):
+    """Chunk 1 fails the first time; the re-run into the same folder computes chunk 1 only and the result
+    equals the uninterrupted run."""
+    calls: list[int] = []
+    interrupted: list[bool] = []
+
+    def flaky(task):
+        calls.append(task.start)
+        if task.start == 8 and not interrupted:
+            interrupted.append(True)
+            raise RuntimeError("interrupted")
+        return run_module.simulate_chunk(task)
+
+    def run_chunks(function, chunks, **kwargs):
+        return real_run_chunks(flaky, chunks, **kwargs)
+
+    monkeypatch.setattr(run_module, "run_chunks", run_chunks)
+    first = run_trial(SCENARIO, tmp_path, chunk_size=8, executor="serial")
+    assert first.report.failed_indices == [1]
+    assert ResultStore(tmp_path).missing_chunks() == [1]
+    calls.clear()
+    second = run_trial(SCENARIO, tmp_path, chunk_size=8, executor="serial")
+    assert calls == [8] and second.report.completed == [1]
+    pd.testing.assert_frame_equal(reference, ResultStore(tmp_path).read("patients"))
+
+
+def test_summary_contract_and_numbers(reference, tmp_path):
+    run_trial(SCENARIO, tmp_path, executor="serial")
+    summary = summarize(tmp_path)
+    arms = {row["arm"]: row for row in summary["arms"]}
+    treated = arms["lutetium"]
+    for key in ("arm", "n", "orr", "psa50", "median_pfs_months", "median_os_months", "hr_pfs", "hr_os", "grade3plus_rate"):
+        assert key in treated
+    assert arms["control"]["hr_pfs"] is None and len(treated["hr_os"]) == 3
+    group = reference[(reference["arm"] == "lutetium") & reference["measurable"]]
+    assert treated["orr"] == pytest.approx(group["objective_response"].mean(), abs=1e-12)
+    assert set(treated["grade3plus_rate"]) == {"radiation", "immune", "both", "any"}
+    curve = summary["km"]["os"]["lutetium"]
+    assert curve["at_risk"]["n"][0] == treated["n"] and curve["survival"][0] == 1.0
+    # untreated tumours grow: no objective response without treatment (RECIST 1.1 needs a 30 % decrease)
+    assert arms["control"]["orr"] == 0.0
+
+
+def test_schedule_and_validation():
+    """'q8w x3 then q12w': days 0, 56, 112, 168, then every 84 days (VISION imaging schedule)."""
+    assert parse_schedule("q8w x3 then q12w", 400).tolist() == [0, 56, 112, 168, 252, 336]
+    with pytest.raises(InputError, match="disease"):
+        load_trial_scenario({**SCENARIO, "disease": "melanoma"})
+    with pytest.raises(InputError, match="assessments"):
+        load_trial_scenario({**SCENARIO, "assessments": "sometimes"})
+    with pytest.raises(InputError, match="activity"):
+        load_trial_scenario({**SCENARIO, "arms": [{"name": "a", "regimen": {"rpt": {**LUTETIUM, "activity": "7.4 kg"}}}]})
+    scenario = load_trial_scenario({**SCENARIO, "patients": 10,
+                                    "arms": [{"name": "a", "ratio": 2}, {"name": "b", "control": True}]})
+    assert scenario.arm_counts() == [7, 3] and scenario.arm_counts(30) == [20, 10]

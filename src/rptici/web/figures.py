@@ -1,0 +1,133 @@
+"""Plotly figures of a run, rendered on the server to HTML fragments (plotly.js is served locally, no CDN).
+
+Inputs are the JSON summary of :func:`rptici.analysis.summary.summarize` (Kaplan–Meier curves per
+endpoint and arm, grade >= 3 toxicity by cause per arm) and the per-patient table (best percentage change
+of the sum of diameters for the waterfall).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.subplots import make_subplots
+
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+ENDPOINT_TITLES = {"pfs": "Progression-free survival", "rpfs": "Radiographic progression-free survival",
+                   "os": "Overall survival", "psa_pfs": "PSA progression-free survival"}
+_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def to_html(figure: go.Figure, div_id: str) -> str:
+    """A ``<div>`` plus the script that draws it, expecting ``plotly.min.js`` already on the page."""
+    return pio.to_html(figure, full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG)
+
+
+def _layout(figure: go.Figure, title: str, height: int = 380) -> go.Figure:
+    figure.update_layout(title=title, height=height, margin=dict(l=60, r=20, t=50, b=50), template="plotly_white",
+                         legend=dict(orientation="h", yanchor="bottom", y=-0.35))
+    return figure
+
+
+def km_curves(summary: Mapping[str, Any], endpoint: str) -> list[dict[str, Any]]:
+    """[{arm, time_months, survival, low, high, at_risk}] for one endpoint, whatever the summary's nesting
+    (``km[endpoint][arm] = {...}`` or ``km[endpoint] = [{arm: ..., ...}]``)."""
+    per_endpoint = (summary.get("km") or {}).get(endpoint)
+    if per_endpoint is None:
+        return []
+    items: Iterable[tuple[str, Mapping[str, Any]]]
+    if isinstance(per_endpoint, Mapping):
+        items = per_endpoint.items()
+    else:
+        items = ((str(curve.get("arm")), curve) for curve in per_endpoint)
+    curves = []
+    for arm, curve in items:
+        at_risk = curve.get("at_risk") or {}
+        if not isinstance(at_risk, Mapping):  # a list aligned with time_months
+            at_risk = {"time_months": curve.get("time_months") or [], "n": at_risk}
+        curves.append({"arm": arm, "time_months": list(curve.get("time_months") or curve.get("time") or []),
+                       "survival": list(curve.get("survival") or []), "low": list(curve.get("low") or []),
+                       "high": list(curve.get("high") or []),
+                       "at_risk": {"time_months": list(at_risk.get("time_months") or []),
+                                   "n": list(at_risk.get("n") or [])}})
+    return curves
+
+
+def km_endpoints(summary: Mapping[str, Any]) -> list[str]:
+    """Endpoints with Kaplan–Meier curves, progression first."""
+    names = list((summary.get("km") or {}).keys())
+    order = {"rpfs": 0, "pfs": 1, "os": 2}
+    return sorted(names, key=lambda name: (order.get(name, 3), name))
+
+
+def km_figure(summary: Mapping[str, Any], endpoint: str) -> go.Figure:
+    """Kaplan–Meier step curves per arm with their pointwise 95 % confidence band and numbers at risk below."""
+    figure = go.Figure()
+    curves = km_curves(summary, endpoint)
+    for index, curve in enumerate(curves):
+        colour = COLOURS[index % len(COLOURS)]
+        time, survival = curve["time_months"], curve["survival"]
+        if curve["low"] and curve["high"]:
+            figure.add_trace(go.Scatter(x=time + time[::-1], y=curve["high"] + curve["low"][::-1], fill="toself",
+                                        line=dict(width=0, shape="hv"), fillcolor=colour, opacity=0.15,
+                                        hoverinfo="skip", showlegend=False, name=f"{curve['arm']} 95% CI"))
+        figure.add_trace(go.Scatter(x=time, y=survival, mode="lines", line=dict(shape="hv", color=colour, width=2),
+                                    name=curve["arm"], hovertemplate="%{x:.2f} months: %{y:.3f}<extra>%{fullData.name}</extra>"))
+        for at, number in zip(curve["at_risk"]["time_months"], curve["at_risk"]["n"]):
+            figure.add_annotation(x=at, y=-0.30 - 0.07 * index, xref="x", yref="paper", text=str(number),
+                                  showarrow=False, font=dict(size=10, color=colour))
+    if any(curve["at_risk"]["n"] for curve in curves):
+        figure.add_annotation(x=0, y=-0.30 - 0.07 * len(curves), xref="paper", yref="paper", showarrow=False,
+                              text="numbers at risk", font=dict(size=10), xanchor="left")
+    figure.update_xaxes(title="months", rangemode="tozero")
+    figure.update_yaxes(title="probability", range=[0, 1.02])
+    _layout(figure, ENDPOINT_TITLES.get(endpoint, endpoint.upper()), height=400 + 20 * len(curves))
+    figure.update_layout(margin=dict(l=60, r=20, t=70, b=90 + 20 * len(curves)),
+                         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+    return figure
+
+
+def waterfall_figure(best_change: Mapping[str, Iterable[float]]) -> go.Figure:
+    """Best percentage change of the sum of target-lesion diameters, one panel per arm, sorted (RECIST 1.1
+    lines at +20 % progression and -30 % partial response; Eisenhauer et al. 2009 Eur J Cancer 45:228)."""
+    arms = list(best_change)
+    figure = make_subplots(rows=1, cols=max(1, len(arms)), shared_yaxes=True, subplot_titles=arms)
+    for index, arm in enumerate(arms):
+        values = np.sort(np.asarray([value for value in best_change[arm] if value is not None], dtype=float))[::-1]
+        values = values[np.isfinite(values)]
+        colours = np.where(values <= -30, "#2ca02c", np.where(values >= 20, "#d62728", "#7f7f7f"))
+        figure.add_trace(go.Bar(x=np.arange(values.size), y=values, marker_color=colours.tolist(), name=arm,
+                                showlegend=False, hovertemplate="%{y:.0f} %<extra></extra>"), row=1, col=index + 1)
+        for level in (20, -30):
+            figure.add_hline(y=level, line=dict(dash="dot", width=1, color="black"), row=1, col=index + 1)
+    figure.update_yaxes(title="best change (%)", row=1, col=1)
+    figure.update_xaxes(showticklabels=False, title="patients")
+    return _layout(figure, "Waterfall: best percentage change in the sum of diameters")
+
+
+def _rate(value: Any) -> float | None:
+    """A rate from a number or an ``[estimate, low, high]`` list."""
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    return None if value is None else float(value)
+
+
+def toxicity_figure(summary: Mapping[str, Any]) -> go.Figure:
+    """Grade >= 3 adverse events per arm, split by attributed cause (radiation, immune, both)."""
+    figure = go.Figure()
+    rows = summary.get("arms") or []
+    causes: list[str] = []
+    for row in rows:
+        rates = row.get("grade3plus_rate")
+        if isinstance(rates, Mapping):
+            causes.extend(cause for cause in rates if cause not in causes)
+    for index, cause in enumerate(causes):
+        figure.add_trace(go.Bar(x=[str(row.get("arm")) for row in rows], name=cause,
+                                y=[_rate((row.get("grade3plus_rate") or {}).get(cause)) for row in rows],
+                                marker_color=COLOURS[index % len(COLOURS)],
+                                hovertemplate="%{y:.1%}<extra>" + cause + "</extra>"))
+    figure.update_layout(barmode="group")
+    figure.update_yaxes(title="patients with grade ≥ 3 (fraction)", tickformat=".0%", rangemode="tozero")
+    return _layout(figure, "Toxicity grade ≥ 3 by attributed cause")

@@ -1,0 +1,343 @@
+"""The dashboard form: flat HTML field names to and from a trial scenario mapping, with validation.
+
+The form has global fields (``disease``, ``patients`` per arm, ``follow_up_months``, ``seed``, ``compare``,
+``control``) and, for each regimen (prefix ``a_`` and, when comparing, ``b_``), the fields
+``rpt_agent``, ``rpt_activity``, ``rpt_activity_step``, ``rpt_interval``, ``rpt_cycles``, ``ici_agent``, ``ici_dose``, ``ici_interval``,
+``ici_infusions``, ``sequence_order`` and ``sequence_offset`` (the ICI lead for ``ici_first``, the ICI lag for
+``rpt_first``).
+
+Validation goes through the same models as scenario files (:func:`rptici.kinetics.load_regimen`, and
+:func:`rptici.trials.scenario.load_trial_scenario` when it is installed); an
+:class:`~rptici.errors.InputError` names a field path such as ``rpt.activity`` or ``arms.1.regimen.ici.dose``,
+which :func:`form_field` turns into the form field the message is shown beside.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Mapping
+
+import yaml
+
+from rptici.data.catalogue import checkpoint_inhibitors, radiopharmaceutical
+from rptici.errors import InputError
+from rptici.kinetics import known_agents, load_regimen
+from rptici.kinetics.regimen import ORDERS
+from rptici.population import known_diseases
+
+from .limits import WebLimits
+
+ARMS = ("a", "b")
+ARM_FIELDS = ("rpt_agent", "rpt_activity", "rpt_activity_step", "rpt_interval", "rpt_cycles", "ici_agent", "ici_dose", "ici_interval",
+              "ici_infusions", "sequence_order", "sequence_offset")
+GLOBAL_FIELDS = ("disease", "patients", "follow_up_months", "seed")
+CHECKBOXES = ("compare", "control")
+NONE = ""  # the value of "no radiopharmaceutical" / "no checkpoint inhibitor"
+
+#: Regimen field path (as :func:`load_regimen` reports it) -> arm form field.
+_REGIMEN_FIELDS = {
+    "rpt": "rpt_agent", "rpt.agent": "rpt_agent", "rpt.activity": "rpt_activity", "rpt.activity_step": "rpt_activity_step",
+    "rpt.interval": "rpt_interval", "rpt.cycles": "rpt_cycles", "rpt.start": "sequence_offset",
+    "ici": "ici_agent", "ici.agent": "ici_agent", "ici.dose": "ici_dose", "ici.interval": "ici_interval",
+    "ici.infusion_time": "ici_interval", "ici.infusions": "ici_infusions", "ici.duration": "ici_infusions",
+    "ici.start": "sequence_offset",
+    "sequence": "sequence_order", "sequence.order": "sequence_order", "sequence.lead": "sequence_offset",
+    "sequence.lag": "sequence_offset",
+}
+_GLOBAL_PATHS = {"disease": "disease", "patients": "patients", "patients_per_arm": "patients",
+                 "follow_up": "follow_up_months", "seed": "seed"}
+_ARM_PATH = re.compile(r"^arms\.(\d+)\.(?:regimen\.)?(.*)$")
+
+
+def default_calibration() -> str | None:
+    """'default' when the packaged calibration is installed; else None (the model's own parameters), so that
+    the dashboard still runs where ``rptici calibrate`` has not written one yet."""
+    try:
+        from rptici.trials.scenario import DEFAULT_CALIBRATION, load_calibration
+    except ImportError:
+        return None
+    try:
+        load_calibration(DEFAULT_CALIBRATION)
+    except InputError:
+        return None
+    return DEFAULT_CALIBRATION
+
+
+def disease_options() -> list[tuple[str, str]]:
+    """(population name, its title) for the disease select."""
+    from rptici.population import load_disease
+
+    return [(name, f"{name}: {load_disease(name).title}") for name in known_diseases()]
+
+
+def rpt_agents() -> list[str]:
+    """Radiopharmaceuticals the engine can simulate (those with biokinetics), by standard name."""
+    return sorted(known_agents())
+
+
+def ici_agents() -> list[str]:
+    return sorted(checkpoint_inhibitors())
+
+
+def default_form() -> dict[str, str]:
+    """The form as first shown: Lu-PSMA-617 7.4 GBq q6w x 6 with pembrolizumab 200 mg q3w in mCRPC (PRINCE-like;
+    label doses, Pluvicto and Keytruda prescribing information)."""
+    arm = {"rpt_agent": "[177Lu]Lu-PSMA-617", "rpt_activity": "7.4 GBq", "rpt_activity_step": "",
+           "rpt_interval": "6 weeks", "rpt_cycles": "6",
+           "ici_agent": "pembrolizumab", "ici_dose": "200 mg", "ici_interval": "q3w", "ici_infusions": "35",
+           "sequence_order": "concurrent", "sequence_offset": ""}
+    second = dict(arm, ici_agent=NONE)
+    form = {"disease": "mcrpc", "patients": "100", "follow_up_months": "24", "seed": "1", "compare": "", "control": ""}
+    form.update({f"a_{key}": value for key, value in arm.items()})
+    form.update({f"b_{key}": value for key, value in second.items()})
+    return form
+
+
+def read_form(submitted: Mapping[str, Any]) -> dict[str, str]:
+    """The known fields of a submitted form as stripped strings (unchecked checkboxes as '')."""
+    form = {name: str(submitted.get(name, "") or "").strip() for name in GLOBAL_FIELDS}
+    form.update({name: "on" if submitted.get(name) not in (None, "", "off") else "" for name in CHECKBOXES})
+    for arm in ARMS:
+        form.update({f"{arm}_{key}": str(submitted.get(f"{arm}_{key}", "") or "").strip() for key in ARM_FIELDS})
+    return form
+
+
+def form_field(path: str, arm_fields: list[str]) -> str:
+    """The form field an InputError path belongs to; ``arm_fields`` maps scenario arm index -> form prefix
+    (None for the control arm). Unplaceable paths give ``"form"`` (shown above the form)."""
+    match = _ARM_PATH.match(path)
+    if match:
+        index, rest = int(match.group(1)), match.group(2)
+        prefix = arm_fields[index] if index < len(arm_fields) else None
+        if prefix is None:
+            return "control" if index < len(arm_fields) else "form"
+        return f"{prefix}_{_REGIMEN_FIELDS.get(rest, _REGIMEN_FIELDS.get(rest.split('.')[0], 'rpt_agent'))}"
+    head = path.split(".")[0]
+    return _GLOBAL_PATHS.get(path, _GLOBAL_PATHS.get(head, "form"))
+
+
+def _whole(text: str, field: str, low: int, high: int | None, what: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(field, text, what) from None
+    if not math.isfinite(value) or value != int(value) or value < low or (high is not None and value > high):
+        raise InputError(field, text, what)
+    return int(value)
+
+
+def _regimen_mapping(form: Mapping[str, str], arm: str) -> dict[str, Any]:
+    """The regimen mapping of arm ``arm`` (``a`` or ``b``) as written in a scenario file."""
+    value = lambda key: form.get(f"{arm}_{key}", "")  # noqa: E731
+    mapping: dict[str, Any] = {}
+    if value("rpt_agent"):
+        rpt: dict[str, Any] = {"agent": value("rpt_agent"), "activity": value("rpt_activity")}
+        if value("rpt_activity_step"):
+            rpt["activity_step"] = value("rpt_activity_step")
+        cycles = _whole(value("rpt_cycles") or "1", "rpt.cycles", 1, 50, "a whole number of cycles from 1 to 50")
+        rpt["cycles"] = cycles
+        if value("rpt_interval") or cycles > 1:
+            rpt["interval"] = value("rpt_interval") or None
+        mapping["rpt"] = rpt
+    if value("ici_agent"):
+        mapping["ici"] = {"agent": value("ici_agent"), "dose": value("ici_dose"), "interval": value("ici_interval"),
+                          "infusions": _whole(value("ici_infusions") or "0", "ici.infusions", 1, 200,
+                                              "a whole number of infusions from 1 to 200")}
+    if not mapping:
+        raise InputError("rpt.agent", "none", "a radiopharmaceutical, a checkpoint inhibitor, or both")
+    order = value("sequence_order") or "concurrent"
+    sequence: dict[str, Any] = {"order": order}
+    if order == "ici_first":
+        sequence["lead"] = value("sequence_offset") or None
+    elif order == "rpt_first":
+        sequence["lag"] = value("sequence_offset") or None
+    elif order not in ORDERS:
+        raise InputError("sequence.order", order, "one of " + ", ".join(ORDERS))
+    mapping["sequence"] = sequence
+    return mapping
+
+
+def regimen_label(regimen: Mapping[str, Any] | None) -> str:
+    """A short description of a regimen mapping for legends and tables."""
+    if not regimen:
+        return "control (no RPT, no ICI)"
+    parts = []
+    rpt, ici = regimen.get("rpt"), regimen.get("ici")
+    if rpt:
+        try:
+            name = radiopharmaceutical(rpt["agent"]).name
+        except InputError:
+            name = str(rpt["agent"])
+        cycles = rpt.get("cycles", 1)
+        step = f" ({rpt['activity_step']} per cycle)" if rpt.get("activity_step") else ""
+        parts.append(f"{name} {rpt.get('activity')}{step}" + (f" ×{cycles} every {rpt.get('interval')}" if cycles != 1 else ""))
+    if ici:
+        parts.append(f"{ici['agent']} {ici.get('dose')} {ici.get('interval')} ×{ici.get('infusions', '')}".rstrip(" ×"))
+    sequence = regimen.get("sequence") or {}
+    order = sequence.get("order", "concurrent")
+    joined = " + ".join(parts)
+    if order == "ici_first":
+        joined += f" (ICI first, lead {sequence.get('lead')})"
+    elif order == "rpt_first":
+        joined += f" (RPT first, ICI lag {sequence.get('lag')})"
+    return joined
+
+
+def validate(form: Mapping[str, str], limits: WebLimits) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """(scenario mapping, {}) for a valid form, else (None, {form field: message})."""
+    errors: dict[str, str] = {}
+    disease = form.get("disease", "")
+    if disease not in known_diseases():
+        errors["disease"] = f"Unknown disease {disease!r}: choose one of {', '.join(known_diseases())}."
+    patients = follow_up = seed = None
+    try:
+        patients = _whole(form.get("patients", ""), "patients", 1, limits.max_patients,
+                          f"a whole number of virtual patients per arm from 1 to {limits.max_patients}")
+    except InputError as error:
+        errors["patients"] = _message(error)
+    try:
+        follow_up = float(form.get("follow_up_months", ""))
+        if not (math.isfinite(follow_up) and 0 < follow_up <= limits.max_follow_up_months):
+            raise ValueError
+    except ValueError:
+        errors["follow_up_months"] = _message(InputError(
+            "follow_up", form.get("follow_up_months", ""),
+            f"a follow-up in months, above 0 and at most {limits.max_follow_up_months:g}"))
+    try:
+        seed = _whole(form.get("seed", ""), "seed", 0, 2**32 - 1, "a whole number from 0 to 4294967295")
+    except InputError as error:
+        errors["seed"] = _message(error)
+    arms_used = ["a", "b"] if form.get("compare") else ["a"]
+    arms: list[dict[str, Any]] = []
+    arm_fields: list[str | None] = []
+    for arm in arms_used:
+        try:
+            regimen = _regimen_mapping(form, arm)
+        except InputError as error:
+            errors[f"{arm}_{_REGIMEN_FIELDS.get(error.field, 'rpt_agent')}"] = _message(error)
+            continue
+        # each schedule alone first, so that a bad activity and a bad ICI interval are both reported
+        parts = [{key: regimen[key]} for key in ("rpt", "ici") if key in regimen] + [regimen]
+        failed = False
+        for part in parts:
+            try:
+                load_regimen(part)
+            except InputError as error:
+                name = f"{arm}_{_REGIMEN_FIELDS.get(error.field, 'rpt_agent')}"
+                errors.setdefault(name, _message(error))
+                failed = True
+                if part is not regimen:
+                    continue
+            if failed:
+                break
+        if failed:
+            continue
+        arms.append({"name": arm.upper(), "regimen": regimen, "patients": patients})
+        arm_fields.append(arm)
+    if form.get("control"):
+        arms.append({"name": "control", "regimen": None, "control": True, "patients": patients})
+        arm_fields.append(None)
+    elif len(arms) == 2:
+        arms[0]["control"] = True  # comparing A and B: B's hazard ratios are against A
+    if errors:
+        return None, errors
+    scenario = {
+        "name": " vs ".join(f"{arm['name']}: {regimen_label(arm['regimen'])}" if arm["regimen"] else arm["name"]
+                            for arm in arms),
+        "disease": disease,
+        "follow_up": f"{follow_up:g} months",
+        "seed": seed,
+        "arms": arms,
+        "calibration": default_calibration(),
+    }
+    return _check_scenario(scenario, arm_fields)
+
+
+def _check_scenario(scenario: dict[str, Any], arm_fields: list[str | None]
+                    ) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """Validate the whole scenario with the trial-scenario schema when it is installed."""
+    try:
+        from rptici.trials.scenario import load_trial_scenario
+    except ImportError:  # the scenario schema is not installed: the regimens were validated above
+        return scenario, {}
+    try:
+        load_trial_scenario(scenario)
+    except InputError as error:
+        return None, {form_field(error.field, arm_fields): _message(error)}  # type: ignore[arg-type]
+    return scenario, {}
+
+
+def _message(error: InputError) -> str:
+    """What the user sees beside the field: the value and what is allowed."""
+    value = "nothing" if error.value in (None, "") else repr(error.value)
+    return f"Got {value}; expected {error.allowed}."
+
+
+def form_from_scenario(text: str, limits: WebLimits) -> dict[str, str]:
+    """The form filled from a scenario file's text; InputError(field 'scenario_file') when it cannot be read."""
+    if len(text.encode("utf-8")) > limits.max_upload_bytes:
+        raise InputError("scenario_file", f"{len(text)} characters", f"a file of at most {limits.max_upload_bytes} bytes")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InputError("scenario_file", "unreadable YAML", f"a YAML scenario file ({str(error).splitlines()[0]})") from None
+    if not isinstance(data, Mapping) or not isinstance(data.get("arms"), list):
+        raise InputError("scenario_file", type(data).__name__, "a scenario mapping with a list of arms")
+    form = default_form()
+    form.update({"compare": "", "control": ""})
+    for key in ("disease", "patients", "seed"):
+        if data.get(key) is not None:
+            form[key] = str(data[key])
+    per_arm = [arm.get("patients") for arm in data["arms"] if isinstance(arm, Mapping)]
+    if per_arm and per_arm[0] is not None:
+        form["patients"] = str(per_arm[0])
+    elif data.get("patients") is not None and data["arms"]:
+        form["patients"] = str(max(1, int(data["patients"]) // len(data["arms"])))
+    follow_up = data.get("follow_up")
+    if follow_up is not None:
+        match = re.fullmatch(r"\s*([0-9.]+)\s*(months?|mo)?\s*", str(follow_up))
+        form["follow_up_months"] = match.group(1) if match else str(follow_up)
+    treated = []
+    for arm in data["arms"]:
+        if not isinstance(arm, Mapping):
+            raise InputError("scenario_file", type(arm).__name__, "arms that are mappings with a name and a regimen")
+        if arm.get("regimen") is None:
+            form["control"] = "on"
+        else:
+            treated.append(arm["regimen"])
+    if not 1 <= len(treated) <= len(ARMS):
+        raise InputError("scenario_file", f"{len(treated)} treated arms", "one or two treated arms (and a control)")
+    for prefix, regimen in zip(ARMS, treated):
+        if not isinstance(regimen, Mapping):
+            raise InputError("scenario_file", type(regimen).__name__, "a regimen mapping with rpt, ici, sequence")
+        rpt, ici = regimen.get("rpt") or {}, regimen.get("ici") or {}
+        sequence = regimen.get("sequence") or {}
+        values = {
+            "rpt_agent": _agent_name(rpt.get("agent")), "rpt_activity": rpt.get("activity"),
+            "rpt_activity_step": rpt.get("activity_step"),
+            "rpt_interval": rpt.get("interval"), "rpt_cycles": rpt.get("cycles", 1 if rpt else ""),
+            "ici_agent": ici.get("agent"), "ici_dose": ici.get("dose"), "ici_interval": ici.get("interval"),
+            "ici_infusions": ici.get("infusions"), "sequence_order": sequence.get("order", "concurrent"),
+            "sequence_offset": sequence.get("lead") or sequence.get("lag"),
+        }
+        form.update({f"{prefix}_{key}": "" if value is None else str(value) for key, value in values.items()})
+    if len(treated) == 2:
+        form["compare"] = "on"
+    return form
+
+
+def _agent_name(name: object) -> object:
+    """The catalogue's standard name for an alias (so the select shows it); the text itself when unknown."""
+    if not name:
+        return name
+    try:
+        return radiopharmaceutical(str(name)).name
+    except InputError:
+        return name
+
+
+def scenario_yaml(scenario: Mapping[str, Any]) -> str:
+    """The scenario as the YAML file a user downloads (and can load back)."""
+    header = "# rptici virtual-trial scenario written by the dashboard; `rptici trial run` reads it.\n"
+    return header + yaml.safe_dump(dict(scenario), sort_keys=False, allow_unicode=True)

@@ -14,12 +14,15 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/rptici dose examples/lu177_dotatate_patient.yaml --out out/dosimetry
+	rm -rf out/prince
+	$(BIN)/rptici trial run examples/trials/prince_like.yaml --patients 300 --seed 1 --out out/prince
+	$(BIN)/rptici trial summary out/prince --html out/prince_summary.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q benchmarks
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -357,6 +357,272 @@ def registry_show(name: str = typer.Argument(..., help="NCT number or acronym, e
     _run(lambda: _emit(_registry(imported).get(name).summary(), as_json, name))
 
 
+@app.command("report")
+def report_command(folder: Path = typer.Argument(..., help="Run folder written by 'rptici trial run'."),
+                   out: Optional[Path] = typer.Option(None, "--out", help="HTML file (default DIR/report.html)."),
+                   as_json: bool = JSON_OPTION) -> None:
+    """Write the self-contained HTML report of a virtual-trial run (figures embedded, opens offline)."""
+    from .report.trial import write_trial_report
+
+    _run(lambda: _emit({"folder": str(folder), "report": str(write_trial_report(folder, out))}, as_json, "report"))
+
+
+@app.command("serve")
+def serve_command(host: str = typer.Option("127.0.0.1", "--host",
+                                           help="Address to bind; the default serves this machine only."),
+                  port: int = typer.Option(8000, "--port", help="TCP port."),
+                  run_root: Path = typer.Option(Path("rptici-runs"), "--run-root",
+                                                help="Folder for the runs (created; nothing is written elsewhere).")
+                  ) -> None:  # pragma: no cover - starts a server; tests use rptici.web.create_app
+    """Start the local web dashboard (regimen form, runs with progress, figures, downloads, registry)."""
+    def action() -> None:
+        if not 1 <= port <= 65535:
+            from .errors import InputError
+            raise InputError("port", port, "a TCP port from 1 to 65535")
+        try:
+            import uvicorn
+
+            from .web import create_app
+            from .web.app import LOCAL_HOSTS
+        except ImportError as error:
+            typer.echo(f"error: the dashboard needs the 'web' extra (pip install 'rptici[web]'): {error}", err=True)
+            raise typer.Exit(code=2) from None
+        hosts = LOCAL_HOSTS if host in LOCAL_HOSTS else (*LOCAL_HOSTS, host)
+        if host not in LOCAL_HOSTS:
+            typer.echo(f"warning: serving on {host}: other machines on the network can reach the dashboard", err=True)
+        typer.echo(f"rptici dashboard on http://{host}:{port}/ (runs in {run_root.resolve()})")
+        uvicorn.run(create_app(run_root, allowed_hosts=hosts if host not in ("0.0.0.0", "::") else ["*"]),
+                    host=host, port=port, log_level="warning")
+
+    _run(action)
+
+
+@app.command("simulate")
+def simulate_command(
+        scenario: Path = typer.Argument(..., help="Scenario YAML: regimen (or prescribed_rpt), patient or population."),
+        patients: Optional[int] = typer.Option(None, "--patients", help="Number of patients (default: the scenario's)."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling a population."),
+        days: Optional[float] = typer.Option(None, "--days", help="Horizon in days (default: the scenario's, else 365)."),
+        plot: Optional[Path] = typer.Option(None, "--plot", help="Trajectories as FILE.png or FILE.html."),
+        as_json: bool = JSON_OPTION) -> None:
+    """Tumour, PSA, lymphocytes, occupancy, dose and BED over time for one patient or a small cohort."""
+    from .errors import InputError
+    from .simulation.scenario import load_simulation_scenario, run_scenario, scenario_summary
+
+    def action() -> None:
+        if plot is not None and plot.suffix.lower() not in (".png", ".html"):
+            raise InputError("--plot", str(plot), "a file name ending in .png or .html")
+        loaded = load_simulation_scenario(scenario, patients, seed, days)
+        run = run_scenario(loaded)
+        summary = scenario_summary(loaded, run)
+        if plot is not None:
+            from .report.simulation import write_simulation_plot
+
+            summary["plot"] = str(write_simulation_plot(run, plot, loaded.name))
+        if as_json:
+            typer.echo(json.dumps(_clean(summary), indent=2, ensure_ascii=False))
+            return
+        grid = Table(title=f"{loaded.name}: {len(summary['patients'])} patient(s), {loaded.days:g} d")
+        for column in ("patient", "status", "final change (%)", "best change (%)", "lesion dose (Gy)",
+                       "marrow dose (Gy)"):
+            grid.add_column(column)
+        for row in _clean(summary["patients"]):
+            grid.add_row(str(row["patient"]), row["status"] + (f": {row['reason']}" if row["reason"] else ""),
+                         _display(row["final_change_percent"]), _display(row["best_change_percent"]),
+                         _display(row["lesion_dose_Gy"]), _display(row["marrow_dose_Gy"]))
+        console.print(grid)
+        if plot is not None:
+            console.print(f"plot: {summary['plot']}")
+
+    _run(action)
+
+
+trial_app = typer.Typer(help="Virtual trials: run a scenario into a results folder, summarise it.", no_args_is_help=True)
+app.add_typer(trial_app, name="trial")
+
+
+def _arm_table(summary: dict[str, Any], title: str) -> None:
+    table = Table(title=title)
+    columns = ("arm", "n", "failed", "orr", "psa50", "median_pfs_months", "median_os_months", "hr_pfs", "hr_os",
+               "grade3plus_rate")
+    for column in columns:
+        table.add_column(column)
+    for row in _clean(summary["arms"]):
+        table.add_row(*(_display(row.get(column)) for column in columns))
+    console.print(table)
+
+
+@trial_app.command("run")
+def trial_run(scenario: Path = typer.Argument(..., help="Trial scenario (YAML), e.g. examples/trials/prince_like.yaml."),
+              patients: Optional[int] = typer.Option(None, "--patients", help="Total virtual patients (split by arm ratio)."),
+              seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
+              out: Path = typer.Option(..., "--out", help="Results folder; re-running into it completes missing chunks."),
+              chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Patients per chunk (one Parquet file each)."),
+              executor: str = typer.Option("local", "--executor", help="local, serial, processes:N, dask[:N] or tcp://host:port."),
+              as_json: bool = JSON_OPTION) -> None:
+    """Run (or resume) a virtual trial; results in Parquet chunks with a DuckDB view, then a summary."""
+
+    def action() -> None:
+        from .analysis.summary import summarize
+        from .parallel import RichProgress
+        from .trials.run import run_trial
+
+        if as_json:
+            run = run_trial(scenario, out, patients=patients, seed=seed, chunk_size=chunk_size, executor=executor)
+        else:
+            with RichProgress("chunks") as bar:
+                run = run_trial(scenario, out, patients=patients, seed=seed, chunk_size=chunk_size,
+                                executor=executor, progress=bar)
+        with run.store.database("results.duckdb"):
+            pass
+        summary = summarize(run.folder)
+        summary["chunk_failures"] = [failure.error for failure in run.report.failed]
+        summary["folder"] = str(run.folder)
+        if as_json:
+            typer.echo(json.dumps(_clean(summary), indent=2, ensure_ascii=False))
+            return
+        typer.echo(run.report.summary())
+        _arm_table(summary, f"{summary.get('name')}: {summary['patients']} patients, {summary['failed']} failed")
+        typer.echo(f"results: {run.folder}")
+        if run.report.failed:
+            raise typer.Exit(code=1)
+
+    _run(action)
+
+
+def _percent(value: Any) -> str:
+    return "–" if value is None else f"{100 * value:.0f} %"
+
+
+def _trial_html(summary: dict[str, Any], path: Path) -> Path:
+    """A minimal self-contained HTML page of a trial summary: arm table and Kaplan–Meier figures."""
+    from matplotlib.figure import Figure
+
+    from . import __version__
+    from .report.html import figure_to_data_uri, render_html
+
+    has_psa = any("psa50" in arm for arm in summary["arms"])
+    columns = ["arm", "n", "ORR (95 % CI)"] + (["PSA50 (95 % CI)"] if has_psa else []) + [
+        "median PFS (months)", "median OS (months)", "HR PFS (95 % CI)", "HR OS (95 % CI)",
+        "grade ≥ 3 radiation / immune / both / any"]
+    rows = []
+    for arm in summary["arms"]:
+        def interval(name: str) -> str:
+            low, high = arm.get(f"{name}_ci") or (None, None)
+            return f"{_percent(arm.get(name))} ({_percent(low)}–{_percent(high)})"
+
+        def ratio(name: str) -> str:
+            value = arm.get(name)
+            return "reference" if arm.get("control") else ("–" if not value else
+                                                            f"{_display(value[0])} ({_display(value[1])}–{_display(value[2])})")
+
+        rates = arm.get("grade3plus_rate") or {}
+        rows.append([arm["arm"] + (" (control)" if arm.get("control") else ""), arm["n"], interval("orr")]
+                    + ([interval("psa50")] if has_psa else [])
+                    + [_display(arm.get("median_pfs_months")), _display(arm.get("median_os_months")), ratio("hr_pfs"),
+                       ratio("hr_os"), " / ".join(_percent(rates.get(cause)) for cause in ("radiation", "immune", "both", "any"))])
+    figures = []
+    for endpoint, title in (("pfs", "Progression-free survival"), ("os", "Overall survival"),
+                            ("psa_pfs", "PSA progression-free survival")):
+        curves = summary["km"].get(endpoint)
+        if not curves:
+            continue
+        figure = Figure(figsize=(7, 3.6))
+        axes = figure.subplots()
+        for number, (arm, curve) in enumerate(curves.items()):
+            axes.step(curve["time_months"], curve["survival"], where="post", color=f"C{number}", label=arm)
+            axes.fill_between(curve["time_months"], curve["low"], curve["high"], step="post", color=f"C{number}", alpha=0.2)
+        axes.set(xlabel="months", ylabel="probability", ylim=(0, 1.02), title=title)
+        axes.legend(fontsize=8)
+        figures.append({"title": title, "uri": figure_to_data_uri(figure)})
+    return render_html("trial_summary.html", path, name=summary.get("name") or "virtual trial",
+                       disease=summary.get("disease"), patients=summary["patients"], failed=summary["failed"],
+                       seed=summary.get("seed"), calibration=summary.get("calibration"),
+                       follow_up_months=summary.get("follow_up_months"), columns=columns, rows=rows, figures=figures,
+                       version=__version__)
+
+
+@trial_app.command("summary")
+def trial_summary(folder: Path = typer.Argument(..., help="Results folder of `rptici trial run`."),
+                  html: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML summary."),
+                  as_json: bool = JSON_OPTION) -> None:
+    """Per arm: n, ORR, PSA50, median PFS and OS, hazard ratios against the control arm, grade >= 3 by cause; KM."""
+
+    def action() -> None:
+        from .analysis.summary import summarize
+
+        summary = summarize(folder)
+        if html is not None:
+            written = _trial_html(summary, html)
+            if not as_json:
+                typer.echo(f"HTML summary: {written}")
+        if as_json:
+            typer.echo(json.dumps(_clean(summary), indent=2, ensure_ascii=False))
+            return
+        _arm_table(summary, f"{summary.get('name')}: {summary['patients']} patients, {summary['failed']} failed")
+
+    _run(action)
+
+
+@app.command()
+def calibrate(trials: Optional[list[str]] = typer.Option(None, "--trials", help="Monotherapy trials to fit (repeat); default all."),
+              patients: int = typer.Option(100, "--patients", help="Virtual patients per trial."),
+              seed: int = typer.Option(1, "--seed", help="Random seed (common random numbers for every evaluation)."),
+              evaluations: int = typer.Option(80, "--evaluations", help="Most objective evaluations (Nelder-Mead)."),
+              out: Optional[Path] = typer.Option(None, "--out", help="Calibration file to write (YAML)."),
+              as_json: bool = JSON_OPTION) -> None:
+    """Fit the uncertain parameters to the monotherapy trials only; writes the parameter file and sim-vs-reported."""
+
+    def action() -> None:
+        from .analysis.calibration import DEFAULT_TRIALS, calibrate as fit, write_calibration
+
+        log = None if as_json else (lambda message: console.print(message))
+        result = fit(tuple(trials) if trials else DEFAULT_TRIALS, patients=patients, seed=seed,
+                     max_evaluations=evaluations, log=log)
+        if out is not None:
+            write_calibration(result, out)
+        document = result.document()
+        if as_json:
+            typer.echo(json.dumps(_clean(document), indent=2, ensure_ascii=False))
+            return
+        table = Table(title=f"calibration: J = {result.objective:.3g} after {result.evaluations} evaluations")
+        for column in ("trial", "arm", "endpoint", "reported", "simulated"):
+            table.add_column(column)
+        for row in _clean(document["table"]):
+            table.add_row(*(_display(row.get(column)) for column in ("trial", "arm", "endpoint", "reported", "simulated")))
+        console.print(table)
+        _emit({name: entry["value"] for name, entry in document["parameters"].items()}, False, "fitted parameters")
+
+    _run(action)
+
+
+@registry_app.command("replay")
+def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym, e.g. NCT03658447 or PRINCE."),
+                    patients: int = typer.Option(2000, "--patients", help="Virtual patients in total."),
+                    seed: int = typer.Option(1, "--seed", help="Random seed."),
+                    calibration: str = typer.Option("default", "--calibration", help="Calibration name or YAML file."),
+                    as_json: bool = JSON_OPTION) -> None:
+    """Replay a registry trial with the monotherapy calibration: per endpoint simulated (95 % CI) and reported."""
+
+    def action() -> None:
+        from .analysis.replay import replay
+
+        result = replay(name, patients=patients, seed=seed, calibration=calibration)
+        if as_json:
+            typer.echo(json.dumps(_clean(result), indent=2, ensure_ascii=False))
+            return
+        table = Table(title=f"replay of {result['trial']} ({patients} virtual patients, seed {seed})")
+        for column in ("arm", "endpoint", "reported", "simulated", "95 % CI"):
+            table.add_column(column)
+        for row in _clean(result["endpoints"]):
+            table.add_row(row["arm"], row["endpoint"], _display(row["reported"]), _display(row["simulated"]),
+                          f"{_display(row['low'])} – {_display(row['high'])}")
+        console.print(table)
+        _arm_table(result["summary"], "simulated arms")
+
+    _run(action)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -8,7 +8,8 @@ by the MIRD schema (Bolch et al. 2009, MIRD Pamphlet 21) the dose rate of target
 
 — again a sum of exponentials with the same rates. Targets:
 
-* ``lesion_*``: the compartment of that name, unit-density sphere self-dose (:func:`sphere_s_value`);
+* ``lesion_*``: the compartment of that name and its sub-compartments (``lesion_1_mineral`` of a bone
+  seeker), unit-density sphere self-dose (:func:`sphere_s_value`; α energy deposited locally);
 * targets listed in an agent's ``bone_dosimetry`` block (Ra-223: ``bone_surfaces``, ``red_marrow``): α
   energy from the bone compartments times the ICRP Publication 30 α absorbed fractions,
   S_α(T ← c) = k · E_α · φ(T ← c) / m_T (electron and photon parts of Ra-223, 4.7 % of the energy, are
@@ -128,7 +129,8 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
                     alpha[:, row, column] = total[:, row, column] = per_mass * fraction
             continue
         if target.startswith("lesion"):
-            columns = [model.index(target)]
+            columns = [model.index(target)] + [index for index, name in enumerate(names)
+                                               if name.startswith(target + "_")]
             s_value = sphere_s_value(source, safe)
         else:
             columns = [index for index, name in enumerate(names)

@@ -10,7 +10,8 @@ calibrated to). Covariates scale the rates:
   patient's uptake scale (PET uptake relative to the reference);
 * lesions: uptake from blood = rate per gram × lesion mass × target scale / (BSA / BSA_ref), so a large
   tumour burden takes ligand from the blood and lowers normal-organ uptake (the tumour-sink effect,
-  Begum et al. 2018 J Nucl Med 59:1411; Gafita et al. 2021 J Nucl Med 62:1096);
+  Begum et al. 2018 J Nucl Med 59:1411; Gafita et al. 2021 J Nucl Med 62:1096); for Ra-223 the lesions
+  are osteoblastic bone metastases, a lesion surface plus a lesion mineral compartment;
 * body size: organ masses × BSA / BSA_ref (:func:`organ_masses_g`).
 """
 
@@ -29,6 +30,8 @@ from ..physics import Nuclide
 from .compartments import CompartmentModel, SaturableUptake
 
 SCALINGS = ("renal_function", "target_expression")
+#: Suffix of a lesion's mineral (bone-volume) compartment, for agents whose data file has ``lesions.mineral``.
+MINERAL_SUFFIX = "_mineral"
 
 
 def reference_anatomy(sex: str = "male") -> dict[str, float]:
@@ -142,7 +145,10 @@ def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str 
                      saturable: bool = False) -> CompartmentModel:
     """The compartment model of ``agent`` for each patient in ``covariates`` (reference adult if None).
 
-    Lesions become compartments ``lesion_1`` … in blood exchange; ``saturable=True`` makes uptake into
+    Lesions become compartments ``lesion_1`` … in blood exchange; for bone seekers (data file block
+    ``lesions.mineral``, Ra-223) each lesion also has a mineral compartment ``lesion_1_mineral`` fed from the
+    lesion's surface (burial into bone volume, as in the ICRP 137 alkaline-earth model), whose α energy is
+    deposited in the same lesion. ``saturable=True`` makes uptake into
     lesions and the target-expressing organs listed in the data file saturable (receptor density × mass).
     """
     parameters = agent_parameters(agent)
@@ -150,7 +156,12 @@ def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str 
     anatomy = reference_anatomy(sex)
     patients = covariates.patients
     lesions = lesion_names(covariates.lesion_masses_g.shape[1])
-    names = tuple(parameters["compartments"]) + lesions + tuple(parameters["excretion"])
+    lesion = parameters.get("lesions", {})
+    if lesions and not lesion:
+        raise InputError("lesion_masses_g", covariates.lesion_masses_g.shape, f"no lesions for {parameters['agent']}")
+    mineral = lesion.get("mineral")
+    volumes = tuple(f"{name}{MINERAL_SUFFIX}" for name in lesions) if mineral else ()
+    names = tuple(parameters["compartments"]) + lesions + volumes + tuple(parameters["excretion"])
     index = {name: number for number, name in enumerate(names)}
     size_ratio = covariates.bsa_m2 / anatomy["body_surface_area_m2"]
     factors = {
@@ -169,16 +180,17 @@ def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str 
                 raise UnknownNameError(f"{parameters['agent']}.transfers.scaling", scaling, SCALINGS)
             value = value * factors[scaling]
         rates[:, index[target], index[source]] += value
-    lesion = parameters.get("lesions", {})
     source = lesion.get("exchange_with", "blood")
     if lesions:
-        if not lesion:
-            raise InputError("lesion_masses_g", covariates.lesion_masses_g.shape, f"no lesions for {parameters['agent']}")
         uptake = (float(lesion["uptake_rate_per_day_per_g"]["value"]) * covariates.lesion_masses_g
                   * (covariates.target_uptake_scale / size_ratio)[:, None])
         for number, name in enumerate(lesions):
             rates[:, index[name], index[source]] = uptake[:, number]
             rates[:, index[source], index[name]] = float(lesion["release_rate_per_day"]["value"])
+            if mineral:
+                volume = index[f"{name}{MINERAL_SUFFIX}"]
+                rates[:, volume, index[name]] = float(mineral["burial_rate_per_day"]["value"])
+                rates[:, index[name], volume] = float(mineral["return_rate_per_day"]["value"])
     uptakes: tuple[SaturableUptake, ...] = ()
     ligand = 0.0
     if saturable:

@@ -4,7 +4,8 @@ The radiopharmaceutical's biokinetics are linear (:mod:`rptici.kinetics.biokinet
 every region per MBq into blood is a sum of exponentials; the dosimetry layer computes it once for every
 user (:func:`rptici.dosimetry.dose_rate.dose_rate_modes`: the modes of
 :meth:`~rptici.kinetics.compartments.CompartmentModel.exponential_modes` times the S-value matrix — lesions
-the unit-density sphere S-value of their mass, organs the self-dose S-value of their compartments, bone
+the unit-density sphere S-value of their mass (for Ra-223, osteoblastic bone metastases: lesion surface and
+lesion mineral compartments), organs the self-dose S-value of their compartments, bone
 targets of α emitters the ICRP 30 absorbed fractions; masses from
 :func:`rptici.radiobiology.regimen_dose.target_masses`). This module only reduces those modes to the
 ``n_exponentials`` the ODE carries.

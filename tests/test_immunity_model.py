@@ -98,7 +98,8 @@ def test_every_parameter_has_unit_and_source():
         assert unused <= {"doubling_time", "carrying_capacity", "doomed_cell_lifetime", "tumour_alpha",
                           "tumour_alpha_beta", "tumour_repair_half_time", "lymphocyte_alpha_beta",
                           "marrow_repair_half_time", "psa_half_life", "infiltration", "pdl1_expression",
-                          "body_weight", "default_half_occupancy"}
+                          "body_weight", "default_half_occupancy", "low_uptake_fraction",
+                          "low_uptake_odds_scale"}
     # a value taken from tissues.yaml is the radiobiology layer's value
     assert load_parameters("human")["lymphocyte_alpha"] == tissue("lymphocytes").alpha
 
@@ -145,6 +146,9 @@ def test_switch_off_equals_strength_zero(mechanism):
             p_zero[[LAYOUT.parameter("beta", lesion) for lesion in range(LAYOUT.n_lesions)]] = 0.0
         if mechanism == "memory":  # no memory formed and none recalled
             p_zero[LAYOUT.parameter("memory_recall_rate")] = 0.0
+    elif mechanism == "uptake_heterogeneity":  # off: target-low cells get the full dose rate (f = 1)
+        y_zero = y
+        p_zero[LAYOUT.parameter("low_uptake_dose_fraction")] = 1.0
     elif mechanism == "trafficking_limit":
         y_zero = y
         p_zero[[LAYOUT.parameter("infiltration", lesion) for lesion in range(LAYOUT.n_lesions)]] = 1.0
@@ -186,12 +190,12 @@ def test_untreated_growth_has_the_stated_doubling_time(species):
     doubling = load_parameters(species)["doubling_time"]
     volume = 0.05 if species == "mouse" else 10.0
     p, y0 = patient(species, {"carrying_capacity": 1e9}, layout=ModelLayout(1, 1), volumes=(volume,))
-    viable = ModelLayout(1, 1).state("viable", 0)
-    assert derivative(y0, p)[viable] / volume == pytest.approx(math.log(2) / doubling, rel=1e-12)
+    cells = [ModelLayout(1, 1).state("viable", 0), ModelLayout(1, 1).state("viable_low", 0)]
+    assert derivative(y0, p)[cells].sum() / volume == pytest.approx(math.log(2) / doubling, rel=1e-12)
     y = integrate(y0, p, doubling)
     # the Gompertz rate falls as ln(K/V): over one doubling by ln2/ln(K/V) ≈ 3 %, so half of that on average
     tolerance = 0.005 if species == "mouse" else 0.03
-    assert y[viable] / volume == pytest.approx(2.0, rel=tolerance)
+    assert y[cells].sum() / volume == pytest.approx(2.0, rel=tolerance)
 
 
 @pytest.mark.parametrize("species", ["human", "mouse"])
@@ -212,10 +216,12 @@ def test_without_treatment_immune_states_stay_at_steady_state(species):
 
 def test_lq_part_reproduces_lea_catcheside_bed():
     """Mono-exponential dose rate: BED = D(1 + G D/(α/β)), G = T_rep/(T_rep + T_eff) (Dale 1985), to 1e-6;
-    surviving viable fraction = exp(−αD − 2β∫ḊΓ) (rptici.radiobiology.log_cell_kill)."""
+    surviving viable fraction = exp(−αD − 2β∫ḊΓ) (rptici.radiobiology.log_cell_kill); target-low cells
+    (dose rate f Ḋ, so dose f D and ∫(fḊ)(fΓ) = f²∫ḊΓ) survive exp(−α f D − 2β f² ∫ḊΓ)."""
     layout = ModelLayout(1, 1)
     overrides = {"switch_growth": 0, "kill_rate": 0.0}
-    p, y0 = patient("human", overrides, layout=layout, volumes=(10.0,))
+    share = 0.1
+    p, y0 = patient("human", overrides, layout=layout, volumes=(10.0,), low_uptake_fraction=share)
     effective_half_life = 2.5  # d
     dose = 40.0
     decay = math.log(2) / effective_half_life
@@ -237,7 +243,12 @@ def test_lq_part_reproduces_lea_catcheside_bed():
     assert result["marrow_bed"] == pytest.approx(float(marrow_bed), rel=1e-6)
     alpha = tumour.alpha
     kill = log_cell_kill(y[layout.state("dose", 0)], y[layout.state("quadratic", 0)], alpha, alpha / tumour.alpha_beta)
-    assert y[layout.state("viable", 0)] / 10.0 == pytest.approx(math.exp(-kill), rel=1e-7)
+    assert y[layout.state("viable", 0)] / (10.0 * (1 - share)) == pytest.approx(math.exp(-kill), rel=1e-7)
+    fraction = load_parameters("human")["low_uptake_dose_fraction"]
+    kill_low = log_cell_kill(fraction * y[layout.state("dose", 0)], fraction**2 * y[layout.state("quadratic", 0)],
+                             alpha, alpha / tumour.alpha_beta)
+    assert y[layout.state("viable_low", 0)] / (10.0 * share) == pytest.approx(math.exp(-kill_low), rel=1e-7)
+    assert kill_low < 0.5 * kill  # the target-low cells are what survives
     # lymphocytes without recovery: survival exp(−α_L D − 2β_L ∫ḊΓ) with the lymphocyte α = ln10/D10
     lymphocytes = tissue("lymphocytes")
     p2, y2 = p.copy(), y0.copy()
@@ -408,3 +419,25 @@ def test_repair_split_matches_the_closed_form_damage(ratio):
 
     expected = closed(times) + np.where(times >= 0.3, closed(times - 0.3), 0.0)
     np.testing.assert_allclose(gamma, expected, rtol=1e-7, atol=1e-12)
+
+
+def test_target_low_cells_count_in_the_volume_and_carry_the_regrowth():
+    """Volume = viable + target-low + doomed; with half the cells target-low (f = 0.2) a 60 Gy dose leaves the lesion
+    at least the target-low half × exp(−α f D − 2β f²∫ḊΓ) ≫ the homogeneous survival exp(−αD − ...) (LQ)."""
+    layout = ModelLayout(1, 1)
+    overrides = {"switch_growth": 0, "kill_rate": 0.0}
+    results = {}
+    for switch in (1.0, 0.0):
+        p, y0 = patient("human", {**overrides, "switch_uptake_heterogeneity": switch}, layout=layout, volumes=(8.0,),
+                        low_uptake_fraction=0.5)
+        decay = math.log(2) / 2.5
+        p[layout.dose_rate_decay_param(0, 0)] = p[layout.dose_rate_decay_param("blood", 0)] = decay
+        y0[layout.dose_rate_state(0, 0)] = 60.0 * decay
+        y0 = set_damage(y0, p, layout, 0.0)
+        y = integrate(y0, p, 60.0)
+        volume = observables(y, p, layout)["volume"][0]
+        parts = [y[layout.state(name, 0)] for name in ("viable", "viable_low", "doomed")]
+        assert volume == pytest.approx(sum(parts), rel=1e-12)
+        results[switch] = volume
+    assert results[1.0] > 1e3 * results[0.0]
+    assert results[1.0] > 4.0 * math.exp(-0.2 * 60.0 * tissue("tumour").alpha * 1.2)  # 4 mL target-low, f D = 12 Gy

@@ -19,8 +19,12 @@ left out.
 
 Parameters θ (searched in log space, bounded; :data:`PARAMETERS`): tumour radiosensitivity scale, immune
 infiltration scale, immune kill rate, PD-L1 suppression strength (what checkpoint blockade relieves: the ICI potency), the
-burden term of the death hazard, and the tumour doubling times of mCRPC and GEP-NET. Optimiser: bounded
-Nelder–Mead (scipy) from the starting values, at most ``max_evaluations`` evaluations.
+fraction of the dose rate that target-low cells receive and the odds scale of their share (intra-lesion uptake
+heterogeneity), the priming rate (the immune response triggered by RPT itself), the burden term of the death hazard, and the tumour doubling times of mCRPC and GEP-NET. Optimiser: bounded
+Nelder–Mead (scipy) from the starting values, at most ``max_evaluations`` evaluations. The starting values are a warm
+start: the result of an 80-evaluation run of the same objective from the previous calibration's values (alpha_scale
+from 1, the target-low dose fraction from 0.02 and odds scale from 1, priming rate not fitted), so that a re-run
+continues the search rather than restarting it in nine or more dimensions.
 """
 
 from __future__ import annotations
@@ -43,14 +47,22 @@ from .replay import compare, replay_arms, replay_scenario
 
 #: name → (start, lower, upper, unit, what it does)
 PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
-    "alpha_scale": (0.003, 0.0003, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy)"),
-    "infiltration_scale": (1.0, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
-    "immunity.pdl1_suppression": (4.0, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
+    "alpha_scale": (1.286, 0.2, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); "
+                                        "bounded near the literature (Webb and Nahum 1993): since the target-low cells "
+                                        "carry the resistance, alpha is no longer the only handle on RPT response"),
+    "infiltration_scale": (1.431, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
+    "immunity.pdl1_suppression": (4.921, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
-    "immunity.kill_rate": (0.1, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "death_hazard_scale": (0.5, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
-    "doubling_time_days.mcrpc": (60.0, 10.0, 500.0, "d", "tumour volume doubling time, mCRPC"),
-    "doubling_time_days.gep_net": (400.0, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
+    "immunity.kill_rate": (0.3125, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
+    "immunity.low_uptake_dose_fraction": (0.1008, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
+                                                              "(PSMA-/SSTR-low) cells receive"),
+    "immunity.low_uptake_odds_scale": (0.7601, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
+                                                           "share (the population files' beta distributions)"),
+    "immunity.priming_rate": (2.0, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
+                                                  "the immune response that RPT itself triggers (in-situ vaccination)"),
+    "death_hazard_scale": (1.848, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
+    "doubling_time_days.mcrpc": (41.02, 10.0, 500.0, "d", "tumour volume doubling time, mCRPC"),
+    "doubling_time_days.gep_net": (435.6, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
 }
 #: Fixed (not fitted) values carried in the calibration file, with their source.
 FIXED: dict[str, tuple[float, str]] = {

@@ -15,9 +15,11 @@ Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to th
   dose rate      Ḋ_r = Σ_k u_rk,  u_rk' = −λ_rk u_rk                        (r: lesion or blood)
   LQ damage      Γ' = Ḋ − μΓ,  D' = Ḋ,  Q' = ḊΓ;  BED = D + 2Q/(α/β)         (Dale 1985, as an ODE)
                  carried as Γ = Σ_slow u_k/(μ − λ_k) + r,  r' = Σ_fast u_k − μ r     (see below)
-  viable         V' = s_g r V G(V+U) V/(V+v_c) − s_rk(αḊ + 2βḊΓ)V − κ V
-                 G = ln(K/(V+U)) (Gompertz) or 1 − (V+U)/K (logistic)
-  doomed         U' = s_rk(αḊ + 2βḊΓ)V − U/τ                                 (Kosinsky 2018, repair U/τ)
+  viable         V' = s_g r V G(V+W+U) V/(V+v_c) − s_rk(αḊ + 2βḊΓ)V − κ V
+                 G = ln(K/(V+W+U)) (Gompertz) or 1 − (V+W+U)/K (logistic)
+  target-low     W' = s_g r W G(V+W+U) W/(W+v_c) − s_rk(α f Ḋ + 2β f² Ḋ Γ)W − κ W,
+                 f = 1 − s_het (1 − f_low)                                  (uptake heterogeneity, below)
+  doomed         U' = s_rk(αḊ + 2βḊΓ)V + s_rk(α f Ḋ + 2β f² ḊΓ)W − U/τ       (Kosinsky 2018, repair U/τ)
   immune kill    κ = k_kill E m S,  m = 1 + s_mhc g_mhc Y/(Y+K_Y)           (MHC-I)
                  S = 1/(1 + φ_P P (1 − s_ici occ) + s_reg(φ_R R + φ_S M_s))
   radiation sig. Y' = Ḋ − k_Y Y                                             (drives MHC-I and PD-L1)
@@ -62,6 +64,20 @@ Science 354:1160, exhaustion is epigenetically fixed and blockade reinvigorates 
 2014 Cancer Res 74:5458, PD-L1 raised after RT drives adaptive resistance and only concomitant blockade
 cures). This is what makes anti-PD-L1 before or with RPT beat the same antibody given long after. No
 priming happens untreated (C = 0), so X = 0 at the untreated steady state.
+
+Uptake heterogeneity. A lesion is not uniformly target-positive: PSMA expression is lost or low in part of
+mCRPC (15–20 % of castration-resistant tumours, lower in liver metastases: Bakht et al. 2023 Nat Cancer 4:699;
+heterogeneous PSMA within metastases: Current et al. 2020 Clin Cancer Res; low PSMA-PET uptake predicts poor
+outcome of Lu-PSMA: Seifert et al. 2020, Ferdinandus et al. 2020; TheraP excluded FDG-positive/PSMA-negative
+disease: Hofman et al. 2021 Lancet 397:797), and
+SSTR2A is negative or weak in about a fifth of NET liver metastases and heterogeneous in two thirds of primaries
+(Charoenpitakchai et al. 2017 Virchows Arch 470:545). Each lesion therefore carries a second viable
+population W of target-low cells, its initial share ``low_uptake_fraction`` a per-patient covariate. W grows
+and is killed by the immune system like V but receives only the fraction f_low of the lesion's dose rate
+(cross-fire from the target-positive neighbours; Γ is linear in Ḋ, so its damage is f_low Γ and the
+quadratic kill 2β f_low² Ḋ Γ). The doomed cells are shared. Switched off (``switch_uptake_heterogeneity``
+= 0), f = 1 and W behaves exactly as V. W regrows after RPT and is what keeps Lu-177 from curing every
+lesion; f_low is an assumption fitted to the monotherapy trials (rptici.analysis.calibration).
 """
 
 from __future__ import annotations
@@ -101,7 +117,7 @@ SYSTEMIC_STATES: tuple[str, ...] = (
     "marrow_dose", "marrow_repair_residual", "marrow_quadratic", "exhausted",
 )
 LESION_STATES: tuple[str, ...] = (
-    "viable", "doomed", "repair_residual", "dose", "quadratic", "effector", "pdl1", "radiation_signal",
+    "viable", "doomed", "repair_residual", "dose", "quadratic", "effector", "pdl1", "radiation_signal", "viable_low",
 )
 GLOBAL_PARAMETERS: tuple[str, ...] = (
     "n_lesions", "n_exponentials", "antibody_first_dose_time", "ctla4_first_dose_time",
@@ -109,7 +125,7 @@ GLOBAL_PARAMETERS: tuple[str, ...] = (
     "switch_sting", "switch_priming", "switch_trafficking_limit", "switch_mhc_upregulation",
     "switch_pdl1_ifn", "switch_pdl1_radiation", "switch_ici_suppression_relief", "switch_regulatory_suppression",
     "switch_ctla4_priming", "switch_ctla4_treg_depletion", "switch_lymphocyte_kill", "switch_memory",
-    "switch_abscopal", "switch_psa", "switch_exhaustion",
+    "switch_abscopal", "switch_psa", "switch_exhaustion", "switch_uptake_heterogeneity",
     "doomed_death_rate", "cell_volume", "antigen_yield", "antigen_clearance_rate", "antigen_half_saturation",
     "sting_yield", "interferon_clearance_rate", "interferon_half_saturation", "sting_dependence",
     "dc_maturation_rate", "dc_death_rate", "priming_rate", "effector_blood_death_rate",
@@ -123,7 +139,7 @@ GLOBAL_PARAMETERS: tuple[str, ...] = (
     "memory_fraction", "memory_decay_rate", "memory_recall_rate", "memory_recall_half_saturation",
     "psa_production", "psa_clearance_rate",
     "exhaustion_gain", "exhaustion_burden_half_saturation", "exhausted_death_rate", "exhausted_function",
-    "exhausted_function_blocked",
+    "exhausted_function_blocked", "low_uptake_dose_fraction",
     "antibody_clearance", "antibody_central_volume", "antibody_intercompartmental_clearance",
     "antibody_peripheral_volume", "antibody_clearance_emax", "antibody_clearance_t50", "antibody_clearance_hill",
     "antibody_half_occupancy",
@@ -145,11 +161,12 @@ N_LESION_PARAMETERS = len(LESION_PARAMETERS)
 (S_ANTIGEN, S_INTERFERON, S_DENDRITIC, S_EFFECTOR_BLOOD, S_REGULATORY, S_SUPPRESSOR, S_MEMORY, S_LYMPHOCYTES,
  S_PSA, S_ANTIBODY_CENTRAL, S_ANTIBODY_PERIPHERAL, S_CTLA4_CENTRAL, S_CTLA4_PERIPHERAL, S_MARROW_DOSE,
  S_MARROW_RESIDUAL, S_MARROW_QUADRATIC, S_EXHAUSTED) = range(N_SYSTEMIC_STATES)
-(L_VIABLE, L_DOOMED, L_RESIDUAL, L_DOSE, L_QUADRATIC, L_EFFECTOR, L_PDL1, L_SIGNAL) = range(N_LESION_STATES)
+(L_VIABLE, L_DOOMED, L_RESIDUAL, L_DOSE, L_QUADRATIC, L_EFFECTOR, L_PDL1, L_SIGNAL, L_VIABLE_LOW) = range(N_LESION_STATES)
 (P_N_LESIONS, P_N_EXPONENTIALS, P_ANTIBODY_FIRST, P_CTLA4_FIRST,
  P_SW_GROWTH, P_SW_GOMPERTZ, P_SW_RADIATION_KILL, P_SW_ICD, P_SW_STING, P_SW_PRIMING, P_SW_TRAFFICKING,
  P_SW_MHC, P_SW_PDL1_IFN, P_SW_PDL1_RADIATION, P_SW_ICI, P_SW_REGULATORY, P_SW_CTLA4_PRIMING,
  P_SW_CTLA4_DEPLETION, P_SW_LYMPHOCYTE_KILL, P_SW_MEMORY, P_SW_ABSCOPAL, P_SW_PSA, P_SW_EXHAUSTION,
+ P_SW_UPTAKE_HETEROGENEITY,
  P_DOOMED_DEATH, P_CELL_VOLUME, P_ANTIGEN_YIELD, P_ANTIGEN_CLEARANCE, P_ANTIGEN_HALF, P_STING_YIELD,
  P_IFN_CLEARANCE, P_IFN_HALF, P_STING_DEPENDENCE, P_DC_MATURATION, P_DC_DEATH, P_PRIMING,
  P_EFFECTOR_BLOOD_DEATH, P_EFFECTOR_TURNOVER, P_TRAFFICKING_IFN_GAIN, P_KILL, P_MHC_GAIN, P_SIGNAL_DECAY,
@@ -159,7 +176,8 @@ N_LESION_PARAMETERS = len(LESION_PARAMETERS)
  P_LYMPHOCYTE_ALPHA, P_LYMPHOCYTE_BETA, P_LYMPHOCYTE_RECOVERY, P_LYMPHOCYTE_BASELINE, P_LYMPHOID_DOSE_FACTOR,
  P_MARROW_REPAIR, P_MARROW_ALPHA_BETA, P_MEMORY_FRACTION, P_MEMORY_DECAY, P_MEMORY_RECALL, P_MEMORY_RECALL_HALF,
  P_PSA_PRODUCTION, P_PSA_CLEARANCE,
- P_EXHAUSTION, P_EXHAUSTION_HALF, P_EXHAUSTED_DEATH, P_EXHAUSTED_FUNCTION, P_EXHAUSTED_FUNCTION_BLOCKED, P_ANTIBODY, P_ANTIBODY_1, P_ANTIBODY_2, P_ANTIBODY_3, P_ANTIBODY_4,
+ P_EXHAUSTION, P_EXHAUSTION_HALF, P_EXHAUSTED_DEATH, P_EXHAUSTED_FUNCTION, P_EXHAUSTED_FUNCTION_BLOCKED,
+ P_LOW_UPTAKE_DOSE_FRACTION, P_ANTIBODY, P_ANTIBODY_1, P_ANTIBODY_2, P_ANTIBODY_3, P_ANTIBODY_4,
  P_ANTIBODY_5, P_ANTIBODY_6, P_ANTIBODY_7, P_CTLA4, P_CTLA4_1, P_CTLA4_2, P_CTLA4_3, P_CTLA4_4, P_CTLA4_5,
  P_CTLA4_6, P_CTLA4_7) = range(N_GLOBAL_PARAMETERS)
 (Q_PRESENT, Q_GROWTH, Q_CAPACITY, Q_ALPHA, Q_BETA, Q_REPAIR, Q_INFILTRATION, Q_PDL1_BASE) = range(N_LESION_PARAMETERS)
@@ -420,6 +438,9 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
                           + (p[P_EXHAUSTED_FUNCTION_BLOCKED] - p[P_EXHAUSTED_FUNCTION]) * relief)
     functional_blood = effector_blood + exhausted_function * max(exhausted, 0.0)
 
+    # target-low cells receive the fraction f of the lesion's dose rate (and f Γ of its damage); switched off, f = 1
+    low_fraction = 1.0 - p[P_SW_UPTAKE_HETEROGENEITY] * (1.0 - p[P_LOW_UPTAKE_DOSE_FRACTION])
+
     # first pass: totals over lesions (burden, dying cells, radiation kill, largest dose, PD-L1 met by effectors)
     burden = 0.0
     engaged = 0.0
@@ -435,12 +456,16 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         rate, damage, _ = _dose_rate_and_damage(y, p, s + N_LESION_STATES, q + N_LESION_PARAMETERS, n_exp,
                                                 p[q + Q_REPAIR], y[s + L_RESIDUAL])
         viable = y[s + L_VIABLE]
-        burden += max(viable, 0.0)
-        engaged += max(viable, 0.0) * max(y[s + L_PDL1], 0.0)
-        volume += max(viable, 0.0) + max(y[s + L_DOOMED], 0.0)
+        viable_low = y[s + L_VIABLE_LOW]
+        cells = max(viable, 0.0) + max(viable_low, 0.0)
+        burden += cells
+        engaged += cells * max(y[s + L_PDL1], 0.0)
+        volume += cells + max(y[s + L_DOOMED], 0.0)
         dying += p[P_DOOMED_DEATH] * y[s + L_DOOMED]
-        irradiated += p[P_SW_RADIATION_KILL] * (p[q + Q_ALPHA] * rate
-                                                 + 2.0 * p[q + Q_BETA] * rate * damage) * viable
+        irradiated += p[P_SW_RADIATION_KILL] * ((p[q + Q_ALPHA] * rate + 2.0 * p[q + Q_BETA] * rate * damage) * viable
+                                                 + (p[q + Q_ALPHA] * low_fraction * rate
+                                                    + 2.0 * p[q + Q_BETA] * low_fraction * low_fraction * rate * damage)
+                                                 * viable_low)
         largest_dose = max(largest_dose, y[s + L_DOSE])
 
     # lesions
@@ -458,27 +483,37 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         for k in range(n_exp):
             dydt[s + N_LESION_STATES + k] = -p[q + N_LESION_PARAMETERS + k] * y[s + N_LESION_STATES + k]
         viable = y[s + L_VIABLE]
+        viable_low = y[s + L_VIABLE_LOW]
         doomed = y[s + L_DOOMED]
         effector = y[s + L_EFFECTOR]
         pdl1 = y[s + L_PDL1]
         signal = y[s + L_SIGNAL]
-        total = viable + doomed
+        total = max(viable, 0.0) + max(viable_low, 0.0) + doomed
 
         growth = 0.0
-        if viable > 0.0 and total > 0.0:
+        growth_low = 0.0
+        if total > 0.0 and (viable > 0.0 or viable_low > 0.0):
             if p[P_SW_GOMPERTZ] != 0.0:
                 shape = math.log(p[q + Q_CAPACITY] / total)
             else:
                 shape = 1.0 - total / p[q + Q_CAPACITY]
-            growth = p[P_SW_GROWTH] * p[q + Q_GROWTH] * viable * shape * viable / (viable + p[P_CELL_VOLUME])
-        radiation_kill = p[P_SW_RADIATION_KILL] * (p[q + Q_ALPHA] * rate + 2.0 * p[q + Q_BETA] * rate * damage) * viable
+            per_cell = p[P_SW_GROWTH] * p[q + Q_GROWTH] * shape
+            if viable > 0.0:
+                growth = per_cell * viable * viable / (viable + p[P_CELL_VOLUME])
+            if viable_low > 0.0:  # each sub-population needs its own surviving cells to regrow
+                growth_low = per_cell * viable_low * viable_low / (viable_low + p[P_CELL_VOLUME])
+        switch_radiation = p[P_SW_RADIATION_KILL]
+        radiation_kill = switch_radiation * (p[q + Q_ALPHA] * rate + 2.0 * p[q + Q_BETA] * rate * damage) * viable
+        radiation_kill_low = switch_radiation * (p[q + Q_ALPHA] * low_fraction * rate + 2.0 * p[q + Q_BETA]
+                                                 * low_fraction * low_fraction * rate * damage) * viable_low
         radiation_signal = _saturation(signal, p[P_SIGNAL_HALF])
         mhc = 1.0 + p[P_SW_MHC] * p[P_MHC_GAIN] * radiation_signal
         suppression = 1.0 / (1.0 + p[P_PDL1_SUPPRESSION] * max(pdl1, 0.0) * (1.0 - relief) + systemic_suppression)
-        immune_kill = p[P_KILL] * max(effector, 0.0) * mhc * suppression * viable
+        immune_rate = p[P_KILL] * max(effector, 0.0) * mhc * suppression
 
-        dydt[s + L_VIABLE] = growth - radiation_kill - immune_kill
-        dydt[s + L_DOOMED] = radiation_kill - p[P_DOOMED_DEATH] * doomed
+        dydt[s + L_VIABLE] = growth - radiation_kill - immune_rate * viable
+        dydt[s + L_VIABLE_LOW] = growth_low - radiation_kill_low - immune_rate * viable_low
+        dydt[s + L_DOOMED] = radiation_kill + radiation_kill_low - p[P_DOOMED_DEATH] * doomed
         dydt[s + L_RESIDUAL] = forcing - repair * residual
         dydt[s + L_DOSE] = rate
         dydt[s + L_QUADRATIC] = rate * damage
@@ -632,6 +667,7 @@ COVARIATES: dict[str, tuple[str, ...]] = {
     "psa": ("psa", "baseline_psa"),
     "weight": ("weight_kg", "weight", "body_weight"),
     "doubling_time": ("doubling_time_days", "doubling_time"),
+    "low_uptake_fraction": ("low_uptake_fraction",),
 }
 
 
@@ -642,7 +678,8 @@ class ImmunityCovariates:
     lesion_volumes_mL (patients, lesions), NaN for an absent lesion; infiltration (≥ 0, "hot" ≈ 1, "cold" ≈
     0.1) and pdl1 (fraction of PD-L1-positive tumour cells) per patient or per lesion; alpha (1/Gy) per
     patient or lesion; lymphocytes (10⁹/L), psa (ng/mL, NaN if not prostate cancer), weight_kg per
-    patient; doubling_time_days per patient or lesion. None: the parameter set's default.
+    patient; doubling_time_days per patient or lesion; low_uptake_fraction (initial share of target-low
+    cells, 0 to 1) per patient or lesion. None: the parameter set's default.
     """
 
     lesion_volumes_mL: Any
@@ -653,6 +690,7 @@ class ImmunityCovariates:
     psa: Any = None
     weight_kg: Any = None
     doubling_time_days: Any = None
+    low_uptake_fraction: Any = None
 
 
 def _covariate(patients: Any, key: str) -> Any:
@@ -709,6 +747,7 @@ class _Baseline:
     pdl1: np.ndarray             # baseline PD-L1 state
     alpha: np.ndarray
     doubling_time: np.ndarray
+    low_share: np.ndarray        # initial share of target-low viable cells per lesion
     lymphocytes: np.ndarray
     psa: np.ndarray              # NaN where not given
     weight: np.ndarray
@@ -749,9 +788,13 @@ def _baseline(parameters: ImmunityParameters, layout: ModelLayout, patients: Any
                            "patients.doubling_time_days")
     if np.any(doubling <= 0):
         raise InputError("patients.doubling_time_days", "non-positive value", "positive doubling times in days")
+    low_share = _per_lesion(_covariate(patients, "low_uptake_fraction"), values["low_uptake_fraction"], size, lesions,
+                            "patients.low_uptake_fraction", upper=1.0)
+    odds_scale = values["low_uptake_odds_scale"]  # calibration: multiplies the odds s/(1 − s) of every share
+    low_share = odds_scale * low_share / (1.0 - low_share + odds_scale * low_share)
     return _Baseline(
         volumes=np.where(present, volumes, 0.0), present=present, infiltration=infiltration, effector=effector,
-        pdl1_base=pdl1_base, pdl1=pdl1_base + induced, alpha=alpha, doubling_time=doubling,
+        pdl1_base=pdl1_base, pdl1=pdl1_base + induced, alpha=alpha, doubling_time=doubling, low_share=low_share,
         lymphocytes=_per_patient(_covariate(patients, "lymphocytes"), values["lymphocyte_baseline"], size,
                                  "patients.lymphocytes"),
         psa=_per_patient(_covariate(patients, "psa"), math.nan, size, "patients.psa", positive=False,
@@ -815,7 +858,11 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     capacity = values["carrying_capacity"]
     safe_volume = np.where(base.present, base.volumes, 1.0)
     shape = np.log(capacity / safe_volume) if values["switch_gompertz"] else 1.0 - safe_volume / capacity
-    extinction = safe_volume / (safe_volume + values["cell_volume"])
+    # Σ_i V_i²/(V_i + v_c) / V over the target-high and target-low parts (each regrows from its own cells)
+    cell_volume = values["cell_volume"]
+    low_volume = base.low_share * safe_volume
+    high_volume = safe_volume - low_volume
+    extinction = (high_volume**2 / (high_volume + cell_volume) + low_volume**2 / (low_volume + cell_volume)) / safe_volume
     growth_rate = (math.log(2.0) / base.doubling_time + baseline_kill) / (shape * extinction)
     alpha_beta = values["tumour_alpha_beta"]
     repair = math.log(2.0) / values["tumour_repair_half_time"]
@@ -835,7 +882,7 @@ def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients:
                   overrides: Mapping[str, object] | None = None) -> np.ndarray:
     """Initial states (patients, layout.n_states): untreated steady state of every immune state.
 
-    Lesions at their volumes (all viable), no dose, baseline infiltrate and PD-L1; effector, regulatory
+    Lesions at their volumes (all viable, the share ``low_uptake_fraction`` of them target-low), no dose, baseline infiltrate and PD-L1; effector, regulatory
     and suppressor pools at 1 (their baseline), no antigen, interferon, mature DCs, memory or exhausted
     cells; lymphocytes
     and PSA at the patient's baseline (PSA 0 where not given); no antibody.
@@ -852,7 +899,8 @@ def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients:
     for lesion in range(layout.n_lesions):
         start = layout.lesion_start(lesion)
         present = base.present[:, lesion]
-        state[:, start + L_VIABLE] = base.volumes[:, lesion]
+        state[:, start + L_VIABLE] = base.volumes[:, lesion] * (1.0 - base.low_share[:, lesion])
+        state[:, start + L_VIABLE_LOW] = base.volumes[:, lesion] * base.low_share[:, lesion]
         state[:, start + L_EFFECTOR] = np.where(present, base.effector[:, lesion], 0.0)
         state[:, start + L_PDL1] = np.where(present, base.pdl1[:, lesion], 0.0)
     return state
@@ -862,8 +910,9 @@ def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients:
 
 #: States each read-out of :func:`observables` needs: (lesion states, systemic states).
 OBSERVABLE_STATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "volume": (("viable", "doomed"), ()), "diameter": (("viable", "doomed"), ()),
-    "volume_sum": (("viable", "doomed"), ()), "diameter_sum": (("viable", "doomed"), ()),
+    "volume": (("viable", "viable_low", "doomed"), ()), "diameter": (("viable", "viable_low", "doomed"), ()),
+    "volume_sum": (("viable", "viable_low", "doomed"), ()),
+    "diameter_sum": (("viable", "viable_low", "doomed"), ()),
     "dose": (("dose",), ()), "bed": (("dose", "quadratic"), ()), "effector_tumour": (("effector",), ()),
     "pdl1": (("pdl1",), ()), "psa": ((), ("psa",)), "effector_blood": ((), ("effector_blood",)),
     "regulatory": ((), ("regulatory",)), "cd8_treg_ratio": ((), ("effector_blood", "regulatory")),
@@ -910,7 +959,7 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     With ``states`` (full-layout indices, e.g. from :func:`observable_states`), ``y``'s last axis holds only
     those states; read-outs that need other states come out NaN.
 
-    Per lesion (last axis = lesions; NaN where a lesion is absent): volume (mL, viable + doomed),
+    Per lesion (last axis = lesions; NaN where a lesion is absent): volume (mL, viable + target-low + doomed),
     diameter (mm, sphere), dose (Gy), bed (Gy; BED = D + 2∫ḊΓ/(α/β), α/β = α/β_lesion), effector_tumour.
     Sums: volume_sum, diameter_sum (the RECIST sum of diameters). Systemic: psa (ng/mL), effector_blood
     and regulatory (relative to baseline), cd8_treg_ratio, memory, exhausted (relative to the
@@ -935,8 +984,8 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     starts = np.array([layout.lesion_start(lesion) for lesion in range(layout.n_lesions)])
     parameter_starts = np.array([layout.lesion_parameter_start(lesion) for lesion in range(layout.n_lesions)])
     present = p[..., parameter_starts + Q_PRESENT] != 0
-    volume = np.where(present, np.maximum(y[..., starts + L_VIABLE], 0) + np.maximum(y[..., starts + L_DOOMED], 0),
-                      np.nan)
+    volume = np.where(present, np.maximum(y[..., starts + L_VIABLE], 0) + np.maximum(y[..., starts + L_VIABLE_LOW], 0)
+                      + np.maximum(y[..., starts + L_DOOMED], 0), np.nan)
     diameter = 10.0 * 2.0 * np.cbrt(3.0 * volume / (4.0 * math.pi))
     dose = np.where(present, y[..., starts + L_DOSE], np.nan)
     alpha = p[..., parameter_starts + Q_ALPHA]

@@ -93,11 +93,15 @@ PARAMETER_UNITS: dict[str, str] = {
     "exhausted_death_rate": "1/day",
     "exhausted_function": "",
     "exhausted_function_blocked": "",
+    # uptake heterogeneity (target-low cells)
+    "low_uptake_dose_fraction": "",
+    "low_uptake_odds_scale": "",
     # PSA
     "psa_half_life": "day",
     # default covariates (used where a patient does not give them)
     "infiltration": "",
     "pdl1_expression": "",
+    "low_uptake_fraction": "",
     "body_weight": "kg",
     "default_half_occupancy": "ug/mL",
 }
@@ -108,7 +112,7 @@ SWITCHES: tuple[str, ...] = (
     "growth", "gompertz", "radiation_kill", "immunogenic_cell_death", "sting", "priming",
     "trafficking_limit", "mhc_upregulation", "pdl1_ifn", "pdl1_radiation", "ici_suppression_relief",
     "regulatory_suppression", "ctla4_priming", "ctla4_treg_depletion", "lymphocyte_kill", "memory",
-    "abscopal", "psa", "exhaustion",
+    "abscopal", "psa", "exhaustion", "uptake_heterogeneity",
 )
 
 _NON_PINT_UNITS = {LYMPHOCYTE_UNIT}

@@ -10,6 +10,9 @@ unit hypercube map to patients (:mod:`rptici.population.sampling`). Families:
 * ``hurdle_lognormal``: a score that is 0 with probability 1 − positive_fraction, otherwise a truncated
   lognormal (PD-L1: tumour proportion score or combined positive score, in %).
 
+``low_uptake_fraction`` (optional; the initial share of target-low cells in a lesion, rptici.immunity) is
+drawn from its own Latin-hypercube stream, so that adding it to a disease leaves every other draw unchanged.
+
 A covariate may differ by sex: ``{by_sex: {male: ..., female: ...}}``. Every entry carries a unit and a
 source; ``assumption: true`` marks a number not found in a trial report, with ``calibrate_against`` naming
 what it should be calibrated to.
@@ -45,11 +48,15 @@ COVARIATE_UNITS = {
     "lymphocytes": "10^9/L",
     "prior_lines": "1",
     "psa": "ng/mL",
+    "low_uptake_fraction": "1",
 }
 REQUIRED_COVARIATES = ("age", "height", "weight", "egfr", "target_uptake", "pdl1", "infiltration", "alpha",
                        "lymphocytes", "prior_lines")
+#: covariates sampled from their own stream (not in the hypercube, so adding them changes no other draw);
+#: a disease without them gets 0
+SEPARATE_COVARIATES = ("low_uptake_fraction",)
 #: names that a correlation may refer to: the covariates plus the lesion count
-CORRELATABLE = tuple(COVARIATE_UNITS) + ("lesion_count",)
+CORRELATABLE = tuple(name for name in COVARIATE_UNITS if name not in SEPARATE_COVARIATES) + ("lesion_count",)
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,11 @@ from scipy.stats import qmc
 
 from ..errors import InputError
 from ..kinetics.biokinetics import Covariates
-from .distributions import MAX_LESIONS, SEXES, Disease, load_disease
+from .distributions import MAX_LESIONS, SEPARATE_COVARIATES, SEXES, Disease, load_disease
 
 METHODS = ("lhs", "sobol", "random")
+#: entropy word that separates the stream of the separately sampled covariates from the main design
+SEPARATE_STREAM = 0x10B
 REFERENCE_BSA_M2 = 1.73  # the body surface area that eGFR is normalised to (mL/min/1.73 m²), by definition
 
 
@@ -52,7 +54,8 @@ class Population:
     Lesion arrays are (patients, 8), NaN where a patient has fewer lesions. ``target_uptake`` is the PET
     measure named by the disease's target (for example PSMA PET SUVmean); ``target_uptake_scale`` is it
     over the agent's reference value. ``pdl1`` is in % (tumour proportion score or combined positive score,
-    ``pdl1_scoring``). ``psa_ng_per_mL`` is NaN for diseases without PSA. ``patient_id`` is the index that
+    ``pdl1_scoring``). ``low_uptake_fraction`` is the initial share of target-low cells in the patient's
+    lesions (0 for a disease whose file does not give it). ``psa_ng_per_mL`` is NaN for diseases without PSA. ``patient_id`` is the index that
     selects the patient's random stream (:func:`patient_streams`) and survives :meth:`subset`.
     """
 
@@ -81,8 +84,11 @@ class Population:
     lesion_diameters_mm: np.ndarray
     lesion_volumes_mL: np.ndarray
     lesion_density_g_per_mL: float = 1.0
+    low_uptake_fraction: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.low_uptake_fraction is None:
+            object.__setattr__(self, "low_uptake_fraction", np.zeros(self.patient_id.shape))
         for item in fields(self):
             value = getattr(self, item.name)
             if isinstance(value, np.ndarray):
@@ -210,7 +216,9 @@ def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex:
     if sex == "female" and spec.male_fraction >= 1.0 or sex == "male" and spec.male_fraction <= 0.0:
         raise InputError("sex", sex, f"a sex that {spec.name} occurs in")
 
-    names = ["sex", "measurable", "lesion_count"] + [f"lesion_{k}" for k in range(MAX_LESIONS)] + list(spec.covariates)
+    separate = [name for name in SEPARATE_COVARIATES if name in spec.covariates]
+    names = (["sex", "measurable", "lesion_count"] + [f"lesion_{k}" for k in range(MAX_LESIONS)]
+             + [name for name in spec.covariates if name not in separate])
     columns = {name: i for i, name in enumerate(names)}
     points = unit_hypercube(int(n), len(names), int(seed), method)
     points = _apply_copula(points, _correlation_matrix(spec, columns, len(names)))
@@ -234,6 +242,12 @@ def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex:
     diameters = lesions.diameter.ppf(points[:, [columns[f"lesion_{k}"] for k in range(MAX_LESIONS)]])
     diameters = np.where(slots < count[:, None], diameters, np.nan)
 
+    low_uptake = np.zeros(n)
+    if separate:
+        extra = unit_hypercube(int(n), len(separate), int(seed) * 0x10000 + SEPARATE_STREAM, method)
+        marginal = spec.marginal("low_uptake_fraction")
+        low_uptake = marginal.ppf(extra[:, separate.index("low_uptake_fraction")])
+
     height, weight = draw("height"), draw("weight")
     bsa = mosteller_bsa(height, weight)
     egfr = draw("egfr")
@@ -248,4 +262,4 @@ def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex:
         psa_ng_per_mL=draw("psa") if spec.has_psa else np.full(n, np.nan),
         measurable_disease=points[:, columns["measurable"]] < lesions.measurable_fraction,
         lesion_count=count, lesion_diameters_mm=diameters, lesion_volumes_mL=sphere_volume_mL(diameters),
-        lesion_density_g_per_mL=lesions.density_g_per_mL)
+        lesion_density_g_per_mL=lesions.density_g_per_mL, low_uptake_fraction=low_uptake)

@@ -122,6 +122,7 @@ def _patients_mapping(population: Population, doubling_time_days: float | None) 
         "bsa_m2": np.array(population.bsa_m2),
         "gfr_mL_per_min": np.array(population.gfr_mL_per_min),
         "target_uptake_scale": np.array(population.target_uptake_scale),
+        "low_uptake_fraction": np.array(population.low_uptake_fraction),
     }
     if np.all(np.isfinite(population.psa_ng_per_mL)):
         mapping["psa"] = np.array(population.psa_ng_per_mL)

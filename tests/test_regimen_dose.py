@@ -280,3 +280,27 @@ def test_simulate_radium_with_atezolizumab_for_mcrpc_patients_with_bone_lesions(
     present = np.isfinite(volumes)
     np.testing.assert_allclose(delivered[present], expected[present], rtol=1e-3)
     assert np.all((expected[present] > 0.43 * 3 * 0.5) & (expected[present] < 1.21 * 3 * 2))  # Pacilio 2016 order
+
+
+# -- lesion (tumour) absorbed dose per activity for a typical lesion at target-uptake scale 1 ---------------------
+
+def lesion_dose_per_GBq(agent: str, masses_g: list[float]) -> np.ndarray:
+    """Self-dose per GBq of one 7.4 GBq cycle to lesions of the given masses (one lesion per patient)."""
+    covariates = Covariates.reference(patients=len(masses_g), lesion_masses_g=[[mass] for mass in masses_g])
+    result = reference_dose({"agent": agent, "activity": "7.4 GBq", "interval": "8 weeks", "cycles": 1}, covariates)
+    return result.dose_per_activity_Gy_per_GBq[:, result.targets.index("lesion_1")]
+
+
+def test_lutathera_typical_lesion_dose_per_gbq():
+    """Lu-DOTATATE tumours 3.41 +- 0.68 mGy/MBq (Gupta et al. 2013 Clin Nucl Med 38:188); tolerance: mean +- 2 SD
+    (2.05-4.77 Gy/GBq) for 10-30 g lesions. Roth et al. 2022 J Nucl Med (PMC8978188): 2-77 Gy per 7.4 GBq cycle."""
+    per_GBq = lesion_dose_per_GBq("Lutathera", [10.0, 20.0, 30.0])
+    assert np.all((per_GBq >= 2.05) & (per_GBq <= 4.77)), per_GBq
+
+
+def test_pluvicto_typical_lesion_dose_per_gbq():
+    """Lu-PSMA-617 mean tumour dose 4.0 +- 2.9 Gy/GBq in PERCIST non-responders, 10.2 +- 12.0 in responders
+    (Voelter et al. 2021 Diagnostics 11:428, PMC7999994); Okamoto et al. 2017 J Nucl Med 58:445 report about
+    3-6 Gy/GBq (not verified). Tolerance: 3.0 Gy/GBq to the non-responder mean + 1 SD (6.9) for 10-30 g lesions."""
+    per_GBq = lesion_dose_per_GBq("Pluvicto", [10.0, 20.0, 30.0])
+    assert np.all((per_GBq >= 3.0) & (per_GBq <= 6.9)), per_GBq

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..dosimetry import (PatientMeasurements, SValue, SValueTable, TacFit, absorbed_dose_components, absorbed_doses,
                          default_alpha_rbe,                          organ_self_s_value, sphere_s_value, tia_monte_carlo)
 from ..errors import InputError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +31,31 @@ def figure_to_data_uri(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+#: File types a single figure can be written to.
+FIGURE_FORMATS = (".png", ".html")
+
+
+def write_figure(figure: Figure, path: str | Path, title: str, description: str, field: str = "--out") -> Path:
+    """Write ``figure`` to ``path``: a PNG, or a self-contained HTML page with the figure embedded."""
+    from .. import __version__
+    from ..errors import InputError
+
+    path = Path(path)
+    if path.suffix.lower() not in FIGURE_FORMATS:
+        raise InputError(field, str(path), "a file name ending in .png or .html")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".png":
+        figure.savefig(path, format="png", dpi=110, bbox_inches="tight")
+        return path
+    heading = html.escape(title)
+    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{heading}</title></head>\n"
+            f"<body style=\"font-family: sans-serif; max-width: 60em; margin: auto\">\n<h1>{heading}</h1>\n"
+            f"<img alt=\"{html.escape(description)}\" src=\"{figure_to_data_uri(figure)}\">\n"
+            f"<p>rptici {html.escape(__version__)}</p>\n</body></html>\n")
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 def render_html(template: str, path: str | Path, **context: object) -> Path:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import __version__
-from ..errors import InputError
 from ..radiobiology.regimen_dose import RegimenDose
-from .html import figure_to_data_uri
+from .html import write_figure
 
-FORMATS = (".png", ".html")
 
 
 def regimen_figure(result: RegimenDose, patient: int = 0, title: str = "") -> Figure:
@@ -56,18 +52,4 @@ def regimen_figure(result: RegimenDose, patient: int = 0, title: str = "") -> Fi
 
 def write_regimen_plot(result: RegimenDose, path: str | Path, patient: int = 0, title: str = "") -> Path:
     """Write :func:`regimen_figure` to ``path``: a PNG, or a self-contained HTML page with the figure embedded."""
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise InputError("--out", str(path), "a file name ending in .png or .html")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure = regimen_figure(result, patient, title)
-    if path.suffix.lower() == ".png":
-        figure.savefig(path, format="png", dpi=110, bbox_inches="tight")
-        return path
-    heading = html.escape(title or f"{result.agent} regimen")
-    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{heading}</title></head>\n"
-            f"<body style=\"font-family: sans-serif; max-width: 60em; margin: auto\">\n<h1>{heading}</h1>\n"
-            f"<img alt=\"activity, dose and occupancy over time\" src=\"{figure_to_data_uri(figure)}\">\n"
-            f"<p>rptici {html.escape(__version__)}</p>\n</body></html>\n")
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_figure(regimen_figure(result, patient, title), path, title or f"{result.agent} regimen", "activity, dose and occupancy over time", "--out")

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import __version__
-from ..errors import InputError
-from .html import figure_to_data_uri
+from .html import write_figure
 
-FORMATS = (".png", ".html")
 PANELS = (("diameter_sum", "sum of diameters (mm)"), ("psa", "PSA (ng/mL)"),
           ("lymphocytes", "lymphocytes (10⁹/L)"), ("occupancy", "checkpoint occupancy"))
 
@@ -36,18 +32,4 @@ def simulation_figure(run: Mapping[str, Any], title: str = "") -> Figure:
 
 def write_simulation_plot(run: Mapping[str, Any], path: str | Path, title: str = "") -> Path:
     """Write :func:`simulation_figure` to ``path``: a PNG, or a self-contained HTML page with it embedded."""
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise InputError("--plot", str(path), "a file name ending in .png or .html")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure = simulation_figure(run, title)
-    if path.suffix.lower() == ".png":
-        figure.savefig(path, format="png", dpi=110, bbox_inches="tight")
-        return path
-    heading = html.escape(title or "rptici simulate")
-    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{heading}</title></head>\n"
-            f"<body style=\"font-family: sans-serif; max-width: 60em; margin: auto\">\n<h1>{heading}</h1>\n"
-            f"<img alt=\"tumour, PSA, lymphocytes and occupancy over time\" src=\"{figure_to_data_uri(figure)}\">\n"
-            f"<p>rptici {html.escape(__version__)}</p>\n</body></html>\n")
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_figure(simulation_figure(run, title), path, title or "rptici simulate", "tumour, PSA, lymphocytes and occupancy over time", "--plot")

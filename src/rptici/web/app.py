@@ -31,7 +31,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from rptici.errors import InputError
 
 from . import figures, forms
-from .jobs import SUMMARY_FILE, JobManager, Runner, Summarizer, runner_available
+from .jobs import SUMMARY_FILE, JobManager, Runner, Summarizer
 from .limits import WebLimits
 
 HERE = Path(__file__).parent
@@ -62,7 +62,6 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
     """
     limits = limits or WebLimits()
     jobs = JobManager(run_root, limits, runner, summarizer)
-    custom_runner = runner is not None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -83,8 +82,7 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
     def dashboard(request: Request, form: Mapping[str, str], errors: Mapping[str, str] | None = None,
                   status_code: int = 200, notice: str = "") -> HTMLResponse:
         return page(request, "dashboard.html", status_code, form=form, errors=errors or {}, notice=notice,
-                    diseases=forms.disease_options(), rpt_agents=forms.rpt_agents(), ici_agents=forms.ici_agents(),
-                    runner_ready=custom_runner or runner_available())
+                    diseases=forms.disease_options(), rpt_agents=forms.rpt_agents(), ici_agents=forms.ici_agents())
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js() -> FileResponse:
@@ -115,8 +113,6 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
         scenario, errors = forms.validate(form, limits)
         if errors:
             return dashboard(request, form, errors, 422)
-        if not (custom_runner or runner_available()):
-            return dashboard(request, form, {"form": "The trial runner (rptici.trials.run) is not installed."}, 503)
         try:
             status = jobs.submit(scenario)  # type: ignore[arg-type]
         except InputError as error:
@@ -215,8 +211,7 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
 
         problems = {record.name: replay_problem(record) for record in registry()}
         return page(request, "registry.html", 200 if not errors else 422, rows=rows, filters=filters,
-                    errors=errors, problems=problems, replay_patients=min(REPLAY_PATIENTS, limits.max_patients),
-                    runner_ready=custom_runner or runner_available())
+                    errors=errors, problems=problems, replay_patients=min(REPLAY_PATIENTS, limits.max_patients))
 
     @app.post("/registry/{name}/replay")
     async def replay(request: Request, name: str) -> Response:
@@ -232,9 +227,6 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
             scenario["follow_up"] = _capped_follow_up(scenario.get("follow_up"), limits)
         except InputError as error:
             return page(request, "message.html", 400, title="Cannot replay", message=str(error))
-        if not (custom_runner or runner_available()):
-            return page(request, "message.html", 503, title="Cannot replay",
-                        message="The trial runner (rptici.trials.run) is not installed.")
         try:
             status = jobs.submit(scenario, trial=name)
         except InputError as error:

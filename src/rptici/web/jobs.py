@@ -85,17 +85,6 @@ def default_summarizer(folder: Path) -> dict:
     return summarize(folder)
 
 
-def runner_available() -> bool:
-    """True when the trial runner and its summary are installed (they are separate modules)."""
-    try:
-        import rptici.analysis.summary  # noqa: F401
-        import rptici.trials.run  # noqa: F401
-        import rptici.trials.scenario  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _patients(scenario: Mapping[str, Any]) -> int:
     """Patients of a scenario: the per-arm numbers when given, else the total."""
     arms = scenario.get("arms") or ()

@@ -99,7 +99,7 @@ def test_every_parameter_has_unit_and_source():
                           "tumour_alpha_beta", "tumour_repair_half_time", "lymphocyte_alpha_beta",
                           "marrow_repair_half_time", "psa_half_life", "infiltration", "pdl1_expression",
                           "body_weight", "default_half_occupancy", "low_uptake_fraction",
-                          "low_uptake_odds_scale"}
+                          "low_uptake_odds_scale", "doomed_lifetime_doublings"}
     # a value taken from tissues.yaml is the radiobiology layer's value
     assert load_parameters("human")["lymphocyte_alpha"] == tissue("lymphocytes").alpha
 
@@ -146,6 +146,10 @@ def test_switch_off_equals_strength_zero(mechanism):
             p_zero[[LAYOUT.parameter("beta", lesion) for lesion in range(LAYOUT.n_lesions)]] = 0.0
         if mechanism == "memory":  # no memory formed and none recalled
             p_zero[LAYOUT.parameter("memory_recall_rate")] = 0.0
+    elif mechanism == "mitotic_death":  # off: every lesion clears doomed cells at the fixed 1/τ0
+        y_zero = y
+        p_zero[[LAYOUT.parameter("doomed_death_rate", lesion) for lesion in range(LAYOUT.n_lesions)]] = \
+            p_on[LAYOUT.parameter("doomed_death_rate")]
     elif mechanism == "uptake_heterogeneity":  # off: target-low cells get the full dose rate (f = 1)
         y_zero = y
         p_zero[LAYOUT.parameter("low_uptake_dose_fraction")] = 1.0
@@ -191,11 +195,11 @@ def test_untreated_growth_has_the_stated_doubling_time(species):
     volume = 0.05 if species == "mouse" else 10.0
     p, y0 = patient(species, {"carrying_capacity": 1e9}, layout=ModelLayout(1, 1), volumes=(volume,))
     cells = [ModelLayout(1, 1).state("viable", 0), ModelLayout(1, 1).state("viable_low", 0)]
-    assert derivative(y0, p)[cells].sum() / volume == pytest.approx(math.log(2) / doubling, rel=1e-12)
+    assert derivative(y0, p)[cells].sum() / y0[cells].sum() == pytest.approx(math.log(2) / doubling, rel=1e-12)
     y = integrate(y0, p, doubling)
     # the Gompertz rate falls as ln(K/V): over one doubling by ln2/ln(K/V) ≈ 3 %, so half of that on average
     tolerance = 0.005 if species == "mouse" else 0.03
-    assert y[cells].sum() / volume == pytest.approx(2.0, rel=tolerance)
+    assert y[cells].sum() / y0[cells].sum() == pytest.approx(2.0, rel=tolerance)
 
 
 @pytest.mark.parametrize("species", ["human", "mouse"])
@@ -243,11 +247,11 @@ def test_lq_part_reproduces_lea_catcheside_bed():
     assert result["marrow_bed"] == pytest.approx(float(marrow_bed), rel=1e-6)
     alpha = tumour.alpha
     kill = log_cell_kill(y[layout.state("dose", 0)], y[layout.state("quadratic", 0)], alpha, alpha / tumour.alpha_beta)
-    assert y[layout.state("viable", 0)] / (10.0 * (1 - share)) == pytest.approx(math.exp(-kill), rel=1e-7)
+    assert y[layout.state("viable", 0)] / y0[layout.state("viable", 0)] == pytest.approx(math.exp(-kill), rel=1e-7)
     fraction = load_parameters("human")["low_uptake_dose_fraction"]
     kill_low = log_cell_kill(fraction * y[layout.state("dose", 0)], fraction**2 * y[layout.state("quadratic", 0)],
                              alpha, alpha / tumour.alpha_beta)
-    assert y[layout.state("viable_low", 0)] / (10.0 * share) == pytest.approx(math.exp(-kill_low), rel=1e-7)
+    assert y[layout.state("viable_low", 0)] / y0[layout.state("viable_low", 0)] == pytest.approx(math.exp(-kill_low), rel=1e-7)
     assert kill_low < 0.5 * kill  # the target-low cells are what survives
     # lymphocytes without recovery: survival exp(−α_L D − 2β_L ∫ḊΓ) with the lymphocyte α = ln10/D10
     lymphocytes = tissue("lymphocytes")
@@ -425,7 +429,7 @@ def test_target_low_cells_count_in_the_volume_and_carry_the_regrowth():
     """Volume = viable + target-low + doomed; with half the cells target-low (f = 0.2) a 60 Gy dose leaves the lesion
     at least the target-low half × exp(−α f D − 2β f²∫ḊΓ) ≫ the homogeneous survival exp(−αD − ...) (LQ)."""
     layout = ModelLayout(1, 1)
-    overrides = {"switch_growth": 0, "kill_rate": 0.0}
+    overrides = {"switch_growth": 0, "kill_rate": 0.0, "stroma_share": 0.0, "switch_mitotic_death": 0}
     results = {}
     for switch in (1.0, 0.0):
         p, y0 = patient("human", {**overrides, "switch_uptake_heterogeneity": switch}, layout=layout, volumes=(8.0,),
@@ -441,3 +445,50 @@ def test_target_low_cells_count_in_the_volume_and_carry_the_regrowth():
         results[switch] = volume
     assert results[1.0] > 1e3 * results[0.0]
     assert results[1.0] > 4.0 * math.exp(-0.2 * 60.0 * tissue("tumour").alpha * 1.2)  # 4 mL target-low, f D = 12 Gy
+
+
+# --- mitotic death and stroma -----------------------------------------------------------------------------------
+
+def test_doomed_cells_of_a_slow_tumour_die_at_its_mitotic_rate():
+    """Mitotic death: τ = max(τ0, k T_d) (Dale & Jones 1998 Br J Radiol 71:465: lethally damaged cells die at
+    mitosis, so slowly proliferating tumours keep them for months). A NET with T_d = 450 d and k = 0.3 keeps its
+    doomed cells for τ = 135 d, so 90 d after an instantaneous kill exp(−90/135) = 51 % of them remain (vs
+    exp(−90/5) ≈ 0 with the fixed 5-d lifetime); a fast tumour (T_d = 10 d) keeps τ0 = 5 d. Tolerance 1e-6."""
+    layout = ModelLayout(1, 1)
+    overrides = {"switch_growth": 0, "kill_rate": 0.0, "doomed_cell_lifetime": 5.0, "doomed_lifetime_doublings": 0.3}
+    for doubling_time, lifetime in ((450.0, 135.0), (10.0, 5.0)):
+        p, y0 = patient("human", overrides, layout=layout, volumes=(8.0,), doubling_time_days=doubling_time)
+        assert p[layout.parameter("doomed_death_rate", 0)] == pytest.approx(1.0 / lifetime, rel=1e-12)
+        y0[layout.state("doomed", 0)] = 6.0
+        y0[layout.state("viable", 0)] = 2.0
+        y0[layout.state("viable_low", 0)] = 0.0
+        y = integrate(y0, p, 90.0)
+        assert y[layout.state("doomed", 0)] == pytest.approx(6.0 * math.exp(-90.0 / lifetime), rel=1e-6, abs=1e-12)
+        off = p.copy()
+        off[layout.parameter("switch_mitotic_death")] = 0.0
+        y_off = integrate(y0, off, 90.0)
+        assert y_off[layout.state("doomed", 0)] == pytest.approx(6.0 * math.exp(-90.0 / 5.0), rel=1e-6, abs=1e-12)
+
+
+def test_stroma_keeps_the_measured_lesion_from_disappearing():
+    """Measured volume = tumour cells + stroma S0 = σ × the measured baseline, which does not shrink (model docstring,
+    "Stroma"). With σ = 0.2 a lesion whose every tumour cell is dead keeps σ of its baseline
+    measured volume: the diameter falls by 1 − 0.2^(1/3) = 41.5 % (exact, rel 1e-9), a RECIST partial response
+    (≥ 30 %, Eisenhauer et al. 2009 Eur J Cancer 45:228) but never a disappearance; above the baseline the stroma
+    grows with the tumour (same share σ); σ = 0 gives the tumour volume."""
+    layout = ModelLayout(1, 1)
+    p, y0 = patient("human", {"stroma_share": 0.2}, layout=layout, volumes=(8.0,))
+    baseline = observables(y0, p, layout)
+    assert baseline["volume"][0] == pytest.approx(8.0, rel=1e-12)  # the covariate is the measured volume
+    assert sum(y0[layout.state(name, 0)] for name in ("viable", "viable_low")) == pytest.approx(0.8 * 8.0, rel=1e-12)
+    empty = y0.copy()
+    empty[[layout.state(name, 0) for name in ("viable", "viable_low", "doomed")]] = 0.0
+    cleared = observables(empty, p, layout)
+    assert 1.0 - cleared["diameter"][0] / baseline["diameter"][0] == pytest.approx(1.0 - 0.2 ** (1.0 / 3.0), rel=1e-9)
+    grown = y0.copy()
+    grown[[layout.state("viable", 0), layout.state("viable_low", 0)]] *= 3.0
+    assert observables(grown, p, layout)["volume"][0] == pytest.approx(3.0 * 8.0, rel=1e-12)
+    p0, y00 = patient("human", {"stroma_share": 0.0}, layout=layout, volumes=(8.0,))
+    assert observables(y00, p0, layout)["volume"][0] == pytest.approx(8.0, rel=1e-12)
+    with pytest.raises(InputError, match="stroma_share"):
+        patient("human", {"stroma_share": 1.0}, layout=layout, volumes=(8.0,))

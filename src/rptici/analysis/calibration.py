@@ -20,11 +20,13 @@ left out.
 Parameters θ (searched in log space, bounded; :data:`PARAMETERS`): tumour radiosensitivity scale, immune
 infiltration scale, immune kill rate, PD-L1 suppression strength (what checkpoint blockade relieves: the ICI potency), the
 fraction of the dose rate that target-low cells receive and the odds scale of their share (intra-lesion uptake
-heterogeneity), the priming rate (the immune response triggered by RPT itself), the burden term of the death hazard, and the tumour doubling times of mCRPC and GEP-NET. Optimiser: bounded
+heterogeneity), the priming rate (the immune response triggered by RPT itself), the doomed-cell lifetime per doubling
+time (mitotic death), the burden term of the death hazard, and the tumour doubling times of mCRPC and GEP-NET. Optimiser: bounded
 Nelder–Mead (scipy) from the starting values, at most ``max_evaluations`` evaluations. The starting values are a warm
 start: the result of an 80-evaluation run of the same objective from the previous calibration's values (alpha_scale
 from 1, the target-low dose fraction from 0.02 and odds scale from 1, priming rate not fitted), so that a re-run
-continues the search rather than restarting it in nine or more dimensions.
+continues the search rather than restarting it in nine or more dimensions. The doomed-cell lifetime per doubling
+time (new) starts at the data file's 0.3.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                            "share (the population files' beta distributions)"),
     "immunity.priming_rate": (2.0, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
+    "immunity.doomed_lifetime_doublings": (0.3, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
+                                                         "(mitotic death: lethally damaged cells die at mitosis, so "
+                                                         "slow tumours keep them for months)"),
     "death_hazard_scale": (1.848, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
     "doubling_time_days.mcrpc": (41.02, 10.0, 500.0, "d", "tumour volume doubling time, mCRPC"),
     "doubling_time_days.gep_net": (435.6, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),

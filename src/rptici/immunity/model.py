@@ -20,6 +20,8 @@ Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to th
   target-low     W' = s_g r W G(V+W+U) W/(W+v_c) − s_rk(α f Ḋ + 2β f² Ḋ Γ)W − κ W,
                  f = 1 − s_het (1 − f_low)                                  (uptake heterogeneity, below)
   doomed         U' = s_rk(αḊ + 2βḊΓ)V + s_rk(α f Ḋ + 2β f² ḊΓ)W − U/τ       (Kosinsky 2018, repair U/τ)
+                 1/τ = 1/τ0 + s_mit (1/max(τ0, k T_d) − 1/τ0)               (mitotic death, below)
+  measured vol.  V_CT = V + W + U + max(S0, σ/(1 − σ)(V + W + U)),  S0 = σ/(1 − σ) V(0)   (stroma, below)
   immune kill    κ = k_kill E m S,  m = 1 + s_mhc g_mhc Y/(Y+K_Y)           (MHC-I)
                  S = 1/(1 + φ_P P (1 − s_ici occ) + s_reg(φ_R R + φ_S M_s))
   radiation sig. Y' = Ḋ − k_Y Y                                             (drives MHC-I and PD-L1)
@@ -78,6 +80,21 @@ and is killed by the immune system like V but receives only the fraction f_low o
 quadratic kill 2β f_low² Ḋ Γ). The doomed cells are shared. Switched off (``switch_uptake_heterogeneity``
 = 0), f = 1 and W behaves exactly as V. W regrows after RPT and is what keeps Lu-177 from curing every
 lesion; f_low is an assumption fitted to the monotherapy trials (rptici.analysis.calibration).
+
+Mitotic death. Lethally irradiated cells are not removed at once: they die when they attempt mitosis, after
+one or a few abortive divisions, so the clearance of doomed cells follows the proliferation rate of the
+tumour (Dale & Jones 1998 Br J Radiol 71:465, delayed cell death in slowly proliferating tumours; Sachs et
+al. 2001 Phys Med Biol; NETs shrink slowly and incompletely after PRRT). With ``switch_mitotic_death`` on,
+each lesion's doomed-cell lifetime is τ = max(τ0, k T_d), T_d its volume doubling time and k
+(``doomed_lifetime_doublings``) the number of cell cycles to death times T_pot/T_d (cell loss makes the
+potential doubling time a fraction of the volume doubling time); off, every lesion uses τ0
+(``doomed_cell_lifetime``). A slow NET (T_d ≈ 450 d) keeps its doomed cells for months.
+
+Stroma. A CT measures the whole lesion: tumour cells plus stroma (fibrosis, necrosis, vessels, matrix),
+which makes up a share σ (``stroma_share``) of carcinomas and does not disappear when the tumour cells die.
+The lesion-volume covariate is the measured volume: the tumour cells are V(0) = (1 − σ) of it and the stroma
+S0 = σ/(1 − σ) V(0) = σ of it, which never shrinks below S0 and grows with the tumour above it. It enters
+only the measured volume and diameter (:func:`observables`), not the dynamics; σ = 0 removes it.
 """
 
 from __future__ import annotations
@@ -145,10 +162,11 @@ GLOBAL_PARAMETERS: tuple[str, ...] = (
     "antibody_half_occupancy",
     "ctla4_clearance", "ctla4_central_volume", "ctla4_intercompartmental_clearance",
     "ctla4_peripheral_volume", "ctla4_clearance_emax", "ctla4_clearance_t50", "ctla4_clearance_hill",
-    "ctla4_half_occupancy",
+    "ctla4_half_occupancy", "switch_mitotic_death", "stroma_share",
 )
 LESION_PARAMETERS: tuple[str, ...] = (
     "present", "growth_rate", "carrying_capacity", "alpha", "beta", "repair_rate", "infiltration", "pdl1_base",
+    "doomed_death_rate", "stroma_volume",
 )
 MAX_LESIONS = 8
 
@@ -179,8 +197,9 @@ N_LESION_PARAMETERS = len(LESION_PARAMETERS)
  P_EXHAUSTION, P_EXHAUSTION_HALF, P_EXHAUSTED_DEATH, P_EXHAUSTED_FUNCTION, P_EXHAUSTED_FUNCTION_BLOCKED,
  P_LOW_UPTAKE_DOSE_FRACTION, P_ANTIBODY, P_ANTIBODY_1, P_ANTIBODY_2, P_ANTIBODY_3, P_ANTIBODY_4,
  P_ANTIBODY_5, P_ANTIBODY_6, P_ANTIBODY_7, P_CTLA4, P_CTLA4_1, P_CTLA4_2, P_CTLA4_3, P_CTLA4_4, P_CTLA4_5,
- P_CTLA4_6, P_CTLA4_7) = range(N_GLOBAL_PARAMETERS)
-(Q_PRESENT, Q_GROWTH, Q_CAPACITY, Q_ALPHA, Q_BETA, Q_REPAIR, Q_INFILTRATION, Q_PDL1_BASE) = range(N_LESION_PARAMETERS)
+ P_CTLA4_6, P_CTLA4_7, P_SW_MITOTIC_DEATH, P_STROMA_SHARE) = range(N_GLOBAL_PARAMETERS)
+(Q_PRESENT, Q_GROWTH, Q_CAPACITY, Q_ALPHA, Q_BETA, Q_REPAIR, Q_INFILTRATION, Q_PDL1_BASE, Q_DOOMED_DEATH,
+ Q_STROMA) = range(N_LESION_PARAMETERS)
 
 #: switch name (without ``switch_``) → (parameter whose zero removes the same term, lesion parameter?)
 SWITCH_EQUIVALENTS: dict[str, tuple[str, bool]] = {
@@ -398,6 +417,13 @@ def _dose_rate_and_damage(y: np.ndarray, p: np.ndarray, first_state: int, first_
 
 
 @jit
+def _doomed_death_rate(p: np.ndarray, q: int) -> float:
+    """1/τ of the lesion whose parameters start at ``q``: the lesion's mitotic rate 1/(k T_d) when
+    ``switch_mitotic_death`` is on, else the fixed 1/τ0 (module docstring, "Mitotic death")."""
+    return p[P_DOOMED_DEATH] + p[P_SW_MITOTIC_DEATH] * (p[q + Q_DOOMED_DEATH] - p[P_DOOMED_DEATH])
+
+
+@jit
 def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
     """d y/dt of one patient, written into ``dydt`` (see the module docstring for the equations)."""
     n_lesions = int(p[P_N_LESIONS])
@@ -461,7 +487,7 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         burden += cells
         engaged += cells * max(y[s + L_PDL1], 0.0)
         volume += cells + max(y[s + L_DOOMED], 0.0)
-        dying += p[P_DOOMED_DEATH] * y[s + L_DOOMED]
+        dying += _doomed_death_rate(p, q) * y[s + L_DOOMED]
         irradiated += p[P_SW_RADIATION_KILL] * ((p[q + Q_ALPHA] * rate + 2.0 * p[q + Q_BETA] * rate * damage) * viable
                                                  + (p[q + Q_ALPHA] * low_fraction * rate
                                                     + 2.0 * p[q + Q_BETA] * low_fraction * low_fraction * rate * damage)
@@ -513,7 +539,7 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
 
         dydt[s + L_VIABLE] = growth - radiation_kill - immune_rate * viable
         dydt[s + L_VIABLE_LOW] = growth_low - radiation_kill_low - immune_rate * viable_low
-        dydt[s + L_DOOMED] = radiation_kill + radiation_kill_low - p[P_DOOMED_DEATH] * doomed
+        dydt[s + L_DOOMED] = radiation_kill + radiation_kill_low - _doomed_death_rate(p, q) * doomed
         dydt[s + L_RESIDUAL] = forcing - repair * residual
         dydt[s + L_DOSE] = rate
         dydt[s + L_QUADRATIC] = rate * damage
@@ -739,7 +765,7 @@ def _per_lesion(value: Any, default: float, size: int, lesions: int, field: str,
 class _Baseline:
     """Per patient/lesion quantities shared by parameter_vector and initial_state."""
 
-    volumes: np.ndarray          # (patients, lesions), 0 where absent
+    volumes: np.ndarray          # tumour-cell volumes (patients, lesions): measured × (1 − σ), 0 where absent
     present: np.ndarray          # (patients, lesions) bool
     infiltration: np.ndarray     # effective χ (switch applied)
     effector: np.ndarray         # baseline infiltrate E0 = χ
@@ -772,6 +798,8 @@ def _baseline(parameters: ImmunityParameters, layout: ModelLayout, patients: Any
         raise InputError("patients.lesion_volumes_mL", float(np.max(volumes[present])),
                          f"volumes below the carrying capacity {capacity} mL")
     size, lesions = volumes.shape
+    stroma_share = parameters.values["stroma_share"]
+    stroma_ratio(stroma_share)  # validates 0 ≤ σ < 1
     values = parameters.values
     switch_trafficking = values["switch_trafficking_limit"]
     infiltration = _per_lesion(_covariate(patients, "infiltration"), values["infiltration"], size, lesions,
@@ -793,13 +821,31 @@ def _baseline(parameters: ImmunityParameters, layout: ModelLayout, patients: Any
     odds_scale = values["low_uptake_odds_scale"]  # calibration: multiplies the odds s/(1 − s) of every share
     low_share = odds_scale * low_share / (1.0 - low_share + odds_scale * low_share)
     return _Baseline(
-        volumes=np.where(present, volumes, 0.0), present=present, infiltration=infiltration, effector=effector,
+        volumes=np.where(present, volumes, 0.0) * (1.0 - stroma_share), present=present, infiltration=infiltration,
+        effector=effector,
         pdl1_base=pdl1_base, pdl1=pdl1_base + induced, alpha=alpha, doubling_time=doubling, low_share=low_share,
         lymphocytes=_per_patient(_covariate(patients, "lymphocytes"), values["lymphocyte_baseline"], size,
                                  "patients.lymphocytes"),
         psa=_per_patient(_covariate(patients, "psa"), math.nan, size, "patients.psa", positive=False,
                          allow_nan=True),
         weight=_per_patient(_covariate(patients, "weight"), values["body_weight"], size, "patients.weight_kg"))
+
+
+def stroma_ratio(share: float | np.ndarray) -> np.ndarray:
+    """Stroma volume per tumour-cell volume, σ/(1 − σ), for the stromal share σ (0 ≤ σ < 1) of a lesion."""
+    share = np.asarray(share, dtype=float)
+    if np.any(~np.isfinite(share)) or np.any(share < 0) or np.any(share >= 1):
+        raise InputError("stroma_share", share, "a fraction from 0 (no stroma) to below 1")
+    return share / (1.0 - share)
+
+
+def measured_volume(tumour: np.ndarray, stroma_volume: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """Lesion volume a CT measures (mL): tumour cells (viable + doomed) plus stroma.
+
+    The stroma (fibrosis, necrosis, vessels, extracellular matrix) does not shrink when tumour cells die: it
+    stays at its baseline volume S0 = σ/(1 − σ) V0 and grows with the tumour, max(S0, σ/(1 − σ) V_tumour).
+    """
+    return tumour + np.maximum(stroma_volume, stroma_ratio(share) * tumour)
 
 
 def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patients: Any,
@@ -866,12 +912,18 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     growth_rate = (math.log(2.0) / base.doubling_time + baseline_kill) / (shape * extinction)
     alpha_beta = values["tumour_alpha_beta"]
     repair = math.log(2.0) / values["tumour_repair_half_time"]
+    # mitotic death: doomed cells live k × T_d (at least τ0); stroma: σ/(1 − σ) of the initial tumour-cell volume
+    # (= σ of the measured volume)
+    doomed_death_rate = 1.0 / np.maximum(values["doomed_cell_lifetime"],
+                                         values["doomed_lifetime_doublings"] * base.doubling_time)
+    stroma_volume = stroma_ratio(values["stroma_share"]) * base.volumes
     for lesion in range(layout.n_lesions):
         start = layout.lesion_parameter_start(lesion)
         columns = {"present": base.present[:, lesion].astype(float), "growth_rate": growth_rate[:, lesion],
                    "carrying_capacity": capacity, "alpha": base.alpha[:, lesion],
                    "beta": base.alpha[:, lesion] / alpha_beta, "repair_rate": repair,
-                   "infiltration": base.infiltration[:, lesion], "pdl1_base": base.pdl1_base[:, lesion]}
+                   "infiltration": base.infiltration[:, lesion], "pdl1_base": base.pdl1_base[:, lesion],
+                   "doomed_death_rate": doomed_death_rate[:, lesion], "stroma_volume": stroma_volume[:, lesion]}
         for offset, name in enumerate(LESION_PARAMETERS):
             vector[:, start + offset] = np.where(base.present[:, lesion], columns[name], 0.0) \
                 if name != "present" else columns[name]
@@ -882,7 +934,7 @@ def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients:
                   overrides: Mapping[str, object] | None = None) -> np.ndarray:
     """Initial states (patients, layout.n_states): untreated steady state of every immune state.
 
-    Lesions at their volumes (all viable, the share ``low_uptake_fraction`` of them target-low), no dose, baseline infiltrate and PD-L1; effector, regulatory
+    Lesions at (1 − stroma_share) of their volumes (all viable, the share ``low_uptake_fraction`` of them target-low), no dose, baseline infiltrate and PD-L1; effector, regulatory
     and suppressor pools at 1 (their baseline), no antigen, interferon, mature DCs, memory or exhausted
     cells; lymphocytes
     and PSA at the patient's baseline (PSA 0 where not given); no antibody.
@@ -959,7 +1011,8 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     With ``states`` (full-layout indices, e.g. from :func:`observable_states`), ``y``'s last axis holds only
     those states; read-outs that need other states come out NaN.
 
-    Per lesion (last axis = lesions; NaN where a lesion is absent): volume (mL, viable + target-low + doomed),
+    Per lesion (last axis = lesions; NaN where a lesion is absent): volume (mL, viable + target-low + doomed
+    + stroma, :func:`measured_volume`),
     diameter (mm, sphere), dose (Gy), bed (Gy; BED = D + 2∫ḊΓ/(α/β), α/β = α/β_lesion), effector_tumour.
     Sums: volume_sum, diameter_sum (the RECIST sum of diameters). Systemic: psa (ng/mL), effector_blood
     and regulatory (relative to baseline), cd8_treg_ratio, memory, exhausted (relative to the
@@ -984,8 +1037,10 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     starts = np.array([layout.lesion_start(lesion) for lesion in range(layout.n_lesions)])
     parameter_starts = np.array([layout.lesion_parameter_start(lesion) for lesion in range(layout.n_lesions)])
     present = p[..., parameter_starts + Q_PRESENT] != 0
-    volume = np.where(present, np.maximum(y[..., starts + L_VIABLE], 0) + np.maximum(y[..., starts + L_VIABLE_LOW], 0)
-                      + np.maximum(y[..., starts + L_DOOMED], 0), np.nan)
+    tumour = (np.maximum(y[..., starts + L_VIABLE], 0) + np.maximum(y[..., starts + L_VIABLE_LOW], 0)
+              + np.maximum(y[..., starts + L_DOOMED], 0))
+    volume = np.where(present, measured_volume(tumour, p[..., parameter_starts + Q_STROMA],
+                                               p[..., P_STROMA_SHARE][..., None]), np.nan)
     diameter = 10.0 * 2.0 * np.cbrt(3.0 * volume / (4.0 * math.pi))
     dose = np.where(present, y[..., starts + L_DOSE], np.nan)
     alpha = p[..., parameter_starts + Q_ALPHA]

@@ -36,6 +36,8 @@ PARAMETER_UNITS: dict[str, str] = {
     "carrying_capacity": "mL",
     "cell_volume": "mL",
     "doomed_cell_lifetime": "day",
+    "doomed_lifetime_doublings": "",
+    "stroma_share": "",
     "tumour_alpha": "1/Gy",
     "tumour_alpha_beta": "Gy",
     "tumour_repair_half_time": "day",
@@ -112,7 +114,7 @@ SWITCHES: tuple[str, ...] = (
     "growth", "gompertz", "radiation_kill", "immunogenic_cell_death", "sting", "priming",
     "trafficking_limit", "mhc_upregulation", "pdl1_ifn", "pdl1_radiation", "ici_suppression_relief",
     "regulatory_suppression", "ctla4_priming", "ctla4_treg_depletion", "lymphocyte_kill", "memory",
-    "abscopal", "psa", "exhaustion", "uptake_heterogeneity",
+    "abscopal", "psa", "exhaustion", "uptake_heterogeneity", "mitotic_death",
 )
 
 _NON_PINT_UNITS = {LYMPHOCYTE_UNIT}

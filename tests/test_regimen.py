@@ -125,3 +125,17 @@ def test_regimen_needs_a_treatment_and_both_for_an_order():
     with pytest.raises(InputError) as error:
         load_regimen(["not", "a", "mapping"])
     assert error.value.field == "regimen"
+
+
+@pytest.mark.parametrize("text, expected", [("rpt: [unclosed\n", "valid YAML"), ("- just\n- a list\n", "YAML file holding")])
+def test_malformed_scenario_files_are_clear_errors(tmp_path, text, expected):
+    from rptici.simulation.scenario import load_simulation_scenario
+    from rptici.trials.scenario import load_trial_scenario
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    for load, field in ((load_regimen, "regimen"), (load_trial_scenario, "scenario"),
+                        (load_simulation_scenario, "scenario")):
+        with pytest.raises(InputError, match=expected) as caught:
+            load(path)
+        assert caught.value.field == field

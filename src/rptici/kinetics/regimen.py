@@ -19,13 +19,12 @@ from __future__ import annotations
 import math
 import os
 import typing
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
 
+from rptici.data import read_mapping
 from rptici.data.catalogue import CheckpointInhibitor, Radiopharmaceutical, checkpoint_inhibitor, radiopharmaceutical
 from rptici.errors import InputError
 from rptici.units import format_quantity, parse_interval, parse_positive, parse_quantity
@@ -378,13 +377,9 @@ class Regimen(_Model):
 
 def load_regimen(source: Mapping[str, Any] | str | os.PathLike[str]) -> Regimen:
     """A :class:`Regimen` from a mapping (keys rpt, ici, sequence) or from a YAML file holding one."""
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise InputError("regimen", str(source), "a mapping with keys rpt, ici, sequence, or a YAML file path")
-        source = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(source, Mapping):
+    if not isinstance(source, (Mapping, str, os.PathLike)):
         raise InputError("regimen", type(source).__name__, "a mapping with keys rpt, ici, sequence")
+    source = read_mapping(source, "regimen", "a mapping with keys rpt, ici, sequence")
     return Regimen(**{str(key): value for key, value in source.items()})
 
 

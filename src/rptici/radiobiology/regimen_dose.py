@@ -20,14 +20,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pint
-import yaml
 
-from ..data import load_yaml
+from ..data import load_yaml, read_mapping
 from ..dosimetry.absorbed_dose import default_alpha_rbe
 from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
 from ..errors import InputError, UnknownNameError
@@ -161,16 +159,9 @@ def load_scenario(source: Mapping[str, Any] | str | os.PathLike[str]) -> DoseSce
     target_uptake (scale, 1 = reference), lesions (list of masses, '20 g'), spread (log-normal σ overrides).
     Missing values are the ICRP 89 reference adult's. Errors name the field (``patient.weight``).
     """
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise InputError("scenario", str(source), "a YAML scenario file with regimen and patient")
-        try:
-            source = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            raise InputError("scenario", str(path), f"valid YAML ({str(error).splitlines()[0]})") from None
-    if not isinstance(source, Mapping):
+    if not isinstance(source, (Mapping, str, os.PathLike)):
         raise InputError("scenario", type(source).__name__, "a mapping with regimen and patient")
+    source = read_mapping(source, "scenario", "a mapping with regimen and patient")
     unknown = [key for key in source if key not in _SCENARIO_KEYS]
     if unknown:
         raise InputError(str(unknown[0]), source[unknown[0]], "one of the fields " + ", ".join(_SCENARIO_KEYS))

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import yaml
 
+from ..data import read_mapping
 from ..errors import InputError
 from ..immunity.model import (MAX_LESIONS, ModelLayout, initial_state, observable_states, observables, parameter_vector,
                               repair_residual_events, rhs)
@@ -115,13 +115,7 @@ def _population(disease: Any, count: int, seed: int) -> dict[str, np.ndarray]:
 def load_simulation_scenario(source: Mapping[str, Any] | str | Path, patients: int | None = None,
                              seed: int | None = None, days: float | None = None) -> SimulationScenario:
     """Validate a scenario (a mapping or a YAML file); ``patients``, ``seed`` and ``days`` override its values."""
-    if not isinstance(source, Mapping):
-        path = Path(source)
-        if not path.is_file():
-            raise InputError("scenario", str(source), "a YAML scenario file")
-        source = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if not isinstance(source, Mapping):
-            raise InputError("scenario", str(path), "a YAML mapping")
+    source = read_mapping(source, "scenario", "a scenario mapping (regimen, patient or population, ...)")
     for key in source:
         if key not in KEYS:
             raise InputError(str(key), source[key], "a scenario key: " + ", ".join(sorted(KEYS)))

@@ -36,7 +36,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from ..data import load_yaml
+from ..data import load_yaml, read_mapping
 from ..errors import InputError
 from ..kinetics.regimen import Regimen, Sequence, load_regimen
 from ..population import known_diseases
@@ -199,13 +199,9 @@ def load_trial_scenario(source: TrialScenario | Mapping[str, Any] | str | os.Pat
     """A :class:`TrialScenario` from a mapping or a YAML file; InputError names the field that is wrong."""
     if isinstance(source, TrialScenario):
         return source
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise InputError("scenario", str(source), "a YAML scenario file or a mapping")
-        source = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(source, Mapping):
+    if not isinstance(source, (Mapping, str, os.PathLike)):
         raise InputError("scenario", type(source).__name__, "a mapping with disease, arms, patients, ...")
+    source = read_mapping(source, "scenario", "a mapping with disease, arms, patients, ...")
     try:
         return TrialScenario.model_validate(dict(source))
     except ValidationError as error:

@@ -650,6 +650,29 @@ def set_damage(y: np.ndarray, p: np.ndarray, layout: ModelLayout, value: float |
     return y
 
 
+def antibody_blocks(layout: ModelLayout, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The antibodies whose kinetics are linear with constant coefficients, for exact propagation.
+
+    Returns (pairs (b, 2) of (central, peripheral) states, matrices (patients, b, 2, 2) in 1/d) with
+    x' = Mx, M = [[−(CL+Q)/V1, Q/V2], [Q/V1, −Q/V2]] (:func:`_antibody`). An antibody with time-varying
+    clearance (Emax ≠ 0 for some patient) is left out: its equations change with time.
+    """
+    pairs, matrices = [], []
+    for prefix, central in (("antibody", S_ANTIBODY_CENTRAL), ("ctla4", S_CTLA4_CENTRAL)):
+        clearance, volume, exchange, peripheral, emax = (
+            params[:, layout.parameter(f"{prefix}_{name}")]
+            for name in ("clearance", "central_volume", "intercompartmental_clearance", "peripheral_volume",
+                         "clearance_emax"))
+        if np.any(emax != 0.0) or np.any(volume <= 0.0) or np.any(peripheral <= 0.0):
+            continue
+        pairs.append((central, central + 1))
+        matrices.append(np.stack([np.stack([-(clearance + exchange) / volume, exchange / peripheral], axis=-1),
+                                  np.stack([exchange / volume, -exchange / peripheral], axis=-1)], axis=-2))
+    if not pairs:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros((params.shape[0], 0, 2, 2))
+    return np.array(pairs, dtype=np.int64), np.stack(matrices, axis=1)
+
+
 def repair_residual_events(layout: ModelLayout, params: np.ndarray, events):
     """``events`` (times, states, amounts; each (patients, events)) with, for every jump Δu_k of a slow
     dose-rate component, the jump Δr = −w_k Δu_k of its region's residual, so Γ is continuous; sorted by time.

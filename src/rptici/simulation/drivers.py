@@ -37,6 +37,8 @@ from ..radiobiology.regimen_dose import target_masses
 NEGLIGIBLE = 1e-12
 #: Points of the grid on which a reduced sum of exponentials is fitted.
 FIT_POINTS = 96
+#: Rows reduced at a time (bounds the temporaries of the fit).
+BLOCK_ROWS = 512
 
 
 @dataclass
@@ -101,62 +103,79 @@ def reduce_exponentials(coefficients: np.ndarray, rates: np.ndarray, terms: int,
         kept = significant[exact][picked]
         out_c[exact, :width] = np.where(kept, c_real[exact][picked], 0.0)
         out_lam[exact, :width] = np.where(kept, lam_real[exact][picked], out_lam[exact, :width])
-    reduce = ~exact
-    if np.any(reduce):
-        cr, lr, sig = c_real[reduce], lam_real[reduce], significant[reduce]
-        count = cr.shape[0]
-        local = np.arange(count)[:, None]
-        slowest = np.min(np.where(sig, lr, np.inf), axis=1)
-        end = 5.0 / slowest if horizon_d is None else np.full(count, float(horizon_d))
-        grid = np.concatenate([np.zeros((count, 1)),
-                               end[:, None] * np.geomspace(1e-4, 1.0, FIT_POINTS - 1)[None, :]], axis=1)
-        target = np.einsum("nk,ngk->ng", np.where(sig, cr, 0.0), np.exp(-lr[:, None, :] * grid[:, :, None]))
-        at_zero = np.sum(np.where(sig, cr, 0.0), axis=1)
-        integral = np.sum(np.where(sig, cr / lr, 0.0), axis=1)
-        # greedy forward selection: start from the term of largest integral, add the term that fits best
-        chosen = np.argmax(np.where(sig, np.abs(cr / lr), -1.0), axis=1)[:, None]
-        for _ in range(1, terms):
-            best = np.full(count, np.inf)
-            best_index = np.zeros(count, dtype=int)
-            for candidate in range(lr.shape[1]):
-                usable = sig[:, candidate] & ~np.any(chosen == candidate, axis=1)
-                trial = np.concatenate([chosen, np.full((count, 1), candidate)], axis=1)
-                trial_rates = lr[local, trial]
-                # rows where the candidate is unusable (already chosen, zero) get a distinct dummy rate so the
-                # KKT system stays regular; their residual is ignored
-                trial_rates[~usable, -1] = 2.0 * np.max(np.abs(trial_rates[~usable]), axis=1, initial=1.0) + 1.0
-                _, residual = _constrained_fit(trial_rates, grid, target, at_zero, integral)
-                better = usable & (residual < best)
-                best[better], best_index[better] = residual[better], candidate
-            chosen = np.concatenate([chosen, best_index[:, None]], axis=1)
-        chosen_lam = lr[local, chosen]
-        fitted, _ = _constrained_fit(chosen_lam, grid, target, at_zero, integral)
-        out_c[reduce] = fitted
-        out_lam[reduce] = chosen_lam
+    reduce = np.flatnonzero(~exact)
+    for first in range(0, reduce.size, BLOCK_ROWS):  # blocks of rows keep the (rows, points, modes) basis small
+        rows = reduce[first:first + BLOCK_ROWS]
+        out_c[rows], out_lam[rows] = _greedy_fit(c_real[rows], lam_real[rows], significant[rows], terms, horizon_d)
     return out_c.reshape(*shape, terms), out_lam.reshape(*shape, terms), exact.reshape(shape)
 
 
-def _constrained_fit(rates: np.ndarray, grid: np.ndarray, target: np.ndarray, at_zero: np.ndarray,
-                     integral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares coefficients of Σ c_k e^{−rate_k t} on ``grid`` with Σc = at_zero and Σc/rate = integral.
+def _greedy_fit(cr: np.ndarray, lr: np.ndarray, sig: np.ndarray, terms: int,
+                horizon_d: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """(coefficients, rates) of ``terms`` exponentials chosen greedily from the significant modes of each row."""
+    count = cr.shape[0]
+    local = np.arange(count)[:, None]
+    slowest = np.min(np.where(sig, lr, np.inf), axis=1)
+    end = 5.0 / slowest if horizon_d is None else np.full(count, float(horizon_d))
+    grid = np.concatenate([np.zeros((count, 1)),
+                           end[:, None] * np.geomspace(1e-4, 1.0, FIT_POINTS - 1)[None, :]], axis=1)
+    basis = np.exp(-lr[:, None, :] * grid[:, :, None])  # (rows, points, modes): every candidate once
+    target = np.einsum("nk,ngk->ng", np.where(sig, cr, 0.0), basis)
+    normal = _NormalEquations(basis.transpose(0, 2, 1) @ basis, (target[:, None, :] @ basis)[:, 0, :],
+                              np.einsum("ng,ng->n", target, target))
+    at_zero = np.sum(np.where(sig, cr, 0.0), axis=1)
+    integral = np.sum(np.where(sig, cr / lr, 0.0), axis=1)
+    # greedy forward selection: start from the term of largest integral, add the term that fits best
+    chosen = np.argmax(np.where(sig, np.abs(cr / lr), -1.0), axis=1)[:, None]
+    for _ in range(1, terms):
+        best = np.full(count, np.inf)
+        best_index = np.zeros(count, dtype=int)
+        for candidate in range(lr.shape[1]):
+            usable = sig[:, candidate] & ~np.any(chosen == candidate, axis=1)
+            trial = np.concatenate([chosen, np.full((count, 1), candidate)], axis=1)
+            _, residual = _constrained_fit(normal, trial, lr[local, trial], at_zero, integral, usable)
+            better = usable & (residual < best)
+            best[better], best_index[better] = residual[better], candidate
+        chosen = np.concatenate([chosen, best_index[:, None]], axis=1)
+    chosen_lam = lr[local, chosen]
+    fitted, _ = _constrained_fit(normal, chosen, chosen_lam, at_zero, integral, np.ones(count, dtype=bool))
+    return fitted, chosen_lam
 
-    Solved per row through the KKT system (pseudo-inverse, so repeated rates do not fail); with one term
-    only the integral is kept. Returns (coefficients, residual sum of squares).
+
+@dataclass
+class _NormalEquations:
+    """Least-squares data of every candidate exponential on a row's grid: Gram matrix BᵀB, Bᵀy and yᵀy."""
+
+    gram: np.ndarray
+    projection: np.ndarray
+    norm: np.ndarray
+
+
+def _constrained_fit(normal: _NormalEquations, columns: np.ndarray, rates: np.ndarray, at_zero: np.ndarray,
+                     integral: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares coefficients of Σ c_k e^{−rate_k t} (the candidates ``columns``) with Σc = at_zero and
+    Σc/rate = integral; returns (coefficients, residual sum of squares).
+
+    Solved per row through the KKT system built from the precomputed normal equations (pseudo-inverse where
+    repeated rates make it singular); with one term only the integral is kept. Rows not ``usable`` (the
+    candidate is already chosen or zero) get a regular dummy system and an infinite residual.
     """
     count, terms = rates.shape
-    design = np.exp(-rates[:, None, :] * grid[:, :, None])
+    local = np.arange(count)[:, None, None]
+    gram = normal.gram[local, columns[:, :, None], columns[:, None, :]]
+    projection = normal.projection[np.arange(count)[:, None], columns]
     rows = [1.0 / rates] if terms == 1 else [np.ones_like(rates), 1.0 / rates]
     values = [integral] if terms == 1 else [at_zero, integral]
     size = terms + len(rows)
     matrix = np.zeros((count, size, size))
     right = np.zeros((count, size))
-    transposed = design.transpose(0, 2, 1)
-    matrix[:, :terms, :terms] = 2.0 * (transposed @ design)
-    right[:, :terms] = 2.0 * (transposed @ target[:, :, None])[:, :, 0]
+    matrix[:, :terms, :terms] = 2.0 * gram
+    right[:, :terms] = 2.0 * projection
     for number, (row, value) in enumerate(zip(rows, values)):
         matrix[:, terms + number, :terms] = row
         matrix[:, :terms, terms + number] = row
         right[:, terms + number] = value
+    matrix[~usable] = np.eye(size)
     try:  # LU is ~10× faster than the pseudo-inverse; repeated rates make the system singular
         solution = np.linalg.solve(matrix, right[:, :, None])[:, :, 0]
         if not np.all(np.isfinite(solution)):
@@ -164,8 +183,10 @@ def _constrained_fit(rates: np.ndarray, grid: np.ndarray, target: np.ndarray, at
     except np.linalg.LinAlgError:
         solution = (np.linalg.pinv(matrix) @ right[:, :, None])[:, :, 0]
     coefficients = solution[:, :terms]
-    residual = np.sum(((design @ coefficients[:, :, None])[:, :, 0] - target) ** 2, axis=1)
-    return coefficients, residual
+    # ‖Bc − y‖² = cᵀ(BᵀB)c − 2cᵀBᵀy + yᵀy, clipped at 0 against rounding
+    residual = (np.einsum("nk,nkl,nl->n", coefficients, gram, coefficients)
+                - 2.0 * np.einsum("nk,nk->n", coefficients, projection) + normal.norm)
+    return coefficients, np.where(usable, np.maximum(residual, 0.0), np.inf)
 
 
 def dose_rate_response(agent: str, covariates: Covariates | None = None, organs: Sequence[str] = ("red_marrow",),

@@ -30,8 +30,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..immunity.model import (ModelLayout, initial_state, observable_states, observables, parameter_vector,
-                              repair_residual_events, repair_weights, residual_states, rhs)
+from ..immunity.model import (ModelLayout, antibody_blocks, initial_state, observable_states, observables,
+                              parameter_vector, repair_residual_events, repair_weights, residual_states, rhs)
 from ..immunity.parameters import ImmunityParameters, load_parameters
 from ..kinetics.biokinetics import Covariates, lesion_names
 from .drivers import DoseRateResponse, Schedule, dose_rate_response, event_arrays, regimen_schedule
@@ -204,28 +204,37 @@ def flush_levels(layout: ModelLayout, params: np.ndarray, events, atol: float) -
 def linear_system(layout: ModelLayout, params: np.ndarray) -> dict[str, np.ndarray]:
     """The linear states of the model for :func:`solve_batched`'s exact propagation (``linear_*`` arguments).
 
-    Dose-rate drivers u_k' = −λ_k u_k and repair residuals r' = Σ_fast u_k − μ r of every region
+    Dose-rate drivers u_k' = −λ_k u_k; repair residuals r' = Σ_fast u_k − μ r of every region
     (:mod:`rptici.immunity.model`, "Repair split": a driver feeds its region's residual when it is fast,
-    i.e. has repair weight 0). An absent lesion's states are constant in ``rhs``, so their rates and
-    weights are 0 here too.
+    i.e. has repair weight 0); each lesion's radiation signal Y' = Σ_k u_k − k_Y Y; and the antibodies
+    with constant clearance as 2×2 blocks (:func:`~rptici.immunity.model.antibody_blocks`). An absent
+    lesion's states are constant in ``rhs``, so their rates and weights are 0 here too.
     """
     regions = ("blood",) + tuple(range(layout.n_lesions))
     n_exp = layout.n_exponentials
     drivers = [layout.dose_rate_state(region, k) for region in regions for k in range(n_exp)]
     residuals = residual_states(layout)
-    states = np.array(drivers + residuals.tolist(), dtype=np.int64)
+    signals = [layout.state("radiation_signal", lesion) for lesion in range(layout.n_lesions)]
+    states = np.array(drivers + residuals.tolist() + signals, dtype=np.int64)
     present = np.ones((params.shape[0], len(regions)), dtype=bool)
     for lesion in range(layout.n_lesions):
         present[:, 1 + lesion] = params[:, layout.parameter("present", lesion)] != 0.0
     repair = np.stack([params[:, layout.parameter("marrow_repair_rate")]]
                       + [params[:, layout.parameter("repair_rate", lesion)] for lesion in range(layout.n_lesions)], axis=1)
     decay = params[:, [layout.dose_rate_decay_param(region, k) for region in regions for k in range(n_exp)]]
-    rates = np.concatenate([decay * np.repeat(present, n_exp, axis=1), repair * present], axis=1)
+    signal_decay = params[:, [layout.parameter("radiation_signal_decay_rate")]] * present[:, 1:]
+    rates = np.concatenate([decay * np.repeat(present, n_exp, axis=1), repair * present, signal_decay], axis=1)
     fast = repair_weights(params, layout) == 0.0  # (patients, regions, k)
-    sources = np.array([(len(drivers) + number, number * n_exp + k) for number in range(len(regions))
-                        for k in range(n_exp)], dtype=np.int64)
-    weights = (fast & present[:, :, None]).reshape(params.shape[0], -1).astype(float)
-    return {"linear_states": states, "linear_rates": rates, "linear_sources": sources, "linear_weights": weights}
+    residual_sources = [(len(drivers) + number, number * n_exp + k) for number in range(len(regions))
+                        for k in range(n_exp)]
+    signal_sources = [(len(drivers) + len(regions) + lesion, (1 + lesion) * n_exp + k)
+                      for lesion in range(layout.n_lesions) for k in range(n_exp)]
+    sources = np.array(residual_sources + signal_sources, dtype=np.int64)
+    weights = np.concatenate([(fast & present[:, :, None]).reshape(params.shape[0], -1),
+                              np.repeat(present[:, 1:], n_exp, axis=1)], axis=1).astype(float)
+    blocks, matrices = antibody_blocks(layout, params)
+    return {"linear_states": states, "linear_rates": rates, "linear_sources": sources, "linear_weights": weights,
+            "linear_blocks": blocks, "linear_block_matrices": matrices}
 
 
 def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | None = None, *,
@@ -274,7 +283,9 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
                               t0=0.0, rtol=rtol, atol=atol, max_steps=max_steps, method=method, backend=backend,
                               flush_states=drivers, flush_level=levels[part], output_states=selected,
                               linear_states=linear["linear_states"], linear_rates=linear["linear_rates"][part],
-                              linear_sources=linear["linear_sources"], linear_weights=linear["linear_weights"][part])
+                              linear_sources=linear["linear_sources"], linear_weights=linear["linear_weights"][part],
+                              linear_blocks=linear["linear_blocks"],
+                              linear_block_matrices=linear["linear_block_matrices"][part])
         status[part], used_stiff[part] = batch.status, batch.used_stiff
         steps[part], evaluations[part] = batch.accepted_steps, batch.evaluations
         reasons[part] = batch.reasons

@@ -88,6 +88,7 @@ D1, D3, D4, D5, D6, D7 = (-12715105075.0 / 11282082432.0, 87487479700.0 / 327004
 SAFETY, FACTOR_MIN, FACTOR_MAX, BETA = 0.9, 0.2, 10.0, 0.04
 EXPONENT = 0.2 - BETA * 0.75
 UNIT_ROUNDOFF = 2.220446049250313e-16
+CONTINUE_AFTER_EXACT_JUMP = 1
 
 
 def _patient_integrator(rhs: Callable, compile: Callable = lambda function: function) -> Callable:
@@ -106,21 +107,62 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         return math.sqrt(total / max(controlled.shape[0], 1))
 
     @compile
-    def propagate(y, tau, linear_states, linear_rates, source_target, source_from, source_weight, decays, out):
-        """Exact values of the linear states ``tau`` after the state ``y``, written into ``out``.
+    def decay_factors(rate, taus, stages, decays, column):
+        """e^{−rate τ} for every τ of ``taus`` into ``decays[:, column]``.
+
+        For the five stage times of a step (``stages``: taus = (1/5, 3/10, 4/5, 8/9, 1) h) the first four
+        are powers of q = e^{−rate h/90} (18, 27, 72 and 80; a few products instead of four exponentials)
+        and the end of the step, which is carried on, is its own exponential.
+        """
+        if not stages:
+            for s in range(taus.shape[0]):
+                decays[s, column] = math.exp(-rate * taus[s])
+            return
+        step = taus[4]
+        q = math.exp(-rate * step / 90.0)
+        q2 = q * q
+        q9 = q2 * q2 * q2 * q2 * q
+        q18 = q9 * q9
+        q27 = q18 * q9
+        q72 = q27 * q27 * q18
+        decays[0, column] = q18
+        decays[1, column] = q27
+        decays[2, column] = q72
+        decays[3, column] = q72 * q2 * q2 * q2 * q2
+        decays[4, column] = math.exp(-rate * step)
+
+    @compile
+    def difference_quotient(fast_decay, slow_decay, gap, tau):
+        """(e^{−λ_s τ} − e^{−λ_f τ})/(λ_f − λ_s) from the two decay factors, gap = λ_f − λ_s; near gap τ = 0,
+        where the difference cancels, τ e^{−λ_f τ} expm1(x)/x by its series in x = gap τ."""
+        x = gap * tau
+        if abs(x) > 0.01:
+            return (slow_decay - fast_decay) / gap
+        return tau * fast_decay * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x / 120.0))))
+
+    @compile
+    def propagate(y, taus, stages, system, decays, out):
+        """Exact values of the exact states ``taus[s]`` after the state ``y``, into ``out[s, k]`` (k in the
+        order of ``exact_states``: the linear states, then each block's two states); ``decays`` is scratch.
 
         A pure decay u' = −λu gives u e^{−λτ}; a state r' = Σ_j w_j u_j − μ r fed by pure decays gives
-        r e^{−μτ} + Σ_j w_j u_j (e^{−λ_j τ} − e^{−μτ})/(μ − λ_j) (variation of constants; the quotient is
-        evaluated as τ e^{−μτ} expm1(x)/x, x = (μ − λ_j)τ, where it would cancel).
+        r e^{−μτ} + Σ_j w_j u_j (e^{−λ_j τ} − e^{−μτ})/(μ − λ_j) (variation of constants). A block x' = Mx of
+        two states with a constant 2×2 matrix M of real eigenvalues λ₁ ≥ λ₂ gives e^{Mτ}x, e^{Mτ} = e^{λ₂τ}I
+        + (e^{λ₁τ} − e^{λ₂τ})/(λ₁ − λ₂) (M − λ₂I) (Sylvester's formula).
         """
-        for i in range(linear_states.shape[0]):
+        linear_states, linear_rates, source_target, source_from, source_weight, block_states, block_matrix = system
+        m = linear_states.shape[0]
+        times = taus.shape[0]
+        for i in range(m):
             value = y[linear_states[i]]
             if value == 0.0:  # a flushed or never-dosed state: no exponential to evaluate
-                decays[i] = -1.0
-                out[linear_states[i]] = 0.0
+                decays[0, i] = -1.0
+                for s in range(times):
+                    out[s, i] = 0.0
             else:
-                decays[i] = math.exp(-linear_rates[i] * tau)
-                out[linear_states[i]] = value * decays[i]
+                decay_factors(linear_rates[i], taus, stages, decays, i)
+                for s in range(times):
+                    out[s, i] = value * decays[s, i]
         for pair in range(source_target.shape[0]):
             weight = source_weight[pair]
             j = source_from[pair]
@@ -128,20 +170,49 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
             if weight == 0.0 or amount == 0.0:
                 continue
             i = source_target[pair]
-            if decays[i] < 0.0:
-                decays[i] = math.exp(-linear_rates[i] * tau)
-            x = (linear_rates[i] - linear_rates[j]) * tau
-            if x > 1.0:
-                share = (decays[j] - decays[i]) / (linear_rates[i] - linear_rates[j])
-            elif x == 0.0:
-                share = tau * decays[i]
-            else:
-                share = tau * decays[i] * (math.expm1(x) / x)
-            out[linear_states[i]] += weight * amount * share
+            if decays[0, i] < 0.0:
+                decay_factors(linear_rates[i], taus, stages, decays, i)
+            for s in range(times):
+                share = difference_quotient(decays[s, i], decays[s, j], linear_rates[i] - linear_rates[j], taus[s])
+                out[s, i] += weight * amount * share
+        for b in range(block_states.shape[0]):
+            first = m + 2 * b
+            x1 = y[block_states[b, 0]]
+            x2 = y[block_states[b, 1]]
+            if x1 == 0.0 and x2 == 0.0:
+                for s in range(times):
+                    out[s, first] = 0.0
+                    out[s, first + 1] = 0.0
+                continue
+            m11 = block_matrix[b, 0]
+            m12 = block_matrix[b, 1]
+            m21 = block_matrix[b, 2]
+            m22 = block_matrix[b, 3]
+            root = math.sqrt(max(0.25 * (m11 - m22) * (m11 - m22) + m12 * m21, 0.0))
+            fast = 0.5 * (m11 + m22) - root  # the eigenvalues are fast and fast + 2 root (real: validated)
+            decay_factors(-fast, taus, stages, decays, first)
+            decay_factors(-(fast + 2.0 * root), taus, stages, decays, first + 1)
+            for s in range(times):
+                share = difference_quotient(decays[s, first], decays[s, first + 1], 2.0 * root, taus[s])
+                out[s, first] = decays[s, first] * x1 + share * ((m11 - fast) * x1 + m12 * x2)
+                out[s, first + 1] = decays[s, first] * x2 + share * (m21 * x1 + (m22 - fast) * x2)
 
     @compile
-    def initial_step(t, y, f0, params, rtol, atol, h_limit, y1, f1, scale, controlled, linear_states, linear_rates,
-                     source_target, source_from, source_weight, decays):
+    def set_exact(table, row, exact_states, target):
+        """Write row ``row`` of an exact-value table (see :func:`propagate`) into the state vector ``target``."""
+        for k in range(exact_states.shape[0]):
+            target[exact_states[k]] = table[row, k]
+
+    @compile
+    def exact_after(y, tau, system, exact_states, single, decays, one, target):
+        """Set the exact states of ``target`` to their values ``tau`` after ``y``."""
+        single[0] = tau
+        propagate(y, single, False, system, decays, one)
+        set_exact(one, 0, exact_states, target)
+
+    @compile
+    def initial_step(t, y, f0, params, rtol, atol, h_limit, y1, f1, scale, controlled, system, exact_states, single,
+                     decays, one):
         """Hairer's starting-step heuristic (HNW 1993, II.4, 'Starting Step Size'), order 5, over the
         error-controlled states."""
         n = y.shape[0]
@@ -156,7 +227,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         h = min(h, h_limit)
         for i in range(n):
             y1[i] = y[i] + h * f0[i]
-        propagate(y, h, linear_states, linear_rates, source_target, source_from, source_weight, decays, y1)
+        exact_after(y, h, system, exact_states, single, decays, one, y1)
         rhs(t + h, y1, params, f1)
         for i in range(n):
             y1[i] = f1[i] - f0[i]
@@ -171,13 +242,14 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         return min(100.0 * h, h1, h_limit)
 
     def integrate_patient(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps,
-                          h_max, output_states, flush_states, flush_level, controlled, linear_states, linear_rates,
-                          source_target, source_from, source_weight, out, info):
+                          h_max, output_states, flush_states, flush_level, controlled, system, exact_states,
+                          exact_output, out, info):
         """Integrate one patient from ``t0``; write ``out[time, output state]``; return a status code.
 
         ``info`` receives accepted steps, rejected steps, right-hand-side evaluations and the time reached.
-        The linear states are set to their exact values at every stage (:func:`propagate`); the error
-        norm runs over ``controlled`` only.
+        The exact states (linear states and blocks) are set to their exact values at every stage
+        (:func:`propagate`); the error norm runs over ``controlled`` only. After an event that changes only
+        exact states the step continues at the size the controller proposed before stopping there.
         """
         n = y0.shape[0]
         n_out = t_out.shape[0]
@@ -195,15 +267,20 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         k6 = np.empty(n)
         k7 = np.empty(n)
         scale = np.empty(n)
-        decays = np.empty(linear_states.shape[0])
-        exact = y0.copy()
-        n_linear = linear_states.shape[0]
+        n_exact = exact_states.shape[0]
+        decays = np.empty((5, n_exact))  # scratch of propagate: decay factors at up to five times
+        table = np.empty((5, n_exact))  # exact states at the five stage times of a step
+        one = np.empty((1, n_exact))
+        taus = np.empty(5)
+        single = np.empty(1)
         n_controlled = controlled.shape[0]
         linear_output = False
         for j in range(n_selected):
-            for i in range(n_linear):
-                if output_states[j] == linear_states[i]:
-                    linear_output = True
+            linear_output = linear_output or exact_output[j] >= 0
+        is_exact = np.zeros(n, dtype=np.bool_)
+        for i in range(n_exact):
+            is_exact[exact_states[i]] = True
+        h_free = 0.0
         accepted = 0
         rejected = 0
         evaluations = 0
@@ -234,9 +311,8 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         t_stop = t_final
         if event < n_events and event_times[event] < t_stop:
             t_stop = event_times[event]
-        h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale, controlled,
-                                     linear_states, linear_rates, source_target, source_from, source_weight,
-                                     decays)
+        h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale, controlled, system,
+                         exact_states, single, decays, one)
         evaluations += 1
         factor_old = 1e-4
         last_rejected = False
@@ -246,8 +322,10 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
             if arrived:
                 arrived = False
                 jumped = False
+                jumped_controlled = False
                 while event < n_events and event_times[event] <= t:
                     y[event_state[event]] += event_amount[event]
+                    jumped_controlled = jumped_controlled or not is_exact[event_state[event]]
                     event += 1
                     jumped = True
                 while output < n_out and t_out[output] <= t:
@@ -267,19 +345,20 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                         if not math.isfinite(k1[i]):
                             info[0], info[1], info[2], info[3] = accepted, rejected, evaluations, t
                             return 3
-                    h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale,
-                                     controlled, linear_states, linear_rates, source_target, source_from,
-                                     source_weight, decays)
-                    evaluations += 1
-                    factor_old = 1e-4
+                    if jumped_controlled or CONTINUE_AFTER_EXACT_JUMP == 0:
+                        h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale,
+                                         controlled, system, exact_states, single, decays, one)
+                        evaluations += 1
+                        factor_old = 1e-4
+                    else:  # the controlled states are continuous here: keep the step the controller wanted
+                        h = min(max(h, h_free), h_max)
             room = t_stop - t
             if room <= 16.0 * UNIT_ROUNDOFF * max(abs(t), 1.0):
                 # the stop point is within rounding of t: move there by an Euler step (error O(room²))
                 for i in range(n):
                     y_new[i] = y[i] + room * k1[i]
-                if n_linear:
-                    propagate(y, room, linear_states, linear_rates, source_target, source_from, source_weight,
-                              decays, y_new)
+                if n_exact:
+                    exact_after(y, room, system, exact_states, single, decays, one, y_new)
                 for i in range(n):
                     y[i] = y_new[i]
                 t = t_stop
@@ -293,43 +372,35 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                 return 3 if non_finite else 2
             last = False
             if t + 1.01 * h >= t_stop:
+                h_free = h
                 h = t_stop - t
                 last = True
+            if n_exact:  # the exact states at all stage times at once
+                taus[0], taus[1], taus[2], taus[3], taus[4] = C2 * h, C3 * h, C4 * h, C5 * h, h
+                propagate(y, taus, True, system, decays, table)
             for i in range(n):
                 stage[i] = y[i] + h * A21 * k1[i]
-            if n_linear:
-                propagate(y, C2 * h, linear_states, linear_rates, source_target, source_from, source_weight, decays,
-                          stage)
+            set_exact(table, 0, exact_states, stage)
             rhs(t + C2 * h, stage, params, k2)
             for i in range(n):
                 stage[i] = y[i] + h * (A31 * k1[i] + A32 * k2[i])
-            if n_linear:
-                propagate(y, C3 * h, linear_states, linear_rates, source_target, source_from, source_weight, decays,
-                          stage)
+            set_exact(table, 1, exact_states, stage)
             rhs(t + C3 * h, stage, params, k3)
             for i in range(n):
                 stage[i] = y[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
-            if n_linear:
-                propagate(y, C4 * h, linear_states, linear_rates, source_target, source_from, source_weight, decays,
-                          stage)
+            set_exact(table, 2, exact_states, stage)
             rhs(t + C4 * h, stage, params, k4)
             for i in range(n):
                 stage[i] = y[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
-            if n_linear:
-                propagate(y, C5 * h, linear_states, linear_rates, source_target, source_from, source_weight, decays,
-                          stage)
+            set_exact(table, 3, exact_states, stage)
             rhs(t + C5 * h, stage, params, k5)
             for i in range(n):
                 stage[i] = y[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i])
-            if n_linear:
-                propagate(y, h, linear_states, linear_rates, source_target, source_from, source_weight, decays,
-                          stage)
+            set_exact(table, 4, exact_states, stage)
             rhs(t + h, stage, params, k6)
             for i in range(n):
                 y_new[i] = y[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i])
-            if n_linear:
-                for i in range(n_linear):
-                    y_new[linear_states[i]] = stage[linear_states[i]]  # the exact values at t + h (stage 6)
+            set_exact(table, 4, exact_states, y_new)  # the exact values at t + h
             rhs(t + h, y_new, params, k7)
             evaluations += 6
             total = 0.0
@@ -376,13 +447,12 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                         s = output_states[j]
                         out[output, j] = y[s] + theta * (y_new[s] - y[s] + theta_1 * (
                             stage[s] + theta * (scale[s] + theta_1 * k2[s])))
-                    if linear_output:  # linear states: their exact values, not the interpolant
-                        propagate(y, t_out[output] - t, linear_states, linear_rates, source_target, source_from,
-                                  source_weight, decays, exact)
+                    if linear_output:  # exact states: their exact values, not the interpolant
+                        single[0] = t_out[output] - t
+                        propagate(y, single, False, system, decays, one)
                         for j in range(n_selected):
-                            for i in range(n_linear):
-                                if output_states[j] == linear_states[i]:
-                                    out[output, j] = exact[linear_states[i]]
+                            if exact_output[j] >= 0:
+                                out[output, j] = one[0, exact_output[j]]
                     output += 1
             t = t_new
             for i in range(n):
@@ -404,13 +474,14 @@ def _batch_kernel(integrate_patient: Callable, parallel_range: Callable) -> Call
 
     def batch(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps, h_max,
               output_states, flush_states, flush_level, controlled, linear_states, linear_rates, source_target,
-              source_from, source_weight, out, status, info):
+              source_from, source_weight, block_states, block_matrix, exact_states, exact_output, out, status, info):
         for patient in parallel_range(y0.shape[0]):
             code = integrate_patient(y0[patient], params[patient], t0, t_out, event_times[patient],
                                      event_state[patient], event_amount[patient], rtol, atol, max_steps, h_max,
-                                     output_states, flush_states, flush_level[patient], controlled, linear_states,
-                                     linear_rates[patient], source_target, source_from, source_weight[patient],
-                                     out[patient], info[patient])
+                                     output_states, flush_states, flush_level[patient], controlled,
+                                     (linear_states, linear_rates[patient], source_target, source_from,
+                                      source_weight[patient], block_states, block_matrix[patient]),
+                                     exact_states, exact_output, out[patient], info[patient])
             status[patient] = code
             if code != 0:
                 out[patient, :, :] = np.nan
@@ -541,7 +612,7 @@ def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_stat
                   t0: float | None = None, rtol: float = 1e-6, atol=1e-9, max_steps: int = 100_000,
                   h_max: float | None = None, output_states=None, flush_states=None, flush_level=None,
                   linear_states=None, linear_rates=None, linear_sources=None, linear_weights=None,
-                  method: str = "dopri5",
+                  linear_blocks=None, linear_block_matrices=None, method: str = "dopri5",
                   backend: str | None = None, states_first: bool = False) -> BatchResult:
     """Integrate ``y' = rhs(t, y, p)`` for every patient from ``t0`` (default ``t_out[0]``), output at ``t_out``.
 
@@ -568,6 +639,11 @@ def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_stat
     they are left out of the error norm, so fast linear decays (dose-rate drivers, repair residuals) no
     longer hold the step at their stability limit; the nonlinear states they drive keep full error
     control. ``rhs`` must still return their derivatives (the Radau path integrates them as usual).
+
+    ``linear_blocks`` (b, 2): pairs of states with x' = Mx, M a constant 2×2 matrix with real eigenvalues
+    (a two-compartment system such as an antibody's central and peripheral amounts), given row-major in
+    ``linear_block_matrices`` ((b, 2, 2) or (patients, b, 2, 2), 1/d); they are propagated exactly
+    (e^{Mτ}) and left out of the error norm like the linear states.
     """
     if method not in METHODS:
         raise InputError("method", method, "one of " + ", ".join(METHODS))
@@ -591,7 +667,11 @@ def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_stat
     flush_level = np.ascontiguousarray(flush_level, dtype=float)
     patients = y0.shape[0]
     linear = _validated_linear(linear_states, linear_rates, linear_sources, linear_weights, patients, states)
-    controlled = np.setdiff1d(np.arange(states), linear[0]).astype(np.int64)
+    blocks = _validated_blocks(linear_blocks, linear_block_matrices, linear[0], patients, states)
+    exact_states = np.concatenate([linear[0], blocks[0].ravel()]).astype(np.int64)
+    position = {state: number for number, state in enumerate(exact_states.tolist())}
+    exact_output = np.array([position.get(state, -1) for state in output_states.tolist()], dtype=np.int64)
+    controlled = np.setdiff1d(np.arange(states), exact_states).astype(np.int64)
     out = np.empty((patients, t_out.size, output_states.size))
     status = np.zeros(patients, dtype=np.int64)
     info = np.zeros((patients, 4))
@@ -601,7 +681,8 @@ def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_stat
     else:
         kernel = batched_kernel(rhs, backend)
         kernel(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps, h_max,
-               output_states, flush_states, flush_level, controlled, *linear, out, status, info)
+               output_states, flush_states, flush_level, controlled, *linear, *blocks, exact_states, exact_output, out,
+               status, info)
         stiff = (status == TOO_MANY_STEPS) | (status == STEP_UNDERFLOW) if method == "auto" else np.zeros(patients, bool)
     for patient in np.flatnonzero(stiff):
         used_stiff[patient] = True
@@ -651,6 +732,31 @@ def _validated_linear(linear_states, linear_rates, linear_sources, linear_weight
         raise InputError("linear_weights", weights, "finite weights")
     return (np.ascontiguousarray(indices, dtype=np.int64), np.ascontiguousarray(rates),
             np.ascontiguousarray(sources[:, 0]), np.ascontiguousarray(sources[:, 1]), np.ascontiguousarray(weights))
+
+
+def _validated_blocks(blocks, matrices, linear_states: np.ndarray, patients: int, states: int):
+    """(block state pairs (b, 2), matrices (patients, b, 4) row-major) as contiguous arrays for the kernel."""
+    if blocks is None:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros((patients, 0, 4))
+    pairs = np.asarray(blocks)
+    pairs = pairs.reshape(-1, 2) if pairs.size == 0 else pairs
+    used = pairs.ravel()
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or (pairs.size and (
+            pairs.dtype.kind not in "iu" or np.any((used < 0) | (used >= states)))) \
+            or np.unique(used).size != used.size or np.any(np.isin(used, linear_states)):
+        raise InputError("linear_blocks", pairs, f"(b, 2) distinct state indices in [0, {states}), not linear states")
+    count = pairs.shape[0]
+    if matrices is None:
+        raise InputError("linear_block_matrices", None, f"the 2×2 matrices (1/d) of the {count} blocks")
+    try:
+        matrix = np.broadcast_to(np.asarray(matrices, dtype=float), (patients, count, 2, 2)).copy()
+    except ValueError:
+        raise InputError("linear_block_matrices", np.shape(matrices),
+                         f"shape ({count}, 2, 2) or ({patients}, {count}, 2, 2)") from None
+    discriminant = 0.25 * (matrix[..., 0, 0] - matrix[..., 1, 1]) ** 2 + matrix[..., 0, 1] * matrix[..., 1, 0]
+    if np.any(~np.isfinite(matrix)) or np.any(discriminant < 0):
+        raise InputError("linear_block_matrices", matrix, "finite matrices with real eigenvalues")
+    return np.ascontiguousarray(pairs, dtype=np.int64), np.ascontiguousarray(matrix.reshape(patients, count, 4))
 
 
 def _radau_patient(rhs, y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, output_states,

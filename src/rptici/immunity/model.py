@@ -101,7 +101,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -1027,8 +1027,8 @@ class _SelectedStates:
         return np.where(index >= 0, picked, np.nan) if np.any(index < 0) else picked
 
 
-def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.ndarray | None = None
-                ) -> dict[str, np.ndarray]:
+def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.ndarray | None = None,
+                names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Clinical read-outs from states ``y`` [..., n_states] and parameters ``p`` [..., n_params] (broadcast).
 
     With ``states`` (full-layout indices, e.g. from :func:`observable_states`), ``y``'s last axis holds only
@@ -1041,6 +1041,7 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     and regulatory (relative to baseline), cd8_treg_ratio, memory, exhausted (relative to the
     baseline effector pool), lymphocytes (10⁹/L), occupancy and
     ctla4_occupancy (C/(C+K)), concentration (ug/mL), marrow_dose and marrow_bed (Gy).
+    ``names`` computes only those read-outs (default: all).
     """
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
@@ -1060,38 +1061,58 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     starts = np.array([layout.lesion_start(lesion) for lesion in range(layout.n_lesions)])
     parameter_starts = np.array([layout.lesion_parameter_start(lesion) for lesion in range(layout.n_lesions)])
     present = p[..., parameter_starts + Q_PRESENT] != 0
-    tumour = (np.maximum(y[..., starts + L_VIABLE], 0) + np.maximum(y[..., starts + L_VIABLE_LOW], 0)
-              + np.maximum(y[..., starts + L_DOOMED], 0))
-    volume = np.where(present, measured_volume(tumour, p[..., parameter_starts + Q_STROMA],
-                                               p[..., P_STROMA_SHARE][..., None]), np.nan)
-    diameter = 10.0 * 2.0 * np.cbrt(3.0 * volume / (4.0 * math.pi))
-    dose = np.where(present, y[..., starts + L_DOSE], np.nan)
-    alpha = p[..., parameter_starts + Q_ALPHA]
-    beta = p[..., parameter_starts + Q_BETA]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bed = np.where(present & (alpha > 0), dose + 2.0 * y[..., starts + L_QUADRATIC] * beta / alpha, dose)
-    concentration = np.maximum(y[..., S_ANTIBODY_CENTRAL], 0) / p[..., P_ANTIBODY + 1]
-    ctla4_concentration = np.maximum(y[..., S_CTLA4_CENTRAL], 0) / p[..., P_CTLA4 + 1]
-    marrow_dose = y[..., S_MARROW_DOSE]
-    return {
+
+    def volume():
+        tumour = (np.maximum(y[..., starts + L_VIABLE], 0) + np.maximum(y[..., starts + L_VIABLE_LOW], 0)
+                  + np.maximum(y[..., starts + L_DOOMED], 0))
+        return np.where(present, measured_volume(tumour, p[..., parameter_starts + Q_STROMA],
+                                                 p[..., P_STROMA_SHARE][..., None]), np.nan)
+
+    def diameter():
+        return 10.0 * 2.0 * np.cbrt(3.0 * value("volume") / (4.0 * math.pi))
+
+    def bed():
+        dose = value("dose")
+        alpha = p[..., parameter_starts + Q_ALPHA]
+        beta = p[..., parameter_starts + Q_BETA]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bed = np.where(present & (alpha > 0), dose + 2.0 * y[..., starts + L_QUADRATIC] * beta / alpha, dose)
+        return np.where(present, bed, np.nan)
+
+    def ctla4_occupancy():
+        concentration = np.maximum(y[..., S_CTLA4_CENTRAL], 0) / p[..., P_CTLA4 + 1]
+        return occupancy_fraction(concentration, p[..., P_CTLA4 + 7])
+
+    formulas = {
         "volume": volume,
         "diameter": diameter,
-        "volume_sum": np.nansum(volume, axis=-1),
-        "diameter_sum": np.nansum(diameter, axis=-1),
-        "dose": dose,
-        "bed": np.where(present, bed, np.nan),
-        "effector_tumour": np.where(present, y[..., starts + L_EFFECTOR], np.nan),
-        "pdl1": np.where(present, y[..., starts + L_PDL1], np.nan),
-        "psa": y[..., S_PSA],
-        "effector_blood": y[..., S_EFFECTOR_BLOOD],
-        "regulatory": y[..., S_REGULATORY],
-        "cd8_treg_ratio": y[..., S_EFFECTOR_BLOOD] / np.maximum(y[..., S_REGULATORY], 1e-12),
-        "memory": y[..., S_MEMORY],
-        "exhausted": y[..., S_EXHAUSTED],
-        "lymphocytes": y[..., S_LYMPHOCYTES],
-        "concentration": concentration,
-        "occupancy": occupancy_fraction(concentration, p[..., P_ANTIBODY + 7]),
-        "ctla4_occupancy": occupancy_fraction(ctla4_concentration, p[..., P_CTLA4 + 7]),
-        "marrow_dose": marrow_dose,
-        "marrow_bed": marrow_dose + 2.0 * y[..., S_MARROW_QUADRATIC] / p[..., P_MARROW_ALPHA_BETA],
+        "volume_sum": lambda: np.nansum(value("volume"), axis=-1),
+        "diameter_sum": lambda: np.nansum(value("diameter"), axis=-1),
+        "dose": lambda: np.where(present, y[..., starts + L_DOSE], np.nan),
+        "bed": bed,
+        "effector_tumour": lambda: np.where(present, y[..., starts + L_EFFECTOR], np.nan),
+        "pdl1": lambda: np.where(present, y[..., starts + L_PDL1], np.nan),
+        "psa": lambda: y[..., S_PSA],
+        "effector_blood": lambda: y[..., S_EFFECTOR_BLOOD],
+        "regulatory": lambda: y[..., S_REGULATORY],
+        "cd8_treg_ratio": lambda: y[..., S_EFFECTOR_BLOOD] / np.maximum(y[..., S_REGULATORY], 1e-12),
+        "memory": lambda: y[..., S_MEMORY],
+        "exhausted": lambda: y[..., S_EXHAUSTED],
+        "lymphocytes": lambda: y[..., S_LYMPHOCYTES],
+        "concentration": lambda: np.maximum(y[..., S_ANTIBODY_CENTRAL], 0) / p[..., P_ANTIBODY + 1],
+        "occupancy": lambda: occupancy_fraction(value("concentration"), p[..., P_ANTIBODY + 7]),
+        "ctla4_occupancy": ctla4_occupancy,
+        "marrow_dose": lambda: y[..., S_MARROW_DOSE],
+        "marrow_bed": lambda: value("marrow_dose") + 2.0 * y[..., S_MARROW_QUADRATIC] / p[..., P_MARROW_ALPHA_BETA],
     }
+    computed: dict[str, np.ndarray] = {}
+
+    def value(name: str) -> np.ndarray:
+        if name not in computed:
+            computed[name] = formulas[name]()
+        return computed[name]
+
+    for name in formulas if names is None else names:
+        if name not in formulas:
+            raise InputError("outputs", name, "names among " + ", ".join(sorted(formulas)))
+    return {name: value(name) for name in (formulas if names is None else names)}

@@ -151,22 +151,33 @@ def organ_dose(response: DoseRateResponse, schedule: Schedule, organs: Sequence[
                dtype=np.float64, block: int = 1024) -> np.ndarray:
     """Cumulative absorbed dose (Gy) of ``organs`` at ``times``, closed form, (patients, times, organs).
 
-    D(t) = Σ_a A_a Σ_k (c_k/λ_k)(1 − e^{−λ_k (t − t_a)}) over administrations a given before t.
+    D(t) = Σ_a A_a Σ_k (c_k/λ_k)(1 − e^{−λ_k (t − t_a)}) over administrations a given before t, evaluated as
+    Σ_k (c_k/λ_k)(C_l − R_lk e^{−λ_k (t − t_l)}) with l the last administration before t, C_l = Σ_{a≤l} A_a and
+    R_lk = Σ_{a≤l} A_a e^{−λ_k (t_l − t_a)}: one exponential per time and term instead of one per administration.
     """
     patients = response.coefficients.shape[0]
     result = np.zeros((patients, times.size, len(organs)), dtype=dtype)
+    given = schedule.rpt_times
+    if given.size == 0:
+        return result
+    last = np.searchsorted(given, times, side="right") - 1  # (times,), −1 before the first administration
+    after = last >= 0
+    since = times[after] - given[last[after]]
     for start in range(0, patients, block):  # blocks of patients keep the (patients, terms, times) temporaries small
         part = slice(start, min(start + block, patients))
+        activity = schedule.rpt_activities[part]  # (patients, administrations)
+        cumulative = np.cumsum(activity, axis=1)
         for column, organ in enumerate(organs):
             index = response.index(organ)
-            total = np.zeros((part.stop - start, times.size))
-            for number, given in enumerate(schedule.rpt_times):
-                elapsed = np.maximum(times - given, 0.0)
-                rate = response.rates[part, index, :, None]
-                per_MBq = np.sum(response.coefficients[part, index, :, None] / rate
-                                 * -np.expm1(-rate * elapsed[None, None, :]), axis=1)
-                total += schedule.rpt_activities[part, number, None] * per_MBq
-            result[part, :, column] = total
+            rate = response.rates[part, index, :]  # (patients, terms)
+            retained = np.empty(rate.shape + (given.size,))
+            retained[..., 0] = activity[:, None, 0]
+            for number in range(1, given.size):
+                retained[..., number] = (retained[..., number - 1] * np.exp(-rate * (given[number] - given[number - 1]))
+                                         + activity[:, None, number])
+            per_term = response.coefficients[part, index, :, None] / rate[..., None] * (
+                cumulative[:, None, last[after]] - retained[..., last[after]] * np.exp(-rate[..., None] * since))
+            result[part, after, column] = np.sum(per_term, axis=1)
     return result
 
 
@@ -276,7 +287,8 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     evaluations = np.zeros(patients_count, dtype=np.int64)
     drivers, levels = flush_levels(layout, params, events, atol)
     linear = linear_system(layout, params)
-    selected = observable_states(layout, [name for name in outputs if name != "organ_dose"])
+    read_outs = [name for name in outputs if name != "organ_dose"]
+    selected = observable_states(layout, read_outs)
     for start in range(0, patients_count, int(chunk_size)):
         part = slice(start, min(start + int(chunk_size), patients_count))
         batch = solve_batched(rhs, y0[part], params[part], t_out, events[0][part], events[1][part], events[2][part],
@@ -289,12 +301,8 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
         status[part], used_stiff[part] = batch.status, batch.used_stiff
         steps[part], evaluations[part] = batch.accepted_steps, batch.evaluations
         reasons[part] = batch.reasons
-        values = observables(batch.y, params[part], layout, states=selected)
-        for name in outputs:
-            if name == "organ_dose":
-                continue
-            if name not in values:
-                raise InputError("outputs", name, "names among " + ", ".join(sorted(values)) + ", organ_dose")
+        values = observables(batch.y, params[part], layout, states=selected, names=read_outs)
+        for name in read_outs:
             if name not in results:
                 results[name] = np.empty((patients_count,) + values[name].shape[1:], dtype=output_dtype)
             results[name][part] = values[name]

@@ -1027,6 +1027,11 @@ class _SelectedStates:
         return np.where(index >= 0, picked, np.nan) if np.any(index < 0) else picked
 
 
+#: Read-outs computed from other read-outs (:func:`observables`).
+READ_OUT_NEEDS = {"diameter": ("volume",), "volume_sum": ("volume",), "diameter_sum": ("diameter",), "bed": ("dose",),
+                  "occupancy": ("concentration",), "marrow_bed": ("marrow_dose",)}
+
+
 def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.ndarray | None = None,
                 names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Clinical read-outs from states ``y`` [..., n_states] and parameters ``p`` [..., n_params] (broadcast).
@@ -1062,57 +1067,63 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     parameter_starts = np.array([layout.lesion_parameter_start(lesion) for lesion in range(layout.n_lesions)])
     present = p[..., parameter_starts + Q_PRESENT] != 0
 
-    def volume():
+    def volume(done):
         tumour = (np.maximum(y[..., starts + L_VIABLE], 0) + np.maximum(y[..., starts + L_VIABLE_LOW], 0)
                   + np.maximum(y[..., starts + L_DOOMED], 0))
         return np.where(present, measured_volume(tumour, p[..., parameter_starts + Q_STROMA],
                                                  p[..., P_STROMA_SHARE][..., None]), np.nan)
 
-    def diameter():
-        return 10.0 * 2.0 * np.cbrt(3.0 * value("volume") / (4.0 * math.pi))
-
-    def bed():
-        dose = value("dose")
+    def bed(done):
         alpha = p[..., parameter_starts + Q_ALPHA]
         beta = p[..., parameter_starts + Q_BETA]
         with np.errstate(divide="ignore", invalid="ignore"):
-            bed = np.where(present & (alpha > 0), dose + 2.0 * y[..., starts + L_QUADRATIC] * beta / alpha, dose)
+            bed = np.where(present & (alpha > 0), done["dose"] + 2.0 * y[..., starts + L_QUADRATIC] * beta / alpha,
+                           done["dose"])
         return np.where(present, bed, np.nan)
 
-    def ctla4_occupancy():
+    def ctla4_occupancy(done):
         concentration = np.maximum(y[..., S_CTLA4_CENTRAL], 0) / p[..., P_CTLA4 + 1]
         return occupancy_fraction(concentration, p[..., P_CTLA4 + 7])
 
+    # each formula reads the read-outs it needs (READ_OUT_NEEDS) from ``done``, computed before it
     formulas = {
         "volume": volume,
-        "diameter": diameter,
-        "volume_sum": lambda: np.nansum(value("volume"), axis=-1),
-        "diameter_sum": lambda: np.nansum(value("diameter"), axis=-1),
-        "dose": lambda: np.where(present, y[..., starts + L_DOSE], np.nan),
+        "diameter": lambda done: 10.0 * 2.0 * np.cbrt(3.0 * done["volume"] / (4.0 * math.pi)),
+        "volume_sum": lambda done: np.nansum(done["volume"], axis=-1),
+        "diameter_sum": lambda done: np.nansum(done["diameter"], axis=-1),
+        "dose": lambda done: np.where(present, y[..., starts + L_DOSE], np.nan),
         "bed": bed,
-        "effector_tumour": lambda: np.where(present, y[..., starts + L_EFFECTOR], np.nan),
-        "pdl1": lambda: np.where(present, y[..., starts + L_PDL1], np.nan),
-        "psa": lambda: y[..., S_PSA],
-        "effector_blood": lambda: y[..., S_EFFECTOR_BLOOD],
-        "regulatory": lambda: y[..., S_REGULATORY],
-        "cd8_treg_ratio": lambda: y[..., S_EFFECTOR_BLOOD] / np.maximum(y[..., S_REGULATORY], 1e-12),
-        "memory": lambda: y[..., S_MEMORY],
-        "exhausted": lambda: y[..., S_EXHAUSTED],
-        "lymphocytes": lambda: y[..., S_LYMPHOCYTES],
-        "concentration": lambda: np.maximum(y[..., S_ANTIBODY_CENTRAL], 0) / p[..., P_ANTIBODY + 1],
-        "occupancy": lambda: occupancy_fraction(value("concentration"), p[..., P_ANTIBODY + 7]),
+        "effector_tumour": lambda done: np.where(present, y[..., starts + L_EFFECTOR], np.nan),
+        "pdl1": lambda done: np.where(present, y[..., starts + L_PDL1], np.nan),
+        "psa": lambda done: y[..., S_PSA],
+        "effector_blood": lambda done: y[..., S_EFFECTOR_BLOOD],
+        "regulatory": lambda done: y[..., S_REGULATORY],
+        "cd8_treg_ratio": lambda done: y[..., S_EFFECTOR_BLOOD] / np.maximum(y[..., S_REGULATORY], 1e-12),
+        "memory": lambda done: y[..., S_MEMORY],
+        "exhausted": lambda done: y[..., S_EXHAUSTED],
+        "lymphocytes": lambda done: y[..., S_LYMPHOCYTES],
+        "concentration": lambda done: np.maximum(y[..., S_ANTIBODY_CENTRAL], 0) / p[..., P_ANTIBODY + 1],
+        "occupancy": lambda done: occupancy_fraction(done["concentration"], p[..., P_ANTIBODY + 7]),
         "ctla4_occupancy": ctla4_occupancy,
-        "marrow_dose": lambda: y[..., S_MARROW_DOSE],
-        "marrow_bed": lambda: value("marrow_dose") + 2.0 * y[..., S_MARROW_QUADRATIC] / p[..., P_MARROW_ALPHA_BETA],
+        "marrow_dose": lambda done: y[..., S_MARROW_DOSE],
+        "marrow_bed": lambda done: done["marrow_dose"] + 2.0 * y[..., S_MARROW_QUADRATIC] / p[..., P_MARROW_ALPHA_BETA],
     }
-    computed: dict[str, np.ndarray] = {}
-
-    def value(name: str) -> np.ndarray:
-        if name not in computed:
-            computed[name] = formulas[name]()
-        return computed[name]
-
-    for name in formulas if names is None else names:
+    wanted = list(formulas) if names is None else list(names)
+    for name in wanted:
         if name not in formulas:
             raise InputError("outputs", name, "names among " + ", ".join(sorted(formulas)))
-    return {name: value(name) for name in (formulas if names is None else names)}
+    order: list[str] = []
+    pending = list(wanted)
+    while pending:  # depth-first: a read-out after the ones it needs
+        name = pending.pop()
+        if name in order:
+            continue
+        needs = [need for need in READ_OUT_NEEDS.get(name, ()) if need not in order]
+        if needs:
+            pending += [name] + needs
+        else:
+            order.append(name)
+    done: dict[str, np.ndarray] = {}
+    for name in order:
+        done[name] = formulas[name](done)
+    return {name: done[name] for name in wanted}

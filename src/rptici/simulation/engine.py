@@ -24,6 +24,7 @@ the model is the red-marrow self-dose rate of the agent's ``red_marrow`` compart
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -289,15 +290,7 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     linear = linear_system(layout, params)
     read_outs = [name for name in outputs if name != "organ_dose"]
     selected = observable_states(layout, read_outs)
-    for start in range(0, patients_count, int(chunk_size)):
-        part = slice(start, min(start + int(chunk_size), patients_count))
-        batch = solve_batched(rhs, y0[part], params[part], t_out, events[0][part], events[1][part], events[2][part],
-                              t0=0.0, rtol=rtol, atol=atol, max_steps=max_steps, method=method, backend=backend,
-                              flush_states=drivers, flush_level=levels[part], output_states=selected,
-                              linear_states=linear["linear_states"], linear_rates=linear["linear_rates"][part],
-                              linear_sources=linear["linear_sources"], linear_weights=linear["linear_weights"][part],
-                              linear_blocks=linear["linear_blocks"],
-                              linear_block_matrices=linear["linear_block_matrices"][part])
+    def store(batch, part: slice) -> None:
         status[part], used_stiff[part] = batch.status, batch.used_stiff
         steps[part], evaluations[part] = batch.accepted_steps, batch.evaluations
         reasons[part] = batch.reasons
@@ -306,12 +299,32 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
             if name not in results:
                 results[name] = np.empty((patients_count,) + values[name].shape[1:], dtype=output_dtype)
             results[name][part] = values[name]
-        del batch, values
-    if "organ_dose" in outputs:
-        if response is None or not organs:
-            results["organ_dose"] = np.zeros((patients_count, t_out.size, len(organs)), dtype=output_dtype)
-        else:
-            results["organ_dose"] = organ_dose(response, schedule, organs, t_out, dtype=output_dtype)
-        results["organ_dose"][status != SUCCESS] = np.nan
+
+    # the organ doses (closed form) and each chunk's read-outs are computed in a second thread while the solver
+    # (which releases the GIL) runs the next chunk
+    with ThreadPoolExecutor(max_workers=1) as post:
+        doses = None
+        if "organ_dose" in outputs and response is not None and organs:
+            doses = post.submit(organ_dose, response, schedule, organs, t_out, dtype=output_dtype)
+        stored = None
+        for start in range(0, patients_count, int(chunk_size)):
+            part = slice(start, min(start + int(chunk_size), patients_count))
+            batch = solve_batched(rhs, y0[part], params[part], t_out, events[0][part], events[1][part],
+                                  events[2][part], t0=0.0, rtol=rtol, atol=atol, max_steps=max_steps, method=method,
+                                  backend=backend, flush_states=drivers, flush_level=levels[part],
+                                  output_states=selected, linear_states=linear["linear_states"],
+                                  linear_rates=linear["linear_rates"][part], linear_sources=linear["linear_sources"],
+                                  linear_weights=linear["linear_weights"][part], linear_blocks=linear["linear_blocks"],
+                                  linear_block_matrices=linear["linear_block_matrices"][part])
+            if stored is not None:
+                stored.result()
+            stored = post.submit(store, batch, part)
+            del batch
+        if stored is not None:
+            stored.result()
+        if "organ_dose" in outputs:
+            results["organ_dose"] = (np.zeros((patients_count, t_out.size, len(organs)), dtype=output_dtype)
+                                     if doses is None else doses.result())
+            results["organ_dose"][status != SUCCESS] = np.nan
     return SimulationResult(t_out, results, status, reasons, used_stiff, lesion_names(layout.n_lesions), organs,
                             response, {"accepted_steps": steps, "evaluations": evaluations})

@@ -507,7 +507,8 @@ def batched_kernel(rhs: Callable, backend: str = "numba") -> Callable:
             raise InputError("backend", backend, "'python' (numba is not installed)")
         jitted = rhs if hasattr(rhs, "py_func") else numba.njit(rhs)
         integrator = _patient_integrator(jitted, numba.njit)
-        kernel = numba.njit(parallel=True)(_batch_kernel(integrator, numba.prange))
+        # nogil: the caller may post-process the previous batch in another thread meanwhile
+        kernel = numba.njit(parallel=True, nogil=True)(_batch_kernel(integrator, numba.prange))
     elif backend == "python":
         plain = getattr(rhs, "py_func", rhs)
         kernel = _batch_kernel(_patient_integrator(plain), range)

@@ -125,20 +125,20 @@ def _greedy_fit(cr: np.ndarray, lr: np.ndarray, sig: np.ndarray, terms: int,
                               np.einsum("ng,ng->n", target, target))
     at_zero = np.sum(np.where(sig, cr, 0.0), axis=1)
     integral = np.sum(np.where(sig, cr / lr, 0.0), axis=1)
-    # greedy forward selection: start from the term of largest integral, add the term that fits best
+    # greedy forward selection: start from the term of largest integral, add the term that fits best (every
+    # candidate of every row in one batch of least-squares problems)
     chosen = np.argmax(np.where(sig, np.abs(cr / lr), -1.0), axis=1)[:, None]
+    modes = lr.shape[1]
+    rows = np.repeat(np.arange(count), modes)
+    candidate = np.tile(np.arange(modes), count)
     for _ in range(1, terms):
-        best = np.full(count, np.inf)
-        best_index = np.zeros(count, dtype=int)
-        for candidate in range(lr.shape[1]):
-            usable = sig[:, candidate] & ~np.any(chosen == candidate, axis=1)
-            trial = np.concatenate([chosen, np.full((count, 1), candidate)], axis=1)
-            _, residual = _constrained_fit(normal, trial, lr[local, trial], at_zero, integral, usable)
-            better = usable & (residual < best)
-            best[better], best_index[better] = residual[better], candidate
-        chosen = np.concatenate([chosen, best_index[:, None]], axis=1)
+        trial = np.concatenate([chosen[rows], candidate[:, None]], axis=1)
+        usable = sig[rows, candidate] & ~np.any(chosen[rows] == candidate[:, None], axis=1)
+        _, residual = _constrained_fit(normal, rows, trial, lr[rows[:, None], trial], at_zero, integral, usable)
+        chosen = np.concatenate([chosen, np.argmin(residual.reshape(count, modes), axis=1)[:, None]], axis=1)
     chosen_lam = lr[local, chosen]
-    fitted, _ = _constrained_fit(normal, chosen, chosen_lam, at_zero, integral, np.ones(count, dtype=bool))
+    fitted, _ = _constrained_fit(normal, np.arange(count), chosen, chosen_lam, at_zero, integral,
+                                 np.ones(count, dtype=bool))
     return fitted, chosen_lam
 
 
@@ -151,27 +151,27 @@ class _NormalEquations:
     norm: np.ndarray
 
 
-def _constrained_fit(normal: _NormalEquations, columns: np.ndarray, rates: np.ndarray, at_zero: np.ndarray,
-                     integral: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares coefficients of Σ c_k e^{−rate_k t} (the candidates ``columns``) with Σc = at_zero and
-    Σc/rate = integral; returns (coefficients, residual sum of squares).
+def _constrained_fit(normal: _NormalEquations, rows: np.ndarray, columns: np.ndarray, rates: np.ndarray,
+                     at_zero: np.ndarray, integral: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares coefficients of Σ c_k e^{−rate_k t} (the candidates ``columns`` of row ``rows``) with
+    Σc = at_zero and Σc/rate = integral of that row; returns (coefficients, residual sum of squares).
 
-    Solved per row through the KKT system built from the precomputed normal equations (pseudo-inverse where
-    repeated rates make it singular); with one term only the integral is kept. Rows not ``usable`` (the
-    candidate is already chosen or zero) get a regular dummy system and an infinite residual.
+    Solved per problem through the KKT system built from the precomputed normal equations (pseudo-inverse
+    where repeated rates make it singular); with one term only the integral is kept. Problems not ``usable``
+    (the candidate is already chosen or zero) get a regular dummy system and an infinite residual.
     """
     count, terms = rates.shape
-    local = np.arange(count)[:, None, None]
-    gram = normal.gram[local, columns[:, :, None], columns[:, None, :]]
-    projection = normal.projection[np.arange(count)[:, None], columns]
-    rows = [1.0 / rates] if terms == 1 else [np.ones_like(rates), 1.0 / rates]
+    gram = normal.gram[rows[:, None, None], columns[:, :, None], columns[:, None, :]]
+    projection = normal.projection[rows[:, None], columns]
+    at_zero, integral = at_zero[rows], integral[rows]
+    constraints = [1.0 / rates] if terms == 1 else [np.ones_like(rates), 1.0 / rates]
     values = [integral] if terms == 1 else [at_zero, integral]
-    size = terms + len(rows)
+    size = terms + len(constraints)
     matrix = np.zeros((count, size, size))
     right = np.zeros((count, size))
     matrix[:, :terms, :terms] = 2.0 * gram
     right[:, :terms] = 2.0 * projection
-    for number, (row, value) in enumerate(zip(rows, values)):
+    for number, (row, value) in enumerate(zip(constraints, values)):
         matrix[:, terms + number, :terms] = row
         matrix[:, :terms, terms + number] = row
         right[:, terms + number] = value
@@ -185,7 +185,7 @@ def _constrained_fit(normal: _NormalEquations, columns: np.ndarray, rates: np.nd
     coefficients = solution[:, :terms]
     # ‖Bc − y‖² = cᵀ(BᵀB)c − 2cᵀBᵀy + yᵀy, clipped at 0 against rounding
     residual = (np.einsum("nk,nkl,nl->n", coefficients, gram, coefficients)
-                - 2.0 * np.einsum("nk,nk->n", coefficients, projection) + normal.norm)
+                - 2.0 * np.einsum("nk,nk->n", coefficients, projection) + normal.norm[rows])
     return coefficients, np.where(usable, np.maximum(residual, 0.0), np.inf)
 
 

@@ -8,13 +8,15 @@ tumour–immune equations of :mod:`rptici.immunity.model` are integrated by :fun
 
 Speed (issue 4): the repair variable Γ is split into an algebraic part and a fast residual
 (:mod:`rptici.immunity.model`, "Repair split"; each driver jump comes with its residual jump,
-:func:`~rptici.immunity.model.repair_residual_events`), fast drivers and residuals are flushed once
-negligible (:func:`flush_levels`), drivers and residuals are propagated exactly by the solver and left
-out of its error control (:func:`linear_system`), read-outs are stored as float32, outputs inside a step come from DOPRI5's dense output (the solver stops
-exactly only at events), and the solver returns only the states the requested read-outs need
-(:func:`~rptici.immunity.model.observable_states`). Arrays are patients-first throughout (patients, times,
-states): each patient's state is one contiguous vector for the per-patient kernel and threads write
-disjoint blocks.
+:func:`~rptici.immunity.model.repair_residual_events`); fast drivers and residuals are flushed once
+negligible (:func:`flush_levels`); drivers, residuals, each lesion's radiation signal and the antibodies
+with constant clearance are propagated exactly by the solver and left out of its error control
+(:func:`linear_system`), so an infusion no longer restarts the step; outputs inside a step come from
+DOPRI5's dense output (the solver stops exactly only at events); the solver returns only the states the
+requested read-outs need (:func:`~rptici.immunity.model.observable_states`) and only the requested
+read-outs are computed, in a second thread while the solver (which releases the GIL) integrates the next
+chunk; read-outs are stored as float32. Arrays are patients-first throughout (patients, times, states):
+each patient's state is one contiguous vector for the per-patient kernel and threads write disjoint blocks.
 
 Assumptions stated once: a lesion's mass for its S-value is its baseline volume × 1 g/mL (the sphere
 S-values are for unit density) and stays fixed while the tumour shrinks; the blood/red-marrow driver of

@@ -17,9 +17,14 @@ Layout: patient-major. ``y0`` is (patients, states), ``params`` (patients, param
 contiguous vector, which is what a per-patient right-hand side ``rhs(t, y, p, dydt)`` reads and writes, and
 threads write disjoint blocks. A states × patients ``y0`` is accepted with ``states_first=True``.
 
-Linear states (``linear_states``): states with linear equations fed only by pure decays (dose-rate
-drivers, repair residuals) are set to their exact solution at every stage and left out of the error
-norm, so fast linear transients do not hold the step at their stability limit.
+Exact states: states with linear equations fed only by pure decays (``linear_states``: dose-rate
+drivers, repair residuals, signals they drive) and two-state linear systems with constant coefficients
+(``linear_blocks``: an antibody's central and peripheral amounts) are set to their exact solution at every
+stage and left out of the error norm, so fast linear transients do not hold the step at their stability
+limit. Their values at the five stage times of a step come from one call (the decay factors at the first
+four as powers of e^{−λh/90}). After an event that changes only exact states the step continues at the
+size the controller proposed before the stop (the controlled states are continuous there); after any
+other event the step restarts from the initial-step heuristic.
 
 Events are right-continuous: an output requested at an event time shows the state *after* the jump.
 
@@ -88,7 +93,6 @@ D1, D3, D4, D5, D6, D7 = (-12715105075.0 / 11282082432.0, 87487479700.0 / 327004
 SAFETY, FACTOR_MIN, FACTOR_MAX, BETA = 0.9, 0.2, 10.0, 0.04
 EXPONENT = 0.2 - BETA * 0.75
 UNIT_ROUNDOFF = 2.220446049250313e-16
-CONTINUE_AFTER_EXACT_JUMP = 1
 
 
 def _patient_integrator(rhs: Callable, compile: Callable = lambda function: function) -> Callable:
@@ -345,13 +349,14 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                         if not math.isfinite(k1[i]):
                             info[0], info[1], info[2], info[3] = accepted, rejected, evaluations, t
                             return 3
-                    if jumped_controlled or CONTINUE_AFTER_EXACT_JUMP == 0:
+                    if jumped_controlled:
                         h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale,
                                          controlled, system, exact_states, single, decays, one)
                         evaluations += 1
                         factor_old = 1e-4
                     else:  # the controlled states are continuous here: keep the step the controller wanted
                         h = min(max(h, h_free), h_max)
+                    h_free = 0.0
             room = t_stop - t
             if room <= 16.0 * UNIT_ROUNDOFF * max(abs(t), 1.0):
                 # the stop point is within rounding of t: move there by an Euler step (error O(room²))

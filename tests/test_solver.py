@@ -268,6 +268,11 @@ def test_linear_states_are_propagated_exactly():
     elapsed = [np.maximum(times[None, :] - dose, 0.0) for dose in doses]
     expected = sum(amount * a * gone * np.exp(-a * gone) for gone, amount in zip(elapsed, amounts))
     np.testing.assert_allclose(result.y[:50, :, 1], expected, rtol=0, atol=1e-12)
+    # only the daughter shown: its exact values still include the parent's feed
+    daughter_only = solve_batched(decay_chain, np.zeros((200, 2)), params, times, event_times, event_state,
+                                  event_amount, rtol=1e-6, atol=1e-9, linear_states=[0, 1], linear_rates=params,
+                                  linear_sources=[[1, 0]], linear_weights=params[:, :1], output_states=[1])
+    np.testing.assert_array_equal(daughter_only.y[:, :, 0], result.y[:, :, 1])
 
 
 def test_linear_states_leave_the_driven_state_accurate_with_fewer_steps():

@@ -145,9 +145,10 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         return tau * fast_decay * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x / 120.0))))
 
     @compile
-    def propagate(y, taus, stages, system, decays, out):
+    def propagate(y, taus, stages, system, wanted, decays, out):
         """Exact values of the exact states ``taus[s]`` after the state ``y``, into ``out[s, k]`` (k in the
-        order of ``exact_states``: the linear states, then each block's two states); ``decays`` is scratch.
+        order of ``exact_states``: the linear states, then each block's two states) where ``wanted`` (the
+        sources of a wanted state must be wanted too); ``decays`` is scratch.
 
         A pure decay u' = −λu gives u e^{−λτ}; a state r' = Σ_j w_j u_j − μ r fed by pure decays gives
         r e^{−μτ} + Σ_j w_j u_j (e^{−λ_j τ} − e^{−μτ})/(μ − λ_j) (variation of constants). A block x' = Mx of
@@ -158,6 +159,8 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         m = linear_states.shape[0]
         times = taus.shape[0]
         for i in range(m):
+            if not wanted[i]:
+                continue
             value = y[linear_states[i]]
             if value == 0.0:  # a flushed or never-dosed state: no exponential to evaluate
                 decays[0, i] = -1.0
@@ -171,9 +174,9 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
             weight = source_weight[pair]
             j = source_from[pair]
             amount = y[linear_states[j]]
-            if weight == 0.0 or amount == 0.0:
-                continue
             i = source_target[pair]
+            if weight == 0.0 or amount == 0.0 or not wanted[i]:
+                continue
             if decays[0, i] < 0.0:
                 decay_factors(linear_rates[i], taus, stages, decays, i)
             for s in range(times):
@@ -181,6 +184,8 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                 out[s, i] += weight * amount * share
         for b in range(block_states.shape[0]):
             first = m + 2 * b
+            if not wanted[first]:
+                continue
             x1 = y[block_states[b, 0]]
             x2 = y[block_states[b, 1]]
             if x1 == 0.0 and x2 == 0.0:
@@ -211,7 +216,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
     def exact_after(y, tau, system, exact_states, single, decays, one, target):
         """Set the exact states of ``target`` to their values ``tau`` after ``y``."""
         single[0] = tau
-        propagate(y, single, False, system, decays, one)
+        propagate(y, single, False, system, np.ones(exact_states.shape[0], dtype=np.bool_), decays, one)
         set_exact(one, 0, exact_states, target)
 
     @compile
@@ -278,6 +283,14 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         taus = np.empty(5)
         single = np.empty(1)
         n_controlled = controlled.shape[0]
+        every = np.ones(n_exact, dtype=np.bool_)
+        for_output = np.zeros(n_exact, dtype=np.bool_)  # exact states shown, and the sources that feed them
+        for j in range(n_selected):
+            if exact_output[j] >= 0:
+                for_output[exact_output[j]] = True
+        for pair in range(system[2].shape[0]):
+            if for_output[system[2][pair]]:
+                for_output[system[3][pair]] = True
         linear_output = False
         for j in range(n_selected):
             linear_output = linear_output or exact_output[j] >= 0
@@ -382,7 +395,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                 last = True
             if n_exact:  # the exact states at all stage times at once
                 taus[0], taus[1], taus[2], taus[3], taus[4] = C2 * h, C3 * h, C4 * h, C5 * h, h
-                propagate(y, taus, True, system, decays, table)
+                propagate(y, taus, True, system, every, decays, table)
             for i in range(n):
                 stage[i] = y[i] + h * A21 * k1[i]
             set_exact(table, 0, exact_states, stage)
@@ -454,7 +467,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                             stage[s] + theta * (scale[s] + theta_1 * k2[s])))
                     if linear_output:  # exact states: their exact values, not the interpolant
                         single[0] = t_out[output] - t
-                        propagate(y, single, False, system, decays, one)
+                        propagate(y, single, False, system, for_output, decays, one)
                         for j in range(n_selected):
                             if exact_output[j] >= 0:
                                 out[output, j] = one[0, exact_output[j]]

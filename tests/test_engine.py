@@ -11,7 +11,7 @@ import pytest
 from rptici.kinetics import Regimen
 from rptici.kinetics.biokinetics import Covariates, biokinetic_model
 from rptici.kinetics.compartments import Administration
-from rptici.simulation.drivers import Schedule, dose_rate_response, reduce_exponentials
+from rptici.simulation.drivers import Schedule, dose_rate_response, reduce_exponentials, regimen_schedule
 from rptici.simulation.engine import flush_levels, model_inputs, organ_dose, simulate
 from rptici.simulation.solver import NON_FINITE, SUCCESS, solve_batched
 
@@ -134,6 +134,26 @@ def test_organ_dose_equals_the_sum_over_administrations():
             response.coefficients[:, index, :, None] / rate * -np.expm1(-rate * np.maximum(times - when, 0.0)), axis=1)
             for number, when in enumerate(given))
         np.testing.assert_allclose(result[:, :, column], expected, rtol=1e-12, atol=0)
+
+
+def test_organ_bed_at_the_end_equals_the_regimen_bed_of_the_cycles():
+    """The kidneys' BED time course (closed form, organ_dose(bed=True)) at the end of two Lu-PSMA-617 cycles
+    against rptici.radiobiology.regimen_dose, which sums D_c(1 + G D_c/(α/β)) over cycles with the
+    Lea–Catcheside G of each (Dale 1985): the same number to 1e-6 (damage left from one cycle six weeks later
+    is e^{−42 μ}, nothing), with all the exponential modes kept."""
+    from rptici.radiobiology.regimen_dose import regimen_dose
+
+    covariates = Covariates(lesion_masses_g=np.array([[10.0, 2.0], [30.0, 0.5]]), weight_kg=np.array([70.0, 90.0]),
+                            gfr_mL_per_min=np.array([60.0, 120.0]))
+    response = dose_rate_response(PSMA, covariates, organs=("kidneys",), n_exponentials=12)
+    assert np.all(response.exact)
+    schedule = regimen_schedule(REGIMEN, covariates)
+    end = np.array([schedule.rpt_times[-1] + 400.0])
+    bed = organ_dose(response, schedule, ("kidneys",), end, bed=True)[:, 0, 0]
+    reference = regimen_dose(REGIMEN, covariates)
+    expected = reference.bed_Gy[:, reference.targets.index("kidneys")]
+    np.testing.assert_allclose(bed, expected, rtol=1e-6)
+    assert np.all(bed > organ_dose(response, schedule, ("kidneys",), end)[:, 0, 0])
 
 
 def test_dose_rate_reduction_keeps_the_absorbed_dose_exactly():

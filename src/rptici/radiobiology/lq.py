@@ -223,3 +223,125 @@ def g_factor_constant(duration: ArrayLike, repair_half_time: ArrayLike) -> NDArr
     """G = 2(μT − 1 + e^{−μT})/(μT)² for a constant dose rate over T (Lea–Catcheside; → 1 as T → 0)."""
     mu_t = repair_rate(repair_half_time) * checked_array(duration, "duration", positive=True)
     return 2 * _segment_integrals(np.asarray(mu_t, dtype=float))["T00"]
+
+
+def _decay_integral(rate: NDArray[np.float64], decay: NDArray[np.float64], tau: NDArray[np.float64]
+                    ) -> NDArray[np.float64]:
+    """E = ∫₀^τ e^{−rate s} ds = (1 − e^{−rate τ})/rate from the decay factor e^{−rate τ}; by expm1 where
+    rate·τ < 0.1 (there 1 − e^{−rate τ} would lose digits)."""
+    rate, decay, tau = np.broadcast_arrays(rate, decay, tau)
+    integral = (1.0 - decay) / rate
+    small = rate * tau < 0.1
+    if np.any(small):
+        integral[small] = -np.expm1(-rate[small] * tau[small]) / rate[small]
+    return integral
+
+
+def _exponential_quotient(slow: NDArray[np.float64], fast: NDArray[np.float64], slow_decay: NDArray[np.float64],
+                          fast_decay: NDArray[np.float64], tau: NDArray[np.float64]) -> NDArray[np.float64]:
+    """φ = (e^{−slow τ} − e^{−fast τ})/(fast − slow) from the two decay factors; where |fast − slow|τ < 1,
+    where the difference would cancel, as τ e^{−fast τ} expm1(x)/x, x = (fast − slow)τ (τ e^{−fast τ} at x = 0)."""
+    slow, fast, slow_decay, fast_decay, tau = np.broadcast_arrays(slow, fast, slow_decay, fast_decay, tau)
+    gap = fast - slow
+    x = gap * tau
+    close = np.abs(x) < 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quotient = (slow_decay - fast_decay) / gap
+    if np.any(close):
+        near = x[close]
+        ratio = np.ones_like(near)
+        nonzero = near != 0.0
+        ratio[nonzero] = np.expm1(near[nonzero]) / near[nonzero]
+        quotient[close] = tau[close] * fast_decay[close] * ratio
+    return quotient
+
+
+def repeated_exponential_dose(coefficients: ArrayLike, rates: ArrayLike, repair_rate_per_day: ArrayLike | None,
+                              administration_times: ArrayLike, activities: ArrayLike, times: ArrayLike,
+                              quadratic: bool = True) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """Absorbed dose D(t) and quadratic integral Q(t) = ∫₀ᵗ ḊΓ ds, in closed form, for repeated administrations.
+
+    Ḋ(t) = Σ_a A_a Σ_k c_k e^{−λ_k (t − t_a)} over the administrations a given at or before t (``coefficients``
+    c (..., K) in Gy/d per unit activity, ``rates`` λ (..., K) in 1/d, ``activities`` A (..., A),
+    ``administration_times`` (A,) sorted, days); Γ' = Ḋ − μΓ (``repair_rate_per_day`` μ, (...)). Returns D
+    (Gy) and Q (Gy²), each (..., times); BED = D + 2Q/(α/β) and −ln S = αD + 2βQ (module docstring). With
+    ``quadratic`` False only D is computed (Q is None; the repair rate may then be None).
+
+    Between administrations the retained amounts R_k = Σ_a A_a e^{−λ_k (t − t_a)}, Γ, D and Q move in closed
+    form over τ = t − t_a: R_k e^{−λ_k τ}, Γ e^{−μτ} + Σ_k c_k R_k φ(λ_k, μ), D + Σ_k c_k R_k E(λ_k) and
+    Q + Σ_j c_j R_j [Γ E(λ_j + μ) + Σ_k c_k R_k ψ_jk], with E(x) = ∫₀^τ e^{−xs} ds, φ(a, b) = (e^{−aτ} −
+    e^{−bτ})/(b − a) and ψ_jk = (E(a) − E(b))/(b − a) = (E(a) − φ(a, b))/b for a = λ_j + λ_k, b = λ_j + μ
+    (the last form has no cancellation when μ is close to λ_k; :func:`_advance` sums it as a quadratic form
+    per time). To infinity a single administration gives
+    Q = Σ_jk c_j c_k/((λ_j + λ_k)(λ_j + μ)), the sum behind :func:`g_factor_exponential_sum`.
+    """
+    c = np.asarray(coefficients, dtype=float)
+    lam = checked_array(rates, "rates", positive=True)
+    c, lam = np.broadcast_arrays(c, lam)
+    if repair_rate_per_day is None and not quadratic:
+        repair_rate_per_day = 1.0  # not used
+    mu = checked_array(repair_rate_per_day, "repair_rate_per_day", positive=True)
+    given = np.atleast_1d(np.asarray(administration_times, dtype=float))
+    amounts = np.asarray(activities, dtype=float)
+    times = np.atleast_1d(np.asarray(times, dtype=float))
+    if given.ndim != 1 or np.any(~np.isfinite(given)) or np.any(np.diff(given) < 0):
+        raise InputError("administration_times", given, "finite, sorted administration times (d)")
+    if amounts.shape[-1:] != given.shape or np.any(~np.isfinite(amounts)) or np.any(amounts < 0):
+        raise InputError("activities", amounts.shape, f"non-negative activities with a last axis of {given.size}")
+    if times.ndim != 1 or np.any(~np.isfinite(times)):
+        raise InputError("times", times, "finite times (d)")
+    shape = np.broadcast_shapes(c.shape[:-1], np.shape(mu), amounts.shape[:-1])
+    c, lam = (np.broadcast_to(array, shape + c.shape[-1:]) for array in (c, lam))
+    mu = np.broadcast_to(mu, shape)
+    amounts = np.broadcast_to(amounts, shape + given.shape)
+
+    zero = np.zeros(shape)
+    state = (np.zeros(shape + c.shape[-1:]), zero, zero, zero)
+    starts = []  # the state just after each administration
+    for number, when in enumerate(given):
+        if number:
+            moved = _advance(state, np.full(shape + (1,), when - given[number - 1]), c, lam, mu, quadratic)
+            state = tuple(part[..., 0, :] if part.ndim > len(shape) + 1 else part[..., 0] for part in moved)
+        retained, damage, dose, square = state
+        state = (retained + amounts[..., number, None], damage, dose, square)
+        starts.append(state)
+    dose_out = np.zeros(shape + times.shape)
+    quadratic_out = np.zeros(shape + times.shape)
+    last = np.searchsorted(given, times, side="right") - 1  # −1: before the first administration
+    for number, start in enumerate(starts):
+        columns = np.flatnonzero(last == number)
+        if columns.size:
+            tau = np.broadcast_to(times[columns] - given[number], shape + columns.shape)
+            _, _, dose_out[..., columns], quadratic_out[..., columns] = _advance(start, tau, c, lam, mu, quadratic)
+    return dose_out, quadratic_out if quadratic else None
+
+
+def _advance(state, tau, c, lam, mu, quadratic=True):
+    """(R (..., K), Γ, D, Q) at an administration → their values at the times τ (..., T) after it, in closed
+    form (see :func:`repeated_exponential_dose`; R comes back (..., T, K)).
+
+    The double sum Σ_jk w_j w_k ψ_jk (w = cR) is evaluated as Σ_jk M_jk (1 − e_j e_k) − (Σ_j w_j e_j/b_j)
+    (Σ_k w_k φ_k) with M_jk = w_j w_k/((λ_j + λ_k) b_j) and e_k = e^{−λ_k τ}: a quadratic form per time.
+    """
+    retained, damage, dose, square = state
+    weight = c * retained  # w_k = c_k R_k
+    decay = np.exp(-lam[..., None, :] * tau[..., None])  # e_k (..., T, K)
+    new_dose = dose[..., None] + np.sum(weight[..., None, :] * _decay_integral(lam[..., None, :], decay,
+                                                                                tau[..., None]), axis=-1)
+    if not quadratic:
+        return retained[..., None, :] * decay, damage[..., None], new_dose, square[..., None]
+    repair_decay = np.exp(-mu[..., None] * tau)
+    quotient = _exponential_quotient(lam[..., None, :], mu[..., None, None], decay, repair_decay[..., None],
+                                     tau[..., None])
+    forced = np.sum(weight[..., None, :] * quotient, axis=-1)  # Σ_k w_k φ_k
+    with_repair = lam + mu[..., None]  # b_j = λ_j + μ
+    pair = (weight[..., :, None] * weight[..., None, :]
+            / ((lam[..., :, None] + lam[..., None, :]) * with_repair[..., :, None]))  # M_jk
+    both = np.sum(pair, axis=(-2, -1))[..., None] - np.sum((decay @ pair) * decay, axis=-1)
+    carried = np.sum(weight[..., None, :] * _decay_integral(with_repair[..., None, :], decay * repair_decay[..., None],
+                                                             tau[..., None]), axis=-1)
+    increment = (damage[..., None] * carried + both
+                 - np.sum(weight[..., None, :] * decay / with_repair[..., None, :], axis=-1) * forced)
+    increment = np.maximum(increment, 0.0)  # ∫ḊΓ ≥ 0 for a dose rate ≥ 0; the form leaves rounding of either sign
+    return (retained[..., None, :] * decay, damage[..., None] * repair_decay + forced, new_dose,
+            square[..., None] + increment)

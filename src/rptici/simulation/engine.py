@@ -33,6 +33,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..radiobiology import repair_rate, repeated_exponential_dose, tissue
 from ..immunity.model import (ModelLayout, antibody_blocks, initial_state, observable_states, observables,
                               parameter_vector, repair_residual_events, repair_weights, residual_states, rhs)
 from ..immunity.parameters import ImmunityParameters, load_parameters
@@ -40,11 +41,14 @@ from ..kinetics.biokinetics import Covariates, lesion_names
 from .drivers import DoseRateResponse, Schedule, dose_rate_response, event_arrays, regimen_schedule
 from .solver import SUCCESS, solve_batched
 
-#: Read-outs returned unless ``outputs`` says otherwise (keys of immunity.model.observables, plus organ_dose).
+#: Read-outs returned unless ``outputs`` says otherwise (keys of immunity.model.observables, plus the
+#: organ read-outs below).
 DEFAULT_OUTPUTS: tuple[str, ...] = (
     "volume", "diameter", "volume_sum", "diameter_sum", "psa", "effector_blood", "regulatory", "lymphocytes",
     "occupancy", "dose", "bed", "marrow_dose", "marrow_bed", "organ_dose",
 )
+#: Read-outs of the ``organs`` in closed form (not states of the model): cumulative dose and BED, (patients, times, organs).
+ORGAN_OUTPUTS: tuple[str, ...] = ("organ_dose", "organ_bed")
 #: Kinetic covariates read from ``patients`` when present (else the reference adult's).
 KINETIC_COVARIATES = ("weight_kg", "bsa_m2", "gfr_mL_per_min", "target_uptake_scale")
 #: Organ that drives the model's blood/red-marrow dose rate.
@@ -151,36 +155,26 @@ def model_inputs(regimen, patients: Any, parameters: ImmunityParameters | None =
 
 
 def organ_dose(response: DoseRateResponse, schedule: Schedule, organs: Sequence[str], times: np.ndarray,
-               dtype=np.float64, block: int = 1024) -> np.ndarray:
-    """Cumulative absorbed dose (Gy) of ``organs`` at ``times``, closed form, (patients, times, organs).
-
-    D(t) = Σ_a A_a Σ_k (c_k/λ_k)(1 − e^{−λ_k (t − t_a)}) over administrations a given before t, evaluated as
-    Σ_k (c_k/λ_k)(C_l − R_lk e^{−λ_k (t − t_l)}) with l the last administration before t, C_l = Σ_{a≤l} A_a and
-    R_lk = Σ_{a≤l} A_a e^{−λ_k (t_l − t_a)}: one exponential per time and term instead of one per administration.
+               dtype=np.float64, block: int = 256, bed: bool = False) -> np.ndarray:
+    """Cumulative absorbed dose (Gy) of ``organs`` at ``times``, closed form, (patients, times, organs); with
+    ``bed``, their BED (Gy) instead: D + 2∫ḊΓ/(α/β) with each organ's α/β and repair half-time
+    (:func:`rptici.radiobiology.tissue`). Both from :func:`rptici.radiobiology.repeated_exponential_dose`
+    (physical dose, no RBE, like the lesions' dose and BED in the model).
     """
     patients = response.coefficients.shape[0]
     result = np.zeros((patients, times.size, len(organs)), dtype=dtype)
-    given = schedule.rpt_times
-    if given.size == 0:
+    if schedule.rpt_times.size == 0:
         return result
-    last = np.searchsorted(given, times, side="right") - 1  # (times,), −1 before the first administration
-    after = last >= 0
-    since = times[after] - given[last[after]]
-    for start in range(0, patients, block):  # blocks of patients keep the (patients, terms, times) temporaries small
-        part = slice(start, min(start + block, patients))
-        activity = schedule.rpt_activities[part]  # (patients, administrations)
-        cumulative = np.cumsum(activity, axis=1)
-        for column, organ in enumerate(organs):
-            index = response.index(organ)
-            rate = response.rates[part, index, :]  # (patients, terms)
-            retained = np.empty(rate.shape + (given.size,))
-            retained[..., 0] = activity[:, None, 0]
-            for number in range(1, given.size):
-                retained[..., number] = (retained[..., number - 1] * np.exp(-rate * (given[number] - given[number - 1]))
-                                         + activity[:, None, number])
-            per_term = response.coefficients[part, index, :, None] / rate[..., None] * (
-                cumulative[:, None, last[after]] - retained[..., last[after]] * np.exp(-rate[..., None] * since))
-            result[part, after, column] = np.sum(per_term, axis=1)
+    for column, organ in enumerate(organs):
+        index = response.index(organ)
+        tissue_ = tissue(organ) if bed else None
+        for start in range(0, patients, block):  # blocks of patients keep the (patients, times, terms) arrays small
+            part = slice(start, min(start + block, patients))
+            dose, quadratic = repeated_exponential_dose(
+                response.coefficients[part, index], response.rates[part, index],
+                repair_rate(tissue_.repair_half_time) if bed else None, schedule.rpt_times,
+                schedule.rpt_activities[part], times, quadratic=bed)
+            result[part, :, column] = dose if not bed else dose + 2.0 * quadratic / tissue_.alpha_beta
     return result
 
 
@@ -262,7 +256,9 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     optionally the immunity covariates (infiltration, pdl1, alpha, lymphocytes, psa, weight_kg,
     doubling_time_days) and kinetic ones (bsa_m2, gfr_mL_per_min, target_uptake_scale). ``parameters``:
     an :class:`ImmunityParameters` (default: human, with the regimen's antibody). Time 0 is the start of
-    the regimen; ``t_out`` must be ≥ 0. Patients are integrated in chunks of ``chunk_size``.
+    the regimen; ``t_out`` must be ≥ 0. Patients are integrated in chunks of ``chunk_size``. ``outputs``:
+    read-outs of :func:`~rptici.immunity.model.observables` and of :data:`ORGAN_OUTPUTS` (``organ_dose``,
+    ``organ_bed``: the ``organs``' cumulative dose and BED, in closed form); default :data:`DEFAULT_OUTPUTS`.
 
     Read-outs are stored as ``output_dtype``, float32 by default: 7 significant digits (relative rounding
     6e-8) are finer than the integration tolerance (rtol ≥ 1e-9 in practice) and halve the memory of a
@@ -290,7 +286,7 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     evaluations = np.zeros(patients_count, dtype=np.int64)
     drivers, levels = flush_levels(layout, params, events, atol)
     linear = linear_system(layout, params)
-    read_outs = [name for name in outputs if name != "organ_dose"]
+    read_outs = [name for name in outputs if name not in ORGAN_OUTPUTS]
     selected = observable_states(layout, read_outs)
     def store(batch, part: slice) -> None:
         status[part], used_stiff[part] = batch.status, batch.used_stiff
@@ -305,9 +301,9 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     # the organ doses (closed form) and each chunk's read-outs are computed in a second thread while the solver
     # (which releases the GIL) runs the next chunk
     with ThreadPoolExecutor(max_workers=1) as post:
-        doses = None
-        if "organ_dose" in outputs and response is not None and organs:
-            doses = post.submit(organ_dose, response, schedule, organs, t_out, dtype=output_dtype)
+        closed_form = {name: post.submit(organ_dose, response, schedule, organs, t_out, dtype=output_dtype,
+                                         bed=name == "organ_bed")
+                       for name in ORGAN_OUTPUTS if name in outputs and response is not None and organs}
         stored = None
         for start in range(0, patients_count, int(chunk_size)):
             part = slice(start, min(start + int(chunk_size), patients_count))
@@ -324,9 +320,10 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
             del batch
         if stored is not None:
             stored.result()
-        if "organ_dose" in outputs:
-            results["organ_dose"] = (np.zeros((patients_count, t_out.size, len(organs)), dtype=output_dtype)
-                                     if doses is None else doses.result())
-            results["organ_dose"][status != SUCCESS] = np.nan
+        for name in ORGAN_OUTPUTS:
+            if name in outputs:
+                results[name] = (closed_form[name].result() if name in closed_form
+                                 else np.zeros((patients_count, t_out.size, len(organs)), dtype=output_dtype))
+                results[name][status != SUCCESS] = np.nan
     return SimulationResult(t_out, results, status, reasons, used_stiff, lesion_names(layout.n_lesions), organs,
                             response, {"accepted_steps": steps, "evaluations": evaluations})

@@ -155,7 +155,7 @@ def model_inputs(regimen, patients: Any, parameters: ImmunityParameters | None =
 
 
 def organ_dose(response: DoseRateResponse, schedule: Schedule, organs: Sequence[str], times: np.ndarray,
-               dtype=np.float64, block: int = 256, bed: bool = False) -> np.ndarray:
+               dtype=np.float64, block: int = 1024, bed: bool = False) -> np.ndarray:
     """Cumulative absorbed dose (Gy) of ``organs`` at ``times``, closed form, (patients, times, organs); with
     ``bed``, their BED (Gy) instead: D + 2∫ḊΓ/(α/β) with each organ's α/β and repair half-time
     (:func:`rptici.radiobiology.tissue`). Both from :func:`rptici.radiobiology.repeated_exponential_dose`

@@ -60,6 +60,26 @@ def test_engine_agrees_with_solve_ivp_oracle_on_50_random_patients():
     agree(result.outputs, observables(states, params, layout), 1e-6)
 
 
+@pytest.mark.parametrize("ici", [
+    {"agent": "ipilimumab", "dose": "3 mg/kg", "interval": "3 weeks", "infusions": 4},  # constant CL: exact block
+    {"agent": "nivolumab", "dose": "240 mg", "interval": "2 weeks", "infusions": 6},  # time-varying CL: integrated
+])
+def test_engine_agrees_with_the_oracle_for_other_antibodies(ici):
+    regimen = Regimen.model_validate({"rpt": {"agent": PSMA, "activity": "7.4 GBq", "interval": "6 weeks",
+                                              "cycles": 2}, "ici": ici})
+    patients = random_patients(8, seed=12)
+    result = simulate(regimen, patients, TIMES, rtol=1e-9, atol=1e-12, organs=())
+    assert np.all(result.status == SUCCESS)
+    layout, y0, params, events, *_ = model_inputs(regimen, patients)
+    states, _ = oracle(rhs, y0, params, TIMES, *events, method="DOP853", rtol=1e-11, atol=1e-13, pure_python=False)
+    reference = observables(states, params, layout)
+    agree(result.outputs, reference, 1e-6)
+    if ici["agent"] == "ipilimumab":
+        np.testing.assert_allclose(simulate(regimen, patients, TIMES, rtol=1e-9, atol=1e-12, organs=(),
+                                            outputs=("ctla4_occupancy",))["ctla4_occupancy"],
+                                   reference["ctla4_occupancy"], rtol=1e-6)
+
+
 def test_engine_agrees_with_the_pure_python_right_hand_side():
     patients = random_patients(3, seed=12)
     result = simulate(REGIMEN, patients, TIMES, rtol=1e-9, atol=1e-12, organs=())

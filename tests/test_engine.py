@@ -204,3 +204,15 @@ def test_exact_reduction_when_few_terms():
     assert exact.all()
     np.testing.assert_array_equal(kept, [[2.0, -2.0]])
     np.testing.assert_array_equal(kept_rates, [[0.1, 5.0]])
+
+
+def test_reduction_of_a_patient_does_not_depend_on_the_others():
+    """A row with repeated rates (a singular least-squares system) in the same batch leaves the other rows'
+    reduced exponentials exactly as they are alone (determinism whatever the chunking)."""
+    coefficients = np.array([[1.0, -0.6, 0.3, 0.2, -0.1], [1.0, -0.6, 0.3, 0.2, -0.1]])
+    rates = np.array([[0.1, 2.0, 0.5, 5.0, 30.0], [0.1, 0.1, 0.5, 0.5, 30.0]])
+    together = reduce_exponentials(coefficients, rates, 2)
+    alone = reduce_exponentials(coefficients[:1], rates[:1], 2)
+    np.testing.assert_array_equal(together[0][:1], alone[0])
+    np.testing.assert_array_equal(together[1][:1], alone[1])
+    assert np.all(np.isfinite(together[0]))

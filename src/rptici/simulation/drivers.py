@@ -176,17 +176,29 @@ def _constrained_fit(normal: _NormalEquations, rows: np.ndarray, columns: np.nda
         matrix[:, :terms, terms + number] = row
         right[:, terms + number] = value
     matrix[~usable] = np.eye(size)
-    try:  # LU is ~10× faster than the pseudo-inverse; repeated rates make the system singular
-        solution = np.linalg.solve(matrix, right[:, :, None])[:, :, 0]
-        if not np.all(np.isfinite(solution)):
-            raise np.linalg.LinAlgError
-    except np.linalg.LinAlgError:
-        solution = (np.linalg.pinv(matrix) @ right[:, :, None])[:, :, 0]
+    solution = _solve_each(matrix, right)
     coefficients = solution[:, :terms]
     # ‖Bc − y‖² = cᵀ(BᵀB)c − 2cᵀBᵀy + yᵀy, clipped at 0 against rounding
     residual = (np.einsum("nk,nkl,nl->n", coefficients, gram, coefficients)
                 - 2.0 * np.einsum("nk,nk->n", coefficients, projection) + normal.norm[rows])
     return coefficients, np.where(usable, np.maximum(residual, 0.0), np.inf)
+
+
+def _solve_each(matrix: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """x with matrix[i] x[i] = right[i] for every i: LU (~10× faster than the pseudo-inverse), and the
+    pseudo-inverse only for the singular systems (repeated rates), so each row's answer does not depend on which
+    other rows share its batch (the same numbers whatever the chunking)."""
+    singular = np.zeros(matrix.shape[0], dtype=bool)
+    try:
+        solution = np.linalg.solve(matrix, right[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:  # an exactly singular matrix (a zero pivot, det 0) somewhere in the batch
+        singular = np.linalg.det(matrix) == 0.0
+        solution = np.empty_like(right)
+        solution[~singular] = np.linalg.solve(matrix[~singular], right[~singular, :, None])[:, :, 0]
+    singular |= ~np.all(np.isfinite(solution), axis=1)
+    if np.any(singular):
+        solution[singular] = (np.linalg.pinv(matrix[singular]) @ right[singular, :, None])[:, :, 0]
+    return solution
 
 
 def dose_rate_response(agent: str, covariates: Covariates | None = None, organs: Sequence[str] = ("red_marrow",),

@@ -95,6 +95,11 @@ class Covariates:
     def patients(self) -> int:
         return self.weight_kg.size
 
+    def take(self, patients: slice | np.ndarray) -> "Covariates":
+        """The covariates of a subset of the patients (a slice or indices)."""
+        return Covariates(self.weight_kg[patients], self.bsa_m2[patients], self.gfr_mL_per_min[patients],
+                          self.target_uptake_scale[patients], self.lesion_masses_g[patients])
+
     @classmethod
     def reference(cls, sex: str = "male", patients: int = 1, lesion_masses_g=None) -> "Covariates":
         """The ICRP 89 reference adult, repeated ``patients`` times, with optional lesions."""

@@ -103,12 +103,23 @@ def _ici_target(regimen) -> str | None:
     return str(regimen.ici.checkpoint_inhibitor.target)
 
 
-def model_inputs(regimen, patients: Any, parameters: ImmunityParameters | None = None, n_exponentials: int = 4,
-                 organs: Sequence[str] = (), overrides: Mapping[str, object] | None = None):
-    """Everything the solver needs: (layout, y0, params, events, dose-rate response, schedule, organs, parameters).
+@dataclass
+class _Cohort:
+    """The inputs of every patient that need no kinetics; :func:`_with_kinetics` completes a block of them."""
 
-    ``events`` is (event_times, event_state, event_amount), each (patients, events).
-    """
+    regimen: Any
+    layout: ModelLayout
+    y0: np.ndarray
+    params: np.ndarray  # without the dose-rate decay rates, which come from the kinetics
+    covariates: Covariates
+    schedule: Schedule
+    organs: tuple[str, ...]
+    parameters: ImmunityParameters
+    antibody_state: int | None
+
+
+def _cohort(regimen, patients: Any, parameters: ImmunityParameters | None, n_exponentials: int,
+            organs: Sequence[str], overrides: Mapping[str, object] | None) -> _Cohort:
     volumes = _field(patients, "lesion_volumes_mL")
     if volumes is None:
         volumes = _field(patients, "lesion_volumes")
@@ -125,12 +136,28 @@ def model_inputs(regimen, patients: Any, parameters: ImmunityParameters | None =
     y0 = initial_state(parameters, layout, patients, overrides)
     covariates = kinetic_covariates(patients, volumes)
     schedule = regimen_schedule(regimen, covariates)
-    lesions = lesion_names(volumes.shape[1])
+    antibody_state = None
+    if target is not None:
+        antibody_state = layout.ctla4_central if target == "CTLA-4" else layout.antibody_central
+        first_dose = layout.ctla4_first_dose_param if target == "CTLA-4" else layout.antibody_first_dose_param
+        params[:, first_dose] = schedule.ici_times.min() if schedule.ici_times.size else 0.0
+    return _Cohort(regimen, layout, y0, params, covariates, schedule,
+                   tuple(organ for organ in organs if organ != MARROW), parameters, antibody_state)
+
+
+def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, DoseRateResponse | None, Schedule]:
+    """(params, events, dose-rate response, schedule) of the patients ``part``: the dose-rate drivers' decay rates
+    in the parameters, and every administration and infusion as events."""
+    layout = cohort.layout
+    params = cohort.params[part].copy()
+    schedule = Schedule(cohort.schedule.rpt_times, cohort.schedule.rpt_activities[part], cohort.schedule.ici_times,
+                        cohort.schedule.ici_doses[part])
+    lesions = lesion_names(layout.n_lesions)
+    n_exponentials = layout.n_exponentials
     response = None
-    organs = tuple(organ for organ in organs if organ != MARROW)
-    if regimen.rpt is not None:
-        response = dose_rate_response(regimen.rpt.agent, covariates, organs=(MARROW,) + organs,
-                                      n_exponentials=n_exponentials)
+    if cohort.regimen.rpt is not None:
+        response = dose_rate_response(cohort.regimen.rpt.agent, cohort.covariates.take(part),
+                                      organs=(MARROW,) + cohort.organs, n_exponentials=n_exponentials)
         for k in range(n_exponentials):
             params[:, layout.dose_rate_decay_param("blood", k)] = response.rates[:, response.index(MARROW), k]
             for number, lesion in enumerate(lesions):
@@ -144,14 +171,19 @@ def model_inputs(regimen, patients: Any, parameters: ImmunityParameters | None =
     def state_of(region: str, k: int) -> int:
         return layout.dose_rate_state("blood" if region == MARROW else lesions.index(region), k)
 
-    antibody_state = None
-    if target is not None:
-        antibody_state = layout.ctla4_central if target == "CTLA-4" else layout.antibody_central
-        first_dose = layout.ctla4_first_dose_param if target == "CTLA-4" else layout.antibody_first_dose_param
-        params[:, first_dose] = schedule.ici_times.min() if schedule.ici_times.size else 0.0
-    events = event_arrays(schedule, response, state_of, antibody_state, regions=lesions + (MARROW,))
-    events = repair_residual_events(layout, params, events)
-    return layout, y0, params, events, response, schedule, organs, parameters
+    events = event_arrays(schedule, response, state_of, cohort.antibody_state, regions=lesions + (MARROW,))
+    return params, repair_residual_events(layout, params, events), response, schedule
+
+
+def model_inputs(regimen, patients: Any, parameters: ImmunityParameters | None = None, n_exponentials: int = 4,
+                 organs: Sequence[str] = (), overrides: Mapping[str, object] | None = None):
+    """Everything the solver needs: (layout, y0, params, events, dose-rate response, schedule, organs, parameters).
+
+    ``events`` is (event_times, event_state, event_amount), each (patients, events).
+    """
+    cohort = _cohort(regimen, patients, parameters, n_exponentials, organs, overrides)
+    params, events, response, schedule = _with_kinetics(cohort, slice(None))
+    return cohort.layout, cohort.y0, params, events, response, schedule, cohort.organs, cohort.parameters
 
 
 def organ_dose(response: DoseRateResponse, schedule: Schedule, organs: Sequence[str], times: np.ndarray,
@@ -275,55 +307,63 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     if int(chunk_size) < 1:
         raise InputError("chunk_size", chunk_size, "a positive number of patients per chunk")
     outputs = DEFAULT_OUTPUTS if outputs is None else tuple(outputs)
-    layout, y0, params, events, response, schedule, organs, parameters = model_inputs(
-        regimen, patients, parameters, n_exponentials, organs, overrides)
-    patients_count = y0.shape[0]
+    cohort = _cohort(regimen, patients, parameters, n_exponentials, organs, overrides)
+    layout, organs, patients_count = cohort.layout, cohort.organs, cohort.y0.shape[0]
     results: dict[str, np.ndarray] = {}
     status = np.zeros(patients_count, dtype=np.int64)
     reasons = [""] * patients_count
     used_stiff = np.zeros(patients_count, dtype=bool)
     steps = np.zeros(patients_count, dtype=np.int64)
     evaluations = np.zeros(patients_count, dtype=np.int64)
-    drivers, levels = flush_levels(layout, params, events, atol)
-    linear = linear_system(layout, params)
     read_outs = [name for name in outputs if name not in ORGAN_OUTPUTS]
+    organ_read_outs = [name for name in ORGAN_OUTPUTS if name in outputs]
     selected = observable_states(layout, read_outs)
-    def store(batch, part: slice) -> None:
+    chunks = [slice(start, min(start + int(chunk_size), patients_count))
+              for start in range(0, patients_count, int(chunk_size))]
+    responses: list[DoseRateResponse] = []
+
+    def prepare(part: slice):
+        params, events, response, schedule = _with_kinetics(cohort, part)
+        return (params, events, response, schedule, *flush_levels(layout, params, events, atol),
+                linear_system(layout, params))
+
+    def store(batch, part: slice, params: np.ndarray, response: DoseRateResponse | None, schedule: Schedule) -> None:
         status[part], used_stiff[part] = batch.status, batch.used_stiff
         steps[part], evaluations[part] = batch.accepted_steps, batch.evaluations
         reasons[part] = batch.reasons
-        values = observables(batch.y, params[part], layout, states=selected, names=read_outs)
-        for name in read_outs:
+        values = observables(batch.y, params, layout, states=selected, names=read_outs)
+        for name in organ_read_outs:
+            values[name] = (np.zeros((params.shape[0], t_out.size, len(organs))) if response is None or not organs
+                            else organ_dose(response, schedule, organs, t_out, dtype=output_dtype,
+                                            bed=name == "organ_bed"))
+            values[name][batch.status != SUCCESS] = np.nan
+        for name in read_outs + organ_read_outs:
             if name not in results:
                 results[name] = np.empty((patients_count,) + values[name].shape[1:], dtype=output_dtype)
             results[name][part] = values[name]
 
-    # the organ doses (closed form) and each chunk's read-outs are computed in a second thread while the solver
-    # (which releases the GIL) runs the next chunk
-    with ThreadPoolExecutor(max_workers=1) as post:
-        closed_form = {name: post.submit(organ_dose, response, schedule, organs, t_out, dtype=output_dtype,
-                                         bed=name == "organ_bed")
-                       for name in ORGAN_OUTPUTS if name in outputs and response is not None and organs}
+    # a second thread prepares the next chunk's kinetics and stores each chunk's read-outs while the solver
+    # (which releases the GIL) integrates
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        ready = prepare(chunks[0]) if chunks else None
         stored = None
-        for start in range(0, patients_count, int(chunk_size)):
-            part = slice(start, min(start + int(chunk_size), patients_count))
-            batch = solve_batched(rhs, y0[part], params[part], t_out, events[0][part], events[1][part],
-                                  events[2][part], t0=0.0, rtol=rtol, atol=atol, max_steps=max_steps, method=method,
-                                  backend=backend, flush_states=drivers, flush_level=levels[part],
-                                  output_states=selected, linear_states=linear["linear_states"],
-                                  linear_rates=linear["linear_rates"][part], linear_sources=linear["linear_sources"],
-                                  linear_weights=linear["linear_weights"][part], linear_blocks=linear["linear_blocks"],
-                                  linear_block_matrices=linear["linear_block_matrices"][part])
+        for number, part in enumerate(chunks):
+            params, events, response, schedule, drivers, levels, linear = ready
+            following = helper.submit(prepare, chunks[number + 1]) if number + 1 < len(chunks) else None
+            batch = solve_batched(rhs, cohort.y0[part], params, t_out, *events, t0=0.0, rtol=rtol, atol=atol,
+                                  max_steps=max_steps, method=method, backend=backend, flush_states=drivers,
+                                  flush_level=levels, output_states=selected, **linear)
             if stored is not None:
                 stored.result()
-            stored = post.submit(store, batch, part)
+            stored = helper.submit(store, batch, part, params, response, schedule)
+            if response is not None:
+                responses.append(response)
             del batch
+            ready = following.result() if following is not None else None
         if stored is not None:
             stored.result()
-        for name in ORGAN_OUTPUTS:
-            if name in outputs:
-                results[name] = (closed_form[name].result() if name in closed_form
-                                 else np.zeros((patients_count, t_out.size, len(organs)), dtype=output_dtype))
-                results[name][status != SUCCESS] = np.nan
+    response = None if not responses else DoseRateResponse(
+        responses[0].regions, *(np.concatenate([getattr(item, name) for item in responses])
+                                for name in ("coefficients", "rates", "exact")))
     return SimulationResult(t_out, results, status, reasons, used_stiff, lesion_names(layout.n_lesions), organs,
                             response, {"accepted_steps": steps, "evaluations": evaluations})

@@ -14,14 +14,16 @@ with constant clearance are propagated exactly by the solver and left out of its
 (:func:`linear_system`), so an infusion no longer restarts the step; outputs inside a step come from
 DOPRI5's dense output (the solver stops exactly only at events); the solver returns only the states the
 requested read-outs need (:func:`~rptici.immunity.model.observable_states`) and only the requested
-read-outs are computed, in a second thread while the solver (which releases the GIL) integrates the next
-chunk; read-outs are stored as float32. Arrays are patients-first throughout (patients, times, states):
-each patient's state is one contiguous vector for the per-patient kernel and threads write disjoint blocks.
+read-outs are computed; a second thread prepares the next chunk's kinetics and stores the last chunk's
+read-outs while the solver (which releases the GIL) integrates; read-outs are stored as float32. Arrays are
+patients-first throughout (patients, times, states): each patient's state is one contiguous vector for the
+per-patient kernel and threads write disjoint blocks.
 
 Assumptions stated once: a lesion's mass for its S-value is its baseline volume × 1 g/mL (the sphere
 S-values are for unit density) and stays fixed while the tumour shrinks; the blood/red-marrow driver of
 the model is the red-marrow self-dose rate of the agent's ``red_marrow`` compartment; other organs
-(``organs``) get their absorbed dose in closed form from the same exponentials (they do not feed back).
+(``organs``) get their absorbed dose and BED in closed form from the same exponentials (they do not feed
+back; :func:`rptici.radiobiology.repeated_exponential_dose`).
 """
 
 from __future__ import annotations

@@ -248,44 +248,34 @@ def linear_system(layout: ModelLayout, params: np.ndarray) -> dict[str, np.ndarr
 
     Dose-rate drivers u_k' = −λ_k u_k; repair residuals r' = Σ_fast u_k − μ r of every region
     (:mod:`rptici.immunity.model`, "Repair split": a driver feeds its region's residual when it is fast,
-    i.e. has repair weight 0); each region's absorbed dose D' = Σ_k u_k; each lesion's radiation signal
-    Y' = Σ_k u_k − k_Y Y; and the antibodies with constant clearance as 2×2 blocks
-    (:func:`~rptici.immunity.model.antibody_blocks`). An absent lesion's states are constant in ``rhs``, so
-    their rates and weights are 0 here too.
+    i.e. has repair weight 0); each lesion's radiation signal Y' = Σ_k u_k − k_Y Y; and the antibodies
+    with constant clearance as 2×2 blocks (:func:`~rptici.immunity.model.antibody_blocks`). An absent
+    lesion's states are constant in ``rhs``, so their rates and weights are 0 here too.
     """
     regions = ("blood",) + tuple(range(layout.n_lesions))
     n_exp = layout.n_exponentials
-    patients = params.shape[0]
     drivers = [layout.dose_rate_state(region, k) for region in regions for k in range(n_exp)]
-    present = np.ones((patients, len(regions)), dtype=bool)
+    residuals = residual_states(layout)
+    signals = [layout.state("radiation_signal", lesion) for lesion in range(layout.n_lesions)]
+    states = np.array(drivers + residuals.tolist() + signals, dtype=np.int64)
+    present = np.ones((params.shape[0], len(regions)), dtype=bool)
     for lesion in range(layout.n_lesions):
         present[:, 1 + lesion] = params[:, layout.parameter("present", lesion)] != 0.0
     repair = np.stack([params[:, layout.parameter("marrow_repair_rate")]]
                       + [params[:, layout.parameter("repair_rate", lesion)] for lesion in range(layout.n_lesions)], axis=1)
     decay = params[:, [layout.dose_rate_decay_param(region, k) for region in regions for k in range(n_exp)]]
+    signal_decay = params[:, [layout.parameter("radiation_signal_decay_rate")]] * present[:, 1:]
+    rates = np.concatenate([decay * np.repeat(present, n_exp, axis=1), repair * present, signal_decay], axis=1)
     fast = repair_weights(params, layout) == 0.0  # (patients, regions, k)
-    every = np.ones((patients, len(regions), n_exp), dtype=bool)
-    # driven states: (state of each region, decay rate per region, which drivers of the region feed it)
-    driven = [(residual_states(layout).tolist(), repair, fast),
-              ([layout.state("marrow_dose")] + [layout.state("dose", lesion) for lesion in range(layout.n_lesions)],
-               np.zeros_like(repair), every)]
-    signal_rate = params[:, [layout.parameter("radiation_signal_decay_rate")]]
-    driven.append(([layout.state("radiation_signal", lesion) for lesion in range(layout.n_lesions)],
-                   np.repeat(signal_rate, layout.n_lesions, axis=1), every[:, 1:]))
-    states, rates, sources, weights = list(drivers), [decay * np.repeat(present, n_exp, axis=1)], [], []
-    for targets, rate, feeds in driven:
-        first_region = len(regions) - len(targets)  # the signals are the lesions' only
-        for number, target in enumerate(targets):
-            region = first_region + number
-            position = len(states)
-            states.append(target)
-            sources += [(position, region * n_exp + k) for k in range(n_exp)]
-            weights.append(feeds[:, number] & present[:, region, None])
-        rates.append(rate * present[:, first_region:])
+    residual_sources = [(len(drivers) + number, number * n_exp + k) for number in range(len(regions))
+                        for k in range(n_exp)]
+    signal_sources = [(len(drivers) + len(regions) + lesion, (1 + lesion) * n_exp + k)
+                      for lesion in range(layout.n_lesions) for k in range(n_exp)]
+    sources = np.array(residual_sources + signal_sources, dtype=np.int64)
+    weights = np.concatenate([(fast & present[:, :, None]).reshape(params.shape[0], -1),
+                              np.repeat(present[:, 1:], n_exp, axis=1)], axis=1).astype(float)
     blocks, matrices = antibody_blocks(layout, params)
-    return {"linear_states": np.array(states, dtype=np.int64), "linear_rates": np.concatenate(rates, axis=1),
-            "linear_sources": np.array(sources, dtype=np.int64),
-            "linear_weights": np.concatenate(weights, axis=1).astype(float),
+    return {"linear_states": states, "linear_rates": rates, "linear_sources": sources, "linear_weights": weights,
             "linear_blocks": blocks, "linear_block_matrices": matrices}
 
 

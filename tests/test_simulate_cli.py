@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -56,3 +57,32 @@ def test_bad_scenarios_name_the_field(tmp_path):
     assert result.exit_code == 2 and "species" in result.output
     result = runner.invoke(app, ["simulate", str(EXAMPLES / "mouse_nm600_like.yaml"), "--plot", "x.pdf"])
     assert result.exit_code == 2 and "--plot" in result.output
+
+
+def test_organ_dose_and_bed_of_the_pluvicto_patient():
+    """organs: [kidneys, salivary_glands] in the example: after two cycles (days 0 and 42, read on day 60) the
+    kidneys' dose is 2 × 7.4 GBq × the regimen calculator's Gy/GBq (closed form from the same biokinetics; the
+    engine keeps four exponentials, which keep the dose exact) to 1 %, and BED exceeds the dose."""
+    from rptici.kinetics import load_regimen
+    from rptici.kinetics.biokinetics import Covariates
+    from rptici.radiobiology.regimen_dose import regimen_dose
+
+    summary = simulate(str(EXAMPLES / "pluvicto_pembrolizumab_patient.yaml"), "--days", "60")
+    patient = summary["patients"][0]
+    regimen = load_regimen({"rpt": {"agent": "Pluvicto", "activity": "7.4 GBq", "interval": "6 weeks", "cycles": 1}})
+    reference = regimen_dose(regimen, Covariates(weight_kg=80.0, lesion_masses_g=np.zeros((1, 0))))
+    per_GBq = reference.dose_per_activity_Gy_per_GBq[0, reference.targets.index("kidneys")]
+    assert patient["organ_dose_Gy"]["kidneys"] == pytest.approx(2 * 7.4 * per_GBq, rel=0.01)
+    for organ in ("kidneys", "salivary_glands"):
+        assert patient["organ_bed_Gy"][organ] > patient["organ_dose_Gy"][organ] > 0
+
+
+@pytest.mark.parametrize("organs, message", [("[kidneys]\nprescribed_rpt: [{day: 0, tumour_dose: 5 Gy, "
+                                              "effective_half_life: 2 d}]\n", "organs"),
+                                             ("[liver_tumour]\nregimen: {rpt: {agent: Pluvicto, activity: 7.4 GBq}}\n",
+                                              "organs")])
+def test_bad_organs_name_the_field(tmp_path, organs, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("patient: {lesions: [10 mL]}\norgans: " + organs, encoding="utf-8")
+    result = runner.invoke(app, ["simulate", str(bad), "--days", "10"])
+    assert result.exit_code == 2 and message in result.output

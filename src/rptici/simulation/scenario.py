@@ -11,7 +11,8 @@ A scenario (YAML) holds:
   pdl1 (fraction), alpha (1/Gy), lymphocytes (10⁹/L), psa (ng/mL)) — or ``population:`` a disease of
   :func:`rptici.population.sample_population` to sample from;
 * optional ``species`` (human, mouse), ``parameters:`` overrides, ``switches:`` {mechanism: on/off},
-  ``days`` (horizon) and ``patients`` / ``seed``.
+  ``days`` (horizon), ``patients`` / ``seed``, and ``organs:`` (with a regimen: organs of the agent whose absorbed
+  dose and BED time courses to report, e.g. ``[kidneys, salivary_glands]``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ..units import parse_positive, parse_quantity
 from .solver import solve_batched
 
 KEYS = {"name", "regimen", "prescribed_rpt", "antibody", "antibody_name", "patient", "population", "species",
-        "parameters", "switches", "days", "patients", "seed"}
+        "parameters", "switches", "days", "patients", "seed", "organs"}
 READ_OUTS = ("volume", "diameter", "diameter_sum", "psa", "lymphocytes", "occupancy", "effector_blood", "dose",
              "bed", "marrow_dose", "marrow_bed")
 
@@ -51,6 +52,7 @@ class SimulationScenario:
     antibody: list[tuple[float, float]] = field(default_factory=list)
     antibody_name: str | None = None
     overrides: dict[str, float] = field(default_factory=dict)
+    organs: tuple[str, ...] = ()
 
 
 def _lesions(values: Any) -> np.ndarray:
@@ -156,8 +158,13 @@ def load_simulation_scenario(source: Mapping[str, Any] | str | Path, patients: i
         raise InputError("regimen", None, "a regimen, or prescribed_rpt / antibody administrations")
     if regimen is not None and (prescribed or antibody):
         raise InputError("prescribed_rpt", prescribed or antibody, "either regimen: or prescribed_rpt/antibody, not both")
+    organs = source.get("organs") or []
+    if not isinstance(organs, (list, tuple)) or not all(isinstance(organ, str) for organ in organs):
+        raise InputError("organs", organs, "a list of organ names, e.g. [kidneys, salivary_glands]")
+    if organs and (regimen is None or regimen.rpt is None):
+        raise InputError("organs", organs, "organs only with a regimen: that has a radiopharmaceutical (rpt:)")
     return SimulationScenario(str(source.get("name", "scenario")), species, cohort, horizon, regimen, prescribed,
-                              antibody, source.get("antibody_name"), overrides)
+                              antibody, source.get("antibody_name"), overrides, tuple(organs))
 
 
 def _prescribed(scenario: SimulationScenario, times: np.ndarray):
@@ -203,8 +210,9 @@ def run_scenario(scenario: SimulationScenario, step_days: float = 1.0) -> dict[s
         parameters = None
         if scenario.species == "mouse":
             parameters = load_parameters("mouse", antibody=scenario.antibody_name)
-        result = simulate(scenario.regimen, scenario.patients, times, parameters, organs=(),
-                          outputs=READ_OUTS, overrides=scenario.overrides)
+        organ_outputs = ("organ_dose", "organ_bed") if scenario.organs else ()
+        result = simulate(scenario.regimen, scenario.patients, times, parameters, organs=scenario.organs,
+                          outputs=READ_OUTS + organ_outputs, overrides=scenario.overrides)
         values, status, reasons = result.outputs, result.status, result.reasons
     else:
         values, status, reasons = _prescribed(scenario, times)
@@ -213,7 +221,8 @@ def run_scenario(scenario: SimulationScenario, step_days: float = 1.0) -> dict[s
 
 def scenario_summary(scenario: SimulationScenario, run: Mapping[str, Any]) -> dict[str, Any]:
     """Per patient: final and best change of the sum of diameters (%), trajectories at the output times,
-    final dose and BED per lesion and marrow, status and reason (JSON-ready apart from NumPy types)."""
+    final dose and BED per lesion, marrow and requested organ, status and reason (JSON-ready apart from NumPy
+    types)."""
     values = run["values"]
     patients = []
     for index in range(len(run["status"])):
@@ -229,5 +238,8 @@ def scenario_summary(scenario: SimulationScenario, run: Mapping[str, Any]) -> di
             "lesion_dose_Gy": values["dose"][index, -1], "lesion_bed_Gy": values["bed"][index, -1],
             "marrow_dose_Gy": values["marrow_dose"][index, -1], "marrow_bed_Gy": values["marrow_bed"][index, -1],
         })
+        if scenario.organs:
+            patients[-1]["organ_dose_Gy"] = dict(zip(scenario.organs, values["organ_dose"][index, -1]))
+            patients[-1]["organ_bed_Gy"] = dict(zip(scenario.organs, values["organ_bed"][index, -1]))
     return {"scenario": scenario.name, "species": scenario.species, "days": scenario.days,
             "times_d": run["times"], "patients": patients}

@@ -49,7 +49,8 @@ DEFAULT_OUTPUTS: tuple[str, ...] = (
     "volume", "diameter", "volume_sum", "diameter_sum", "psa", "effector_blood", "regulatory", "lymphocytes",
     "occupancy", "dose", "bed", "marrow_dose", "marrow_bed", "organ_dose",
 )
-#: Read-outs of the ``organs`` in closed form (not states of the model): cumulative dose and BED, (patients, times, organs).
+#: Read-outs of the ``organs`` in closed form (not states of the model): cumulative dose and BED,
+#: (patients, times, organs).
 ORGAN_OUTPUTS: tuple[str, ...] = ("organ_dose", "organ_bed")
 #: Kinetic covariates read from ``patients`` when present (else the reference adult's).
 KINETIC_COVARIATES = ("weight_kg", "bsa_m2", "gfr_mL_per_min", "target_uptake_scale")
@@ -201,14 +202,14 @@ def organ_dose(response: DoseRateResponse, schedule: Schedule, organs: Sequence[
         return result
     for column, organ in enumerate(organs):
         index = response.index(organ)
-        tissue_ = tissue(organ) if bed else None
+        parameters = tissue(organ) if bed else None
+        repair = repair_rate(parameters.repair_half_time) if bed else None
         for start in range(0, patients, block):  # blocks of patients keep the (patients, times, terms) arrays small
             part = slice(start, min(start + block, patients))
             dose, quadratic = repeated_exponential_dose(
-                response.coefficients[part, index], response.rates[part, index],
-                repair_rate(tissue_.repair_half_time) if bed else None, schedule.rpt_times,
+                response.coefficients[part, index], response.rates[part, index], repair, schedule.rpt_times,
                 schedule.rpt_activities[part], times, quadratic=bed)
-            result[part, :, column] = dose if not bed else dose + 2.0 * quadratic / tissue_.alpha_beta
+            result[part, :, column] = dose + 2.0 * quadratic / parameters.alpha_beta if bed else dose
     return result
 
 

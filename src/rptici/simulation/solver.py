@@ -213,15 +213,15 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
             target[exact_states[k]] = table[row, k]
 
     @compile
-    def exact_after(y, tau, system, exact_states, single, decays, one, target):
-        """Set the exact states of ``target`` to their values ``tau`` after ``y``."""
+    def exact_after(y, tau, system, exact_states, every, single, decays, one, target):
+        """Set the exact states of ``target`` to their values ``tau`` after ``y`` (``every``: all True)."""
         single[0] = tau
-        propagate(y, single, False, system, np.ones(exact_states.shape[0], dtype=np.bool_), decays, one)
+        propagate(y, single, False, system, every, decays, one)
         set_exact(one, 0, exact_states, target)
 
     @compile
-    def initial_step(t, y, f0, params, rtol, atol, h_limit, y1, f1, scale, controlled, system, exact_states, single,
-                     decays, one):
+    def initial_step(t, y, f0, params, rtol, atol, h_limit, y1, f1, scale, controlled, system, exact_states, every,
+                     single, decays, one):
         """Hairer's starting-step heuristic (HNW 1993, II.4, 'Starting Step Size'), order 5, over the
         error-controlled states."""
         n = y.shape[0]
@@ -236,7 +236,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         h = min(h, h_limit)
         for i in range(n):
             y1[i] = y[i] + h * f0[i]
-        exact_after(y, h, system, exact_states, single, decays, one, y1)
+        exact_after(y, h, system, exact_states, every, single, decays, one, y1)
         rhs(t + h, y1, params, f1)
         for i in range(n):
             y1[i] = f1[i] - f0[i]
@@ -285,15 +285,14 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         n_controlled = controlled.shape[0]
         every = np.ones(n_exact, dtype=np.bool_)
         for_output = np.zeros(n_exact, dtype=np.bool_)  # exact states shown, and the sources that feed them
+        linear_output = False
         for j in range(n_selected):
             if exact_output[j] >= 0:
                 for_output[exact_output[j]] = True
+                linear_output = True
         for pair in range(system[2].shape[0]):
             if for_output[system[2][pair]]:
                 for_output[system[3][pair]] = True
-        linear_output = False
-        for j in range(n_selected):
-            linear_output = linear_output or exact_output[j] >= 0
         is_exact = np.zeros(n, dtype=np.bool_)
         for i in range(n_exact):
             is_exact[exact_states[i]] = True
@@ -329,7 +328,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         if event < n_events and event_times[event] < t_stop:
             t_stop = event_times[event]
         h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale, controlled, system,
-                         exact_states, single, decays, one)
+                         exact_states, every, single, decays, one)
         evaluations += 1
         factor_old = 1e-4
         last_rejected = False
@@ -364,7 +363,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                             return 3
                     if jumped_controlled:
                         h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale,
-                                         controlled, system, exact_states, single, decays, one)
+                                         controlled, system, exact_states, every, single, decays, one)
                         evaluations += 1
                         factor_old = 1e-4
                     else:  # the controlled states are continuous here: keep the step the controller wanted
@@ -376,7 +375,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                 for i in range(n):
                     y_new[i] = y[i] + room * k1[i]
                 if n_exact:
-                    exact_after(y, room, system, exact_states, single, decays, one, y_new)
+                    exact_after(y, room, system, exact_states, every, single, decays, one, y_new)
                 for i in range(n):
                     y[i] = y_new[i]
                 t = t_stop

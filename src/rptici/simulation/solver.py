@@ -21,8 +21,8 @@ Exact states: states with linear equations fed only by pure decays (``linear_sta
 drivers, repair residuals, signals they drive) and two-state linear systems with constant coefficients
 (``linear_blocks``: an antibody's central and peripheral amounts) are set to their exact solution at every
 stage and left out of the error norm, so fast linear transients do not hold the step at their stability
-limit. Their values at the five stage times of a step come from one call (the decay factors at the first
-four as powers of e^{−λh/90}). After an event that changes only exact states the step continues at the
+limit. Their values at the five stage times of a step come from one call (the decay factors as powers of
+e^{−λh/90}). After an event that changes only exact states the step continues at the
 size the controller proposed before the stop (the controlled states are continuous there); after any
 other event the step restarts from the initial-step heuristic.
 
@@ -114,9 +114,9 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
     def decay_factors(rate, taus, stages, decays, column):
         """e^{−rate τ} for every τ of ``taus`` into ``decays[:, column]``.
 
-        For the five stage times of a step (``stages``: taus = (1/5, 3/10, 4/5, 8/9, 1) h) the first four
-        are powers of q = e^{−rate h/90} (18, 27, 72 and 80; a few products instead of four exponentials)
-        and the end of the step, which is carried on, is its own exponential.
+        For the five stage times of a step (``stages``: taus = (1/5, 3/10, 4/5, 8/9, 1) h) all five are
+        powers of q = e^{−rate h/90} (18, 27, 72, 80 and 90): one exponential and a few products instead of
+        five exponentials (q^90 is within ~90 ulps, 2e-14 relative, far below any tolerance).
         """
         if not stages:
             for s in range(taus.shape[0]):
@@ -133,15 +133,16 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         decays[1, column] = q27
         decays[2, column] = q72
         decays[3, column] = q72 * q2 * q2 * q2 * q2
-        decays[4, column] = math.exp(-rate * step)
+        decays[4, column] = q72 * q18
 
     @compile
-    def difference_quotient(fast_decay, slow_decay, gap, tau):
-        """(e^{−λ_s τ} − e^{−λ_f τ})/(λ_f − λ_s) from the two decay factors, gap = λ_f − λ_s; near gap τ = 0,
-        where the difference cancels, τ e^{−λ_f τ} expm1(x)/x by its series in x = gap τ."""
+    def difference_quotient(fast_decay, slow_decay, gap, inverse_gap, tau):
+        """(e^{−λ_s τ} − e^{−λ_f τ})/(λ_f − λ_s) from the two decay factors, gap = λ_f − λ_s (and its inverse,
+        computed once per pair); near gap τ = 0, where the difference cancels, τ e^{−λ_f τ} expm1(x)/x by its
+        series in x = gap τ."""
         x = gap * tau
         if abs(x) > 0.01:
-            return (slow_decay - fast_decay) / gap
+            return (slow_decay - fast_decay) * inverse_gap
         return tau * fast_decay * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x / 120.0))))
 
     @compile
@@ -179,8 +180,10 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                 continue
             if decays[0, i] < 0.0:
                 decay_factors(linear_rates[i], taus, stages, decays, i)
+            gap = linear_rates[i] - linear_rates[j]
+            inverse_gap = 1.0 / gap if gap != 0.0 else 0.0
             for s in range(times):
-                share = difference_quotient(decays[s, i], decays[s, j], linear_rates[i] - linear_rates[j], taus[s])
+                share = difference_quotient(decays[s, i], decays[s, j], gap, inverse_gap, taus[s])
                 out[s, i] += weight * amount * share
         for b in range(block_states.shape[0]):
             first = m + 2 * b
@@ -201,8 +204,9 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
             fast = 0.5 * (m11 + m22) - root  # the eigenvalues are fast and fast + 2 root (real: validated)
             decay_factors(-fast, taus, stages, decays, first)
             decay_factors(-(fast + 2.0 * root), taus, stages, decays, first + 1)
+            inverse_gap = 0.5 / root if root != 0.0 else 0.0
             for s in range(times):
-                share = difference_quotient(decays[s, first], decays[s, first + 1], 2.0 * root, taus[s])
+                share = difference_quotient(decays[s, first], decays[s, first + 1], 2.0 * root, inverse_gap, taus[s])
                 out[s, first] = decays[s, first] * x1 + share * ((m11 - fast) * x1 + m12 * x2)
                 out[s, first + 1] = decays[s, first] * x2 + share * (m21 * x1 + (m22 - fast) * x2)
 

@@ -350,6 +350,10 @@ def test_linear_blocks_are_propagated_exactly():
             expected += (times >= given)[:, None] * np.array([expm(matrices[patient] * e) @ [200.0, 0.0]
                                                              for e in elapsed])
         np.testing.assert_allclose(result.y[patient], expected, rtol=0, atol=1e-9)
+    # the peripheral amount shown alone is as exact
+    peripheral_only = solve_batched(linear_pair, y0, matrices.reshape(3, 4), times, *events, rtol=1e-6, atol=1e-9,
+                                    linear_blocks=[[0, 1]], linear_block_matrices=matrices[:, None], output_states=[1])
+    np.testing.assert_allclose(peripheral_only.y[..., 0], result.y[..., 1], rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("arguments", [

@@ -187,7 +187,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                 out[s, i] += weight * amount * share
         for b in range(block_states.shape[0]):
             first = m + 2 * b
-            if not wanted[first]:
+            if not (wanted[first] or wanted[first + 1]):
                 continue
             x1 = y[block_states[b, 0]]
             x2 = y[block_states[b, 1]]

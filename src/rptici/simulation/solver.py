@@ -22,9 +22,9 @@ drivers, repair residuals, signals they drive) and two-state linear systems with
 (``linear_blocks``: an antibody's central and peripheral amounts) are set to their exact solution at every
 stage and left out of the error norm, so fast linear transients do not hold the step at their stability
 limit. Their values at the five stage times of a step come from one call (the decay factors as powers of
-e^{−λh/90}). After an event that changes only exact states the step continues at the
-size the controller proposed before the stop (the controlled states are continuous there); after any
-other event the step restarts from the initial-step heuristic.
+e^{−λh/90}). After an event that changes only exact states the step continues at the size the controller
+proposed before the stop (the controlled states are continuous there); after any other event the step
+restarts from the initial-step heuristic.
 
 Measured alternatives (standard scenario of ``benchmarks/bench_engine.py``, rtol 1e-6, November 2026): the
 step is held by the lesion effectors' decay k_E + α_L Ḋ (up to 11/d after an administration: accuracy

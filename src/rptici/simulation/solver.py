@@ -26,17 +26,18 @@ e^{−λh/90}). After an event that changes only exact states the step continues
 proposed before the stop (the controlled states are continuous there); after any other event the step
 restarts from the initial-step heuristic.
 
-Measured alternatives (standard scenario of ``benchmarks/bench_engine.py``, rtol 1e-6, November 2026): the
-step is held by the lesion effectors' decay k_E + α_L Ḋ (up to 11/d after an administration: accuracy
-of that transient in the first days, the stability limit of DOPRI5 for weeks after) and by PD-L1 (1/d). An
-IMEX additive Runge–Kutta method (Kennedy & Carpenter 2003 ARK4(3)6L[2]SA) with those decays implicit took
-40 % more steps (1,030–1,080 against 741 per patient): its stage order 2 loses accuracy at hλ ≈ 1–3 (order
-reduction: on a test equation with decay rate 50 its error fell 3.4× when h was halved, the explicit
-method's 12×). An explicit exponential Runge–Kutta method (Hochbruck & Ostermann 2005, stiff order 4, with
-an order-3 embedded estimate) took 955 steps and left 10× larger errors at the daily outputs (its dense
-output is of order 3); its own explicit limit needs 1,407, so the exponential treatment did cut its steps
-1.5×. A method that keeps DOPRI5's order 5, 4th-order dense output and error constants while treating those
-decays exponentially is what would lower the step count further.
+Measured alternatives (prototypes built on this kernel and not kept; standard scenario of
+``benchmarks/bench_engine.py``, 50 patients, rtol 1e-6, November 2026): the step is held by the lesion
+effectors' decay k_E + α_L Ḋ (up to 11/d after an administration: accuracy of that transient in the first
+days, the stability limit of DOPRI5 for weeks after) and by PD-L1 (1/d). An IMEX additive Runge–Kutta method
+(Kennedy & Carpenter 2003 ARK4(3)6L[2]SA) with those decays implicit took 40 % more steps (1,030–1,080 against
+741 per patient): its stage order 2 loses accuracy at hλ ≈ 1–3 (order reduction: on a test equation with decay
+rate 50 its error fell 3.4× when h was halved, the explicit method's 12×). An explicit exponential Runge–Kutta
+method (Hochbruck & Ostermann 2005, stiff order 4, with an order-3 embedded estimate) took 955 steps and left
+10× larger errors at the daily outputs (its dense output is of order 3); its own explicit limit needs 1,407,
+so the exponential treatment did cut its steps 1.5×. A method that keeps DOPRI5's order 5, 4th-order dense
+output and error constants while treating those decays exponentially is what would lower the step count
+further.
 
 Events are right-continuous: an output requested at an event time shows the state *after* the jump.
 

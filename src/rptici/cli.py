@@ -6,7 +6,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import typer
 from rich.console import Console
@@ -36,9 +36,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _json_text(value: Any) -> str:
+    return json.dumps(_clean(value), indent=2, ensure_ascii=False)
+
+
+def _print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]],
+                 no_wrap: Sequence[str] = ()) -> None:
+    """A rich table of ``columns`` (those in ``no_wrap`` kept on one line) with ``rows`` of cell strings."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, no_wrap=column in no_wrap)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 def _emit(result: dict[str, Any], as_json: bool, title: str) -> None:
     if as_json:
-        typer.echo(json.dumps(_clean(result), indent=2, ensure_ascii=False))
+        typer.echo(_json_text(result))
         return
     table = Table(title=title, show_header=False)
     for key, value in _clean(result).items():
@@ -152,14 +167,10 @@ def agents_list(kind: Optional[str] = typer.Option(None, "--kind", help="'radiop
             raise InputError("--kind", kind, "'radiopharmaceutical' or 'checkpoint_inhibitor'")
         rows = [agent.summary() for name, load in kinds.items() if kind in (None, name) for agent in load().values()]
         if as_json:
-            typer.echo(json.dumps(_clean(rows), indent=2, ensure_ascii=False))
+            typer.echo(_json_text(rows))
             return
-        table = Table(title="Agents")
-        for column in ("name", "kind", "target", "nuclide", "status"):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*(str(row.get(column) or "–") for column in ("name", "kind", "target", "nuclide", "status")))
-        console.print(table)
+        columns = ("name", "kind", "target", "nuclide", "status")
+        _print_table("Agents", columns, ([str(row.get(column) or "–") for column in columns] for row in rows))
 
     _run(action)
 
@@ -190,15 +201,13 @@ def tia(file: Path = typer.Argument(..., help="Patient dataset (YAML) or measure
             if monte_carlo:
                 result[region]["monte_carlo"] = tia_monte_carlo(fit, monte_carlo, seed).summary()
         if as_json:
-            typer.echo(json.dumps(_clean(result), indent=2, ensure_ascii=False))
+            typer.echo(_json_text(result))
             return
-        table = Table(title=f"Time-integrated activity: {file.name}")
-        for column in ("region", "model", "effective half-lives (h)", "TIA (MBq h)", "± SE"):
-            table.add_column(column)
-        for region, summary in result.items():
-            table.add_row(region, summary["model"], _display(summary["effective_half_lives_h"]),
-                          _display(summary["tia_MBq_h"]), _display(summary["tia_standard_error_MBq_h"]))
-        console.print(table)
+        _print_table(f"Time-integrated activity: {file.name}",
+                     ("region", "model", "effective half-lives (h)", "TIA (MBq h)", "± SE"),
+                     ([region, summary["model"], _display(summary["effective_half_lives_h"]),
+                       _display(summary["tia_MBq_h"]), _display(summary["tia_standard_error_MBq_h"])]
+                      for region, summary in result.items()))
 
     _run(action)
 
@@ -223,22 +232,22 @@ def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide,
         summary = result.summary()
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            (out / "dosimetry.json").write_text(json.dumps(_clean(summary), indent=2, ensure_ascii=False))
+            (out / "dosimetry.json").write_text(_json_text(summary))
             summary["report"] = str(write_dosimetry_report(result, out / "report.html"))
         if as_json:
-            typer.echo(json.dumps(_clean(summary), indent=2, ensure_ascii=False))
+            typer.echo(_json_text(summary))
             return
-        grid = Table(title=f"Dosimetry: {result.patient or file.name} ({result.agent or result.nuclide}, "
-                           f"{result.administered_activity_MBq / 1000:.4g} GBq)")
-        for column in ("region", "model", "TIA (MBq h)", "dose (Gy)", "Gy/GBq", "BED (Gy)", "limit (Gy)", "margin (Gy)"):
-            grid.add_column(column, no_wrap=column in ("region", "model"))
-        for region in result.regions.values():
+        def row(region) -> list[str]:
             tightest = min(region.limits, key=lambda limit: limit.margin_Gy, default=None)
-            grid.add_row(region.region, region.fit.model, _display(region.fit.tia), _display(region.rbe_weighted_dose_Gy),
-                         _display(region.dose_per_activity_Gy_per_GBq), _display(region.bed_Gy),
-                         "–" if tightest is None else f"{tightest.quantity.upper()} {tightest.limit_Gy:g}",
-                         "–" if tightest is None else _display(tightest.margin_Gy))
-        console.print(grid)
+            return [region.region, region.fit.model, _display(region.fit.tia), _display(region.rbe_weighted_dose_Gy),
+                    _display(region.dose_per_activity_Gy_per_GBq), _display(region.bed_Gy),
+                    "–" if tightest is None else f"{tightest.quantity.upper()} {tightest.limit_Gy:g}",
+                    "–" if tightest is None else _display(tightest.margin_Gy)]
+
+        _print_table(f"Dosimetry: {result.patient or file.name} ({result.agent or result.nuclide}, "
+                     f"{result.administered_activity_MBq / 1000:.4g} GBq)",
+                     ("region", "model", "TIA (MBq h)", "dose (Gy)", "Gy/GBq", "BED (Gy)", "limit (Gy)", "margin (Gy)"),
+                     map(row, result.regions.values()), no_wrap=("region", "model"))
         if out is not None:
             console.print(f"report: {summary['report']}")
 
@@ -265,19 +274,19 @@ def regimen_dose_command(
             summary["cohort"] = {"seed": loaded.seed, "spread_log_normal_sigma": dict(loaded.spread),
                                  **result.cohort_summary()}
         if as_json:
-            typer.echo(json.dumps(_clean(summary), indent=2, ensure_ascii=False))
+            typer.echo(_json_text(summary))
             return
-        grid = Table(title=f"{summary['scenario']}: {result.agent}, "
-                           f"{summary['total_activity_administered_MBq'] / 1000:.4g} GBq in {len(summary['cycles'])} cycles")
-        for column in ("region", "dose (Gy)", "Gy/GBq", "BED (Gy)", "EQD2 (Gy)", "tightest limit"):
-            grid.add_column(column)
-        for region, values in summary["regions"].items():
+        def row(region: str, values: dict[str, Any]) -> list[str]:
             tightest = min(values["limits"], key=lambda limit: limit["margin"], default=None)
-            grid.add_row(region, _display(values["rbe_weighted_dose_Gy"]), _display(values["dose_per_activity_Gy_per_GBq"]),
-                         _display(values["bed_Gy"]), _display(values["eqd2_Gy"]),
-                         "–" if tightest is None else f"{tightest['name']} {tightest['limit']:g} Gy, margin "
-                         f"{tightest['margin']:.3g}{' EXCEEDED' if tightest['exceeded'] else ''}")
-        console.print(grid)
+            return [region, _display(values["rbe_weighted_dose_Gy"]), _display(values["dose_per_activity_Gy_per_GBq"]),
+                    _display(values["bed_Gy"]), _display(values["eqd2_Gy"]),
+                    "–" if tightest is None else f"{tightest['name']} {tightest['limit']:g} Gy, margin "
+                    f"{tightest['margin']:.3g}{' EXCEEDED' if tightest['exceeded'] else ''}"]
+
+        _print_table(f"{summary['scenario']}: {result.agent}, "
+                     f"{summary['total_activity_administered_MBq'] / 1000:.4g} GBq in {len(summary['cycles'])} cycles",
+                     ("region", "dose (Gy)", "Gy/GBq", "BED (Gy)", "EQD2 (Gy)", "tightest limit"),
+                     (row(region, values) for region, values in summary["regions"].items()))
         if "ici" in summary:
             ici = summary["ici"]
             console.print(f"{ici['agent']} ({ici['target']}): trough occupancy {100 * ici['trough_occupancy']:.1f} %, "
@@ -337,15 +346,11 @@ def registry_list(disease: Optional[str] = typer.Option(None, "--disease", help=
         rows = _registry(imported).filter(disease=disease, agent=agent, checkpoint_inhibitor=checkpoint_inhibitor,
                                           phase=phase, status=status, role=role).summary_rows()
         if as_json:
-            typer.echo(json.dumps(_clean(rows), indent=2, ensure_ascii=False))
+            typer.echo(_json_text(rows))
             return
         columns = ("name", "disease", "phase", "rpt", "ici", "n", "role")
-        table = Table(title=f"Trials ({len(rows)})")
-        for column in columns:
-            table.add_column(column, no_wrap=column == "name")
-        for row in rows:
-            table.add_row(*(_display(row.get(column)) for column in columns))
-        console.print(table)
+        _print_table(f"Trials ({len(rows)})", columns,
+                     ([_display(row.get(column)) for column in columns] for row in rows), no_wrap=("name",))
 
     _run(action)
 
@@ -420,17 +425,15 @@ def simulate_command(
 
             summary["plot"] = str(write_simulation_plot(run, plot, loaded.name))
         if as_json:
-            typer.echo(json.dumps(_clean(summary), indent=2, ensure_ascii=False))
+            typer.echo(_json_text(summary))
             return
-        grid = Table(title=f"{loaded.name}: {len(summary['patients'])} patient(s), {loaded.days:g} d")
-        for column in ("patient", "status", "final change (%)", "best change (%)", "lesion dose (Gy)",
-                       "marrow dose (Gy)"):
-            grid.add_column(column)
-        for row in _clean(summary["patients"]):
-            grid.add_row(str(row["patient"]), row["status"] + (f": {row['reason']}" if row["reason"] else ""),
-                         _display(row["final_change_percent"]), _display(row["best_change_percent"]),
-                         _display(row["lesion_dose_Gy"]), _display(row["marrow_dose_Gy"]))
-        console.print(grid)
+        _print_table(f"{loaded.name}: {len(summary['patients'])} patient(s), {loaded.days:g} d",
+                     ("patient", "status", "final change (%)", "best change (%)", "lesion dose (Gy)",
+                      "marrow dose (Gy)"),
+                     ([str(row["patient"]), row["status"] + (f": {row['reason']}" if row["reason"] else ""),
+                       _display(row["final_change_percent"]), _display(row["best_change_percent"]),
+                       _display(row["lesion_dose_Gy"]), _display(row["marrow_dose_Gy"])]
+                      for row in _clean(summary["patients"])))
         if plot is not None:
             console.print(f"plot: {summary['plot']}")
 
@@ -442,14 +445,9 @@ app.add_typer(trial_app, name="trial")
 
 
 def _arm_table(summary: dict[str, Any], title: str) -> None:
-    table = Table(title=title)
     columns = ("arm", "n", "failed", "orr", "psa50", "median_pfs_months", "median_os_months", "hr_pfs", "hr_os",
                "grade3plus_rate")
-    for column in columns:
-        table.add_column(column)
-    for row in _clean(summary["arms"]):
-        table.add_row(*(_display(row.get(column)) for column in columns))
-    console.print(table)
+    _print_table(title, columns, ([_display(row.get(column)) for column in columns] for row in _clean(summary["arms"])))
 
 
 @trial_app.command("run")
@@ -479,7 +477,7 @@ def trial_run(scenario: Path = typer.Argument(..., help="Trial scenario (YAML), 
         summary["chunk_failures"] = [failure.error for failure in run.report.failed]
         summary["folder"] = str(run.folder)
         if as_json:
-            typer.echo(json.dumps(_clean(summary), indent=2, ensure_ascii=False))
+            typer.echo(_json_text(summary))
             return
         typer.echo(run.report.summary())
         _arm_table(summary, f"{summary.get('name')}: {summary['patients']} patients, {summary['failed']} failed")
@@ -557,7 +555,7 @@ def trial_summary(folder: Path = typer.Argument(..., help="Results folder of `rp
             if not as_json:
                 typer.echo(f"HTML summary: {written}")
         if as_json:
-            typer.echo(json.dumps(_clean(summary), indent=2, ensure_ascii=False))
+            typer.echo(_json_text(summary))
             return
         _arm_table(summary, f"{summary.get('name')}: {summary['patients']} patients, {summary['failed']} failed")
 
@@ -583,14 +581,11 @@ def calibrate(trials: Optional[list[str]] = typer.Option(None, "--trials", help=
             write_calibration(result, out)
         document = result.document()
         if as_json:
-            typer.echo(json.dumps(_clean(document), indent=2, ensure_ascii=False))
+            typer.echo(_json_text(document))
             return
-        table = Table(title=f"calibration: J = {result.objective:.3g} after {result.evaluations} evaluations")
-        for column in ("trial", "arm", "endpoint", "reported", "simulated"):
-            table.add_column(column)
-        for row in _clean(document["table"]):
-            table.add_row(*(_display(row.get(column)) for column in ("trial", "arm", "endpoint", "reported", "simulated")))
-        console.print(table)
+        columns = ("trial", "arm", "endpoint", "reported", "simulated")
+        _print_table(f"calibration: J = {result.objective:.3g} after {result.evaluations} evaluations", columns,
+                     ([_display(row.get(column)) for column in columns] for row in _clean(document["table"])))
         _emit({name: entry["value"] for name, entry in document["parameters"].items()}, False, "fitted parameters")
 
     _run(action)
@@ -609,15 +604,12 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
 
         result = replay(name, patients=patients, seed=seed, calibration=calibration)
         if as_json:
-            typer.echo(json.dumps(_clean(result), indent=2, ensure_ascii=False))
+            typer.echo(_json_text(result))
             return
-        table = Table(title=f"replay of {result['trial']} ({patients} virtual patients, seed {seed})")
-        for column in ("arm", "endpoint", "reported", "simulated", "95 % CI"):
-            table.add_column(column)
-        for row in _clean(result["endpoints"]):
-            table.add_row(row["arm"], row["endpoint"], _display(row["reported"]), _display(row["simulated"]),
-                          f"{_display(row['low'])} – {_display(row['high'])}")
-        console.print(table)
+        _print_table(f"replay of {result['trial']} ({patients} virtual patients, seed {seed})",
+                     ("arm", "endpoint", "reported", "simulated", "95 % CI"),
+                     ([row["arm"], row["endpoint"], _display(row["reported"]), _display(row["simulated"]),
+                       f"{_display(row['low'])} – {_display(row['high'])}"] for row in _clean(result["endpoints"])))
         _arm_table(result["summary"], "simulated arms")
 
     _run(action)

@@ -103,16 +103,24 @@ def reduce_exponentials(coefficients: np.ndarray, rates: np.ndarray, terms: int,
         kept = significant[exact][picked]
         out_c[exact, :width] = np.where(kept, c_real[exact][picked], 0.0)
         out_lam[exact, :width] = np.where(kept, lam_real[exact][picked], out_lam[exact, :width])
+    counts = significant.sum(axis=1)
     reduce = np.flatnonzero(~exact)
-    for first in range(0, reduce.size, BLOCK_ROWS):  # blocks of rows keep the (rows, points, modes) basis small
-        rows = reduce[first:first + BLOCK_ROWS]
-        out_c[rows], out_lam[rows] = _greedy_fit(c_real[rows], lam_real[rows], significant[rows], terms, horizon_d)
+    for width in np.unique(counts[reduce]):  # rows with as many significant modes together: see _greedy_fit
+        group = reduce[counts[reduce] == width]
+        for first in range(0, group.size, BLOCK_ROWS):  # blocks of rows keep the (rows, points, modes) basis small
+            rows = group[first:first + BLOCK_ROWS]
+            out_c[rows], out_lam[rows] = _greedy_fit(c_real[rows], lam_real[rows], significant[rows], terms,
+                                                     horizon_d)
     return out_c.reshape(*shape, terms), out_lam.reshape(*shape, terms), exact.reshape(shape)
 
 
 def _greedy_fit(cr: np.ndarray, lr: np.ndarray, sig: np.ndarray, terms: int,
                 horizon_d: float | None) -> tuple[np.ndarray, np.ndarray]:
     """(coefficients, rates) of ``terms`` exponentials chosen greedily from the significant modes of each row."""
+    # only the significant modes, in their order (the rows of a call have as many: each row's numbers then do not
+    # depend on the other rows of its batch)
+    order = np.argsort(~sig, axis=1, kind="stable")[:, :max(int(sig.sum(axis=1).max()), 1)]
+    cr, lr, sig = (np.take_along_axis(array, order, axis=1) for array in (cr, lr, sig))
     count = cr.shape[0]
     local = np.arange(count)[:, None]
     slowest = np.min(np.where(sig, lr, np.inf), axis=1)
@@ -132,13 +140,15 @@ def _greedy_fit(cr: np.ndarray, lr: np.ndarray, sig: np.ndarray, terms: int,
     rows = np.repeat(np.arange(count), modes)
     candidate = np.tile(np.arange(modes), count)
     for _ in range(1, terms):
-        trial = np.concatenate([chosen[rows], candidate[:, None]], axis=1)
-        usable = sig[rows, candidate] & ~np.any(chosen[rows] == candidate[:, None], axis=1)
-        _, residual = _constrained_fit(normal, rows, trial, lr[rows[:, None], trial], at_zero, integral, usable)
+        # only the candidates that are significant and not chosen yet are fitted; the others never win
+        usable = np.flatnonzero(sig[rows, candidate] & ~np.any(chosen[rows] == candidate[:, None], axis=1))
+        trial = np.concatenate([chosen[rows[usable]], candidate[usable, None]], axis=1)
+        residual = np.full(rows.size, np.inf)
+        _, residual[usable] = _constrained_fit(normal, rows[usable], trial, lr[rows[usable, None], trial], at_zero,
+                                               integral)
         chosen = np.concatenate([chosen, np.argmin(residual.reshape(count, modes), axis=1)[:, None]], axis=1)
     chosen_lam = lr[local, chosen]
-    fitted, _ = _constrained_fit(normal, np.arange(count), chosen, chosen_lam, at_zero, integral,
-                                 np.ones(count, dtype=bool))
+    fitted, _ = _constrained_fit(normal, np.arange(count), chosen, chosen_lam, at_zero, integral)
     return fitted, chosen_lam
 
 
@@ -152,13 +162,12 @@ class _NormalEquations:
 
 
 def _constrained_fit(normal: _NormalEquations, rows: np.ndarray, columns: np.ndarray, rates: np.ndarray,
-                     at_zero: np.ndarray, integral: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     at_zero: np.ndarray, integral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares coefficients of Σ c_k e^{−rate_k t} (the candidates ``columns`` of row ``rows``) with
     Σc = at_zero and Σc/rate = integral of that row; returns (coefficients, residual sum of squares).
 
     Solved per problem through the KKT system built from the precomputed normal equations (pseudo-inverse
-    where repeated rates make it singular); with one term only the integral is kept. Problems not ``usable``
-    (the candidate is already chosen or zero) get a regular dummy system and an infinite residual.
+    where repeated rates make it singular); with one term only the integral is kept.
     """
     count, terms = rates.shape
     gram = normal.gram[rows[:, None, None], columns[:, :, None], columns[:, None, :]]
@@ -175,13 +184,12 @@ def _constrained_fit(normal: _NormalEquations, rows: np.ndarray, columns: np.nda
         matrix[:, terms + number, :terms] = row
         matrix[:, :terms, terms + number] = row
         right[:, terms + number] = value
-    matrix[~usable] = np.eye(size)
     solution = _solve_each(matrix, right)
     coefficients = solution[:, :terms]
     # ‖Bc − y‖² = cᵀ(BᵀB)c − 2cᵀBᵀy + yᵀy, clipped at 0 against rounding
     residual = (np.einsum("nk,nkl,nl->n", coefficients, gram, coefficients)
                 - 2.0 * np.einsum("nk,nk->n", coefficients, projection) + normal.norm[rows])
-    return coefficients, np.where(usable, np.maximum(residual, 0.0), np.inf)
+    return coefficients, np.maximum(residual, 0.0)
 
 
 def _solve_each(matrix: np.ndarray, right: np.ndarray) -> np.ndarray:

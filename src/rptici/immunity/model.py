@@ -467,34 +467,18 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
     # target-low cells receive the fraction f of the lesion's dose rate (and f Γ of its damage); switched off, f = 1
     low_fraction = 1.0 - p[P_SW_UPTAKE_HETEROGENEITY] * (1.0 - p[P_LOW_UPTAKE_DOSE_FRACTION])
 
-    # first pass: totals over lesions (burden, dying cells, radiation kill, largest dose, PD-L1 met by effectors)
+    # the largest lesion dose sets how far each lesion reaches the systemic pool (abscopal switch off)
+    largest_dose = 0.0
+    for lesion in range(n_lesions):
+        if p[first_lesion_parameter + lesion * lesion_parameter_size + Q_PRESENT] != 0.0:
+            largest_dose = max(largest_dose, y[first_lesion + lesion * lesion_size + L_DOSE])
+
+    # lesions, summing what the systemic equations need (burden, dying cells, radiation kill, PD-L1 met)
     burden = 0.0
     engaged = 0.0
     volume = 0.0
     dying = 0.0
     irradiated = 0.0
-    largest_dose = 0.0
-    for lesion in range(n_lesions):
-        s = first_lesion + lesion * lesion_size
-        q = first_lesion_parameter + lesion * lesion_parameter_size
-        if p[q + Q_PRESENT] == 0.0:
-            continue
-        rate, damage, _ = _dose_rate_and_damage(y, p, s + N_LESION_STATES, q + N_LESION_PARAMETERS, n_exp,
-                                                p[q + Q_REPAIR], y[s + L_RESIDUAL])
-        viable = y[s + L_VIABLE]
-        viable_low = y[s + L_VIABLE_LOW]
-        cells = max(viable, 0.0) + max(viable_low, 0.0)
-        burden += cells
-        engaged += cells * max(y[s + L_PDL1], 0.0)
-        volume += cells + max(y[s + L_DOOMED], 0.0)
-        dying += _doomed_death_rate(p, q) * y[s + L_DOOMED]
-        irradiated += p[P_SW_RADIATION_KILL] * ((p[q + Q_ALPHA] * rate + 2.0 * p[q + Q_BETA] * rate * damage) * viable
-                                                 + (p[q + Q_ALPHA] * low_fraction * rate
-                                                    + 2.0 * p[q + Q_BETA] * low_fraction * low_fraction * rate * damage)
-                                                 * viable_low)
-        largest_dose = max(largest_dose, y[s + L_DOSE])
-
-    # lesions
     for lesion in range(n_lesions):
         s = first_lesion + lesion * lesion_size
         q = first_lesion_parameter + lesion * lesion_parameter_size
@@ -514,7 +498,13 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         effector = y[s + L_EFFECTOR]
         pdl1 = y[s + L_PDL1]
         signal = y[s + L_SIGNAL]
-        total = max(viable, 0.0) + max(viable_low, 0.0) + doomed
+        cells = max(viable, 0.0) + max(viable_low, 0.0)
+        total = cells + doomed
+        death_rate = _doomed_death_rate(p, q)
+        burden += cells
+        engaged += cells * max(pdl1, 0.0)
+        volume += cells + max(doomed, 0.0)
+        dying += death_rate * doomed
 
         growth = 0.0
         growth_low = 0.0
@@ -532,6 +522,7 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         radiation_kill = switch_radiation * (p[q + Q_ALPHA] * rate + 2.0 * p[q + Q_BETA] * rate * damage) * viable
         radiation_kill_low = switch_radiation * (p[q + Q_ALPHA] * low_fraction * rate + 2.0 * p[q + Q_BETA]
                                                  * low_fraction * low_fraction * rate * damage) * viable_low
+        irradiated += radiation_kill + radiation_kill_low
         radiation_signal = _saturation(signal, p[P_SIGNAL_HALF])
         mhc = 1.0 + p[P_SW_MHC] * p[P_MHC_GAIN] * radiation_signal
         suppression = 1.0 / (1.0 + p[P_PDL1_SUPPRESSION] * max(pdl1, 0.0) * (1.0 - relief) + systemic_suppression)
@@ -539,7 +530,7 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
 
         dydt[s + L_VIABLE] = growth - radiation_kill - immune_rate * viable
         dydt[s + L_VIABLE_LOW] = growth_low - radiation_kill_low - immune_rate * viable_low
-        dydt[s + L_DOOMED] = radiation_kill + radiation_kill_low - _doomed_death_rate(p, q) * doomed
+        dydt[s + L_DOOMED] = radiation_kill + radiation_kill_low - death_rate * doomed
         dydt[s + L_RESIDUAL] = forcing - repair * residual
         dydt[s + L_DOSE] = rate
         dydt[s + L_QUADRATIC] = rate * damage

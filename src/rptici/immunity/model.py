@@ -1050,10 +1050,13 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
                          f"last axes of {layout.n_states} states and {layout.n_params} parameters")
     if 1 < p.ndim == y.ndim - 1:  # (patients, params) against (patients, times, states)
         p = p[..., None, :]
-    try:
-        p = np.broadcast_to(p, y.shape[:-1] + (layout.n_params,))
+    expected = y.shape[:-1] + (layout.n_params,)
+    try:  # p stays unbroadcast: the formulas broadcast what they pick from it (no copy of p per time)
+        fits = np.broadcast_shapes(p.shape, expected) == expected
     except ValueError:
-        raise InputError("p", f"array of shape {p.shape}", f"parameters broadcastable to the states' shape {y.shape}") from None
+        fits = False
+    if not fits:
+        raise InputError("p", f"array of shape {p.shape}", f"parameters broadcastable to the states' shape {y.shape}")
     starts = np.array([layout.lesion_start(lesion) for lesion in range(layout.n_lesions)])
     parameter_starts = np.array([layout.lesion_parameter_start(lesion) for lesion in range(layout.n_lesions)])
     present = p[..., parameter_starts + Q_PRESENT] != 0

@@ -312,8 +312,19 @@ def repeated_exponential_dose(coefficients: ArrayLike, rates: ArrayLike, repair_
         columns = np.flatnonzero(last == number)
         if columns.size:
             tau = np.broadcast_to(times[columns] - given[number], shape + columns.shape)
-            _, _, dose_out[..., columns], quadratic_out[..., columns] = _advance(start, tau, c, lam, mu, quadratic)
+            if quadratic:
+                _, _, dose_out[..., columns], quadratic_out[..., columns] = _advance(start, tau, c, lam, mu)
+            else:
+                dose_out[..., columns] = _dose_after(start, tau, c, lam)
     return dose_out, quadratic_out if quadratic else None
+
+
+def _dose_after(state, tau, c, lam):
+    """D at the times τ (..., T) after an administration with state (R, Γ, D, Q): D + Σ_k c_k R_k E(λ_k), E(x) =
+    (1 − e^{−xτ})/x by expm1 (accurate for every xτ); the dose alone, without the other states (see :func:`_advance`)."""
+    retained, _, dose, _ = state
+    integral = -np.expm1(-lam[..., None, :] * tau[..., None]) / lam[..., None, :]
+    return dose[..., None] + (integral @ (c * retained)[..., :, None])[..., 0]
 
 
 def _advance(state, tau, c, lam, mu, quadratic=True):

@@ -1061,19 +1061,29 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     parameter_starts = np.array([layout.lesion_parameter_start(lesion) for lesion in range(layout.n_lesions)])
     present = p[..., parameter_starts + Q_PRESENT] != 0
 
+    def lesions(values):
+        """NaN where a lesion is absent (the mask is per patient: usually nothing to do)."""
+        return values if np.all(present) else np.where(present, values, np.nan)
+
     def volume(done):
-        tumour = (np.maximum(y[..., starts + L_VIABLE], 0) + np.maximum(y[..., starts + L_VIABLE_LOW], 0)
-                  + np.maximum(y[..., starts + L_DOOMED], 0))
-        return np.where(present, measured_volume(tumour, p[..., parameter_starts + Q_STROMA],
-                                                 p[..., P_STROMA_SHARE][..., None]), np.nan)
+        tumour = np.maximum(y[..., starts + L_VIABLE], 0)
+        tumour += np.maximum(y[..., starts + L_VIABLE_LOW], 0)
+        tumour += np.maximum(y[..., starts + L_DOOMED], 0)
+        return lesions(measured_volume(tumour, p[..., parameter_starts + Q_STROMA], p[..., P_STROMA_SHARE][..., None]))
 
     def bed(done):
         alpha = p[..., parameter_starts + Q_ALPHA]
-        beta = p[..., parameter_starts + Q_BETA]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bed = np.where(present & (alpha > 0), done["dose"] + 2.0 * y[..., starts + L_QUADRATIC] * beta / alpha,
-                           done["dose"])
-        return np.where(present, bed, np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):  # 2β/α per lesion, 0 where α = 0
+            factor = np.where(alpha > 0, 2.0 * p[..., parameter_starts + Q_BETA] / alpha, 0.0)
+        return done["dose"] + y[..., starts + L_QUADRATIC] * factor  # NaN where the dose is (absent lesions)
+
+    def lesion_sum(values):
+        """Sum over lesions, NaN counted as 0 (np.nansum, without its copy and slow reduction over 2-3 lesions)."""
+        total = np.zeros(values.shape[:-1])
+        for lesion in range(values.shape[-1]):
+            column = values[..., lesion]
+            total += np.where(np.isnan(column), 0.0, column)
+        return total
 
     def ctla4_occupancy(done):
         concentration = np.maximum(y[..., S_CTLA4_CENTRAL], 0) / p[..., P_CTLA4 + 1]
@@ -1083,12 +1093,12 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     formulas = {
         "volume": volume,
         "diameter": lambda done: 10.0 * 2.0 * np.cbrt(3.0 * done["volume"] / (4.0 * math.pi)),
-        "volume_sum": lambda done: np.nansum(done["volume"], axis=-1),
-        "diameter_sum": lambda done: np.nansum(done["diameter"], axis=-1),
-        "dose": lambda done: np.where(present, y[..., starts + L_DOSE], np.nan),
+        "volume_sum": lambda done: lesion_sum(done["volume"]),
+        "diameter_sum": lambda done: lesion_sum(done["diameter"]),
+        "dose": lambda done: lesions(y[..., starts + L_DOSE]),
         "bed": bed,
-        "effector_tumour": lambda done: np.where(present, y[..., starts + L_EFFECTOR], np.nan),
-        "pdl1": lambda done: np.where(present, y[..., starts + L_PDL1], np.nan),
+        "effector_tumour": lambda done: lesions(y[..., starts + L_EFFECTOR]),
+        "pdl1": lambda done: lesions(y[..., starts + L_PDL1]),
         "psa": lambda done: y[..., S_PSA],
         "effector_blood": lambda done: y[..., S_EFFECTOR_BLOOD],
         "regulatory": lambda done: y[..., S_REGULATORY],
@@ -1100,7 +1110,7 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
         "occupancy": lambda done: occupancy_fraction(done["concentration"], p[..., P_ANTIBODY + 7]),
         "ctla4_occupancy": ctla4_occupancy,
         "marrow_dose": lambda done: y[..., S_MARROW_DOSE],
-        "marrow_bed": lambda done: done["marrow_dose"] + 2.0 * y[..., S_MARROW_QUADRATIC] / p[..., P_MARROW_ALPHA_BETA],
+        "marrow_bed": lambda done: done["marrow_dose"] + y[..., S_MARROW_QUADRATIC] * (2.0 / p[..., P_MARROW_ALPHA_BETA]),
     }
     wanted = list(formulas) if names is None else list(names)
     for name in wanted:

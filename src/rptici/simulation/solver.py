@@ -106,6 +106,7 @@ D1, D3, D4, D5, D6, D7 = (-12715105075.0 / 11282082432.0, 87487479700.0 / 327004
 SAFETY, FACTOR_MIN, FACTOR_MAX, BETA = 0.9, 0.2, 10.0, 0.04
 EXPONENT = 0.2 - BETA * 0.75
 UNIT_ROUNDOFF = 2.220446049250313e-16
+LOG_FACTOR_FLOOR = math.log(1e-4)  # the previous error enters the PI controller as at least 1e-4 (dopri5.f)
 
 
 def _patient_integrator(rhs: Callable, compile: Callable = lambda function: function,
@@ -377,7 +378,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale, controlled, system,
                          exact_states, every, single, decays, one)
         evaluations += 1
-        factor_old = 1e-4
+        log_factor_old = LOG_FACTOR_FLOOR
         last_rejected = False
         non_finite = False
         arrived = False
@@ -412,7 +413,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                         h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale,
                                          controlled, system, exact_states, every, single, decays, one)
                         evaluations += 1
-                        factor_old = 1e-4
+                        log_factor_old = LOG_FACTOR_FLOOR
                     else:  # the controlled states are continuous here: keep the step the controller wanted
                         h = min(max(h, h_free), h_max)
                     h_free = 0.0
@@ -481,17 +482,18 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                 h *= 0.1
                 continue
             non_finite = False
-            factor_11 = error ** EXPONENT
-            factor = factor_11 / factor_old ** BETA
+            # PI controller in logarithms: factor = error^EXPONENT / error_old^BETA (one log, one exp a step)
+            log_error = math.log(error) if error > 0.0 else -math.inf
+            factor = math.exp(EXPONENT * log_error - BETA * log_factor_old)
             factor = max(1.0 / FACTOR_MAX, min(1.0 / FACTOR_MIN, factor / SAFETY))
             h_new = h / factor
             if error > 1.0:
                 rejected += 1
                 last_rejected = True
-                h = h / min(1.0 / FACTOR_MIN, factor_11 / SAFETY)
+                h = h / min(1.0 / FACTOR_MIN, math.exp(EXPONENT * log_error) / SAFETY)
                 continue
             accepted += 1
-            factor_old = max(error, 1e-4)
+            log_factor_old = max(log_error, LOG_FACTOR_FLOOR)
             if last_rejected:
                 h_new = min(h_new, h)
             last_rejected = False

@@ -78,6 +78,34 @@ class SaturableUptake:
     capacity_nmol: float | np.ndarray
 
 
+def _conditioned_inverse(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(V⁻¹, bad) per patient: ``bad`` marks eigenvector matrices whose 2-norm condition number exceeds
+    ``_CONDITION_LIMIT`` or that are singular (their V⁻¹ is left 0).
+
+    ‖V‖_F ‖V⁻¹‖_F bounds the condition number from above, so only the patients whose bound exceeds the
+    limit need the singular values (np.linalg.cond): the same answer as cond for everyone, at the cost of
+    the inverses alone.
+    """
+    count = vectors.shape[0]
+    try:
+        inverse = np.linalg.inv(vectors)
+        with np.errstate(all="ignore"):
+            bound = np.linalg.norm(vectors, axis=(-2, -1)) * np.linalg.norm(inverse, axis=(-2, -1))
+    except np.linalg.LinAlgError:  # an exactly singular V somewhere: the singular values for all
+        inverse, bound = None, np.full(count, np.inf)
+    bad = np.zeros(count, dtype=bool)
+    check = ~(bound <= _CONDITION_LIMIT)
+    if np.any(check):
+        condition = np.linalg.cond(vectors[check])
+        bad[check] = ~np.isfinite(condition) | (condition > _CONDITION_LIMIT)
+    if inverse is None:
+        inverse = np.zeros_like(vectors)
+        if np.any(~bad):
+            inverse[~bad] = np.linalg.inv(vectors[~bad])
+    inverse[bad] = 0.0
+    return inverse, bad
+
+
 @dataclass
 class CompartmentModel:
     """Named compartments, transfer rates per patient (1/d) and the physical decay constant (1/d).
@@ -192,11 +220,7 @@ class CompartmentModel:
         if self._eigen is None:
             generator = self.generator()
             values, vectors = np.linalg.eig(generator)
-            condition = np.linalg.cond(vectors)
-            bad = ~np.isfinite(condition) | (condition > _CONDITION_LIMIT)
-            inverse = np.zeros_like(vectors)
-            if np.any(~bad):
-                inverse[~bad] = np.linalg.inv(vectors[~bad])
+            inverse, bad = _conditioned_inverse(vectors)
             self._eigen = (values - self.decay_constant_per_day, vectors, inverse, bad)
         return self._eigen
 

@@ -15,9 +15,10 @@ with constant clearance are propagated exactly by the solver and left out of its
 DOPRI5's dense output (the solver stops exactly only at events); the solver returns only the states the
 requested read-outs need (:func:`~rptici.immunity.model.observable_states`) and only the requested
 read-outs are computed; a second thread prepares the next chunk's kinetics and stores the last chunk's
-read-outs while the solver (which releases the GIL) integrates; read-outs are stored as float32. Arrays are
-patients-first throughout (patients, times, states): each patient's state is one contiguous vector for the
-per-patient kernel and threads write disjoint blocks.
+read-outs while the solver (which releases the GIL) integrates; read-outs are computed in blocks of 32
+patients (their temporaries stay in cache) and stored as float32. Arrays are patients-first throughout
+(patients, times, states): each patient's state is one contiguous vector for the per-patient kernel and
+threads write disjoint blocks.
 
 Assumptions stated once: a lesion's mass for its S-value is its baseline volume × 1 g/mL (the sphere
 S-values are for unit density) and stays fixed while the tumour shrinks; the blood/red-marrow driver of
@@ -342,16 +343,17 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
             block = slice(start, start + READ_OUT_BLOCK)
             values = observables(batch.y[block], params[block], layout, states=selected, names=read_outs)
             for name in read_outs:
-                if name not in results:
-                    results[name] = np.empty((patients_count,) + values[name].shape[1:], dtype=output_dtype)
-                results[name][part][block] = values[name]
+                put(name, slice(part.start + start, part.start + start + values[name].shape[0]), values[name])
         for name in organ_read_outs:
             values = (np.zeros((params.shape[0], t_out.size, len(organs))) if response is None or not organs
                       else organ_dose(response, schedule, organs, t_out, dtype=output_dtype, bed=name == "organ_bed"))
             values[batch.status != SUCCESS] = np.nan
-            if name not in results:
-                results[name] = np.empty((patients_count,) + values.shape[1:], dtype=output_dtype)
-            results[name][part] = values
+            put(name, part, values)
+
+    def put(name: str, rows: slice, values: np.ndarray) -> None:
+        if name not in results:
+            results[name] = np.empty((patients_count,) + values.shape[1:], dtype=output_dtype)
+        results[name][rows] = values
 
     # a second thread prepares the next chunk's kinetics and stores each chunk's read-outs while the solver
     # (which releases the GIL) integrates

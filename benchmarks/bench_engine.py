@@ -79,6 +79,7 @@ def main() -> None:
     print(f"compile + first call (8 patients): {time.perf_counter() - begin:.1f} s")
 
     patients = standard_patients(arguments.patients)
+
     def run():
         return simulate(regimen, patients, times, rtol=RTOL, atol=ATOL, chunk_size=arguments.chunk_size,
                         n_exponentials=arguments.n_exponentials, outputs=outputs)

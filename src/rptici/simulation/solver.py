@@ -164,6 +164,23 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         return tau * fast_decay * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x / 120.0))))
 
     @inline
+    def block_eigenvalues(matrix):
+        """(fast, gap, 1/gap) of a block's constant matrix (m11, m12, m21, m22): its eigenvalues are fast and
+        fast + gap, gap ≥ 0 (real: validated; 1/gap is taken as 0 for a repeated eigenvalue)."""
+        m11, m12, m21, m22 = matrix[0], matrix[1], matrix[2], matrix[3]
+        root = math.sqrt(max(0.25 * (m11 - m22) * (m11 - m22) + m12 * m21, 0.0))
+        return 0.5 * (m11 + m22) - root, 2.0 * root, 0.5 / root if root != 0.0 else 0.0
+
+    @inline
+    def block_after(x1, x2, matrix, fast, fast_decay, slow_decay, gap, inverse_gap, tau):
+        """A block's two states τ after (x1, x2) by Sylvester's formula (see :func:`propagate`), from its
+        eigenvalues fast and fast + gap and their factors e^{fast τ}, e^{(fast + gap) τ}; ``matrix`` is its
+        (m11, m12, m21, m22)."""
+        share = difference_quotient(fast_decay, slow_decay, gap, inverse_gap, tau)
+        return (fast_decay * x1 + share * ((matrix[0] - fast) * x1 + matrix[1] * x2),
+                fast_decay * x2 + share * (matrix[2] * x1 + (matrix[3] - fast) * x2))
+
+    @inline
     def propagate(y, taus, stages, system, wanted, decays, out):
         """Exact values of the exact states ``taus[s]`` after the state ``y``, into ``out[s, k]`` (k in the
         order of ``exact_states``: the linear states, then each block's two states) where ``wanted`` (the
@@ -214,28 +231,12 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                     out[s, first] = 0.0
                     out[s, first + 1] = 0.0
                 continue
-            m11 = block_matrix[b, 0]
-            m12 = block_matrix[b, 1]
-            m21 = block_matrix[b, 2]
-            m22 = block_matrix[b, 3]
-            root = math.sqrt(max(0.25 * (m11 - m22) * (m11 - m22) + m12 * m21, 0.0))
-            fast = 0.5 * (m11 + m22) - root  # the eigenvalues are fast and fast + 2 root (real: validated)
+            fast, gap, inverse_gap = block_eigenvalues(block_matrix[b])
             decay_factors(-fast, taus, stages, decays, first)
-            decay_factors(-(fast + 2.0 * root), taus, stages, decays, first + 1)
-            inverse_gap = 0.5 / root if root != 0.0 else 0.0
+            decay_factors(-(fast + gap), taus, stages, decays, first + 1)
             for s in range(times):
-                share = difference_quotient(decays[s, first], decays[s, first + 1], 2.0 * root, inverse_gap, taus[s])
-                out[s, first] = decays[s, first] * x1 + share * ((m11 - fast) * x1 + m12 * x2)
-                out[s, first + 1] = decays[s, first] * x2 + share * (m21 * x1 + (m22 - fast) * x2)
-
-    @inline
-    def block_after(x1, x2, matrix, fast, gap, inverse_gap, tau):
-        """A block's two states τ after (x1, x2), by Sylvester's formula (see :func:`propagate`) from its
-        eigenvalues fast and fast + gap, computed once per patient; ``matrix`` is its (m11, m12, m21, m22)."""
-        fast_decay = math.exp(fast * tau)
-        share = difference_quotient(fast_decay, math.exp((fast + gap) * tau), gap, inverse_gap, tau)
-        return (fast_decay * x1 + share * ((matrix[0] - fast) * x1 + matrix[1] * x2),
-                fast_decay * x2 + share * (matrix[2] * x1 + (matrix[3] - fast) * x2))
+                out[s, first], out[s, first + 1] = block_after(x1, x2, block_matrix[b], fast, decays[s, first],
+                                                               decays[s, first + 1], gap, inverse_gap, taus[s])
 
     @compile
     def set_exact(table, row, exact_states, target):
@@ -332,11 +333,7 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
         block_inverse_gap = np.zeros(n_blocks)
         for b in range(n_blocks):
             shown_block[b] = for_output[n_linear + 2 * b] or for_output[n_linear + 2 * b + 1]
-            m11, m12, m21, m22 = system[6][b, 0], system[6][b, 1], system[6][b, 2], system[6][b, 3]
-            root = math.sqrt(max(0.25 * (m11 - m22) * (m11 - m22) + m12 * m21, 0.0))
-            block_fast[b] = 0.5 * (m11 + m22) - root
-            block_gap[b] = 2.0 * root
-            block_inverse_gap[b] = 0.5 / root if root != 0.0 else 0.0
+            block_fast[b], block_gap[b], block_inverse_gap[b] = block_eigenvalues(system[6][b])
         blocks_only = True
         for i in range(n_linear):
             if for_output[i]:
@@ -519,8 +516,11 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                             for b in range(n_blocks):
                                 if not shown_block[b]:
                                     continue
+                                fast = block_fast[b]
                                 value1, value2 = block_after(y[system[5][b, 0]], y[system[5][b, 1]], system[6][b],
-                                                             block_fast[b], block_gap[b], block_inverse_gap[b], tau)
+                                                             fast, math.exp(fast * tau),
+                                                             math.exp((fast + block_gap[b]) * tau), block_gap[b],
+                                                             block_inverse_gap[b], tau)
                                 for j in range(n_selected):
                                     if exact_output[j] == n_linear + 2 * b:
                                         out[output, j] = value1

@@ -334,11 +334,10 @@ def _advance(state, tau, c, lam, mu, quadratic=True):
     The double sum Σ_jk w_j w_k ψ_jk (w = cR) is evaluated as Σ_jk M_jk (1 − e_j e_k) − (Σ_j w_j e_j/b_j)
     (Σ_k w_k φ_k) with M_jk = w_j w_k/((λ_j + λ_k) b_j) and e_k = e^{−λ_k τ}: a quadratic form per time.
     """
-    retained, damage, dose, square = state
+    retained, damage, _, square = state
     weight = c * retained  # w_k = c_k R_k
     decay = np.exp(-lam[..., None, :] * tau[..., None])  # e_k (..., T, K)
-    new_dose = dose[..., None] + np.sum(weight[..., None, :] * _decay_integral(lam[..., None, :], decay,
-                                                                                tau[..., None]), axis=-1)
+    new_dose = _dose_after(state, tau, c, lam)
     if not quadratic:
         return retained[..., None, :] * decay, damage[..., None], new_dose, square[..., None]
     repair_decay = np.exp(-mu[..., None] * tau)

@@ -514,24 +514,19 @@ def _patient_integrator(rhs: Callable, compile: Callable = lambda function: func
                         tau = t_out[output] - t
                         if blocks_only:  # only block states shown: their eigenvalues are known (faster)
                             for b in range(n_blocks):
-                                if not shown_block[b]:
-                                    continue
-                                fast = block_fast[b]
-                                value1, value2 = block_after(y[system[5][b, 0]], y[system[5][b, 1]], system[6][b],
-                                                             fast, math.exp(fast * tau),
-                                                             math.exp((fast + block_gap[b]) * tau), block_gap[b],
-                                                             block_inverse_gap[b], tau)
-                                for j in range(n_selected):
-                                    if exact_output[j] == n_linear + 2 * b:
-                                        out[output, j] = value1
-                                    elif exact_output[j] == n_linear + 2 * b + 1:
-                                        out[output, j] = value2
+                                if shown_block[b]:
+                                    fast = block_fast[b]
+                                    first = n_linear + 2 * b
+                                    one[0, first], one[0, first + 1] = block_after(
+                                        y[system[5][b, 0]], y[system[5][b, 1]], system[6][b], fast,
+                                        math.exp(fast * tau), math.exp((fast + block_gap[b]) * tau), block_gap[b],
+                                        block_inverse_gap[b], tau)
                         else:
                             single[0] = tau
                             propagate(y, single, False, system, for_output, decays, one)
-                            for j in range(n_selected):
-                                if exact_output[j] >= 0:
-                                    out[output, j] = one[0, exact_output[j]]
+                        for j in range(n_selected):
+                            if exact_output[j] >= 0:
+                                out[output, j] = one[0, exact_output[j]]
                     output += 1
             t = t_new
             for i in range(n):

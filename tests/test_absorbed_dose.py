@@ -43,7 +43,7 @@ K = ENERGY_TO_DOSE_MGY_G_PER_MBQ_H
 
 def test_energy_to_dose_constant_matches_mird():
     # 1 MeV per decay in 1 g: 576.7 mGy g/(MBq h) and 0.1602 mGy g/(MBq s)
-    # (/work/shared/reference/dosimetry.yaml unit_conversion; Stabin 2008). Published values are truncated: 0.02 %.
+    # (tests/reference/dosimetry.yaml unit_conversion; Stabin 2008). Published values are truncated: 0.02 %.
     assert ENERGY_TO_DOSE_MGY_G_PER_MBQ_H == pytest.approx(576.7, rel=2e-4)
     assert ENERGY_TO_DOSE_MGY_G_PER_MBQ_S == pytest.approx(0.1602, rel=2e-4)
     assert ENERGY_TO_DOSE_MGY_G_PER_MBQ_H / ENERGY_TO_DOSE_MGY_G_PER_MBQ_S == pytest.approx(3600.0)
@@ -146,7 +146,7 @@ def test_alpha_range_and_escape_from_tiny_spheres():
 
 
 def test_rbe_weighted_dose_default_and_explicit():
-    # Default α RBE 5 (/work/shared/reference/dosimetry.yaml alpha_rbe, MIRD Pamphlet 22).
+    # Default α RBE 5 (tests/reference/dosimetry.yaml alpha_rbe, MIRD Pamphlet 22).
     assert default_alpha_rbe() == 5.0
     s = SValue(alpha=2.0, electron=0.5, photon=0.1)
     tia = 1000.0  # MBq h

@@ -132,7 +132,7 @@ def test_time_varying_clearance_raises_late_exposure():
 
 @pytest.mark.parametrize("weight_kg", [50.0, 76.8, 120.0])
 def test_pembrolizumab_2_mg_per_kg_q3w_engages_95_percent_at_trough(weight_kg):
-    """Elassaiss-Schaap et al. 2017 (shared/reference/ici_pk.yaml): >= 95 % target engagement at the
+    """Elassaiss-Schaap et al. 2017 (tests/reference/ici_pk.yaml): >= 95 % target engagement at the
     steady-state trough of 2 mg/kg q3w, with K = the ex vivo IL-2 IC50 of 0.535 ug/mL."""
     assert half_occupancy("pembrolizumab").concentration_ug_per_mL == pytest.approx(0.535)
     infusion_times = np.arange(8) * 21.0

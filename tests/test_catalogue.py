@@ -1,4 +1,4 @@
-"""The agents catalogue: radiopharmaceuticals and checkpoint antibodies against labels and shared/reference."""
+"""The agents catalogue: radiopharmaceuticals and checkpoint antibodies against labels and tests/reference."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_approval_year(name, year):
     assert f"FDA {year}" in radiopharmaceutical(name).approval
 
 
-# --- regimens against the pivotal trials (shared/reference/trials_monotherapy.yaml) -----------------
+# --- regimens against the pivotal trials (tests/reference/trials_monotherapy.yaml) -----------------
 
 def _trial_regimen(reference, trial: str, agent_name: str) -> dict:
     for entry in reference("trials_monotherapy.yaml"):
@@ -228,7 +228,7 @@ def test_non_names_rejected(bad):
         agent(bad)
 
 
-# --- checkpoint antibodies: PK copied from shared/reference/ici_pk.yaml -----------------------------
+# --- checkpoint antibodies: PK copied from tests/reference/ici_pk.yaml -----------------------------
 
 REFERENCE_TO_CATALOGUE = {
     "CL_L_per_d": "clearance_L_per_day",
@@ -241,7 +241,7 @@ REFERENCE_TO_CATALOGUE = {
 
 @pytest.mark.parametrize("name", CHECKPOINT_INHIBITORS)
 def test_pk_equals_the_reference(reference, name):
-    # every number exactly as in shared/reference/ici_pk.yaml (Ahamadi 2017, Bajaj 2017, FDA BLA 761041,
+    # every number exactly as in tests/reference/ici_pk.yaml (Ahamadi 2017, Bajaj 2017, FDA BLA 761041,
     # Masters 2022, Feng 2014 and the durvalumab popPK literature)
     published = reference("ici_pk.yaml")[name]
     inhibitor = checkpoint_inhibitor(name)

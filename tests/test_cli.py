@@ -21,7 +21,7 @@ def run_json(*arguments: str) -> dict:
 
 
 def test_nuclide_json_keys_and_lu177_values(reference):
-    # Lu-177: ICRP-107 via shared/reference/dosimetry.yaml; 0.5 % tolerance as in test_physics
+    # Lu-177: ICRP-107 via tests/reference/dosimetry.yaml; 0.5 % tolerance as in test_physics
     expected = reference("dosimetry.yaml")["nuclides"]["Lu-177"]
     answer = run_json("nuclide", "Lu-177")
     assert {"nuclide", "half_life_days", "mean_energy_MeV_per_decay", "daughters_included"} <= set(answer)

@@ -1,7 +1,7 @@
 """Mechanism checks of the tumour–immune–checkpoint model against published findings.
 
 Each check is a scenario in ``examples/mechanisms/*.yaml`` that states the finding it mirrors (from
-shared/reference/preclinical.yaml and trials_monotherapy.yaml) and its reference. Doses are prescribed
+tests/reference/preclinical.yaml and trials_monotherapy.yaml) and its reference. Doses are prescribed
 as a tumour absorbed dose with a mono-exponential dose rate (and a blood/red-marrow dose as a stated
 fraction of it), antibodies as infusions in mg; the equations are integrated by the batched solver
 (rptici.simulation.solver) with one adaptive Dormand–Prince step per animal or patient.

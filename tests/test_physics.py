@@ -1,4 +1,4 @@
-"""Radionuclide physics against published decay data (shared/reference/dosimetry.yaml, ICRP-107, labels)."""
+"""Radionuclide physics against published decay data (tests/reference/dosimetry.yaml, ICRP-107, labels)."""
 
 from __future__ import annotations
 

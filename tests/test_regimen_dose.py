@@ -32,7 +32,7 @@ def region(result, name: str, column: str = "absorbed_dose_Gy") -> float:
     return float(getattr(result, column)[0, result.targets.index(name)])
 
 
-# -- published doses for the reference adult (ICRP 89 male), /work/shared/reference/dosimetry.yaml -------------
+# -- published doses for the reference adult (ICRP 89 male), tests/reference/dosimetry.yaml -------------
 
 def test_pluvicto_six_cycles_gy_per_gbq():
     """Lu-PSMA-617 6 x 7.4 GBq: kidneys 0.53-0.82 Gy/GBq (n=9; JNM 60:1579; PMC5472088); parotid 0.72-1.90

@@ -1,6 +1,6 @@
 """The trial registry: records equal the reference files, filters, regimens, ClinicalTrials.gov import.
 
-Reported numbers are checked against the packaged copies of shared/reference/trials_combination.yaml
+Reported numbers are checked against the packaged copies of the reference files (tests/reference/trials_combination.yaml
 (validation) and trials_monotherapy.yaml (calibration); their sources are the trial reports named beside
 each assertion. Equality is exact (tolerance 0): the registry must not alter any number.
 """
@@ -25,11 +25,7 @@ EXAMPLE = HERE / "data" / "clinicaltrials_gov_example.json"
 HEADER_LINES = 4  # the comment lines added on top of each packaged copy
 
 
-def _shared_reference() -> Path | None:
-    for root in (HERE.parent / "shared", HERE.parent.parent / "shared"):
-        if (root / "reference" / "trials_combination.yaml").is_file():
-            return root / "reference"
-    return None
+REFERENCE = HERE / "reference"
 
 
 def _packaged(name: str) -> str:
@@ -47,10 +43,8 @@ def _monotherapy() -> list:
 # --- the packaged copies ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["trials_combination.yaml", "trials_monotherapy.yaml"])
-def test_packaged_copy_is_the_shared_file_byte_for_byte_below_its_header(name):
-    reference = _shared_reference()
-    if reference is None:
-        pytest.skip("shared/reference not present in this checkout")
+def test_packaged_copy_is_the_reference_file_byte_for_byte_below_its_header(name):
+    reference = REFERENCE
     packaged = _packaged(name).splitlines(keepends=True)
     assert all(line.startswith("#") for line in packaged[:HEADER_LINES])
     assert "".join(packaged[HEADER_LINES:]) == (reference / name).read_text(encoding="utf-8")

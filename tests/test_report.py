@@ -176,7 +176,7 @@ def test_toxicity_counts_by_cause(report):
 
 def test_dose_table_at_the_reference_patient(report):
     """The dose table is regimen_dose at the reference mCRPC patient; kidneys of Lu-PSMA-617 in Gy/GBq lie
-    within the published 0.81 ± 0.32 Gy/GBq (mean ± SD, J Nucl Med 60:1579; shared/reference/dosimetry.yaml)."""
+    within the published 0.81 ± 0.32 Gy/GBq (mean ± SD, J Nucl Med 60:1579; tests/reference/dosimetry.yaml)."""
     covariates, sex, description = reference_patient("mcrpc")
     assert sex == "male" and description in html.unescape(report)
     result = regimen_dose(load_regimen({"rpt": LUTETIUM}), covariates, sex=sex)

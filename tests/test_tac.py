@@ -233,7 +233,7 @@ def test_example_patient_reads_with_units_converted():
 def test_example_kidney_tia_and_dose_are_realistic():
     # the fit recovers the generator's true kidney TIA within 10 %, and its electron self-dose
     # (0.14792 MeV/decay, ICRP-107; 576.7 mGy g per MeV/decay per MBq h) is within the published
-    # 0.38–0.57 Gy/GBq for [177Lu]Lu-DOTATATE (shared/reference/dosimetry.yaml: PMC6300448 … OLINDA cohort)
+    # 0.38–0.57 Gy/GBq for [177Lu]Lu-DOTATATE (tests/reference/dosimetry.yaml: PMC6300448 … OLINDA cohort)
     spec = importlib.util.spec_from_file_location("make_patient", EXAMPLES / "make_lu177_dotatate_patient.py")
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)

@@ -188,7 +188,8 @@ class Evaluation:
                 "discount": {"costs": inputs.discount_costs, "outcomes": inputs.discount_outcomes},
                 "half_cycle_correction": inputs.half_cycle, "thresholds": thresholds, "arms": rows,
                 "comparisons": comparisons,
-                "parameters": [{"name": p.name, "kind": p.kind, "value": p.value, "unit": p.unit, "se": p.se,
+                "parameters": [{"name": p.name, "kind": p.kind, "value": p.value_in_unit, "unit": p.unit,
+                                "se": p.se / p.scale,
                                 "source": p.source, "assumption": p.assumption}
                                for p in inputs.parameters.values()]}
 

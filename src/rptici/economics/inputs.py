@@ -62,6 +62,12 @@ class Parameter:
     source: str
     assumption: str | None = None
     duration_years: float = 0.0
+    scale: float = 1.0
+
+    @property
+    def value_in_unit(self) -> float:
+        """The value in the file's ``unit`` (internal value / scale)."""
+        return self.value / self.scale
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,7 @@ def _parameter(name: str, spec: object, currency: str, relative_se: Mapping[str,
     if kind == DISUTILITY:
         duration = parse_positive(spec.get("duration"), "time", f"{field_name}.duration") / DAYS_PER_YEAR
     return Parameter(name, kind, raw * scale, se * scale, low * scale, high * scale, str(spec.get("unit", "1")),
-                     str(spec["source"]), spec.get("assumption"), duration)
+                     str(spec["source"]), spec.get("assumption"), duration, scale)
 
 
 def _rate(document: Mapping[str, Any], key: str) -> float:

@@ -73,6 +73,10 @@ class Trace:
             average, factors = self.occupancy[:-1], discount_factors(self.times[:-1], rate)
         return np.sum(average * (width * factors)[:, None], axis=0)
 
+    def life_years(self, rate: float, half_cycle: bool = True) -> float:
+        """Discounted years alive (progression-free plus progressed)."""
+        return float(self.state_time(rate, half_cycle)[:DEAD].sum())
+
     def discounted_events(self, events: NDArray[np.float64], rate: float) -> float:
         """Σ_k events_k · d(midpoint of cycle k): events are taken to happen mid-cycle."""
         return float(np.sum(events * discount_factors(0.5 * (self.times[:-1] + self.times[1:]), rate)))
@@ -93,7 +97,8 @@ def partitioned_survival(progression_free: Curve, overall: Curve, times_years: A
 def markov(progression_rate: float, death_rate_free: float, death_rate_progressed: float,
            times_years: ArrayLike) -> Trace:
     """Trace of the three-state Markov model with constant rates (per year) from PF to PD, PF to dead,
-    PD to dead; the cohort starts progression-free."""
+    PD to dead; the cohort starts progression-free. Progressions in a cycle count everyone who left PF for PD,
+    including those who then died within the cycle: a/(a+b) of those who left PF."""
     rates = checked_array([progression_rate, death_rate_free, death_rate_progressed], "transition rates")
     generator = np.array([[-rates[0] - rates[1], rates[0], rates[1]],
                           [0.0, -rates[2], rates[2]],
@@ -101,11 +106,11 @@ def markov(progression_rate: float, death_rate_free: float, death_rate_progresse
     times = np.asarray(times_years, dtype=float)
     occupancy = np.zeros((times.size, 3))
     occupancy[0, PROGRESSION_FREE] = 1.0
-    progressions = np.zeros(times.size - 1)
     for index, width in enumerate(np.diff(times)):
-        transition = expm(generator * width)
-        occupancy[index + 1] = occupancy[index] @ transition
-        progressions[index] = occupancy[index, PROGRESSION_FREE] * transition[PROGRESSION_FREE, PROGRESSED]
+        occupancy[index + 1] = occupancy[index] @ expm(generator * width)
+    leaving = rates[0] + rates[1]
+    share = rates[0] / leaving if leaving > 0 else 0.0
+    progressions = share * -np.diff(occupancy[:, PROGRESSION_FREE])
     return Trace(times, occupancy, progressions, np.diff(occupancy[:, DEAD]))
 
 

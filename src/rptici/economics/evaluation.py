@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, UnknownNameError
-from .cohort import DEAD, PROGRESSED, PROGRESSION_FREE, Trace, cycle_grid, markov, partitioned_survival, \
+from .cohort import PROGRESSED, PROGRESSION_FREE, Trace, cycle_grid, markov, partitioned_survival, \
     transition_rates
 from .inputs import COST, EconomicInputs
 from .survival import DAYS_PER_YEAR, Curve, curve_from_mapping, trial_curve
@@ -166,9 +166,8 @@ class Evaluation:
                      for column, (name, parameter) in enumerate(inputs.parameters.items()) if parameter.kind == COST}
             rows.append({"arm": arm.name, "control": index == self.control_index, "cost": float(costs[index]),
                          "costs": items, "qalys": float(qalys[index]),
-                         "life_years": float(trace.state_time(0.0, inputs.half_cycle)[:DEAD].sum()),
-                         "life_years_discounted": float(trace.state_time(inputs.discount_outcomes,
-                                                                         inputs.half_cycle)[:DEAD].sum()),
+                         "life_years": trace.life_years(0.0, inputs.half_cycle),
+                         "life_years_discounted": trace.life_years(inputs.discount_outcomes, inputs.half_cycle),
                          "adverse_events_per_patient": dict(arm.adverse_events)})
         control = rows[self.control_index]
         comparisons = []

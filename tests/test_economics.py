@@ -102,6 +102,7 @@ def test_inputs_convert_units_and_keep_sources():
     assert inputs.currency == "USD" and inputs.price_year == 2024
     assert inputs.horizon_years == pytest.approx(10.0) and inputs.cycle_years == pytest.approx(1 / 12)
     assert inputs.parameters["progressed_care"].value == pytest.approx(3000 * 12)  # USD/month → per year
+    assert inputs.parameters["progressed_care"].se == pytest.approx(0.2 * 3000 * 12)  # default 20 % of the value
     assert inputs.parameters["ici_drug_per_mg"].value == 54
     assert all(parameter.source for parameter in inputs.parameters.values())
     document = packaged()
@@ -261,3 +262,7 @@ def test_economics_command_json_and_report(small_run, tmp_path):
     assert markov_answer["model"] == "markov" and "probabilistic" not in markov_answer
     bad = CliRunner().invoke(app, ["economics", str(small_run), "--model", "decision-tree"])
     assert bad.exit_code == 2 and "--model" in bad.output
+    missing = CliRunner().invoke(app, ["economics", str(small_run), "--costs", "no_such_costs"])
+    assert missing.exit_code == 2 and "costs: got 'no_such_costs'" in missing.output
+    not_a_run = CliRunner().invoke(app, ["economics", str(tmp_path)])
+    assert not_a_run.exit_code == 2 and "folder" in not_a_run.output

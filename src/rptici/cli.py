@@ -670,7 +670,7 @@ def economics_command(
                 "draws": draws, "seed": seed, "mean_cost": draw["costs"].mean(axis=0), "mean_qalys": draw["qalys"].mean(axis=0),
                 "probability_cost_effective": {f"{value:g}": dict(zip([arm.name for arm in evaluation.arms], row))
                                                for value, row in zip(result["thresholds"], at_thresholds)}}
-        rows = tornado(evaluation)
+        rows = tornado(evaluation, threshold=max(result["thresholds"]))
         result["one_way"] = rows
         if html is not None:
             from .report.economics import write_economics_report

@@ -138,8 +138,7 @@ def _parameter(name: str, spec: object, currency: str, relative_se: Mapping[str,
         if not 0 <= raw <= 1:
             raise InputError(f"{field_name}.value", raw, "a utility (or decrement) between 0 and 1")
         scale = 1.0
-    default_se = relative_se.get(kind, 0.0) * raw
-    se = float(spec.get("se", default_se / scale if kind == COST else default_se))
+    se = float(spec.get("se", relative_se.get(kind, 0.0) * raw))
     if not np.isfinite(se) or se < 0:
         raise InputError(f"{field_name}.se", se, "a non-negative standard error in the parameter's unit")
     low = float(spec.get("low", max(raw - 1.96 * se, 0.0)))

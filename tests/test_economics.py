@@ -168,6 +168,9 @@ def test_trial_table_costs_by_hand():
         100_000 * comparison["incremental_qalys"] - comparison["incremental_cost"])
     with pytest.raises(InputError, match="control"):
         evaluate_patients(_patients({"a": 4, "b": 4}), {"a": LUTETIUM, "b": LUTETIUM}, "c", inputs)
+    del document["adverse_event_causes"]["colon"]
+    with pytest.raises(InputError, match=r"adverse_event_causes\.colon"):
+        evaluate_patients(_patients({"a": 4, "b": 4}), {"a": LUTETIUM, "b": LUTETIUM}, "a", load_inputs(document))
 
 
 def test_icer_quadrants_and_the_published_totals():

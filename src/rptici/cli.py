@@ -652,8 +652,6 @@ def economics_command(
                 raise InputError("--model", model, "one of " + ", ".join(MODELS))
         evaluation = evaluate_run(folder, inputs, model)
         result = evaluation.result(thresholds)
-        if model is not None:
-            result["model"] = model
         summary = None
         if draws > 0:
             draw = probabilistic(evaluation, draws, seed)

@@ -15,6 +15,7 @@ at the start; the organ's cause (radiation or immune) comes from the input file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import pandas as pd
 from ..errors import InputError, UnknownNameError
 from .cohort import PROGRESSED, PROGRESSION_FREE, Trace, cycle_grid, markov, partitioned_survival, \
     transition_rates
-from .inputs import COST, EconomicInputs
+from .inputs import COST, MODELS, EconomicInputs
 from .survival import DAYS_PER_YEAR, Curve, curve_from_mapping, trial_curve
 
 
@@ -64,19 +65,20 @@ def adverse_event_rates(patients: pd.DataFrame, causes: Mapping[str, str]) -> di
     for column in (column for column in patients.columns if column.startswith("max_grade_")):
         organ = column.removeprefix("max_grade_")
         if organ not in causes:
-            raise UnknownNameError("adverse_event_causes", organ, list(causes))
+            raise InputError(f"adverse_event_causes.{organ}", None,
+                             f"the cause (radiation or immune) of organ category '{organ}' in the costs file")
         grades = patients[column].to_numpy(float)
         rates[f"{causes[organ]}_grade3"] += float(np.mean(grades == 3)) if len(grades) else 0.0
         rates[f"{causes[organ]}_grade4"] += float(np.mean(grades >= 4)) if len(grades) else 0.0
     return rates
 
 
-def trial_trace(group: pd.DataFrame, inputs: EconomicInputs, model: str | None = None) -> Trace:
+def trial_trace(group: pd.DataFrame, inputs: EconomicInputs) -> Trace:
     """The cohort trace of one trial arm: partitioned survival on its PFS and OS curves, or the Markov
     model with the arm's constant transition rates."""
     times = cycle_grid(inputs.horizon_years, inputs.cycle_years)
     columns = [group[name].to_numpy() for name in ("pfs_days", "pfs_event", "os_days", "os_event")]
-    if (model or inputs.model) == "markov":
+    if inputs.model == "markov":
         return markov(*transition_rates(*columns), times)
     pfs_event = columns[1].astype(bool)
     progression_share = float(np.mean(columns[0][pfs_event] < columns[2][pfs_event] - 1e-9)) \
@@ -204,6 +206,10 @@ def evaluate_patients(patients: pd.DataFrame, regimens: Mapping[str, Mapping[str
     """Economic evaluation of a per-patient table (columns arm, pfs_days, pfs_event, os_days, os_event,
     max_grade_<organ>, weight_kg) with each arm's regimen mapping; patients with status other than ok dropped."""
     valid = patients[patients["status"] == "ok"] if "status" in patients.columns else patients
+    if model is not None:
+        if model not in MODELS:
+            raise InputError("model", model, "one of " + ", ".join(MODELS))
+        inputs = dataclasses.replace(inputs, model=model)
     if control not in regimens:
         raise UnknownNameError("control", control, list(regimens))
     arms = []
@@ -213,7 +219,7 @@ def evaluate_patients(patients: pd.DataFrame, regimens: Mapping[str, Mapping[str
             raise InputError("arm", name, "an arm with at least one evaluable patient")
         weights = group["weight_kg"].to_numpy(float) if "weight_kg" in group.columns else None
         schedule = _regimen_schedule(regimen, weights)
-        arms.append(ArmModel(name, trial_trace(group, inputs, model), *schedule,
+        arms.append(ArmModel(name, trial_trace(group, inputs), *schedule,
                              adverse_event_rates(group, inputs.adverse_event_causes), name == control))
     return _evaluation(arms, inputs)
 

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from .evaluation import Evaluation, price
 from .inputs import COST
 
@@ -54,8 +55,6 @@ def probabilistic(evaluation: Evaluation, draws: int = 1000, seed: int = 1,
                   ensemble: Sequence[np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Costs and QALYs per draw and arm, shape (draws, arms); ``ensemble`` (see module docstring) optional."""
     if draws < 1:
-        from ..errors import InputError
-
         raise InputError("draws", draws, "a positive number of draws")
     samples = sample_parameters(evaluation, draws, seed)
     if not ensemble:

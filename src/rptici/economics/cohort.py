@@ -10,8 +10,8 @@ the cycle boundaries t_k = k·c (k = 0…n), and the progressions and deaths wit
   MDM 36:952: the exact cycle conversion).
 
 Rewards accrue over a cycle with the half-cycle correction by the trapezoid (life-table) rule, the mean
-of the occupancy at the cycle's start and end (equivalent to the standard correction: Srivastava et al.
-2021, MDM 41:89), discounted at the cycle's midpoint; without the correction, the start-of-cycle occupancy
+of the occupancy at the cycle's start and end (equivalent to the standard correction: Srivastava et al.,
+medRxiv 2020.07.27.20162651), discounted at the cycle's midpoint; without the correction, the start-of-cycle occupancy
 and discount factor (rewards at the start of each cycle). Discount factor 1/(1+r)^t, t in years
 (Drummond et al. 2015, Methods for the Economic Evaluation of Health Care Programmes, 4th ed., ch. 4).
 """

@@ -621,3 +621,71 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+# --- economics (issue 18): cost-effectiveness of a virtual trial's arms -------------------------------------------
+
+@app.command("economics")
+def economics_command(
+        folder: Path = typer.Argument(..., help="Results folder of 'rptici trial run'."),
+        costs: str = typer.Option("lu_psma_pembrolizumab_us", "--costs",
+                                  help="Costs and utilities (YAML), or a packaged file name."),
+        model: Optional[str] = typer.Option(None, "--model", help="partitioned_survival or markov (default: the file's)."),
+        thresholds: Optional[list[float]] = typer.Option(None, "--threshold", help="Willingness to pay per QALY (repeat)."),
+        draws: int = typer.Option(1000, "--psa", help="Probabilistic draws (0: none)."),
+        seed: int = typer.Option(1, "--seed", help="Seed of the probabilistic analysis."),
+        html: Optional[Path] = typer.Option(None, "--html", help="Write the HTML report here."),
+        as_json: bool = JSON_OPTION) -> None:
+    """Costs, life-years, QALYs, ICER and net monetary benefit of each arm against the control arm."""
+
+    def action() -> None:
+        import numpy as np
+
+        from .economics import acceptability, evaluate_run, load_inputs, probabilistic, tornado
+
+        inputs = load_inputs(costs)
+        if model is not None:
+            from .economics.inputs import MODELS
+            from .errors import InputError
+
+            if model not in MODELS:
+                raise InputError("--model", model, "one of " + ", ".join(MODELS))
+        evaluation = evaluate_run(folder, inputs, model)
+        result = evaluation.result(thresholds)
+        summary = None
+        if draws > 0:
+            draw = probabilistic(evaluation, draws, seed)
+            control = evaluation.control_index
+            comparator = next(index for index in range(len(evaluation.arms)) if index != control)
+            grid = np.linspace(0.0, 2.0 * max(result["thresholds"]), 41)
+            curve = acceptability(draw["costs"], draw["qalys"], grid)
+            at_thresholds = acceptability(draw["costs"], draw["qalys"], np.asarray(result["thresholds"]))
+            summary = {"draws": draws, "seed": seed,
+                       "delta_costs": draw["costs"][:, comparator] - draw["costs"][:, control],
+                       "delta_qalys": draw["qalys"][:, comparator] - draw["qalys"][:, control],
+                       "thresholds": grid, "acceptability": curve}
+            result["probabilistic"] = {
+                "draws": draws, "seed": seed, "mean_cost": draw["costs"].mean(axis=0), "mean_qalys": draw["qalys"].mean(axis=0),
+                "probability_cost_effective": {f"{value:g}": dict(zip([arm.name for arm in evaluation.arms], row))
+                                               for value, row in zip(result["thresholds"], at_thresholds)}}
+        rows = tornado(evaluation, threshold=max(result["thresholds"]))
+        result["one_way"] = rows
+        if html is not None:
+            from .report.economics import write_economics_report
+
+            result["report"] = str(write_economics_report(result, html, summary, rows, source=f"run {folder}"))
+        if as_json:
+            typer.echo(_json_text(result))
+            return
+        _print_table(f"{result['name']} ({result['currency']} {result['price_year']}, {result['model']})",
+                     ["arm", "cost", "life-years", "QALYs"],
+                     [[arm["arm"], f"{arm['cost']:,.0f}", f"{arm['life_years']:.3f}", f"{arm['qalys']:.3f}"]
+                      for arm in result["arms"]])
+        for row in result["comparisons"]:
+            ratio = "–" if row["icer"] is None else f"{row['icer']:,.0f}"
+            typer.echo(f"{row['arm']} vs {row['against']}: ΔC {row['incremental_cost']:,.0f}, "
+                       f"ΔQALY {row['incremental_qalys']:.3f}, ICER {ratio} ({row['quadrant']})")
+        if "report" in result:
+            typer.echo(f"report: {result['report']}")
+
+    _run(action)

@@ -615,14 +615,6 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
     _run(action)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 # --- economics (issue 18): cost-effectiveness of a virtual trial's arms -------------------------------------------
 
 @app.command("economics")
@@ -639,41 +631,18 @@ def economics_command(
     """Costs, life-years, QALYs, ICER and net monetary benefit of each arm against the control arm."""
 
     def action() -> None:
-        import numpy as np
+        from .economics import cost_effectiveness, evaluate_run, load_inputs
+        from .economics.inputs import MODELS
+        from .errors import InputError
 
-        from .economics import acceptability, evaluate_run, load_inputs, probabilistic, tornado
-
-        inputs = load_inputs(costs)
-        if model is not None:
-            from .economics.inputs import MODELS
-            from .errors import InputError
-
-            if model not in MODELS:
-                raise InputError("--model", model, "one of " + ", ".join(MODELS))
-        evaluation = evaluate_run(folder, inputs, model)
-        result = evaluation.result(thresholds)
-        summary = None
-        if draws > 0:
-            draw = probabilistic(evaluation, draws, seed)
-            control = evaluation.control_index
-            comparator = next(index for index in range(len(evaluation.arms)) if index != control)
-            grid = np.linspace(0.0, 2.0 * max(result["thresholds"]), 41)
-            curve = acceptability(draw["costs"], draw["qalys"], grid)
-            at_thresholds = acceptability(draw["costs"], draw["qalys"], np.asarray(result["thresholds"]))
-            summary = {"draws": draws, "seed": seed,
-                       "delta_costs": draw["costs"][:, comparator] - draw["costs"][:, control],
-                       "delta_qalys": draw["qalys"][:, comparator] - draw["qalys"][:, control],
-                       "thresholds": grid, "acceptability": curve}
-            result["probabilistic"] = {
-                "draws": draws, "seed": seed, "mean_cost": draw["costs"].mean(axis=0), "mean_qalys": draw["qalys"].mean(axis=0),
-                "probability_cost_effective": {f"{value:g}": dict(zip([arm.name for arm in evaluation.arms], row))
-                                               for value, row in zip(result["thresholds"], at_thresholds)}}
-        rows = tornado(evaluation, threshold=max(result["thresholds"]))
-        result["one_way"] = rows
+        if model is not None and model not in MODELS:
+            raise InputError("--model", model, "one of " + ", ".join(MODELS))
+        analysis = cost_effectiveness(evaluate_run(folder, load_inputs(costs), model), thresholds, draws, seed)
+        result = analysis.result
         if html is not None:
             from .report.economics import write_economics_report
 
-            result["report"] = str(write_economics_report(result, html, summary, rows, source=f"run {folder}"))
+            result["report"] = str(write_economics_report(analysis, html, source=f"run {folder}"))
         if as_json:
             typer.echo(_json_text(result))
             return
@@ -689,3 +658,12 @@ def economics_command(
             typer.echo(f"report: {result['report']}")
 
     _run(action)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

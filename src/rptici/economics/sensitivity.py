@@ -14,6 +14,7 @@ Health Econ 10:779) and the one-way (tornado) ranges of the incremental net mone
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -98,3 +99,40 @@ def tornado(evaluation: Evaluation, threshold: float | None = None, comparator: 
                      "benefit_low": benefit(low), "benefit_high": benefit(high), "benefit_base": base_benefit,
                      "threshold": threshold})
     return sorted(rows, key=lambda row: abs(row["benefit_high"] - row["benefit_low"]), reverse=True)
+
+
+@dataclass(frozen=True)
+class CostEffectiveness:
+    """A whole analysis: the deterministic ``result`` (JSON-ready, with the probabilistic summary when drawn),
+    the draws and curve behind the figures (``plane``; None without draws) and the one-way rows (``one_way``)."""
+
+    result: dict[str, Any]
+    plane: dict[str, np.ndarray] | None
+    one_way: list[dict[str, Any]]
+
+
+def cost_effectiveness(evaluation: Evaluation, thresholds: Sequence[float] | None = None, draws: int = 1000,
+                       seed: int = 1) -> CostEffectiveness:
+    """Deterministic result, ``draws`` probabilistic draws (acceptability at the thresholds and on a grid up to
+    twice the largest) and the one-way analysis at the largest threshold, for the first non-control arm."""
+    result = evaluation.result(thresholds)
+    plane = None
+    if draws > 0:
+        draw = probabilistic(evaluation, draws, seed)
+        control = evaluation.control_index
+        comparator = next(index for index in range(len(evaluation.arms)) if index != control)
+        grid = np.linspace(0.0, 2.0 * max(result["thresholds"]), 41)
+        at_thresholds = acceptability(draw["costs"], draw["qalys"], np.asarray(result["thresholds"]))
+        plane = {"draws": draws, "seed": seed,
+                 "delta_costs": draw["costs"][:, comparator] - draw["costs"][:, control],
+                 "delta_qalys": draw["qalys"][:, comparator] - draw["qalys"][:, control],
+                 "thresholds": grid, "acceptability": acceptability(draw["costs"], draw["qalys"], grid)}
+        names = [arm.name for arm in evaluation.arms]
+        result["probabilistic"] = {
+            "draws": draws, "seed": seed, "mean_cost": draw["costs"].mean(axis=0),
+            "mean_qalys": draw["qalys"].mean(axis=0),
+            "probability_cost_effective": {f"{value:g}": dict(zip(names, row))
+                                           for value, row in zip(result["thresholds"], at_thresholds)}}
+    one_way = tornado(evaluation, threshold=max(result["thresholds"]))
+    result["one_way"] = one_way
+    return CostEffectiveness(result, plane, one_way)

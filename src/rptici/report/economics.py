@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import __version__
+from ..economics import CostEffectiveness
 from .html import figure_to_data_uri, render_html
 
 
@@ -63,11 +64,11 @@ def tornado_figure(rows: Sequence[Mapping[str, Any]], currency: str, bars: int =
     return figure
 
 
-def write_economics_report(result: Mapping[str, Any], path: str | Path, probabilistic: Mapping[str, Any] | None = None,
-                           tornado: Sequence[Mapping[str, Any]] = (), source: str = "") -> Path:
-    """Render the report of ``result`` (``Evaluation.result()``) with the optional probabilistic results
-    (``delta_costs``, ``delta_qalys`` of the first comparator, ``thresholds``, ``acceptability``) and
-    one-way rows of :func:`rptici.economics.tornado`."""
+def write_economics_report(analysis: CostEffectiveness, path: str | Path, source: str = "") -> Path:
+    """Render the report of ``analysis`` (:func:`rptici.economics.cost_effectiveness`): the deterministic result,
+    the probabilistic draws (``analysis.plane``: cost-effectiveness plane and acceptability curve) when drawn,
+    and the one-way rows (tornado)."""
+    result, probabilistic, tornado = analysis.result, analysis.plane, analysis.one_way
     currency, figures = result["currency"], []
     if probabilistic is not None:
         comparison = result["comparisons"][0]

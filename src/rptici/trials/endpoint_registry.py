@@ -110,6 +110,17 @@ class Endpoint:
     columns: tuple[str, ...]
     registry_keys: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
+    abbreviation: str = ""
+
+    @property
+    def short(self) -> str:
+        """The abbreviation for table headings (the label when there is none)."""
+        return self.abbreviation or self.label
+
+    def display_rows(self) -> list[tuple[str, str, str, str | None]]:
+        """(summary key, words, kind 'rate'|'months'|'ratio', key of its 95 % interval or None) of each value
+        a table of the per-arm summary shows."""
+        raise NotImplementedError
 
     def available(self, patients: pd.DataFrame) -> bool:
         """Whether the per-patient table holds this endpoint (e.g. PSA endpoints only for a disease with PSA)."""
@@ -158,6 +169,12 @@ class Rate(Endpoint):
     def column(self) -> str:
         return self.flags[0]
 
+    def display_rows(self) -> list[tuple[str, str, str, str | None]]:
+        return [(self.name, self.label, "rate", f"{self.name}_ci")]
+
+    def available(self, patients: pd.DataFrame) -> bool:
+        return self.column in patients.columns
+
     def per_patient(self, record: PatientRecord) -> dict[str, NDArray[Any]]:
         return {} if self.compute is None else self.compute(record)
 
@@ -205,6 +222,12 @@ class TimeToEvent(Endpoint):
     @property
     def time_column(self) -> str:
         return self.columns[0]
+
+    def display_rows(self) -> list[tuple[str, str, str, str | None]]:
+        rows = [(f"median_{self.name}_months", f"median {self.short} (months)", "months", f"median_{self.name}_ci")]
+        if self.hazard_ratio:
+            rows.append((f"hr_{self.name}", f"hazard ratio {self.short} vs control", "ratio", None))
+        return rows
 
     @property
     def event_column(self) -> str:
@@ -280,6 +303,9 @@ class Toxicity(Endpoint):
     def available(self, patients: pd.DataFrame) -> bool:
         return any(f"grade3plus_{cause}" in patients.columns for cause in CAUSES)
 
+    def display_rows(self) -> list[tuple[str, str, str, str | None]]:
+        return [("grade3plus_rate", self.label, "rate", None)]
+
     def summarise(self, arm: ArmData) -> tuple[dict[str, Any], dict[str, Any] | None]:
         group = arm.patients
         causes = [cause for cause in CAUSES if f"grade3plus_{cause}" in group.columns]
@@ -294,8 +320,9 @@ class Toxicity(Endpoint):
         organs = [column.removeprefix("max_grade_") for column in group.columns if column.startswith("max_grade_")]
         fractions = {organ: [float(np.mean(group[f"max_grade_{organ}"].fillna(0).to_numpy(int) == grade))
                              if len(group) else None for grade in GRADES] for organ in organs}
+        worst = {organ: int((group[f"max_grade_{organ}"].fillna(0).to_numpy(int) >= 3).sum()) for organ in organs}
         return {"grade3plus_rate": rates, "grade3plus_count": counts, "grade3plus_ci": intervals,
-                "max_grade_fraction": fractions}, None
+                "max_grade_fraction": fractions, "grade3plus_by_organ": worst}, None
 
     def reported(self, key: str, value: Any) -> list[tuple[str, float, int | None]]:
         if isinstance(value, Mapping):
@@ -349,19 +376,20 @@ _ENDPOINTS: list[Endpoint] = [
     Rate("orr", "objective response rate (RECIST 1.1)", "fraction",
          ("best_response", "objective_response", "best_percent_change"), ("orr", "partial_responses"),
          ("objective_response",),
-         compute=_objective_response, denominator="measurable", breakdown="best_response"),
-    TimeToEvent("pfs", "progression-free survival (radiographic)", "months", ("pfs_days", "pfs_event"),
-                ("median_rpfs", "median_pfs"), ("pfs_event",), events=("progression", "death")),
-    TimeToEvent("os", "overall survival", "months", ("os_days", "os_event"), ("median_os",), ("os_event",),
-                events=("death",)),
+         abbreviation="ORR", compute=_objective_response, denominator="measurable", breakdown="best_response"),
     Rate("psa50", "PSA50 response (PCWG3)", "fraction", ("psa50", "psa_best_percent_change"), ("psa50",),
-         ("psa50",), compute=_psa50),
+         ("psa50",), "PSA50", compute=_psa50),
+    TimeToEvent("pfs", "progression-free survival (radiographic)", "months", ("pfs_days", "pfs_event"),
+                ("median_rpfs", "median_pfs"), ("pfs_event",), "PFS", events=("progression", "death")),
+    TimeToEvent("os", "overall survival", "months", ("os_days", "os_event"), ("median_os",), ("os_event",), "OS",
+                events=("death",)),
     TimeToEvent("psa_pfs", "PSA progression-free survival (PCWG3)", "months", ("psa_pfs_days", "psa_pfs_event"),
-                ("median_psa_pfs",), ("psa_pfs_event",), events=("psa_progression", "death"), hazard_ratio=False),
+                ("median_psa_pfs",), ("psa_pfs_event",), "PSA-PFS", events=("psa_progression", "death"),
+                hazard_ratio=False),
     Toxicity("grade3plus", "grade ≥ 3 adverse events by attributed cause", "fraction",
              tuple(f"grade3plus_{cause}" for cause in CAUSES), ("grade3plus_ae", "grade3plus_trae",
                                                                    "grade3plus_ae_attributed"),
-             tuple(f"grade3plus_{cause}" for cause in CAUSES)),
+             tuple(f"grade3plus_{cause}" for cause in CAUSES), "grade ≥ 3 AE"),
 ]
 
 
@@ -392,10 +420,15 @@ def unregister(name: str) -> None:
     _ENDPOINTS.remove(endpoint(name))
 
 
+def summary_rows() -> list[tuple[str, str, str, str | None]]:
+    """The rows of a per-arm summary table, endpoint by endpoint (see :meth:`Endpoint.display_rows`)."""
+    return [row for item in _ENDPOINTS for row in item.display_rows()]
+
+
 def flag_columns() -> tuple[str, ...]:
     """Every boolean column of the per-patient table (kept boolean when chunks are concatenated)."""
     return tuple(column for item in _ENDPOINTS for column in item.flags)
 
 
 __all__ = ["ArmData", "CAUSES", "Endpoint", "PatientRecord", "Rate", "Statistics", "TimeToEvent", "Toxicity",
-           "endpoint", "endpoints", "flag_columns", "register", "unregister"]
+           "endpoint", "endpoints", "flag_columns", "register", "summary_rows", "unregister"]

@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from rptici.errors import InputError
+from rptici.trials.endpoint_registry import summary_rows
 
 from . import figures, forms
 from .jobs import SUMMARY_FILE, JobManager, Runner, Summarizer
@@ -41,15 +42,8 @@ REGISTRY_FILTERS = ("disease", "agent", "checkpoint_inhibitor", "phase", "status
 #: Patients per arm of a replay started from the registry page (capped by WebLimits.max_patients).
 REPLAY_PATIENTS = 200
 ORDER_LABELS = {"concurrent": "concurrent", "ici_first": "ICI first (lead)", "rpt_first": "RPT first (ICI lag)"}
-#: Rows of the results table: (summary key, label, kind, key of its 95 % interval or None).
-SUMMARY_ROWS = (("n", "patients simulated", "count", None), ("failed", "patients failed (excluded)", "count", None),
-                ("orr", "objective response rate (RECIST 1.1)", "rate", "orr_ci"),
-                ("psa50", "PSA50 response (PCWG3)", "rate", "psa50_ci"),
-                ("median_pfs_months", "median PFS (months)", "months", "median_pfs_ci"),
-                ("median_os_months", "median OS (months)", "months", "median_os_ci"),
-                ("hr_pfs", "hazard ratio PFS vs control", "ratio", None),
-                ("hr_os", "hazard ratio OS vs control", "ratio", None),
-                ("grade3plus_rate", "grade ≥ 3 adverse events by cause", "rate", None))
+#: Rows of the results table before the endpoints': (summary key, label, kind, key of its 95 % interval or None).
+COUNT_ROWS = (("n", "patients simulated", "count", None), ("failed", "patients failed (excluded)", "count", None))
 
 
 def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None, *,
@@ -292,7 +286,7 @@ def _results_context(jobs: JobManager, run_id: str) -> dict[str, Any]:
         "labels": labels,
         "calibration": _calibration_text(summary.get("calibration")),
         "summary": summary, "arms": arms,
-        "rows": [row for row in SUMMARY_ROWS if any(arm.get(row[0]) is not None for arm in arms)]
+        "rows": [row for row in (*COUNT_ROWS, *summary_rows()) if any(arm.get(row[0]) is not None for arm in arms)]
         if arms else [],
         "km": km,
         "waterfall": figures.to_html(figures.waterfall_figure(best), "waterfall") if best else None,

@@ -26,7 +26,7 @@ from ..analysis.dosimetry import arm_dosimetry
 from ..analysis.summary import summarize_tables
 from ..errors import InputError
 from ..store import MANIFEST_NAME, ResultStore
-from ..trials.endpoint_registry import TimeToEvent, endpoint, endpoints
+from ..trials.endpoint_registry import TimeToEvent, endpoint, endpoints, summary_rows
 from ..trials.endpoints import RESPONSE_LABELS, to_months
 from . import figures
 from .html import figure_to_data_uri, render_html
@@ -239,6 +239,18 @@ def survival_sections(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     return sections
 
 
+def endpoint_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per value of each registered endpoint that the summary holds (as the dashboard's table):
+    words, kind, and per arm the value with its interval."""
+    rows = []
+    for key, label, kind, interval in summary_rows():
+        if not any(row.get(key) is not None for row in summary["arms"]):
+            continue
+        rows.append({"key": key, "label": label, "kind": kind,
+                     "cells": [(row.get(key), row.get(interval) if interval else None) for row in summary["arms"]]})
+    return rows
+
+
 def _triple(row: Mapping[str, Any], name: str) -> list[float] | None:
     """[rate, low, high] of rate endpoint ``name`` in a summary row, None when absent."""
     return None if row.get(name) is None else [row[name], *row[f"{name}_ci"]]
@@ -395,6 +407,7 @@ def trial_report_context(data: TrialRunData) -> dict[str, Any]:
     replay_columns = list(dict.fromkeys(key for row in data.replay for key in row))
     return {"scenario": scenario_summary(data), "control": control, "dosimetry": dosimetry,
             "reference_patient": reference, "survival": survival_sections(summary),
+            "arms": [row["arm"] for row in summary["arms"]], "endpoint_rows": endpoint_rows(summary),
             "responses": response_table(summary), "response_labels": RESPONSE_LABELS,
             "efficacy": efficacy_figures(data), "toxicity": toxicity_section(summary),
             "failures": failure_section(data), "replay": data.replay, "replay_columns": replay_columns,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -29,6 +28,7 @@ from starlette.datastructures import UploadFile
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from rptici.errors import InputError
+from rptici.report.html import summary_cell
 from rptici.trials.endpoint_registry import summary_rows
 
 from . import figures, forms
@@ -66,7 +66,7 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
     app.state.jobs, app.state.limits = jobs, limits
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.filters["cell"] = _cell
+    templates.env.filters["cell"] = summary_cell
     templates.env.filters["pair"] = lambda value: (value, value)
     templates.env.globals.update(order_labels=ORDER_LABELS, limits=limits)
 
@@ -295,25 +295,3 @@ def _results_context(jobs: JobManager, run_id: str) -> dict[str, Any]:
         "tables": _tables(jobs, run_id),
         "replay": summary.get("replay"), "replay_error": summary.get("replay_error"),
     }
-
-
-def _cell(value: Any, kind: str = "") -> str:
-    """A summary value for the table: rates as per cent, [estimate, low, high] with its interval."""
-    if value is None:
-        return "–"
-    if isinstance(value, Mapping):
-        return "; ".join(f"{key} {_cell(item, kind)}" for key, item in value.items())
-    if isinstance(value, (list, tuple)):  # [estimate, low, high]
-        if not value or value[0] is None:
-            return "–"
-        if kind == "ratio" and not 1e-3 < float(value[0]) < 1e3:
-            return "not estimable (no events in one arm)"
-        interval = len(value) == 3 and value[1] is not None and value[2] is not None
-        return _cell(value[0], kind) + (f" ({_cell(value[1], kind)}–{_cell(value[2], kind)})" if interval else "")
-    if isinstance(value, float) and not math.isfinite(value):
-        return "–"
-    if kind == "rate":
-        return f"{100 * float(value):.0f} %"
-    if kind == "count":
-        return f"{int(value)}"
-    return f"{float(value):.2f}" if kind == "ratio" else f"{float(value):.1f}"

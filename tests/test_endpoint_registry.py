@@ -3,18 +3,21 @@ runner, the summary, the replay, the report, the dashboard and the CLI.
 
 The main test adds an endpoint — the disease control rate, CR + PR + SD as best overall response among patients
 with measurable disease (RECIST 1.1, Eisenhauer et al. 2009 Eur J Cancer 45:228) — in this file alone, and
-finds it in the per-patient table, the per-arm summary, the replay comparison and the HTML report.
+finds it in the per-patient table, the per-arm summary, the HTML report, the CLI and the replay comparison.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from rptici.analysis.replay import compare, replay_scenario
 from rptici.analysis.summary import summarize
+from rptici.cli import app
 from rptici.errors import InputError
 from rptici.report.trial import write_trial_report
 from rptici.trials import registry
@@ -88,6 +91,12 @@ def test_a_new_endpoint_appears_in_table_summary_replay_and_report(with_disease_
     assert cells is not None
     shown = re.findall(r"<td>(\d+) %", cells.group(1))
     assert shown == [f"{100 * row['dcr']:.0f}" for row in summary["arms"]]
+
+    html = tmp_path / "summary.html"
+    outcome = CliRunner().invoke(app, ["trial", "summary", str(run.folder), "--html", str(html), "--json"])
+    assert outcome.exit_code == 0, outcome.output
+    assert [row["dcr"] for row in json.loads(outcome.output)["arms"]] == [row["dcr"] for row in summary["arms"]]
+    assert '<tr data-key="dcr">' in html.read_text(encoding="utf-8")  # the same report, from the CLI
 
     record = registry().get("PRINCE")
     record = record.model_copy(update={"results": {**record.results, "dcr": 0.8}})

@@ -1,9 +1,9 @@
 """The self-contained HTML report of a virtual-trial run folder: scenario, dosimetry, efficacy, toxicity, failures.
 
-Entry point: :func:`write_trial_report` (``rptici report DIR``, ``rptici trial summary --html``; ``trial run``
-calls it at the end). It reads the run folder through :class:`~rptici.store.ResultStore` and renders: the
-per-arm statistics of :func:`rptici.analysis.summary.summarize_tables` (every registered endpoint: response
-rates with exact CI, Kaplan–Meier curves, medians and Cox hazard ratios, toxicity by cause), the dose tables of
+Entry point: :func:`write_trial_report` (``rptici report DIR`` and ``rptici trial summary DIR --html``). It
+reads the run folder through :class:`~rptici.store.ResultStore` and renders: the per-arm statistics of
+:func:`rptici.analysis.summary.summarize_tables` (every registered endpoint: response rates with exact CI,
+Kaplan–Meier curves, medians and Cox hazard ratios, toxicity by cause), the dose tables of
 :func:`rptici.analysis.dosimetry.arm_dosimetry` at the disease's reference patient, and per-patient figures
 (waterfall, swimmer, spider) drawn by :mod:`rptici.report.figures`. Nothing here samples or computes a statistic.
 """

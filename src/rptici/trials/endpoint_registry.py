@@ -140,12 +140,9 @@ class Endpoint:
             return [(key, float(value), None)]
         return []
 
-    def names(self) -> tuple[str, ...]:
-        """Replay endpoint names this endpoint answers (its registry keys by default)."""
-        return self.registry_keys
-
     def answers(self, name: str) -> bool:
-        return name in self.names()
+        """Whether replay endpoint ``name`` (a row of :meth:`reported`) is this endpoint's."""
+        return name in self.registry_keys
 
     def simulated(self, name: str, row: Mapping[str, Any], curve: Mapping[str, Any] | None,
                   statistics: Statistics) -> tuple[float | None, float | None, float | None]:
@@ -158,7 +155,7 @@ class Rate(Endpoint):
     """A proportion of patients with a per-patient flag (``column``), with the exact binomial 95 % CI.
 
     ``denominator``: column of the patients who count (e.g. ``measurable`` for ORR; all when absent);
-    ``breakdown``: a column whose counts per value the summary also gives (best response for ORR).
+    ``breakdown``: a column of RECIST labels whose counts the summary also gives (best response for ORR).
     """
 
     compute: Callable[[PatientRecord], dict[str, NDArray[Any]]] | None = None

@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..trials.registry import TrialRecord, registry
 from ..trials.run import simulate_trial
 from ..trials.scenario import Calibration, TrialScenario, load_calibration, load_trial_scenario
-from ..trials.endpoint_registry import LANDMARK, endpoints
+from ..trials.endpoint_registry import LANDMARK, answering, endpoints
 from .summary import STATISTICS, summarize_tables
 
 #: Words of an arm name that mark "no active treatment modelled" (the control of a placebo-controlled trial).
@@ -161,13 +161,10 @@ def simulated_value(summary: dict[str, Any], arm: str, endpoint: str) -> tuple[f
     """(estimate, low, high) of replay endpoint ``endpoint`` (a registry key such as ``orr``, ``median_os``,
     ``pfs_12mo``, ``grade3plus_any``) for ``arm`` in a summary made with ``keep_fits=True``."""
     row = next((item for item in summary["arms"] if item["arm"] == arm), None)
-    if row is None or row["n"] == 0:
+    owner = answering(endpoint)
+    if row is None or row["n"] == 0 or owner is None:
         return None, None, None
-    for item in endpoints():
-        if item.answers(endpoint):
-            curve = summary["km"].get(item.name, {}).get(arm)
-            return item.simulated(endpoint, row, curve, STATISTICS)
-    return None, None, None
+    return owner.simulated(endpoint, row, summary["km"].get(owner.name, {}).get(arm), STATISTICS)
 
 
 def compare(record: TrialRecord, scenario: TrialScenario, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
@@ -183,7 +180,7 @@ def compare(record: TrialRecord, scenario: TrialScenario, tables: dict[str, pd.D
         ratio = None if estimate is None or not item["reported"] else estimate / item["reported"]
         inside = None if low is None else bool(low <= item["reported"] and (high is None or item["reported"] <= high))
         rows.append({**item, "simulated": estimate, "low": low, "high": high, "ratio": ratio,
-                     "reported_inside_ci": inside})
+                     "reported_inside_ci": inside, "unit": answering(item["endpoint"]).unit_of(item["endpoint"])})
     for curve_set in summary["km"].values():
         for curve in curve_set.values():
             curve.pop("fit", None)

@@ -144,6 +144,10 @@ class Endpoint:
         """Whether replay endpoint ``name`` (a row of :meth:`reported`) is this endpoint's."""
         return name in self.registry_keys
 
+    def unit_of(self, name: str) -> str:
+        """Unit of replay endpoint ``name``: 'fraction' or 'months'."""
+        return self.unit
+
     def simulated(self, name: str, row: Mapping[str, Any], curve: Mapping[str, Any] | None,
                   statistics: Statistics) -> tuple[float | None, float | None, float | None]:
         """(estimate, low, high) of replay endpoint ``name`` from an arm's summary row (and curve with its fit)."""
@@ -267,6 +271,10 @@ class TimeToEvent(Endpoint):
     def answers(self, name: str) -> bool:
         match = LANDMARK.match(name)
         return super().answers(name) or bool(match and match.group("endpoint") == self.name)
+
+    def unit_of(self, name: str) -> str:
+        """A landmark is a fraction surviving, a median is in months."""
+        return "fraction" if LANDMARK.match(name) else self.unit
 
     def simulated(self, name: str, row: Mapping[str, Any], curve: Mapping[str, Any] | None,
                   statistics: Statistics) -> tuple[float | None, float | None, float | None]:
@@ -403,6 +411,11 @@ def endpoint(name: str) -> Endpoint:
     raise InputError("endpoint", name, "one of " + ", ".join(item.name for item in _ENDPOINTS))
 
 
+def answering(name: str) -> Endpoint | None:
+    """The first registered endpoint that answers replay endpoint ``name`` (e.g. ``pfs_12mo``), or None."""
+    return next((item for item in _ENDPOINTS if item.answers(name)), None)
+
+
 def register(new: Endpoint, before: str | None = None) -> Endpoint:
     """Add ``new`` to the registry (at the end, or before endpoint ``before``); its name must be new."""
     if any(item.name == new.name for item in _ENDPOINTS):
@@ -428,4 +441,4 @@ def flag_columns() -> tuple[str, ...]:
 
 
 __all__ = ["ArmData", "CAUSES", "Endpoint", "PatientRecord", "Rate", "Statistics", "TimeToEvent", "Toxicity",
-           "endpoint", "endpoints", "flag_columns", "register", "summary_rows", "unregister"]
+           "answering", "endpoint", "endpoints", "flag_columns", "register", "summary_rows", "unregister"]

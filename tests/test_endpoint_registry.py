@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,12 +26,8 @@ from rptici.trials.endpoint_registry import Rate, endpoint, endpoints, flag_colu
 from rptici.trials.endpoints import STABLE_DISEASE
 from rptici.trials.run import run_trial, simulate_trial
 
-RPT = {"agent": "Pluvicto", "activity": "7.4 GBq", "interval": "6 weeks", "cycles": 2}
-SCENARIO = {"name": "disease control", "disease": "mcrpc", "patients": 24, "calibration": None,
-            "follow_up": "6 months", "assessments": "q8w", "seed": 5,
-            "arms": [{"name": "RPT", "control": True, "regimen": {"rpt": RPT}},
-                     {"name": "RPT + ICI", "regimen": {"rpt": RPT, "ici": {
-                         "agent": "pembrolizumab", "dose": "200 mg", "interval": "3 weeks", "infusions": 4}}}]}
+#: The example PRINCE-like trial (Lu-PSMA-617 with and without pembrolizumab, mCRPC), run small.
+SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "trials" / "prince_like.yaml"
 
 
 def disease_control(record):

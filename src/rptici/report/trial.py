@@ -26,7 +26,7 @@ from ..analysis.dosimetry import arm_dosimetry
 from ..analysis.summary import summarize_tables
 from ..errors import InputError
 from ..store import MANIFEST_NAME, ResultStore
-from ..trials.endpoint_registry import TimeToEvent, endpoint, endpoints, summary_rows
+from ..trials.endpoint_registry import Rate, TimeToEvent, endpoint, endpoints, summary_rows
 from ..trials.endpoints import RESPONSE_LABELS, to_months
 from . import figures
 from .html import figure_to_data_uri, render_html
@@ -251,21 +251,17 @@ def endpoint_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _triple(row: Mapping[str, Any], name: str) -> list[float] | None:
-    """[rate, low, high] of rate endpoint ``name`` in a summary row, None when absent."""
-    return None if row.get(name) is None else [row[name], *row[f"{name}_ci"]]
-
-
-def response_table(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Per arm: counts per RECIST best response among the evaluable (measurable) patients, ORR and PSA50 with
-    their exact CI, as the summary gives them."""
-    rows = []
-    for row in summary["arms"]:
-        if "orr_breakdown" not in row:
-            continue
-        rows.append({"arm": row["arm"], "n": row["n"], "evaluable": row.get("orr_evaluable", row["n"]),
-                     "counts": row["orr_breakdown"], "orr": _triple(row, "orr"), "psa50": _triple(row, "psa50")})
-    return rows
+def response_table(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Per arm: counts per RECIST best response among the evaluable (measurable) patients, and every registered
+    rate endpoint (ORR, PSA50, …) the summary holds with its exact CI, as [rate, low, high] or None."""
+    rates = [item for item in endpoints() if isinstance(item, Rate)
+             and any(row.get(item.name) is not None for row in summary["arms"])]
+    rows = [{"arm": row["arm"], "n": row["n"], "evaluable": row.get("orr_evaluable", row["n"]),
+             "counts": row["orr_breakdown"],
+             "rates": [None if row.get(item.name) is None else [row[item.name], *row[f"{item.name}_ci"]]
+                       for item in rates]}
+            for row in summary["arms"] if "orr_breakdown" in row]
+    return {"rows": rows, "rates": [item.short for item in rates]}
 
 
 def response_labels(values: pd.Series) -> np.ndarray:

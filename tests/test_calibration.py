@@ -14,8 +14,8 @@ from rptici.trials import load_calibration, registry
 
 def test_objective_weights():
     """σ² of ln(rate) is (1 − p)/(n p): VISION PSA50 46 % in 551 men (Sartor et al. 2021 N Engl J Med 385:1091)."""
-    assert _variance("rate", 0.46, 551) == pytest.approx(0.54 / (551 * 0.46), rel=1e-12)
-    assert _variance("median", 15.3, 551) == pytest.approx(1 / 551, rel=1e-12)
+    assert _variance("fraction", 0.46, 551) == pytest.approx(0.54 / (551 * 0.46), rel=1e-12)
+    assert _variance("months", 15.3, 551) == pytest.approx(1 / 551, rel=1e-12)
 
 
 def test_combination_trials_are_never_calibration_targets():

@@ -24,13 +24,8 @@ from rptici.errors import InputError
 from rptici.kinetics.regimen import load_regimen
 from rptici.radiobiology.regimen_dose import regimen_dose
 from rptici.report import figures
-from rptici.report.trial import (
-    reference_patient,
-    regimen_in_words,
-    risk_times_months,
-    sample_patients,
-    write_trial_report,
-)
+from rptici.analysis.dosimetry import reference_patient
+from rptici.report.trial import regimen_in_words, sample_patients, thinned_risk_times, write_trial_report
 from rptici.store import ResultStore, scenario_hash
 
 DAYS_PER_MONTH = 30.4375  # 365.25 / 12, data/endpoints.yaml
@@ -73,7 +68,8 @@ def synthetic_tables(arm: str, first: int) -> dict[str, pd.DataFrame]:
     grades["both"][20:20 + GRADE3[arm]["both"]] = True
     patients = pd.DataFrame({
         "patient": patient, "arm": arm, "weight_kg": 80.0 + index % 7, "best_response": response,
-        "best_percent_change": change, "psa50": index < PSA50[arm], "rpfs_days": pfs, "rpfs_event": True,
+        "objective_response": np.isin(response, ("CR", "PR")),
+        "best_percent_change": change, "psa50": index < PSA50[arm], "pfs_days": pfs, "pfs_event": True,
         "os_days": os_days, "os_event": os_event,
         **{f"grade3plus_{cause}": flags for cause, flags in grades.items()},
         "grade3plus_any": grades["radiation"] | grades["immune"] | grades["both"],
@@ -156,7 +152,7 @@ def test_survival_medians_and_hazard_ratio(report):
     """Without censoring the Kaplan–Meier median is the sample median: the 20th of 40 times (smallest t with
     S(t) <= 0.5), 600 d = 19.7 months (control) and 900 d = 29.6 months (1.5 times longer)."""
     text = text_of(report)
-    assert "Radiographic progression-free survival" in text and "Overall survival" in text
+    assert "Progression-free survival (radiographic)" in text and "Overall survival" in text
     assert f"Lu-PSMA 40 40 {600 / DAYS_PER_MONTH:.3g} (" in text
     assert f"Lu-PSMA + pembrolizumab 40 40 {900 / DAYS_PER_MONTH:.3g} (" in text
     # times 1.5 times longer in every quantile: the Cox HR is well below 1, its CI excludes 1
@@ -207,8 +203,9 @@ def test_swimmer_sample_is_deterministic_and_capped():
 
 
 def test_risk_times_and_regimen_words():
-    assert list(risk_times_months(24.0)) == [0, 3, 6, 9, 12, 15, 18, 21, 24]
-    assert list(risk_times_months(5.0)) == [0, 1, 2, 3, 4, 5]
+    # the summary counts at risk every 3 months: 24 months give 9 columns, 63 months 22 -> every 4th (0, 12, ...)
+    assert list(thinned_risk_times({"time_months": np.arange(0.0, 24.1, 3.0)})) == list(range(9))
+    assert list(thinned_risk_times({"time_months": np.arange(0.0, 63.1, 3.0)})) == [0, 4, 8, 12, 16, 20]
     assert regimen_in_words(None) == "no active treatment (untreated tumour growth)"
     words = regimen_in_words({"rpt": LUTETIUM, "ici": PEMBROLIZUMAB, "sequence": {"order": "rpt_first", "lag": "4 weeks"}})
     assert words.endswith("RPT first, checkpoint inhibitor 4 weeks later")

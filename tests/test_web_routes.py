@@ -285,7 +285,7 @@ def test_limits_are_checked():
 
 
 def test_summary_cells_show_intervals_and_refuse_unestimable_ratios():
-    from rptici.web.app import _cell
+    from rptici.report.html import summary_cell as _cell
 
     assert _cell([0.5, 0.2, 0.9], "rate") == "50 % (20 %–90 %)"
     assert _cell([0.62, 0.41, 0.95], "ratio") == "0.62 (0.41–0.95)"

@@ -445,9 +445,12 @@ app.add_typer(trial_app, name="trial")
 
 
 def _arm_table(summary: dict[str, Any], title: str) -> None:
-    columns = ("arm", "n", "failed", "orr", "psa50", "median_pfs_months", "median_os_months", "hr_pfs", "hr_os",
-               "grade3plus_rate")
-    _print_table(title, columns, ([_display(row.get(column)) for column in columns] for row in _clean(summary["arms"])))
+    """Per arm: n, failed, then what each registered endpoint shows (rptici.trials.endpoint_registry)."""
+    from .trials.endpoint_registry import summary_rows
+
+    keys = ["arm", "n", "failed"] + [key for key, *_ in summary_rows()
+                                     if any(key in row for row in summary["arms"])]
+    _print_table(title, keys, ([_display(row.get(key)) for key in keys] for row in _clean(summary["arms"])))
 
 
 @trial_app.command("run")
@@ -488,61 +491,9 @@ def trial_run(scenario: Path = typer.Argument(..., help="Trial scenario (YAML), 
     _run(action)
 
 
-def _percent(value: Any) -> str:
-    return "–" if value is None else f"{100 * value:.0f} %"
-
-
-def _trial_html(summary: dict[str, Any], path: Path) -> Path:
-    """A minimal self-contained HTML page of a trial summary: arm table and Kaplan–Meier figures."""
-    from matplotlib.figure import Figure
-
-    from . import __version__
-    from .report.html import figure_to_data_uri, render_html
-
-    has_psa = any("psa50" in arm for arm in summary["arms"])
-    columns = ["arm", "n", "ORR (95 % CI)"] + (["PSA50 (95 % CI)"] if has_psa else []) + [
-        "median PFS (months)", "median OS (months)", "HR PFS (95 % CI)", "HR OS (95 % CI)",
-        "grade ≥ 3 radiation / immune / both / any"]
-    rows = []
-    for arm in summary["arms"]:
-        def interval(name: str) -> str:
-            low, high = arm.get(f"{name}_ci") or (None, None)
-            return f"{_percent(arm.get(name))} ({_percent(low)}–{_percent(high)})"
-
-        def ratio(name: str) -> str:
-            value = arm.get(name)
-            return "reference" if arm.get("control") else ("–" if not value else
-                                                            f"{_display(value[0])} ({_display(value[1])}–{_display(value[2])})")
-
-        rates = arm.get("grade3plus_rate") or {}
-        rows.append([arm["arm"] + (" (control)" if arm.get("control") else ""), arm["n"], interval("orr")]
-                    + ([interval("psa50")] if has_psa else [])
-                    + [_display(arm.get("median_pfs_months")), _display(arm.get("median_os_months")), ratio("hr_pfs"),
-                       ratio("hr_os"), " / ".join(_percent(rates.get(cause)) for cause in ("radiation", "immune", "both", "any"))])
-    figures = []
-    for endpoint, title in (("pfs", "Progression-free survival"), ("os", "Overall survival"),
-                            ("psa_pfs", "PSA progression-free survival")):
-        curves = summary["km"].get(endpoint)
-        if not curves:
-            continue
-        figure = Figure(figsize=(7, 3.6))
-        axes = figure.subplots()
-        for number, (arm, curve) in enumerate(curves.items()):
-            axes.step(curve["time_months"], curve["survival"], where="post", color=f"C{number}", label=arm)
-            axes.fill_between(curve["time_months"], curve["low"], curve["high"], step="post", color=f"C{number}", alpha=0.2)
-        axes.set(xlabel="months", ylabel="probability", ylim=(0, 1.02), title=title)
-        axes.legend(fontsize=8)
-        figures.append({"title": title, "uri": figure_to_data_uri(figure)})
-    return render_html("trial_summary.html", path, name=summary.get("name") or "virtual trial",
-                       disease=summary.get("disease"), patients=summary["patients"], failed=summary["failed"],
-                       seed=summary.get("seed"), calibration=summary.get("calibration"),
-                       follow_up_months=summary.get("follow_up_months"), columns=columns, rows=rows, figures=figures,
-                       version=__version__)
-
-
 @trial_app.command("summary")
 def trial_summary(folder: Path = typer.Argument(..., help="Results folder of `rptici trial run`."),
-                  html: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML summary."),
+                  html: Optional[Path] = typer.Option(None, "--html", help="Also write the self-contained HTML report."),
                   as_json: bool = JSON_OPTION) -> None:
     """Per arm: n, ORR, PSA50, median PFS and OS, hazard ratios against the control arm, grade >= 3 by cause; KM."""
 
@@ -551,9 +502,11 @@ def trial_summary(folder: Path = typer.Argument(..., help="Results folder of `rp
 
         summary = summarize(folder)
         if html is not None:
-            written = _trial_html(summary, html)
+            from .report.trial import write_trial_report
+
+            written = write_trial_report(folder, html)
             if not as_json:
-                typer.echo(f"HTML summary: {written}")
+                typer.echo(f"HTML report: {written}")
         if as_json:
             typer.echo(_json_text(summary))
             return

@@ -123,16 +123,13 @@ class CalibrationResult:
         }
 
 
-def _variance(kind: str, reported: float, n: int | None) -> float:
+def _variance(unit: str, reported: float, n: int | None) -> float:
+    """Variance of ln(reported) for a median in months (1/n) or a fraction ((1 − p)/(n p))."""
     n = max(int(n or 30), 1)
-    if kind == "median":
+    if unit == "months":
         return 1.0 / n
     p = min(max(reported, 1e-3), 1 - 1e-3)
     return (1 - p) / (n * p)
-
-
-def _kind(endpoint: str) -> str:
-    return "median" if endpoint.startswith("median_") else "rate"
 
 
 def calibration_targets(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed: int = 1
@@ -179,10 +176,10 @@ def evaluate(values: dict[str, float], targets: list[tuple[Any, Any]]) -> tuple[
             simulated = row["simulated"]
             n_virtual = arm_n[row["arm"]]
             if simulated is None:
-                simulated = 1.5 * result["summary"]["follow_up_months"] if _kind(row["endpoint"]) == "median" \
+                simulated = 1.5 * result["summary"]["follow_up_months"] if row["unit"] == "months" \
                     else 0.5 / n_virtual
             simulated = max(simulated, 0.5 / n_virtual)
-            variance = _variance(_kind(row["endpoint"]), row["reported"], row["n"]) + MODEL_SD ** 2
+            variance = _variance(row["unit"], row["reported"], row["n"]) + MODEL_SD ** 2
             term = (math.log(simulated) - math.log(row["reported"])) ** 2 / variance
             total += term
             rows.append({"trial": record.acronym or record.name, "arm": row["arm"], "endpoint": row["endpoint"],

@@ -26,7 +26,8 @@ from ..errors import InputError
 from ..trials.registry import TrialRecord, registry
 from ..trials.run import simulate_trial
 from ..trials.scenario import Calibration, TrialScenario, load_calibration, load_trial_scenario
-from .summary import landmark, summarize_tables
+from ..trials.endpoint_registry import LANDMARK, answering, endpoints
+from .summary import STATISTICS, summarize_tables
 
 #: Words of an arm name that mark "no active treatment modelled" (the control of a placebo-controlled trial).
 UNTREATED_WORDS = ("placebo", "standard of care", "best supportive", "octreotide")
@@ -38,11 +39,6 @@ DISEASE_PATTERNS = (
     (r"lung net|lung neuroendocrine|carcinoid", "lung_net"), (r"neuroendocrine|\bnet\b", "gep_net"),
     (r"renal|ccrcc", "ccrcc"), (r"thyroid", "dtc"), (r"neuroblastoma", "neuroblastoma"),
 )
-#: Endpoints compared: reported key → (summary field, kind).
-RATE_ENDPOINTS = {"orr": "orr", "psa50": "psa50"}
-MEDIAN_ENDPOINTS = {"median_rpfs": "pfs", "median_pfs": "pfs", "median_os": "os", "median_psa_pfs": "psa_pfs"}
-LANDMARK = re.compile(r"^(?P<endpoint>pfs|os)_(?P<months>\d+)mo$")
-TOXICITY_ENDPOINTS = {"grade3plus_ae": "any", "grade3plus_trae": "any"}
 
 
 def population_for(record: TrialRecord) -> str:
@@ -134,24 +130,13 @@ def reported_endpoints(record: TrialRecord, arms: list[ReplayArm] | None = None)
     rows: list[dict[str, Any]] = []
 
     def add(arm: str, key: str, value: Any, n: int | None) -> None:
-        if isinstance(value, dict):
-            if {"responders", "evaluable"} <= set(value):
-                rows.append({"arm": arm, "endpoint": "orr", "reported": value["responders"] / value["evaluable"],
-                             "n": int(value["evaluable"])})
-            elif {"patients", "of"} <= set(value) and key.startswith("grade3"):
-                rows.append({"arm": arm, "endpoint": "grade3plus_any", "reported": value["patients"] / value["of"],
-                             "n": int(value["of"])})
-            elif key == "grade3plus_ae_attributed":
-                for agent, rate in value.items():
-                    cause = "radiation" if agent.casefold() in ("radium", "lutetium", "rpt", "radiation") else "immune"
-                    rows.append({"arm": arm, "endpoint": f"grade3plus_{cause}_related", "reported": float(rate), "n": n})
-            return
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return
-        if key in RATE_ENDPOINTS or key in MEDIAN_ENDPOINTS or LANDMARK.match(key):
-            rows.append({"arm": arm, "endpoint": key, "reported": float(value), "n": n})
-        elif key in TOXICITY_ENDPOINTS:
-            rows.append({"arm": arm, "endpoint": "grade3plus_any", "reported": float(value), "n": n})
+        """The rows of the first registered endpoint that reads ``key``."""
+        for item in endpoints():
+            found = item.reported(key, value)
+            if found:
+                rows.extend({"arm": arm, "endpoint": name, "reported": reported, "n": n if count is None else count}
+                            for name, reported, count in found)
+                return
 
     for key, value in record.results.items():
         comparator = re.match(r"^(?P<key>.+)_comparator_.*alone$", key)
@@ -173,48 +158,13 @@ def reported_endpoints(record: TrialRecord, arms: list[ReplayArm] | None = None)
 
 
 def simulated_value(summary: dict[str, Any], arm: str, endpoint: str) -> tuple[float | None, float | None, float | None]:
-    """(estimate, low, high) of ``endpoint`` for ``arm`` in a summary made with ``keep_fits=True``."""
+    """(estimate, low, high) of replay endpoint ``endpoint`` (a registry key such as ``orr``, ``median_os``,
+    ``pfs_12mo``, ``grade3plus_any``) for ``arm`` in a summary made with ``keep_fits=True``."""
     row = next((item for item in summary["arms"] if item["arm"] == arm), None)
-    if row is None or row["n"] == 0:
+    owner = answering(endpoint)
+    if row is None or row["n"] == 0 or owner is None:
         return None, None, None
-    if endpoint in RATE_ENDPOINTS:
-        field = RATE_ENDPOINTS[endpoint]
-        if row.get(field) is None:
-            return None, None, None
-        return row[field], row[f"{field}_ci"][0], row[f"{field}_ci"][1]
-    if endpoint in MEDIAN_ENDPOINTS:
-        name = MEDIAN_ENDPOINTS[endpoint]
-        if f"median_{name}_months" not in row:
-            return None, None, None
-        low, high = row[f"median_{name}_ci"]
-        return row[f"median_{name}_months"], low, high
-    match = LANDMARK.match(endpoint)
-    if match:
-        curve = summary["km"][match.group("endpoint")].get(arm)
-        months = float(match.group("months"))
-        if curve is None or landmark(curve, months) is None:
-            return None, None, None
-        survival, low, high = curve["fit"].survival_at([months])
-        return float(survival[0]), float(low[0]), float(high[0])
-    if endpoint.startswith("grade3plus_"):
-        cause = endpoint.removeprefix("grade3plus_").removesuffix("_related")
-        rates = row["grade3plus_rate"]
-        if endpoint.endswith("_related"):
-            value = (rates.get(cause) or 0.0) + (rates.get("both") or 0.0)
-        else:
-            value = rates.get(cause)
-        if value is None:
-            return None, None, None
-        n = row["n"]
-        _, low, high = _binomial(value, n)
-        return value, low, high
-    return None, None, None
-
-
-def _binomial(rate: float, n: int) -> tuple[float, float, float]:
-    from .response import response_rate
-
-    return response_rate(int(round(rate * n)), n)
+    return owner.simulated(endpoint, row, summary["km"].get(owner.name, {}).get(arm), STATISTICS)
 
 
 def compare(record: TrialRecord, scenario: TrialScenario, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
@@ -230,7 +180,7 @@ def compare(record: TrialRecord, scenario: TrialScenario, tables: dict[str, pd.D
         ratio = None if estimate is None or not item["reported"] else estimate / item["reported"]
         inside = None if low is None else bool(low <= item["reported"] and (high is None or item["reported"] <= high))
         rows.append({**item, "simulated": estimate, "low": low, "high": high, "ratio": ratio,
-                     "reported_inside_ci": inside})
+                     "reported_inside_ci": inside, "unit": answering(item["endpoint"]).unit_of(item["endpoint"])})
     for curve_set in summary["km"].values():
         for curve in curve_set.values():
             curve.pop("fit", None)

@@ -1,5 +1,5 @@
-"""Summary of a virtual trial: per arm response, PSA50, medians, hazard ratios against the control arm,
-grade ≥ 3 toxicity by cause, and Kaplan–Meier curves with numbers at risk.
+"""Summary of a virtual trial: per arm what each registered endpoint gives (response, PSA50, medians, hazard
+ratios against the control arm, grade ≥ 3 toxicity by cause) and Kaplan–Meier curves with numbers at risk.
 
 ``summarize(folder)`` reads a run folder written by :func:`rptici.trials.run.run_trial`;
 ``summarize_tables(patients, ...)`` does the same for an in-memory ``patients`` table. Patients whose
@@ -16,13 +16,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..trials.endpoint_registry import ArmData, TimeToEvent, endpoints
 from ..trials.endpoints import to_months
 from .response import response_rate
 from .survival import cox_hazard_ratio, kaplan_meier
 
-#: Endpoints with a Kaplan–Meier curve: column prefix → name in the summary.
-SURVIVAL_ENDPOINTS = {"pfs": "pfs", "os": "os", "psa_pfs": "psa_pfs"}
-CAUSES = ("radiation", "immune", "both", "any")
 #: Grid of the reported KM curves (months) and of the numbers at risk.
 CURVE_STEP_MONTHS = 0.25
 AT_RISK_STEP_MONTHS = 3.0
@@ -30,14 +28,6 @@ AT_RISK_STEP_MONTHS = 3.0
 
 def _number(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
-
-
-def _rate(flags: pd.Series) -> dict[str, Any]:
-    values = flags.astype(bool).to_numpy()
-    if values.size == 0:
-        return {"rate": None, "ci": [None, None], "n": 0}
-    estimate, low, high = response_rate(int(values.sum()), int(values.size))
-    return {"rate": estimate, "ci": [low, high], "n": int(values.size)}
 
 
 def survival_curve(times_days: np.ndarray, events: np.ndarray, horizon_months: float) -> dict[str, Any]:
@@ -53,61 +43,47 @@ def survival_curve(times_days: np.ndarray, events: np.ndarray, horizon_months: f
             "fit": fit}
 
 
-def landmark(curve: dict[str, Any], months: float) -> float | None:
-    """S(months) of a :func:`survival_curve` result (None beyond its follow-up)."""
-    grid = np.asarray(curve["time_months"])
-    if months > grid[-1] + 1e-9:
-        return None
-    return float(curve["fit"].survival_at([months])[0][0])
+class TrialStatistics:
+    """The estimators endpoints summarise with (:class:`rptici.trials.endpoint_registry.Statistics`): exact
+    Clopper–Pearson rate, Kaplan–Meier curve in months, Cox hazard ratio (days; the ratio has no unit)."""
+
+    rate = staticmethod(response_rate)
+    survival = staticmethod(survival_curve)
+    hazard_ratio = staticmethod(cox_hazard_ratio)
+
+
+STATISTICS = TrialStatistics()
 
 
 def summarize_tables(patients: pd.DataFrame, arms: Sequence[str] | None = None, control: str | None = None,
                      follow_up_months: float | None = None, failures: pd.DataFrame | None = None,
                      keep_fits: bool = False) -> dict[str, Any]:
-    """The summary dictionary (see the module docstring) of a ``patients`` table."""
+    """The summary dictionary (see the module docstring) of a ``patients`` table: per arm ``n``, ``failed``,
+    ``control`` and what each registered endpoint gives (:func:`rptici.trials.endpoint_registry.endpoints`);
+    ``km[endpoint][arm]`` the Kaplan–Meier curves (with their lifelines fit when ``keep_fits``)."""
     arms = list(arms) if arms is not None else list(dict.fromkeys(patients["arm"]))
     valid = patients[patients["status"] == "ok"] if "status" in patients.columns else patients
+    present = [item for item in endpoints() if item.available(valid)]
     if follow_up_months is None:
-        follow_up_months = float(to_months(valid[["pfs_days", "os_days"]].max().max())) if len(valid) else 0.0
-    has_psa = "psa50" in valid.columns and valid.get("psa50") is not None and \
-        bool(np.isfinite(valid.get("psa_ng_per_mL", pd.Series([np.nan]))).any())
-    endpoints = [name for name in SURVIVAL_ENDPOINTS if f"{name}_days" in valid.columns
-                 and (name != "psa_pfs" or has_psa)]
-    km: dict[str, dict[str, Any]] = {name: {} for name in endpoints}
+        columns = [item.columns[0] for item in present if isinstance(item, TimeToEvent)]
+        follow_up_months = float(to_months(valid[columns].max().max())) if len(valid) and columns else 0.0
+    km: dict[str, dict[str, Any]] = {item.name: {} for item in present if isinstance(item, TimeToEvent)}
     rows = []
     for arm in arms:
         group = valid[valid["arm"] == arm]
         failed_count = int(((patients["arm"] == arm) & (patients.get("status", "ok") != "ok")).sum()) \
             if "status" in patients.columns else 0
         row: dict[str, Any] = {"arm": arm, "n": int(len(group)), "failed": failed_count, "control": arm == control}
-        measurable = group[group["measurable"].astype(bool)] if "measurable" in group.columns else group
-        orr = _rate(measurable["objective_response"]) if len(measurable) else _rate(pd.Series([], dtype=bool))
-        row.update(orr=orr["rate"], orr_ci=orr["ci"], orr_evaluable=orr["n"])
-        if has_psa:
-            psa = _rate(group["psa50"])
-            row.update(psa50=psa["rate"], psa50_ci=psa["ci"])
-        for name in endpoints:
-            if len(group) == 0:
-                row[f"median_{name}_months"], row[f"median_{name}_ci"] = None, [None, None]
-                continue
-            curve = survival_curve(group[f"{name}_days"].to_numpy(float), group[f"{name}_event"].to_numpy(bool),
-                                   follow_up_months)
-            row[f"median_{name}_months"], row[f"median_{name}_ci"] = curve["median"], curve["median_ci"]
-            km[name][arm] = curve if keep_fits else {key: value for key, value in curve.items() if key != "fit"}
-        for name in ("pfs", "os"):
-            row[f"hr_{name}"] = None
-            if control is not None and arm != control and len(group) and f"{name}_days" in valid.columns:
-                pair = valid[valid["arm"].isin([arm, control])]
-                if pair["arm"].nunique() == 2 and pair[f"{name}_event"].any():
-                    estimate, low, high, _ = cox_hazard_ratio(pair[f"{name}_days"].to_numpy(float),
-                                                              pair[f"{name}_event"].to_numpy(bool),
-                                                              pair["arm"].to_numpy(), control)
-                    row[f"hr_{name}"] = [_number(estimate), _number(low), _number(high)]
-        row["grade3plus_rate"] = {cause: (float(group[f"grade3plus_{cause}"].mean()) if len(group) else None)
-                                  for cause in CAUSES if f"grade3plus_{cause}" in group.columns}
+        data = ArmData(arm, group, valid, control, follow_up_months, STATISTICS)
+        for item in present:
+            values, curve = item.summarise(data)
+            row.update(values)
+            if curve is not None:
+                km[item.name][arm] = curve if keep_fits else {key: value for key, value in curve.items() if key != "fit"}
         rows.append(row)
     summary = {"arms": rows, "control": control, "patients": int(len(patients)), "failed": int(len(patients) - len(valid)),
-               "follow_up_months": follow_up_months, "km": km}
+               "follow_up_months": follow_up_months, "km": km,
+               "endpoints": [{"name": item.name, "label": item.label, "unit": item.unit} for item in present]}
     if failures is not None and len(failures):
         summary["failure_reasons"] = failures["reason"].value_counts().head(10).to_dict()
     return summary

@@ -46,9 +46,10 @@ def kaplan_meier_figure(curves: Mapping[str, Mapping[str, ArrayLike]], risk_time
     """Kaplan–Meier step curves per arm with their 95 % CI as shaded bands, and the numbers at risk in a
     table under the axes (one row per arm, one column per ``risk_times``).
 
-    ``curves[arm]`` holds ``time``, ``survival``, ``low``, ``high`` (the step function's jump points, from
-    :func:`rptici.analysis.kaplan_meier`) and ``at_risk`` (counts at ``risk_times``). A ``+`` marks censoring
-    times when ``censored`` is given.
+    ``curves[arm]`` holds ``time``, ``survival``, ``low``, ``high`` (a step function, e.g. the curves of
+    :func:`rptici.analysis.summary.summarize_tables`, ``km[endpoint][arm]``) and ``at_risk`` (counts at
+    ``risk_times``). A ``+`` marks censoring times when ``censored`` is given. The one Kaplan–Meier plotter of
+    the static reports (the dashboard draws the same summary curves interactively with plotly).
     """
     risk_times = np.asarray(risk_times, dtype=float)
     if not curves:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import matplotlib
@@ -23,7 +26,32 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     environment.filters["sig"] = lambda value, digits=3: "–" if value is None else f"{value:.{digits}g}"
+    environment.filters["cell"] = summary_cell
     return environment
+
+
+def summary_cell(value: Any, kind: str = "") -> str:
+    """A value of the per-arm summary as text: rates ('rate') as per cent, months and ratios with 1 or 2
+    decimals, counts whole, [estimate, low, high] with its interval, a mapping as ``key value; …``."""
+    if value is None:
+        return "–"
+    if isinstance(value, Mapping):
+        return "; ".join(f"{key} {summary_cell(item, kind)}" for key, item in value.items())
+    if isinstance(value, (list, tuple)):  # [estimate, low, high]
+        if not value or value[0] is None:
+            return "–"
+        if kind == "ratio" and not 1e-3 < float(value[0]) < 1e3:
+            return "not estimable (no events in one arm)"
+        interval = len(value) == 3 and value[1] is not None and value[2] is not None
+        low, high = (summary_cell(bound, kind) for bound in value[1:3]) if interval else ("", "")
+        return summary_cell(value[0], kind) + (f" ({low}–{high})" if interval else "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return "–"
+    if kind == "rate":
+        return f"{100 * float(value):.0f} %"
+    if kind == "count":
+        return f"{int(value)}"
+    return f"{float(value):.2f}" if kind == "ratio" else f"{float(value):.1f}"
 
 
 def figure_to_data_uri(figure: Figure) -> str:

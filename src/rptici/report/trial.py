@@ -1,18 +1,11 @@
 """The self-contained HTML report of a virtual-trial run folder: scenario, dosimetry, efficacy, toxicity, failures.
 
-Entry point: :func:`write_trial_report` (``rptici report DIR``; ``trial run`` calls it at the end). It reads the
-run folder through :class:`~rptici.store.ResultStore` (tables ``patients``, ``assessments``, ``failures``) and the
-scenario stored with the run, recomputes the statistics with :mod:`rptici.analysis` (Kaplan–Meier with
-Greenwood CI, Cox hazard ratios, Clopper–Pearson response rates) and draws the figures of
-:mod:`rptici.report.figures`. The dose table comes from
-:func:`~rptici.radiobiology.regimen_dose.regimen_dose` at the disease's reference patient (the median of a
-virtual population of the disease, :func:`reference_patient`).
-
-Columns read from ``patients`` (absent columns leave their section out): ``patient``, ``arm``,
-``best_response`` (RECIST label or code), ``best_percent_change``, ``psa50``, ``rpfs_days``/``rpfs_event`` or
-``pfs_days``/``pfs_event``, ``os_days``/``os_event``, ``grade3plus_radiation|immune|both|any``, worst grade per
-organ as ``max_grade_<organ>`` (or ``grade_<organ>``), optionally ``response_days``. From ``assessments``:
-``patient``, ``arm``, ``time_days``, ``sum_diameters_mm``.
+Entry point: :func:`write_trial_report` (``rptici report DIR`` and ``rptici trial summary DIR --html``). It
+reads the run folder through :class:`~rptici.store.ResultStore` and renders: the per-arm statistics of
+:func:`rptici.analysis.summary.summarize_tables` (every registered endpoint: response rates with exact CI,
+Kaplan–Meier curves, medians and Cox hazard ratios, toxicity by cause), the dose tables of
+:func:`rptici.analysis.dosimetry.arm_dosimetry` at the disease's reference patient, and per-patient figures
+(waterfall, swimmer, spider) drawn by :mod:`rptici.report.figures`. Nothing here samples or computes a statistic.
 """
 
 from __future__ import annotations
@@ -29,9 +22,11 @@ import pandas as pd
 import yaml
 
 from .. import __version__
-from ..analysis import cox_hazard_ratio, kaplan_meier, response_rate
-from ..errors import InputError, RpticiError
+from ..analysis.dosimetry import arm_dosimetry
+from ..analysis.summary import summarize_tables
+from ..errors import InputError
 from ..store import MANIFEST_NAME, ResultStore
+from ..trials.endpoint_registry import Rate, TimeToEvent, endpoint, endpoints, summary_rows
 from ..trials.endpoints import RESPONSE_LABELS, to_months
 from . import figures
 from .html import figure_to_data_uri, render_html
@@ -45,15 +40,10 @@ SCENARIO_FILES = ("scenario.yaml", "scenario.yml", "scenario.json")
 REPLAY_FILES = ("replay.json",)
 #: At most this many patients per arm in the swimmer and spider plots (a readable figure, not a number of science).
 SAMPLE_PER_ARM = 50
-#: Size of the virtual population whose medians define the reference patient of a disease, and its seed.
-REFERENCE_POPULATION = 400
-REFERENCE_SEED = 0
-#: Candidate (time, event) columns per endpoint, first present wins.
-ENDPOINTS = {"rpfs": (("rpfs_days", "rpfs_event"),), "pfs": (("pfs_days", "pfs_event"),),
-             "os": (("os_days", "os_event"),)}
-ENDPOINT_TITLES = {"rpfs": "radiographic progression-free survival", "pfs": "progression-free survival",
-                   "os": "overall survival"}
+#: Attributed causes shown beside "any" in the toxicity table.
 CAUSES = ("radiation", "immune", "both")
+#: At most this many numbers-at-risk columns under a Kaplan–Meier figure.
+RISK_COLUMNS = 9
 
 
 # -- reading a run ------------------------------------------------------------------------------------
@@ -184,127 +174,94 @@ def scenario_summary(data: TrialRunData) -> dict[str, Any]:
 
 # -- dosimetry at the reference patient -----------------------------------------------------------------
 
-def reference_patient(disease: str | None) -> tuple[Any, str, str]:
-    """(Covariates, sex, description) of the reference patient of ``disease``: the medians of a virtual
-    population of :data:`REFERENCE_POPULATION` patients (seed :data:`REFERENCE_SEED`), with the median lesion
-    count, each lesion at the median mass of its rank; the ICRP 89 reference adult male without lesions
-    when the disease is unknown."""
-    from ..kinetics.biokinetics import Covariates
-    from ..population.distributions import known_diseases
-    from ..population.sampling import sample_population
-
-    if not disease or str(disease) not in known_diseases():
-        return Covariates.reference("male"), "male", "ICRP 89 reference adult male, no lesions"
-    population = sample_population(str(disease), REFERENCE_POPULATION, REFERENCE_SEED)
-    sexes, counts = np.unique(population.sex, return_counts=True)
-    sex = str(sexes[np.argmax(counts)])
-    lesions = int(np.round(np.median(population.lesion_count)))
-    masses = np.array([np.nanmedian(population.lesion_masses_g[:, rank]) for rank in range(lesions)])
-    covariates = Covariates(float(np.median(population.weight_kg)), float(np.median(population.bsa_m2)),
-                            float(np.median(population.gfr_mL_per_min)),
-                            float(np.median(population.target_uptake_scale)), masses[None, :])
-    description = (f"median {disease} patient of {REFERENCE_POPULATION} virtual patients: {sex}, "
-                   f"{covariates.weight_kg[0]:.0f} kg, BSA {covariates.bsa_m2[0]:.2f} m², GFR "
-                   f"{covariates.gfr_mL_per_min[0]:.0f} mL/min, target uptake ×{covariates.target_uptake_scale[0]:.2f}, "
-                   f"{lesions} lesion{'s' if lesions != 1 else ''} of "
-                   + ", ".join(f"{mass:.3g}" for mass in masses) + " g")
-    return covariates, sex, description
-
-
-def dose_rows(result: Any, patient: int = 0) -> list[dict[str, Any]]:
-    """One row per organ and lesion of a :class:`~rptici.radiobiology.regimen_dose.RegimenDose`: dose (RBE-
-    weighted, Gy), Gy/GBq, BED, EQD2 and every limit with the margin to it (limit − value; < 0 exceeded)."""
-    rows = []
-    for target, values in result.region_summary(patient).items():
-        rows.append({"target": target, "tissue": values["tissue"], "mass_g": values["mass_g"],
-                     "dose_Gy": values["rbe_weighted_dose_Gy"],
-                     "gy_per_gbq": values["dose_per_activity_Gy_per_GBq"], "bed_Gy": values["bed_Gy"],
-                     "eqd2_Gy": values["eqd2_Gy"], "limits": values["limits"],
-                     "exceeded": any(limit["exceeded"] for limit in values["limits"])})
-    return rows
-
-
-def arm_dosimetry(scenario: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str]:
-    """Per arm with a radiopharmaceutical: its dose table and time–activity figure at the reference patient."""
-    from ..kinetics.regimen import load_regimen
-    from ..radiobiology.regimen_dose import regimen_dose
-
-    arms = [arm for arm in scenario.get("arms", []) or [] if isinstance(arm, Mapping)
-            and isinstance(arm.get("regimen"), Mapping) and arm["regimen"].get("rpt")]
-    if not arms:
-        return [], ""
-    covariates, sex, description = reference_patient(scenario.get("disease"))
-    sections = []
-    for arm in arms:
-        try:
-            result = regimen_dose(load_regimen(arm["regimen"]), covariates, sex=sex)
-        except RpticiError as error:
-            sections.append({"arm": arm.get("name", ""), "agent": None, "error": str(error)})
-            continue
-        body = [index for index, name in enumerate(result.compartments) if name not in result.excretion]
-        figure = figures.time_activity_figure(
-            result.times, {result.compartments[index]: result.activity_MBq[0, index] for index in body},
-            result.administration_times, title=f"{arm.get('name', '')}: {result.agent}, reference patient")
-        summary = result.summary(0)
-        sections.append({"arm": arm.get("name", ""), "agent": result.agent, "nuclide": result.nuclide,
-                         "total_GBq": float(result.total_activity_MBq[0]) / 1000.0,
-                         "cycles": len(result.administration_times), "alpha_rbe": result.alpha_rbe,
-                         "rows": dose_rows(result), "ici": summary.get("ici"),
-                         "tac_figure": figure_to_data_uri(figure), "error": None})
-    return sections, description
+def dosimetry_sections(scenario: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """The dose table and time–activity figure of each arm with a radiopharmaceutical
+    (:func:`rptici.analysis.dosimetry.arm_dosimetry`), and the reference patient in words."""
+    sections, description = arm_dosimetry(scenario)
+    rendered = []
+    for section in sections:
+        item = dict(vars(section), tac_figure=None)
+        if section.error is None:
+            figure = figures.time_activity_figure(section.times, section.activity_MBq, section.administration_times,
+                                                  title=f"{section.arm}: {section.agent}, reference patient")
+            item["tac_figure"] = figure_to_data_uri(figure)
+        rendered.append(item)
+    return rendered, description
 
 
 # -- efficacy -------------------------------------------------------------------------------------------
 
-def endpoint_columns(patients: pd.DataFrame, endpoint: str) -> tuple[str, str] | None:
-    """The (time in days, event) columns of ``endpoint`` ('rpfs', 'pfs', 'os') present with values, or None."""
-    for time_column, event_column in ENDPOINTS[endpoint]:
-        if {time_column, event_column} <= set(patients.columns) and patients[time_column].notna().any():
-            return time_column, event_column
+def present_columns(patients: pd.DataFrame, name: str) -> tuple[str, ...] | None:
+    """The columns of registered endpoint ``name`` when the table holds them with values, else None."""
+    columns = endpoint(name).columns
+    if set(columns) <= set(patients.columns) and patients[columns[0]].notna().any():
+        return columns
     return None
 
 
-def risk_times_months(end_months: float, most: int = 8) -> np.ndarray:
-    """Round tick times (0, step, 2 step, ...) up to ``end_months``, step from 1, 2, 3, 6, 12, 24 months."""
-    for step in (1, 2, 3, 6, 12, 24, 48):
-        if end_months / step <= most:
-            break
-    return np.arange(0.0, end_months + 1e-9, step)
+def thinned_risk_times(at_risk: Mapping[str, Sequence[float]], most: int = RISK_COLUMNS) -> np.ndarray:
+    """Indices of the summary's numbers-at-risk times to print: every k-th (k = 1, 2, 4, …) so that at most
+    ``most`` columns remain."""
+    count = len(at_risk["time_months"])
+    stride = 1
+    while (count - 1) // stride + 1 > most:
+        stride *= 2
+    return np.arange(0, count, stride)
 
 
-def survival_section(patients: pd.DataFrame, endpoint: str, control: str | None) -> dict[str, Any] | None:
-    """KM curves, medians (months, 95 % CI), numbers at risk and Cox HRs versus ``control`` for one endpoint."""
-    columns = endpoint_columns(patients, endpoint)
-    if columns is None or "arm" not in patients:
-        return None
-    time_column, event_column = columns
-    frame = patients[patients[time_column].notna()]
-    months = to_months(frame[time_column].to_numpy(float))
-    events = frame[event_column].fillna(False).to_numpy(bool)
-    arms = list(dict.fromkeys(frame["arm"].tolist()))
-    ticks = risk_times_months(float(months.max()) if months.size else 1.0)
-    curves, rows = {}, []
-    for arm in arms:
-        chosen = (frame["arm"] == arm).to_numpy()
-        fit = kaplan_meier(months[chosen], events[chosen], label=arm)
-        curves[arm] = {"time": np.concatenate([[0.0], fit.timeline]), "survival": np.concatenate([[1.0], fit.survival]),
-                       "low": np.concatenate([[1.0], fit.survival_low]),
-                       "high": np.concatenate([[1.0], fit.survival_high]), "at_risk": fit.at_risk(ticks),
-                       "censored": months[chosen][~events[chosen]]}
-        row = {"arm": arm, "n": int(chosen.sum()), "events": int(events[chosen].sum()), "median": _finite(fit.median),
-               "median_low": _finite(fit.median_low), "median_high": _finite(fit.median_high), "hr": None}
-        if control is not None and arm != control and control in arms and events.any():
-            pair = frame["arm"].isin([arm, control]).to_numpy()
-            row["hr"] = cox_hazard_ratio(months[pair], events[pair], frame["arm"].to_numpy()[pair], control)
-        rows.append(row)
-    figure = figures.kaplan_meier_figure(curves, ticks, title=ENDPOINT_TITLES[endpoint])
-    return {"endpoint": endpoint, "title": ENDPOINT_TITLES[endpoint], "rows": rows, "control": control,
-            "figure": figure_to_data_uri(figure)}
+def survival_sections(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per time-to-event endpoint of the summary: its Kaplan–Meier figure and the table of medians and hazard
+    ratios (with Wald p) against the control arm."""
+    sections = []
+    rows_of = {row["arm"]: row for row in summary["arms"]}
+    for item in endpoints():
+        curves = summary["km"].get(item.name) if isinstance(item, TimeToEvent) else None
+        if not curves:
+            continue
+        first = next(iter(curves.values()))
+        chosen = thinned_risk_times(first["at_risk"])
+        ticks = np.asarray(first["at_risk"]["time_months"])[chosen]
+        drawn = {arm: {"time": curve["time_months"], "survival": curve["survival"], "low": curve["low"],
+                       "high": curve["high"], "at_risk": np.asarray(curve["at_risk"]["n"])[chosen]}
+                 for arm, curve in curves.items()}
+        rows = []
+        for arm in curves:
+            row = rows_of[arm]
+            low, high = row[f"median_{item.name}_ci"]
+            ratio = row.get(f"hr_{item.name}")
+            rows.append({"arm": arm, "n": row["n"], "events": row[f"{item.name}_events"],
+                         "median": row[f"median_{item.name}_months"], "median_low": low, "median_high": high,
+                         "hr": None if not ratio else [*ratio, row.get(f"hr_{item.name}_p")]})
+        title = item.label[:1].upper() + item.label[1:]
+        figure = figures.kaplan_meier_figure(drawn, ticks, title=title)
+        sections.append({"endpoint": item.name, "title": title, "rows": rows, "control": summary["control"],
+                         "figure": figure_to_data_uri(figure)})
+    return sections
 
 
-def _finite(value: float) -> float | None:
-    """None for a median (or bound) that is not reached (NaN or inf)."""
-    return float(value) if np.isfinite(value) else None
+def endpoint_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per value of each registered endpoint that the summary holds (as the dashboard's table):
+    words, kind, and per arm the value with its interval."""
+    rows = []
+    for key, label, kind, interval in summary_rows():
+        if not any(row.get(key) is not None for row in summary["arms"]):
+            continue
+        rows.append({"key": key, "label": label, "kind": kind,
+                     "cells": [(row.get(key), row.get(interval) if interval else None) for row in summary["arms"]]})
+    return rows
+
+
+def response_table(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Per arm: counts per RECIST best response among the evaluable (measurable) patients, and every registered
+    rate endpoint (ORR, PSA50, …) the summary holds with its exact CI, as [rate, low, high] or None."""
+    rates = [item for item in endpoints() if isinstance(item, Rate)
+             and any(row.get(item.name) is not None for row in summary["arms"])]
+    rows = [{"arm": row["arm"], "n": row["n"], "evaluable": row.get("orr_evaluable", row["n"]),
+             "counts": row["orr_breakdown"],
+             "rates": [None if row.get(item.name) is None else [row[item.name], *row[f"{item.name}_ci"]]
+                       for item in rates]}
+            for row in summary["arms"] if "orr_breakdown" in row]
+    return {"rows": rows, "rates": [item.short for item in rates]}
 
 
 def response_labels(values: pd.Series) -> np.ndarray:
@@ -313,29 +270,6 @@ def response_labels(values: pd.Series) -> np.ndarray:
         codes = values.fillna(len(RESPONSE_LABELS) - 1).to_numpy(int)
         return np.asarray(RESPONSE_LABELS)[np.clip(codes, 0, len(RESPONSE_LABELS) - 1)]
     return values.fillna("NE").astype(str).str.upper().to_numpy()
-
-
-def response_table(patients: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per arm: counts per RECIST best response and ORR (CR+PR) over patients with measurable disease (column
-    ``measurable`` when present, else all), PSA50 over patients with a PSA value; exact Clopper–Pearson 95 % CI
-    (as :func:`rptici.analysis.summary.summarize_tables`)."""
-    if "arm" not in patients or "best_response" not in patients:
-        return []
-    rows = []
-    for arm, frame in patients.groupby("arm", sort=False):
-        evaluable = frame[frame["measurable"].fillna(False).astype(bool)] if "measurable" in frame else frame
-        labels = response_labels(evaluable["best_response"])
-        row: dict[str, Any] = {"arm": arm, "n": len(frame), "evaluable": len(evaluable),
-                               "counts": {label: int(np.sum(labels == label)) for label in RESPONSE_LABELS}}
-        row["responders"] = int(np.isin(labels, ("CR", "PR")).sum())
-        row["orr"] = response_rate(row["responders"], len(evaluable)) if len(evaluable) else None
-        row["psa50"] = None
-        if "psa50" in frame and frame["psa50"].notna().any():
-            values = frame["psa50"].dropna().astype(bool)
-            row["psa50"] = response_rate(int(values.sum()), len(values))
-            row["psa50_n"] = (int(values.sum()), len(values))
-        rows.append(row)
-    return rows
 
 
 def sample_patients(patients: pd.DataFrame, per_arm: int = SAMPLE_PER_ARM) -> np.ndarray:
@@ -359,7 +293,7 @@ def percent_change_long(assessments: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["percent_change"].notna()]
 
 
-def efficacy_figures(data: TrialRunData, pfs_endpoint: str | None) -> dict[str, Any]:
+def efficacy_figures(data: TrialRunData) -> dict[str, Any]:
     """Waterfall and spider per arm, and the swimmer plot of the sampled patients."""
     patients = data.patients
     result: dict[str, Any] = {"waterfalls": [], "spiders": [], "swimmer": None, "sampled": 0}
@@ -388,14 +322,15 @@ def efficacy_figures(data: TrialRunData, pfs_endpoint: str | None) -> dict[str, 
                                                rows["patient"].to_numpy(), response_of,
                                                title=f"{arm}: {rows['patient'].nunique()} sampled patients")
                 result["spiders"].append({"arm": arm, "figure": figure_to_data_uri(figure)})
-    os_columns = endpoint_columns(patients, "os")
+    os_columns = present_columns(patients, "os")
+    pfs_columns = present_columns(patients, "pfs")
     if os_columns is not None:
         frame = patients[patients["patient"].isin(sample)]
         follow_up = to_months(frame[os_columns[0]].to_numpy(float))
         death = frame[os_columns[1]].fillna(False).to_numpy(bool)
         progression = np.full(len(frame), np.nan)
-        if pfs_endpoint is not None:
-            time_column, event_column = endpoint_columns(patients, pfs_endpoint)
+        if pfs_columns is not None:
+            time_column, event_column = pfs_columns
             progressed = frame[event_column].fillna(False).to_numpy(bool)
             progression = np.where(progressed, to_months(frame[time_column].to_numpy(float)), np.nan)
             # a PFS event at the time of death is death, not progression
@@ -425,47 +360,25 @@ def _response_months(frame: pd.DataFrame, long: pd.DataFrame | None, labels: np.
 
 # -- toxicity and failures ------------------------------------------------------------------------------
 
-def grade_columns(patients: pd.DataFrame) -> dict[str, str]:
-    """Organ category → column of its worst grade (``max_grade_<organ>`` or ``grade_<organ>``)."""
-    result = {}
-    for column in patients.columns:
-        for prefix in ("max_grade_", "grade_"):
-            if column.startswith(prefix) and not column.startswith("grade3plus"):
-                result.setdefault(column[len(prefix):], column)
-    return result
-
-
-def toxicity_section(patients: pd.DataFrame) -> dict[str, Any] | None:
-    """Per arm: grade ≥ 3 rate by attributed cause with exact CI, fractions by worst grade per organ, figure."""
-    columns = grade_columns(patients)
-    causes = [cause for cause in CAUSES if f"grade3plus_{cause}" in patients]
-    if "arm" not in patients or (not columns and not causes):
+def toxicity_section(summary: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Per arm: grade ≥ 3 counts and rates by attributed cause with exact CI, patients with a worst grade ≥ 3 per
+    organ, and the figure of the worst-grade fractions, as the summary gives them."""
+    arms = [row for row in summary["arms"] if row.get("grade3plus_count")]
+    if not arms:
         return None
-    arms = list(dict.fromkeys(patients["arm"].tolist()))
-    organs = list(columns)
-    grade_fraction = np.zeros((len(arms), len(organs), 5))
-    cause_fraction = np.zeros((len(arms), len(causes)))
-    rows = []
-    for index, arm in enumerate(arms):
-        frame = patients[patients["arm"] == arm]
-        for column, organ in enumerate(organs):
-            grades = frame[columns[organ]].fillna(0).to_numpy(int)
-            grade_fraction[index, column] = [np.mean(grades == grade) for grade in range(1, 6)]
-        row = {"arm": arm, "n": len(frame), "causes": {}}
-        for column, cause in enumerate(causes):
-            count = int(frame[f"grade3plus_{cause}"].fillna(False).astype(bool).sum())
-            cause_fraction[index, column] = count / len(frame)
-            row["causes"][cause] = (count, *response_rate(count, len(frame)))
-        if "grade3plus_any" in frame:
-            any_flag = frame["grade3plus_any"].fillna(False).astype(bool)
-        elif causes:
-            any_flag = frame[[f"grade3plus_{cause}" for cause in causes]].fillna(False).astype(bool).any(axis=1)
-        else:
-            any_flag = (frame[list(columns.values())].fillna(0) >= 3).any(axis=1)
-        row["any"] = (int(any_flag.sum()), *response_rate(int(any_flag.sum()), len(frame)))
-        row["worst"] = {organ: int((frame[columns[organ]].fillna(0) >= 3).sum()) for organ in organs}
-        rows.append(row)
-    figure = figures.toxicity_figure(arms, organs, grade_fraction, cause_fraction, causes)
+    causes = [cause for cause in CAUSES if cause in arms[0]["grade3plus_count"]]
+    organs = list(arms[0].get("max_grade_fraction") or {})
+
+    def cell(row: Mapping[str, Any], cause: str) -> tuple[Any, ...]:
+        return (row["grade3plus_count"][cause], row["grade3plus_rate"][cause], *row["grade3plus_ci"][cause])
+
+    rows = [{"arm": row["arm"], "n": row["n"], "any": cell(row, "any"),
+             "causes": {cause: cell(row, cause) for cause in causes},
+             "worst": row.get("grade3plus_by_organ") or {}} for row in arms]
+    grade_fraction = np.array([[row["max_grade_fraction"][organ] for organ in organs] for row in arms], dtype=float)
+    cause_fraction = np.array([[row["grade3plus_rate"][cause] for cause in causes] for row in arms], dtype=float)
+    figure = figures.toxicity_figure([row["arm"] for row in arms], organs,
+                                     grade_fraction.reshape(len(arms), len(organs), 5), cause_fraction, causes)
     return {"rows": rows, "causes": causes, "organs": organs, "figure": figure_to_data_uri(figure)}
 
 
@@ -480,21 +393,21 @@ def failure_section(data: TrialRunData) -> dict[str, Any]:
 # -- the report -----------------------------------------------------------------------------------------
 
 def trial_report_context(data: TrialRunData) -> dict[str, Any]:
-    """Everything the template shows, computed from a loaded run."""
+    """Everything the template shows: the run's summary (:func:`rptici.analysis.summary.summarize_tables`) and
+    dosimetry (:func:`rptici.analysis.dosimetry.arm_dosimetry`), rendered into tables and figures."""
     patients = data.patients
     arms = list(dict.fromkeys(patients["arm"].tolist())) if "arm" in patients else []
     control = control_arm(data.scenario, arms)
-    pfs_endpoint = next((name for name in ("rpfs", "pfs") if endpoint_columns(patients, name)), None)
-    survival = [section for name in (pfs_endpoint, "os") if name
-                for section in [survival_section(patients, name, control)] if section]
-    dosimetry, reference = arm_dosimetry(data.scenario)
+    summary = summarize_tables(patients, arms, control) if arms else {"arms": [], "km": {}, "control": control}
+    dosimetry, reference = dosimetry_sections(data.scenario)
     replay_columns = list(dict.fromkeys(key for row in data.replay for key in row))
     return {"scenario": scenario_summary(data), "control": control, "dosimetry": dosimetry,
-            "reference_patient": reference, "survival": survival, "responses": response_table(patients),
-            "response_labels": RESPONSE_LABELS, "efficacy": efficacy_figures(data, pfs_endpoint),
-            "toxicity": toxicity_section(patients), "failures": failure_section(data),
-            "replay": data.replay, "replay_columns": replay_columns, "sample_per_arm": SAMPLE_PER_ARM,
-            "version": __version__, "folder": str(data.folder)}
+            "reference_patient": reference, "survival": survival_sections(summary),
+            "arms": [row["arm"] for row in summary["arms"]], "endpoint_rows": endpoint_rows(summary),
+            "responses": response_table(summary), "response_labels": RESPONSE_LABELS,
+            "efficacy": efficacy_figures(data), "toxicity": toxicity_section(summary),
+            "failures": failure_section(data), "replay": data.replay, "replay_columns": replay_columns,
+            "sample_per_arm": SAMPLE_PER_ARM, "version": __version__, "folder": str(data.folder)}
 
 
 def write_trial_report(folder: str | os.PathLike[str], path: str | os.PathLike[str] | None = None, *,

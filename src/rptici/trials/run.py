@@ -39,8 +39,8 @@ from ..errors import InputError
 from ..parallel import ChunkReport, chunk_ranges, run_chunks
 from ..population import Population, load_disease, patient_streams, sample_population
 from ..store import ResultStore, scenario_hash
-from .endpoints import (RESPONSE_LABELS, censoring_times, death_times, dropout_times, pcwg3_psa, recist,
-                        time_to_event)
+from .endpoint_registry import PatientRecord, endpoint, endpoints, flag_columns
+from .endpoints import censoring_times, death_times, dropout_times, pcwg3_psa, recist
 from .scenario import SCALES, Calibration, TrialScenario, load_calibration, load_trial_scenario, parse_schedule
 from .toxicity import attribute_toxicity, immune_adverse_events, radiation_toxicity
 
@@ -240,29 +240,20 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     times = grid[imaging]
     observed = times[None, :] <= end[:, None]
     sums = np.where(observed, outputs["diameter_sum"][:, imaging], np.nan)
-    response = recist(times, sums, confirm=scenario.confirm_response)
-    pfs_days, pfs_event = time_to_event([response.progression_time, death], censor)
-    os_days, os_event = time_to_event([death], censor)
-    rows = {"best_response": np.asarray(RESPONSE_LABELS)[response.best_response],
-            "objective_response": response.objective_response,
-            "best_percent_change": response.best_percent_change,
-            "pfs_days": pfs_days, "pfs_event": pfs_event, "os_days": os_days, "os_event": os_event,
-            "death_days": death, "censor_days": censor}
+    psa = None
     has_psa = load_disease(scenario.disease).has_psa and "psa" in _patients_mapping(population, None)
     if has_psa:
         psa_times = grid[psa_index]
         psa_values = np.where(psa_times[None, :] <= end[:, None], outputs["psa"][:, psa_index], np.nan)
         psa = pcwg3_psa(psa_times, np.maximum(psa_values, 0.0))
-        psa_days, psa_event = time_to_event([psa.progression_time, death], censor)
-        rows.update(psa50=psa.psa50, psa_best_percent_change=psa.best_percent_change, psa_pfs_days=psa_days,
-                    psa_pfs_event=psa_event)
+    record = PatientRecord(recist(times, sums, confirm=scenario.confirm_response), death, censor, psa)
 
     lymphocytes = np.where(grid[None, :] <= end[:, None], outputs["lymphocytes"], np.nan)
     radiation = radiation_toxicity(draws[:, 2:6], kidney_bed=organ["kidney_bed"][index] if "kidney_bed" in organ else None,
                                    salivary_bed=organ["salivary_bed"][index] if "salivary_bed" in organ else None,
                                    marrow_dose=organ["marrow_dose"][index] if "marrow_dose" in organ else None,
                                    lymphocyte_counts=lymphocytes)
-    exposure_end = np.minimum(end, pfs_days)
+    exposure_end = np.minimum(end, endpoint("pfs").per_patient(record)["pfs_days"])
     exposure = np.zeros(index.size)
     exposure_by_class: dict[str, np.ndarray] = {}
     if regimen.ici is not None:
@@ -271,14 +262,12 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
         exposure = _exposure(grid, occupancy, exposure_end)
         exposure_by_class[target] = exposure
     immune = immune_adverse_events(exposure_by_class, draws[:, 6:8])
-    toxicity = attribute_toxicity(radiation, immune)
-    rows.update(ici_exposure_days=exposure,
-                kidney_bed_Gy=organ["kidney_bed"][index] if "kidney_bed" in organ else np.zeros(index.size),
-                marrow_dose_Gy=organ["marrow_dose"][index] if "marrow_dose" in organ else np.zeros(index.size),
-                grade3plus_radiation=toxicity.grade3plus_radiation, grade3plus_immune=toxicity.grade3plus_immune,
-                grade3plus_both=toxicity.grade3plus_both, grade3plus_any=toxicity.grade3plus_any)
-    for organ_name, grades in toxicity.max_grade.items():
-        rows[f"max_grade_{organ_name}"] = grades
+    record = dataclasses.replace(record, toxicity=attribute_toxicity(radiation, immune))
+    rows = {"death_days": death, "censor_days": censor, "ici_exposure_days": exposure,
+            "kidney_bed_Gy": organ["kidney_bed"][index] if "kidney_bed" in organ else np.zeros(index.size),
+            "marrow_dose_Gy": organ["marrow_dose"][index] if "marrow_dose" in organ else np.zeros(index.size)}
+    for item in endpoints():
+        rows.update(item.per_patient(record))
     for column, values in rows.items():
         full = np.full(count, np.nan, dtype=float) if np.asarray(values).dtype.kind in "fbiu" \
             else np.full(count, "", dtype=object)
@@ -313,10 +302,6 @@ def _base_frame(population: Population, ids: np.ndarray, arm: str) -> pd.DataFra
         "psa_ng_per_mL": population.psa_ng_per_mL})
 
 
-_PATIENT_BOOLEANS = ("objective_response", "pfs_event", "os_event", "psa50", "psa_pfs_event", "grade3plus_radiation",
-                     "grade3plus_immune", "grade3plus_both", "grade3plus_any")
-
-
 def simulate_chunk(task: ChunkTask, simulate_function: Callable | None = None) -> dict[str, pd.DataFrame]:
     """Tables ``patients``, ``assessments`` and ``failures`` of one chunk (global patient ids, sorted)."""
     uniforms = patient_uniforms(task.seed, task.start, task.stop)
@@ -348,7 +333,7 @@ def simulate_chunk(task: ChunkTask, simulate_function: Callable | None = None) -
             extra["arm"] = missing["arm"].to_numpy()
             extra["status"] = FAILED
             patients = pd.concat([patients, extra], ignore_index=True).sort_values("patient", kind="stable")
-    for column in _PATIENT_BOOLEANS:
+    for column in flag_columns():
         if column in patients.columns:
             patients[column] = np.array([value is True or isinstance(value, np.bool_) and bool(value)
                                          for value in patients[column]], dtype=bool)

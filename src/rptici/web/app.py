@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -29,6 +28,8 @@ from starlette.datastructures import UploadFile
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from rptici.errors import InputError
+from rptici.report.html import summary_cell
+from rptici.trials.endpoint_registry import summary_rows
 
 from . import figures, forms
 from .jobs import SUMMARY_FILE, JobManager, Runner, Summarizer
@@ -41,15 +42,8 @@ REGISTRY_FILTERS = ("disease", "agent", "checkpoint_inhibitor", "phase", "status
 #: Patients per arm of a replay started from the registry page (capped by WebLimits.max_patients).
 REPLAY_PATIENTS = 200
 ORDER_LABELS = {"concurrent": "concurrent", "ici_first": "ICI first (lead)", "rpt_first": "RPT first (ICI lag)"}
-#: Rows of the results table: (summary key, label, kind, key of its 95 % interval or None).
-SUMMARY_ROWS = (("n", "patients simulated", "count", None), ("failed", "patients failed (excluded)", "count", None),
-                ("orr", "objective response rate (RECIST 1.1)", "rate", "orr_ci"),
-                ("psa50", "PSA50 response (PCWG3)", "rate", "psa50_ci"),
-                ("median_pfs_months", "median PFS (months)", "months", "median_pfs_ci"),
-                ("median_os_months", "median OS (months)", "months", "median_os_ci"),
-                ("hr_pfs", "hazard ratio PFS vs control", "ratio", None),
-                ("hr_os", "hazard ratio OS vs control", "ratio", None),
-                ("grade3plus_rate", "grade ≥ 3 adverse events by cause", "rate", None))
+#: Rows of the results table before the endpoints': (summary key, label, kind, key of its 95 % interval or None).
+COUNT_ROWS = (("n", "patients simulated", "count", None), ("failed", "patients failed (excluded)", "count", None))
 
 
 def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None, *,
@@ -72,7 +66,7 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
     app.state.jobs, app.state.limits = jobs, limits
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.filters["cell"] = _cell
+    templates.env.filters["cell"] = summary_cell
     templates.env.filters["pair"] = lambda value: (value, value)
     templates.env.globals.update(order_labels=ORDER_LABELS, limits=limits)
 
@@ -292,7 +286,7 @@ def _results_context(jobs: JobManager, run_id: str) -> dict[str, Any]:
         "labels": labels,
         "calibration": _calibration_text(summary.get("calibration")),
         "summary": summary, "arms": arms,
-        "rows": [row for row in SUMMARY_ROWS if any(arm.get(row[0]) is not None for arm in arms)]
+        "rows": [row for row in (*COUNT_ROWS, *summary_rows()) if any(arm.get(row[0]) is not None for arm in arms)]
         if arms else [],
         "km": km,
         "waterfall": figures.to_html(figures.waterfall_figure(best), "waterfall") if best else None,
@@ -301,25 +295,3 @@ def _results_context(jobs: JobManager, run_id: str) -> dict[str, Any]:
         "tables": _tables(jobs, run_id),
         "replay": summary.get("replay"), "replay_error": summary.get("replay_error"),
     }
-
-
-def _cell(value: Any, kind: str = "") -> str:
-    """A summary value for the table: rates as per cent, [estimate, low, high] with its interval."""
-    if value is None:
-        return "–"
-    if isinstance(value, Mapping):
-        return "; ".join(f"{key} {_cell(item, kind)}" for key, item in value.items())
-    if isinstance(value, (list, tuple)):  # [estimate, low, high]
-        if not value or value[0] is None:
-            return "–"
-        if kind == "ratio" and not 1e-3 < float(value[0]) < 1e3:
-            return "not estimable (no events in one arm)"
-        interval = len(value) == 3 and value[1] is not None and value[2] is not None
-        return _cell(value[0], kind) + (f" ({_cell(value[1], kind)}–{_cell(value[2], kind)})" if interval else "")
-    if isinstance(value, float) and not math.isfinite(value):
-        return "–"
-    if kind == "rate":
-        return f"{100 * float(value):.0f} %"
-    if kind == "count":
-        return f"{int(value)}"
-    return f"{float(value):.2f}" if kind == "ratio" else f"{float(value):.1f}"

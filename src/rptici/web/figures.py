@@ -14,9 +14,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from rptici.trials.endpoint_registry import endpoints
+
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
-ENDPOINT_TITLES = {"pfs": "Progression-free survival", "rpfs": "Radiographic progression-free survival",
-                   "os": "Overall survival", "psa_pfs": "PSA progression-free survival"}
 _CONFIG = {"displaylogo": False, "responsive": True}
 
 
@@ -56,10 +56,16 @@ def km_curves(summary: Mapping[str, Any], endpoint: str) -> list[dict[str, Any]]
 
 
 def km_endpoints(summary: Mapping[str, Any]) -> list[str]:
-    """Endpoints with Kaplan–Meier curves, progression first."""
+    """Endpoints with Kaplan–Meier curves, in the order of the endpoint registry."""
+    order = [item.name for item in endpoints()]
     names = list((summary.get("km") or {}).keys())
-    order = {"rpfs": 0, "pfs": 1, "os": 2}
-    return sorted(names, key=lambda name: (order.get(name, 3), name))
+    return sorted(names, key=lambda name: (order.index(name) if name in order else len(order), name))
+
+
+def _title(name: str) -> str:
+    """The endpoint's label, capitalised (its name when it is not registered)."""
+    label = next((item.label for item in endpoints() if item.name == name), name.upper())
+    return label[:1].upper() + label[1:]
 
 
 def km_figure(summary: Mapping[str, Any], endpoint: str) -> go.Figure:
@@ -83,7 +89,7 @@ def km_figure(summary: Mapping[str, Any], endpoint: str) -> go.Figure:
                               text="numbers at risk", font=dict(size=10), xanchor="left")
     figure.update_xaxes(title="months", rangemode="tozero")
     figure.update_yaxes(title="probability", range=[0, 1.02])
-    _layout(figure, ENDPOINT_TITLES.get(endpoint, endpoint.upper()), height=400 + 20 * len(curves))
+    _layout(figure, _title(endpoint), height=400 + 20 * len(curves))
     figure.update_layout(margin=dict(l=60, r=20, t=70, b=90 + 20 * len(curves)),
                          legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
     return figure

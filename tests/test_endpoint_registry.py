@@ -1,0 +1,106 @@
+"""The endpoint registry (rptici.trials.endpoint_registry): one object per endpoint, iterated over by the trial
+runner, the summary, the replay, the report, the dashboard and the CLI.
+
+The main test adds an endpoint — the disease control rate, CR + PR + SD as best overall response among patients
+with measurable disease (RECIST 1.1, Eisenhauer et al. 2009 Eur J Cancer 45:228) — in this file alone, and
+finds it in the per-patient table, the per-arm summary, the HTML report, the CLI and the replay comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rptici.analysis.replay import compare, replay_scenario
+from rptici.analysis.summary import summarize
+from rptici.cli import app
+from rptici.errors import InputError
+from rptici.report.trial import write_trial_report
+from rptici.trials import registry
+from rptici.trials.endpoint_registry import Rate, endpoint, endpoints, flag_columns, register, summary_rows, unregister
+from rptici.trials.endpoints import STABLE_DISEASE
+from rptici.trials.run import run_trial, simulate_trial
+
+#: The example PRINCE-like trial (Lu-PSMA-617 with and without pembrolizumab, mCRPC), run small.
+SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "trials" / "prince_like.yaml"
+
+
+def disease_control(record):
+    """CR, PR or SD as best overall response."""
+    return {"disease_control": record.response.best_response <= STABLE_DISEASE}
+
+
+DISEASE_CONTROL = Rate("dcr", "disease control rate (RECIST 1.1)", "fraction", ("disease_control",), ("dcr",),
+                       ("disease_control",), "DCR", compute=disease_control, denominator="measurable")
+
+
+@pytest.fixture
+def with_disease_control():
+    register(DISEASE_CONTROL, before="pfs")
+    yield DISEASE_CONTROL
+    unregister("dcr")
+
+
+def test_the_registry_names_each_endpoint_once_with_its_keys_and_columns():
+    names = [item.name for item in endpoints()]
+    assert names == ["orr", "psa50", "pfs", "os", "psa_pfs", "grade3plus"]
+    assert endpoint("pfs").registry_keys == ("median_rpfs", "median_pfs")
+    assert endpoint("os").columns == ("os_days", "os_event")
+    assert "grade3plus_any" in flag_columns() and "objective_response" in flag_columns()
+    assert ("hr_pfs", "hazard ratio PFS vs control", "ratio", None) in summary_rows()
+    with pytest.raises(InputError, match="endpoint"):
+        endpoint("dcr")
+    with pytest.raises(InputError, match="not yet registered"):
+        register(endpoint("orr"))
+
+
+def test_landmark_survival_is_read_and_answered_by_its_time_to_event_endpoint():
+    assert endpoint("pfs").reported("pfs_12mo", 0.19) == [("pfs_12mo", 0.19, None)]
+    assert endpoint("os").reported("pfs_12mo", 0.19) == []
+    assert endpoint("os").answers("os_18mo") and not endpoint("os").answers("pfs_18mo")
+    # a dictionary of counts gives the rate and its own n (trials_combination.yaml: 1 of 7 evaluable)
+    assert endpoint("orr").reported("partial_responses", {"responders": 1, "evaluable": 7}) == [("orr", 1 / 7, 7)]
+    assert endpoint("grade3plus").reported("grade3plus_ae_attributed", {"atezolizumab": 0.341, "radium": 0.273}) \
+        == [("grade3plus_immune_related", 0.341, None), ("grade3plus_radiation_related", 0.273, None)]
+
+
+def test_a_new_endpoint_appears_in_table_summary_replay_and_report(with_disease_control, tmp_path):
+    run = run_trial(SCENARIO, tmp_path / "run", patients=24, seed=5, executor="serial")
+    patients = run.store.read("patients")
+    assert patients["disease_control"].dtype == bool
+    summary = summarize(run.folder)
+    for row in summary["arms"]:
+        arm = patients[(patients["arm"] == row["arm"]) & (patients["status"] == "ok") & patients["measurable"]]
+        # counted independently from the stored RECIST labels
+        controlled = int(arm["best_response"].isin(["CR", "PR", "SD"]).sum())
+        assert row["dcr_evaluable"] == len(arm) > 0
+        assert row["dcr"] == pytest.approx(controlled / len(arm), abs=1e-12)
+        assert row["orr"] <= row["dcr"]  # CR + PR is part of CR + PR + SD
+        assert row["dcr_ci"][0] <= row["dcr"] <= row["dcr_ci"][1]
+
+    page = write_trial_report(run.folder).read_text(encoding="utf-8")
+    cells = re.search(r'<tr data-key="dcr"><td[^>]*>disease control rate \(RECIST 1\.1\)</td>(.*?)</tr>', page, re.S)
+    assert cells is not None
+    shown = re.findall(r"<td>(\d+) %", cells.group(1))
+    assert shown == [f"{100 * row['dcr']:.0f}" for row in summary["arms"]]
+
+    html = tmp_path / "summary.html"
+    outcome = CliRunner().invoke(app, ["trial", "summary", str(run.folder), "--html", str(html), "--json"])
+    assert outcome.exit_code == 0, outcome.output
+    assert [row["dcr"] for row in json.loads(outcome.output)["arms"]] == [row["dcr"] for row in summary["arms"]]
+    assert '<tr data-key="dcr">' in html.read_text(encoding="utf-8")  # the same report, from the CLI
+
+    record = registry().get("PRINCE")
+    record = record.model_copy(update={"results": {**record.results, "dcr": 0.8}})
+    scenario = replay_scenario(record, patients=24, seed=5, calibration=None, follow_up_months=6)
+    result = compare(record, scenario, simulate_trial(scenario))
+    rows = [row for row in result["endpoints"] if row["endpoint"] == "dcr"]
+    assert len(rows) == 1 and rows[0]["reported"] == 0.8
+    simulated = next(arm for arm in result["summary"]["arms"] if arm["arm"] == rows[0]["arm"])
+    assert rows[0]["simulated"] == simulated["dcr"] and rows[0]["low"] == simulated["dcr_ci"][0]
+    assert np.isfinite(rows[0]["ratio"])

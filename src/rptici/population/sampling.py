@@ -21,13 +21,13 @@ import numpy as np
 from scipy import special
 from scipy.stats import qmc
 
+from .. import seeds
 from ..errors import InputError
 from ..kinetics.biokinetics import Covariates
+from ..seeds import check_seed
 from .distributions import MAX_LESIONS, SEPARATE_COVARIATES, SEXES, Disease, load_disease
 
 METHODS = ("lhs", "sobol", "random")
-#: entropy word that separates the stream of the separately sampled covariates from the main design
-SEPARATE_STREAM = 0x10B
 REFERENCE_BSA_M2 = 1.73  # the body surface area that eGFR is normalised to (mL/min/1.73 m²), by definition
 
 
@@ -150,28 +150,14 @@ class Population:
 
 
 def patient_streams(seed: int, start: int, stop: int) -> list[np.random.Generator]:
-    """Random generators of patients ``start`` to ``stop - 1``: patient i gets ``SeedSequence(seed).spawn(...)[i]``.
-
-    ``SeedSequence.spawn`` gives child i the spawn key ``(i,)``, so the stream is built directly from
-    ``SeedSequence(seed, spawn_key=(i,))``: it depends on (seed, i) only, not on chunk boundaries.
-    """
-    _check_seed(seed)
-    for name, value in (("start", start), ("stop", stop)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise InputError(name, value, "an integer >= 0")
-    if stop < start:
-        raise InputError("stop", stop, f"an integer >= start ({start})")
-    return [np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(i,))) for i in range(start, stop)]
+    """Random generators of patients ``start`` to ``stop - 1`` (:func:`rptici.seeds.patients`): patient i's
+    stream depends on (seed, i) only, not on chunk boundaries."""
+    return seeds.patients(check_seed(seed), start, stop)
 
 
-def _check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError("seed", seed, "an integer >= 0")
-
-
-def unit_hypercube(n: int, dimensions: int, seed: int, method: str) -> np.ndarray:
-    """n points in [0, 1)^dimensions: scrambled Latin hypercube, scrambled Sobol, or pseudo-random; seeded."""
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+def unit_hypercube(n: int, dimensions: int, rng: np.random.Generator, method: str) -> np.ndarray:
+    """n points in [0, 1)^dimensions: scrambled Latin hypercube, scrambled Sobol, or pseudo-random, from ``rng``
+    (a stream of :mod:`rptici.seeds`)."""
     if method == "lhs":
         return qmc.LatinHypercube(d=dimensions, scramble=True, seed=rng).random(n)
     if method == "sobol":
@@ -208,7 +194,7 @@ def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex:
     spec = load_disease(disease)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise InputError("n", n, "an integer >= 1")
-    _check_seed(seed)
+    check_seed(seed)
     if method not in METHODS:
         raise InputError("method", method, "one of " + ", ".join(METHODS))
     if sex is not None and sex not in SEXES:
@@ -220,7 +206,7 @@ def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex:
     names = (["sex", "measurable", "lesion_count"] + [f"lesion_{k}" for k in range(MAX_LESIONS)]
              + [name for name in spec.covariates if name not in separate])
     columns = {name: i for i, name in enumerate(names)}
-    points = unit_hypercube(int(n), len(names), int(seed), method)
+    points = unit_hypercube(int(n), len(names), seeds.design(seed), method)
     points = _apply_copula(points, _correlation_matrix(spec, columns, len(names)))
 
     if sex is None:
@@ -244,7 +230,7 @@ def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex:
 
     low_uptake = np.zeros(n)
     if separate:
-        extra = unit_hypercube(int(n), len(separate), int(seed) * 0x10000 + SEPARATE_STREAM, method)
+        extra = unit_hypercube(int(n), len(separate), seeds.separate_design(seed), method)
         marginal = spec.marginal("low_uptake_fraction")
         low_uptake = marginal.ppf(extra[:, separate.index("low_uptake_fraction")])
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pint
 
+from .. import seeds
 from ..data import load_yaml, read_mapping
 from ..dosimetry.absorbed_dose import default_alpha_rbe
 from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
@@ -135,11 +136,11 @@ def sample_cohort(reference: Mapping[str, Any], patients: int, seed: int | None,
                   spread: Mapping[str, float] = DEFAULT_SPREAD) -> Covariates:
     """The reference patient (index 0) followed by ``patients`` sampled around it (log-normal, see DEFAULT_SPREAD).
 
-    Each sampled patient draws from its own stream (``SeedSequence(seed).spawn``), so patient i is the same
+    Each sampled patient draws from its own stream (:func:`rptici.seeds.patients`), so patient i is the same
     whatever the cohort size.
     """
     lesions = np.asarray(reference["lesion_masses_g"], dtype=float)
-    streams = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(patients)]
+    streams = seeds.patients(seed, 0, patients)
     draws = np.array([rng.standard_normal(3 + lesions.size) for rng in streams]).reshape(patients, 3 + lesions.size)
     weight = reference["weight_kg"] * np.exp(spread["weight"] * draws[:, 0])
     bsa = reference["bsa_m2"] * (weight / reference["weight_kg"]) ** BSA_WEIGHT_EXPONENT

@@ -4,7 +4,7 @@ Steps (every random draw is per patient, so numbers do not depend on the chunk s
 
 1. the whole trial's population is sampled once (``sample_population(disease, N, seed)``: the quasi-random
    design depends on N), calibrated covariate scales applied, and patients allocated to arms by a seeded
-   permutation of the per-arm counts (stream ``SeedSequence([seed, ALLOCATION_STREAM])``);
+   permutation of the per-arm counts (stream :func:`rptici.seeds.allocation`);
 2. chunks of ``chunk_size`` consecutive patients run through :func:`rptici.parallel.run_chunks`; within a
    chunk each arm is simulated by :func:`rptici.simulation.simulate` on a grid of ``output_step`` plus the
    assessment days;
@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from .. import seeds
 from ..errors import InputError
 from ..parallel import ChunkReport, chunk_ranges, run_chunks
 from ..population import Population, load_disease, patient_streams, sample_population
@@ -44,8 +45,6 @@ from .endpoints import (RESPONSE_LABELS, censoring_times, death_times, dropout_t
 from .scenario import SCALES, Calibration, TrialScenario, load_calibration, load_trial_scenario, parse_schedule
 from .toxicity import attribute_toxicity, immune_adverse_events, radiation_toxicity
 
-#: Second entropy word of the allocation stream (patient streams use spawn keys; this stays apart from them).
-ALLOCATION_STREAM = 0xA110C
 #: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events.
 UNIFORMS_PER_PATIENT = 8
 OK, FAILED = "ok", "failed"
@@ -89,9 +88,10 @@ def calibrated_population(scenario: TrialScenario, patients: int, seed: int, cal
 
 
 def allocate(counts: list[int], seed: int) -> np.ndarray:
-    """Arm index per patient: a permutation of the per-arm counts, seeded by ``[seed, ALLOCATION_STREAM]``."""
+    """Arm index per patient: a permutation of the per-arm counts from the allocation stream
+    (:func:`rptici.seeds.allocation`)."""
     labels = np.repeat(np.arange(len(counts)), counts)
-    return np.random.default_rng([int(seed), ALLOCATION_STREAM]).permutation(labels)
+    return seeds.allocation(seed).permutation(labels)
 
 
 def patient_uniforms(seed: int, start: int, stop: int) -> np.ndarray:

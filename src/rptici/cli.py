@@ -271,7 +271,7 @@ def regimen_dose_command(
         result = scenario_dose(loaded, rbe=rbe)
         summary = {"scenario": loaded.name or scenario.name, "patient": "reference", **result.summary(0)}
         if loaded.cohort_size:
-            summary["cohort"] = {"seed": loaded.seed, "spread_log_normal_sigma": dict(loaded.spread),
+            summary["cohort"] = {"seed": loaded.seed, "spread_log_normal_sigma": loaded.sigmas,
                                  **result.cohort_summary()}
         if as_json:
             typer.echo(_json_text(summary))

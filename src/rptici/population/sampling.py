@@ -113,6 +113,29 @@ class Population:
                           target_uptake_scale=np.array(self.target_uptake_scale),
                           lesion_masses_g=np.nan_to_num(self.lesion_masses_g, nan=0.0))
 
+    def engine_patients(self, doubling_time_days: float | None = None) -> dict[str, np.ndarray]:
+        """The patients as the engine takes them (:func:`rptici.simulation.engine.simulate`): covariates in its
+        names and internal units (PD-L1 from % to a fraction, capped at 1; PSA only where every patient has one);
+        ``doubling_time_days`` a per-disease tumour doubling time for all patients (None: the parameter set's).
+        The one adapter from a Population to the engine."""
+        patients = {
+            "lesion_volumes_mL": np.array(self.lesion_volumes_mL),
+            "infiltration": np.array(self.immune_infiltration),
+            "pdl1": np.clip(np.array(self.pdl1) / 100.0, 0.0, 1.0),
+            "alpha": np.array(self.alpha_per_Gy),
+            "lymphocytes": np.array(self.lymphocytes_1e9_per_L),
+            "weight_kg": np.array(self.weight_kg),
+            "bsa_m2": np.array(self.bsa_m2),
+            "gfr_mL_per_min": np.array(self.gfr_mL_per_min),
+            "target_uptake_scale": np.array(self.target_uptake_scale),
+            "low_uptake_fraction": np.array(self.low_uptake_fraction),
+        }
+        if np.all(np.isfinite(self.psa_ng_per_mL)):
+            patients["psa"] = np.array(self.psa_ng_per_mL)
+        if doubling_time_days is not None:
+            patients["doubling_time_days"] = np.full(len(self), float(doubling_time_days))
+        return patients
+
     def subset(self, indices) -> "Population":
         """The patients at positions ``indices`` (integers or a boolean mask), keeping their ``patient_id``."""
         index = np.asarray(indices)

@@ -7,8 +7,9 @@ A scenario (YAML) holds:
   (``species: mouse``, e.g. a [90Y]Y-NM600-like agent), ``prescribed_rpt:`` a list of administrations
   ``{day, tumour_dose, effective_half_life, blood_dose}`` (mono-exponential dose rate, as in the mechanism
   checks) and ``antibody:`` a list of ``{day, dose}`` infusions of the species' antibody (``antibody_name``);
-* ``patient:`` covariates (weight, lesions as volumes ``10 mL`` or diameters ``25 mm``, infiltration,
-  pdl1 (fraction), alpha (1/Gy), lymphocytes (10⁹/L), psa (ng/mL)) — or ``population:`` a disease of
+* ``patient:`` covariates (:class:`rptici.kinetics.schema.PatientSpec`: every dimensioned one with its unit,
+  e.g. weight ``80 kg``, gfr ``1.5 mL/s``, lesions as volumes ``10 mL``, masses ``20 g`` or diameters ``25 mm``,
+  lymphocytes ``1.6e9/L``, psa ``40 ng/mL``) — or ``population:`` a disease of
   :func:`rptici.population.sample_population` to sample from;
 * optional ``species`` (human, mouse), ``parameters:`` overrides, ``switches:`` {mechanism: on/off},
   ``days`` (horizon), ``patients`` / ``seed``, and ``organs:`` (with a regimen: organs of the agent whose absorbed
@@ -18,179 +19,144 @@ A scenario (YAML) holds:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import numpy as np
+from pydantic import field_validator, model_validator
 
 from ..data import read_mapping
 from ..errors import InputError
 from ..immunity.model import (MAX_LESIONS, ModelLayout, initial_state, observable_states, observables, parameter_vector,
                               repair_residual_events, rhs)
 from ..immunity.parameters import load_parameters
-from ..kinetics.regimen import load_regimen
-from ..units import parse_positive, parse_quantity
+from ..kinetics.regimen import Regimen
+from ..kinetics.schema import PatientSpec, Schema, quantity, whole
+from ..population import known_diseases, sample_population
 from .solver import solve_batched
 
-KEYS = {"name", "regimen", "prescribed_rpt", "antibody", "antibody_name", "patient", "population", "species",
-        "parameters", "switches", "days", "patients", "seed", "organs"}
 READ_OUTS = ("volume", "diameter", "diameter_sum", "psa", "lymphocytes", "occupancy", "effector_blood", "dose",
              "bed", "marrow_dose", "marrow_bed")
+Day = quantity("time", unit_required=False)
 
 
-@dataclass
-class SimulationScenario:
-    """A validated scenario (see the module docstring); ``patients`` the covariate arrays of the cohort."""
+class PrescribedRpt(Schema):
+    """One administration with a prescribed mono-exponential dose rate: total tumour and blood/red-marrow
+    doses and the effective half-life of the dose rate (``blood_effective_half_life``: the blood's, default
+    the tumour's)."""
 
-    name: str
-    species: str
-    patients: dict[str, np.ndarray]
-    days: float
-    regimen: Any = None
-    prescribed_rpt: list[dict[str, float]] = field(default_factory=list)
-    antibody: list[tuple[float, float]] = field(default_factory=list)
+    day: Day = 0.0  # type: ignore[valid-type]
+    tumour_dose: quantity("dose")  # type: ignore[valid-type]
+    effective_half_life: quantity("time", positive=True)  # type: ignore[valid-type]
+    blood_dose: quantity("dose") = 0.0  # type: ignore[valid-type]
+    blood_effective_half_life: quantity("time", positive=True) | None = None  # type: ignore[valid-type]
+
+
+class Infusion(Schema):
+    """One antibody infusion: day and dose (mg)."""
+
+    day: Day = 0.0  # type: ignore[valid-type]
+    dose: quantity("drug_amount", positive=True)  # type: ignore[valid-type]
+
+
+class SimulationScenario(Schema):
+    """A validated simulation scenario (see the module docstring)."""
+
+    kind: Literal["simulation"] = "simulation"
+    name: str = "scenario"
+    description: str | None = None
+    species: Literal["human", "mouse"] = "human"
+    regimen: Regimen | None = None
+    prescribed_rpt: tuple[PrescribedRpt, ...] = ()
+    antibody: tuple[Infusion, ...] = ()
     antibody_name: str | None = None
-    overrides: dict[str, float] = field(default_factory=dict)
+    patient: PatientSpec | None = None
+    population: str | None = None
+    parameters: dict[str, float] = {}
+    switches: dict[str, bool] = {}
+    days: quantity("time", positive=True, unit_required=False) = 365.0  # type: ignore[valid-type]
+    patients: whole(1) = 1  # type: ignore[valid-type]
+    seed: whole(0) = 1  # type: ignore[valid-type]
     organs: tuple[str, ...] = ()
 
+    @field_validator("population")
+    @classmethod
+    def _known_disease(cls, value: str | None) -> str | None:
+        if value is not None and value not in known_diseases():
+            raise InputError("population", value, "one of " + ", ".join(known_diseases()))
+        return value
 
-def _lesions(values: Any) -> np.ndarray:
-    if not isinstance(values, (list, tuple)) or not values:
-        raise InputError("patient.lesions", values, "a non-empty list of volumes ('10 mL') or diameters ('25 mm')")
-    volumes = []
-    for number, value in enumerate(values):
-        text = str(value)
-        if text.strip().endswith("mm") or text.strip().endswith("cm"):
-            diameter_cm = parse_positive(text, "length", f"patient.lesions[{number}]")
-            volumes.append(math.pi * diameter_cm ** 3 / 6.0)
-        else:
-            volumes.append(parse_positive(value, "volume", f"patient.lesions[{number}]"))
-    return np.array([volumes])
+    @model_validator(mode="after")
+    def _consistent(self) -> SimulationScenario:
+        if (self.patient is None) == (self.population is None):
+            raise InputError("patient", None, "exactly one of patient: (covariates) or population: (a disease)")
+        if self.patient is not None and not self.patient.lesions:
+            raise InputError("patient.lesions", [], "a non-empty list of volumes ('10 mL') or diameters ('25 mm')")
+        prescribed = self.prescribed_rpt or self.antibody
+        if self.regimen is None and not prescribed:
+            raise InputError("regimen", None, "a regimen, or prescribed_rpt / antibody administrations")
+        if self.regimen is not None and prescribed:
+            raise InputError("prescribed_rpt", prescribed, "either regimen: or prescribed_rpt/antibody, not both")
+        if self.organs and (self.regimen is None or self.regimen.rpt is None):
+            raise InputError("organs", list(self.organs),
+                             "organs only with a regimen: that has a radiopharmaceutical (rpt:)")
+        return self
 
+    @property
+    def overrides(self) -> dict[str, float]:
+        """Parameter overrides (internal units) with the switches as ``switch_<mechanism>`` 0/1."""
+        return {**self.parameters, **{f"switch_{name}": float(value) for name, value in self.switches.items()}}
 
-def _patient(section: Mapping[str, Any], count: int) -> dict[str, np.ndarray]:
-    if not isinstance(section, Mapping):
-        raise InputError("patient", section, "a mapping of covariates")
-    known = {"weight", "lesions", "infiltration", "pdl1", "alpha", "lymphocytes", "psa", "bsa", "gfr",
-             "target_uptake", "sex"}
-    for key in section:
-        if key not in known:
-            raise InputError(f"patient.{key}", section[key], "one of " + ", ".join(sorted(known)))
-    patients: dict[str, np.ndarray] = {"lesion_volumes_mL": np.repeat(_lesions(section.get("lesions")), count, 0)}
-    if "weight" in section:
-        patients["weight_kg"] = np.full(count, parse_positive(section["weight"], "mass", "patient.weight") / 1000.0)
-    for key, target in (("bsa", "bsa_m2"), ("gfr", "gfr_mL_per_min")):  # m2 and mL/min
-        if key in section:
-            number = float(str(section[key]).split()[0])
-            if not number > 0:
-                raise InputError(f"patient.{key}", section[key], "a positive number (m2, mL/min)")
-            patients[target] = np.full(count, number)
-    for key, target in (("infiltration", "infiltration"), ("pdl1", "pdl1"), ("alpha", "alpha"),
-                        ("lymphocytes", "lymphocytes"), ("psa", "psa"), ("target_uptake", "target_uptake_scale")):
-        if key in section:
-            value = section[key]
-            number = float(str(value).split()[0]) if isinstance(value, str) else value
-            if not isinstance(number, (int, float)) or not math.isfinite(number) or number < 0:
-                raise InputError(f"patient.{key}", value, "a non-negative number")
-            patients[target] = np.full(count, float(number))
-    return patients
-
-
-def _population(disease: Any, count: int, seed: int) -> dict[str, np.ndarray]:
-    from ..population import sample_population
-
-    population = sample_population(str(disease), count, seed)
-    lesions = max(1, min(int(np.max(population.lesion_count)), MAX_LESIONS))
-    volumes = np.array(population.lesion_volumes_mL)[:, :lesions]
-    empty = ~np.any(np.isfinite(volumes), axis=1)
-    volumes[empty, 0] = 1.0  # a patient without a measurable lesion carries a 1 mL one (stated assumption)
-    return {"lesion_volumes_mL": volumes, "weight_kg": np.asarray(population.weight_kg),
-            "bsa_m2": np.asarray(population.bsa_m2), "gfr_mL_per_min": np.asarray(population.gfr_mL_per_min),
-            "target_uptake_scale": np.asarray(population.target_uptake_scale),
-            "infiltration": np.asarray(population.immune_infiltration),
-            "pdl1": np.clip(np.asarray(population.pdl1) / 100.0, 0.0, 1.0),
-            "alpha": np.asarray(population.alpha_per_Gy), "lymphocytes": np.asarray(population.lymphocytes_1e9_per_L),
-            "psa": np.asarray(population.psa_ng_per_mL)}
+    @cached_property
+    def cohort(self) -> dict[str, np.ndarray]:
+        """The patients as the engine takes them: ``patients`` copies of ``patient``, or a sampled population."""
+        if self.patient is not None:
+            return self.patient.engine_patients(self.patients)
+        cohort = sample_population(self.population, self.patients, self.seed).engine_patients()
+        volumes = cohort["lesion_volumes_mL"]
+        lesions = max(1, min(int(np.max(np.sum(np.isfinite(volumes), axis=1))), MAX_LESIONS))
+        volumes = volumes[:, :lesions]
+        volumes[~np.any(np.isfinite(volumes), axis=1), 0] = 1.0  # no measurable lesion: a 1 mL one (assumption)
+        cohort["lesion_volumes_mL"] = volumes
+        return cohort
 
 
-def load_simulation_scenario(source: Mapping[str, Any] | str | Path, patients: int | None = None,
+def load_simulation_scenario(source: SimulationScenario | Mapping[str, Any] | str | Path, patients: int | None = None,
                              seed: int | None = None, days: float | None = None) -> SimulationScenario:
     """Validate a scenario (a mapping or a YAML file); ``patients``, ``seed`` and ``days`` override its values."""
-    source = read_mapping(source, "scenario", "a scenario mapping (regimen, patient or population, ...)")
-    for key in source:
-        if key not in KEYS:
-            raise InputError(str(key), source[key], "a scenario key: " + ", ".join(sorted(KEYS)))
-    species = str(source.get("species", "human"))
-    if species not in ("human", "mouse"):
-        raise InputError("species", species, "human or mouse")
-    count = int(patients if patients is not None else source.get("patients", 1))
-    if count < 1:
-        raise InputError("patients", count, "at least 1 patient")
-    seed = int(seed if seed is not None else source.get("seed", 1))
-    horizon = float(days if days is not None else source.get("days", 365))
-    if not horizon > 0:
-        raise InputError("days", horizon, "a positive horizon in days")
-    if ("patient" in source) == ("population" in source):
-        raise InputError("patient", None, "exactly one of patient: (covariates) or population: (a disease)")
-    cohort = _patient(source["patient"], count) if "patient" in source else _population(source["population"], count, seed)
-    overrides: dict[str, float] = {}
-    for name, value in (source.get("parameters") or {}).items():
-        overrides[str(name)] = float(value)
-    for name, value in (source.get("switches") or {}).items():
-        if not isinstance(value, bool) and value not in (0, 1):
-            raise InputError(f"switches.{name}", value, "on/off (true/false)")
-        overrides[f"switch_{name}"] = float(bool(value))
-    regimen = load_regimen(source["regimen"]) if source.get("regimen") is not None else None
-    prescribed = []
-    for number, entry in enumerate(source.get("prescribed_rpt") or []):
-        where = f"prescribed_rpt[{number}]"
-        prescribed.append({"day": parse_quantity(entry.get("day", 0), "time", f"{where}.day"),
-                           "tumour_dose": parse_positive(entry["tumour_dose"], "dose", f"{where}.tumour_dose"),
-                           "effective_half_life": parse_positive(entry["effective_half_life"], "time",
-                                                                 f"{where}.effective_half_life"),
-                           "blood_dose": parse_positive(entry.get("blood_dose", 0), "dose", f"{where}.blood_dose",
-                                                        allow_zero=True)})
-    antibody = [(parse_quantity(entry.get("day", 0), "time", f"antibody[{number}].day"),
-                 parse_positive(entry["dose"], "drug_amount", f"antibody[{number}].dose"))
-                for number, entry in enumerate(source.get("antibody") or [])]
-    if regimen is None and not prescribed and not antibody:
-        raise InputError("regimen", None, "a regimen, or prescribed_rpt / antibody administrations")
-    if regimen is not None and (prescribed or antibody):
-        raise InputError("prescribed_rpt", prescribed or antibody, "either regimen: or prescribed_rpt/antibody, not both")
-    organs = source.get("organs") or []
-    if not isinstance(organs, (list, tuple)) or not all(isinstance(organ, str) for organ in organs):
-        raise InputError("organs", organs, "a list of organ names, e.g. [kidneys, salivary_glands]")
-    if organs and (regimen is None or regimen.rpt is None):
-        raise InputError("organs", organs, "organs only with a regimen: that has a radiopharmaceutical (rpt:)")
-    return SimulationScenario(str(source.get("name", "scenario")), species, cohort, horizon, regimen, prescribed,
-                              antibody, source.get("antibody_name"), overrides, tuple(organs))
+    document = dict(source) if isinstance(source, SimulationScenario) else \
+        read_mapping(source, "scenario", "a scenario mapping (regimen, patient or population, ...)")
+    given = {name: value for name, value in (("patients", patients), ("seed", seed), ("days", days)) if value is not None}
+    return SimulationScenario.load({**document, **given})
 
 
 def _prescribed(scenario: SimulationScenario, times: np.ndarray):
     """Integrate a scenario with prescribed dose rates (mono-exponential per administration)."""
-    volumes = scenario.patients["lesion_volumes_mL"]
+    volumes = scenario.cohort["lesion_volumes_mL"]
     layout = ModelLayout(volumes.shape[1], 1)
     antibody = scenario.antibody_name or ("anti_pd1" if scenario.species == "mouse" else "pembrolizumab")
     parameters = load_parameters(scenario.species, antibody=antibody)
-    params = parameter_vector(parameters, layout, scenario.patients, scenario.overrides)
-    y0 = initial_state(parameters, layout, scenario.patients, scenario.overrides)
+    params = parameter_vector(parameters, layout, scenario.cohort, scenario.overrides)
+    y0 = initial_state(parameters, layout, scenario.cohort, scenario.overrides)
     count = y0.shape[0]
     rows: list[tuple[float, int, float, float]] = []  # (day, state, amount, decay rate)
     rates = {}
     for entry in scenario.prescribed_rpt:
-        decay = math.log(2.0) / entry["effective_half_life"]
+        blood_half_life = entry.blood_effective_half_life or entry.effective_half_life
         for region in tuple(range(layout.n_lesions)) + ("blood",):
+            half_life = blood_half_life if region == "blood" else entry.effective_half_life
+            decay = math.log(2.0) / half_life
             if rates.setdefault(region, decay) != decay:
-                raise InputError("prescribed_rpt.effective_half_life", entry["effective_half_life"],
+                raise InputError("prescribed_rpt.effective_half_life", half_life,
                                  "the same effective half-life for every administration")
-            dose = entry["blood_dose"] if region == "blood" else entry["tumour_dose"]
-            rows.append((entry["day"], layout.dose_rate_state(region, 0), dose * decay, decay))
+            dose = entry.blood_dose if region == "blood" else entry.tumour_dose
+            rows.append((entry.day, layout.dose_rate_state(region, 0), dose * decay, decay))
     for region, decay in rates.items():
         params[:, layout.dose_rate_decay_param(region, 0)] = decay
     if scenario.antibody:
-        params[:, layout.antibody_first_dose_param] = min(day for day, _ in scenario.antibody)
-        rows += [(day, layout.antibody_central, dose, 0.0) for day, dose in scenario.antibody]
+        params[:, layout.antibody_first_dose_param] = min(infusion.day for infusion in scenario.antibody)
+        rows += [(infusion.day, layout.antibody_central, infusion.dose, 0.0) for infusion in scenario.antibody]
     rows.sort(key=lambda row: row[0])
     events = (np.tile([row[0] for row in rows], (count, 1)), np.tile([row[1] for row in rows], (count, 1)),
               np.tile([row[2] for row in rows], (count, 1)))
@@ -211,7 +177,7 @@ def run_scenario(scenario: SimulationScenario, step_days: float = 1.0) -> dict[s
         if scenario.species == "mouse":
             parameters = load_parameters("mouse", antibody=scenario.antibody_name)
         organ_outputs = ("organ_dose", "organ_bed") if scenario.organs else ()
-        result = simulate(scenario.regimen, scenario.patients, times, parameters, organs=scenario.organs,
+        result = simulate(scenario.regimen, scenario.cohort, times, parameters, organs=scenario.organs,
                           outputs=READ_OUTS + organ_outputs, overrides=scenario.overrides)
         values, status, reasons = result.outputs, result.status, result.reasons
     else:

@@ -110,27 +110,6 @@ def output_grid(scenario: TrialScenario) -> tuple[np.ndarray, np.ndarray, np.nda
     return grid, np.searchsorted(grid, imaging), np.searchsorted(grid, psa)
 
 
-def _patients_mapping(population: Population, doubling_time_days: float | None) -> dict[str, np.ndarray]:
-    """Covariates in the engine's names and units (PD-L1 from % to a fraction, capped at 1)."""
-    mapping = {
-        "lesion_volumes_mL": np.array(population.lesion_volumes_mL),
-        "infiltration": np.array(population.immune_infiltration),
-        "pdl1": np.clip(np.array(population.pdl1) / 100.0, 0.0, 1.0),
-        "alpha": np.array(population.alpha_per_Gy),
-        "lymphocytes": np.array(population.lymphocytes_1e9_per_L),
-        "weight_kg": np.array(population.weight_kg),
-        "bsa_m2": np.array(population.bsa_m2),
-        "gfr_mL_per_min": np.array(population.gfr_mL_per_min),
-        "target_uptake_scale": np.array(population.target_uptake_scale),
-        "low_uptake_fraction": np.array(population.low_uptake_fraction),
-    }
-    if np.all(np.isfinite(population.psa_ng_per_mL)):
-        mapping["psa"] = np.array(population.psa_ng_per_mL)
-    if doubling_time_days is not None:
-        mapping["doubling_time_days"] = np.full(len(population), float(doubling_time_days))
-    return mapping
-
-
 def _organ_doses(regimen, population: Population) -> dict[str, np.ndarray]:
     """Kidney and salivary BED (Gy) and RBE-weighted red-marrow dose (Gy) per patient; empty without RPT."""
     from ..radiobiology.regimen_dose import regimen_dose
@@ -176,7 +155,7 @@ def _simulate_isolating(simulate_function: Callable, regimen, population: Popula
     inputs the kinetics cannot take), the batch is halved until the failing patients are isolated, so that one
     patient never takes others down with it. Each patient's result does not depend on its batch (own step)."""
     try:
-        result = simulate_function(regimen, _patients_mapping(population, doubling_time_days), grid, organs=(),
+        result = simulate_function(regimen, population.engine_patients(doubling_time_days), grid, organs=(),
                                    outputs=ENGINE_OUTPUTS, overrides=overrides)
         organ = _organ_doses(regimen, population)
         outputs = {name: np.asarray(result.outputs[name], dtype=float) for name in ENGINE_OUTPUTS}
@@ -248,7 +227,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
             "best_percent_change": response.best_percent_change,
             "pfs_days": pfs_days, "pfs_event": pfs_event, "os_days": os_days, "os_event": os_event,
             "death_days": death, "censor_days": censor}
-    has_psa = load_disease(scenario.disease).has_psa and "psa" in _patients_mapping(population, None)
+    has_psa = load_disease(scenario.disease).has_psa and "psa" in population.engine_patients()
     if has_psa:
         psa_times = grid[psa_index]
         psa_values = np.where(psa_times[None, :] <= end[:, None], outputs["psa"][:, psa_index], np.nan)
@@ -396,7 +375,7 @@ def simulate_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLi
 def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
     """Hash of what determines the numbers: the scenario without seed, patients and chunk size (the manifest
     pins those) and the calibration values."""
-    document = scenario.model_dump(mode="json", exclude={"seed", "chunk_size", "patients"})
+    document = scenario.model_dump(mode="json", exclude={"kind", "seed", "chunk_size", "patients"})
     return scenario_hash({"scenario": document, "calibration": dict(calibration.values)})
 
 

@@ -30,15 +30,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
-from ..data import load_yaml, read_mapping
+from ..data import load_yaml
 from ..errors import InputError
 from ..kinetics.regimen import Regimen, Sequence, load_regimen
+from ..kinetics.schema import Schema
 from ..population import known_diseases
 from ..units import parse_interval, parse_positive
 from .endpoints import SurvivalParameters
@@ -73,11 +74,9 @@ def parse_schedule(text: str, horizon_days: float, field_name: str = "assessment
     return np.asarray(times)
 
 
-class ArmSpec(BaseModel):
+class ArmSpec(Schema):
     """One arm: its name, its regimen mapping (``rptici.kinetics.load_regimen``; null: no active treatment),
     whether it is the reference arm, and its share of the patients (``patients`` or ``ratio``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     regimen: dict[str, Any] | None = None
@@ -106,11 +105,10 @@ class ArmSpec(BaseModel):
         return load_regimen(self.regimen)
 
 
-class TrialScenario(BaseModel):
+class TrialScenario(Schema):
     """A virtual trial (see the module docstring for the file format)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+    kind: Literal["trial"] = "trial"
     name: str = "trial"
     description: str | None = None
     disease: str
@@ -186,26 +184,9 @@ class TrialScenario(BaseModel):
         return counts.tolist()
 
 
-def _error(error: ValidationError) -> InputError:
-    first = error.errors()[0]
-    cause = first.get("ctx", {}).get("error")
-    location = ".".join(str(part) for part in first["loc"])
-    if isinstance(cause, InputError):
-        return InputError(".".join(filter(None, (location, cause.field))), cause.value, cause.allowed)
-    return InputError(location or "scenario", first.get("input"), first["msg"])
-
-
 def load_trial_scenario(source: TrialScenario | Mapping[str, Any] | str | os.PathLike[str]) -> TrialScenario:
     """A :class:`TrialScenario` from a mapping or a YAML file; InputError names the field that is wrong."""
-    if isinstance(source, TrialScenario):
-        return source
-    if not isinstance(source, (Mapping, str, os.PathLike)):
-        raise InputError("scenario", type(source).__name__, "a mapping with disease, arms, patients, ...")
-    source = read_mapping(source, "scenario", "a mapping with disease, arms, patients, ...")
-    try:
-        return TrialScenario.model_validate(dict(source))
-    except ValidationError as error:
-        raise _error(error) from None
+    return TrialScenario.load(source)
 
 
 # --- calibration ---------------------------------------------------------------------------------------

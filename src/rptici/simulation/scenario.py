@@ -89,8 +89,8 @@ class SimulationScenario(Schema):
 
     @model_validator(mode="after")
     def _consistent(self) -> SimulationScenario:
-        if (self.patient is None) == (self.population is None):
-            raise InputError("patient", None, "exactly one of patient: (covariates) or population: (a disease)")
+        if self.patient is not None and self.population is not None:
+            raise InputError("patient", None, "one of patient: (covariates) or population: (a disease), not both")
         if self.patient is not None and not self.patient.lesions:
             raise InputError("patient.lesions", [], "a non-empty list of volumes ('10 mL') or diameters ('25 mm')")
         prescribed = self.prescribed_rpt or self.antibody
@@ -113,6 +113,9 @@ class SimulationScenario(Schema):
         """The patients as the engine takes them: ``patients`` copies of ``patient``, or a sampled population."""
         if self.patient is not None:
             return self.patient.engine_patients(self.patients)
+        if self.population is None:
+            raise InputError("patient", None, "patient: (covariates) or population: (a disease), or patients given "
+                                              "to rptici.simulate")
         cohort = sample_population(self.population, self.patients, self.seed).engine_patients()
         volumes = cohort["lesion_volumes_mL"]
         lesions = max(1, min(int(np.max(np.sum(np.isfinite(volumes), axis=1))), MAX_LESIONS))
@@ -131,14 +134,19 @@ def load_simulation_scenario(source: SimulationScenario | Mapping[str, Any] | st
     return SimulationScenario.load({**document, **given})
 
 
-def _prescribed(scenario: SimulationScenario, times: np.ndarray):
-    """Integrate a scenario with prescribed dose rates (mono-exponential per administration)."""
-    volumes = scenario.cohort["lesion_volumes_mL"]
+def _prescribed(scenario: SimulationScenario, times: np.ndarray, cohort: Mapping[str, Any],
+                overrides: Mapping[str, float], outputs: tuple[str, ...]):
+    """Integrate a scenario with prescribed dose rates (mono-exponential per administration).
+
+    Not through :func:`rptici.simulation.engine.simulate`: the engine derives its dose-rate drivers from a
+    regimen's biokinetics (four exponentials per region, propagated exactly between events), while a
+    prescribed dose rate is one exponential per region with no biokinetic model behind it."""
+    volumes = np.atleast_2d(np.asarray(cohort["lesion_volumes_mL"], dtype=float))
     layout = ModelLayout(volumes.shape[1], 1)
     antibody = scenario.antibody_name or ("anti_pd1" if scenario.species == "mouse" else "pembrolizumab")
     parameters = load_parameters(scenario.species, antibody=antibody)
-    params = parameter_vector(parameters, layout, scenario.cohort, scenario.overrides)
-    y0 = initial_state(parameters, layout, scenario.cohort, scenario.overrides)
+    params = parameter_vector(parameters, layout, cohort, overrides)
+    y0 = initial_state(parameters, layout, cohort, overrides)
     count = y0.shape[0]
     rows: list[tuple[float, int, float, float]] = []  # (day, state, amount, decay rate)
     rates = {}
@@ -161,51 +169,35 @@ def _prescribed(scenario: SimulationScenario, times: np.ndarray):
     events = (np.tile([row[0] for row in rows], (count, 1)), np.tile([row[1] for row in rows], (count, 1)),
               np.tile([row[2] for row in rows], (count, 1)))
     events = repair_residual_events(layout, params, events)
-    selected = observable_states(layout, READ_OUTS)
+    selected = observable_states(layout, outputs)
     result = solve_batched(rhs, y0, params, times, *events, t0=0.0, rtol=1e-6, atol=1e-10, output_states=selected,
                            method="auto")
-    return observables(result.y, params, layout, states=selected), result.status, result.reasons
+    return observables(result.y, params, layout, states=selected, names=outputs), result.status, result.reasons
 
 
-def run_scenario(scenario: SimulationScenario, step_days: float = 1.0) -> dict[str, Any]:
-    """Simulate ``scenario``; returns output times, read-outs (patients first) and each patient's status."""
-    times = np.arange(0.0, scenario.days + 0.5 * step_days, step_days)
+def run_scenario(scenario: SimulationScenario, step_days: float = 1.0, *, times: Any = None,
+                 cohort: Mapping[str, Any] | None = None, overrides: Mapping[str, float] | None = None,
+                 outputs: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Simulate ``scenario``: output times (default every ``step_days`` to ``days``), read-outs (patients
+    first; default :data:`READ_OUTS` and, with organs, their dose and BED), each patient's status and reason.
+
+    ``cohort`` (the engine's patients mapping) replaces the scenario's patients; ``overrides`` add to its
+    parameters and switches."""
+    times = np.arange(0.0, scenario.days + 0.5 * step_days, step_days) if times is None else \
+        np.asarray(times, dtype=float)
+    cohort = scenario.cohort if cohort is None else cohort
+    overrides = {**scenario.overrides, **(overrides or {})}
+    organ_outputs = ("organ_dose", "organ_bed") if scenario.organs else ()
+    outputs = READ_OUTS + organ_outputs if outputs is None else tuple(outputs)
     if scenario.regimen is not None:
         from .engine import simulate
 
         parameters = None
         if scenario.species == "mouse":
             parameters = load_parameters("mouse", antibody=scenario.antibody_name)
-        organ_outputs = ("organ_dose", "organ_bed") if scenario.organs else ()
-        result = simulate(scenario.regimen, scenario.cohort, times, parameters, organs=scenario.organs,
-                          outputs=READ_OUTS + organ_outputs, overrides=scenario.overrides)
+        result = simulate(scenario.regimen, cohort, times, parameters, organs=scenario.organs, outputs=outputs,
+                          overrides=overrides)
         values, status, reasons = result.outputs, result.status, result.reasons
     else:
-        values, status, reasons = _prescribed(scenario, times)
+        values, status, reasons = _prescribed(scenario, times, cohort, overrides, outputs)
     return {"times": times, "values": values, "status": np.asarray(status), "reasons": list(reasons)}
-
-
-def scenario_summary(scenario: SimulationScenario, run: Mapping[str, Any]) -> dict[str, Any]:
-    """Per patient: final and best change of the sum of diameters (%), trajectories at the output times,
-    final dose and BED per lesion, marrow and requested organ, status and reason (JSON-ready apart from NumPy
-    types)."""
-    values = run["values"]
-    patients = []
-    for index in range(len(run["status"])):
-        sums = values["diameter_sum"][index]
-        baseline = sums[0]
-        change = 100.0 * (sums / baseline - 1.0) if baseline > 0 else np.full_like(sums, np.nan)
-        patients.append({
-            "patient": index, "status": "ok" if run["status"][index] == 0 else "failed",
-            "reason": run["reasons"][index],
-            "final_change_percent": change[-1], "best_change_percent": np.nanmin(change) if np.any(np.isfinite(change)) else None,
-            "sum_of_diameters_mm": sums, "psa_ng_per_mL": values["psa"][index],
-            "lymphocytes_1e9_per_L": values["lymphocytes"][index], "occupancy": values["occupancy"][index],
-            "lesion_dose_Gy": values["dose"][index, -1], "lesion_bed_Gy": values["bed"][index, -1],
-            "marrow_dose_Gy": values["marrow_dose"][index, -1], "marrow_bed_Gy": values["marrow_bed"][index, -1],
-        })
-        if scenario.organs:
-            patients[-1]["organ_dose_Gy"] = dict(zip(scenario.organs, values["organ_dose"][index, -1]))
-            patients[-1]["organ_bed_Gy"] = dict(zip(scenario.organs, values["organ_bed"][index, -1]))
-    return {"scenario": scenario.name, "species": scenario.species, "days": scenario.days,
-            "times_d": run["times"], "patients": patients}

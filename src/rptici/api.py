@@ -29,7 +29,7 @@ from .data import read_mapping
 from .errors import InputError
 from .kinetics.biokinetics import Covariates
 from .kinetics.regimen import Regimen
-from .kinetics.schema import PatientSpec
+from .kinetics.schema import PatientSpec, prefixed
 from .population import Population
 from .radiobiology import regimen_dose as _dose
 from .simulation.engine import ORGAN_OUTPUTS
@@ -89,7 +89,10 @@ def _cohort(patients: Any) -> Mapping[str, Any]:
     if isinstance(patients, Mapping):
         if "lesion_volumes_mL" in patients:
             return patients
-        return PatientSpec.load(patients, "patients").engine_patients()
+        try:
+            return PatientSpec.load(patients, "patients").engine_patients()
+        except InputError as error:
+            raise prefixed(error, f"patients.{error.field}") from None
     raise InputError("patients", type(patients).__name__,
                      "a number of patients, a Population, a PatientSpec or a mapping of covariates")
 

@@ -57,7 +57,8 @@ class Schema(BaseModel):
 
 def input_error(error: ValidationError, model: type[BaseModel]) -> InputError:
     """The first pydantic error as an InputError whose field is the path (``rpt.activity``)."""
-    first = error.errors()[0]
+    errors = error.errors()
+    first = next((item for item in errors if item["type"] == "extra_forbidden"), errors[0])  # a misspelt key first
     location = tuple(str(part) for part in first["loc"])
     cause = first.get("ctx", {}).get("error")
     if isinstance(cause, InputError):
@@ -73,14 +74,15 @@ def input_error(error: ValidationError, model: type[BaseModel]) -> InputError:
         return InputError(field, first.get("input"), "a list")
     if first["type"] == "literal_error":
         return InputError(field, first.get("input"), first["msg"].replace("Input should be", "one of"))
-    return InputError(field, first.get("input"), first["msg"])
+    return InputError(field, first.get("input"), first["msg"].replace("Input should be ", ""))
 
 
 def _path(location: tuple[str, ...]) -> str:
     """``patient.lesions[0]`` from ("patient", "lesions", "0")."""
     text = ""
     for part in location:
-        text += f"[{part}]" if part.isdigit() else ("." if text else "") + part
+        if part != "[key]":  # pydantic's marker of a mapping key that failed
+            text += f"[{part}]" if part.isdigit() else ("." if text else "") + part
     return text
 
 

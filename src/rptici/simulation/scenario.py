@@ -134,13 +134,11 @@ def load_simulation_scenario(source: SimulationScenario | Mapping[str, Any] | st
     return SimulationScenario.load({**document, **given})
 
 
-def _prescribed(scenario: SimulationScenario, times: np.ndarray, cohort: Mapping[str, Any],
-                overrides: Mapping[str, float], outputs: tuple[str, ...]):
-    """Integrate a scenario with prescribed dose rates (mono-exponential per administration).
-
-    Not through :func:`rptici.simulation.engine.simulate`: the engine derives its dose-rate drivers from a
-    regimen's biokinetics (four exponentials per region, propagated exactly between events), while a
-    prescribed dose rate is one exponential per region with no biokinetic model behind it."""
+def prescribed_inputs(scenario: SimulationScenario, cohort: Mapping[str, Any], overrides: Mapping[str, float]):
+    """(layout, parameter vectors, initial states, events) of a scenario with prescribed dose rates: one
+    mono-exponential dose-rate component per region (every lesion, blood) and the antibody infusions. The
+    events (times, states, amounts; each (patients, events)) are before
+    :func:`~rptici.immunity.model.repair_residual_events`, so a caller may still scale an amount per patient."""
     volumes = np.atleast_2d(np.asarray(cohort["lesion_volumes_mL"], dtype=float))
     layout = ModelLayout(volumes.shape[1], 1)
     antibody = scenario.antibody_name or ("anti_pd1" if scenario.species == "mouse" else "pembrolizumab")
@@ -148,8 +146,8 @@ def _prescribed(scenario: SimulationScenario, times: np.ndarray, cohort: Mapping
     params = parameter_vector(parameters, layout, cohort, overrides)
     y0 = initial_state(parameters, layout, cohort, overrides)
     count = y0.shape[0]
-    rows: list[tuple[float, int, float, float]] = []  # (day, state, amount, decay rate)
-    rates = {}
+    rows: list[tuple[float, int, float]] = []  # (day, state, amount)
+    rates: dict[Any, float] = {}
     for entry in scenario.prescribed_rpt:
         blood_half_life = entry.blood_effective_half_life or entry.effective_half_life
         for region in tuple(range(layout.n_lesions)) + ("blood",):
@@ -159,15 +157,25 @@ def _prescribed(scenario: SimulationScenario, times: np.ndarray, cohort: Mapping
                 raise InputError("prescribed_rpt.effective_half_life", half_life,
                                  "the same effective half-life for every administration")
             dose = entry.blood_dose if region == "blood" else entry.tumour_dose
-            rows.append((entry.day, layout.dose_rate_state(region, 0), dose * decay, decay))
+            rows.append((entry.day, layout.dose_rate_state(region, 0), dose * decay))
     for region, decay in rates.items():
         params[:, layout.dose_rate_decay_param(region, 0)] = decay
     if scenario.antibody:
         params[:, layout.antibody_first_dose_param] = min(infusion.day for infusion in scenario.antibody)
-        rows += [(infusion.day, layout.antibody_central, infusion.dose, 0.0) for infusion in scenario.antibody]
+        rows += [(infusion.day, layout.antibody_central, infusion.dose) for infusion in scenario.antibody]
     rows.sort(key=lambda row: row[0])
-    events = (np.tile([row[0] for row in rows], (count, 1)), np.tile([row[1] for row in rows], (count, 1)),
-              np.tile([row[2] for row in rows], (count, 1)))
+    events = tuple(np.tile([row[column] for row in rows], (count, 1)) for column in range(3))
+    return layout, params, y0, events
+
+
+def _prescribed(scenario: SimulationScenario, times: np.ndarray, cohort: Mapping[str, Any],
+                overrides: Mapping[str, float], outputs: tuple[str, ...]):
+    """Integrate a scenario with prescribed dose rates (:func:`prescribed_inputs`).
+
+    Not through :func:`rptici.simulation.engine.simulate`: the engine derives its dose-rate drivers from a
+    regimen's biokinetics (four exponentials per region, propagated exactly between events), while a
+    prescribed dose rate is one exponential per region with no biokinetic model behind it."""
+    layout, params, y0, events = prescribed_inputs(scenario, cohort, overrides)
     events = repair_residual_events(layout, params, events)
     selected = observable_states(layout, outputs)
     result = solve_batched(rhs, y0, params, times, *events, t0=0.0, rtol=1e-6, atol=1e-10, output_states=selected,

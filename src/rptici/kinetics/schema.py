@@ -23,7 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from ..data import read_mapping
 from ..errors import InputError
 from ..units import parse_quantity
-from .biokinetics import Covariates, reference_anatomy
+from .biokinetics import Covariates
 
 
 class Schema(BaseModel):
@@ -196,10 +196,26 @@ class PatientSpec(Schema):
 
     def kinetic_covariates(self) -> Covariates:
         """The kinetics' :class:`Covariates` of this patient; missing ones are the reference adult's of its sex."""
-        anatomy = reference_anatomy(self.sex or "male")
-        return Covariates(
-            weight_kg=anatomy["weight_kg"] if self.weight is None else self.weight,
-            bsa_m2=anatomy["body_surface_area_m2"] if self.bsa is None else self.bsa,
-            gfr_mL_per_min=anatomy["gfr_mL_per_min"] if self.gfr is None else self.gfr,
-            target_uptake_scale=1.0 if self.target_uptake is None else self.target_uptake,
-            lesion_masses_g=np.array([self.lesions], dtype=float).reshape(1, -1) / LESION_DENSITY_ML_PER_G)
+        return kinetic_covariates(self.engine_patients(), self.sex or "male")
+
+
+#: Kinetic covariates of the engine's patients mapping (else the reference adult's).
+KINETIC_NAMES = ("weight_kg", "bsa_m2", "gfr_mL_per_min", "target_uptake_scale")
+
+
+def kinetic_covariates(patients: Mapping[str, Any], sex: str = "male", density_g_per_mL: float = 1.0) -> Covariates:
+    """The kinetics' :class:`Covariates` of patients in the engine's names (a mapping, or an object with those
+    attributes): missing covariates are the ICRP 89 reference adult's of ``sex``; lesion mass = volume ×
+    ``density_g_per_mL``, an absent lesion (NaN) mass 0."""
+    def get(name: str) -> Any:
+        return patients.get(name) if isinstance(patients, Mapping) else getattr(patients, name, None)
+
+    volumes = get("lesion_volumes_mL")
+    given = {name: np.asarray(get(name), dtype=float) for name in KINETIC_NAMES if get(name) is not None}
+    lesions = np.zeros((1, 0)) if volumes is None else np.atleast_2d(np.asarray(volumes, dtype=float))
+    count = max([lesions.shape[0]] + [np.size(value) for value in given.values()])
+    reference = Covariates.reference(sex, count)
+    values = {name: np.broadcast_to(given.get(name, getattr(reference, name)), (count,)).copy()
+              for name in KINETIC_NAMES}
+    masses = np.nan_to_num(lesions * density_g_per_mL, nan=0.0) if volumes is not None else np.zeros((count, 0))
+    return Covariates(lesion_masses_g=masses, **values)

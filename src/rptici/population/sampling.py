@@ -24,6 +24,7 @@ from scipy.stats import qmc
 from .. import seeds
 from ..errors import InputError
 from ..kinetics.biokinetics import Covariates
+from ..kinetics.schema import kinetic_covariates
 from ..seeds import check_seed
 from .distributions import MAX_LESIONS, SEPARATE_COVARIATES, SEXES, Disease, load_disease
 
@@ -108,10 +109,7 @@ class Population:
 
     def kinetic_covariates(self) -> Covariates:
         """The kinetics layer's :class:`~rptici.kinetics.biokinetics.Covariates` (absent lesions as mass 0)."""
-        return Covariates(weight_kg=np.array(self.weight_kg), bsa_m2=np.array(self.bsa_m2),
-                          gfr_mL_per_min=np.array(self.gfr_mL_per_min),
-                          target_uptake_scale=np.array(self.target_uptake_scale),
-                          lesion_masses_g=np.nan_to_num(self.lesion_masses_g, nan=0.0))
+        return kinetic_covariates(self.engine_patients(), density_g_per_mL=self.lesion_density_g_per_mL)
 
     def engine_patients(self, doubling_time_days: float | None = None) -> dict[str, np.ndarray]:
         """The patients as the engine takes them (:func:`rptici.simulation.engine.simulate`): covariates in its

@@ -41,6 +41,7 @@ from ..immunity.model import (ModelLayout, antibody_blocks, initial_state, obser
                               parameter_vector, repair_residual_events, repair_weights, residual_states, rhs)
 from ..immunity.parameters import ImmunityParameters, load_parameters
 from ..kinetics.biokinetics import Covariates, lesion_names
+from ..kinetics.schema import kinetic_covariates as covariates_of
 from .drivers import DoseRateResponse, Schedule, dose_rate_response, event_arrays, regimen_schedule
 from .solver import SUCCESS, solve_batched
 
@@ -92,13 +93,10 @@ def _field(patients: Any, name: str) -> Any:
 
 
 def kinetic_covariates(patients: Any, lesion_volumes_mL: np.ndarray) -> Covariates:
-    """Kinetic :class:`Covariates` from ``patients`` (missing ones: reference adult); lesion mass = volume × 1 g/mL."""
-    reference = Covariates.reference(patients=1)
+    """Kinetic :class:`Covariates` from ``patients`` (missing ones: reference adult); lesion mass = volume × 1 g/mL
+    (:func:`rptici.kinetics.schema.kinetic_covariates`)."""
     values = {name: _field(patients, name) for name in KINETIC_COVARIATES}
-    count = lesion_volumes_mL.shape[0]
-    arguments = {name: np.broadcast_to(getattr(reference, name) if value is None else np.asarray(value, float),
-                                       (count,)).copy() for name, value in values.items()}
-    return Covariates(lesion_masses_g=np.nan_to_num(lesion_volumes_mL, nan=0.0), **arguments)
+    return covariates_of({"lesion_volumes_mL": lesion_volumes_mL, **values})
 
 
 def _ici_target(regimen) -> str | None:

@@ -10,9 +10,10 @@ BED = Σ_k D_k (1 + G D_k / (α/β)). BED and the limits use the RBE-weighted do
 as the patient workbench does (:mod:`~rptici.radiobiology.assessment`). With a checkpoint inhibitor the
 serum concentration and target occupancy come from the regimen (population PK, weight effect).
 
-Scenario files (``examples/scenarios/*.yaml``) hold ``regimen:`` (the mapping of
-:func:`~rptici.kinetics.regimen.load_regimen`), ``patient:`` (the reference patient) and optionally
-``patients: N`` and ``seed`` for a cohort sampled around the reference; see :func:`load_scenario`.
+Scenario files (``examples/scenarios/*.yaml``, :class:`DoseScenario`) hold ``regimen:`` (the mapping of
+:func:`~rptici.kinetics.regimen.load_regimen`), ``patient:`` (the reference patient, a
+:class:`~rptici.kinetics.schema.PatientSpec`: every covariate with its unit) and optionally ``patients: N``,
+``seed`` and ``spread`` for a cohort sampled around the reference; see :func:`load_scenario`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from .tissues import tissue
 #: published joint distribution is used): weight σ 0.15 (adult body weight CV about 15 %), GFR σ 0.25,
 #: target uptake σ 0.4 (inter-patient spread of tumour SUV on PSMA/SSTR PET is of this order), lesion mass
 #: σ 0.5; BSA follows weight as BSA_ref (W/W_ref)^0.425 (Du Bois and Du Bois 1916 weight exponent at fixed
-#: height). Override any of them in the scenario under ``patient.spread``.
+#: height). Override any of them in the scenario under ``spread``.
 _COHORT = load_yaml("cohort_spread.yaml")
 #: Log-normal sigmas of a sampled cohort around the reference patient (assumptions; data/cohort_spread.yaml).
 DEFAULT_SPREAD = {name: float(entry["value"]) for name, entry in _COHORT["spread"].items()}
@@ -86,6 +87,7 @@ class DoseScenario(Schema):
 
     @property
     def cohort_size(self) -> int:
+        """The number of patients sampled around the reference (``patients``)."""
         return self.patients
 
     @property

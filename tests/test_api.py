@@ -69,8 +69,10 @@ def test_simulate_a_regimen_for_patients_given_several_ways():
 
 def test_simulate_overrides_and_switches():
     """Switching off the lymphocyte kill keeps the blood lymphocytes at their baseline (1.6 10⁹/L) after RPT."""
-    on = rptici.simulate(PATIENT, days=21, step=7)
-    off = rptici.simulate(PATIENT, days=21, step=7, overrides={"switch_lymphocyte_kill": 0})
+    scenario = rptici.load_scenario(PATIENT)
+    assert scenario.cohort["lymphocytes"].tolist() == [1.6]  # 1.6e9/L in 10⁹/L
+    on = rptici.simulate(scenario, days=21, step=7)
+    off = rptici.simulate(scenario, days=21, step=7, overrides={"switch_lymphocyte_kill": 0})
     assert on["lymphocytes"].values[0, -1] < 0.95 * 1.6
     assert off["lymphocytes"].values[0, -1] > on["lymphocytes"].values[0, -1]
 

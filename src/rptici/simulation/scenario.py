@@ -128,7 +128,8 @@ class SimulationScenario(Schema):
 def load_simulation_scenario(source: SimulationScenario | Mapping[str, Any] | str | Path, patients: int | None = None,
                              seed: int | None = None, days: float | None = None) -> SimulationScenario:
     """Validate a scenario (a mapping or a YAML file); ``patients``, ``seed`` and ``days`` override its values."""
-    document = dict(source) if isinstance(source, SimulationScenario) else \
+    document = {name: getattr(source, name) for name in SimulationScenario.model_fields} \
+        if isinstance(source, SimulationScenario) else \
         read_mapping(source, "scenario", "a scenario mapping (regimen, patient or population, ...)")
     given = {name: value for name, value in (("patients", patients), ("seed", seed), ("days", days)) if value is not None}
     return SimulationScenario.load({**document, **given})

@@ -116,6 +116,21 @@ def test_bad_dose_scenarios_name_the_field(change, field):
     assert caught.value.field == field
 
 
+@pytest.mark.parametrize("change, field", [
+    ({"seed": True}, "seed"),
+    ({"seed": -1}, "seed"),
+    ({"patients": 2.7}, "patients"),
+    ({"chunk_size": 0}, "chunk_size"),
+    ({"arms": [{"name": "a", "patients": True}]}, "arms[0].patients"),
+    ({"arms": [{"name": "a", "patients": 3, "regimen": {"rpt": {"agent": "Pluvicto", "activity": "7.4 GBq",
+                                                                "cycle": 2}}}]}, "arms[0].regimen.rpt.cycle"),
+])
+def test_bad_trial_scenarios_name_the_field(change, field):
+    with pytest.raises(InputError) as caught:
+        load_scenario({"disease": "mcrpc", "arms": [{"name": "a", "patients": 3}], **change})
+    assert caught.value.field == field
+
+
 @pytest.mark.parametrize("document, kind", [
     ({"rpt": {"agent": "Pluvicto", "activity": "7.4 GBq"}}, "regimen"),
     ({"regimen": REGIMEN, "patient": {}, "patients": 3, "seed": 2}, "dose"),

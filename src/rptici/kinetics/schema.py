@@ -132,7 +132,8 @@ def whole(minimum: int = 0, maximum: int | None = None) -> Any:
     def parse(value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum or \
                 (maximum is not None and value > maximum):
-            raise InputError("value", value, f"a whole number from {minimum}" + (f" to {maximum}" if maximum else ""))
+            raise InputError("value", value, f"a whole number from {minimum} to {maximum}" if maximum is not None
+                             else f"a whole number >= {minimum}")
         return int(value)
 
     return Annotated[int, BeforeValidator(parse)]

@@ -39,7 +39,7 @@ from pydantic import field_validator, model_validator
 from ..data import load_yaml
 from ..errors import InputError
 from ..kinetics.regimen import Regimen, Sequence, load_regimen
-from ..kinetics.schema import Schema
+from ..kinetics.schema import Schema, whole
 from ..population import known_diseases
 from ..units import parse_interval, parse_positive
 from .endpoints import SurvivalParameters
@@ -81,7 +81,7 @@ class ArmSpec(Schema):
     name: str
     regimen: dict[str, Any] | None = None
     control: bool = False
-    patients: int | None = None
+    patients: whole(1) | None = None  # type: ignore[valid-type]
     ratio: float = 1.0
 
     @field_validator("regimen")
@@ -113,15 +113,15 @@ class TrialScenario(Schema):
     description: str | None = None
     disease: str
     arms: tuple[ArmSpec, ...]
-    patients: int | None = None
+    patients: whole(1) | None = None  # type: ignore[valid-type]
     follow_up: str = "24 months"
     assessments: str = "q8w"
     psa_assessments: str = "q4w"
     output_step: str = "1 week"
     confirm_response: bool = True
     dropout_per_year: float | None = None
-    seed: int = 1
-    chunk_size: int = 1000
+    seed: whole(0) = 1  # type: ignore[valid-type]
+    chunk_size: whole(1) = 1000  # type: ignore[valid-type]
     population_method: str = "lhs"
     overrides: dict[str, float] = {}
     calibration: str | None = DEFAULT_CALIBRATION
@@ -147,8 +147,6 @@ class TrialScenario(Schema):
             raise ValueError("patients on every arm or on none (then a total 'patients' with ratios)")
         if not any(given) and self.patients is None:
             raise ValueError("a number of patients: 'patients' in total, or per arm")
-        if self.seed < 0 or self.chunk_size < 1:
-            raise ValueError("seed >= 0 and chunk_size >= 1")
         for text, name in ((self.follow_up, "follow_up"), (self.output_step, "output_step")):
             parse_positive(text, "time", name)
         parse_schedule(self.assessments, self.follow_up_days, "assessments")

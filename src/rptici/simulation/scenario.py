@@ -5,15 +5,17 @@ A scenario (YAML) holds:
 * ``regimen:`` in the :func:`rptici.kinetics.regimen.load_regimen` format (RPT agent with its biokinetics
   and/or a checkpoint inhibitor) — or, for preclinical experiments whose agent has no biokinetic model
   (``species: mouse``, e.g. a [90Y]Y-NM600-like agent), ``prescribed_rpt:`` a list of administrations
-  ``{day, tumour_dose, effective_half_life, blood_dose}`` (mono-exponential dose rate, as in the mechanism
-  checks) and ``antibody:`` a list of ``{day, dose}`` infusions of the species' antibody (``antibody_name``);
+  ``{day, tumour_dose, effective_half_life, blood_dose, blood_effective_half_life}`` (mono-exponential dose
+  rates, as in the mechanism checks) and ``antibody:`` a list of ``{day, dose}`` infusions of the species' antibody (``antibody_name``);
 * ``patient:`` covariates (:class:`rptici.kinetics.schema.PatientSpec`: every dimensioned one with its unit,
   e.g. weight ``80 kg``, gfr ``1.5 mL/s``, lesions as volumes ``10 mL``, masses ``20 g`` or diameters ``25 mm``,
   lymphocytes ``1.6e9/L``, psa ``40 ng/mL``) — or ``population:`` a disease of
-  :func:`rptici.population.sample_population` to sample from;
+  :func:`rptici.population.sample_population` to sample from (neither: the patients are given to
+  :func:`rptici.simulate`);
 * optional ``species`` (human, mouse), ``parameters:`` overrides, ``switches:`` {mechanism: on/off},
   ``days`` (horizon), ``patients`` / ``seed``, and ``organs:`` (with a regimen: organs of the agent whose absorbed
-  dose and BED time courses to report, e.g. ``[kidneys, salivary_glands]``).
+  dose and BED time courses to report, e.g. ``[kidneys, salivary_glands]``); ``kind: simulation`` for the one
+  loader (:func:`rptici.load_scenario`).
 """
 
 from __future__ import annotations

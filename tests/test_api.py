@@ -109,3 +109,14 @@ def test_run_trial_summarize_and_replay_are_the_existing_functions(tmp_path):
     from rptici.analysis.replay import replay
 
     assert rptici.replay.__doc__ and replay.__name__ == "replay"
+
+
+def test_a_population_scenario_samples_its_patients():
+    """``population: mcrpc`` samples the disease (seed 4, 3 patients); the baseline sum of diameters is the sampled
+    lesions' (RECIST sum)."""
+    result = rptici.simulate({"regimen": PLUVICTO, "population": "mcrpc", "patients": 3, "seed": 4, "days": 20},
+                             step=10)
+    population = sample_population("mcrpc", 3, seed=4)
+    np.testing.assert_allclose(result["diameter_sum"].values[:, 0], np.nansum(population.lesion_diameters_mm, axis=1),
+                               rtol=1e-5)
+    assert result["status"].values.tolist() == [0, 0, 0]

@@ -204,14 +204,15 @@ class PatientSpec(Schema):
 KINETIC_NAMES = ("weight_kg", "bsa_m2", "gfr_mL_per_min", "target_uptake_scale")
 
 
-def kinetic_covariates(patients: Mapping[str, Any], sex: str = "male", density_g_per_mL: float = 1.0) -> Covariates:
+def kinetic_covariates(patients: Mapping[str, Any] | Any, sex: str = "male", density_g_per_mL: float = 1.0,
+                       lesion_volumes_mL: Any = None) -> Covariates:
     """The kinetics' :class:`Covariates` of patients in the engine's names (a mapping, or an object with those
-    attributes): missing covariates are the ICRP 89 reference adult's of ``sex``; lesion mass = volume ×
-    ``density_g_per_mL``, an absent lesion (NaN) mass 0."""
+    attributes): missing covariates are the ICRP 89 reference adult's of ``sex``; lesion mass = volume
+    (``lesion_volumes_mL``, else the patients') × ``density_g_per_mL``, an absent lesion (NaN) mass 0."""
     def get(name: str) -> Any:
         return patients.get(name) if isinstance(patients, Mapping) else getattr(patients, name, None)
 
-    volumes = get("lesion_volumes_mL")
+    volumes = get("lesion_volumes_mL") if lesion_volumes_mL is None else lesion_volumes_mL
     given = {name: np.asarray(get(name), dtype=float) for name in KINETIC_NAMES if get(name) is not None}
     lesions = np.zeros((1, 0)) if volumes is None else np.atleast_2d(np.asarray(volumes, dtype=float))
     count = max([lesions.shape[0]] + [np.size(value) for value in given.values()])

@@ -54,8 +54,6 @@ DEFAULT_OUTPUTS: tuple[str, ...] = (
 #: Read-outs of the ``organs`` in closed form (not states of the model): cumulative dose and BED,
 #: (patients, times, organs).
 ORGAN_OUTPUTS: tuple[str, ...] = ("organ_dose", "organ_bed")
-#: Kinetic covariates read from ``patients`` when present (else the reference adult's).
-KINETIC_COVARIATES = ("weight_kg", "bsa_m2", "gfr_mL_per_min", "target_uptake_scale")
 #: Organ that drives the model's blood/red-marrow dose rate.
 MARROW = "red_marrow"
 
@@ -95,8 +93,7 @@ def _field(patients: Any, name: str) -> Any:
 def kinetic_covariates(patients: Any, lesion_volumes_mL: np.ndarray) -> Covariates:
     """Kinetic :class:`Covariates` from ``patients`` (missing ones: reference adult); lesion mass = volume × 1 g/mL
     (:func:`rptici.kinetics.schema.kinetic_covariates`)."""
-    values = {name: _field(patients, name) for name in KINETIC_COVARIATES}
-    return covariates_of({"lesion_volumes_mL": lesion_volumes_mL, **values})
+    return covariates_of(patients, lesion_volumes_mL=lesion_volumes_mL)
 
 
 def _ici_target(regimen) -> str | None:

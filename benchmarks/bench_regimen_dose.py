@@ -40,11 +40,7 @@ CHUNK = 10_000
 
 def cohort(patients: int, seed: int) -> Covariates:
     scenario = load_scenario(SCENARIO)
-    reference = {"weight_kg": scenario.covariates.weight_kg[0], "bsa_m2": scenario.covariates.bsa_m2[0],
-                 "gfr_mL_per_min": scenario.covariates.gfr_mL_per_min[0],
-                 "target_uptake_scale": scenario.covariates.target_uptake_scale[0],
-                 "lesion_masses_g": scenario.covariates.lesion_masses_g[0]}
-    sampled = sample_cohort(reference, patients, seed, scenario.spread)
+    sampled = sample_cohort(scenario.patient.kinetic_covariates(), patients, seed, scenario.sigmas)
     keep = slice(1, None)
     return Covariates(sampled.weight_kg[keep], sampled.bsa_m2[keep], sampled.gfr_mL_per_min[keep],
                       sampled.target_uptake_scale[keep], sampled.lesion_masses_g[keep])

@@ -23,7 +23,7 @@ from oracle import oracle  # noqa: E402
 from rptici.immunity.model import rhs  # noqa: E402
 from rptici.simulation.engine import model_inputs  # noqa: E402
 from rptici.trials import load_trial_scenario, run_trial  # noqa: E402
-from rptici.trials.run import ENGINE_OUTPUTS, _patients_mapping, calibrated_population, output_grid  # noqa: E402
+from rptici.trials.run import ENGINE_OUTPUTS, calibrated_population, output_grid  # noqa: E402
 from rptici.trials.scenario import load_calibration  # noqa: E402
 
 SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "trials" / "standard.yaml"
@@ -35,7 +35,7 @@ def oracle_seconds_per_patient(scenario, count: int) -> float:
     population = calibrated_population(scenario, count, scenario.seed, calibration)
     regimen = scenario.arms[-1].load_regimen()
     grid, _, _ = output_grid(scenario)
-    patients = _patients_mapping(population, calibration.doubling_time_days(scenario.disease))
+    patients = population.engine_patients(calibration.doubling_time_days(scenario.disease))
     overrides = {**calibration.immunity_overrides(), **scenario.overrides} or None
     layout, y0, params, events, *_ = model_inputs(regimen, patients, None, 3, (), overrides)
     _, seconds = oracle(rhs, y0, params, grid, *events, method="LSODA", rtol=1e-6, atol=1e-8, pure_python=False)

@@ -3,21 +3,24 @@
 Each check is a scenario in ``examples/mechanisms/*.yaml`` that states the finding it mirrors (from
 tests/reference/preclinical.yaml and trials_monotherapy.yaml) and its reference. Doses are prescribed
 as a tumour absorbed dose with a mono-exponential dose rate (and a blood/red-marrow dose as a stated
-fraction of it), antibodies as infusions in mg; the equations are integrated by the batched solver
-(rptici.simulation.solver) with one adaptive Dormand–Prince step per animal or patient.
+fraction of it), antibodies as infusions in mg: a simulation scenario with ``prescribed_rpt`` and ``antibody``,
+run by the public API (:func:`rptici.simulate`). Two checks need what a scenario cannot say — a per-patient
+dose of each cycle, a tumour implanted into a treated animal — and take the scenario's inputs
+(:func:`rptici.simulation.scenario.prescribed_inputs`) to the batched solver themselves.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from rptici.immunity import ModelLayout, initial_state, load_parameters, observables, parameter_vector, rhs
+import rptici
+from rptici.immunity import observables, rhs
 from rptici.immunity.model import repair_residual_events
+from rptici.simulation.scenario import prescribed_inputs
 from rptici.simulation.solver import solve_batched
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "mechanisms"
@@ -27,52 +30,24 @@ def scenario(name: str) -> dict:
     return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
-def simulate(species: str, cohort: dict, t_out, *, antibody: str | None = None, overrides: dict | None = None,
-             rpt=(), pd1=(), ctla4=(), effective_half_life_d: float = 2.67, blood_dose_per_tumour_dose: float = 0.1,
-             blood_effective_half_life_d: float = 1.0, blood_doses=None, y0=None, t0: float = 0.0):
-    """Read-outs at ``t_out`` for one lesion per animal/patient.
+def prescribed(species: str, antibody: str | None, rpt=(), pd1=(), *, effective_half_life_d: float = 2.67,
+               blood_dose_per_tumour_dose: float = 0.1, blood_effective_half_life_d: float = 1.0):
+    """A simulation scenario: rpt [(day, tumour dose Gy)] with the blood dose a fixed fraction of it, pd1 [(day, mg)]."""
+    return rptici.load_scenario({
+        "kind": "simulation", "species": species, "antibody_name": antibody,
+        "prescribed_rpt": [{"day": day, "tumour_dose": f"{dose} Gy", "effective_half_life": f"{effective_half_life_d} d",
+                            "blood_dose": f"{dose * blood_dose_per_tumour_dose} Gy",
+                            "blood_effective_half_life": f"{blood_effective_half_life_d} d"} for day, dose in rpt],
+        "antibody": [{"day": day, "dose": f"{mg} mg"} for day, mg in pd1]})
 
-    rpt: [(day, tumour dose Gy)]; blood dose = ratio × tumour dose unless ``blood_doses`` gives, per
-    patient, the blood/red-marrow dose of each administration. pd1 / ctla4: [(day, mg)].
-    """
-    layout = ModelLayout(1, 1)
-    parameters = load_parameters(species, overrides, antibody=antibody)
-    p = parameter_vector(parameters, layout, cohort)
-    state = initial_state(parameters, layout, cohort) if y0 is None else y0
-    patients = p.shape[0]
-    tumour_rate = math.log(2) / effective_half_life_d
-    blood_rate = math.log(2) / blood_effective_half_life_d
-    p[:, layout.dose_rate_decay_param(0, 0)] = tumour_rate
-    p[:, layout.dose_rate_decay_param("blood", 0)] = blood_rate
-    times, states, amounts = [], [], []
-    for index, (day, dose) in enumerate(rpt):
-        blood = blood_doses[:, index] if blood_doses is not None else np.full(patients, dose * blood_dose_per_tumour_dose)
-        for target, amount in ((layout.dose_rate_state(0, 0), np.full(patients, dose * tumour_rate)),
-                               (layout.dose_rate_state("blood", 0), blood * blood_rate)):
-            times.append(np.full(patients, float(day)))
-            states.append(np.full(patients, target))
-            amounts.append(amount)
-    for central, first, infusions in ((layout.antibody_central, layout.antibody_first_dose_param, pd1),
-                                      (layout.ctla4_central, layout.ctla4_first_dose_param, ctla4)):
-        if len(infusions):
-            p[:, first] = min(day for day, _ in infusions)
-        for day, mg in infusions:
-            times.append(np.full(patients, float(day)))
-            states.append(np.full(patients, central))
-            amounts.append(np.full(patients, float(mg)))
-    if times:
-        order = np.argsort(np.array([t[0] for t in times]), kind="stable")
-        event_times = np.stack([times[i] for i in order], axis=1)
-        event_state = np.stack([states[i] for i in order], axis=1)
-        event_amount = np.stack([amounts[i] for i in order], axis=1)
-        event_times, event_state, event_amount = repair_residual_events(layout, p, (event_times, event_state,
-                                                                                   event_amount))
-    else:
-        event_times = event_state = event_amount = None
-    result = solve_batched(rhs, state, p, np.asarray(t_out, dtype=float), event_times, event_state, event_amount,
-                           t0=t0, rtol=1e-6, atol=1e-10)
-    assert np.all(result.status == 0), result.reasons
-    return observables(result.y, p, layout), result, p, layout
+
+def simulate(species: str, cohort: dict, t_out, *, antibody: str | None = None, overrides: dict | None = None,
+             rpt=(), pd1=(), outputs=("volume_sum",), **dose_rate):
+    """Read-outs at ``t_out`` of one lesion per animal/patient (``rptici.simulate``); every patient must succeed."""
+    result = rptici.simulate(prescribed(species, antibody, rpt, pd1, **dose_rate), cohort, times=t_out,
+                             overrides=overrides, outputs=outputs)
+    assert np.all(result["status"].values == 0), result["reason"].values
+    return {name: result[name].values for name in outputs}
 
 
 def lognormal_cohort(section: dict, typical_infiltration: float | None = None) -> dict:
@@ -89,8 +64,7 @@ def responders(outputs: dict, threshold: float) -> float:
 
 
 def arm_kwargs(arm: dict, rpt: dict) -> dict:
-    return {"rpt": [tuple(x) for x in arm.get("rpt", [])], "pd1": [tuple(x) for x in arm.get("pd1", [])],
-            "ctla4": [tuple(x) for x in arm.get("ctla4", [])], **rpt}
+    return {"rpt": [tuple(x) for x in arm.get("rpt", [])], "pd1": [tuple(x) for x in arm.get("pd1", [])], **rpt}
 
 
 def test_synergy_in_immunogenic_not_in_cold_tumour():
@@ -103,7 +77,7 @@ def test_synergy_in_immunogenic_not_in_cold_tumour():
         cohort = lognormal_cohort(check["cohort"], infiltration)
         for arm, settings in check["arms"].items():
             outputs = simulate(check["species"], cohort, [0.0, readout["day"]], antibody=check["antibody"],
-                               **arm_kwargs(settings, check["rpt"]))[0]
+                               **arm_kwargs(settings, check["rpt"]))
             rates[phenotype, arm] = responders(outputs, readout["responder_volume_mL"])
     assert rates["immunogenic", "rpt"] <= expected["monotherapy_max"], rates
     assert rates["immunogenic", "ici"] <= expected["monotherapy_max"], rates
@@ -116,7 +90,7 @@ def test_synergy_in_immunogenic_not_in_cold_tumour():
     # without STING-dependent DC maturation the synergy is lost (Patel et al. 2021: tumour STING required)
     cohort = lognormal_cohort(check["cohort"], check["phenotypes"]["immunogenic"])
     outputs = simulate(check["species"], cohort, [0.0, readout["day"]], antibody=check["antibody"],
-                       overrides={"switch_sting": 0}, **arm_kwargs(check["arms"]["combination"], check["rpt"]))[0]
+                       overrides={"switch_sting": 0}, **arm_kwargs(check["arms"]["combination"], check["rpt"]))
     assert responders(outputs, readout["responder_volume_mL"]) < 0.5 * rates["immunogenic", "combination"]
 
 
@@ -130,7 +104,7 @@ def sequencing_rates(overrides: dict | None = None) -> list[float]:
         pd1 = [(first + k * check["ici_interval_d"], check["ici_dose_mg"]) for k in range(check["ici_doses"])]
         outputs = simulate(check["species"], cohort, [0.0, check["readout"]["day"]], antibody=check["antibody"],
                            overrides=overrides, rpt=[(check["rpt_day"], check["rpt_dose_Gy"])], pd1=pd1,
-                           **check["rpt"])[0]
+                           **check["rpt"])
         rates.append(responders(outputs, check["readout"]["responder_volume_mL"]))
     return rates
 
@@ -166,16 +140,19 @@ def test_cured_mouse_rejects_rechallenge_only_with_memory(memory):
               "infiltration": [check["cohort"]["infiltration"]]}
     overrides = {"switch_memory": memory}
     day = check["rechallenge_day"]
-    first, result, p, layout = simulate(check["species"], cohort, [0.0, day], antibody=check["antibody"],
-                                        overrides=overrides, **arm_kwargs(check["treatment"], check["rpt"]))
-    state = result.y[:, -1, :].copy()
+    treatment = arm_kwargs(check["treatment"], check["rpt"])
+    treated = prescribed(check["species"], check["antibody"], treatment.pop("rpt"), treatment.pop("pd1"), **treatment)
+    layout, p, y0, events = prescribed_inputs(treated, cohort, overrides)
+    first = solve_batched(rhs, y0, p, np.array([0.0, day]), *repair_residual_events(layout, p, events), t0=0.0,
+                          rtol=1e-6, atol=1e-10)
+    state = first.y[:, -1, :].copy()
     state[:, layout.state("viable", 0)] = check["rechallenge_volume_mL"]  # remission, then implantation
     state[:, layout.state("doomed", 0)] = 0.0
-    later = simulate(check["species"], cohort, [day, check["readout_day"]], antibody=check["antibody"],
-                     overrides=overrides, y0=state, t0=day, **check["rpt"])[0]
-    volume = later["volume_sum"][0, -1]
+    later = solve_batched(rhs, state, p, np.array([day, check["readout_day"]]), t0=day, rtol=1e-6, atol=1e-10)
+    assert np.all(first.status == 0) and np.all(later.status == 0)
+    volume = observables(later.y, p, layout)["volume_sum"][0, -1]
     if memory:
-        assert first["memory"][0, -1] > 0.05
+        assert observables(first.y, p, layout)["memory"][0, -1] > 0.05
         assert volume < check["expected"]["rejected_below_mL"]
     else:
         assert volume > check["expected"]["grown_above_mL"]
@@ -188,7 +165,7 @@ def test_treg_depletion_improves_rpt_with_anti_pd1():
     rates = []
     for depletion in (0.0, check["treg_depletion_rate_per_day"]):
         outputs = simulate(check["species"], cohort, [0.0, check["readout"]["day"]], antibody=check["antibody"],
-                           overrides={"treg_depletion_rate": depletion}, **arm_kwargs(check["treatment"], check["rpt"]))[0]
+                           overrides={"treg_depletion_rate": depletion}, **arm_kwargs(check["treatment"], check["rpt"]))
         rates.append(responders(outputs, check["readout"]["responder_volume_mL"]))
     assert rates[1] > rates[0] + 0.15, rates
 
@@ -206,7 +183,7 @@ def test_immune_activation_peaks_at_intermediate_dose(lymphocyte_kill):
     for dose in doses:
         outputs = simulate(check["species"], cohort, np.arange(0.0, 31.0), antibody=check["antibody"],
                            overrides={"switch_lymphocyte_kill": lymphocyte_kill}, rpt=[(0.0, dose)],
-                           pd1=[tuple(x) for x in check["pd1"]], **check["rpt"])[0]
+                           pd1=[tuple(x) for x in check["pd1"]], outputs=("effector_blood",), **check["rpt"])
         peaks.append(float(outputs["effector_blood"][0].max()))
     best = doses[int(np.argmax(peaks))]
     if lymphocyte_kill:
@@ -230,8 +207,15 @@ def test_netter1_lymphopenia_grade_3_4():
     cohort = {"lesion_volumes_mL": np.full((size, 1), 10.0), "lymphocytes": lymphocytes}
     days = [cycle * check["interval_d"] for cycle in range(check["cycles"])]
     end = days[-1] + check["follow_up_after_last_cycle_d"]
-    outputs = simulate(check["species"], cohort, np.arange(0.0, end + 1.0), rpt=[(day, 0.0) for day in days],
-                       blood_doses=per_cycle, blood_effective_half_life_d=check["marrow_effective_half_life_d"])[0]
+    cycles = prescribed(check["species"], None, [(day, 0.0) for day in days],
+                        blood_effective_half_life_d=check["marrow_effective_half_life_d"])
+    layout, p, y0, (times, states, amounts) = prescribed_inputs(cycles, cohort, {})
+    blood = states[0] == layout.dose_rate_state("blood", 0)  # one column per cycle, in time order
+    amounts[:, blood] = per_cycle * np.log(2) / check["marrow_effective_half_life_d"]  # dose × decay rate
+    result = solve_batched(rhs, y0, p, np.arange(0.0, end + 1.0), *repair_residual_events(layout, p, (times, states,
+                           amounts)), t0=0.0, rtol=1e-6, atol=1e-10)
+    assert np.all(result.status == 0)
+    outputs = observables(result.y, p, layout)
     nadir = outputs["lymphocytes"].min(axis=1)
     fraction = float(np.mean(nadir < check["grade3_threshold"]))
     low, high = check["expected"]["tolerance"]

@@ -123,6 +123,8 @@ def test_sequence_and_second_regimen_are_validated(client):
 def test_scenario_error_paths_map_to_form_fields():
     assert form_field("arms.1.regimen.ici.dose", ["a", "b"]) == "b_ici_dose"
     assert form_field("arms.0.regimen.sequence.lag", ["a", None]) == "a_sequence_offset"
+    # the scenario schema writes list indices in brackets (arms[1].regimen.ici.dose)
+    assert form_field("arms[1].regimen.ici.dose", ["a", "b"]) == "b_ici_dose"
     assert form_field("follow_up", ["a"]) == "follow_up_months"
     assert form_field("arms", ["a"]) == "form"
 

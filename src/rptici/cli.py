@@ -264,14 +264,14 @@ def regimen_dose_command(
         rbe: Optional[float] = typer.Option(None, "--rbe", help="RBE of α particles (default from the data file)."),
         as_json: bool = JSON_OPTION) -> None:
     """Absorbed dose, Gy/GBq, BED, EQD2 and limit margins per organ and lesion; occupancy with an ICI."""
-    from .radiobiology.regimen_dose import load_scenario, scenario_dose
+    from .api import load_scenario, regimen_dose
 
     def action() -> None:
-        loaded = load_scenario(scenario)
-        result = scenario_dose(loaded, rbe=rbe)
+        loaded = load_scenario(scenario, "dose")
+        result = regimen_dose(loaded, rbe=rbe)
         summary = {"scenario": loaded.name or scenario.name, "patient": "reference", **result.summary(0)}
         if loaded.cohort_size:
-            summary["cohort"] = {"seed": loaded.seed, "spread_log_normal_sigma": dict(loaded.spread),
+            summary["cohort"] = {"seed": loaded.seed, "spread_log_normal_sigma": loaded.sigmas,
                                  **result.cohort_summary()}
         if as_json:
             typer.echo(_json_text(summary))
@@ -302,17 +302,17 @@ def regimen_plot_command(
         patient: int = typer.Option(0, "--patient", help="Patient index (0: the reference patient)."),
         as_json: bool = JSON_OPTION) -> None:
     """Activity per compartment, cumulative dose and checkpoint occupancy over time, as PNG or HTML."""
+    from .api import load_scenario, regimen_dose
     from .errors import InputError
-    from .radiobiology.regimen_dose import load_scenario, scenario_dose
     from .report.regimen import write_regimen_plot
 
     def action() -> None:
         if out.suffix.lower() not in (".png", ".html"):
             raise InputError("--out", str(out), "a file name ending in .png or .html")
-        loaded = load_scenario(scenario)
+        loaded = load_scenario(scenario, "dose")
         if not 0 <= patient <= loaded.cohort_size:
             raise InputError("--patient", patient, f"a patient index from 0 to {loaded.cohort_size}")
-        result = scenario_dose(loaded)
+        result = regimen_dose(loaded)
         path = write_regimen_plot(result, out, patient, loaded.name)
         _emit({"scenario": loaded.name or scenario.name, "patient": patient, "file": str(path)}, as_json, "regimen plot")
 
@@ -411,23 +411,23 @@ def simulate_command(
         plot: Optional[Path] = typer.Option(None, "--plot", help="Trajectories as FILE.png or FILE.html."),
         as_json: bool = JSON_OPTION) -> None:
     """Tumour, PSA, lymphocytes, occupancy, dose and BED over time for one patient or a small cohort."""
+    from .api import load_scenario, simulate, simulation_summary
     from .errors import InputError
-    from .simulation.scenario import load_simulation_scenario, run_scenario, scenario_summary
 
     def action() -> None:
         if plot is not None and plot.suffix.lower() not in (".png", ".html"):
             raise InputError("--plot", str(plot), "a file name ending in .png or .html")
-        loaded = load_simulation_scenario(scenario, patients, seed, days)
-        run = run_scenario(loaded)
-        summary = scenario_summary(loaded, run)
+        result = simulate(load_scenario(scenario, "simulation"), patients, days=days, seed=seed)
+        summary = simulation_summary(result)
         if plot is not None:
             from .report.simulation import write_simulation_plot
 
-            summary["plot"] = str(write_simulation_plot(run, plot, loaded.name))
+            run = {"times": result["time"].values, "values": result}
+            summary["plot"] = str(write_simulation_plot(run, plot, result.attrs["scenario"]))
         if as_json:
             typer.echo(_json_text(summary))
             return
-        _print_table(f"{loaded.name}: {len(summary['patients'])} patient(s), {loaded.days:g} d",
+        _print_table(f"{summary['scenario']}: {len(summary['patients'])} patient(s), {summary['days']:g} d",
                      ("patient", "status", "final change (%)", "best change (%)", "lesion dose (Gy)",
                       "marrow dose (Gy)"),
                      ([str(row["patient"]), row["status"] + (f": {row['reason']}" if row["reason"] else ""),

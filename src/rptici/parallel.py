@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from rptici import seeds
 from rptici.errors import InputError
 
 DASK_SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://")
@@ -50,28 +51,15 @@ def chunk_ranges(patients: int, chunk_size: int) -> list[range]:
     return [range(start, min(start + chunk_size, patients)) for start in range(0, patients, chunk_size)]
 
 
-def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError("seed", seed, "a non-negative integer")
-    return int(seed)
-
-
 def patient_seed_sequences(seed: int, start: int, stop: int) -> list[np.random.SeedSequence]:
-    """Seed sequences of patients ``start .. stop-1``: ``SeedSequence(seed, spawn_key=(i,))`` for patient i.
-
-    Identical to ``SeedSequence(seed).spawn(stop)[i]`` (NumPy's spawn sets ``spawn_key=(i,)``) but without
-    creating the earlier children, so any chunk can be seeded alone. Spawn further from a patient's
-    sequence for independent sub-streams (covariates, events).
-    """
-    seed = _check_seed(seed)
-    if isinstance(start, bool) or isinstance(stop, bool) or not 0 <= start <= stop:
-        raise InputError("start, stop", (start, stop), "integers with 0 <= start <= stop")
-    return [np.random.SeedSequence(seed, spawn_key=(index,)) for index in range(start, stop)]
+    """Seed sequences of patients ``start .. stop-1`` from the seed tree (:func:`rptici.seeds.patient_sequences`):
+    patient i's depends on (seed, i) only, so any chunk can be seeded alone."""
+    return seeds.patient_sequences(seeds.check_seed(seed), start, stop)
 
 
 def patient_generators(seed: int, start: int, stop: int) -> list[np.random.Generator]:
-    """One ``numpy.random.Generator`` (PCG64) per patient ``start .. stop-1`` from its own seed sequence."""
-    return [np.random.default_rng(sequence) for sequence in patient_seed_sequences(seed, start, stop)]
+    """One ``numpy.random.Generator`` (PCG64) per patient ``start .. stop-1`` (:func:`rptici.seeds.patients`)."""
+    return seeds.patients(seeds.check_seed(seed), start, stop)
 
 
 # executors ------------------------------------------------------------------------------------------

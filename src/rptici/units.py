@@ -20,6 +20,11 @@ concentration          ug/mL      ``concentration``
 energy                 MeV        ``energy``
 length                 cm         ``length``
 S-value                mGy/(MBq h) ``s_value``
+area                   m^2        ``area``
+flow (GFR)             mL/min     ``flow``
+inverse dose           1/Gy       ``inverse_dose``
+marker concentration   ng/mL      ``marker_concentration``
+cell concentration     10^9/L     ``cell_concentration``
 =====================  =========  ==============================
 
 Time-integrated activity and S-values keep the MIRD habit of MBq h (so that S-values read as in
@@ -53,6 +58,11 @@ INTERNAL_UNITS: dict[str, str] = {
     "energy": "MeV",
     "length": "cm",
     "s_value": "mGy/(MBq*hour)",
+    "area": "m**2",
+    "flow": "mL/min",
+    "inverse_dose": "1/Gy",
+    "marker_concentration": "ng/mL",
+    "cell_concentration": "1/nL",  # 1/nL = 10^9/L
     "dimensionless": "",
 }
 
@@ -74,11 +84,12 @@ def _to_pint(text: str) -> str:
     return _POWER.sub(r"**\1", text.replace("µ", "u").replace("μ", "u"))
 
 
-def parse_quantity(value: object, dimension: str, field: str = "value") -> float:
+def parse_quantity(value: object, dimension: str, field: str = "value", require_unit: bool = False) -> float:
     """Convert ``value`` (a string with unit, or a pint quantity) to the internal unit of ``dimension``.
 
-    A bare number is taken to be in the internal unit already. A wrong dimension, an unparseable
-    string or an unknown dimension name raises :class:`InputError` naming ``field``.
+    A bare number is taken to be in the internal unit already, unless ``require_unit`` (then it is an error
+    for any dimension but ``dimensionless``). A wrong dimension, an unparseable string or an unknown
+    dimension name raises :class:`InputError` naming ``field``.
     """
     if dimension not in INTERNAL_UNITS:
         raise InputError("dimension", dimension, f"one of {', '.join(INTERNAL_UNITS)}")
@@ -86,6 +97,8 @@ def parse_quantity(value: object, dimension: str, field: str = "value") -> float
     if isinstance(value, bool):
         raise InputError(field, value, f"a quantity of {dimension} such as '{_example(dimension)}'")
     if isinstance(value, numbers.Real):
+        if require_unit and target:
+            raise InputError(field, value, f"a number with its unit, such as '{_example(dimension)}'")
         return float(value)
     if isinstance(value, str) and not _LEADING_NUMBER.match(value.strip()):
         raise InputError(field, value, f"a number with a unit, such as '{_example(dimension)}'")
@@ -144,7 +157,8 @@ _EXAMPLES = {
     "activity_per_area": "1.48 GBq/m2", "time_integrated_activity": "1000 MBq*h", "dose": "20 Gy",
     "dose_rate": "0.5 Gy/h", "mass": "10 g", "volume": "10 mL", "drug_amount": "200 mg",
     "drug_per_mass": "10 mg/kg", "concentration": "20 ug/mL", "energy": "0.15 MeV", "length": "1 cm",
-    "s_value": "0.5 mGy/(MBq*h)", "dimensionless": "0.5",
+    "s_value": "0.5 mGy/(MBq*h)", "area": "1.9 m2", "flow": "100 mL/min", "inverse_dose": "0.15 1/Gy",
+    "marker_concentration": "40 ng/mL", "cell_concentration": "1.6e9/L", "dimensionless": "0.5",
 }
 
 

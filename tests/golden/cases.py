@@ -45,10 +45,10 @@ def engine_case() -> dict[str, np.ndarray]:
 
 def simulate_case() -> dict:
     """``rptici simulate`` of the example patient (covariates given with units)."""
-    from rptici.simulation.scenario import load_simulation_scenario, run_scenario, scenario_summary
+    import rptici
+    from rptici.api import simulation_summary
 
-    scenario = load_simulation_scenario(EXAMPLES / "simulate" / "pluvicto_pembrolizumab_patient.yaml")
-    return scenario_summary(scenario, run_scenario(scenario, step_days=7.0))
+    return simulation_summary(rptici.simulate(EXAMPLES / "simulate" / "pluvicto_pembrolizumab_patient.yaml", step=7.0))
 
 
 def trial_summary_case(folder: Path) -> dict:
@@ -69,7 +69,7 @@ def replay_case() -> dict:
 
 def regimen_dose_case() -> dict:
     """Closed-form regimen dose of the example scenario: reference patient and cohort summaries."""
-    from rptici.radiobiology.regimen_dose import load_scenario, scenario_dose
+    import rptici
 
-    result = scenario_dose(load_scenario(EXAMPLES / "scenarios" / "pluvicto_pembrolizumab.yaml"))
+    result = rptici.regimen_dose(EXAMPLES / "scenarios" / "pluvicto_pembrolizumab.yaml")
     return {"patient": result.summary(0), "cohort": result.cohort_summary()}

@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import math
 import os
-import typing
 from typing import Any, Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import PrivateAttr, field_validator, model_validator
 
-from rptici.data import read_mapping
 from rptici.data.catalogue import CheckpointInhibitor, Radiopharmaceutical, checkpoint_inhibitor, radiopharmaceutical
 from rptici.errors import InputError
 from rptici.units import format_quantity, parse_interval, parse_positive, parse_quantity
 
 from .antibody import simulate_antibody
 from .occupancy import occupancy
+from .schema import Schema
 
 Quantity = str | float
 
@@ -40,25 +39,6 @@ ORDERS = ("concurrent", "ici_first", "rpt_first")
 _ACTIVITY_ALLOWED = ("activity ('7.4 GBq'), activity per body weight ('55 kBq/kg') "
                      "or activity per body surface area ('1.48 GBq/m2')")
 _DOSE_ALLOWED = "drug amount ('200 mg') or drug amount per body weight ('2 mg/kg')"
-
-
-class _Model(BaseModel):
-    """Frozen, no unknown fields; any validation failure surfaces as an InputError naming the field path."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def __init__(self, **data: Any):
-        try:
-            super().__init__(**data)
-        except ValidationError as error:
-            raise _input_error(error, type(self)) from None
-
-    @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any):  # type: ignore[override]
-        try:
-            return super().model_validate(obj, *args, **kwargs)
-        except ValidationError as error:
-            raise _input_error(error, cls) from None
 
 
 def _dimension(value: object, dimensions: tuple[str, ...], field: str, allowed: str) -> tuple[str, float]:
@@ -90,7 +70,7 @@ def _patients(**covariates: object) -> tuple[int, dict[str, np.ndarray | None]]:
     return size, {name: None if array is None else np.broadcast_to(array, (size,)) for name, array in arrays.items()}
 
 
-class RptSchedule(_Model):
+class RptSchedule(Schema):
     """Radiopharmaceutical cycles: activity per cycle (per patient, per kg or per m2), interval, cycles.
 
     ``activity_step`` changes the activity by that amount each cycle (TheraP and PRINCE: -0.5 GBq from
@@ -186,7 +166,7 @@ class RptSchedule(_Model):
         return self.cycle_times(), np.broadcast_to(activities, (self.cycles, patients)).copy()
 
 
-class IciSchedule(_Model):
+class IciSchedule(Schema):
     """Checkpoint-antibody infusions: dose (flat mg or mg/kg), interval, number of infusions or duration.
 
     ``infusion_time`` is the duration of each zero-order infusion (labels: 30 min for pembrolizumab,
@@ -283,7 +263,7 @@ class IciSchedule(_Model):
         return self.infusion_times(), np.broadcast_to(dose, (self._count, patients)).copy()
 
 
-class Sequence(_Model):
+class Sequence(Schema):
     """Order of the two treatments: concurrent (both start on day 0), ICI first with a lead time before
     the first RPT cycle, or RPT first with a lag before the first infusion."""
 
@@ -327,7 +307,7 @@ class Sequence(_Model):
         return self._lag_days
 
 
-class Regimen(_Model):
+class Regimen(Schema):
     """An RPT schedule, an ICI schedule (either may be absent for a monotherapy) and their sequence."""
 
     rpt: RptSchedule | None = None
@@ -377,46 +357,4 @@ class Regimen(_Model):
 
 def load_regimen(source: Mapping[str, Any] | str | os.PathLike[str]) -> Regimen:
     """A :class:`Regimen` from a mapping (keys rpt, ici, sequence) or from a YAML file holding one."""
-    if not isinstance(source, (Mapping, str, os.PathLike)):
-        raise InputError("regimen", type(source).__name__, "a mapping with keys rpt, ici, sequence")
-    source = read_mapping(source, "regimen", "a mapping with keys rpt, ici, sequence")
-    return Regimen(**{str(key): value for key, value in source.items()})
-
-
-def _input_error(error: ValidationError, model: type[BaseModel]) -> InputError:
-    """The first pydantic error as an InputError whose field is the path (``rpt.activity``)."""
-    first = error.errors()[0]
-    location = tuple(str(part) for part in first["loc"])
-    cause = first.get("ctx", {}).get("error")
-    if isinstance(cause, InputError):
-        path = location if location and location[-1] == cause.field else (*location, cause.field)
-        return _renamed(cause, ".".join(path))
-    field = ".".join(location) or model.__name__
-    if first["type"] == "missing":
-        return InputError(field, None, "a value (this field is required)")
-    if first["type"] == "extra_forbidden":
-        owner = _model_at(model, location[:-1])
-        return InputError(field, first.get("input"), "one of the fields " + ", ".join(owner.model_fields))
-    return InputError(field, first.get("input"), first["msg"])
-
-
-def _renamed(error: InputError, field: str) -> InputError:
-    """A copy of ``error`` (same class, e.g. UnknownNameError) reporting ``field``."""
-    copy = error.__class__.__new__(error.__class__)
-    copy.__dict__.update(error.__dict__)
-    copy.field = field
-    copy.args = (f"{field}: got {error.value!r}; expected {error.allowed}",)
-    return copy
-
-
-def _model_at(model: type[BaseModel], location: tuple[str, ...]) -> type[BaseModel]:
-    for part in location:
-        field = model.model_fields.get(part)
-        if field is None:
-            break
-        nested = [kind for kind in (field.annotation, *typing.get_args(field.annotation))
-                  if isinstance(kind, type) and issubclass(kind, BaseModel)]
-        if not nested:
-            break
-        model = nested[0]
-    return model
+    return Regimen.load(source, "regimen")

@@ -21,13 +21,14 @@ import numpy as np
 from scipy import special
 from scipy.stats import qmc
 
+from .. import seeds
 from ..errors import InputError
 from ..kinetics.biokinetics import Covariates
+from ..kinetics.schema import kinetic_covariates
+from ..seeds import check_seed
 from .distributions import MAX_LESIONS, SEPARATE_COVARIATES, SEXES, Disease, load_disease
 
 METHODS = ("lhs", "sobol", "random")
-#: entropy word that separates the stream of the separately sampled covariates from the main design
-SEPARATE_STREAM = 0x10B
 REFERENCE_BSA_M2 = 1.73  # the body surface area that eGFR is normalised to (mL/min/1.73 m²), by definition
 
 
@@ -106,12 +107,37 @@ class Population:
     def total_lesion_volume_mL(self) -> np.ndarray:
         return np.nansum(self.lesion_volumes_mL, axis=1)
 
+    @property
+    def has_psa(self) -> bool:
+        """Every patient has a baseline PSA (the engine then simulates PSA)."""
+        return bool(np.all(np.isfinite(self.psa_ng_per_mL)))
+
     def kinetic_covariates(self) -> Covariates:
         """The kinetics layer's :class:`~rptici.kinetics.biokinetics.Covariates` (absent lesions as mass 0)."""
-        return Covariates(weight_kg=np.array(self.weight_kg), bsa_m2=np.array(self.bsa_m2),
-                          gfr_mL_per_min=np.array(self.gfr_mL_per_min),
-                          target_uptake_scale=np.array(self.target_uptake_scale),
-                          lesion_masses_g=np.nan_to_num(self.lesion_masses_g, nan=0.0))
+        return kinetic_covariates(self.engine_patients(), density_g_per_mL=self.lesion_density_g_per_mL)
+
+    def engine_patients(self, doubling_time_days: float | None = None) -> dict[str, np.ndarray]:
+        """The patients as the engine takes them (:func:`rptici.simulation.engine.simulate`): covariates in its
+        names and internal units (PD-L1 from % to a fraction, capped at 1; PSA only where every patient has one);
+        ``doubling_time_days`` a per-disease tumour doubling time for all patients (None: the parameter set's).
+        The one adapter from a Population to the engine."""
+        patients = {
+            "lesion_volumes_mL": np.array(self.lesion_volumes_mL),
+            "infiltration": np.array(self.immune_infiltration),
+            "pdl1": np.clip(np.array(self.pdl1) / 100.0, 0.0, 1.0),
+            "alpha": np.array(self.alpha_per_Gy),
+            "lymphocytes": np.array(self.lymphocytes_1e9_per_L),
+            "weight_kg": np.array(self.weight_kg),
+            "bsa_m2": np.array(self.bsa_m2),
+            "gfr_mL_per_min": np.array(self.gfr_mL_per_min),
+            "target_uptake_scale": np.array(self.target_uptake_scale),
+            "low_uptake_fraction": np.array(self.low_uptake_fraction),
+        }
+        if self.has_psa:
+            patients["psa"] = np.array(self.psa_ng_per_mL)
+        if doubling_time_days is not None:
+            patients["doubling_time_days"] = np.full(len(self), float(doubling_time_days))
+        return patients
 
     def subset(self, indices) -> "Population":
         """The patients at positions ``indices`` (integers or a boolean mask), keeping their ``patient_id``."""
@@ -150,28 +176,14 @@ class Population:
 
 
 def patient_streams(seed: int, start: int, stop: int) -> list[np.random.Generator]:
-    """Random generators of patients ``start`` to ``stop - 1``: patient i gets ``SeedSequence(seed).spawn(...)[i]``.
-
-    ``SeedSequence.spawn`` gives child i the spawn key ``(i,)``, so the stream is built directly from
-    ``SeedSequence(seed, spawn_key=(i,))``: it depends on (seed, i) only, not on chunk boundaries.
-    """
-    _check_seed(seed)
-    for name, value in (("start", start), ("stop", stop)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise InputError(name, value, "an integer >= 0")
-    if stop < start:
-        raise InputError("stop", stop, f"an integer >= start ({start})")
-    return [np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(i,))) for i in range(start, stop)]
+    """Random generators of patients ``start`` to ``stop - 1`` (:func:`rptici.seeds.patients`): patient i's
+    stream depends on (seed, i) only, not on chunk boundaries."""
+    return seeds.patients(check_seed(seed), start, stop)
 
 
-def _check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError("seed", seed, "an integer >= 0")
-
-
-def unit_hypercube(n: int, dimensions: int, seed: int, method: str) -> np.ndarray:
-    """n points in [0, 1)^dimensions: scrambled Latin hypercube, scrambled Sobol, or pseudo-random; seeded."""
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
+def unit_hypercube(n: int, dimensions: int, rng: np.random.Generator, method: str) -> np.ndarray:
+    """n points in [0, 1)^dimensions: scrambled Latin hypercube, scrambled Sobol, or pseudo-random, from ``rng``
+    (a stream of :mod:`rptici.seeds`)."""
     if method == "lhs":
         return qmc.LatinHypercube(d=dimensions, scramble=True, seed=rng).random(n)
     if method == "sobol":
@@ -208,7 +220,7 @@ def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex:
     spec = load_disease(disease)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise InputError("n", n, "an integer >= 1")
-    _check_seed(seed)
+    check_seed(seed)
     if method not in METHODS:
         raise InputError("method", method, "one of " + ", ".join(METHODS))
     if sex is not None and sex not in SEXES:
@@ -220,7 +232,7 @@ def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex:
     names = (["sex", "measurable", "lesion_count"] + [f"lesion_{k}" for k in range(MAX_LESIONS)]
              + [name for name in spec.covariates if name not in separate])
     columns = {name: i for i, name in enumerate(names)}
-    points = unit_hypercube(int(n), len(names), int(seed), method)
+    points = unit_hypercube(int(n), len(names), seeds.design(seed), method)
     points = _apply_copula(points, _correlation_matrix(spec, columns, len(names)))
 
     if sex is None:
@@ -244,7 +256,7 @@ def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex:
 
     low_uptake = np.zeros(n)
     if separate:
-        extra = unit_hypercube(int(n), len(separate), int(seed) * 0x10000 + SEPARATE_STREAM, method)
+        extra = unit_hypercube(int(n), len(separate), seeds.separate_design(seed), method)
         marginal = spec.marginal("low_uptake_fraction")
         low_uptake = marginal.ppf(extra[:, separate.index("low_uptake_fraction")])
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from .. import seeds
 from ..errors import InputError, UnknownNameError
+from ..seeds import check_seed
 
 DENSITIES = ("joint", "marginal")
 
@@ -114,14 +116,13 @@ def select_virtual_patients(plausible, observed, n: int, seed: int, variables: I
     unknown = log_scale - set(variables)
     if unknown:
         raise UnknownNameError("log_scale", sorted(unknown)[0], tuple(variables))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError("seed", seed, "an integer >= 0")
+    check_seed(seed)
     if scale is not None and not (np.isfinite(scale) and scale > 0):
         raise InputError("scale", scale, "None or a positive number")
     if isinstance(max_kernel_points, bool) or not isinstance(max_kernel_points, (int, np.integer)) \
             or max_kernel_points < 10:
         raise InputError("max_kernel_points", max_kernel_points, "an integer >= 10")
-    kernel_rng, accept_rng = (np.random.default_rng(child) for child in np.random.SeedSequence(int(seed)).spawn(2))
+    kernel_rng, accept_rng = seeds.selection(seed)
 
     plausible_data = {name: _as_array(plausible_columns[name], f"plausible[{name!r}]", allow_nan=False)
                       for name in variables}

@@ -10,30 +10,33 @@ BED = Σ_k D_k (1 + G D_k / (α/β)). BED and the limits use the RBE-weighted do
 as the patient workbench does (:mod:`~rptici.radiobiology.assessment`). With a checkpoint inhibitor the
 serum concentration and target occupancy come from the regimen (population PK, weight effect).
 
-Scenario files (``examples/scenarios/*.yaml``) hold ``regimen:`` (the mapping of
-:func:`~rptici.kinetics.regimen.load_regimen`), ``patient:`` (the reference patient) and optionally
-``patients: N`` and ``seed`` for a cohort sampled around the reference; see :func:`load_scenario`.
+Scenario files (``examples/scenarios/*.yaml``, :class:`DoseScenario`) hold ``regimen:`` (the mapping of
+:func:`~rptici.kinetics.regimen.load_regimen`), ``patient:`` (the reference patient, a
+:class:`~rptici.kinetics.schema.PatientSpec`: every covariate with its unit) and optionally ``patients: N``,
+``seed`` and ``spread`` for a cohort sampled around the reference; see :func:`load_scenario`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any, Literal
 
 import numpy as np
-import pint
+from pydantic import Field, model_validator
 
-from ..data import load_yaml, read_mapping
+from .. import seeds
+from ..data import load_yaml
 from ..dosimetry.absorbed_dose import default_alpha_rbe
 from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
-from ..errors import InputError, UnknownNameError
+from ..errors import InputError
 from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, organ_masses_g, reference_anatomy
 from ..kinetics.occupancy import occupancy as occupancy_fraction_of
-from ..kinetics.regimen import Regimen, load_regimen
+from ..kinetics.regimen import Regimen
+from ..kinetics.schema import PatientSpec, Schema, whole
 from ..physics import Nuclide
-from ..units import parse_positive, registry
 from .assessment import LimitMargin, _limit_margins
 from .bed import eqd2
 from .lq import g_factor_exponential_sum
@@ -43,7 +46,7 @@ from .tissues import tissue
 #: published joint distribution is used): weight σ 0.15 (adult body weight CV about 15 %), GFR σ 0.25,
 #: target uptake σ 0.4 (inter-patient spread of tumour SUV on PSMA/SSTR PET is of this order), lesion mass
 #: σ 0.5; BSA follows weight as BSA_ref (W/W_ref)^0.425 (Du Bois and Du Bois 1916 weight exponent at fixed
-#: height). Override any of them in the scenario under ``patient.spread``.
+#: height). Override any of them in the scenario under ``spread``.
 _COHORT = load_yaml("cohort_spread.yaml")
 #: Log-normal sigmas of a sampled cohort around the reference patient (assumptions; data/cohort_spread.yaml).
 DEFAULT_SPREAD = {name: float(entry["value"]) for name, entry in _COHORT["spread"].items()}
@@ -53,143 +56,77 @@ BSA_WEIGHT_EXPONENT = float(_COHORT["bsa_weight_exponent"]["value"])
 OCCUPANCY_POINTS_PER_INTERVAL = 12
 #: Tissue used for the BED and limits of lesions.
 LESION_TISSUE = "tumour"
-_SCENARIO_KEYS = ("name", "description", "regimen", "patient", "patients", "seed")
-_PATIENT_KEYS = ("sex", "weight", "bsa", "gfr", "target_uptake", "lesions", "spread")
-
-
 # -- scenario -----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class DoseScenario:
-    """A regimen, the covariates of the patients (index 0: the reference patient), sex and cohort settings."""
+Sigma = Annotated[float, Field(ge=0.0, lt=3.0, allow_inf_nan=False)]
 
-    regimen: Regimen
-    covariates: Covariates
-    sex: str = "male"
+
+class DoseScenario(Schema):
+    """A regimen with an RPT schedule, the reference patient (:class:`PatientSpec`; missing covariates are
+    the ICRP 89 reference adult's of its sex) and optionally ``patients`` sampled around it with ``seed`` and
+    log-normal ``spread`` (σ of ln per covariate, defaults :data:`DEFAULT_SPREAD`)."""
+
+    kind: Literal["dose"] = "dose"
     name: str = ""
-    cohort_size: int = 0
-    seed: int | None = None
-    spread: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SPREAD))
+    description: str | None = None
+    regimen: Regimen
+    patient: PatientSpec = PatientSpec()
+    patients: whole(0, 100_000) = 0  # type: ignore[valid-type]
+    seed: whole(0) | None = None  # type: ignore[valid-type]
+    spread: dict[Literal[tuple(DEFAULT_SPREAD)], Sigma] = {}  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _needs_rpt(self) -> DoseScenario:
+        if self.regimen.rpt is None:
+            raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule (the dose command needs one)")
+        return self
+
+    @property
+    def sex(self) -> str:
+        return self.patient.sex or "male"
+
+    @property
+    def cohort_size(self) -> int:
+        """The number of patients sampled around the reference (``patients``)."""
+        return self.patients
+
+    @property
+    def sigmas(self) -> dict[str, float]:
+        """The log-normal spreads in use: the defaults with the scenario's overrides."""
+        return {**DEFAULT_SPREAD, **self.spread}
+
+    @cached_property
+    def covariates(self) -> Covariates:
+        """The reference patient (index 0) followed by the sampled cohort."""
+        return sample_cohort(self.patient.kinetic_covariates(), self.patients, self.seed, self.sigmas)
 
 
-def _gfr(value: object) -> float:
-    field_name = "patient.gfr"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        try:
-            number = float(registry().Quantity(str(value).strip()).to("mL/min").magnitude)
-        except (pint.DimensionalityError, pint.UndefinedUnitError, ValueError, TypeError, AttributeError,
-                AssertionError, pint.errors.DefinitionSyntaxError):
-            raise InputError(field_name, value, "a glomerular filtration rate such as '100 mL/min'") from None
-    if not np.isfinite(number) or number <= 0:
-        raise InputError(field_name, value, "a positive glomerular filtration rate such as '100 mL/min'")
-    return number
-
-
-def _patient(block: object) -> tuple[dict[str, Any], str, dict[str, float]]:
-    if not isinstance(block, Mapping):
-        raise InputError("patient", block, "a mapping with weight, bsa, sex, gfr, target_uptake, lesions")
-    unknown = [key for key in block if key not in _PATIENT_KEYS]
-    if unknown:
-        raise InputError(f"patient.{unknown[0]}", block[unknown[0]], "one of the fields " + ", ".join(_PATIENT_KEYS))
-    sex = str(block.get("sex", "male"))
-    try:
-        anatomy = reference_anatomy(sex)
-    except UnknownNameError as error:
-        raise InputError("patient.sex", sex, error.allowed) from None
-    weight = parse_positive(block["weight"], "mass", "patient.weight") / 1000.0 if "weight" in block else anatomy["weight_kg"]
-    bsa = anatomy["body_surface_area_m2"]
-    if "bsa" in block:
-        try:
-            bsa = float(registry().Quantity(str(block["bsa"]).replace("m2", "m**2")).to("m**2").magnitude) \
-                if isinstance(block["bsa"], str) else float(block["bsa"])
-        except Exception:
-            raise InputError("patient.bsa", block["bsa"], "a body surface area such as '1.9 m2'") from None
-        if not np.isfinite(bsa) or bsa <= 0:
-            raise InputError("patient.bsa", block["bsa"], "a positive body surface area such as '1.9 m2'")
-    gfr = _gfr(block["gfr"]) if "gfr" in block else anatomy["gfr_mL_per_min"]
-    uptake = block.get("target_uptake", 1.0)
-    if isinstance(uptake, bool) or not isinstance(uptake, (int, float)) or not np.isfinite(uptake) or uptake < 0:
-        raise InputError("patient.target_uptake", uptake, "a target-uptake scale >= 0 (1 = reference)")
-    lesions = block.get("lesions", []) or []
-    if not isinstance(lesions, list):
-        raise InputError("patient.lesions", lesions, "a list of lesion masses such as ['20 g', '5 g']")
-    masses = [parse_positive(mass, "mass", f"patient.lesions[{number}]") for number, mass in enumerate(lesions)]
-    spread = dict(DEFAULT_SPREAD)
-    given = block.get("spread", {}) or {}
-    if not isinstance(given, Mapping):
-        raise InputError("patient.spread", given, "a mapping of log-normal sigmas: " + ", ".join(DEFAULT_SPREAD))
-    for key, value in given.items():
-        if key not in DEFAULT_SPREAD:
-            raise InputError(f"patient.spread.{key}", value, "one of " + ", ".join(DEFAULT_SPREAD))
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 3:
-            raise InputError(f"patient.spread.{key}", value, "a log-normal sigma between 0 and 3")
-        spread[key] = float(value)
-    reference = {"weight_kg": weight, "bsa_m2": bsa, "gfr_mL_per_min": gfr, "target_uptake_scale": float(uptake),
-                 "lesion_masses_g": np.array(masses, dtype=float)}
-    return reference, sex, spread
-
-
-def sample_cohort(reference: Mapping[str, Any], patients: int, seed: int | None,
+def sample_cohort(reference: Covariates, patients: int, seed: int | None,
                   spread: Mapping[str, float] = DEFAULT_SPREAD) -> Covariates:
     """The reference patient (index 0) followed by ``patients`` sampled around it (log-normal, see DEFAULT_SPREAD).
 
-    Each sampled patient draws from its own stream (``SeedSequence(seed).spawn``), so patient i is the same
+    Each sampled patient draws from its own stream (:func:`rptici.seeds.patients`), so patient i is the same
     whatever the cohort size.
     """
-    lesions = np.asarray(reference["lesion_masses_g"], dtype=float)
-    streams = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(patients)]
+    weight0, bsa0, gfr0, uptake0 = (float(np.asarray(value)[0]) for value in (
+        reference.weight_kg, reference.bsa_m2, reference.gfr_mL_per_min, reference.target_uptake_scale))
+    lesions = np.asarray(reference.lesion_masses_g, dtype=float)[0]
+    streams = seeds.patients(seed, 0, patients)
     draws = np.array([rng.standard_normal(3 + lesions.size) for rng in streams]).reshape(patients, 3 + lesions.size)
-    weight = reference["weight_kg"] * np.exp(spread["weight"] * draws[:, 0])
-    bsa = reference["bsa_m2"] * (weight / reference["weight_kg"]) ** BSA_WEIGHT_EXPONENT
-    gfr = reference["gfr_mL_per_min"] * np.exp(spread["gfr"] * draws[:, 1])
-    uptake = reference["target_uptake_scale"] * np.exp(spread["target_uptake"] * draws[:, 2])
+    weight = weight0 * np.exp(spread["weight"] * draws[:, 0])
+    bsa = bsa0 * (weight / weight0) ** BSA_WEIGHT_EXPONENT
+    gfr = gfr0 * np.exp(spread["gfr"] * draws[:, 1])
+    uptake = uptake0 * np.exp(spread["target_uptake"] * draws[:, 2])
     masses = lesions[None, :] * np.exp(spread["lesion_mass"] * draws[:, 3:])
-    return Covariates(np.concatenate([[reference["weight_kg"]], weight]), np.concatenate([[reference["bsa_m2"]], bsa]),
-                      np.concatenate([[reference["gfr_mL_per_min"]], gfr]),
-                      np.concatenate([[reference["target_uptake_scale"]], uptake]),
+    return Covariates(np.concatenate([[weight0], weight]), np.concatenate([[bsa0], bsa]),
+                      np.concatenate([[gfr0], gfr]), np.concatenate([[uptake0], uptake]),
                       np.vstack([lesions[None, :], masses]))
 
 
-def load_scenario(source: Mapping[str, Any] | str | os.PathLike[str]) -> DoseScenario:
-    """A :class:`DoseScenario` from a YAML file or mapping: ``regimen``, ``patient``, optional ``patients``, ``seed``.
-
-    ``patient``: sex (male/female, ICRP 89 reference), weight ('80 kg'), bsa ('1.9 m2'), gfr ('100 mL/min'),
-    target_uptake (scale, 1 = reference), lesions (list of masses, '20 g'), spread (log-normal σ overrides).
-    Missing values are the ICRP 89 reference adult's. Errors name the field (``patient.weight``).
-    """
-    if not isinstance(source, (Mapping, str, os.PathLike)):
-        raise InputError("scenario", type(source).__name__, "a mapping with regimen and patient")
-    source = read_mapping(source, "scenario", "a mapping with regimen and patient")
-    unknown = [key for key in source if key not in _SCENARIO_KEYS]
-    if unknown:
-        raise InputError(str(unknown[0]), source[unknown[0]], "one of the fields " + ", ".join(_SCENARIO_KEYS))
-    if "regimen" not in source:
-        raise InputError("regimen", None, "a regimen mapping (rpt, ici, sequence)")
-    try:
-        regimen = load_regimen(source["regimen"])
-    except InputError as error:
-        raise _prefixed(error, "regimen") from None
-    if regimen.rpt is None:
-        raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule (the dose command needs one)")
-    reference, sex, spread = _patient(source.get("patient", {}))
-    patients = source.get("patients", 0)
-    if isinstance(patients, bool) or not isinstance(patients, int) or not 0 <= patients <= 100_000:
-        raise InputError("patients", patients, "a whole number of sampled patients, 0 to 100000")
-    seed = source.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise InputError("seed", seed, "a whole number >= 0")
-    covariates = sample_cohort(reference, patients, seed, spread)
-    return DoseScenario(regimen, covariates, sex, str(source.get("name", "")), patients, seed, spread)
-
-
-def _prefixed(error: InputError, prefix: str) -> InputError:
-    copy = error.__class__.__new__(error.__class__)
-    copy.__dict__.update(error.__dict__)
-    copy.field = f"{prefix}.{error.field}"
-    copy.args = (f"{copy.field}: got {error.value!r}; expected {error.allowed}",)
-    return copy
+def load_scenario(source: DoseScenario | Mapping[str, Any] | str | os.PathLike[str]) -> DoseScenario:
+    """A :class:`DoseScenario` from a YAML file or mapping: ``regimen``, ``patient``, optional ``patients``,
+    ``seed``, ``spread``. Errors name the field (``patient.weight``)."""
+    return DoseScenario.load(source)
 
 
 # -- result -------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from ..immunity.model import (ModelLayout, antibody_blocks, initial_state, obser
                               parameter_vector, repair_residual_events, repair_weights, residual_states, rhs)
 from ..immunity.parameters import ImmunityParameters, load_parameters
 from ..kinetics.biokinetics import Covariates, lesion_names
+from ..kinetics.schema import kinetic_covariates as covariates_of
 from .drivers import DoseRateResponse, Schedule, dose_rate_response, event_arrays, regimen_schedule
 from .solver import SUCCESS, solve_batched
 
@@ -53,8 +54,6 @@ DEFAULT_OUTPUTS: tuple[str, ...] = (
 #: Read-outs of the ``organs`` in closed form (not states of the model): cumulative dose and BED,
 #: (patients, times, organs).
 ORGAN_OUTPUTS: tuple[str, ...] = ("organ_dose", "organ_bed")
-#: Kinetic covariates read from ``patients`` when present (else the reference adult's).
-KINETIC_COVARIATES = ("weight_kg", "bsa_m2", "gfr_mL_per_min", "target_uptake_scale")
 #: Organ that drives the model's blood/red-marrow dose rate.
 MARROW = "red_marrow"
 
@@ -92,13 +91,9 @@ def _field(patients: Any, name: str) -> Any:
 
 
 def kinetic_covariates(patients: Any, lesion_volumes_mL: np.ndarray) -> Covariates:
-    """Kinetic :class:`Covariates` from ``patients`` (missing ones: reference adult); lesion mass = volume × 1 g/mL."""
-    reference = Covariates.reference(patients=1)
-    values = {name: _field(patients, name) for name in KINETIC_COVARIATES}
-    count = lesion_volumes_mL.shape[0]
-    arguments = {name: np.broadcast_to(getattr(reference, name) if value is None else np.asarray(value, float),
-                                       (count,)).copy() for name, value in values.items()}
-    return Covariates(lesion_masses_g=np.nan_to_num(lesion_volumes_mL, nan=0.0), **arguments)
+    """Kinetic :class:`Covariates` from ``patients`` (missing ones: reference adult); lesion mass = volume × 1 g/mL
+    (:func:`rptici.kinetics.schema.kinetic_covariates`)."""
+    return covariates_of(patients, lesion_volumes_mL=lesion_volumes_mL)
 
 
 def _ici_target(regimen) -> str | None:

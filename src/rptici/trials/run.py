@@ -4,7 +4,7 @@ Steps (every random draw is per patient, so numbers do not depend on the chunk s
 
 1. the whole trial's population is sampled once (``sample_population(disease, N, seed)``: the quasi-random
    design depends on N), calibrated covariate scales applied, and patients allocated to arms by a seeded
-   permutation of the per-arm counts (stream ``SeedSequence([seed, ALLOCATION_STREAM])``);
+   permutation of the per-arm counts (stream :func:`rptici.seeds.allocation`);
 2. chunks of ``chunk_size`` consecutive patients run through :func:`rptici.parallel.run_chunks`; within a
    chunk each arm is simulated by :func:`rptici.simulation.simulate` on a grid of ``output_step`` plus the
    assessment days;
@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from .. import seeds
 from ..errors import InputError
 from ..parallel import ChunkReport, chunk_ranges, run_chunks
 from ..population import Population, load_disease, patient_streams, sample_population
@@ -44,8 +45,6 @@ from .endpoints import censoring_times, death_times, dropout_times, pcwg3_psa, r
 from .scenario import SCALES, Calibration, TrialScenario, load_calibration, load_trial_scenario, parse_schedule
 from .toxicity import attribute_toxicity, immune_adverse_events, radiation_toxicity
 
-#: Second entropy word of the allocation stream (patient streams use spawn keys; this stays apart from them).
-ALLOCATION_STREAM = 0xA110C
 #: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events.
 UNIFORMS_PER_PATIENT = 8
 OK, FAILED = "ok", "failed"
@@ -89,9 +88,10 @@ def calibrated_population(scenario: TrialScenario, patients: int, seed: int, cal
 
 
 def allocate(counts: list[int], seed: int) -> np.ndarray:
-    """Arm index per patient: a permutation of the per-arm counts, seeded by ``[seed, ALLOCATION_STREAM]``."""
+    """Arm index per patient: a permutation of the per-arm counts from the allocation stream
+    (:func:`rptici.seeds.allocation`)."""
     labels = np.repeat(np.arange(len(counts)), counts)
-    return np.random.default_rng([int(seed), ALLOCATION_STREAM]).permutation(labels)
+    return seeds.allocation(seed).permutation(labels)
 
 
 def patient_uniforms(seed: int, start: int, stop: int) -> np.ndarray:
@@ -108,27 +108,6 @@ def output_grid(scenario: TrialScenario) -> tuple[np.ndarray, np.ndarray, np.nda
     psa = parse_schedule(scenario.psa_assessments, horizon, "psa_assessments")
     grid = np.unique(np.concatenate([np.arange(0.0, horizon, scenario.output_step_days), [horizon], imaging, psa]))
     return grid, np.searchsorted(grid, imaging), np.searchsorted(grid, psa)
-
-
-def _patients_mapping(population: Population, doubling_time_days: float | None) -> dict[str, np.ndarray]:
-    """Covariates in the engine's names and units (PD-L1 from % to a fraction, capped at 1)."""
-    mapping = {
-        "lesion_volumes_mL": np.array(population.lesion_volumes_mL),
-        "infiltration": np.array(population.immune_infiltration),
-        "pdl1": np.clip(np.array(population.pdl1) / 100.0, 0.0, 1.0),
-        "alpha": np.array(population.alpha_per_Gy),
-        "lymphocytes": np.array(population.lymphocytes_1e9_per_L),
-        "weight_kg": np.array(population.weight_kg),
-        "bsa_m2": np.array(population.bsa_m2),
-        "gfr_mL_per_min": np.array(population.gfr_mL_per_min),
-        "target_uptake_scale": np.array(population.target_uptake_scale),
-        "low_uptake_fraction": np.array(population.low_uptake_fraction),
-    }
-    if np.all(np.isfinite(population.psa_ng_per_mL)):
-        mapping["psa"] = np.array(population.psa_ng_per_mL)
-    if doubling_time_days is not None:
-        mapping["doubling_time_days"] = np.full(len(population), float(doubling_time_days))
-    return mapping
 
 
 def _organ_doses(regimen, population: Population) -> dict[str, np.ndarray]:
@@ -176,7 +155,7 @@ def _simulate_isolating(simulate_function: Callable, regimen, population: Popula
     inputs the kinetics cannot take), the batch is halved until the failing patients are isolated, so that one
     patient never takes others down with it. Each patient's result does not depend on its batch (own step)."""
     try:
-        result = simulate_function(regimen, _patients_mapping(population, doubling_time_days), grid, organs=(),
+        result = simulate_function(regimen, population.engine_patients(doubling_time_days), grid, organs=(),
                                    outputs=ENGINE_OUTPUTS, overrides=overrides)
         organ = _organ_doses(regimen, population)
         outputs = {name: np.asarray(result.outputs[name], dtype=float) for name in ENGINE_OUTPUTS}
@@ -241,7 +220,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     observed = times[None, :] <= end[:, None]
     sums = np.where(observed, outputs["diameter_sum"][:, imaging], np.nan)
     psa = None
-    has_psa = load_disease(scenario.disease).has_psa and "psa" in _patients_mapping(population, None)
+    has_psa = load_disease(scenario.disease).has_psa and population.has_psa
     if has_psa:
         psa_times = grid[psa_index]
         psa_values = np.where(psa_times[None, :] <= end[:, None], outputs["psa"][:, psa_index], np.nan)
@@ -381,7 +360,7 @@ def simulate_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLi
 def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
     """Hash of what determines the numbers: the scenario without seed, patients and chunk size (the manifest
     pins those) and the calibration values."""
-    document = scenario.model_dump(mode="json", exclude={"seed", "chunk_size", "patients"})
+    document = scenario.model_dump(mode="json", exclude={"kind", "seed", "chunk_size", "patients"})
     return scenario_hash({"scenario": document, "calibration": dict(calibration.values)})
 
 

@@ -30,15 +30,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
-from ..data import load_yaml, read_mapping
+from ..data import load_yaml
 from ..errors import InputError
 from ..kinetics.regimen import Regimen, Sequence, load_regimen
+from ..kinetics.schema import Schema, whole
 from ..population import known_diseases
 from ..units import parse_interval, parse_positive
 from .endpoints import SurvivalParameters
@@ -73,16 +74,14 @@ def parse_schedule(text: str, horizon_days: float, field_name: str = "assessment
     return np.asarray(times)
 
 
-class ArmSpec(BaseModel):
+class ArmSpec(Schema):
     """One arm: its name, its regimen mapping (``rptici.kinetics.load_regimen``; null: no active treatment),
     whether it is the reference arm, and its share of the patients (``patients`` or ``ratio``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     regimen: dict[str, Any] | None = None
     control: bool = False
-    patients: int | None = None
+    patients: whole(1) | None = None  # type: ignore[valid-type]
     ratio: float = 1.0
 
     @field_validator("regimen")
@@ -106,24 +105,23 @@ class ArmSpec(BaseModel):
         return load_regimen(self.regimen)
 
 
-class TrialScenario(BaseModel):
+class TrialScenario(Schema):
     """A virtual trial (see the module docstring for the file format)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+    kind: Literal["trial"] = "trial"
     name: str = "trial"
     description: str | None = None
     disease: str
     arms: tuple[ArmSpec, ...]
-    patients: int | None = None
+    patients: whole(1) | None = None  # type: ignore[valid-type]
     follow_up: str = "24 months"
     assessments: str = "q8w"
     psa_assessments: str = "q4w"
     output_step: str = "1 week"
     confirm_response: bool = True
     dropout_per_year: float | None = None
-    seed: int = 1
-    chunk_size: int = 1000
+    seed: whole(0) = 1  # type: ignore[valid-type]
+    chunk_size: whole(1) = 1000  # type: ignore[valid-type]
     population_method: str = "lhs"
     overrides: dict[str, float] = {}
     calibration: str | None = DEFAULT_CALIBRATION
@@ -149,8 +147,6 @@ class TrialScenario(BaseModel):
             raise ValueError("patients on every arm or on none (then a total 'patients' with ratios)")
         if not any(given) and self.patients is None:
             raise ValueError("a number of patients: 'patients' in total, or per arm")
-        if self.seed < 0 or self.chunk_size < 1:
-            raise ValueError("seed >= 0 and chunk_size >= 1")
         for text, name in ((self.follow_up, "follow_up"), (self.output_step, "output_step")):
             parse_positive(text, "time", name)
         parse_schedule(self.assessments, self.follow_up_days, "assessments")
@@ -186,26 +182,9 @@ class TrialScenario(BaseModel):
         return counts.tolist()
 
 
-def _error(error: ValidationError) -> InputError:
-    first = error.errors()[0]
-    cause = first.get("ctx", {}).get("error")
-    location = ".".join(str(part) for part in first["loc"])
-    if isinstance(cause, InputError):
-        return InputError(".".join(filter(None, (location, cause.field))), cause.value, cause.allowed)
-    return InputError(location or "scenario", first.get("input"), first["msg"])
-
-
 def load_trial_scenario(source: TrialScenario | Mapping[str, Any] | str | os.PathLike[str]) -> TrialScenario:
     """A :class:`TrialScenario` from a mapping or a YAML file; InputError names the field that is wrong."""
-    if isinstance(source, TrialScenario):
-        return source
-    if not isinstance(source, (Mapping, str, os.PathLike)):
-        raise InputError("scenario", type(source).__name__, "a mapping with disease, arms, patients, ...")
-    source = read_mapping(source, "scenario", "a mapping with disease, arms, patients, ...")
-    try:
-        return TrialScenario.model_validate(dict(source))
-    except ValidationError as error:
-        raise _error(error) from None
+    return TrialScenario.load(source)
 
 
 # --- calibration ---------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ _REGIMEN_FIELDS = {
 }
 _GLOBAL_PATHS = {"disease": "disease", "patients": "patients", "patients_per_arm": "patients",
                  "follow_up": "follow_up_months", "seed": "seed"}
-_ARM_PATH = re.compile(r"^arms\.(\d+)\.(?:regimen\.)?(.*)$")
+_ARM_PATH = re.compile(r"^arms(?:\.(\d+)|\[(\d+)\])\.(?:regimen\.)?(.*)$")  # arms.1.… or arms[1].…
 
 
 def default_calibration() -> str | None:
@@ -108,7 +108,7 @@ def form_field(path: str, arm_fields: list[str]) -> str:
     (None for the control arm). Unplaceable paths give ``"form"`` (shown above the form)."""
     match = _ARM_PATH.match(path)
     if match:
-        index, rest = int(match.group(1)), match.group(2)
+        index, rest = int(match.group(1) or match.group(2)), match.group(3)
         prefix = arm_fields[index] if index < len(arm_fields) else None
         if prefix is None:
             return "control" if index < len(arm_fields) else "form"

@@ -1,0 +1,223 @@
+"""The scenario schema's shared pieces: the validating base class, quantities with units, and the patient.
+
+Every scenario kind (regimen, dose, simulation, trial) is a :class:`Schema`: frozen, no unknown key, and any
+validation failure is one :class:`~rptici.errors.InputError` line naming the field path, the value and what
+is allowed (not pydantic's report). Quantities are parsed by pint into the internal unit
+(:mod:`rptici.units`); a patient's dimensioned covariates must carry their unit (``gfr: 1.5 mL/s`` is
+90 mL/min, ``gfr: 90`` is an error), so a value can never be read in the wrong unit.
+
+:class:`PatientSpec` is one patient's covariates; its engine names are :data:`ENGINE_NAMES`. This module sits
+in kinetics, the lowest layer that uses it (the regimen and the kinetic covariates).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import typing
+from typing import Annotated, Any, Literal, Mapping
+
+import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+from ..data import read_mapping
+from ..errors import InputError
+from ..units import parse_quantity
+from .biokinetics import Covariates
+
+
+class Schema(BaseModel):
+    """Frozen, no unknown fields; a validation failure surfaces as an InputError naming the field path."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise input_error(error, type(self)) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any):  # type: ignore[override]
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as error:
+            raise input_error(error, cls) from None
+
+    @classmethod
+    def load(cls, source: Schema | Mapping[str, Any] | str | os.PathLike[str], field: str = "scenario"):
+        """An instance from itself, a mapping or a YAML file holding one; errors name ``field`` for the file."""
+        if isinstance(source, cls):
+            return source
+        if not isinstance(source, (Mapping, str, os.PathLike)):
+            raise InputError(field, type(source).__name__, f"a mapping of {', '.join(cls.model_fields)}")
+        document = read_mapping(source, field, f"a mapping of {', '.join(cls.model_fields)}")
+        return cls.model_validate({str(key): value for key, value in document.items()})
+
+
+def input_error(error: ValidationError, model: type[BaseModel]) -> InputError:
+    """The first pydantic error as an InputError whose field is the path (``rpt.activity``)."""
+    errors = error.errors()
+    first = next((item for item in errors if item["type"] == "extra_forbidden"), errors[0])  # a misspelt key first
+    location = tuple(str(part) for part in first["loc"])
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, InputError):
+        own = cause.field == "value" or (location and location[-1] == cause.field)
+        return prefixed(cause, _path(location if own else (*location, cause.field)))
+    field = _path(location) or model.__name__
+    if first["type"] == "missing":
+        return InputError(field, None, "a value (this field is required)")
+    if first["type"] == "extra_forbidden":
+        owner = _model_at(model, location[:-1])
+        return InputError(field, first.get("input"), "one of the fields " + ", ".join(owner.model_fields))
+    if first["type"] in ("tuple_type", "list_type"):
+        return InputError(field, first.get("input"), "a list")
+    if first["type"] == "literal_error":
+        return InputError(field, first.get("input"), first["msg"].replace("Input should be", "one of"))
+    return InputError(field, first.get("input"), first["msg"].replace("Input should be ", ""))
+
+
+def _path(location: tuple[str, ...]) -> str:
+    """``patient.lesions[0]`` from ("patient", "lesions", "0")."""
+    text = ""
+    for part in location:
+        if part != "[key]":  # pydantic's marker of a mapping key that failed
+            text += f"[{part}]" if part.isdigit() else ("." if text else "") + part
+    return text
+
+
+def prefixed(error: InputError, field: str) -> InputError:
+    """A copy of ``error`` (same class, e.g. UnknownNameError) reporting ``field``."""
+    copy = error.__class__.__new__(error.__class__)
+    copy.__dict__.update(error.__dict__)
+    copy.field = field
+    copy.args = (f"{field}: got {error.value!r}; expected {error.allowed}",)
+    return copy
+
+
+def _model_at(model: type[BaseModel], location: tuple[str, ...]) -> type[BaseModel]:
+    for part in location:
+        field = model.model_fields.get(part)
+        if field is None:
+            continue
+        nested = [kind for kind in (field.annotation, *typing.get_args(field.annotation))
+                  if isinstance(kind, type) and issubclass(kind, BaseModel)]
+        if not nested:
+            break
+        model = nested[0]
+    return model
+
+
+def quantity(dimension: str, *, minimum: float = 0.0, positive: bool = False, maximum: float | None = None,
+             per: float = 1.0, unit_required: bool = True) -> Any:
+    """A pydantic field type: a finite quantity of ``dimension`` (unit required unless dimensionless or not
+    ``unit_required``, e.g. a ``day`` in days) in the
+    internal unit divided by ``per`` (1000 for a body weight in kg), >= ``minimum`` (> 0 if ``positive``).
+    Errors carry the field ``value``; :func:`input_error` replaces it by the field's path."""
+    def parse(value: object) -> float:
+        number = parse_quantity(value, dimension, "value", require_unit=unit_required) / per
+        low = "> 0" if positive else f">= {minimum:g}"
+        kind = "number" if dimension == "dimensionless" else dimension.replace("_", " ")
+        allowed = f"a finite {kind} {low}" + (f" and <= {maximum:g}" if maximum is not None else "")
+        if not math.isfinite(number) or number < minimum or (positive and number <= 0) or \
+                (maximum is not None and number > maximum):
+            raise InputError("value", value, allowed)
+        return number
+
+    return Annotated[float, BeforeValidator(parse)]
+
+
+def whole(minimum: int = 0, maximum: int | None = None) -> Any:
+    """A pydantic field type: a whole number (not a bool, not 2.7) from ``minimum`` to ``maximum``."""
+    def parse(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum or \
+                (maximum is not None and value > maximum):
+            raise InputError("value", value, f"a whole number from {minimum} to {maximum}" if maximum is not None
+                             else f"a whole number >= {minimum}")
+        return int(value)
+
+    return Annotated[int, BeforeValidator(parse)]
+
+
+def _lesion_volume(value: object) -> float:
+    """A lesion's volume (mL) from a volume ('10 mL'), a mass ('20 g', density 1 g/mL) or a diameter ('25 mm',
+    sphere: π d³ / 6)."""
+    for dimension in ("volume", "mass", "length"):
+        try:
+            number = parse_quantity(value, dimension, "value", require_unit=True)
+        except InputError:
+            continue
+        if math.isfinite(number) and number > 0:
+            return math.pi * number ** 3 / 6.0 if dimension == "length" else number * LESION_DENSITY_ML_PER_G
+        break
+    raise InputError("value", value, "a positive lesion volume ('10 mL'), mass ('20 g') or diameter ('25 mm')")
+
+
+#: Lesion volume per mass (mL/g): soft tissue at 1 g/mL, as the engine's lesion mass = volume × 1 g/mL.
+LESION_DENSITY_ML_PER_G = 1.0
+Fraction = quantity("dimensionless", maximum=1.0)
+Lesion = Annotated[float, BeforeValidator(_lesion_volume)]
+
+#: PatientSpec field → the name of that covariate in the engine's patients mapping (internal units).
+ENGINE_NAMES = {"weight": "weight_kg", "bsa": "bsa_m2", "gfr": "gfr_mL_per_min", "target_uptake": "target_uptake_scale",
+                "infiltration": "infiltration", "pdl1": "pdl1", "alpha": "alpha", "lymphocytes": "lymphocytes",
+                "psa": "psa", "doubling_time": "doubling_time_days", "low_uptake_fraction": "low_uptake_fraction"}
+
+
+class PatientSpec(Schema):
+    """One patient's covariates, each a quantity with its unit, stored in the internal unit; None: the
+    default (the ICRP 89 reference adult of ``sex`` for the kinetics, the parameter set's for the immunity).
+
+    weight kg, bsa m², gfr mL/min, target_uptake (scale, 1 = reference), lesions (volumes mL; given as
+    volume, mass or diameter), infiltration (≥ 0, "hot" ≈ 1), pdl1 (fraction 0–1, '10 %' allowed), alpha
+    1/Gy, lymphocytes 10⁹/L, psa ng/mL, doubling_time d, low_uptake_fraction (0–1).
+    """
+
+    sex: Literal["male", "female"] | None = None
+    weight: quantity("mass", positive=True, per=1000.0) | None = None  # type: ignore[valid-type]
+    bsa: quantity("area", positive=True) | None = None  # type: ignore[valid-type]
+    gfr: quantity("flow", positive=True) | None = None  # type: ignore[valid-type]
+    target_uptake: quantity("dimensionless") | None = None  # type: ignore[valid-type]
+    lesions: tuple[Lesion, ...] = ()
+    infiltration: quantity("dimensionless") | None = None  # type: ignore[valid-type]
+    pdl1: Fraction | None = None  # type: ignore[valid-type]
+    alpha: quantity("inverse_dose") | None = None  # type: ignore[valid-type]
+    lymphocytes: quantity("cell_concentration") | None = None  # type: ignore[valid-type]
+    psa: quantity("marker_concentration") | None = None  # type: ignore[valid-type]
+    doubling_time: quantity("time", positive=True) | None = None  # type: ignore[valid-type]
+    low_uptake_fraction: Fraction | None = None  # type: ignore[valid-type]
+
+    def engine_patients(self, count: int = 1) -> dict[str, np.ndarray]:
+        """``count`` copies of this patient in the engine's names and units (given covariates only)."""
+        patients = {ENGINE_NAMES[name]: np.full(count, value) for name, value in self if name in ENGINE_NAMES
+                    and value is not None}
+        if self.lesions:
+            patients["lesion_volumes_mL"] = np.repeat(np.array([self.lesions]), count, axis=0)
+        return patients
+
+    def kinetic_covariates(self) -> Covariates:
+        """The kinetics' :class:`Covariates` of this patient; missing ones are the reference adult's of its sex."""
+        return kinetic_covariates(self.engine_patients(), self.sex or "male")
+
+
+#: Kinetic covariates of the engine's patients mapping (else the reference adult's).
+KINETIC_NAMES = ("weight_kg", "bsa_m2", "gfr_mL_per_min", "target_uptake_scale")
+
+
+def kinetic_covariates(patients: Mapping[str, Any] | Any, sex: str = "male", density_g_per_mL: float = 1.0,
+                       lesion_volumes_mL: Any = None) -> Covariates:
+    """The kinetics' :class:`Covariates` of patients in the engine's names (a mapping, or an object with those
+    attributes): missing covariates are the ICRP 89 reference adult's of ``sex``; lesion mass = volume
+    (``lesion_volumes_mL``, else the patients') × ``density_g_per_mL``, an absent lesion (NaN) mass 0."""
+    def get(name: str) -> Any:
+        return patients.get(name) if isinstance(patients, Mapping) else getattr(patients, name, None)
+
+    volumes = get("lesion_volumes_mL") if lesion_volumes_mL is None else lesion_volumes_mL
+    given = {name: np.asarray(get(name), dtype=float) for name in KINETIC_NAMES if get(name) is not None}
+    lesions = np.zeros((1, 0)) if volumes is None else np.atleast_2d(np.asarray(volumes, dtype=float))
+    count = max([lesions.shape[0]] + [np.size(value) for value in given.values()])
+    reference = Covariates.reference(sex, count)
+    values = {name: np.broadcast_to(given.get(name, getattr(reference, name)), (count,)).copy()
+              for name in KINETIC_NAMES}
+    masses = np.nan_to_num(lesions * density_g_per_mL, nan=0.0) if volumes is not None else np.zeros((count, 0))
+    return Covariates(lesion_masses_g=masses, **values)

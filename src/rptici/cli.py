@@ -464,9 +464,8 @@ def trial_run(scenario: Path = typer.Argument(..., help="Trial scenario (YAML), 
     """Run (or resume) a virtual trial; results in Parquet chunks with a DuckDB view, then a summary."""
 
     def action() -> None:
-        from .analysis.summary import summarize
+        from .api import run_trial, summarize
         from .parallel import RichProgress
-        from .trials.run import run_trial
 
         if as_json:
             run = run_trial(scenario, out, patients=patients, seed=seed, chunk_size=chunk_size, executor=executor)
@@ -498,7 +497,7 @@ def trial_summary(folder: Path = typer.Argument(..., help="Results folder of `rp
     """Per arm: n, ORR, PSA50, median PFS and OS, hazard ratios against the control arm, grade >= 3 by cause; KM."""
 
     def action() -> None:
-        from .analysis.summary import summarize
+        from .api import summarize
 
         summary = summarize(folder)
         if html is not None:
@@ -553,7 +552,7 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
     """Replay a registry trial with the monotherapy calibration: per endpoint simulated (95 % CI) and reported."""
 
     def action() -> None:
-        from .analysis.replay import replay
+        from .api import replay
 
         result = replay(name, patients=patients, seed=seed, calibration=calibration)
         if as_json:

@@ -2,7 +2,7 @@
 
 Each run lives in its own folder ``<run_root>/<run_id>/``: ``scenario.yaml`` (what was asked),
 ``status.json`` (state, progress, message; rewritten atomically), ``trial/`` (the result store that
-:func:`rptici.trials.run.run_trial` writes) and ``summary.json`` (:func:`rptici.analysis.summary.summarize`).
+:func:`rptici.run_trial` writes) and ``summary.json`` (:func:`rptici.summarize`).
 Run ids are made here (16 lowercase hex digits) and every path the web layer opens goes through
 :meth:`JobManager.folder`, which accepts only such an id and only a folder inside the run root.
 """
@@ -69,18 +69,17 @@ class RunStatus:
 
 def default_runner(scenario: Mapping[str, Any], folder: Path, progress: Callable[[int, int], None],
                    chunk_size: int) -> None:
-    """Run the scenario with :func:`rptici.trials.run.run_trial` into ``folder``."""
-    from rptici.trials.run import run_trial
-    from rptici.trials.scenario import load_trial_scenario
+    """Run the scenario with :func:`rptici.run_trial` into ``folder``."""
+    from rptici.api import load_scenario, run_trial
 
-    run = run_trial(load_trial_scenario(dict(scenario)), folder, chunk_size=chunk_size, progress=progress)
+    run = run_trial(load_scenario(dict(scenario), kind="trial"), folder, chunk_size=chunk_size, progress=progress)
     failed = getattr(getattr(run, "report", None), "failed", None)
     if failed:
         raise RpticiError(f"{len(failed)} chunk(s) of patients failed; the first: {failed[0]}")
 
 
 def default_summarizer(folder: Path) -> dict:
-    from rptici.analysis.summary import summarize
+    from rptici.api import summarize
 
     return summarize(folder)
 

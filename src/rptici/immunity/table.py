@@ -137,9 +137,10 @@ class ModelTable:
 
     @cached_property
     def defaults(self) -> dict[str, float]:
-        """Table defaults of vector parameters that no file defines (used where a parameter set lacks them)."""
-        return {entry.name: entry.default for entry in self.parameters
-                if isinstance(entry, Parameter) and entry.default is not None}
+        """Values used where a parameter set lacks a vector parameter: each parameter's ``default`` and 1 (on)
+        for every switch."""
+        return {entry.name: 1.0 if isinstance(entry, Switch) else entry.default for entry in self.parameters
+                if isinstance(entry, Switch) or entry.default is not None}
 
     @cached_property
     def switch_equivalents(self) -> dict[str, tuple[str, bool]]:

@@ -342,25 +342,29 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         dydt[s + L_EFFECTOR] = (turnover * infiltration * (1.0 + (functional_blood - 1.0) * reach) * trafficking_boost
                                 - turnover * effector - local_kill * effector)
         target = (p[q + Q_PDL1_BASE]
-                  + p[P_SWITCH_PDL1_IFN] * p[P_PDL1_IFN_GAIN] * _saturation(effector, p[P_PDL1_EFFECTOR_HALF_SATURATION])
+                  + p[P_SWITCH_PDL1_IFN] * p[P_PDL1_IFN_GAIN]
+                  * _saturation(effector, p[P_PDL1_EFFECTOR_HALF_SATURATION])
                   + p[P_SWITCH_PDL1_RADIATION] * p[P_PDL1_RADIATION_GAIN] * radiation_signal)
         dydt[s + L_PDL1] = p[P_PDL1_RATE] * (target - pdl1)
         dydt[s + L_RADIATION_SIGNAL] = rate - p[P_RADIATION_SIGNAL_DECAY_RATE] * signal
 
     # systemic immunity
-    dydt[S_ANTIGEN] = p[P_SWITCH_IMMUNOGENIC_CELL_DEATH] * p[P_ANTIGEN_YIELD] * dying - p[P_ANTIGEN_CLEARANCE_RATE] * antigen
+    dydt[S_ANTIGEN] = (p[P_SWITCH_IMMUNOGENIC_CELL_DEATH] * p[P_ANTIGEN_YIELD] * dying
+                       - p[P_ANTIGEN_CLEARANCE_RATE] * antigen)
     dydt[S_INTERFERON] = p[P_SWITCH_STING] * p[P_STING_YIELD] * irradiated - p[P_INTERFERON_CLEARANCE_RATE] * interferon
     antigen_signal = _saturation(antigen, p[P_ANTIGEN_HALF_SATURATION])
     sting = p[P_STING_DEPENDENCE]
     dydt[S_DENDRITIC_CELLS] = (p[P_DC_MATURATION_RATE] * antigen_signal * ((1.0 - sting) + sting * interferon_signal)
-                         - p[P_DC_DEATH_RATE] * dendritic)
+                               - p[P_DC_DEATH_RATE] * dendritic)
     baseline_lymphocytes = p[P_LYMPHOCYTE_BASELINE]
     treg_priming = switch_regulatory * p[P_TREG_SUPPRESSION]
-    priming = (p[P_SWITCH_PRIMING] * p[P_PRIMING_RATE] * max(dendritic, 0.0) * max(lymphocytes, 0.0) / baseline_lymphocytes
+    priming = (p[P_SWITCH_PRIMING] * p[P_PRIMING_RATE] * max(dendritic, 0.0) * max(lymphocytes, 0.0)
+               / baseline_lymphocytes
                * (1.0 + p[P_SWITCH_CTLA4_PRIMING] * p[P_CTLA4_PRIMING_GAIN] * occupancy_ctla4)
                * (1.0 + p[P_ICI_PRIMING_GAIN] * relief)
                * (1.0 + treg_priming) / (1.0 + treg_priming * max(regulatory, 0.0)))
-    recall = p[P_SWITCH_MEMORY] * p[P_MEMORY_RECALL_RATE] * max(memory, 0.0) * _saturation(burden, p[P_MEMORY_RECALL_HALF_SATURATION])
+    recall = (p[P_SWITCH_MEMORY] * p[P_MEMORY_RECALL_RATE] * max(memory, 0.0)
+              * _saturation(burden, p[P_MEMORY_RECALL_HALF_SATURATION]))
     lymphoid_rate = p[P_LYMPHOID_DOSE_FACTOR] * blood_rate
     lymphoid_damage = p[P_LYMPHOID_DOSE_FACTOR] * blood_damage
     lymphocyte_kill = switch_lymphocyte_kill * (p[P_LYMPHOCYTE_ALPHA] * lymphoid_rate
@@ -372,17 +376,20 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
                       * _saturation(burden, p[P_EXHAUSTION_BURDEN_HALF_SATURATION]))
     exhausted_share = p[P_SWITCH_EXHAUSTION] * p[P_EXHAUSTION_GAIN] * engagement
     exhausted_share = exhausted_share / (1.0 + exhausted_share)
-    dydt[S_EFFECTOR_BLOOD] = (p[P_EFFECTOR_BLOOD_DEATH_RATE] * (1.0 - effector_blood) + (1.0 - exhausted_share) * priming
+    dydt[S_EFFECTOR_BLOOD] = (p[P_EFFECTOR_BLOOD_DEATH_RATE] * (1.0 - effector_blood)
+                              + (1.0 - exhausted_share) * priming
                               + recall - lymphocyte_kill * effector_blood)
     dydt[S_EXHAUSTED] = exhausted_share * priming - (p[P_EXHAUSTED_DEATH_RATE] + lymphocyte_kill) * exhausted
     dydt[S_REGULATORY] = (p[P_TREG_TURNOVER_RATE] * (1.0 + p[P_TREG_EXPANSION_GAIN] * dendritic - regulatory)
-                          - (p[P_SWITCH_CTLA4_TREG_DEPLETION] * p[P_CTLA4_TREG_DEPLETION_RATE] * occupancy_ctla4 + p[P_TREG_DEPLETION_RATE])
+                          - (p[P_SWITCH_CTLA4_TREG_DEPLETION] * p[P_CTLA4_TREG_DEPLETION_RATE] * occupancy_ctla4
+                             + p[P_TREG_DEPLETION_RATE])
                           * regulatory
                           - switch_lymphocyte_kill * p[P_TREG_RADIOSENSITIVITY] * lymphoid_rate * regulatory)
     dydt[S_SUPPRESSOR] = p[P_MDSC_TURNOVER_RATE] * (1.0 + p[P_MDSC_RECRUITMENT_GAIN] * antigen_signal - suppressor)
     contraction = p[P_EFFECTOR_BLOOD_DEATH_RATE] * max(effector_blood - 1.0, 0.0)
     dydt[S_MEMORY] = p[P_SWITCH_MEMORY] * p[P_MEMORY_FRACTION] * contraction - p[P_MEMORY_DECAY_RATE] * memory
-    dydt[S_LYMPHOCYTES] = p[P_LYMPHOCYTE_RECOVERY_RATE] * (baseline_lymphocytes - lymphocytes) - lymphocyte_kill * lymphocytes
+    dydt[S_LYMPHOCYTES] = (p[P_LYMPHOCYTE_RECOVERY_RATE] * (baseline_lymphocytes - lymphocytes)
+                           - lymphocyte_kill * lymphocytes)
     dydt[S_PSA] = p[P_SWITCH_PSA] * p[P_PSA_PRODUCTION] * volume - p[P_PSA_CLEARANCE_RATE] * y[S_PSA]
     dydt[S_MARROW_DOSE] = blood_rate
     dydt[S_MARROW_REPAIR_RESIDUAL] = blood_forcing - marrow_repair * y[S_MARROW_REPAIR_RESIDUAL]

@@ -13,7 +13,7 @@ from rptici.kinetics.biokinetics import Covariates, biokinetic_model
 from rptici.kinetics.compartments import Administration
 from rptici.simulation.drivers import Schedule, dose_rate_response, reduce_exponentials, regimen_schedule
 from rptici.simulation.engine import model_inputs, organ_dose, simulate
-from rptici.simulation.solver import NON_FINITE, SUCCESS, Dopri5, Flush, PIController, solve
+from rptici.simulation.solver import _KERNELS, NON_FINITE, SUCCESS, Dopri5, Flush, PIController, solve
 
 numba = pytest.importorskip("numba")
 from rptici.immunity.model import MODEL, observables, rhs  # noqa: E402
@@ -86,6 +86,19 @@ def test_engine_agrees_with_the_pure_python_right_hand_side():
     layout, y0, params, events, *_ = model_inputs(REGIMEN, patients)
     states, _ = oracle(rhs, y0, params, TIMES, *events, method="LSODA", rtol=1e-11, atol=1e-13, pure_python=True)
     agree(result.outputs, observables(states, params, layout), 1e-6)
+
+
+def test_one_compiled_kernel_serves_every_scenario():
+    """Regimens, lesion counts, switches and tolerances change arrays, not the compiled code: one kernel for the
+    model's rhs with the default solver, compiled for one signature."""
+    one_lesion = {"lesion_volumes_mL": np.array([[8.0], [30.0]])}
+    rpt_only = Regimen.model_validate({"rpt": {"agent": PSMA, "activity": "7.4 GBq", "interval": "6 weeks",
+                                               "cycles": 1}})
+    simulate(REGIMEN, random_patients(2, seed=15), TIMES[:4], organs=())
+    simulate(rpt_only, one_lesion, TIMES[:4], organs=(), rtol=1e-7, atol=1e-9, overrides={"switch_memory": 0})
+    kernels = [key for key in _KERNELS if key[0] is MODEL.rhs and key[1] == "numba"]
+    assert len(kernels) == 1
+    assert len(_KERNELS[kernels[0]].signatures) == 1
 
 
 def test_same_numbers_for_one_or_two_threads_and_any_chunk_size():

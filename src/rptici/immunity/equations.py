@@ -1,5 +1,8 @@
 """Tumour–immune–checkpoint equations: the right-hand side ``rhs(t, y, p, dydt)`` of one patient.
 
+The indices it reads (``S_*``, ``L_*``, ``P_*``, ``Q_*``, ``PK_*``) are generated from the model table
+(:mod:`.table`); a new mechanism adds its entries there and its term here.
+
 One compiled right-hand side ``rhs(t, y, p, dydt)`` serves every scenario: the number of lesions and of
 dose-rate exponentials is read from the parameter vector, and each mechanism is multiplied by a switch
 parameter (``switch_<mechanism>``, 1 on, 0 off). The immune core follows Kosinsky et al. 2018 (J Immunother
@@ -51,11 +54,11 @@ which decays within hours — is a state (``repair_residual``, ``marrow_repair_r
 "slow" when λ_k < μ/2 (:data:`SLOW_FRACTION`), so 1/(μ − λ_k) ≤ 2/μ and no cancellation can occur when λ_k
 is close to μ: faster components instead drive r (r' = Σ_fast u_k − μ r), which keeps the split exact for
 every λ. Γ stays continuous across an administration because every jump Δu_k of a slow component comes
-with the jump Δr = −Δu_k/(μ − λ_k) (:func:`repair_residual_events`). After a few hours r and the fast u's
-are negligible, the engine sets them to zero, and the smooth dynamics set the step.
+with the jump Δr = −Δu_k/(μ − λ_k) (:func:`.linear.repair_residual_events`). After a few hours r and the
+fast u's are negligible, the engine sets them to zero, and the smooth dynamics set the step.
 
-The untreated net growth rate is the stated doubling time: r is chosen in :func:`parameter_vector` so that
-s_g r G V/(V+v_c) − κ₀ = ln 2/T_d at the initial volume (κ₀ the baseline immune kill), and with no drug
+The untreated net growth rate is the stated doubling time: r is chosen in :func:`.covariates.parameter_vector`
+so that s_g r G V/(V+v_c) − κ₀ = ln 2/T_d at the initial volume (κ₀ the baseline immune kill), and with no drug
 and no RPT every immune state sits at its steady state.
 
 Exhaustion. Effector cells primed while PD-1 meets tumour PD-L1 unblocked, under persistent antigen, are
@@ -94,7 +97,7 @@ Stroma. A CT measures the whole lesion: tumour cells plus stroma (fibrosis, necr
 which makes up a share σ (``stroma_share``) of carcinomas and does not disappear when the tumour cells die.
 The lesion-volume covariate is the measured volume: the tumour cells are V(0) = (1 − σ) of it and the stroma
 S0 = σ/(1 − σ) V(0) = σ of it, which never shrinks below S0 and grows with the tumour above it. It enters
-only the measured volume and diameter (:func:`observables`), not the dynamics; σ = 0 removes it.
+only the measured volume and diameter (:func:`.observables.observables`), not the dynamics; σ = 0 removes it.
 """
 
 from __future__ import annotations
@@ -194,7 +197,7 @@ def _dose_rate_and_damage(y: np.ndarray, p: np.ndarray, first_state: int, first_
                           repair_rate: float, residual: float) -> tuple[float, float, float]:
     """(Ḋ, Γ, forcing of the residual) of one region from its drivers u_k and repair residual r.
 
-    Γ = Σ_slow u_k/(μ − λ_k) + r with r' = Σ_fast u_k − μ r (see :func:`repair_weights`).
+    Γ = Σ_slow u_k/(μ − λ_k) + r with r' = Σ_fast u_k − μ r (see :func:`.linear.repair_weights`).
     """
     rate = 0.0
     damage = residual

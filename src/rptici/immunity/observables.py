@@ -59,7 +59,7 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     those states; read-outs that need other states come out NaN.
 
     Per lesion (last axis = lesions; NaN where a lesion is absent): volume (mL, viable + target-low + doomed
-    + stroma, :func:`measured_volume`),
+    + stroma, :func:`.covariates.measured_volume`),
     diameter (mm, sphere), dose (Gy), bed (Gy; BED = D + 2∫ḊΓ/(α/β), α/β = α/β_lesion), effector_tumour.
     Sums: volume_sum, diameter_sum (the RECIST sum of diameters). Systemic: psa (ng/mL), effector_blood
     and regulatory (relative to baseline), cd8_treg_ratio, memory, exhausted (relative to the

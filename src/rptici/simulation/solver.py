@@ -6,10 +6,13 @@ patient); a numba-compiled kernel runs patients in parallel threads (``numba.pra
 jumps in the state, so each patient is integrated piecewise between its own events, and a step never
 crosses one.
 
-Method: the explicit Runge–Kutta pair of Dormand & Prince (1980, J Comput Appl Math 6:19) with the
-step-size controller (PI controller, β = 0.04), the initial-step heuristic and the 4th-order continuous
-extension of DOPRI5 (Hairer, Nørsett & Wanner, *Solving Ordinary Differential Equations I*, 2nd ed.,
-Springer 1993, sections II.4–II.6 and the code ``dopri5.f``). The error norm is the root mean square of
+Method: the solver is an object, in the manner of diffrax (a solver is its tableau, the step-size
+controller is an object beside it): :class:`Dopri5` holds the explicit Runge–Kutta pair of Dormand & Prince
+(1980, J Comput Appl Math 6:19) as a :class:`RungeKuttaTableau` (:data:`DORMAND_PRINCE_54`, with DOPRI5's
+4th-order continuous extension) and a :class:`PIController` (tolerances, β = 0.04, safety 0.9; Hairer,
+Nørsett & Wanner, *Solving Ordinary Differential Equations I*, 2nd ed., Springer 1993, sections II.4–II.6
+and the code ``dopri5.f``). The kernel takes the tableau's coefficients and the controller's constants as
+closure constants, which numba folds into the compiled code. The error norm is the root mean square of
 ``error_i / (atol_i + rtol·max(|y_i|, |y_new_i|))``.
 
 Layout: patient-major. ``y0`` is (patients, states), ``params`` (patients, parameters), events
@@ -42,12 +45,12 @@ further.
 Events are right-continuous: an output requested at an event time shows the state *after* the jump.
 
 Backends: ``"numba"`` (default when numba is installed) compiles the per-patient integrator as a closure
-over the jitted ``rhs`` and caches the compiled kernel per ``rhs``; ``"python"`` runs *the same source*
-uncompiled with ``rhs.py_func`` (slow, but rptici keeps working without numba). The stiff-capable path
-``method="radau"`` integrates each patient with :func:`scipy.integrate.solve_ivp` (Radau IIA, order 5,
-finite-difference Jacobian) piecewise between the same events; ``method="auto"`` runs Dormand–Prince and
-re-integrates with Radau only the patients that failed with too many steps or a step-size underflow (the
-symptoms of stiffness), recording ``used_stiff`` for them.
+over the jitted ``rhs`` and caches the compiled kernel per ``rhs``, tableau and controller constants;
+``"python"`` runs *the same source* uncompiled with ``rhs.py_func`` (slow, but rptici keeps working without
+numba). The stiff-capable :class:`Radau` integrates each patient with :func:`scipy.integrate.solve_ivp`
+(Radau IIA, order 5, finite-difference Jacobian) piecewise between the same events; :class:`Auto` runs
+Dormand–Prince and re-integrates with Radau only the patients that failed with too many steps or a
+step-size underflow (the symptoms of stiffness), recording ``used_stiff`` for them.
 
 Every patient is integrated independently of the others with the same arithmetic, so the results do not
 depend on thread count or on how patients are split into batches. A patient whose integration fails

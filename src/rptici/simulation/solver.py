@@ -20,9 +20,9 @@ Layout: patient-major. ``y0`` is (patients, states), ``params`` (patients, param
 contiguous vector, which is what a per-patient right-hand side ``rhs(t, y, p, dydt)`` reads and writes, and
 threads write disjoint blocks. A states × patients ``y0`` is accepted with ``states_first=True``.
 
-Exact states: states with linear equations fed only by pure decays (``linear_states``: dose-rate
+Exact states: states with linear equations fed only by pure decays (:class:`LinearSystem` ``states``: dose-rate
 drivers, repair residuals, signals they drive) and two-state linear systems with constant coefficients
-(``linear_blocks``: an antibody's central and peripheral amounts) are set to their exact solution at every
+(its ``blocks``: an antibody's central and peripheral amounts) are set to their exact solution at every
 stage and left out of the error norm, so fast linear transients do not hold the step at their stability
 limit. Their values at the five stage times of a step come from one call (the decay factors as powers of
 e^{−λh/90}). After an event that changes only exact states the step continues at the size the controller

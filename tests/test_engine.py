@@ -12,11 +12,11 @@ from rptici.kinetics import Regimen
 from rptici.kinetics.biokinetics import Covariates, biokinetic_model
 from rptici.kinetics.compartments import Administration
 from rptici.simulation.drivers import Schedule, dose_rate_response, reduce_exponentials, regimen_schedule
-from rptici.simulation.engine import flush_levels, model_inputs, organ_dose, simulate
-from rptici.simulation.solver import NON_FINITE, SUCCESS, solve_batched
+from rptici.simulation.engine import model_inputs, organ_dose, simulate
+from rptici.simulation.solver import _KERNELS, NON_FINITE, SUCCESS, Dopri5, Flush, PIController, solve
 
 numba = pytest.importorskip("numba")
-from rptici.immunity.model import observables, rhs  # noqa: E402
+from rptici.immunity.model import MODEL, observables, rhs  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from oracle import oracle  # noqa: E402
@@ -88,6 +88,19 @@ def test_engine_agrees_with_the_pure_python_right_hand_side():
     agree(result.outputs, observables(states, params, layout), 1e-6)
 
 
+def test_one_compiled_kernel_serves_every_scenario():
+    """Regimens, lesion counts, switches and tolerances change arrays, not the compiled code: one kernel for the
+    model's rhs with the default solver, compiled for one signature."""
+    one_lesion = {"lesion_volumes_mL": np.array([[8.0], [30.0]])}
+    rpt_only = Regimen.model_validate({"rpt": {"agent": PSMA, "activity": "7.4 GBq", "interval": "6 weeks",
+                                               "cycles": 1}})
+    simulate(REGIMEN, random_patients(2, seed=15), TIMES[:4], organs=())
+    simulate(rpt_only, one_lesion, TIMES[:4], organs=(), rtol=1e-7, atol=1e-9, overrides={"switch_memory": 0})
+    kernels = [key for key in _KERNELS if key[0] is MODEL.rhs and key[1] == "numba"]
+    assert len(kernels) == 1
+    assert len(_KERNELS[kernels[0]].signatures) == 1
+
+
 def test_same_numbers_for_one_or_two_threads_and_any_chunk_size():
     patients = random_patients(9, seed=13)
     threads = numba.get_num_threads()
@@ -106,12 +119,12 @@ def test_same_numbers_for_one_or_two_threads_and_any_chunk_size():
 def test_a_broken_patient_is_flagged_and_the_others_are_unchanged():
     patients = random_patients(6, seed=14)
     layout, y0, params, events, *_ = model_inputs(REGIMEN, patients)
-    states, levels = flush_levels(layout, params, events, 1e-8)
-    arguments = dict(t0=0.0, flush_states=states, flush_level=levels, atol=1e-8)
-    clean = solve_batched(rhs, y0, params, TIMES, *events, **arguments)
+    arguments = dict(t0=0.0, flush=Flush(*MODEL.flush_levels(layout, params, events, 1e-8)),
+                     solver=Dopri5(PIController(atol=1e-8)))
+    clean = solve(rhs, y0, params, TIMES, events, **arguments)
     broken = params.copy()
     broken[2, layout.parameter("kill_rate")] = np.nan
-    result = solve_batched(rhs, y0, broken, TIMES, *events, **arguments)
+    result = solve(rhs, y0, broken, TIMES, events, **arguments)
     assert result.status[2] == NON_FINITE and "non-finite" in result.reasons[2]
     assert np.all(np.isnan(result.y[2]))
     others = [0, 1, 3, 4, 5]

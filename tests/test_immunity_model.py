@@ -383,14 +383,14 @@ def test_exhausted_cells_are_not_rescued_by_later_blockade():
 
 def test_jit_shim_without_numba(monkeypatch):
     """Where numba is missing the same function runs as plain Python (and still has py_func)."""
-    from rptici.immunity import model
+    from rptici.immunity import equations
 
-    monkeypatch.setattr(model, "_njit", None)
+    monkeypatch.setattr(equations, "_njit", None)
 
     def square(x):
         return x * x
 
-    wrapped = model.jit(square)
+    wrapped = equations.jit(square)
     assert wrapped is square and wrapped.py_func is square and wrapped(3.0) == 9.0
 
 

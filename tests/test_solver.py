@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
 from rptici.errors import InputError
-from rptici.simulation.solver import NON_FINITE, NON_FINITE_INPUT, SUCCESS, TOO_MANY_STEPS, solve_batched
+from rptici.simulation.solver import (DORMAND_PRINCE_54, NON_FINITE, NON_FINITE_INPUT, SUCCESS, TOO_MANY_STEPS, Auto,
+                                     Dopri5, LinearSystem, PIController, Radau, solve, solve_batched)
 
 numba = pytest.importorskip("numba")
 
@@ -201,10 +204,14 @@ def test_a_broken_patient_is_flagged_and_the_others_are_unchanged():
 def test_stiff_patients_fall_back_to_radau():
     stiffness = np.array([[1.0], [1e5]])
     times = np.linspace(0.0, 5.0, 11)
-    result = solve_batched(stiff_relaxation, np.zeros((2, 1)), stiffness, times, rtol=1e-8, atol=1e-10,
-                           max_steps=5000, method="auto")
+    controller = PIController(rtol=1e-8, atol=1e-10)
+    result = solve(stiff_relaxation, np.zeros((2, 1)), stiffness, times, max_steps=5000,
+                   solver=Auto(Dopri5(controller), Radau(controller)))
     assert np.all(result.status == SUCCESS)
     assert result.used_stiff.tolist() == [False, True]
+    radau = solve(stiff_relaxation, np.zeros((2, 1)), stiffness, times, solver=Radau(controller))
+    assert radau.used_stiff.tolist() == [True, True]
+    np.testing.assert_allclose(radau.y, result.y, rtol=1e-6, atol=1e-8)
     lam = stiffness[:, :1]
     t = times[None, :]
     exact = (lam ** 2 * np.cos(t) + lam * np.sin(t) - lam ** 2 * np.exp(-lam * t)) / (lam ** 2 + 1.0)
@@ -282,8 +289,8 @@ def test_linear_states_leave_the_driven_state_accurate_with_fewer_steps():
     events = (np.array([[0.0, 7.0]] * 3), np.zeros((3, 2), dtype=int), np.array([[10.0, 10.0]] * 3))
     y0 = np.array([[0.0, 0.0, 1.0]] * 3)
     plain = solve_batched(driven_growth, y0, params, times, *events, rtol=1e-8, atol=1e-10)
-    exact = solve_batched(driven_growth, y0, params, times, *events, rtol=1e-8, atol=1e-10, linear_states=[0, 1],
-                          linear_rates=params, linear_sources=[[1, 0]], linear_weights=[1.0])
+    exact = solve(driven_growth, y0, params, times, events, solver=Dopri5(PIController(rtol=1e-8, atol=1e-10)),
+                  linear=LinearSystem(states=[0, 1], rates=params, sources=[[1, 0]], weights=[1.0]))
     for patient in range(3):
         reference = []
         state = y0[patient].copy()
@@ -367,3 +374,68 @@ def test_bad_linear_blocks_are_refused(arguments):
     with pytest.raises(InputError) as error:
         solve_batched(linear_pair, np.ones((2, 2)), np.ones((2, 4)), np.linspace(0, 5, 6), **arguments)
     assert "linear_block" in str(error.value)
+
+
+# --- the solver as objects ----------------------------------------------------------------------------------
+
+def test_dormand_prince_tableau_satisfies_its_order_conditions():
+    """Quadrature conditions Σ b_i c_i^(k−1) = 1/k for k ≤ 5 (order 5) and, for the embedded b̂ = b − error,
+    k ≤ 4 (order 4) but not 5; row sums of a equal c; Σ b_i a_ij c_j = 1/6 (HNW 1993, II.2, table 2.2)."""
+    tableau = DORMAND_PRINCE_54
+    b, c = np.array(tableau.b), np.array(tableau.c)
+    embedded = b - np.array(tableau.error)
+    a = np.zeros((7, 7))
+    for row, weights in enumerate(tableau.a):
+        a[row, :len(weights)] = weights
+    for k in range(1, 6):
+        assert b @ c ** (k - 1) == pytest.approx(1.0 / k, abs=1e-15)
+    for k in range(1, 5):
+        assert embedded @ c ** (k - 1) == pytest.approx(1.0 / k, abs=1e-15)
+    assert abs(embedded @ c ** 4 - 0.2) > 1e-4
+    np.testing.assert_allclose(a.sum(axis=1), c, atol=1e-14)
+    assert b @ a @ c == pytest.approx(1.0 / 6.0, abs=1e-15)
+    assert tableau.a[6] == tableau.b[:6]  # first same as last: the 7th stage is f at the new point
+
+
+def test_a_tableau_the_kernel_cannot_run_is_refused():
+    changed = dataclasses.replace(DORMAND_PRINCE_54, c=(0.0, 0.25) + DORMAND_PRINCE_54.c[2:])
+    with pytest.raises(InputError, match="tableau"):
+        Dopri5(tableau=changed)
+
+
+def test_controller_constants_reach_the_kernel():
+    """A smaller safety factor takes more, smaller steps for the same tolerance; both meet it (Bateman)."""
+    params, event_times, event_state, event_amount, doses, amounts = chain_with_doses(20)
+    times = np.linspace(0.0, 30.0, 31)
+    events = (event_times, event_state, event_amount)
+    steps = {}
+    for safety in (0.9, 0.5):
+        controller = PIController(rtol=1e-7, atol=1e-10, safety=safety)
+        result = solve(decay_chain, np.zeros((20, 2)), params, times, events, solver=Dopri5(controller))
+        parent, daughter = bateman(params, doses, amounts, times)
+        np.testing.assert_allclose(result.y[:, :, 1], daughter, rtol=1e-5, atol=1e-9)
+        steps[safety] = result.accepted_steps.sum()
+    assert steps[0.5] > 1.2 * steps[0.9]
+
+
+def test_solve_batched_is_solve_with_named_parts():
+    params, event_times, event_state, event_amount, _, _ = chain_with_doses(4)
+    times = np.linspace(0.0, 25.0, 11)
+    named = solve_batched(decay_chain, np.zeros((4, 2)), params, times, event_times, event_state, event_amount,
+                          rtol=1e-7, atol=1e-10, method="auto", linear_states=[0], linear_rates=params[:, :1])
+    objects = solve(decay_chain, np.zeros((4, 2)), params, times, (event_times, event_state, event_amount),
+                    solver=Auto(Dopri5(PIController(rtol=1e-7, atol=1e-10))),
+                    linear=LinearSystem(states=[0], rates=params[:, :1]))
+    np.testing.assert_array_equal(named.y, objects.y)
+
+
+@pytest.mark.parametrize("options", [dict(rtol=0.0), dict(atol=-1.0), dict(safety=1.5), dict(beta=0.3),
+                                     dict(factor_min=2.0)])
+def test_bad_controller_values_are_refused(options):
+    with pytest.raises(InputError):
+        PIController(**options)
+
+
+def test_an_unknown_solver_is_refused():
+    with pytest.raises(InputError, match="solver"):
+        solve(decay_chain, np.zeros((1, 2)), np.ones((1, 2)), np.array([0.0, 1.0]), solver="dopri5")

@@ -3,8 +3,8 @@
 Every entry of a parameter file is ``{value, unit, source}`` (``assumption: true`` where no
 measurement was found), or ``{tissue, quantity}`` to take a radiobiological value from
 ``data/tissues.yaml`` through :func:`rptici.radiobiology.tissue` (one place for each number). Units are
-converted with pint to the internal unit of each parameter (:data:`PARAMETER_UNITS`); a mechanism
-switch is a parameter ``switch_<mechanism>`` of 0 or 1.
+converted with pint to the internal unit of each parameter (:data:`PARAMETER_UNITS`, from the model
+table :mod:`.table`); a mechanism switch is a parameter ``switch_<mechanism>`` of 0 or 1 (:data:`SWITCHES`).
 
 The checkpoint antibodies come from the agent catalogue for human patients (population PK of
 :mod:`rptici.kinetics.antibody`, half-occupancy of :mod:`rptici.kinetics.occupancy`) and from the
@@ -25,97 +25,10 @@ from ..errors import InputError, UnknownNameError
 from ..kinetics import AntibodyModel, antibody_model, half_occupancy
 from ..radiobiology import tissue
 from ..units import registry
+from .table import PARAMETER_UNITS, SWITCHES
 
 #: Per-volume lymphocyte count unit, checked as written (pint has no clinical "10^9/L").
 LYMPHOCYTE_UNIT = "10^9/L"
-
-#: Internal unit of every parameter that a file may (or must) define. Rates are per day.
-PARAMETER_UNITS: dict[str, str] = {
-    # tumour growth and radiation
-    "doubling_time": "day",
-    "carrying_capacity": "mL",
-    "cell_volume": "mL",
-    "doomed_cell_lifetime": "day",
-    "doomed_lifetime_doublings": "",
-    "stroma_share": "",
-    "tumour_alpha": "1/Gy",
-    "tumour_alpha_beta": "Gy",
-    "tumour_repair_half_time": "day",
-    # antigen, interferon, dendritic cells, priming
-    "antigen_yield": "",
-    "antigen_clearance_rate": "1/day",
-    "antigen_half_saturation": "mL",
-    "sting_yield": "",
-    "interferon_clearance_rate": "1/day",
-    "interferon_half_saturation": "mL",
-    "sting_dependence": "",
-    "dc_maturation_rate": "1/day",
-    "dc_death_rate": "1/day",
-    "priming_rate": "1/day",
-    "effector_blood_death_rate": "1/day",
-    "effector_tumour_turnover_rate": "1/day",
-    "trafficking_interferon_gain": "",
-    # killing and its modulation
-    "kill_rate": "1/day",
-    "mhc_gain": "",
-    "radiation_signal_decay_rate": "1/day",
-    "radiation_signal_half_saturation": "Gy",
-    "pdl1_rate": "1/day",
-    "pdl1_ifn_gain": "",
-    "pdl1_effector_half_saturation": "",
-    "pdl1_radiation_gain": "",
-    "pdl1_suppression": "",
-    "treg_suppression": "",
-    "mdsc_suppression": "",
-    "treg_turnover_rate": "1/day",
-    "treg_expansion_gain": "",
-    "treg_depletion_rate": "1/day",
-    "treg_radiosensitivity": "1/Gy",
-    "mdsc_turnover_rate": "1/day",
-    "mdsc_recruitment_gain": "",
-    "ctla4_priming_gain": "",
-    "ctla4_treg_depletion_rate": "1/day",
-    "ici_priming_gain": "",
-    # lymphocytes and marrow
-    "lymphocyte_alpha": "1/Gy",
-    "lymphocyte_alpha_beta": "Gy",
-    "lymphocyte_recovery_rate": "1/day",
-    "lymphocyte_baseline": LYMPHOCYTE_UNIT,
-    "lymphoid_dose_factor": "",
-    "marrow_alpha_beta": "Gy",
-    "marrow_repair_half_time": "day",
-    # memory
-    "memory_fraction": "",
-    "memory_decay_rate": "1/day",
-    "memory_recall_rate": "1/day",
-    "memory_recall_half_saturation": "mL",
-    # T-cell exhaustion
-    "exhaustion_gain": "",
-    "exhaustion_burden_half_saturation": "mL",
-    "exhausted_death_rate": "1/day",
-    "exhausted_function": "",
-    "exhausted_function_blocked": "",
-    # uptake heterogeneity (target-low cells)
-    "low_uptake_dose_fraction": "",
-    "low_uptake_odds_scale": "",
-    # PSA
-    "psa_half_life": "day",
-    # default covariates (used where a patient does not give them)
-    "infiltration": "",
-    "pdl1_expression": "",
-    "low_uptake_fraction": "",
-    "body_weight": "kg",
-    "default_half_occupancy": "ug/mL",
-}
-
-#: Mechanisms that can be switched off (parameter ``switch_<name>``, 1 on, 0 off); ``gompertz`` chooses
-#: Gompertz (1) or logistic (0) growth and is a model choice rather than a mechanism.
-SWITCHES: tuple[str, ...] = (
-    "growth", "gompertz", "radiation_kill", "immunogenic_cell_death", "sting", "priming",
-    "trafficking_limit", "mhc_upregulation", "pdl1_ifn", "pdl1_radiation", "ici_suppression_relief",
-    "regulatory_suppression", "ctla4_priming", "ctla4_treg_depletion", "lymphocyte_kill", "memory",
-    "abscopal", "psa", "exhaustion", "uptake_heterogeneity", "mitotic_death",
-)
 
 _NON_PINT_UNITS = {LYMPHOCYTE_UNIT}
 

@@ -31,9 +31,9 @@ from scipy import special, stats
 
 from ..data import load_yaml
 from ..errors import InputError, UnknownNameError
+from ..immunity.table import MAX_LESIONS
 
 SEXES = ("male", "female")
-MAX_LESIONS = 8
 
 #: covariate name → the unit its data entry must state
 COVARIATE_UNITS = {

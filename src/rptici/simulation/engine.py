@@ -2,18 +2,20 @@
 
 Per patient: the RPT biokinetics give each lesion's and the red marrow's dose rate per MBq as a short sum
 of exponentials (:mod:`.drivers`); every administration and infusion becomes a jump in the ODE state; the
-tumour–immune equations of :mod:`rptici.immunity.model` are integrated by :func:`.solver.solve_batched`
-(own adaptive step per patient, threads over patients), in chunks of patients so memory stays bounded;
-:func:`rptici.immunity.model.observables` turns states into read-outs at the requested times.
+equations of the model object (:class:`rptici.immunity.model.TumourImmuneModel`, or any object with its
+methods: layout, parameter vector, initial state, dosing, linear system, flush levels, observables) are
+integrated by :func:`.solver.solve` (own adaptive step per patient, threads over patients), in chunks of
+patients so memory stays bounded; the model's observables turn states into read-outs at the requested
+times. The engine never indexes the model's layout itself.
 
 Speed (issue 4): the repair variable Γ is split into an algebraic part and a fast residual
-(:mod:`rptici.immunity.model`, "Repair split"; each driver jump comes with its residual jump,
-:func:`~rptici.immunity.model.repair_residual_events`); fast drivers and residuals are flushed once
-negligible (:func:`flush_levels`); drivers, residuals, each lesion's radiation signal and the antibodies
-with constant clearance are propagated exactly by the solver and left out of its error control
-(:func:`linear_system`), so an infusion no longer restarts the step; outputs inside a step come from
+(:mod:`rptici.immunity.equations`, "Repair split"; each driver jump comes with its residual jump,
+:func:`~rptici.immunity.linear.repair_residual_events`); fast drivers and residuals are flushed once
+negligible (:func:`~rptici.immunity.linear.flush_levels`); drivers, residuals, each lesion's radiation
+signal and the antibodies with constant clearance are propagated exactly by the solver and left out of its
+error control (:func:`~rptici.immunity.linear.linear_system`), so an infusion no longer restarts the step; outputs inside a step come from
 DOPRI5's dense output (the solver stops exactly only at events); the solver returns only the states the
-requested read-outs need (:func:`~rptici.immunity.model.observable_states`) and only the requested
+requested read-outs need (:func:`~rptici.immunity.observables.observable_states`) and only the requested
 read-outs are computed; a second thread prepares the next chunk's kinetics and stores the last chunk's
 read-outs while the solver (which releases the GIL) integrates; read-outs are computed in blocks of 32
 patients (their temporaries stay in cache) and stored as float32. Arrays are patients-first throughout
@@ -37,15 +39,14 @@ import numpy as np
 
 from ..errors import InputError
 from ..radiobiology import repair_rate, repeated_exponential_dose, tissue
-from ..immunity.model import (ModelLayout, antibody_blocks, initial_state, observable_states, observables,
-                              parameter_vector, repair_residual_events, repair_weights, residual_states, rhs)
+from ..immunity.model import MODEL, ModelLayout, TumourImmuneModel
 from ..immunity.parameters import ImmunityParameters, load_parameters
 from ..kinetics.biokinetics import Covariates, lesion_names
 from ..kinetics.schema import kinetic_covariates as covariates_of
 from .drivers import DoseRateResponse, Schedule, dose_rate_response, event_arrays, regimen_schedule
-from .solver import SUCCESS, solve_batched
+from .solver import SUCCESS, Flush, LinearSystem, Solver, solve, solver_for
 
-#: Read-outs returned unless ``outputs`` says otherwise (keys of immunity.model.observables, plus the
+#: Read-outs returned unless ``outputs`` says otherwise (observables of the model table, plus the
 #: organ read-outs below).
 DEFAULT_OUTPUTS: tuple[str, ...] = (
     "volume", "diameter", "volume_sum", "diameter_sum", "psa", "effector_blood", "regulatory", "lymphocytes",
@@ -106,6 +107,7 @@ def _ici_target(regimen) -> str | None:
 class _Cohort:
     """The inputs of every patient that need no kinetics; :func:`_with_kinetics` completes a block of them."""
 
+    model: TumourImmuneModel
     regimen: Any
     layout: ModelLayout
     y0: np.ndarray
@@ -117,8 +119,8 @@ class _Cohort:
     antibody_state: int | None
 
 
-def _cohort(regimen, patients: Any, parameters: ImmunityParameters | None, n_exponentials: int,
-            organs: Sequence[str], overrides: Mapping[str, object] | None) -> _Cohort:
+def _cohort(model: TumourImmuneModel, regimen, patients: Any, parameters: ImmunityParameters | None,
+            n_exponentials: int, organs: Sequence[str], overrides: Mapping[str, object] | None) -> _Cohort:
     volumes = _field(patients, "lesion_volumes_mL")
     if volumes is None:
         volumes = _field(patients, "lesion_volumes")
@@ -130,57 +132,52 @@ def _cohort(regimen, patients: Any, parameters: ImmunityParameters | None, n_exp
         agent = regimen.ici.agent if regimen.ici is not None else None
         parameters = load_parameters("human", antibody=agent if target in ("PD-1", "PD-L1") else None,
                                      ctla4_antibody=agent if target == "CTLA-4" else None)
-    layout = ModelLayout(volumes.shape[1], n_exponentials)
-    params = parameter_vector(parameters, layout, patients, overrides)
-    y0 = initial_state(parameters, layout, patients, overrides)
+    layout = model.layout(volumes.shape[1], n_exponentials)
+    params = model.parameter_vector(parameters, layout, patients, overrides)
+    y0 = model.initial_state(parameters, layout, patients, overrides)
     covariates = kinetic_covariates(patients, volumes)
     schedule = regimen_schedule(regimen, covariates)
     antibody_state = None
     if target is not None:
-        antibody_state = layout.ctla4_central if target == "CTLA-4" else layout.antibody_central
-        first_dose = layout.ctla4_first_dose_param if target == "CTLA-4" else layout.antibody_first_dose_param
-        params[:, first_dose] = schedule.ici_times.min() if schedule.ici_times.size else 0.0
-    return _Cohort(regimen, layout, y0, params, covariates, schedule,
+        first_time = schedule.ici_times.min() if schedule.ici_times.size else 0.0
+        antibody_state = model.antibody_dosing(layout, params, target, first_time)
+    return _Cohort(model, regimen, layout, y0, params, covariates, schedule,
                    tuple(organ for organ in organs if organ != MARROW), parameters, antibody_state)
 
 
 def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, DoseRateResponse | None, Schedule]:
     """(params, events, dose-rate response, schedule) of the patients ``part``: the dose-rate drivers' decay rates
     in the parameters, and every administration and infusion as events."""
-    layout = cohort.layout
+    model, layout = cohort.model, cohort.layout
     params = cohort.params[part].copy()
     schedule = Schedule(cohort.schedule.rpt_times, cohort.schedule.rpt_activities[part], cohort.schedule.ici_times,
                         cohort.schedule.ici_doses[part])
     lesions = lesion_names(layout.n_lesions)
-    n_exponentials = layout.n_exponentials
+    regions = (MARROW,) + tuple(lesions)  # the model's dose-rate regions: the red marrow, then the lesions
     response = None
     if cohort.regimen.rpt is not None:
         response = dose_rate_response(cohort.regimen.rpt.agent, cohort.covariates.take(part),
-                                      organs=(MARROW,) + cohort.organs, n_exponentials=n_exponentials)
-        for k in range(n_exponentials):
-            params[:, layout.dose_rate_decay_param("blood", k)] = response.rates[:, response.index(MARROW), k]
-            for number, lesion in enumerate(lesions):
-                params[:, layout.dose_rate_decay_param(number, k)] = response.rates[:, response.index(lesion), k]
+                                      organs=(MARROW,) + cohort.organs, n_exponentials=layout.n_exponentials)
+        rates = response.rates[:, [response.index(region) for region in regions], :]
     else:
-        for k in range(n_exponentials):
-            params[:, layout.dose_rate_decay_param("blood", k)] = 1.0
-            for number in range(len(lesions)):
-                params[:, layout.dose_rate_decay_param(number, k)] = 1.0
+        rates = np.ones((params.shape[0], len(regions), layout.n_exponentials))
+    model.set_dose_rate_decay(layout, params, rates)
 
     def state_of(region: str, k: int) -> int:
-        return layout.dose_rate_state("blood" if region == MARROW else lesions.index(region), k)
+        return model.dose_rate_state(layout, regions.index(region), k)
 
     events = event_arrays(schedule, response, state_of, cohort.antibody_state, regions=lesions + (MARROW,))
-    return params, repair_residual_events(layout, params, events), response, schedule
+    return params, model.dosing_events(layout, params, events), response, schedule
 
 
 def model_inputs(regimen, patients: Any, parameters: ImmunityParameters | None = None, n_exponentials: int = 4,
-                 organs: Sequence[str] = (), overrides: Mapping[str, object] | None = None):
+                 organs: Sequence[str] = (), overrides: Mapping[str, object] | None = None,
+                 model: TumourImmuneModel = MODEL):
     """Everything the solver needs: (layout, y0, params, events, dose-rate response, schedule, organs, parameters).
 
     ``events`` is (event_times, event_state, event_amount), each (patients, events).
     """
-    cohort = _cohort(regimen, patients, parameters, n_exponentials, organs, overrides)
+    cohort = _cohort(model, regimen, patients, parameters, n_exponentials, organs, overrides)
     params, events, response, schedule = _with_kinetics(cohort, slice(None))
     return cohort.layout, cohort.y0, params, events, response, schedule, cohort.organs, cohort.parameters
 
@@ -213,78 +210,12 @@ def organ_dose(response: DoseRateResponse, schedule: Schedule, organs: Sequence[
 #: then stay in the processor's cache; twice as fast as whole chunks of 1,024 (measured, November 2026).
 READ_OUT_BLOCK = 32
 
-#: Drivers decaying faster than this (1/d) are flushed to zero once negligible (see solve_batched).
-FLUSH_RATE_PER_DAY = 1.0
-#: A fast driver is negligible below this fraction of its largest jump (or FLUSH_ATOL_FACTOR × atol).
-FLUSH_FRACTION = 1e-6
-FLUSH_ATOL_FACTOR = 100.0
-
-
-def flush_levels(layout: ModelLayout, params: np.ndarray, events, atol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Driver and repair-residual states and per-patient flush levels for :func:`solve_batched`'s ``flush_states``.
-
-    Only components decaying faster than 1/d are flushed (the ones that limit an explicit step by
-    stability), at max(1e-6 × their largest jump, 100 × atol): the dose lost is below level/λ, i.e. at
-    most 1e-6 of that component's own dose and 1e-6 Gy in absolute terms for the default atol. The
-    repair residuals r (r' = −μ r once the fast drivers are gone; μ = 11–33/d) are flushed the same way.
-    """
-    regions = ("blood",) + tuple(range(layout.n_lesions))
-    residuals = residual_states(layout)
-    states = np.concatenate([np.array([layout.dose_rate_state(region, k) for region in regions
-                                       for k in range(layout.n_exponentials)], dtype=np.int64), residuals])
-    repair = [layout.parameter("marrow_repair_rate")] + [layout.parameter("repair_rate", lesion)
-                                                         for lesion in range(layout.n_lesions)]
-    rates = params[:, [layout.dose_rate_decay_param(region, k) for region in regions
-                       for k in range(layout.n_exponentials)] + repair]
-    event_times, event_state, event_amount = events
-    used = np.isfinite(event_times)
-    largest = np.stack([np.max(np.where(used & (event_state == state), np.abs(event_amount), 0.0), axis=1,
-                               initial=0.0) for state in states], axis=1)
-    levels = np.maximum(FLUSH_FRACTION * largest, FLUSH_ATOL_FACTOR * float(np.max(atol)))
-    return states, np.where(rates > FLUSH_RATE_PER_DAY, levels, 0.0)
-
-
-def linear_system(layout: ModelLayout, params: np.ndarray) -> dict[str, np.ndarray]:
-    """The linear states of the model for :func:`solve_batched`'s exact propagation (``linear_*`` arguments).
-
-    Dose-rate drivers u_k' = −λ_k u_k; repair residuals r' = Σ_fast u_k − μ r of every region
-    (:mod:`rptici.immunity.model`, "Repair split": a driver feeds its region's residual when it is fast,
-    i.e. has repair weight 0); each lesion's radiation signal Y' = Σ_k u_k − k_Y Y; and the antibodies
-    with constant clearance as 2×2 blocks (:func:`~rptici.immunity.model.antibody_blocks`). An absent
-    lesion's states are constant in ``rhs``, so their rates and weights are 0 here too.
-    """
-    regions = ("blood",) + tuple(range(layout.n_lesions))
-    n_exp = layout.n_exponentials
-    drivers = [layout.dose_rate_state(region, k) for region in regions for k in range(n_exp)]
-    residuals = residual_states(layout)
-    signals = [layout.state("radiation_signal", lesion) for lesion in range(layout.n_lesions)]
-    states = np.array(drivers + residuals.tolist() + signals, dtype=np.int64)
-    present = np.ones((params.shape[0], len(regions)), dtype=bool)
-    for lesion in range(layout.n_lesions):
-        present[:, 1 + lesion] = params[:, layout.parameter("present", lesion)] != 0.0
-    repair = np.stack([params[:, layout.parameter("marrow_repair_rate")]]
-                      + [params[:, layout.parameter("repair_rate", lesion)] for lesion in range(layout.n_lesions)], axis=1)
-    decay = params[:, [layout.dose_rate_decay_param(region, k) for region in regions for k in range(n_exp)]]
-    signal_decay = params[:, [layout.parameter("radiation_signal_decay_rate")]] * present[:, 1:]
-    rates = np.concatenate([decay * np.repeat(present, n_exp, axis=1), repair * present, signal_decay], axis=1)
-    fast = repair_weights(params, layout) == 0.0  # (patients, regions, k)
-    residual_sources = [(len(drivers) + number, number * n_exp + k) for number in range(len(regions))
-                        for k in range(n_exp)]
-    signal_sources = [(len(drivers) + len(regions) + lesion, (1 + lesion) * n_exp + k)
-                      for lesion in range(layout.n_lesions) for k in range(n_exp)]
-    sources = np.array(residual_sources + signal_sources, dtype=np.int64)
-    weights = np.concatenate([(fast & present[:, :, None]).reshape(params.shape[0], -1),
-                              np.repeat(present[:, 1:], n_exp, axis=1)], axis=1).astype(float)
-    blocks, matrices = antibody_blocks(layout, params)
-    return {"linear_states": states, "linear_rates": rates, "linear_sources": sources, "linear_weights": weights,
-            "linear_blocks": blocks, "linear_block_matrices": matrices}
-
-
 def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | None = None, *,
              organs: Sequence[str] = ("kidneys",), outputs: Sequence[str] | None = None, n_exponentials: int = 4,
              rtol: float = 1e-6, atol: float = 1e-8, max_steps: int = 200_000, method: str = "auto",
              backend: str | None = None, chunk_size: int = 1024,
-             overrides: Mapping[str, object] | None = None, output_dtype=np.float32) -> SimulationResult:
+             overrides: Mapping[str, object] | None = None, output_dtype=np.float32,
+             model: TumourImmuneModel = MODEL, solver: Solver | None = None) -> SimulationResult:
     """Simulate ``regimen`` (a :class:`rptici.kinetics.Regimen`) for ``patients`` with outputs at ``t_out`` (d).
 
     ``patients``: a mapping or object with ``lesion_volumes_mL`` (patients, lesions; NaN absent) and
@@ -292,14 +223,20 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     doubling_time_days) and kinetic ones (bsa_m2, gfr_mL_per_min, target_uptake_scale). ``parameters``:
     an :class:`ImmunityParameters` (default: human, with the regimen's antibody). Time 0 is the start of
     the regimen; ``t_out`` must be ≥ 0. Patients are integrated in chunks of ``chunk_size``. ``outputs``:
-    read-outs of :func:`~rptici.immunity.model.observables` and of :data:`ORGAN_OUTPUTS` (``organ_dose``,
+    read-outs of the model (:func:`~rptici.immunity.observables.observables`) and of :data:`ORGAN_OUTPUTS` (``organ_dose``,
     ``organ_bed``: the ``organs``' cumulative dose and BED, in closed form); default :data:`DEFAULT_OUTPUTS`.
 
     Read-outs are stored as ``output_dtype``, float32 by default: 7 significant digits (relative rounding
     6e-8) are finer than the integration tolerance (rtol ≥ 1e-9 in practice) and halve the memory of a
     large cohort (10,000 patients × 731 days × 17 columns: 0.5 GB instead of 1 GB). The integration
     itself runs in float64; pass ``output_dtype=np.float64`` to keep the solver's numbers unrounded.
+
+    ``model``: the tumour–immune model (default :data:`rptici.immunity.model.MODEL`; any object with its
+    methods). ``solver``: a :class:`~.solver.Dopri5`, :class:`~.solver.Radau` or :class:`~.solver.Auto`
+    with its controller; default ``method`` with ``rtol`` and ``atol`` (:func:`~.solver.solver_for`).
     """
+    solver = solver_for(method, rtol, atol) if solver is None else solver
+    atol = solver.controller.atol
     output_dtype = np.dtype(output_dtype)
     if output_dtype.kind != "f":
         raise InputError("output_dtype", output_dtype, "a floating-point dtype (float32 or float64)")
@@ -310,7 +247,7 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     if int(chunk_size) < 1:
         raise InputError("chunk_size", chunk_size, "a positive number of patients per chunk")
     outputs = DEFAULT_OUTPUTS if outputs is None else tuple(outputs)
-    cohort = _cohort(regimen, patients, parameters, n_exponentials, organs, overrides)
+    cohort = _cohort(model, regimen, patients, parameters, n_exponentials, organs, overrides)
     layout, organs, patients_count = cohort.layout, cohort.organs, cohort.y0.shape[0]
     results: dict[str, np.ndarray] = {}
     status = np.zeros(patients_count, dtype=np.int64)
@@ -320,15 +257,15 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     evaluations = np.zeros(patients_count, dtype=np.int64)
     read_outs = [name for name in outputs if name not in ORGAN_OUTPUTS]
     organ_read_outs = [name for name in ORGAN_OUTPUTS if name in outputs]
-    selected = observable_states(layout, read_outs)
+    selected = model.observable_states(layout, read_outs)
     chunks = [slice(start, min(start + int(chunk_size), patients_count))
               for start in range(0, patients_count, int(chunk_size))]
     responses: list[DoseRateResponse] = []
 
     def prepare(part: slice):
         params, events, response, schedule = _with_kinetics(cohort, part)
-        return (params, events, response, schedule, *flush_levels(layout, params, events, atol),
-                linear_system(layout, params))
+        return (params, events, response, schedule, Flush(*model.flush_levels(layout, params, events, atol)),
+                LinearSystem(**model.linear_system(layout, params)))
 
     def store(batch, part: slice, params: np.ndarray, response: DoseRateResponse | None, schedule: Schedule) -> None:
         status[part], used_stiff[part] = batch.status, batch.used_stiff
@@ -336,7 +273,7 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
         reasons[part] = batch.reasons
         for start in range(0, params.shape[0], READ_OUT_BLOCK):
             block = slice(start, start + READ_OUT_BLOCK)
-            values = observables(batch.y[block], params[block], layout, states=selected, names=read_outs)
+            values = model.observables(batch.y[block], params[block], layout, states=selected, names=read_outs)
             for name in read_outs:
                 put(name, slice(part.start + start, part.start + start + values[name].shape[0]), values[name])
         for name in organ_read_outs:
@@ -356,11 +293,10 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
         ready = prepare(chunks[0]) if chunks else None
         stored = None
         for number, part in enumerate(chunks):
-            params, events, response, schedule, drivers, levels, linear = ready
+            params, events, response, schedule, flush, linear = ready
             following = helper.submit(prepare, chunks[number + 1]) if number + 1 < len(chunks) else None
-            batch = solve_batched(rhs, cohort.y0[part], params, t_out, *events, t0=0.0, rtol=rtol, atol=atol,
-                                  max_steps=max_steps, method=method, backend=backend, flush_states=drivers,
-                                  flush_level=levels, output_states=selected, **linear)
+            batch = solve(model.rhs, cohort.y0[part], params, t_out, events, solver=solver, linear=linear, flush=flush,
+                          output_states=selected, t0=0.0, max_steps=max_steps, backend=backend)
             if stored is not None:
                 stored.result()
             stored = helper.submit(store, batch, part, params, response, schedule)

@@ -6,10 +6,13 @@ patient); a numba-compiled kernel runs patients in parallel threads (``numba.pra
 jumps in the state, so each patient is integrated piecewise between its own events, and a step never
 crosses one.
 
-Method: the explicit Runge–Kutta pair of Dormand & Prince (1980, J Comput Appl Math 6:19) with the
-step-size controller (PI controller, β = 0.04), the initial-step heuristic and the 4th-order continuous
-extension of DOPRI5 (Hairer, Nørsett & Wanner, *Solving Ordinary Differential Equations I*, 2nd ed.,
-Springer 1993, sections II.4–II.6 and the code ``dopri5.f``). The error norm is the root mean square of
+Method: the solver is an object, in the manner of diffrax (a solver is its tableau, the step-size
+controller is an object beside it): :class:`Dopri5` holds the explicit Runge–Kutta pair of Dormand & Prince
+(1980, J Comput Appl Math 6:19) as a :class:`RungeKuttaTableau` (:data:`DORMAND_PRINCE_54`, with DOPRI5's
+4th-order continuous extension) and a :class:`PIController` (tolerances, β = 0.04, safety 0.9; Hairer,
+Nørsett & Wanner, *Solving Ordinary Differential Equations I*, 2nd ed., Springer 1993, sections II.4–II.6
+and the code ``dopri5.f``). The kernel takes the tableau's coefficients and the controller's constants as
+closure constants, which numba folds into the compiled code. The error norm is the root mean square of
 ``error_i / (atol_i + rtol·max(|y_i|, |y_new_i|))``.
 
 Layout: patient-major. ``y0`` is (patients, states), ``params`` (patients, parameters), events
@@ -17,9 +20,9 @@ Layout: patient-major. ``y0`` is (patients, states), ``params`` (patients, param
 contiguous vector, which is what a per-patient right-hand side ``rhs(t, y, p, dydt)`` reads and writes, and
 threads write disjoint blocks. A states × patients ``y0`` is accepted with ``states_first=True``.
 
-Exact states: states with linear equations fed only by pure decays (``linear_states``: dose-rate
+Exact states: states with linear equations fed only by pure decays (:class:`LinearSystem` ``states``: dose-rate
 drivers, repair residuals, signals they drive) and two-state linear systems with constant coefficients
-(``linear_blocks``: an antibody's central and peripheral amounts) are set to their exact solution at every
+(its ``blocks``: an antibody's central and peripheral amounts) are set to their exact solution at every
 stage and left out of the error norm, so fast linear transients do not hold the step at their stability
 limit. Their values at the five stage times of a step come from one call (the decay factors as powers of
 e^{−λh/90}). After an event that changes only exact states the step continues at the size the controller
@@ -42,12 +45,12 @@ further.
 Events are right-continuous: an output requested at an event time shows the state *after* the jump.
 
 Backends: ``"numba"`` (default when numba is installed) compiles the per-patient integrator as a closure
-over the jitted ``rhs`` and caches the compiled kernel per ``rhs``; ``"python"`` runs *the same source*
-uncompiled with ``rhs.py_func`` (slow, but rptici keeps working without numba). The stiff-capable path
-``method="radau"`` integrates each patient with :func:`scipy.integrate.solve_ivp` (Radau IIA, order 5,
-finite-difference Jacobian) piecewise between the same events; ``method="auto"`` runs Dormand–Prince and
-re-integrates with Radau only the patients that failed with too many steps or a step-size underflow (the
-symptoms of stiffness), recording ``used_stiff`` for them.
+over the jitted ``rhs`` and caches the compiled kernel per ``rhs``, tableau and controller constants;
+``"python"`` runs *the same source* uncompiled with ``rhs.py_func`` (slow, but rptici keeps working without
+numba). The stiff-capable :class:`Radau` integrates each patient with :func:`scipy.integrate.solve_ivp`
+(Radau IIA, order 5, finite-difference Jacobian) piecewise between the same events; :class:`Auto` runs
+Dormand–Prince and re-integrates with Radau only the patients that failed with too many steps or a
+step-size underflow (the symptoms of stiffness), recording ``used_stiff`` for them.
 
 Every patient is integrated independently of the others with the same arithmetic, so the results do not
 depend on thread count or on how patients are split into batches. A patient whose integration fails
@@ -88,36 +91,174 @@ REASONS = {
 
 METHODS = ("dopri5", "radau", "auto")
 BACKENDS = ("numba", "python")
-
-# Dormand–Prince 5(4) tableau (Hairer, Nørsett & Wanner 1993, table II.5.2) and DOPRI5's dense output.
-C2, C3, C4, C5 = 0.2, 0.3, 0.8, 8.0 / 9.0
-A21 = 0.2
-A31, A32 = 3.0 / 40.0, 9.0 / 40.0
-A41, A42, A43 = 44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0
-A51, A52, A53, A54 = 19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0
-A61, A62, A63, A64, A65 = 9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0
-A71, A73, A74, A75, A76 = 35.0 / 384.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0
-E1, E3, E4, E5, E6, E7 = (71.0 / 57600.0, -71.0 / 16695.0, 71.0 / 1920.0, -17253.0 / 339200.0, 22.0 / 525.0,
-                          -1.0 / 40.0)
-D1, D3, D4, D5, D6, D7 = (-12715105075.0 / 11282082432.0, 87487479700.0 / 32700410799.0,
-                          -10690763975.0 / 1880347072.0, 701980252875.0 / 199316789632.0,
-                          -1453857185.0 / 822651844.0, 69997945.0 / 29380423.0)
-# Hairer's controller constants (dopri5.f defaults): safety, step ratio bounds, PI exponent β.
-SAFETY, FACTOR_MIN, FACTOR_MAX, BETA = 0.9, 0.2, 10.0, 0.04
-EXPONENT = 0.2 - BETA * 0.75
 UNIT_ROUNDOFF = 2.220446049250313e-16
-LOG_FACTOR_FLOOR = math.log(1e-4)  # the previous error enters the PI controller as at least 1e-4 (dopri5.f)
 
 
-def _patient_integrator(rhs: Callable, compile: Callable = lambda function: function,
+@dataclass(frozen=True)
+class RungeKuttaTableau:
+    """An explicit Runge–Kutta pair with a continuous extension (a solver is its tableau).
+
+    ``c`` nodes, ``a`` the stage matrix (row i: the weights of stages 0..i−1 in stage i), ``b`` the weights
+    of the propagated solution (of ``order``), ``error`` the weights b − b̂ of the error estimate against the
+    embedded solution, ``dense`` the weights of the continuous extension's last coefficient (HNW 1993, II.6).
+    """
+
+    c: tuple[float, ...]
+    a: tuple[tuple[float, ...], ...]
+    b: tuple[float, ...]
+    error: tuple[float, ...]
+    dense: tuple[float, ...]
+    order: int
+    embedded_order: int
+
+
+#: Dormand & Prince 5(4) (1980, J Comput Appl Math 6:19; HNW 1993, table II.5.2) with DOPRI5's dense
+#: output (``dopri5.f``, routine contd5): seven stages, the last at the new point (first same as last).
+DORMAND_PRINCE_54 = RungeKuttaTableau(
+    c=(0.0, 0.2, 0.3, 0.8, 8.0 / 9.0, 1.0, 1.0),
+    a=((), (0.2,), (3.0 / 40.0, 9.0 / 40.0), (44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0),
+       (19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0),
+       (9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0),
+       (35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0)),
+    b=(35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0, 0.0),
+    error=(71.0 / 57600.0, 0.0, -71.0 / 16695.0, 71.0 / 1920.0, -17253.0 / 339200.0, 22.0 / 525.0, -1.0 / 40.0),
+    dense=(-12715105075.0 / 11282082432.0, 0.0, 87487479700.0 / 32700410799.0, -10690763975.0 / 1880347072.0,
+           701980252875.0 / 199316789632.0, -1453857185.0 / 822651844.0, 69997945.0 / 29380423.0),
+    order=5, embedded_order=4)
+
+
+@dataclass(frozen=True)
+class PIController:
+    """Step-size control: tolerances and the PI controller of Hairer's ``dopri5.f`` (HNW 1993, II.4).
+
+    The error norm is the root mean square of error_i/(atol_i + rtol·max(|y_i|, |y_new_i|)); the next step is
+    h·min(1/factor_min, max(1/factor_max, safety⁻¹·error^(1/order − 0.75β)/error_old^β)), the previous error
+    counted as at least 1e-4. ``atol``: a number or one per state.
+    """
+
+    rtol: float = 1e-6
+    atol: float | tuple[float, ...] = 1e-9
+    beta: float = 0.04
+    safety: float = 0.9
+    factor_min: float = 0.2
+    factor_max: float = 10.0
+
+    def __post_init__(self) -> None:
+        if np.ndim(self.atol) > 0:
+            object.__setattr__(self, "atol", tuple(float(value) for value in np.ravel(self.atol)))
+        if not (UNIT_ROUNDOFF * 10 < float(self.rtol) < 1.0):
+            raise InputError("rtol", self.rtol, "a relative tolerance in (2.2e-15, 1)")
+        atol = np.asarray(self.atol, dtype=float)
+        if np.any(~np.isfinite(atol)) or np.any(atol <= 0):
+            raise InputError("atol", self.atol, "positive finite absolute tolerances (a number or one per state)")
+        if not (0.0 <= self.beta < 0.2 and 0.0 < self.safety <= 1.0 and 0.0 < self.factor_min < 1.0 < self.factor_max):
+            raise InputError("controller", self, "0 <= beta < 0.2, 0 < safety <= 1, factor_min < 1 < factor_max")
+
+    @property
+    def constants(self) -> tuple[float, float, float, float]:
+        """(β, safety, factor_min, factor_max): what the compiled kernel folds in."""
+        return (float(self.beta), float(self.safety), float(self.factor_min), float(self.factor_max))
+
+
+@dataclass(frozen=True)
+class Dopri5:
+    """Adaptive explicit Runge–Kutta with the Dormand–Prince 5(4) tableau, one step size per patient."""
+
+    controller: PIController = PIController()
+    tableau: RungeKuttaTableau = DORMAND_PRINCE_54
+
+    def __post_init__(self) -> None:
+        tableau = self.tableau
+        if tableau.c != DORMAND_PRINCE_54.c or tableau.a[6] != tableau.b[:6] or tableau.b[1] or tableau.error[1] \
+                or tableau.dense[1]:
+            raise InputError("tableau", tableau, "a 5(4) pair with the Dormand–Prince nodes, first same as last "
+                                                 "(the kernel's stage structure)")
+
+
+@dataclass(frozen=True)
+class Radau:
+    """Radau IIA of order 5 (:func:`scipy.integrate.solve_ivp`, finite-difference Jacobian) per patient:
+    the stiff path, slow; uses the controller's tolerances."""
+
+    controller: PIController = PIController()
+
+
+@dataclass(frozen=True)
+class Auto:
+    """``explicit`` for every patient, then ``stiff`` for those that failed with too many steps or a
+    step-size underflow (the symptoms of stiffness)."""
+
+    explicit: Dopri5 = Dopri5()
+    stiff: Radau = Radau()
+
+    @property
+    def controller(self) -> PIController:
+        return self.explicit.controller
+
+
+Solver = Dopri5 | Radau | Auto
+
+
+def solver_for(method: str = "auto", rtol: float = 1e-6, atol=1e-9) -> Solver:
+    """The solver object named ``method`` ("dopri5", "radau" or "auto") with these tolerances."""
+    if method not in METHODS:
+        raise InputError("method", method, "one of " + ", ".join(METHODS))
+    controller = PIController(rtol=rtol, atol=atol)
+    if method == "dopri5":
+        return Dopri5(controller)
+    if method == "radau":
+        return Radau(controller)
+    return Auto(Dopri5(controller), Radau(controller))
+
+
+@dataclass(frozen=True)
+class LinearSystem:
+    """States the solver propagates exactly and leaves out of the error norm (see :func:`solve`).
+
+    ``states`` (m,) with u_i' = −``rates``_i u_i + Σ_j w_ij u_j (rates (m,) or (patients, m), 1/d), the
+    pairs ``sources`` ((pairs, 2): target i, source j, positions in ``states``) with ``weights`` ((pairs,)
+    or (patients, pairs)); ``blocks`` (b, 2) pairs of states with x' = Mx, M = ``block_matrices`` ((b, 2, 2)
+    or (patients, b, 2, 2), 1/d, real eigenvalues).
+    """
+
+    states: np.ndarray | None = None
+    rates: np.ndarray | None = None
+    sources: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    blocks: np.ndarray | None = None
+    block_matrices: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Flush:
+    """States that only decay between events, set to exactly 0 after an accepted step once |u| < ``levels``
+    ((states,) or (patients, states); default their atol). See :func:`solve`."""
+
+    states: np.ndarray
+    levels: np.ndarray | None = None
+
+
+def _patient_integrator(rhs: Callable, tableau: RungeKuttaTableau = DORMAND_PRINCE_54,
+                        control: tuple[float, float, float, float] = PIController().constants,
+                        compile: Callable = lambda function: function,
                         inline: Callable = lambda function: function) -> Callable:
-    """The per-patient Dormand–Prince integrator as a closure over ``rhs``, its helpers passed to ``compile``
-    (``inline`` for the helpers whose calls cost more than their body: an array-laden call in numba pays for
-    every array passed; inlined, the per-step ``propagate`` made the solver ~6 % faster).
+    """The per-patient Dormand–Prince integrator as a closure over ``rhs``, the ``tableau``'s coefficients and
+    the controller's ``control`` constants (β, safety, factor_min, factor_max); numba folds the closure's
+    numbers into the compiled code as constants. Its helpers are passed to ``compile`` (``inline`` for the
+    helpers whose calls cost more than their body: an array-laden call in numba pays for every array passed;
+    inlined, the per-step ``propagate`` made the solver ~6 % faster).
 
     The same source runs as plain Python (``compile`` and ``inline`` the identity) or compiled
     (``compile=numba.njit``, ``inline=numba.njit(inline="always")``).
     """
+    _, C2, C3, C4, C5, _, _ = tableau.c
+    (A21,), (A31, A32), (A41, A42, A43), (A51, A52, A53, A54), (A61, A62, A63, A64, A65) = tableau.a[1:6]
+    A71, _, A73, A74, A75, A76, _ = tableau.b
+    E1, _, E3, E4, E5, E6, E7 = tableau.error
+    D1, _, D3, D4, D5, D6, D7 = tableau.dense
+    BETA, SAFETY, FACTOR_MIN, FACTOR_MAX = control
+    EXPONENT = 1.0 / tableau.order - BETA * 0.75
+    LOG_FACTOR_FLOOR = math.log(1e-4)  # the previous error enters the PI controller as at least 1e-4 (dopri5.f)
 
     @compile
     def rms_norm(values, scale, controlled):
@@ -563,16 +704,17 @@ def _batch_kernel(integrate_patient: Callable, parallel_range: Callable) -> Call
     return batch
 
 
-_KERNELS: dict[tuple[Callable, str], Callable] = {}
+_KERNELS: dict[tuple, Callable] = {}
 
 
-def batched_kernel(rhs: Callable, backend: str = "numba") -> Callable:
-    """The batch kernel for ``rhs`` on ``backend``, built once and cached per right-hand side.
+def batched_kernel(rhs: Callable, backend: str = "numba", solver: Dopri5 = Dopri5()) -> Callable:
+    """The batch kernel for ``rhs`` on ``backend``, built once and cached per right-hand side, tableau and
+    controller constants (not the tolerances, which the kernel takes as arguments).
 
     With numba the per-patient integrator is compiled as a closure over the jitted ``rhs`` (one compiled
     kernel per model) and the patient loop runs in parallel with ``numba.prange``.
     """
-    key = (rhs, backend)
+    key = (rhs, backend, solver.tableau, solver.controller.constants)
     kernel = _KERNELS.get(key)
     if kernel is not None:
         return kernel
@@ -580,12 +722,13 @@ def batched_kernel(rhs: Callable, backend: str = "numba") -> Callable:
         if numba is None:
             raise InputError("backend", backend, "'python' (numba is not installed)")
         jitted = rhs if hasattr(rhs, "py_func") else numba.njit(rhs)
-        integrator = _patient_integrator(jitted, numba.njit, numba.njit(inline="always"))
+        integrator = _patient_integrator(jitted, solver.tableau, solver.controller.constants, numba.njit,
+                                         numba.njit(inline="always"))
         # nogil: the caller may post-process the previous batch in another thread meanwhile
         kernel = numba.njit(parallel=True, nogil=True)(_batch_kernel(integrator, numba.prange))
     elif backend == "python":
         plain = getattr(rhs, "py_func", rhs)
-        kernel = _batch_kernel(_patient_integrator(plain), range)
+        kernel = _batch_kernel(_patient_integrator(plain, solver.tableau, solver.controller.constants), range)
     else:
         raise InputError("backend", backend, "one of " + ", ".join(BACKENDS))
     _KERNELS[key] = kernel
@@ -683,67 +826,62 @@ def _validated(y0, params, t_out, t0, event_times, event_state, event_amount, rt
             output_states)
 
 
-def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_state=None, event_amount=None, *,
-                  t0: float | None = None, rtol: float = 1e-6, atol=1e-9, max_steps: int = 100_000,
-                  h_max: float | None = None, output_states=None, flush_states=None, flush_level=None,
-                  linear_states=None, linear_rates=None, linear_sources=None, linear_weights=None,
-                  linear_blocks=None, linear_block_matrices=None, method: str = "dopri5",
-                  backend: str | None = None, states_first: bool = False) -> BatchResult:
+def solve(rhs: Callable, y0, params, t_out, events=None, *, solver: Solver | None = None,
+          linear: LinearSystem | None = None, flush: Flush | None = None, output_states=None, t0: float | None = None,
+          max_steps: int = 100_000, h_max: float | None = None, backend: str | None = None,
+          states_first: bool = False) -> BatchResult:
     """Integrate ``y' = rhs(t, y, p)`` for every patient from ``t0`` (default ``t_out[0]``), output at ``t_out``.
 
     ``rhs(t, y, p, dydt)`` writes the derivative of one patient in place (numba-jitted for the fast path).
     ``y0`` (patients, states) — or (states, patients) with ``states_first`` — ``params`` (patients,
-    parameters); ``event_times`` / ``event_state`` / ``event_amount`` (patients, events): at each event time
-    ``y[state] += amount`` (rows sorted, padded with +inf). ``method``: ``"dopri5"``, ``"radau"`` (stiff,
-    scipy per patient) or ``"auto"`` (Dormand–Prince, then Radau for the patients that failed with too
-    many steps or a step underflow). ``backend``: ``"numba"`` (default when installed) or ``"python"``.
+    parameters); ``events`` (event_times, event_state, event_amount), each (patients, events): at each event
+    time ``y[state] += amount`` (rows sorted, padded with +inf). ``solver``: :class:`Dopri5`, :class:`Radau`
+    or :class:`Auto` (default ``Auto()``), each with its :class:`PIController` (tolerances and step control).
+    ``backend``: ``"numba"`` (default when installed) or ``"python"``. ``output_states``: the states returned.
 
-    ``flush_states``: indices of states that only decay between events (u' = −λu, such as dose-rate
-    drivers); after an accepted step each is set to exactly 0 once |u| < ``flush_level`` ((flush states,)
-    or (patients, flush states); default its atol). A fast decaying component integrated explicitly does
-    not decay below the error-control noise (it hovers near atol, the step held at the stability limit
-    h ≈ 3.3/λ for the rest of the run); set to zero it stays zero and no longer limits the step. The dose
-    it would still have delivered is below flush_level/λ. The Radau path does not flush.
+    ``flush`` (:class:`Flush`): states that only decay between events (u' = −λu, such as dose-rate
+    drivers); after an accepted step each is set to exactly 0 once |u| < its level. A fast decaying
+    component integrated explicitly does not decay below the error-control noise (it hovers near atol, the
+    step held at the stability limit h ≈ 3.3/λ for the rest of the run); set to zero it stays zero and no
+    longer limits the step. The dose it would still have delivered is below level/λ. Radau does not flush.
 
-    ``linear_states`` (m,): states whose equations are linear and solved exactly instead of by the
-    Runge–Kutta formula: u_i' = −λ_i u_i + Σ_j w_ij u_j, with decay rates ``linear_rates`` ((m,) or
-    (patients, m), 1/d, ≥ 0) and sources ``linear_sources`` ((pairs, 2) positions in ``linear_states``:
-    target i, source j) with weights ``linear_weights`` ((pairs,) or (patients, pairs)); a source must be
-    a pure decay (not itself a target). At every stage of a step these states are set to their exact
-    values (:func:`_patient_integrator`'s ``propagate``: e^{−λτ} and the variation-of-constants term), and
-    they are left out of the error norm, so fast linear decays (dose-rate drivers, repair residuals) no
-    longer hold the step at their stability limit; the nonlinear states they drive keep full error
-    control. ``rhs`` must still return their derivatives (the Radau path integrates them as usual).
-
-    ``linear_blocks`` (b, 2): pairs of states with x' = Mx, M a constant 2×2 matrix with real eigenvalues
-    (a two-compartment system such as an antibody's central and peripheral amounts), given row-major in
-    ``linear_block_matrices`` ((b, 2, 2) or (patients, b, 2, 2), 1/d); they are propagated exactly
-    (e^{Mτ}) and left out of the error norm like the linear states.
+    ``linear`` (:class:`LinearSystem`): states whose equations are linear, solved exactly instead of by the
+    Runge–Kutta formula: u_i' = −λ_i u_i + Σ_j w_ij u_j, a source being a pure decay (not itself a target),
+    and blocks x' = Mx of two states (a two-compartment antibody). At every stage of a step they are set to
+    their exact values (:func:`_patient_integrator`'s ``propagate``: e^{−λτ} and the variation-of-constants
+    term; e^{Mτ} by Sylvester's formula) and left out of the error norm, so fast linear decays (dose-rate
+    drivers, repair residuals) no longer hold the step at their stability limit; the nonlinear states they
+    drive keep full error control. ``rhs`` must still return their derivatives (Radau integrates them).
     """
-    if method not in METHODS:
-        raise InputError("method", method, "one of " + ", ".join(METHODS))
+    solver = Auto() if solver is None else solver
+    if not isinstance(solver, (Dopri5, Radau, Auto)):
+        raise InputError("solver", solver, "Dopri5(...), Radau(...) or Auto(...)")
     backend = backend or ("numba" if numba is not None else "python")
     if backend not in BACKENDS:
         raise InputError("backend", backend, "one of " + ", ".join(BACKENDS))
+    event_times, event_state, event_amount = (None, None, None) if events is None else events
+    controller = solver.controller
     (y0, params, t_out, t0, event_times, event_state, event_amount, rtol, atol, max_steps, h_max,
-     output_states) = _validated(y0, params, t_out, t0, event_times, event_state, event_amount, rtol, atol,
-                                 max_steps, h_max, output_states, states_first)
+     output_states) = _validated(y0, params, t_out, t0, event_times, event_state, event_amount, controller.rtol,
+                                 controller.atol, max_steps, h_max, output_states, states_first)
     states = y0.shape[1]
-    flush_states = np.zeros(0, dtype=np.int64) if flush_states is None else np.atleast_1d(np.asarray(flush_states))
+    flush = Flush(np.zeros(0, dtype=np.int64)) if flush is None else flush
+    flush_states = np.atleast_1d(np.asarray(flush.states))
     if flush_states.size and (flush_states.dtype.kind not in "iu" or np.any((flush_states < 0)
                                                                             | (flush_states >= states))):
         raise InputError("flush_states", flush_states, f"integer state indices in [0, {states})")
     flush_states = np.ascontiguousarray(flush_states, dtype=np.int64)
     shape = (y0.shape[0], flush_states.size)
-    flush_level = np.broadcast_to(atol[flush_states] if flush_level is None else np.asarray(flush_level, dtype=float),
+    flush_level = np.broadcast_to(atol[flush_states] if flush.levels is None else np.asarray(flush.levels, dtype=float),
                                   shape).copy()
     if np.any(~np.isfinite(flush_level)) or np.any(flush_level < 0):
         raise InputError("flush_level", flush_level, "finite levels >= 0")
     flush_level = np.ascontiguousarray(flush_level, dtype=float)
     patients = y0.shape[0]
-    linear = _validated_linear(linear_states, linear_rates, linear_sources, linear_weights, patients, states)
-    blocks = _validated_blocks(linear_blocks, linear_block_matrices, linear[0], patients, states)
-    exact_states = np.concatenate([linear[0], blocks[0].ravel()]).astype(np.int64)
+    linear = LinearSystem() if linear is None else linear
+    exact = _validated_linear(linear.states, linear.rates, linear.sources, linear.weights, patients, states)
+    blocks = _validated_blocks(linear.blocks, linear.block_matrices, exact[0], patients, states)
+    exact_states = np.concatenate([exact[0], blocks[0].ravel()]).astype(np.int64)
     position = {state: number for number, state in enumerate(exact_states.tolist())}
     exact_output = np.array([position.get(state, -1) for state in output_states.tolist()], dtype=np.int64)
     controlled = np.setdiff1d(np.arange(states), exact_states).astype(np.int64)
@@ -751,14 +889,15 @@ def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_stat
     status = np.zeros(patients, dtype=np.int64)
     info = np.zeros((patients, 4))
     used_stiff = np.zeros(patients, dtype=bool)
-    if method == "radau":
+    if isinstance(solver, Radau):
         stiff = np.ones(patients, dtype=bool)
     else:
-        kernel = batched_kernel(rhs, backend)
+        kernel = batched_kernel(rhs, backend, solver.explicit if isinstance(solver, Auto) else solver)
         kernel(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps, h_max,
-               output_states, flush_states, flush_level, controlled, *linear, *blocks, exact_states, exact_output, out,
+               output_states, flush_states, flush_level, controlled, *exact, *blocks, exact_states, exact_output, out,
                status, info)
-        stiff = (status == TOO_MANY_STEPS) | (status == STEP_UNDERFLOW) if method == "auto" else np.zeros(patients, bool)
+        stiff = ((status == TOO_MANY_STEPS) | (status == STEP_UNDERFLOW) if isinstance(solver, Auto)
+                 else np.zeros(patients, bool))
     for patient in np.flatnonzero(stiff):
         used_stiff[patient] = True
         code, time, evaluations = _radau_patient(rhs, y0[patient], params[patient], t0, t_out, event_times[patient],
@@ -769,6 +908,24 @@ def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_stat
     return BatchResult(t=t_out, y=out, status=status, output_states=output_states,
                        accepted_steps=info[:, 0].astype(np.int64), rejected_steps=info[:, 1].astype(np.int64),
                        evaluations=info[:, 2].astype(np.int64), time_reached=info[:, 3], used_stiff=used_stiff)
+
+
+def solve_batched(rhs: Callable, y0, params, t_out, event_times=None, event_state=None, event_amount=None, *,
+                  t0: float | None = None, rtol: float = 1e-6, atol=1e-9, max_steps: int = 100_000,
+                  h_max: float | None = None, output_states=None, flush_states=None, flush_level=None,
+                  linear_states=None, linear_rates=None, linear_sources=None, linear_weights=None,
+                  linear_blocks=None, linear_block_matrices=None, method: str = "dopri5",
+                  backend: str | None = None, states_first: bool = False) -> BatchResult:
+    """:func:`solve` with the method as a name and the parts as keywords (the earlier interface, kept for its
+    callers): ``method`` "dopri5", "radau" or "auto" (:func:`solver_for`), ``flush_*`` a :class:`Flush`,
+    ``linear_*`` a :class:`LinearSystem`."""
+    events = None if event_times is None else (event_times, event_state, event_amount)
+    flush = None if flush_states is None else Flush(flush_states, flush_level)
+    linear = LinearSystem(linear_states, linear_rates, linear_sources, linear_weights, linear_blocks,
+                          linear_block_matrices)
+    return solve(rhs, y0, params, t_out, events, solver=solver_for(method, rtol, atol), linear=linear, flush=flush,
+                 output_states=output_states, t0=t0, max_steps=max_steps, h_max=h_max, backend=backend,
+                 states_first=states_first)
 
 
 def _validated_linear(linear_states, linear_rates, linear_sources, linear_weights, patients: int, states: int):

@@ -37,6 +37,7 @@ import pandas as pd
 
 from .. import seeds
 from ..errors import InputError
+from ..immunity.table import MAX_LESIONS
 from ..parallel import ChunkReport, chunk_ranges, run_chunks
 from ..population import Population, load_disease, patient_streams, sample_population
 from ..store import ResultStore, scenario_hash
@@ -48,7 +49,6 @@ from .toxicity import attribute_toxicity, immune_adverse_events, radiation_toxic
 #: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events.
 UNIFORMS_PER_PATIENT = 8
 OK, FAILED = "ok", "failed"
-MAX_LESIONS = 8
 ENGINE_OUTPUTS = ("diameter", "diameter_sum", "volume_sum", "psa", "lymphocytes", "occupancy", "ctla4_occupancy")
 
 

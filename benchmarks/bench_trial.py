@@ -23,7 +23,7 @@ from oracle import oracle  # noqa: E402
 from rptici.immunity.model import rhs  # noqa: E402
 from rptici.simulation.engine import model_inputs  # noqa: E402
 from rptici.trials import load_trial_scenario, run_trial  # noqa: E402
-from rptici.trials.run import ENGINE_OUTPUTS, calibrated_population, output_grid  # noqa: E402
+from rptici.trials.run import calibrated_population, output_grid  # noqa: E402
 from rptici.trials.scenario import load_calibration  # noqa: E402
 
 SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "trials" / "standard.yaml"

@@ -11,7 +11,6 @@ import io
 import re
 import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest

@@ -27,6 +27,7 @@ import numpy as np
 
 from .data import read_mapping
 from .errors import InputError
+from .immunity.table import TABLE
 from .kinetics.biokinetics import Covariates
 from .kinetics.regimen import Regimen
 from .kinetics.schema import PatientSpec, prefixed
@@ -42,12 +43,10 @@ KINDS: dict[str, type] = {"regimen": Regimen, "dose": _dose.DoseScenario, "simul
                           "trial": TrialScenario}
 #: Keys that only a simulation scenario has.
 _SIMULATION_KEYS = frozenset(SimulationScenario.model_fields) - frozenset(_dose.DoseScenario.model_fields)
-#: Units of the read-outs (immunity.model.observables; organ read-outs of the engine); "1": a fraction or a
-#: level relative to the patient's baseline.
-UNITS = {"volume": "mL", "volume_sum": "mL", "diameter": "mm", "diameter_sum": "mm", "dose": "Gy", "bed": "Gy",
-         "marrow_dose": "Gy", "marrow_bed": "Gy", "organ_dose": "Gy", "organ_bed": "Gy", "psa": "ng/mL",
-         "lymphocytes": "10^9/L", "concentration": "ug/mL", "occupancy": "1", "ctla4_occupancy": "1",
-         "effector_blood": "1", "regulatory": "1", "cd8_treg_ratio": "1", "memory": "1", "exhausted": "1"}
+#: Units of the read-outs: the model table's observables and the engine's organ dose and BED (Gy); "1" is a
+#: fraction or a level relative to the patient's baseline.
+UNITS = {**{observable.name: observable.unit for observable in TABLE.observables},
+         **{name: "Gy" for name in ORGAN_OUTPUTS}}
 
 
 def scenario_kind(document: Mapping[str, Any]) -> str:

@@ -8,7 +8,7 @@ layout, the unit table of the parameter files (:data:`PARAMETER_UNITS`) and the 
 (``data/immunity_<species>.yaml``); the other vector entries say where their value comes from.
 
 Adding a mechanism with a new state and two parameters: one :class:`State`, two :class:`Parameter` and a
-:class:`Switch` here, the term in :mod:`.equations` (``tests/test_model_table.py`` does it for a toy
+:class:`Switch` here, the term in :mod:`.equations` (``tests/immunity/test_model_table.py`` does it for a toy
 mechanism).
 """
 

@@ -20,7 +20,7 @@ from rptici.trials import Registry, list_trials, regimen_mapping, registry, show
 from rptici.trials.clinicaltrials_gov import phase_text, status_text
 from rptici.trials.registry import phase_numbers
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1]  # tests/
 EXAMPLE = HERE / "data" / "clinicaltrials_gov_example.json"
 HEADER_LINES = 4  # the comment lines added on top of each packaged copy
 

@@ -21,8 +21,8 @@ from rptici.economics import (acceptability, curve_from_mapping, cycle_grid, dig
 from rptici.economics.sensitivity import sample_parameters
 from rptici.errors import InputError
 
-PACKAGED = Path(__file__).resolve().parents[1] / "src/rptici/data/economics/lu_psma_pembrolizumab_us.yaml"
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PACKAGED = Path(__file__).resolve().parents[2] / "src/rptici/data/economics/lu_psma_pembrolizumab_us.yaml"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LUTETIUM = {"rpt": {"agent": "[177Lu]Lu-PSMA-617", "activity": "8.5 GBq", "activity_step": "-0.5 GBq",
                     "interval": "6 weeks", "cycles": 6}}
 COMBINATION = {**LUTETIUM, "ici": {"agent": "pembrolizumab", "dose": "200 mg", "interval": "q3w", "infusions": 35},

@@ -20,7 +20,7 @@ from rptici.physics import Nuclide
 from rptici.radiobiology import bed_from_dose_rate, tissue
 from rptici.radiobiology.regimen_dose import load_scenario, regimen_dose, scenario_dose, target_masses
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "examples" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
 runner = CliRunner()
 
 

@@ -23,7 +23,7 @@ from rptici.immunity.model import repair_residual_events
 from rptici.simulation.scenario import prescribed_inputs
 from rptici.simulation.solver import solve_batched
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "mechanisms"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "mechanisms"
 
 
 def scenario(name: str) -> dict:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rptici.cli import app
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "simulate"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "simulate"
 runner = CliRunner()
 
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from rptici.cli import app
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner()
 
 
@@ -114,6 +114,6 @@ def test_registry_list_filters_and_show(reference):
 
 
 def test_registry_import_of_a_clinicaltrials_gov_record():
-    example = Path(__file__).resolve().parent / "data" / "clinicaltrials_gov_example.json"
+    example = Path(__file__).resolve().parents[1] / "data" / "clinicaltrials_gov_example.json"
     rows = run_json("registry", "list", "--role", "imported", "--import", str(example))
     assert [row["nct"] for row in rows] == ["NCT03658447"]

@@ -12,7 +12,7 @@ from rptici.errors import InputError
 from rptici.radiobiology import g_factor_monoexponential
 from rptici.radiobiology.assessment import assess_patient
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def write_patient(folder: Path, nuclide: str, half_life_h: float, regions: str, activity: str = "7.4 GBq") -> Path:

@@ -18,7 +18,7 @@ from rptici.simulation.solver import _KERNELS, NON_FINITE, SUCCESS, Dopri5, Flus
 numba = pytest.importorskip("numba")
 from rptici.immunity.model import MODEL, observables, rhs  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from oracle import oracle  # noqa: E402
 
 PSMA = "[177Lu]Lu-PSMA-617"

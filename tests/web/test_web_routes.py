@@ -2,7 +2,7 @@
 management with progress, downloads confined to the run folder, scenario download and load-back, registry.
 
 Runs here use a small stand-in runner (a synthetic patients table written through the real ResultStore) so
-that these tests check the web layer alone and stay fast; tests/test_web_browser.py runs the real trial.
+that these tests check the web layer alone and stay fast; tests/web/test_web_browser.py runs the real trial.
 """
 
 from __future__ import annotations

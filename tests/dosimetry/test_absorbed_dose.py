@@ -35,7 +35,7 @@ from rptici.dosimetry.sphere import (
 from rptici.errors import InputError, UnknownNameError
 from rptici.physics import Nuclide
 
-EXAMPLE_TABLE = Path(__file__).resolve().parents[1] / "examples" / "s_values_example.csv"
+EXAMPLE_TABLE = Path(__file__).resolve().parents[2] / "examples" / "s_values_example.csv"
 K = ENERGY_TO_DOSE_MGY_G_PER_MBQ_H
 
 

@@ -27,7 +27,7 @@ from rptici.trials.endpoints import STABLE_DISEASE
 from rptici.trials.run import run_trial, simulate_trial
 
 #: The example PRINCE-like trial (Lu-PSMA-617 with and without pembrolizumab, mCRPC), run small.
-SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "trials" / "prince_like.yaml"
+SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "trials" / "prince_like.yaml"
 
 
 def disease_control(record):

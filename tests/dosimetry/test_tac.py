@@ -25,7 +25,7 @@ from rptici.dosimetry.tac import MODELS, evaluate, integral_to_infinity
 from rptici.errors import InputError
 
 LU177_DECAY_CONSTANT = math.log(2) / 6.647  # 1/d, ICRP-107 half-life 6.647 d
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def per_day(half_life_hours: float) -> float:

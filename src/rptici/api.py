@@ -49,6 +49,10 @@ UNITS = {**{observable.name: observable.unit for observable in TABLE.observables
          **{name: "Gy" for name in ORGAN_OUTPUTS}}
 
 
+#: ``rptici.simulate`` runs the parameter files' values, without a trial calibration.
+UNCALIBRATED = "none"
+
+
 def scenario_kind(document: Mapping[str, Any]) -> str:
     """The kind of a scenario document: its ``kind:``, else by its keys (``arms``: trial; only rpt, ici and
     sequence: regimen; a key only simulations have: simulation; ``regimen`` with a patient: dose)."""
@@ -186,8 +190,11 @@ def simulation_summary(result) -> dict[str, Any]:
             row["organ_dose_Gy"] = dict(zip(organs, result["organ_dose"].values[index, -1]))
             row["organ_bed_Gy"] = dict(zip(organs, result["organ_bed"].values[index, -1]))
         patients.append(row)
+    from .analysis.status import model_status
+
     return {"scenario": result.attrs["scenario"], "species": result.attrs["species"], "days": result.attrs["days"],
-            "times_d": result["time"].values, "patients": patients}
+            "times_d": result["time"].values, "patients": patients,
+            "model_status": model_status(UNCALIBRATED).as_dict()}
 
 
 def regimen_dose(scenario_or_regimen: Regimen | _dose.DoseScenario | Mapping[str, Any] | str | os.PathLike[str],

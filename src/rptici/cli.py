@@ -434,6 +434,7 @@ def simulate_command(
                        _display(row["final_change_percent"]), _display(row["best_change_percent"]),
                        _display(row["lesion_dose_Gy"]), _display(row["marrow_dose_Gy"])]
                       for row in _clean(summary["patients"])))
+        _status_line(summary["model_status"])
         if plot is not None:
             console.print(f"plot: {summary['plot']}")
 
@@ -451,6 +452,13 @@ def _arm_table(summary: dict[str, Any], title: str) -> None:
     keys = ["arm", "n", "failed"] + [key for key, *_ in summary_rows()
                                      if any(key in row for row in summary["arms"])]
     _print_table(title, keys, ([_display(row.get(key)) for key in keys] for row in _clean(summary["arms"])))
+    _status_line(summary.get("model_status"))
+
+
+def _status_line(status: dict[str, Any] | None) -> None:
+    """The model's validation status under every table of predictions (rptici.analysis.status)."""
+    if status:
+        typer.echo(f"Model status: {status['headline']}")
 
 
 @trial_app.command("run")
@@ -562,7 +570,7 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
                      ("arm", "endpoint", "reported", "simulated", "95 % CI"),
                      ([row["arm"], row["endpoint"], _display(row["reported"]), _display(row["simulated"]),
                        f"{_display(row['low'])} – {_display(row['high'])}"] for row in _clean(result["endpoints"])))
-        _arm_table(result["summary"], "simulated arms")
+        _arm_table({**result["summary"], "model_status": result.get("model_status")}, "simulated arms")
 
     _run(action)
 
@@ -606,6 +614,7 @@ def economics_command(
             ratio = "–" if row["icer"] is None else f"{row['icer']:,.0f}"
             typer.echo(f"{row['arm']} vs {row['against']}: ΔC {row['incremental_cost']:,.0f}, "
                        f"ΔQALY {row['incremental_qalys']:.3f}, ICER {ratio} ({row['quadrant']})")
+        _status_line(result.get("model_status"))
         if "report" in result:
             typer.echo(f"report: {result['report']}")
 

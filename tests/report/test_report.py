@@ -277,3 +277,8 @@ def test_replay_rows_accept_the_compare_result():
     row = {"endpoint": "orr", "arm": "combination", "reported": 0.56, "simulated": 0.4, "low": 0.3, "high": 0.5}
     assert replay_rows({"endpoints": [row], "summary": {}}) == [row] == replay_rows([row])
     assert replay_rows(None) == []
+
+
+def test_report_says_the_model_status_and_borrows_no_numbers_for_an_unrecorded_calibration(report):
+    # the fixture folder records no calibration (no scenario.json): the banner must not claim the default's counts
+    assert 'id="model-status"' in report and "has not been measured" in report and "19 of 47" not in report

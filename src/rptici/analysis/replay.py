@@ -28,6 +28,7 @@ from ..trials.run import simulate_trial
 from ..trials.scenario import Calibration, TrialScenario, load_calibration, load_trial_scenario
 from ..trials.endpoint_registry import LANDMARK, answering, endpoints
 from .summary import STATISTICS, summarize_tables
+from .status import model_status
 
 #: Words of an arm name that mark "no active treatment modelled" (the control of a placebo-controlled trial).
 UNTREATED_WORDS = ("placebo", "standard of care", "best supportive", "octreotide")
@@ -198,5 +199,6 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
     calibration_object = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
     tables = simulate_trial(scenario, calibration=calibration_object)
     result = compare(record, scenario, tables)
-    result.update(patients=patients, seed=seed, calibration=calibration_object.source)
+    result.update(patients=patients, seed=seed, calibration=calibration_object.source,
+                  model_status=model_status(calibration_object.source).as_dict())
     return result

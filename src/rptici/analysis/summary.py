@@ -19,6 +19,7 @@ import pandas as pd
 from ..trials.endpoint_registry import ArmData, TimeToEvent, endpoints
 from ..trials.endpoints import to_months
 from .response import response_rate
+from .status import model_status
 from .survival import cox_hazard_ratio, kaplan_meier
 
 #: Grid of the reported KM curves (months) and of the numbers at risk.
@@ -105,4 +106,5 @@ def summarize(folder: str | Path) -> dict[str, Any]:
     summary.update(name=scenario.get("name"), disease=scenario.get("disease"), seed=store.manifest.seed,
                    complete=store.is_complete(), chunks_done=len(store.completed_chunks()),
                    chunks=store.manifest.chunks, calibration=document.get("calibration", {}).get("source"))
+    summary["model_status"] = model_status(summary["calibration"]).as_dict()
     return summary

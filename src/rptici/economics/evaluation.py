@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..analysis.status import model_status
 from ..errors import InputError, UnknownNameError
 from .cohort import PROGRESSED, PROGRESSION_FREE, Trace, cycle_grid, markov, partitioned_survival, \
     transition_rates
@@ -150,6 +151,7 @@ class Evaluation:
     arms: tuple[ArmModel, ...]
     inputs: EconomicInputs
     matrix: np.ndarray
+    model_status: Mapping[str, Any] | None = None  # of the virtual trial behind the arms (rptici.analysis.status)
 
     @property
     def control_index(self) -> int:
@@ -188,7 +190,7 @@ class Evaluation:
                 "model": inputs.model, "horizon_years": inputs.horizon_years, "cycle_years": inputs.cycle_years,
                 "discount": {"costs": inputs.discount_costs, "outcomes": inputs.discount_outcomes},
                 "half_cycle_correction": inputs.half_cycle, "thresholds": thresholds, "arms": rows,
-                "comparisons": comparisons,
+                "comparisons": comparisons, "model_status": None if self.model_status is None else dict(self.model_status),
                 "parameters": [{"name": p.name, "kind": p.kind, "value": p.value_in_unit, "unit": p.unit,
                                 "se": p.se / p.scale,
                                 "source": p.source, "assumption": p.assumption}
@@ -232,10 +234,13 @@ def evaluate_run(folder: str | Path, inputs: EconomicInputs, model: str | None =
     scenario_file = store.folder / "scenario.json"
     if not scenario_file.is_file():
         raise InputError("run", str(folder), "a results folder written by 'rptici trial run'")
-    scenario = json.loads(scenario_file.read_text(encoding="utf-8"))["scenario"]
+    document = json.loads(scenario_file.read_text(encoding="utf-8"))
+    scenario = document["scenario"]
     regimens = {arm["name"]: arm.get("regimen") for arm in scenario["arms"]}
     control = next((arm["name"] for arm in scenario["arms"] if arm.get("control")), scenario["arms"][0]["name"])
-    return evaluate_patients(store.read("patients"), regimens, control, inputs, model)
+    evaluation = evaluate_patients(store.read("patients"), regimens, control, inputs, model)
+    status = model_status((document.get("calibration") or {}).get("source", "unknown"))
+    return dataclasses.replace(evaluation, model_status=status.as_dict())
 
 
 def evaluate_curves(arms: Mapping[str, Mapping[str, Any]], inputs: EconomicInputs, control: str) -> Evaluation:

@@ -23,6 +23,7 @@ import yaml
 
 from .. import __version__
 from ..analysis.dosimetry import arm_dosimetry
+from ..analysis.status import model_status
 from ..analysis.summary import summarize_tables
 from ..errors import InputError
 from ..store import MANIFEST_NAME, ResultStore
@@ -59,6 +60,7 @@ class TrialRunData:
     assessments: pd.DataFrame
     failures: pd.DataFrame
     replay: list[dict[str, Any]] = field(default_factory=list)
+    calibration: str | None = None
 
 
 def _scenario_mapping(value: Any) -> dict[str, Any]:
@@ -82,8 +84,11 @@ def load_run(folder: str | os.PathLike[str]) -> TrialRunData:
             break
     else:
         scenario = _scenario_mapping(manifest.get("scenario"))
-    if isinstance(scenario.get("scenario"), Mapping):  # trials.run writes {"scenario": ..., "arm_counts": ...}
+    if isinstance(scenario.get("scenario"), Mapping):  # trials.run writes {"scenario": ..., "calibration": ...}
         scenario = _scenario_mapping(scenario["scenario"])
+    written = path / "scenario.json"
+    calibration = (json.loads(written.read_text(encoding="utf-8")).get("calibration") or {}).get("source") \
+        if written.is_file() else "unknown"
     patients = store.read("patients")
     if "status" in patients:  # failed patients keep a row with empty endpoints; they are in ``failures``
         patients = patients[patients["status"].astype(str) != FAILED_STATUS].reset_index(drop=True)
@@ -94,7 +99,7 @@ def load_run(folder: str | os.PathLike[str]) -> TrialRunData:
     if not replay and "replay" in store.tables():
         replay = store.read("replay").to_dict("records")
     return TrialRunData(path.resolve(), manifest, scenario, patients, store.read("assessments"),
-                        store.failures(), replay)
+                        store.failures(), replay, calibration)
 
 
 def replay_rows(replay: Any) -> list[dict[str, Any]]:
@@ -407,7 +412,8 @@ def trial_report_context(data: TrialRunData) -> dict[str, Any]:
             "responses": response_table(summary), "response_labels": RESPONSE_LABELS,
             "efficacy": efficacy_figures(data), "toxicity": toxicity_section(summary),
             "failures": failure_section(data), "replay": data.replay, "replay_columns": replay_columns,
-            "sample_per_arm": SAMPLE_PER_ARM, "version": __version__, "folder": str(data.folder)}
+            "sample_per_arm": SAMPLE_PER_ARM, "version": __version__, "folder": str(data.folder),
+            "model_status": model_status(data.calibration).as_dict()}
 
 
 def write_trial_report(folder: str | os.PathLike[str], path: str | os.PathLike[str] | None = None, *,

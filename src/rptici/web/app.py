@@ -27,6 +27,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from rptici.analysis.status import model_status
 from rptici.errors import InputError
 from rptici.report.html import summary_cell
 from rptici.trials.endpoint_registry import summary_rows
@@ -285,6 +286,7 @@ def _results_context(jobs: JobManager, run_id: str) -> dict[str, Any]:
     return {
         "labels": labels,
         "calibration": _calibration_text(summary.get("calibration")),
+        "model_status": summary.get("model_status") or model_status(summary.get("calibration")).as_dict(),
         "summary": summary, "arms": arms,
         "rows": [row for row in (*COUNT_ROWS, *summary_rows()) if any(arm.get(row[0]) is not None for arm in arms)]
         if arms else [],

@@ -1,0 +1,78 @@
+"""The model's validation status, in words a clinician can act on, for every output that shows predictions.
+
+The numbers come from ``data/model_status.yaml``: how many reported endpoints of the calibration (monotherapy)
+and validation (combination) trials the model reproduces within the trial-level tolerance, for one
+calibration. A run made with another calibration gets "not measured" rather than borrowed numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..data import load_yaml
+
+#: Shares of endpoints within tolerance that the project requires before calling predictions credible
+#: (issue 14: at least 80 % of calibration endpoints and 60 % of combination endpoints).
+CREDIBLE_CALIBRATION_SHARE = 0.8
+CREDIBLE_VALIDATION_SHARE = 0.6
+STATUS_FILE = "model_status.yaml"
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Endpoints within the trial-level tolerance for one calibration (None where not measured)."""
+
+    calibration: str
+    measured: str | None
+    calibration_within: int | None
+    calibration_total: int | None
+    validation_within: int | None
+    validation_total: int | None
+    known_failures: tuple[str, ...] = ()
+
+    @property
+    def credible(self) -> bool:
+        """Both shares at or above the project's thresholds."""
+        if self.calibration_total is None or self.validation_total is None:
+            return False
+        return (self.calibration_within / self.calibration_total >= CREDIBLE_CALIBRATION_SHARE
+                and self.validation_within / self.validation_total >= CREDIBLE_VALIDATION_SHARE)
+
+    @property
+    def headline(self) -> str:
+        """One sentence for the top of a report or under a table."""
+        if self.measured is None:
+            return (f"Research model; its agreement with clinical trials has not been measured for these parameters "
+                    f"(calibration '{self.calibration}'). Do not use these predictions for treatment decisions.")
+        agreement = (f"it reproduces {self.calibration_within} of {self.calibration_total} endpoints of the "
+                     f"monotherapy trials it was calibrated on and {self.validation_within} of "
+                     f"{self.validation_total} endpoints of the combination trials it predicts, within trial-level "
+                     f"tolerance (measured {self.measured}, calibration '{self.calibration}'; docs/validation.md)")
+        if self.credible:
+            return f"Research model: {agreement}."
+        return (f"Research model, not yet credible: {agreement}. Do not use these predictions for treatment "
+                f"decisions.")
+
+    def as_dict(self) -> dict[str, object]:
+        return {"calibration": self.calibration, "measured": self.measured,
+                "calibration_endpoints_within_tolerance": self.calibration_within,
+                "calibration_endpoints": self.calibration_total,
+                "validation_endpoints_within_tolerance": self.validation_within,
+                "validation_endpoints": self.validation_total, "credible": self.credible,
+                "known_failures": list(self.known_failures), "headline": self.headline}
+
+
+def model_status(calibration: str | None = None) -> ModelStatus:
+    """The status of the model with ``calibration``: the source a run records (``calibration/<name>.yaml`` for a
+    packaged calibration, else its file), a packaged name, or None for the default."""
+    document = load_yaml(STATUS_FILE)
+    name = "default" if calibration is None else str(calibration)
+    source = name if "/" in name or name.endswith(".yaml") else f"calibration/{name}.yaml"
+    if source.startswith("calibration/") and source.count("/") == 1:  # a packaged calibration, by its name
+        name = source.removeprefix("calibration/").removesuffix(".yaml")
+    if source != document["calibration"]:
+        return ModelStatus(name, None, None, None, None, None)
+    fitted, predicted = document["calibration_endpoints"], document["validation_endpoints"]
+    return ModelStatus(name, str(document["measured"]), int(fitted["within_tolerance"]), int(fitted["total"]),
+                       int(predicted["within_tolerance"]), int(predicted["total"]),
+                       tuple(document.get("known_failures", ())))

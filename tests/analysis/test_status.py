@@ -1,0 +1,53 @@
+"""The model's validation status travels with every output of predictions (issue 19, item 1).
+
+The counts are those of ``data/model_status.yaml`` (measured 2026-12-04 with the trial-level tolerance: 19 of 47
+monotherapy endpoints, 1 of 17 combination endpoints, calibration ``calibration/default.yaml``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rptici.analysis.status import ModelStatus, model_status
+from rptici.cli import app
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "trials" / "prince_like.yaml"
+
+
+def test_the_default_calibration_carries_its_measured_counts_and_says_it_is_not_credible():
+    status = model_status()
+    assert (status.calibration_within, status.calibration_total) == (19, 47)
+    assert (status.validation_within, status.validation_total) == (1, 17)
+    assert not status.credible
+    assert "not yet credible" in status.headline and "19 of 47" in status.headline and "1 of 17" in status.headline
+    assert model_status("calibration/default.yaml") == model_status("default") == status
+
+
+def test_credible_only_when_both_shares_reach_the_thresholds():
+    # issue 14's bar: >= 80 % of calibration endpoints and >= 60 % of combination endpoints
+    assert ModelStatus("x", "2027-01-01", 38, 47, 11, 17).credible  # 80.9 % and 64.7 %
+    assert not ModelStatus("x", "2027-01-01", 37, 47, 11, 17).credible  # 78.7 %
+    assert not ModelStatus("x", "2027-01-01", 38, 47, 10, 17).credible  # 58.8 %
+    assert "not yet credible" not in ModelStatus("x", "2027-01-01", 38, 47, 11, 17).headline
+
+
+def test_another_calibration_is_not_given_borrowed_numbers():
+    status = model_status("my_fit.yaml")
+    assert status.measured is None and status.calibration_total is None and not status.credible
+    assert "has not been measured" in status.headline
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_summary_cli_and_report_of_a_real_run_show_the_status(tmp_path):
+    pytest.importorskip("numba")
+    folder = tmp_path / "run"
+    result = CliRunner().invoke(app, ["trial", "run", str(EXAMPLE), "--patients", "20", "--seed", "3",
+                                      "--out", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "Model status: Research model, not yet credible" in result.output
+    summary = CliRunner().invoke(app, ["trial", "summary", str(folder), "--html", str(tmp_path / "report.html")])
+    assert summary.exit_code == 0 and "Model status:" in summary.output
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'id="model-status"' in html and "19 of 47" in html

@@ -40,25 +40,43 @@ def _json_text(value: Any) -> str:
     return json.dumps(_clean(value), indent=2, ensure_ascii=False)
 
 
+#: Widest table (unwrapped, in terminal widths) still shown as a table with wrapped cells; wider ones are shown
+#: one row at a time, so that no cell is folded into slivers.
+WRAP_LIMIT = 1.6
+
+
 def _print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]],
                  no_wrap: Sequence[str] = ()) -> None:
-    """A rich table of ``columns`` (those in ``no_wrap`` kept on one line) with ``rows`` of cell strings."""
+    """``rows`` of cell strings under ``columns``, whole. In a terminal: a rich table whose cells wrap (those in
+    ``no_wrap`` kept on one line) when unwrapped it is at most :data:`WRAP_LIMIT` terminal widths, else one block
+    per row ("column: value"). Piped or redirected: plain tab-separated lines with the title first, nothing cut."""
+    rows = [list(row) for row in rows]
+    if not console.is_terminal:
+        typer.echo(title)
+        for line in [list(columns)] + rows:
+            typer.echo("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in line))
+        return
     table = Table(title=title)
     for column in columns:
-        table.add_column(column, no_wrap=column in no_wrap)
+        table.add_column(column, no_wrap=column in no_wrap, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    unwrapped = console.measure(table, options=console.options.update_width(10**6)).maximum
+    if unwrapped <= WRAP_LIMIT * console.width:
+        console.print(table)
+        return
+    console.print(f"[bold]{title}[/bold]")
+    for row in rows:
+        console.print("")
+        for column, cell in zip(columns, row):
+            console.print(f"  {column}: {cell}", soft_wrap=True, highlight=False)
 
 
 def _emit(result: dict[str, Any], as_json: bool, title: str) -> None:
     if as_json:
         typer.echo(_json_text(result))
         return
-    table = Table(title=title, show_header=False)
-    for key, value in _clean(result).items():
-        table.add_row(key, _display(value))
-    console.print(table)
+    _print_table(title, ("field", "value"), ([key, _display(value)] for key, value in _clean(result).items()))
 
 
 def _display(value: Any) -> str:
@@ -446,12 +464,25 @@ app.add_typer(trial_app, name="trial")
 
 
 def _arm_table(summary: dict[str, Any], title: str) -> None:
-    """Per arm: n, failed, then what each registered endpoint shows (rptici.trials.endpoint_registry)."""
+    """Per arm: n, failed, then what each registered endpoint shows (rptici.trials.endpoint_registry), in words
+    with units and 95 % intervals (the report's and the dashboard's formatting)."""
+    from .report.html import summary_cell
     from .trials.endpoint_registry import summary_rows
 
-    keys = ["arm", "n", "failed"] + [key for key, *_ in summary_rows()
-                                     if any(key in row for row in summary["arms"])]
-    _print_table(title, keys, ([_display(row.get(key)) for key in keys] for row in _clean(summary["arms"])))
+    shown = [(key, label, kind, interval) for key, label, kind, interval in summary_rows()
+             if any(key in row for row in summary["arms"])]
+    columns = ["arm", "patients", "failed"] + [label for _, label, _, _ in shown]
+    rows = []
+    for row in _clean(summary["arms"]):
+        cells = [str(row.get("arm")), _display(row.get("n")), _display(row.get("failed"))]
+        for key, _, kind, interval in shown:
+            value = row.get(key)
+            if interval is not None and isinstance(row.get(interval), list) and not isinstance(value, list):
+                value = [value, *row[interval]]
+            reached = value is not None and not (isinstance(value, list) and value[0] is None)
+            cells.append(summary_cell(value, kind) if reached or kind != "months" else "not reached")
+        rows.append(cells)
+    _print_table(title, columns, rows, no_wrap=("patients", "failed"))
     _status_line(summary.get("model_status"))
 
 

@@ -395,7 +395,11 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host",
                                            help="Address to bind; the default serves this machine only."),
                   port: int = typer.Option(8000, "--port", help="TCP port."),
                   run_root: Path = typer.Option(Path("rptici-runs"), "--run-root",
-                                                help="Folder for the runs (created; nothing is written elsewhere).")
+                                                help="Folder for the runs (created; nothing is written elsewhere)."),
+                  allowed_hosts: Optional[list[str]] = typer.Option(
+                      None, "--allowed-host", help="A name other machines use to reach the dashboard (repeat); "
+                                                   "with --host 0.0.0.0 only these, this machine's name and "
+                                                   "localhost are accepted in the Host header.")
                   ) -> None:  # pragma: no cover - starts a server; tests use rptici.web.create_app
     """Start the local web dashboard (regimen form, runs with progress, figures, downloads, registry)."""
     def action() -> None:
@@ -406,16 +410,16 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host",
             import uvicorn
 
             from .web import create_app
-            from .web.app import LOCAL_HOSTS
+            from .web.app import LOCAL_HOSTS, serve_hosts
         except ImportError as error:
             typer.echo(f"error: the dashboard needs the 'web' extra (pip install 'rptici[web]'): {error}", err=True)
             raise typer.Exit(code=2) from None
-        hosts = LOCAL_HOSTS if host in LOCAL_HOSTS else (*LOCAL_HOSTS, host)
+        hosts = serve_hosts(host, allowed_hosts or ())
         if host not in LOCAL_HOSTS:
-            typer.echo(f"warning: serving on {host}: other machines on the network can reach the dashboard", err=True)
+            typer.echo(f"warning: serving on {host}: other machines on the network can reach the dashboard "
+                       f"(Host names accepted: {', '.join(hosts)})", err=True)
         typer.echo(f"rptici dashboard on http://{host}:{port}/ (runs in {run_root.resolve()})")
-        uvicorn.run(create_app(run_root, allowed_hosts=hosts if host not in ("0.0.0.0", "::") else ["*"]),
-                    host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(run_root, allowed_hosts=hosts), host=host, port=port, log_level="warning")
 
     _run(action)
 

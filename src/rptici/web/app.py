@@ -25,6 +25,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from rptici.analysis.status import model_status
@@ -35,6 +36,7 @@ from rptici.trials.endpoint_registry import summary_rows
 from . import figures, forms
 from .jobs import SUMMARY_FILE, JobManager, Runner, Summarizer
 from .limits import WebLimits
+from .security import RequestGuard
 
 HERE = Path(__file__).parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -44,7 +46,22 @@ REGISTRY_FILTERS = ("disease", "agent", "checkpoint_inhibitor", "phase", "status
 REPLAY_PATIENTS = 200
 ORDER_LABELS = {"concurrent": "concurrent", "ici_first": "ICI first (lead)", "rpt_first": "RPT first (ICI lag)"}
 #: Rows of the results table before the endpoints': (summary key, label, kind, key of its 95 % interval or None).
+#: Room in a request body for the form fields beside an uploaded scenario file (bytes).
+FORM_OVERHEAD_BYTES = 16 * 1024
 COUNT_ROWS = (("n", "patients simulated", "count", None), ("failed", "patients failed (excluded)", "count", None))
+
+
+def serve_hosts(bind: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """Host-header names the dashboard accepts when bound to ``bind``: localhost always, the bound address, and for
+    a wildcard bind (0.0.0.0, ::) this machine's name and the ``extra`` names given — never any host at all."""
+    import socket
+
+    names = [*LOCAL_HOSTS, *extra]
+    if bind in ("0.0.0.0", "::"):
+        names += [socket.gethostname(), socket.getfqdn()]
+    elif bind not in LOCAL_HOSTS:
+        names.append(bind)
+    return tuple(dict.fromkeys(name for name in names if name))
 
 
 def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None, *,
@@ -66,6 +83,7 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
     app = FastAPI(title="rptici dashboard", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.jobs, app.state.limits = jobs, limits
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.add_middleware(RequestGuard, max_body_bytes=limits.max_upload_bytes + FORM_OVERHEAD_BYTES)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["cell"] = summary_cell
     templates.env.filters["pair"] = lambda value: (value, value)
@@ -105,7 +123,7 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
     @app.post("/runs")
     async def start_run(request: Request) -> Response:
         form = forms.read_form(await request.form())
-        scenario, errors = forms.validate(form, limits)
+        scenario, errors = await run_in_threadpool(forms.validate, form, limits)
         if errors:
             return dashboard(request, form, errors, 422)
         try:
@@ -118,7 +136,7 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
     async def download_form_scenario(request: Request) -> Response:
         """The scenario of the form as a YAML file, without running it."""
         form = forms.read_form(await request.form())
-        scenario, errors = forms.validate(form, limits)
+        scenario, errors = await run_in_threadpool(forms.validate, form, limits)
         if errors:
             return dashboard(request, form, errors, 422)
         return Response(forms.scenario_yaml(scenario), media_type="application/x-yaml",  # type: ignore[arg-type]

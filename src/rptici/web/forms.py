@@ -94,12 +94,25 @@ def default_form() -> dict[str, str]:
     return form
 
 
+#: Longest value a form field may hold; longer ones are refused before any parsing (a value is a number with
+#: its unit or a name: 200 characters is ample, and parsing time must stay bounded).
+MAX_FIELD_CHARACTERS = 200
+
+
+def _field(submitted: Mapping[str, Any], name: str) -> str:
+    value = str(submitted.get(name, "") or "").strip()
+    if len(value) > MAX_FIELD_CHARACTERS:
+        raise InputError(name, f"{len(value)} characters", f"at most {MAX_FIELD_CHARACTERS} characters")
+    return value
+
+
 def read_form(submitted: Mapping[str, Any]) -> dict[str, str]:
-    """The known fields of a submitted form as stripped strings (unchecked checkboxes as '')."""
-    form = {name: str(submitted.get(name, "") or "").strip() for name in GLOBAL_FIELDS}
+    """The known fields of a submitted form as stripped strings (unchecked checkboxes as ''); a value longer
+    than :data:`MAX_FIELD_CHARACTERS` is an InputError."""
+    form = {name: _field(submitted, name) for name in GLOBAL_FIELDS}
     form.update({name: "on" if submitted.get(name) not in (None, "", "off") else "" for name in CHECKBOXES})
     for arm in ARMS:
-        form.update({f"{arm}_{key}": str(submitted.get(f"{arm}_{key}", "") or "").strip() for key in ARM_FIELDS})
+        form.update({f"{arm}_{key}": _field(submitted, f"{arm}_{key}") for key in ARM_FIELDS})
     return form
 
 

@@ -487,7 +487,20 @@ def _arm_table(summary: dict[str, Any], title: str) -> None:
             cells.append(summary_cell(value, kind) if reached or kind != "months" else "not reached")
         rows.append(cells)
     _print_table(title, columns, rows, no_wrap=("patients", "failed"))
+    if summary.get("complete") is False:
+        typer.echo(f"INCOMPLETE: {summary.get('chunks_done')} of {summary.get('chunks')} chunks of patients are "
+                   "finished; these numbers cover only their patients (run 'rptici trial run' into the same folder "
+                   "to finish it).")
     _status_line(summary.get("model_status"))
+
+
+def _fail_if_an_arm_failed(summary: dict[str, Any]) -> None:
+    """Exit 1, with the reasons, when every patient of some arm failed (nothing was simulated for it)."""
+    lost = [str(row.get("arm")) for row in summary.get("arms", []) if not row.get("n") and row.get("failed")]
+    if lost:
+        reasons = "; ".join(f"{reason} ({count})" for reason, count in (summary.get("failure_reasons") or {}).items())
+        typer.echo(f"error: every patient of arm(s) {', '.join(lost)} failed: {reasons or 'see failures'}", err=True)
+        raise typer.Exit(code=1)
 
 
 def _status_line(status: dict[str, Any] | None) -> None:
@@ -523,12 +536,14 @@ def trial_run(scenario: Path = typer.Argument(..., help="Trial scenario (YAML), 
         summary["folder"] = str(run.folder)
         if as_json:
             typer.echo(_json_text(summary))
+            _fail_if_an_arm_failed(summary)
             return
         typer.echo(run.report.summary())
         _arm_table(summary, f"{summary.get('name')}: {summary['patients']} patients, {summary['failed']} failed")
         typer.echo(f"results: {run.folder}")
         if run.report.failed:
             raise typer.Exit(code=1)
+        _fail_if_an_arm_failed(summary)
 
     _run(action)
 
@@ -600,12 +615,14 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
         result = replay(name, patients=patients, seed=seed, calibration=calibration)
         if as_json:
             typer.echo(_json_text(result))
+            _fail_if_an_arm_failed(result["summary"])
             return
         _print_table(f"replay of {result['trial']} ({patients} virtual patients, seed {seed})",
                      ("arm", "endpoint", "reported", "simulated", "95 % CI"),
                      ([row["arm"], row["endpoint"], _display(row["reported"]), _display(row["simulated"]),
                        f"{_display(row['low'])} – {_display(row['high'])}"] for row in _clean(result["endpoints"])))
         _arm_table({**result["summary"], "model_status": result.get("model_status")}, "simulated arms")
+        _fail_if_an_arm_failed(result["summary"])
 
     _run(action)
 

@@ -211,12 +211,21 @@ class ResultStore:
 
     # progress ----------------------------------------------------------------------------------------
     def completed_chunks(self) -> list[int]:
-        """Indices of chunks whose completion marker exists, ascending."""
+        """Indices of chunks whose completion marker exists and whose every table file named in it is still
+        there, ascending (a chunk whose Parquet file was deleted counts as missing, so a re-run writes it again
+        instead of a summary silently leaving its patients out)."""
         folder = self.folder / MARKER_FOLDER
         if not folder.is_dir():
             return []
-        found = (_MARKER_PATTERN.fullmatch(path.name) for path in folder.iterdir())
-        return sorted(int(match.group(1)) for match in found if match)
+        found = ((path, _MARKER_PATTERN.fullmatch(path.name)) for path in folder.iterdir())
+        return sorted(int(match.group(1)) for path, match in found if match and self._intact(int(match.group(1)), path))
+
+    def _intact(self, index: int, marker: Path) -> bool:
+        try:
+            tables = json.loads(marker.read_text(encoding="utf-8"))["rows"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return isinstance(tables, dict) and all(self.chunk_path(index, name).is_file() for name in tables)
 
     def missing_chunks(self, total: int | None = None) -> list[int]:
         """Chunk indices in ``range(total)`` not yet completed (``total`` defaults to the manifest's)."""

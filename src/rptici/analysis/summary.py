@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from ..trials.endpoint_registry import ArmData, TimeToEvent, endpoints
 from ..trials.endpoints import to_months
 from .response import response_rate
@@ -95,6 +96,9 @@ def summarize(folder: str | Path) -> dict[str, Any]:
     from ..store import ResultStore
 
     store = ResultStore(folder)
+    if not store.completed_chunks():
+        raise InputError("folder", str(folder), "a run folder with at least one finished chunk of patients "
+                                                 "(run 'rptici trial run SCENARIO --out FOLDER' to finish it)")
     document = json.loads((store.folder / "scenario.json").read_text(encoding="utf-8"))
     scenario = document["scenario"]
     arms = [arm["name"] for arm in scenario["arms"]]

@@ -76,6 +76,9 @@ def load_run(folder: str | os.PathLike[str]) -> TrialRunData:
     if not (path / MANIFEST_NAME).is_file():
         raise InputError("DIR", str(folder), f"a run folder written by 'rptici trial run' (with {MANIFEST_NAME})")
     store = ResultStore(path)
+    if not store.completed_chunks():
+        raise InputError("DIR", str(folder), "a run folder with at least one finished chunk of patients "
+                                              "(run 'rptici trial run SCENARIO --out DIR' to finish it)")
     manifest = json.loads((path / MANIFEST_NAME).read_text(encoding="utf-8"))
     scenario: dict[str, Any] = {}
     for name in SCENARIO_FILES:
@@ -400,7 +403,7 @@ def failure_section(data: TrialRunData) -> dict[str, Any]:
 def trial_report_context(data: TrialRunData) -> dict[str, Any]:
     """Everything the template shows: the run's summary (:func:`rptici.analysis.summary.summarize_tables`) and
     dosimetry (:func:`rptici.analysis.dosimetry.arm_dosimetry`), rendered into tables and figures."""
-    patients = data.patients
+    patients, store = data.patients, ResultStore(data.folder)
     arms = list(dict.fromkeys(patients["arm"].tolist())) if "arm" in patients else []
     control = control_arm(data.scenario, arms)
     summary = summarize_tables(patients, arms, control) if arms else {"arms": [], "km": {}, "control": control}
@@ -413,7 +416,8 @@ def trial_report_context(data: TrialRunData) -> dict[str, Any]:
             "efficacy": efficacy_figures(data), "toxicity": toxicity_section(summary),
             "failures": failure_section(data), "replay": data.replay, "replay_columns": replay_columns,
             "sample_per_arm": SAMPLE_PER_ARM, "version": __version__, "folder": str(data.folder),
-            "model_status": model_status(data.calibration).as_dict()}
+            "model_status": model_status(data.calibration).as_dict(),
+            "chunks_done": len(store.completed_chunks()), "chunks": store.manifest.chunks}
 
 
 def write_trial_report(folder: str | os.PathLike[str], path: str | os.PathLike[str] | None = None, *,

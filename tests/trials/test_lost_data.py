@@ -1,0 +1,61 @@
+"""Nothing lost or hidden (issue 19, item 12): a chunk whose Parquet file was deleted counts as missing (and a
+re-run restores exactly the same rows), a partial run says so, a run with no finished chunk is an error rather
+than a report of nothing, and an arm in which every patient failed makes the command fail with the reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from rptici.cli import app
+from rptici.store import ResultStore
+
+pytest.importorskip("numba")
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "trials" / "prince_like.yaml"
+
+
+@pytest.fixture(scope="module")
+def two_chunk_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("lost") / "run"
+    result = CliRunner().invoke(app, ["trial", "run", str(EXAMPLE), "--patients", "16", "--seed", "5",
+                                      "--chunk-size", "8", "--out", str(folder)])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_a_deleted_chunk_file_is_missing_not_silently_dropped_and_a_rerun_restores_it(two_chunk_run, tmp_path):
+    store = ResultStore(two_chunk_run)
+    assert store.is_complete() and store.completed_chunks() == [0, 1]
+    whole = store.read("patients")
+    store.chunk_path(1).unlink()
+    assert ResultStore(two_chunk_run).completed_chunks() == [0] and not ResultStore(two_chunk_run).is_complete()
+
+    summary = CliRunner().invoke(app, ["trial", "summary", str(two_chunk_run)])
+    assert summary.exit_code == 0 and "INCOMPLETE: 1 of 2 chunks" in summary.output
+    report = CliRunner().invoke(app, ["report", str(two_chunk_run)])
+    assert report.exit_code == 0
+    assert 'id="incomplete"' in (two_chunk_run / "report.html").read_text(encoding="utf-8")
+
+    rerun = CliRunner().invoke(app, ["trial", "run", str(EXAMPLE), "--patients", "16", "--seed", "5",
+                                     "--chunk-size", "8", "--out", str(two_chunk_run)])
+    assert rerun.exit_code == 0, rerun.output
+    restored = ResultStore(two_chunk_run).read("patients")
+    pd.testing.assert_frame_equal(restored, whole)  # bit-identical rows after the resume
+
+
+def test_a_run_without_a_finished_chunk_is_an_error_not_an_empty_report(tmp_path):
+    folder = tmp_path / "killed"
+    ResultStore(folder, scenario_hash="x", seed=1, patients=10, chunk_size=5)
+    for command in (["trial", "summary", str(folder)], ["report", str(folder)]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2 and "at least one finished chunk" in result.output, command
+
+
+def test_a_replay_in_which_every_patient_of_an_arm_fails_exits_non_zero_with_the_reason():
+    # NCT03215095 uses [131I]NaI, which has no biokinetic model yet (issue 20): every patient fails
+    result = CliRunner().invoke(app, ["registry", "replay", "NCT03215095", "--patients", "4", "--json"])
+    assert result.exit_code == 1
+    assert "every patient of arm(s)" in result.output and "[131I]NaI" in result.output

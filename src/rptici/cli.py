@@ -256,7 +256,8 @@ def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide,
             typer.echo(_json_text(summary))
             return
         def row(region) -> list[str]:
-            tightest = min(region.limits, key=lambda limit: limit.margin_Gy, default=None)
+            tightest = min((limit for limit in region.limits if limit.applies), key=lambda limit: limit.margin_Gy,
+                           default=None)
             return [region.region, region.fit.model, _display(region.fit.tia), _display(region.rbe_weighted_dose_Gy),
                     _display(region.dose_per_activity_Gy_per_GBq), _display(region.bed_Gy),
                     "–" if tightest is None else f"{tightest.quantity.upper()} {tightest.limit_Gy:g}",
@@ -295,7 +296,8 @@ def regimen_dose_command(
             typer.echo(_json_text(summary))
             return
         def row(region: str, values: dict[str, Any]) -> list[str]:
-            tightest = min(values["limits"], key=lambda limit: limit["margin"], default=None)
+            tightest = min((limit for limit in values["limits"] if limit["applies"]), key=lambda limit: limit["margin"],
+                           default=None)
             return [region, _display(values["rbe_weighted_dose_Gy"]), _display(values["dose_per_activity_Gy_per_GBq"]),
                     _display(values["bed_Gy"]), _display(values["eqd2_Gy"]),
                     "–" if tightest is None else f"{tightest['name']} {tightest['limit']:g} Gy, margin "
@@ -305,6 +307,10 @@ def regimen_dose_command(
                      f"{summary['total_activity_administered_MBq'] / 1000:.4g} GBq in {len(summary['cycles'])} cycles",
                      ("region", "dose (Gy)", "Gy/GBq", "BED (Gy)", "EQD2 (Gy)", "tightest limit"),
                      (row(region, values) for region, values in summary["regions"].items()))
+        for region, values in summary["regions"].items():
+            for limit in values["limits"]:
+                if not limit["applies"]:
+                    typer.echo(f"{region}: {limit['name']} {limit['limit']:g} Gy not applied: {limit['why']}")
         if "ici" in summary:
             ici = summary["ici"]
             console.print(f"{ici['agent']} ({ici['target']}): trough occupancy {100 * ici['trough_occupancy']:.1f} %, "

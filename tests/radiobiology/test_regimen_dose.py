@@ -304,3 +304,35 @@ def test_pluvicto_typical_lesion_dose_per_gbq():
     3-6 Gy/GBq (not verified). Tolerance: 3.0 Gy/GBq to the non-responder mean + 1 SD (6.9) for 10-30 g lesions."""
     per_GBq = lesion_dose_per_GBq("Pluvicto", [10.0, 20.0, 30.0])
     assert np.all((per_GBq >= 3.0) & (per_GBq <= 6.9)), per_GBq
+
+
+# --- limits that apply only with a risk factor (issue 19, item 5) -----------------------------------------------
+# Bodei et al. 2008 Eur J Nucl Med Mol Imaging 35:1847: kidney BED limit 40 Gy, 28 Gy with renal risk factors
+# (hypertension, diabetes). The example's kidneys get a BED between the two (32.6 Gy).
+
+def _kidney_limits(scenario_mapping):
+    result = scenario_dose(load_scenario(scenario_mapping))
+    return {limit["name"]: limit for limit in result.summary(0)["regions"]["kidneys"]["limits"]}
+
+
+def test_the_risk_factor_kidney_limit_applies_only_to_patients_with_renal_risk_factors():
+    import yaml
+
+    document = yaml.safe_load((SCENARIOS / "pluvicto_pembrolizumab.yaml").read_text(encoding="utf-8"))
+    without = _kidney_limits(document)
+    assert 28.0 < without["bed"]["value"] < 40.0
+    assert without["bed_with_risk_factors"]["applies"] is False and not without["bed_with_risk_factors"]["exceeded"]
+    assert "only for patients with renal risk factors" in without["bed_with_risk_factors"]["why"]
+    assert not without["bed"]["exceeded"]
+    document["patient"]["risk_factors"] = ["renal"]
+    with_risk = _kidney_limits(document)
+    assert with_risk["bed_with_risk_factors"]["applies"] is True and with_risk["bed_with_risk_factors"]["exceeded"]
+
+
+def test_an_unknown_risk_factor_is_an_error_naming_the_field():
+    import yaml
+
+    document = yaml.safe_load((SCENARIOS / "pluvicto_pembrolizumab.yaml").read_text(encoding="utf-8"))
+    document["patient"]["risk_factors"] = ["smoking"]
+    with pytest.raises(InputError, match="risk_factors.*smoking.*renal"):
+        scenario_dose(load_scenario(document))

@@ -44,7 +44,8 @@ from .tac import TacFit, fit_tac, validate_curve
 _HEADER = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\[(.*)\]|\((.*)\))?\s*$")
 _TISSUE = re.compile(r"^[a-z][a-z0-9_]*$")
 _PERCENT = {"%", "%ia", "% ia", "percent", "%id", "% id"}
-_PATIENT_KEYS = ("patient", "nuclide", "agent", "administered_activity", "measurements", "regions", "notes", "source")
+_PATIENT_KEYS = ("patient", "nuclide", "agent", "administered_activity", "measurements", "regions", "notes", "source",
+                 "risk_factors")
 _REGION_KEYS = ("mass", "tissue", "times", "activities", "volume", "notes")
 
 
@@ -75,6 +76,7 @@ class PatientMeasurements:
     source: Path | None = None
     notes: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    risk_factors: tuple[str, ...] = ()  # e.g. ("renal",): the tissue limits that apply only with them
 
     @property
     def decay_constant(self) -> float | None:
@@ -253,7 +255,18 @@ def _read_yaml(file: Path, nuclide: str | None, administered_activity: object) -
         raise InputError("measurements", document.get("measurements"), "a CSV file or regions with times and activities")
     return PatientMeasurements(regions=regions, nuclide=canonical, administered_activity=administered,
                                patient=None if document.get("patient") is None else str(document["patient"]),
-                               agent=document.get("agent"), source=file, notes=document.get("notes"))
+                               agent=document.get("agent"), source=file, notes=document.get("notes"),
+                               risk_factors=_names(document.get("risk_factors"), "risk_factors"))
+
+
+def _names(value: object, field_name: str) -> tuple[str, ...]:
+    """A list of names (lower case) from a YAML list, a single name or nothing."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) and item.strip() for item in items):
+        raise InputError(field_name, value, "a list of names, e.g. [renal]")
+    return tuple(item.strip().lower() for item in items)
 
 
 def _tissue(value: object, field_name: str) -> str | None:

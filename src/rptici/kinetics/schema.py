@@ -174,6 +174,7 @@ class PatientSpec(Schema):
     """
 
     sex: Literal["male", "female"] | None = None
+    risk_factors: tuple[str, ...] = ()  # e.g. [renal]: tissue limits that apply only with them (radiobiology)
     weight: quantity("mass", positive=True, per=1000.0) | None = None  # type: ignore[valid-type]
     bsa: quantity("area", positive=True) | None = None  # type: ignore[valid-type]
     gfr: quantity("flow", positive=True) | None = None  # type: ignore[valid-type]

@@ -10,6 +10,8 @@ fitted curve is a sum of exponentials, the dose rate is too, and the Lea–Catch
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from dataclasses import dataclass, field
 
 from ..dosimetry import (PatientMeasurements, SValue, SValueTable, TacFit, absorbed_dose_components, absorbed_doses,
@@ -18,7 +20,7 @@ from ..errors import InputError
 from ..physics import Nuclide
 from .bed import bed_closed_form, eqd2
 from .lq import g_factor_exponential_sum
-from .tissues import Tissue, tissue
+from .tissues import Tissue, risk_factors as known_risk_factors, tissue
 
 TUMOUR_TISSUES = {"tumour"}
 
@@ -32,14 +34,18 @@ class LimitMargin:
     limit_Gy: float
     value_Gy: float
     source: str
+    applies: bool = True
+    why: str = "every patient"
 
     @property
     def margin_Gy(self) -> float:
         return self.limit_Gy - self.value_Gy
 
     @property
-    def exceeded(self) -> bool:
-        return self.value_Gy > self.limit_Gy
+    def exceeded(self):
+        """Whether the value is above a limit that applies to the patient (an inapplicable limit is never
+        exceeded; it is still shown, with why it does not apply)."""
+        return (self.value_Gy > self.limit_Gy) & self.applies
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ class RegionDosimetry:
             "g_factor": self.g_factor, "bed_Gy": self.bed_Gy, "eqd2_Gy": self.eqd2_Gy,
             "limits": [{"name": limit.name, "quantity": limit.quantity, "limit_Gy": limit.limit_Gy,
                         "value_Gy": limit.value_Gy, "margin_Gy": limit.margin_Gy, "exceeded": limit.exceeded,
-                        "source": limit.source} for limit in self.limits],
+                        "source": limit.source, "applies": limit.applies, "why": limit.why} for limit in self.limits],
         }
 
 
@@ -104,10 +110,32 @@ class PatientDosimetry:
         }
 
 
-def _limit_margins(parameters: Tissue, dose: float, bed: float, eqd2_value: float) -> tuple[LimitMargin, ...]:
+def check_risk_factors(names: Collection[str], field_name: str = "risk_factors") -> tuple[str, ...]:
+    """``names`` if each is a risk factor some tissue limit knows (tissues.yaml ``applies_to``), else InputError."""
+    known = known_risk_factors()
+    for name in names:
+        if name not in known:
+            raise InputError(field_name, name, "one of " + ", ".join(known))
+    return tuple(names)
+
+
+def _limit_margins(parameters: Tissue, dose: float, bed: float, eqd2_value: float,
+                   risk_factors: Collection[str] = ()) -> tuple[LimitMargin, ...]:
+    """Every limit of the tissue against the value of its quantity; a limit for patients with a risk factor
+    applies only when the patient has it (Bodei et al. 2008: 28 Gy kidney BED with renal risk factors, else 40)."""
     value_of = {"dose": dose, "bed": bed, "eqd2": eqd2_value}
-    return tuple(LimitMargin(limit.name, limit.quantity, limit.value, value_of[limit.quantity], limit.source)
-                 for limit in parameters.limits.values())
+    margins = []
+    for limit in parameters.limits.values():
+        if limit.applies_to is None:
+            applies, why = True, "every patient"
+        else:
+            what = f"{limit.applies_to} risk factors ({limit.note or limit.applies_to})"
+            applies = limit.applies_to in risk_factors
+            why = (f"the patient has {what}" if applies else
+                   f"only for patients with {what}; none given (risk_factors: [{limit.applies_to}] applies it)")
+        margins.append(LimitMargin(limit.name, limit.quantity, limit.value, value_of[limit.quantity], limit.source,
+                                   applies, why))
+    return tuple(margins)
 
 
 def assess_patient(measurements: PatientMeasurements, model: str = "auto", rbe: float | None = None,
@@ -128,6 +156,7 @@ def assess_patient(measurements: PatientMeasurements, model: str = "auto", rbe: 
     rbe = default_alpha_rbe() if rbe is None else float(rbe)
     if rbe <= 0:
         raise InputError("rbe", rbe, "a positive relative biological effectiveness (default 5 for α)")
+    check_risk_factors(measurements.risk_factors)
     fits = measurements.fit(model)
     table_doses = {}
     if s_values is not None:
@@ -155,7 +184,7 @@ def assess_patient(measurements: PatientMeasurements, model: str = "auto", rbe: 
             g = float(g_factor_exponential_sum(amplitudes, rates, tissue_parameters.repair_half_time))
             bed = float(bed_closed_form(weighted, tissue_parameters.alpha_beta, g))
             eqd2_value = float(eqd2(bed, tissue_parameters.alpha_beta))
-            limits = _limit_margins(tissue_parameters, weighted, bed, eqd2_value)
+            limits = _limit_margins(tissue_parameters, weighted, bed, eqd2_value, measurements.risk_factors)
         interval = None
         if monte_carlo_draws:
             interval = tuple(tia_monte_carlo(fit, monte_carlo_draws, seed).interval_95)

@@ -22,7 +22,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Sequence
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -37,7 +37,7 @@ from ..kinetics.occupancy import occupancy as occupancy_fraction_of
 from ..kinetics.regimen import Regimen
 from ..kinetics.schema import PatientSpec, Schema, whole
 from ..physics import Nuclide
-from .assessment import LimitMargin, _limit_margins
+from .assessment import LimitMargin, _limit_margins, check_risk_factors
 from .bed import eqd2
 from .lq import g_factor_exponential_sum
 from .tissues import tissue
@@ -217,7 +217,8 @@ class RegimenDose:
                 "limits": [{"name": limit.name, "quantity": limit.quantity, "limit": limit.limit_Gy,
                             "value": float(np.asarray(limit.value_Gy)[patient]),
                             "margin": float(np.asarray(limit.margin_Gy)[patient]),
-                            "exceeded": bool(np.asarray(limit.exceeded)[patient]), "source": limit.source}
+                            "exceeded": bool(np.asarray(limit.exceeded)[patient]), "source": limit.source,
+                            "applies": bool(limit.applies), "why": limit.why}
                            for limit in self.limits[target]],
             }
         return result
@@ -321,12 +322,13 @@ def default_times(regimen: Regimen, weight_kg: np.ndarray, step_days: float = 1.
 
 
 def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: object = None, sex: str = "male",
-                 rbe: float | None = None) -> RegimenDose:
+                 rbe: float | None = None, risk_factors: Sequence[str] = ()) -> RegimenDose:
     """Activity(t), dose rate(t), cumulative and total absorbed dose, BED and limits of every organ and lesion,
     and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``.
 
     ``times`` in days (default :func:`default_times`). ``rbe`` weights α doses for BED and limits (default
-    from the data file). Linear biokinetics (closed form) only.
+    from the data file). ``risk_factors`` (e.g. ``["renal"]``): limits for patients with them apply; without,
+    such a limit is reported as not applicable, with the reason. Linear biokinetics (closed form) only.
     """
     if regimen.rpt is None:
         raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule")
@@ -375,7 +377,9 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     cycle_doses = administered[:, :, None] * weighted_per_MBq[None]  # (cycles, patients, targets)
     bed = np.sum(cycle_doses * (1.0 + g[None] * cycle_doses / alpha_beta), axis=0)
     eqd2_values = eqd2(bed, alpha_beta)
-    limits = {target: _limit_margins(tissues[column], weighted[:, column], bed[:, column], eqd2_values[:, column])
+    risk_factors = check_risk_factors(risk_factors, "patient.risk_factors")
+    limits = {target: _limit_margins(tissues[column], weighted[:, column], bed[:, column], eqd2_values[:, column],
+                                     risk_factors)
               for column, target in enumerate(modes.targets)}
     mass_array = np.stack([np.broadcast_to(np.asarray(masses[target], float), (covariates.patients,))
                            for target in modes.targets], axis=1)
@@ -418,4 +422,4 @@ def _add_antibody(result: RegimenDose, regimen: Regimen, covariates: Covariates)
 
 def scenario_dose(scenario: DoseScenario, times: object = None, rbe: float | None = None) -> RegimenDose:
     """:func:`regimen_dose` for the patients of a scenario (index 0 the reference patient)."""
-    return regimen_dose(scenario.regimen, scenario.covariates, times, scenario.sex, rbe)
+    return regimen_dose(scenario.regimen, scenario.covariates, times, scenario.sex, rbe, scenario.patient.risk_factors)

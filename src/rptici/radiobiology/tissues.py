@@ -27,6 +27,7 @@ class DoseLimit:
     quantity: str
     source: str
     note: str = ""
+    applies_to: str | None = None  # a patient risk factor (e.g. "renal"); None: every patient
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _build(name: str, entry: dict[str, Any]) -> Tissue:
         value = parse_positive(f"{limit['value']} {limit.get('unit', 'Gy')}", "dose",
                                f"tissues.yaml:{name}.limits.{limit_name}")
         limits[limit_name] = DoseLimit(limit_name, value, limit["quantity"], str(limit["source"]),
-                                       str(limit.get("note", "")))
+                                       str(limit.get("note", "")), limit.get("applies_to"))
         if limit.get("assumption"):
             assumptions.append(f"limits.{limit_name}")
     ntcp = None
@@ -134,6 +135,12 @@ def _catalogue() -> tuple[dict[str, Tissue], dict[str, str]]:
         for spelling in (name, *item.aliases):
             names[_normalise(spelling)] = name
     return tissues, names
+
+
+def risk_factors() -> tuple[str, ...]:
+    """The patient risk factors that some tissue limit applies to (``applies_to`` in tissues.yaml)."""
+    return tuple(sorted({limit.applies_to for item in _catalogue()[0].values() for limit in item.limits.values()
+                         if limit.applies_to}))
 
 
 def tissue_names() -> tuple[str, ...]:

@@ -23,7 +23,6 @@ from rptici.trials import standard_of_care as care
 from rptici.trials.endpoints import to_months
 from rptici.trials.registry import registry
 from rptici.trials.run import simulate_trial
-from rptici.trials.scenario import load_trial_scenario
 
 GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -35,10 +34,7 @@ def control_median(trial: str, name: str, reduction: float, patients: int, seed:
     control = next(arm for arm in arms if arm.standard_of_care == name and arm.control)
     reported = next(row for row in reported_endpoints(record, arms)
                     if row["arm"] == control.name and row["endpoint"] in ("median_pfs", "median_rpfs"))
-    document = replay_scenario(record, patients, seed).model_dump(mode="json")
-    document["arms"] = [arm for arm in document["arms"] if arm["name"] == control.name]
-    document["arms"][0]["control"] = False
-    scenario = load_trial_scenario(document)
+    scenario = replay_scenario(record, patients, seed, only_arms=(control.name,))
     catalogue = care._catalogue()
     original = catalogue[name]
     catalogue[name] = dataclasses.replace(original, growth_rate_reduction=reduction)

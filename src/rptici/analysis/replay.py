@@ -89,15 +89,23 @@ def replay_arms(record: TrialRecord) -> list[ReplayArm]:
 
 
 def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int = 1,
-                    calibration: str | None = "default", follow_up_months: float | None = None) -> TrialScenario:
+                    calibration: str | None = "default", follow_up_months: float | None = None,
+                    only_arms: tuple[str, ...] | None = None) -> TrialScenario:
     """A :class:`TrialScenario` replaying ``record`` with ``patients`` in total (split equally between arms).
 
     Follow-up: at least 24 months and 1.5 × the longest reported median or landmark; imaging q8w for 6 months,
-    then q12w (the schedule of VISION and NETTER-1); PSA every 3 weeks.
+    then q12w (the schedule of VISION and NETTER-1); PSA every 3 weeks. ``only_arms``: replay these arms only
+    (e.g. a control arm when fitting its standard of care), none of them the reference arm.
     """
     if isinstance(record, str):
         record = registry().get(record)
     arms = replay_arms(record)
+    if only_arms is not None:
+        unknown = sorted(set(only_arms) - {arm.name for arm in arms})
+        if unknown:
+            raise InputError("only_arms", unknown, "arms of the replay: " + ", ".join(arm.name for arm in arms))
+        arms = [ReplayArm(arm.name, arm.regimen, arm.record_arm, False, arm.standard_of_care)
+                for arm in arms if arm.name in only_arms]
     if follow_up_months is None:
         longest = 0.0
         for key, value in _reported_values(record, arms):

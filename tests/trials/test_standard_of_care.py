@@ -70,3 +70,17 @@ def test_background_events_join_grade3plus_any_as_their_own_cause():
     assert result.grade3plus_any.mean() == pytest.approx(0.38, abs=0.002)
     assert not result.grade3plus_radiation.any()
     assert attribute_toxicity({"kidney": zero}, {"kidney": zero}).grade3plus_disease is None
+
+
+def test_a_trial_with_a_standard_of_care_arm_stores_and_summarises_background_events(tmp_path):
+    """Chunks of 2 patients: the disease column exists in every arm (0 where none is declared)."""
+    import rptici
+
+    document = {"disease": "mcrpc", "patients": 8, "chunk_size": 2, "follow_up": "6 months",
+                "arms": [{"name": "untreated", "control": True},
+                         {"name": "placebo + BSC", "standard_of_care": "alsympca_best_standard_of_care"}]}
+    run = rptici.run_trial(document, tmp_path / "run")
+    summary = rptici.summarize(run.folder)
+    rates = {row["arm"]: row["grade3plus_rate"] for row in summary["arms"]}
+    assert rates["untreated"]["disease"] == 0.0
+    assert rates["placebo + BSC"]["any"] >= rates["placebo + BSC"]["disease"] > 0.0

@@ -168,6 +168,12 @@ def test_switch_off_equals_strength_zero(mechanism):
         y_zero[LAYOUT.state("exhausted")] = 0.0
         compare[:] = False
         compare[LAYOUT.state("effector", 1)] = True
+    elif mechanism == "priming_saturation":  # off: s A/(A+K_G), at s = 1 the saturating signal with K_A = K_G
+        y_zero = y
+        p_off[LAYOUT.parameter("priming_strength")] = 1.0
+        p_zero[LAYOUT.parameter("antigen_half_saturation")] = p_on[LAYOUT.parameter("antigen_graded_half_saturation")]
+        compare[:] = False
+        compare[LAYOUT.state("dendritic_cells")] = True
     else:  # pragma: no cover
         raise AssertionError(f"no equivalent strength for {mechanism}")
     off, zero, on = derivative(y, p_off), derivative(y_zero, p_zero), derivative(y, p_on)

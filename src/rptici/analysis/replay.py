@@ -6,7 +6,10 @@ RPT without the checkpoint inhibitor (``RPT alone``, the reference arm), so that
 effect of adding the ICI. Arms the record lists (monotherapy trials, randomised combination trials) keep
 their names; an arm without a replayable regimen is replayed as "no active treatment" only when its name
 says it is a placebo, best supportive or standard of care or octreotide (:data:`UNTREATED_WORDS`), and is
-skipped otherwise (e.g. cabazitaxel in TheraP, which rptici does not model).
+skipped otherwise (e.g. cabazitaxel in TheraP, which rptici does not model). An arm for which
+``data/standard_of_care.yaml`` declares a standard of care (VISION, NETTER-1 and ALSYMPCA controls; VISION and
+ALSYMPCA RPT arms too, whose patients also received it) carries its growth-rate reduction and background
+grade ≥ 3 adverse events (:mod:`rptici.trials.standard_of_care`).
 
 Reported values come from the record's ``results`` and arms' ``outcomes`` (fractions, months). Simulated
 values carry 95 % intervals of the virtual trial itself (exact binomial for rates, Kaplan–Meier for medians
@@ -25,6 +28,7 @@ import pandas as pd
 from ..errors import InputError
 from ..trials.registry import TrialRecord, registry
 from ..trials.run import simulate_trial
+from ..trials.standard_of_care import for_registry_arm
 from ..trials.scenario import Calibration, TrialScenario, load_calibration, load_trial_scenario
 from ..trials.endpoint_registry import LANDMARK, answering, endpoints
 from .summary import STATISTICS, summarize_tables
@@ -58,6 +62,7 @@ class ReplayArm:
     regimen: dict[str, Any] | None
     record_arm: str | None
     control: bool = False
+    standard_of_care: str | None = None
 
 
 def replay_arms(record: TrialRecord) -> list[ReplayArm]:
@@ -74,25 +79,34 @@ def replay_arms(record: TrialRecord) -> list[ReplayArm]:
         return arms
     arms = []
     for arm in record.arms:
+        care = for_registry_arm((record.acronym, record.nct), arm.name)
         if any(status.arm == arm.name and status.replayable for status in record.regimens):
-            arms.append(ReplayArm(arm.name, regimen_mapping(record, arm=arm.name), arm.name))
+            arms.append(ReplayArm(arm.name, regimen_mapping(record, arm=arm.name), arm.name, standard_of_care=care))
         elif arm.rpt is None and arm.ici is None and any(word in arm.name.casefold() for word in UNTREATED_WORDS):
-            arms.append(ReplayArm(arm.name, None, arm.name, control=True))
+            arms.append(ReplayArm(arm.name, None, arm.name, control=True, standard_of_care=care))
     if not arms:
         raise InputError("trial", record.name, f"a trial with a replayable regimen ({record.replay_reason})")
     return arms
 
 
 def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int = 1,
-                    calibration: str | None = "default", follow_up_months: float | None = None) -> TrialScenario:
+                    calibration: str | None = "default", follow_up_months: float | None = None,
+                    only_arms: tuple[str, ...] | None = None) -> TrialScenario:
     """A :class:`TrialScenario` replaying ``record`` with ``patients`` in total (split equally between arms).
 
     Follow-up: at least 24 months and 1.5 × the longest reported median or landmark; imaging q8w for 6 months,
-    then q12w (the schedule of VISION and NETTER-1); PSA every 3 weeks.
+    then q12w (the schedule of VISION and NETTER-1); PSA every 3 weeks. ``only_arms``: replay these arms only
+    (e.g. a control arm when fitting its standard of care), none of them the reference arm.
     """
     if isinstance(record, str):
         record = registry().get(record)
     arms = replay_arms(record)
+    if only_arms is not None:
+        unknown = sorted(set(only_arms) - {arm.name for arm in arms})
+        if unknown:
+            raise InputError("only_arms", unknown, "arms of the replay: " + ", ".join(arm.name for arm in arms))
+        arms = [ReplayArm(arm.name, arm.regimen, arm.record_arm, False, arm.standard_of_care)
+                for arm in arms if arm.name in only_arms]
     if follow_up_months is None:
         longest = 0.0
         for key, value in _reported_values(record, arms):
@@ -102,7 +116,8 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
     document = {
         "name": f"replay of {record.name}", "disease": population_for(record),
         "description": f"{record.acronym or record.name}: {record.disease} ({record.reference or 'no reference'})",
-        "arms": [{"name": arm.name, "regimen": arm.regimen, "control": arm.control} for arm in arms],
+        "arms": [{"name": arm.name, "regimen": arm.regimen, "control": arm.control,
+                  **({"standard_of_care": arm.standard_of_care} if arm.standard_of_care else {})} for arm in arms],
         "patients": int(patients), "follow_up": f"{follow_up_months} months", "assessments": "q8w x3 then q12w",
         "psa_assessments": "q3w", "seed": int(seed), "chunk_size": 1000, "calibration": calibration,
     }

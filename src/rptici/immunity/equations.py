@@ -34,7 +34,8 @@ Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to th
                  χ = s_tl χ_lesion + (1 − s_tl);  reach = s_ab + (1 − s_ab) D/D_max
   antigen        A' = s_icd y_A Σ U/τ − k_A A                               (immunogenic cell death)
   interferon     I' = s_st y_I Σ s_rk(αḊ + 2βḊΓ)V − k_I I                  (cGAS–STING)
-  dendritic      C' = k_C A/(A+K_A) ((1 − w) + w I/(I+K_I)) − δ_C C
+  dendritic      C' = k_C a(A) ((1 − w) + w I/(I+K_I)) − δ_C C
+                 a(A) = s_sat A/(A+K_A) + (1 − s_sat) s_P A/(A+K_G)          (graded priming, below)
   priming        Π = s_pr k_p C (L/L0)(1 + s_cp g_c occ_c)(1 + g_ip s_ici occ)(1 + s_reg φ_R)/(1 + s_reg φ_R R)
   effector pool  T' = δ_T(1 − T) + (1 − x) Π + s_m k_r M B/(B+K_B) − s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L) T
   exhaustion     X' = x Π − (δ_X + s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L)) X,   x = s_x g_x e/(1 + s_x g_x e)
@@ -98,6 +99,13 @@ which makes up a share σ (``stroma_share``) of carcinomas and does not disappea
 The lesion-volume covariate is the measured volume: the tumour cells are V(0) = (1 − σ) of it and the stroma
 S0 = σ/(1 − σ) V(0) = σ of it, which never shrinks below S0 and grows with the tumour above it. It enters
 only the measured volume and diameter (:func:`.observables.observables`), not the dynamics; σ = 0 removes it.
+
+Graded priming (issue 13 item 3). With ``switch_priming_saturation`` on (the calibrated default) the signal
+A/(A+K_A) saturates at about one Lu-177 cycle's antigen (K_A = 0.5 mL; one cycle kills about 18 mL of
+tumour, 2–7 mL of antigen), so RPT-triggered priming is all or none. Off, the signal is s_P A/(A+K_G) with
+K_G (``antigen_graded_half_saturation``) ten cycles above one cycle's antigen: smooth, monotone and nearly
+linear in the antigen released; its size s_P (``priming_strength``) has a prior centred on weak (0.1),
+because out-of-field responses to RPT alone are not reported in patients.
 """
 
 from __future__ import annotations
@@ -114,7 +122,7 @@ from .table import (  # generated index constants (table.TABLE)
     L_VIABLE_LOW, N_GLOBAL_PARAMETERS, N_LESION_PARAMETERS, N_LESION_STATES, N_SYSTEMIC_STATES, PK_CENTRAL_VOLUME,
     PK_CLEARANCE, PK_CLEARANCE_EMAX, PK_CLEARANCE_HILL, PK_CLEARANCE_T50, PK_HALF_OCCUPANCY,
     PK_INTERCOMPARTMENTAL_CLEARANCE, PK_PERIPHERAL_VOLUME, P_ANTIBODY_CLEARANCE, P_ANTIBODY_FIRST_DOSE_TIME,
-    P_ANTIGEN_CLEARANCE_RATE, P_ANTIGEN_HALF_SATURATION, P_ANTIGEN_YIELD, P_CELL_VOLUME, P_CTLA4_CLEARANCE,
+    P_ANTIGEN_CLEARANCE_RATE, P_ANTIGEN_GRADED_HALF_SATURATION, P_ANTIGEN_HALF_SATURATION, P_ANTIGEN_YIELD, P_CELL_VOLUME, P_CTLA4_CLEARANCE,
     P_CTLA4_FIRST_DOSE_TIME, P_CTLA4_PRIMING_GAIN, P_CTLA4_TREG_DEPLETION_RATE, P_DC_DEATH_RATE,
     P_DC_MATURATION_RATE, P_DOOMED_DEATH_RATE, P_EFFECTOR_BLOOD_DEATH_RATE, P_EFFECTOR_TUMOUR_TURNOVER_RATE,
     P_EXHAUSTED_DEATH_RATE, P_EXHAUSTED_FUNCTION, P_EXHAUSTED_FUNCTION_BLOCKED, P_EXHAUSTION_BURDEN_HALF_SATURATION,
@@ -124,11 +132,11 @@ from .table import (  # generated index constants (table.TABLE)
     P_MDSC_SUPPRESSION, P_MDSC_TURNOVER_RATE, P_MEMORY_DECAY_RATE, P_MEMORY_FRACTION,
     P_MEMORY_RECALL_HALF_SATURATION, P_MEMORY_RECALL_RATE, P_MHC_GAIN, P_N_EXPONENTIALS, P_N_LESIONS,
     P_PDL1_EFFECTOR_HALF_SATURATION, P_PDL1_IFN_GAIN, P_PDL1_RADIATION_GAIN, P_PDL1_RATE, P_PDL1_SUPPRESSION,
-    P_PRIMING_RATE, P_PSA_CLEARANCE_RATE, P_PSA_PRODUCTION, P_RADIATION_SIGNAL_DECAY_RATE,
+    P_PRIMING_RATE, P_PRIMING_STRENGTH, P_PSA_CLEARANCE_RATE, P_PSA_PRODUCTION, P_RADIATION_SIGNAL_DECAY_RATE,
     P_RADIATION_SIGNAL_HALF_SATURATION, P_STING_DEPENDENCE, P_STING_YIELD, P_SWITCH_ABSCOPAL,
     P_SWITCH_CTLA4_PRIMING, P_SWITCH_CTLA4_TREG_DEPLETION, P_SWITCH_EXHAUSTION, P_SWITCH_GOMPERTZ, P_SWITCH_GROWTH,
     P_SWITCH_ICI_SUPPRESSION_RELIEF, P_SWITCH_IMMUNOGENIC_CELL_DEATH, P_SWITCH_LYMPHOCYTE_KILL, P_SWITCH_MEMORY,
-    P_SWITCH_MHC_UPREGULATION, P_SWITCH_MITOTIC_DEATH, P_SWITCH_PDL1_IFN, P_SWITCH_PDL1_RADIATION, P_SWITCH_PRIMING,
+    P_SWITCH_MHC_UPREGULATION, P_SWITCH_MITOTIC_DEATH, P_SWITCH_PDL1_IFN, P_SWITCH_PDL1_RADIATION, P_SWITCH_PRIMING, P_SWITCH_PRIMING_SATURATION,
     P_SWITCH_PSA, P_SWITCH_RADIATION_KILL, P_SWITCH_REGULATORY_SUPPRESSION, P_SWITCH_STING,
     P_SWITCH_TRAFFICKING_LIMIT, P_SWITCH_UPTAKE_HETEROGENEITY, P_TRAFFICKING_INTERFERON_GAIN, P_TREG_DEPLETION_RATE,
     P_TREG_EXPANSION_GAIN, P_TREG_RADIOSENSITIVITY, P_TREG_SUPPRESSION, P_TREG_TURNOVER_RATE, Q_ALPHA, Q_BETA,
@@ -162,6 +170,20 @@ def _saturation(x: float, half: float) -> float:
     if x <= 0.0:
         return 0.0
     return x / (x + half)
+
+
+@jit
+def dendritic_signal(antigen: float, p: np.ndarray) -> float:
+    """Antigen signal that matures dendritic cells (module docstring, "Graded priming").
+
+    ``switch_priming_saturation`` on (default): A/(A + K), saturated by about one Lu-177 cycle's antigen.
+    Off: s A/(A + K_g), graded: with K_g far above one cycle's antigen it grows almost linearly with the
+    antigen released, smooth and monotone; its size s in humans is the uncertain ``priming_strength``.
+    """
+    saturating = _saturation(antigen, p[P_ANTIGEN_HALF_SATURATION])
+    graded = p[P_PRIMING_STRENGTH] * _saturation(antigen, p[P_ANTIGEN_GRADED_HALF_SATURATION])
+    switch = p[P_SWITCH_PRIMING_SATURATION]
+    return switch * saturating + (1.0 - switch) * graded
 
 
 @jit
@@ -357,7 +379,8 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
     dydt[S_INTERFERON] = p[P_SWITCH_STING] * p[P_STING_YIELD] * irradiated - p[P_INTERFERON_CLEARANCE_RATE] * interferon
     antigen_signal = _saturation(antigen, p[P_ANTIGEN_HALF_SATURATION])
     sting = p[P_STING_DEPENDENCE]
-    dydt[S_DENDRITIC_CELLS] = (p[P_DC_MATURATION_RATE] * antigen_signal * ((1.0 - sting) + sting * interferon_signal)
+    dydt[S_DENDRITIC_CELLS] = (p[P_DC_MATURATION_RATE] * dendritic_signal(antigen, p)
+                               * ((1.0 - sting) + sting * interferon_signal)
                                - p[P_DC_DEATH_RATE] * dendritic)
     baseline_lymphocytes = p[P_LYMPHOCYTE_BASELINE]
     treg_priming = switch_regulatory * p[P_TREG_SUPPRESSION]
@@ -400,7 +423,7 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
 
 
 #: The jitted functions of this module, compiled again by :func:`equations_for` against another table.
-_COMPILED = ("_saturation", "_antibody", "_dose_rate_and_damage", "_doomed_death_rate", "rhs")
+_COMPILED = ("_saturation", "dendritic_signal", "_antibody", "_dose_rate_and_damage", "_doomed_death_rate", "rhs")
 
 
 def equations_for(model_table: table.ModelTable) -> Callable:

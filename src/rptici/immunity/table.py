@@ -307,6 +307,11 @@ TABLE = ModelTable(
         *_antibody_block("ctla4", "anti-CTLA-4"),
         Switch("mitotic_death", "doomed cells die at mitosis (τ = max(τ0, k T_d))"),
         _p("stroma_share", "", bounds=(0.0, 0.343)),
+        # graded immune priming (issue 13 item 3): switch priming_saturation off for a DC signal graded in antigen
+        Switch("priming_saturation", "dendritic-cell signal saturates at about one cycle's antigen "
+                                     "(off: graded priming, priming_strength × A/(A + antigen_graded_half_saturation))"),
+        _p("priming_strength", "", bounds=(0.01, 1.0)),
+        _p("antigen_graded_half_saturation", "mL", bounds=(5.0, 500.0)),
         # per lesion
         _derived("present", "", "covariate: the lesion exists", lesion=True),
         _derived("growth_rate", "1/day", "derived: the stated doubling time at the initial volume", lesion=True),

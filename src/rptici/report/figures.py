@@ -25,7 +25,7 @@ from ..errors import InputError  # noqa: E402
 #: Colours of RECIST best overall responses (colour-blind-safe Okabe–Ito palette).
 RESPONSE_COLOURS = {"CR": "#0072B2", "PR": "#56B4E9", "SD": "#999999", "PD": "#D55E00", "NE": "#DDDDDD"}
 #: Colours of the attributed causes of grade ≥ 3 toxicity.
-CAUSE_COLOURS = {"radiation": "#E69F00", "immune": "#009E73", "both": "#CC79A7"}
+CAUSE_COLOURS = {"radiation": "#E69F00", "immune": "#009E73", "both": "#CC79A7", "disease": "#999999"}
 GRADE_COLOURS = {1: "#FEE8C8", 2: "#FDBB84", 3: "#FC8D59", 4: "#E34A33", 5: "#7F0000"}
 
 

@@ -42,7 +42,7 @@ REPLAY_FILES = ("replay.json",)
 #: At most this many patients per arm in the swimmer and spider plots (a readable figure, not a number of science).
 SAMPLE_PER_ARM = 50
 #: Attributed causes shown beside "any" in the toxicity table.
-CAUSES = ("radiation", "immune", "both")
+CAUSES = ("radiation", "immune", "both", "disease")  # disease: background events (a standard of care)
 #: At most this many numbers-at-risk columns under a Kaplan–Meier figure.
 RISK_COLUMNS = 9
 

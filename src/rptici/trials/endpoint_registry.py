@@ -31,7 +31,7 @@ from .endpoints import PARTIAL_RESPONSE, RESPONSE_LABELS, PsaResult, RecistResul
 from .toxicity import ToxicityResult
 
 #: Attributed causes of grade ≥ 3 toxicity in the summary, ``any`` last.
-CAUSES = ("radiation", "immune", "both", "any")
+CAUSES = ("radiation", "immune", "both", "disease", "any")
 #: CTCAE grades whose fractions the toxicity summary gives per organ.
 GRADES = (1, 2, 3, 4, 5)
 
@@ -301,7 +301,7 @@ class Toxicity(Endpoint):
         if toxicity is None:
             return {}
         columns: dict[str, NDArray[Any]] = {f"grade3plus_{cause}": getattr(toxicity, f"grade3plus_{cause}")
-                                            for cause in CAUSES}
+                                            for cause in CAUSES if getattr(toxicity, f"grade3plus_{cause}") is not None}
         columns.update({f"max_grade_{organ}": grades for organ, grades in toxicity.max_grade.items()})
         return columns
 

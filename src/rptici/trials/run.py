@@ -8,8 +8,10 @@ Steps (every random draw is per patient, so numbers do not depend on the chunk s
 2. chunks of ``chunk_size`` consecutive patients run through :func:`rptici.parallel.run_chunks`; within a
    chunk each arm is simulated by :func:`rptici.simulation.simulate` on a grid of ``output_step`` plus the
    assessment days;
-3. each patient draws 8 uniforms from its own stream (:func:`rptici.population.patient_streams`): death 1,
-   dropout 1, radiation toxicity 4, immune events 2; then RECIST 1.1, PCWG3 PSA, death (burden = total lesion
+3. each patient draws 9 uniforms from its own stream (:func:`rptici.population.patient_streams`): death 1,
+   dropout 1, radiation toxicity 4, immune events 2, background disease-related event 1 (the ninth, so the first
+   eight are those drawn before it existed); an arm's standard of care (:mod:`.standard_of_care`) lengthens the
+   tumour doubling time and adds background grade ≥ 3 events; then RECIST 1.1, PCWG3 PSA, death (burden = total lesion
    volume in mL), dropout, PFS and OS, radiation and immune toxicity and their attribution;
 4. tables ``patients``, ``assessments`` and ``failures`` are written per chunk to a
    :class:`rptici.store.ResultStore`; a re-run into the same folder completes the missing chunks only.
@@ -44,10 +46,11 @@ from ..store import ResultStore, scenario_hash
 from .endpoint_registry import PatientRecord, endpoint, endpoints, flag_columns
 from .endpoints import censoring_times, death_times, dropout_times, pcwg3_psa, recist
 from .scenario import SCALES, Calibration, TrialScenario, load_calibration, load_trial_scenario, parse_schedule
+from .standard_of_care import background_adverse_events, standard_of_care, treated_doubling_time
 from .toxicity import attribute_toxicity, immune_adverse_events, radiation_toxicity
 
-#: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events.
-UNIFORMS_PER_PATIENT = 8
+#: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events, background event.
+UNIFORMS_PER_PATIENT = 9
 OK, FAILED = "ok", "failed"
 ENGINE_OUTPUTS = ("diameter", "diameter_sum", "volume_sum", "psa", "lymphocytes", "occupancy", "ctla4_occupancy")
 
@@ -95,7 +98,7 @@ def allocate(counts: list[int], seed: int) -> np.ndarray:
 
 
 def patient_uniforms(seed: int, start: int, stop: int) -> np.ndarray:
-    """(patients, 8) uniforms in [0, 1), each row from that patient's own stream."""
+    """(patients, 9) uniforms in [0, 1), each row from that patient's own stream."""
     if stop <= start:
         return np.zeros((0, UNIFORMS_PER_PATIENT))
     return np.stack([stream.random(UNIFORMS_PER_PATIENT) for stream in patient_streams(seed, start, stop)])
@@ -130,6 +133,23 @@ def _organ_doses(regimen, population: Population) -> dict[str, np.ndarray]:
         if target in result.targets:
             doses[key] = array[:, result.targets.index(target)]
     return doses
+
+
+def arm_doubling_time(scenario: TrialScenario, calibration: Calibration, arm_index: int) -> float | None:
+    """The tumour doubling time (days) the arm's patients get: the calibration's for the disease (None: the
+    parameter set's), divided by (1 − r) when the arm declares a standard of care with growth-rate reduction r."""
+    doubling = calibration.doubling_time_days(scenario.disease)
+    name = scenario.arms[arm_index].standard_of_care
+    if name is None:
+        return doubling
+    reduction = standard_of_care(name).growth_rate_reduction
+    if reduction == 0.0:
+        return doubling
+    if doubling is None:
+        from ..immunity import load_parameters
+
+        doubling = load_parameters("human")["doubling_time"]
+    return treated_doubling_time(doubling, reduction)
 
 
 def _exposure(times: np.ndarray, occupancy: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -194,7 +214,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     grid, imaging, psa_index = output_grid(scenario)
     overrides = {**calibration.immunity_overrides(), **scenario.overrides}
     simulated = _simulate_isolating(simulate_function, regimen, population, grid,
-                                    calibration.doubling_time_days(scenario.disease), overrides or None)
+                                    arm_doubling_time(scenario, calibration, arm_index), overrides or None)
     outputs_all, status, reasons, organ = simulated
     if not np.any(status == 0) and all(reason.startswith(WHOLE_ARM) for reason in reasons):
         return pd.DataFrame(), pd.DataFrame(), _failed_frame(ids, arm.name, reasons)
@@ -241,7 +261,11 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
         exposure = _exposure(grid, occupancy, exposure_end)
         exposure_by_class[target] = exposure
     immune = immune_adverse_events(exposure_by_class, draws[:, 6:8])
-    record = dataclasses.replace(record, toxicity=attribute_toxicity(radiation, immune))
+    background = None
+    if any(item.standard_of_care for item in scenario.arms):  # the column in every arm of such a trial
+        rate = standard_of_care(arm.standard_of_care).background_grade3plus if arm.standard_of_care else 0.0
+        background = background_adverse_events(rate, draws[:, 8])
+    record = dataclasses.replace(record, toxicity=attribute_toxicity(radiation, immune, background=background))
     rows = {"death_days": death, "censor_days": censor, "ici_exposure_days": exposure,
             "kidney_bed_Gy": organ["kidney_bed"][index] if "kidney_bed" in organ else np.zeros(index.size),
             "marrow_dose_Gy": organ["marrow_dose"][index] if "marrow_dose" in organ else np.zeros(index.size)}

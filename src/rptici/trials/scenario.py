@@ -8,6 +8,7 @@ A scenario file (YAML) or mapping::
       - {name: Lu-PSMA-617, control: true, regimen: {rpt: {agent: Pluvicto, activity: 8.5 GBq, ...}}}
       - {name: Lu-PSMA-617 + pembrolizumab, regimen: {rpt: {...}, ici: {...}, sequence: {order: concurrent}}}
       - {name: standard of care, regimen: null}      # no active treatment (untreated growth)
+      - {name: octreotide, regimen: null, standard_of_care: netter1_octreotide_lar_60mg}  # an empirical SOC effect
     patients: 400                       # total, split by each arm's ``ratio`` (default 1); or per arm ``patients``
     follow_up: 24 months
     assessments: q8w x3 then q12w       # imaging; "q8w" alone repeats to the end of follow-up
@@ -43,6 +44,7 @@ from ..kinetics.schema import Schema, whole
 from ..population import known_diseases
 from ..units import parse_interval, parse_positive
 from .endpoints import SurvivalParameters
+from .standard_of_care import known_standards_of_care
 
 DEFAULT_CALIBRATION = "default"
 _SEGMENT = re.compile(r"^\s*(?P<interval>q\s*\d+(?:\.\d+)?\s*[a-z]+)\s*(?:x\s*(?P<count>\d+))?\s*$", re.IGNORECASE)
@@ -76,13 +78,23 @@ def parse_schedule(text: str, horizon_days: float, field_name: str = "assessment
 
 class ArmSpec(Schema):
     """One arm: its name, its regimen mapping (``rptici.kinetics.load_regimen``; null: no active treatment),
-    whether it is the reference arm, and its share of the patients (``patients`` or ``ratio``)."""
+    whether it is the reference arm, its share of the patients (``patients`` or ``ratio``), and the standard of
+    care its patients also receive (a name of ``data/standard_of_care.yaml``: a growth-rate reduction and
+    background disease-related adverse events, :mod:`.standard_of_care`; None: untreated growth, no background)."""
 
     name: str
     regimen: dict[str, Any] | None = None
     control: bool = False
     patients: whole(1) | None = None  # type: ignore[valid-type]
     ratio: float = 1.0
+    standard_of_care: str | None = None
+
+    @field_validator("standard_of_care")
+    @classmethod
+    def _known_standard_of_care(cls, value: str | None) -> str | None:
+        if value is not None and value not in known_standards_of_care():
+            raise ValueError("one of " + ", ".join(known_standards_of_care()))
+        return value
 
     @field_validator("regimen")
     @classmethod

@@ -218,10 +218,13 @@ class ToxicityResult:
     grade3plus_radiation: NDArray[np.bool_]
     grade3plus_immune: NDArray[np.bool_]
     grade3plus_both: NDArray[np.bool_]
+    #: Background disease-related grade ≥ 3 events (arms with a standard of care; None: not modelled).
+    grade3plus_disease: NDArray[np.bool_] | None = None
 
     @property
     def grade3plus_any(self) -> NDArray[np.bool_]:
-        return self.grade3plus_radiation | self.grade3plus_immune | self.grade3plus_both
+        treatment = self.grade3plus_radiation | self.grade3plus_immune | self.grade3plus_both
+        return treatment if self.grade3plus_disease is None else treatment | self.grade3plus_disease
 
     @property
     def worst_grade(self) -> NDArray[np.int64]:
@@ -229,8 +232,11 @@ class ToxicityResult:
 
 
 def attribute_toxicity(radiation: Mapping[str, ArrayLike], immune: Mapping[str, ArrayLike],
-                       contributing_grade: int | None = None) -> ToxicityResult:
-    """Combine radiation and immune grades per organ and attribute grade ≥ 3 events (rule in the module docstring)."""
+                       contributing_grade: int | None = None, background: ArrayLike | None = None) -> ToxicityResult:
+    """Combine radiation and immune grades per organ and attribute grade ≥ 3 events (rule in the module docstring).
+
+    ``background``: per patient, a grade ≥ 3 disease-related event (:mod:`.standard_of_care`), counted in
+    ``grade3plus_any`` as its own cause ("disease"); None: not modelled."""
     threshold = int(_section()["attribution"]["contributing_grade"]["value"] if contributing_grade is None
                     else contributing_grade)
     organs = list(dict.fromkeys([*radiation, *immune]))
@@ -260,5 +266,10 @@ def attribute_toxicity(radiation: Mapping[str, ArrayLike], immune: Mapping[str, 
         for name in CAUSES:
             flags[name] |= attribution[organ] == name
         max_grade[organ] = worst
+    disease = None
+    if background is not None:
+        disease = np.asarray(background, dtype=bool)
+        if disease.shape != (patients,):
+            raise InputError("background", disease.shape, f"one flag per patient ({patients})")
     return ToxicityResult(max_grade, radiation_grade, immune_grade, attribution,
-                          flags["radiation"], flags["immune"], flags["both"])
+                          flags["radiation"], flags["immune"], flags["both"], disease)

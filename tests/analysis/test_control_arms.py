@@ -1,0 +1,74 @@
+"""Control arms with their standard of care (issue 13 item 4) against what the trials reported.
+
+Trial-level tolerance (issue 13): a rate holds when the simulated value lies inside the reported value's Wilson
+95 % interval at the trial's n, widened by ±0.05; a median holds within a factor 4/3. Reported values and n from
+data/trials_monotherapy.yaml (VISION: Sartor et al. 2021 N Engl J Med 385:1091; ALSYMPCA: Parker et al. 2013
+N Engl J Med 369:213; NETTER-1: Strosberg et al. 2017 N Engl J Med 376:125). The control arm alone is replayed
+(200 patients, seed 1, default calibration), with the standard of care data/standard_of_care.yaml declares for it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rptici.analysis.replay import replay_arms, replay_scenario, reported_endpoints
+from rptici.analysis.summary import summarize_tables
+from rptici.trials.endpoints import to_months
+from rptici.trials.registry import registry
+from rptici.trials.run import simulate_trial
+
+PATIENTS = 200
+WIDENING = 0.05
+MEDIAN_FACTOR = 4.0 / 3.0
+
+
+def wilson(rate: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score 95 % interval of a proportion ``rate`` observed in ``n`` patients."""
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def control_arm(trial: str) -> tuple[dict, dict[str, tuple[float, int]]]:
+    """(simulated summary row, {endpoint: (reported, n)}) of the control arm of ``trial``."""
+    record = registry().get(trial)
+    arms = replay_arms(record)
+    control = next(arm for arm in arms if arm.control)
+    assert control.standard_of_care, f"{trial}: the control arm declares no standard of care"
+    scenario = replay_scenario(record, PATIENTS, 1, only_arms=(control.name,))
+    tables = simulate_trial(scenario)
+    summary = summarize_tables(tables["patients"], [control.name], None, float(to_months(scenario.follow_up_days)))
+    reported = {row["endpoint"]: (row["reported"], row["n"]) for row in reported_endpoints(record, arms)
+                if row["arm"] == control.name}
+    return summary["arms"][0], reported
+
+
+def assert_rate_holds(simulated: float, reported: float, n: int) -> None:
+    low, high = wilson(reported, n)
+    assert low - WIDENING <= simulated <= high + WIDENING, (simulated, reported, n)
+
+
+def assert_median_holds(simulated: float | None, reported: float) -> None:
+    assert simulated is not None, "median not reached"
+    assert 1 / MEDIAN_FACTOR <= simulated / reported <= MEDIAN_FACTOR, (simulated, reported)
+
+
+def test_vision_control_rpfs_and_grade3plus():
+    row, reported = control_arm("VISION")
+    assert_median_holds(row["median_pfs_months"], reported["median_rpfs"][0])  # 3.4 months
+    assert_rate_holds(row["grade3plus_rate"]["any"], *reported["grade3plus_any"])  # 0.38, n 280
+
+
+def test_alsympca_placebo_grade3plus():
+    row, reported = control_arm("ALSYMPCA")
+    assert_rate_holds(row["grade3plus_rate"]["any"], *reported["grade3plus_any"])  # 0.63, n 307
+
+
+@pytest.mark.xfail(strict=True, reason="measured: the untreated gep_net arm already progresses later than "
+                   "reported (median PFS about 13 vs 8.4 months), so no growth-rate reduction >= 0 can fit it; "
+                   "the NET growth calibration (next issue) is what is off")
+def test_netter1_octreotide_pfs():
+    row, reported = control_arm("NETTER-1")
+    assert_median_holds(row["median_pfs_months"], reported["median_pfs"][0])  # 8.4 months

@@ -43,7 +43,10 @@ Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to th
   suppressors    M_s' = δ_M(1 + g_M A/(A+K_A) − M_s)
   memory         M' = s_m f_m δ_T max(T − 1, 0) − δ_m M          (memory from contracting effectors)
   lymphocytes    L' = r_L (L0 − L) − s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L) L        (Ḋ_L = f_L Ḋ_blood, Γ_L = f_L Γ_b)
-  PSA            PSA' = s_psa p Σ(V+U) − k_psa PSA
+  PSA            PSA' = s_psa p (Σ(V+W+U) + s_occ O) − k_psa PSA
+  occult         O_+' = s_occ[s_g r_o G(O) O_+²/(O_+ + v_c) − s_rk(ᾱḊ_o + 2β̄Ḋ_oΓ_o) O_+ − κ_o O_+],  O = O_+ + O_−
+                 O_−' = the same with f Ḋ_o and f² (target-low);  Ḋ_o = f_o mean Ḋ_i,  Γ_o = f_o mean Γ_i
+                 κ_o = k_kill χ̄ (T + f_X X)(1 + g_I I/(I+K_I)) / (1 + φ_P P̄ (1 − s_ici occ) + s_reg(φ_R R + φ_S M_s))
   antibody       A1' = −(CL(t)+Q)/V1 A1 + Q/V2 A2,  A2' = Q/V1 A1 − Q/V2 A2,
                  CL(t) = CL0 exp(Emax τ^h/(T50^h + τ^h)),  occ = C/(C+K), C = A1/V1 (ug/mL)
 
@@ -92,6 +95,14 @@ each lesion's doomed-cell lifetime is τ = max(τ0, k T_d), T_d its volume doubl
 (``doomed_lifetime_doublings``) the number of cell cycles to death times T_pot/T_d (cell loss makes the
 potential doubling time a fraction of the volume doubling time); off, every lesion uses τ0
 (``doomed_cell_lifetime``). A slow NET (T_d ≈ 450 d) keeps its doomed cells for months.
+
+Occult disease. Micrometastases below the detection limit (issue 13 item 2; docs/model.md) are one burden
+per patient in two parts, target-positive O_+ and target-low O_− (split as the lesions' target-low share), that
+grow at the patient's doubling time (r_o in :func:`.covariates.parameter_vector`), receive the fraction f_o
+(``occult_dose_fraction``) of the mean lesion dose rate and damage, and are killed by the systemic effector pool
+like a fully reached lesion. The trial runner turns the burden into new lesions (one per
+``occult_detection_volume``), which RECIST 1.1 and the PCWG3 bone-scan rule count as progression. Off
+(``switch_occult_disease`` = 0, the default) the burden is 0 and constant.
 
 Stroma. A CT measures the whole lesion: tumour cells plus stroma (fibrosis, necrosis, vessels, matrix),
 which makes up a share σ (``stroma_share``) of carcinomas and does not disappear when the tumour cells die.

@@ -99,7 +99,8 @@ def test_every_parameter_has_unit_and_source():
                           "tumour_alpha_beta", "tumour_repair_half_time", "lymphocyte_alpha_beta",
                           "marrow_repair_half_time", "psa_half_life", "infiltration", "pdl1_expression",
                           "body_weight", "default_half_occupancy", "low_uptake_fraction",
-                          "low_uptake_odds_scale", "doomed_lifetime_doublings"}
+                          "low_uptake_odds_scale", "doomed_lifetime_doublings",
+                          "occult_detection_volume", "occult_fraction", "occult_fraction_min", "occult_bone_share"}
     # a value taken from tissues.yaml is the radiobiology layer's value
     assert load_parameters("human")["lymphocyte_alpha"] == tissue("lymphocytes").alpha
 
@@ -162,6 +163,13 @@ def test_switch_off_equals_strength_zero(mechanism):
     elif mechanism == "lymphocyte_kill":
         y_zero = y
         p_zero[[LAYOUT.parameter(name) for name in ("lymphocyte_alpha", "lymphocyte_beta", "treg_radiosensitivity")]] = 0.0
+    elif mechanism == "occult_disease":  # off: as if there were no occult burden (it neither grows nor makes PSA)
+        p_on[GLOBAL_PARAMETERS.index("switch_occult_disease")] = 1.0
+        y = y.copy()
+        y[[LAYOUT.state("occult"), LAYOUT.state("occult_low")]] = (0.05, 0.01)
+        y_zero = y.copy()
+        y_zero[[LAYOUT.state("occult"), LAYOUT.state("occult_low")]] = 0.0
+        compare[[LAYOUT.state("occult"), LAYOUT.state("occult_low")]] = False
     elif mechanism == "abscopal":  # without the shared pool the unirradiated lesion gets no expanded effectors
         y_zero = y.copy()
         y_zero[LAYOUT.state("effector_blood")] = 1.0

@@ -25,6 +25,7 @@ COVARIATES: dict[str, tuple[str, ...]] = {
     "weight": ("weight_kg", "weight", "body_weight"),
     "doubling_time": ("doubling_time_days", "doubling_time"),
     "low_uptake_fraction": ("low_uptake_fraction",),
+    "occult_fraction": ("occult_fraction",),
 }
 
 
@@ -36,7 +37,8 @@ class ImmunityCovariates:
     0.1) and pdl1 (fraction of PD-L1-positive tumour cells) per patient or per lesion; alpha (1/Gy) per
     patient or lesion; lymphocytes (10⁹/L), psa (ng/mL, NaN if not prostate cancer), weight_kg per
     patient; doubling_time_days per patient or lesion; low_uptake_fraction (initial share of target-low
-    cells, 0 to 1) per patient or lesion. None: the parameter set's default.
+    cells, 0 to 1) per patient or lesion; occult_fraction (initial occult burden as a fraction of the detection
+    volume, 0 to below 1; used when switch occult_disease is on) per patient. None: the parameter set's default.
     """
 
     lesion_volumes_mL: Any
@@ -48,6 +50,7 @@ class ImmunityCovariates:
     weight_kg: Any = None
     doubling_time_days: Any = None
     low_uptake_fraction: Any = None
+    occult_fraction: Any = None
 
 
 def _covariate(patients: Any, key: str) -> Any:
@@ -108,6 +111,7 @@ class _Baseline:
     lymphocytes: np.ndarray
     psa: np.ndarray              # NaN where not given
     weight: np.ndarray
+    occult: np.ndarray           # initial occult burden (mL) per patient, 0 when switch occult_disease is off
 
 
 def _baseline(parameters: ImmunityParameters, layout: ModelLayout, patients: Any) -> _Baseline:
@@ -151,6 +155,12 @@ def _baseline(parameters: ImmunityParameters, layout: ModelLayout, patients: Any
                             "patients.low_uptake_fraction", upper=1.0)
     odds_scale = values["low_uptake_odds_scale"]  # calibration: multiplies the odds s/(1 − s) of every share
     low_share = odds_scale * low_share / (1.0 - low_share + odds_scale * low_share)
+    occult_fraction = _per_patient(_covariate(patients, "occult_fraction"), values["occult_fraction"], size,
+                                   "patients.occult_fraction", positive=False)
+    if np.any(occult_fraction >= 1.0):
+        raise InputError("patients.occult_fraction", float(np.max(occult_fraction)),
+                         "fractions of the detection volume from 0 to below 1 (occult: not yet detectable)")
+    occult = values["switch_occult_disease"] * occult_fraction * values["occult_detection_volume"]
     return _Baseline(
         volumes=np.where(present, volumes, 0.0) * (1.0 - stroma_share), present=present, infiltration=infiltration,
         effector=effector,
@@ -159,7 +169,29 @@ def _baseline(parameters: ImmunityParameters, layout: ModelLayout, patients: Any
                                  "patients.lymphocytes"),
         psa=_per_patient(_covariate(patients, "psa"), math.nan, size, "patients.psa", positive=False,
                          allow_nan=True),
-        weight=_per_patient(_covariate(patients, "weight"), values["body_weight"], size, "patients.weight_kg"))
+        weight=_per_patient(_covariate(patients, "weight"), values["body_weight"], size, "patients.weight_kg"),
+        occult=occult)
+
+
+def occult_fraction_draw(uniforms: np.ndarray, minimum: float) -> np.ndarray:
+    """Initial occult burden as a fraction of the detection volume, log-uniform from ``minimum`` to 1 for
+    uniforms u in [0, 1): minimum^(1 − u). Untreated, the first new lesion then appears after
+    log2(1/fraction) doubling times (exponential growth), uniformly spread over 0 to log2(1/minimum)."""
+    if not 0.0 < minimum <= 1.0:
+        raise InputError("occult_fraction_min", minimum, "a fraction from above 0 to 1")
+    return np.power(minimum, 1.0 - np.asarray(uniforms, dtype=float))
+
+
+def _lesion_mean(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Mean over each patient's present lesions, (patients,)."""
+    return np.sum(np.where(present, values, 0.0), axis=1) / np.maximum(present.sum(axis=1), 1)
+
+
+def occult_parts(base: _Baseline) -> tuple[np.ndarray, np.ndarray]:
+    """(target-positive, target-low) initial occult burden (mL): split by the mean target-low share of the
+    patient's lesions (the same heterogeneity as visible disease)."""
+    low_share = _lesion_mean(base.low_share, base.present)
+    return base.occult * (1.0 - low_share), base.occult * low_share
 
 
 def stroma_ratio(share: float | np.ndarray) -> np.ndarray:
@@ -210,7 +242,7 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     put("marrow_repair_rate", math.log(2.0) / values["marrow_repair_half_time"])
     psa_clearance = math.log(2.0) / values["psa_half_life"]
     put("psa_clearance_rate", psa_clearance)
-    total_volume = base.volumes.sum(axis=1)
+    total_volume = base.volumes.sum(axis=1) + base.occult
     put("psa_production", np.where(np.isfinite(base.psa), psa_clearance * np.nan_to_num(base.psa) / total_volume, 0.0))
     for prefix, antibody in (("antibody", parameters.antibody), ("ctla4", parameters.ctla4_antibody)):
         if antibody is None:
@@ -242,6 +274,7 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     high_volume = safe_volume - low_volume
     extinction = (high_volume**2 / (high_volume + cell_volume) + low_volume**2 / (low_volume + cell_volume)) / safe_volume
     growth_rate = (math.log(2.0) / base.doubling_time + baseline_kill) / (shape * extinction)
+    put("occult_growth_rate", _occult_growth_rate(values, base))
     alpha_beta = values["tumour_alpha_beta"]
     repair = math.log(2.0) / values["tumour_repair_half_time"]
     # mitotic death: doomed cells live k × T_d (at least τ0); stroma: σ/(1 − σ) of the initial tumour-cell volume
@@ -262,6 +295,26 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     return vector
 
 
+def _occult_growth_rate(values: Mapping[str, float], base: _Baseline) -> np.ndarray:
+    """Growth rate r_o (1/d) of the occult burden: untreated, r_o G(O0) e(O0) − κ_o = ln 2/T̄_d at the initial
+    burden O0 (T̄_d the mean doubling time of the patient's lesions, κ_o the baseline immune kill of the
+    equations' occult term, e the one-cell extinction factor); O0 = one detection volume where it is 0."""
+    high, low = occult_parts(base)
+    total = np.where(base.occult > 0, base.occult, values["occult_detection_volume"])
+    high = np.where(base.occult > 0, high, total)
+    cell_volume = values["cell_volume"]
+    extinction = (high**2 / (high + cell_volume) + low**2 / (low + cell_volume)) / total
+    capacity = values["carrying_capacity"]
+    shape = np.log(capacity / total) if values["switch_gompertz"] else 1.0 - total / capacity
+    volumes = np.where(base.present, base.volumes, 0.0)
+    mean_pdl1 = np.sum(volumes * base.pdl1, axis=1) / np.maximum(volumes.sum(axis=1), 1e-300)
+    kill = values["kill_rate"] * _lesion_mean(base.infiltration, base.present) / (
+        1.0 + values["pdl1_suppression"] * mean_pdl1
+        + values["switch_regulatory_suppression"] * (values["treg_suppression"] + values["mdsc_suppression"]))
+    doubling = _lesion_mean(base.doubling_time, base.present)
+    return (math.log(2.0) / doubling + kill) / (shape * extinction)
+
+
 def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients: Any,
                   overrides: Mapping[str, object] | None = None) -> np.ndarray:
     """Initial states (patients, layout.n_states): untreated steady state of every immune state.
@@ -279,6 +332,7 @@ def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients:
         state[:, layout.state(name)] = 1.0
     state[:, layout.state("lymphocytes")] = base.lymphocytes
     state[:, layout.state("psa")] = np.nan_to_num(base.psa)
+    state[:, layout.state("occult")], state[:, layout.state("occult_low")] = occult_parts(base)
     for lesion in range(layout.n_lesions):
         present = base.present[:, lesion]
         state[:, layout.state("viable", lesion)] = base.volumes[:, lesion] * (1.0 - base.low_share[:, lesion])

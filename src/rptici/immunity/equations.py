@@ -44,7 +44,10 @@ Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to th
   suppressors    M_s' = δ_M(1 + g_M A/(A+K_A) − M_s)
   memory         M' = s_m f_m δ_T max(T − 1, 0) − δ_m M          (memory from contracting effectors)
   lymphocytes    L' = r_L (L0 − L) − s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L) L        (Ḋ_L = f_L Ḋ_blood, Γ_L = f_L Γ_b)
-  PSA            PSA' = s_psa p Σ(V+U) − k_psa PSA
+  PSA            PSA' = s_psa p (Σ(V+W+U) + s_occ O) − k_psa PSA
+  occult         O_+' = s_occ[s_g r_o G(O) O_+²/(O_+ + v_c) − s_rk(ᾱḊ_o + 2β̄Ḋ_oΓ_o) O_+ − κ_o O_+],  O = O_+ + O_−
+                 O_−' = the same with f Ḋ_o and f² (target-low);  Ḋ_o = f_o mean Ḋ_i,  Γ_o = f_o mean Γ_i
+                 κ_o = k_kill χ̄ (T + f_X X)(1 + g_I I/(I+K_I)) / (1 + φ_P P̄ (1 − s_ici occ) + s_reg(φ_R R + φ_S M_s))
   antibody       A1' = −(CL(t)+Q)/V1 A1 + Q/V2 A2,  A2' = Q/V1 A1 − Q/V2 A2,
                  CL(t) = CL0 exp(Emax τ^h/(T50^h + τ^h)),  occ = C/(C+K), C = A1/V1 (ug/mL)
 
@@ -94,6 +97,14 @@ each lesion's doomed-cell lifetime is τ = max(τ0, k T_d), T_d its volume doubl
 potential doubling time a fraction of the volume doubling time); off, every lesion uses τ0
 (``doomed_cell_lifetime``). A slow NET (T_d ≈ 450 d) keeps its doomed cells for months.
 
+Occult disease. Micrometastases below the detection limit (issue 13 item 2; docs/model.md) are one burden
+per patient in two parts, target-positive O_+ and target-low O_− (split as the lesions' target-low share), that
+grow at the patient's doubling time (r_o in :func:`.covariates.parameter_vector`), receive the fraction f_o
+(``occult_dose_fraction``) of the mean lesion dose rate and damage, and are killed by the systemic effector pool
+like a fully reached lesion. The trial runner turns the burden into new lesions (one per
+``occult_detection_volume``), which RECIST 1.1 and the PCWG3 bone-scan rule count as progression. Off
+(``switch_occult_disease`` = 0, the default) the burden is 0 and constant.
+
 Stroma. A CT measures the whole lesion: tumour cells plus stroma (fibrosis, necrosis, vessels, matrix),
 which makes up a share σ (``stroma_share``) of carcinomas and does not disappear when the tumour cells die.
 The lesion-volume covariate is the measured volume: the tumour cells are V(0) = (1 − σ) of it and the stroma
@@ -131,6 +142,7 @@ from .table import (  # generated index constants (table.TABLE)
     P_LYMPHOCYTE_RECOVERY_RATE, P_LYMPHOID_DOSE_FACTOR, P_MARROW_REPAIR_RATE, P_MDSC_RECRUITMENT_GAIN,
     P_MDSC_SUPPRESSION, P_MDSC_TURNOVER_RATE, P_MEMORY_DECAY_RATE, P_MEMORY_FRACTION,
     P_MEMORY_RECALL_HALF_SATURATION, P_MEMORY_RECALL_RATE, P_MHC_GAIN, P_N_EXPONENTIALS, P_N_LESIONS,
+    P_OCCULT_DOSE_FRACTION, P_OCCULT_GROWTH_RATE, P_SWITCH_OCCULT_DISEASE,
     P_PDL1_EFFECTOR_HALF_SATURATION, P_PDL1_IFN_GAIN, P_PDL1_RADIATION_GAIN, P_PDL1_RATE, P_PDL1_SUPPRESSION,
     P_PRIMING_RATE, P_PRIMING_STRENGTH, P_PSA_CLEARANCE_RATE, P_PSA_PRODUCTION, P_RADIATION_SIGNAL_DECAY_RATE,
     P_RADIATION_SIGNAL_HALF_SATURATION, P_STING_DEPENDENCE, P_STING_YIELD, P_SWITCH_ABSCOPAL,
@@ -143,7 +155,7 @@ from .table import (  # generated index constants (table.TABLE)
     Q_CARRYING_CAPACITY, Q_DOOMED_DEATH_RATE, Q_GROWTH_RATE, Q_INFILTRATION, Q_PDL1_BASE, Q_PRESENT, Q_REPAIR_RATE,
     S_ANTIBODY_CENTRAL, S_ANTIBODY_PERIPHERAL, S_ANTIGEN, S_CTLA4_CENTRAL, S_CTLA4_PERIPHERAL, S_DENDRITIC_CELLS,
     S_EFFECTOR_BLOOD, S_EXHAUSTED, S_INTERFERON, S_LYMPHOCYTES, S_MARROW_DOSE, S_MARROW_QUADRATIC,
-    S_MARROW_REPAIR_RESIDUAL, S_MEMORY, S_PSA, S_REGULATORY, S_SUPPRESSOR,
+    S_MARROW_REPAIR_RESIDUAL, S_MEMORY, S_OCCULT, S_OCCULT_LOW, S_PSA, S_REGULATORY, S_SUPPRESSOR,
 )
 
 try:  # numba is optional (the "fast" extra); without it the same functions run as plain Python
@@ -300,6 +312,14 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
     volume = 0.0
     dying = 0.0
     irradiated = 0.0
+    # means over the present lesions that the occult burden takes (dose rate, damage, α, β, infiltration)
+    present = 0
+    mean_rate = 0.0
+    mean_damage = 0.0
+    mean_alpha = 0.0
+    mean_beta = 0.0
+    mean_infiltration = 0.0
+    capacity = 1.0
     for lesion in range(n_lesions):
         s = first_lesion + lesion * lesion_size
         q = first_lesion_parameter + lesion * lesion_parameter_size
@@ -364,6 +384,13 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         turnover = p[P_EFFECTOR_TUMOUR_TURNOVER_RATE]
         local_kill = switch_lymphocyte_kill * (p[P_LYMPHOCYTE_ALPHA] * rate
                                                + 2.0 * p[P_LYMPHOCYTE_BETA] * rate * damage)
+        present += 1
+        mean_rate += rate
+        mean_damage += damage
+        mean_alpha += p[q + Q_ALPHA]
+        mean_beta += p[q + Q_BETA]
+        mean_infiltration += infiltration
+        capacity = p[q + Q_CARRYING_CAPACITY]
         dydt[s + L_EFFECTOR] = (turnover * infiltration * (1.0 + (functional_blood - 1.0) * reach) * trafficking_boost
                                 - turnover * effector - local_kill * effector)
         target = (p[q + Q_PDL1_BASE]
@@ -372,6 +399,38 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
                   + p[P_SWITCH_PDL1_RADIATION] * p[P_PDL1_RADIATION_GAIN] * radiation_signal)
         dydt[s + L_PDL1] = p[P_PDL1_RATE] * (target - pdl1)
         dydt[s + L_RADIATION_SIGNAL] = rate - p[P_RADIATION_SIGNAL_DECAY_RATE] * signal
+
+    # occult micrometastatic disease (module docstring, "Occult disease")
+    occult = y[S_OCCULT]
+    occult_low = y[S_OCCULT_LOW]
+    occult_total = max(occult, 0.0) + max(occult_low, 0.0)
+    dydt[S_OCCULT] = 0.0
+    dydt[S_OCCULT_LOW] = 0.0
+    if present > 0 and occult_total > 0.0:
+        scale = p[P_OCCULT_DOSE_FRACTION] / present
+        occult_rate = scale * mean_rate
+        occult_damage = scale * mean_damage
+        alpha = mean_alpha / present
+        beta = mean_beta / present
+        mean_pdl1 = engaged / burden if burden > 0.0 else 0.0
+        occult_kill = (p[P_KILL_RATE] * mean_infiltration / present * functional_blood * trafficking_boost
+                       / (1.0 + p[P_PDL1_SUPPRESSION] * mean_pdl1 * (1.0 - relief) + systemic_suppression))
+        if p[P_SWITCH_GOMPERTZ] != 0.0:
+            shape = math.log(capacity / occult_total)
+        else:
+            shape = 1.0 - occult_total / capacity
+        per_cell = p[P_SWITCH_GROWTH] * p[P_OCCULT_GROWTH_RATE] * shape
+        switch = p[P_SWITCH_OCCULT_DISEASE]
+        kill = p[P_SWITCH_RADIATION_KILL] * (alpha * occult_rate + 2.0 * beta * occult_rate * occult_damage)
+        kill_low = p[P_SWITCH_RADIATION_KILL] * (alpha * low_fraction * occult_rate + 2.0 * beta * low_fraction
+                                                 * low_fraction * occult_rate * occult_damage)
+        if occult > 0.0:
+            dydt[S_OCCULT] = switch * (per_cell * occult * occult / (occult + p[P_CELL_VOLUME])
+                                       - (kill + occult_kill) * occult)
+        if occult_low > 0.0:
+            dydt[S_OCCULT_LOW] = switch * (per_cell * occult_low * occult_low / (occult_low + p[P_CELL_VOLUME])
+                                           - (kill_low + occult_kill) * occult_low)
+        volume += switch * occult_total
 
     # systemic immunity
     dydt[S_ANTIGEN] = (p[P_SWITCH_IMMUNOGENIC_CELL_DEATH] * p[P_ANTIGEN_YIELD] * dying

@@ -153,7 +153,8 @@ def linear_system(layout: ModelLayout, params: np.ndarray) -> dict[str, np.ndarr
     (:mod:`.equations`, "Repair split": a driver feeds its region's residual when it is fast,
     i.e. has repair weight 0); each lesion's radiation signal Y' = Σ_k u_k − k_Y Y; and the antibodies
     with constant clearance as 2×2 blocks (:func:`antibody_blocks`). An absent
-    lesion's states are constant in ``rhs``, so their rates and weights are 0 here too.
+    lesion's states are constant in ``rhs``, so their rates and weights are 0 here too; so are the occult
+    burden's states when switch ``occult_disease`` is off for every patient.
     """
     regions = ("blood",) + tuple(range(layout.n_lesions))
     n_exp = layout.n_exponentials
@@ -177,6 +178,12 @@ def linear_system(layout: ModelLayout, params: np.ndarray) -> dict[str, np.ndarr
     sources = np.array(residual_sources + signal_sources, dtype=np.int64)
     weights = np.concatenate([(fast & present[:, :, None]).reshape(params.shape[0], -1),
                               np.repeat(present[:, 1:], n_exp, axis=1)], axis=1).astype(float)
+    # occult disease switched off for every patient: its states are constant (rate 0) and left out of the error
+    # norm, so the solver's steps are those of the model without them
+    if "occult_disease" in layout.table.switches \
+            and not np.any(params[:, layout.parameter("switch_occult_disease")]):
+        states = np.concatenate([states, [layout.state("occult"), layout.state("occult_low")]]).astype(np.int64)
+        rates = np.concatenate([rates, np.zeros((params.shape[0], 2))], axis=1)
     blocks, matrices = antibody_blocks(layout, params)
     return {"states": states, "rates": rates, "sources": sources, "weights": weights, "blocks": blocks,
             "block_matrices": matrices}

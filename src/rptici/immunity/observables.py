@@ -18,7 +18,7 @@ from .layout import ModelLayout
 from .table import (L_DOOMED, L_QUADRATIC, L_VIABLE, L_VIABLE_LOW, P_ANTIBODY_CENTRAL_VOLUME,
                     P_ANTIBODY_HALF_OCCUPANCY, P_CTLA4_CENTRAL_VOLUME, P_CTLA4_HALF_OCCUPANCY, P_MARROW_ALPHA_BETA,
                     P_STROMA_SHARE, Q_ALPHA, Q_BETA, Q_PRESENT, Q_STROMA_VOLUME, S_ANTIBODY_CENTRAL, S_CTLA4_CENTRAL,
-                    S_EFFECTOR_BLOOD, S_MARROW_QUADRATIC, S_REGULATORY)
+                    S_EFFECTOR_BLOOD, S_MARROW_QUADRATIC, S_OCCULT, S_OCCULT_LOW, S_REGULATORY)
 
 
 def observable_states(layout: ModelLayout, names) -> np.ndarray:
@@ -64,7 +64,8 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     Sums: volume_sum, diameter_sum (the RECIST sum of diameters). Systemic: psa (ng/mL), effector_blood
     and regulatory (relative to baseline), cd8_treg_ratio, memory, exhausted (relative to the
     baseline effector pool), lymphocytes (10⁹/L), occupancy and
-    ctla4_occupancy (C/(C+K)), concentration (ug/mL), marrow_dose and marrow_bed (Gy).
+    ctla4_occupancy (C/(C+K)), concentration (ug/mL), marrow_dose and marrow_bed (Gy), occult_volume (mL, the
+    occult micrometastatic burden, target-positive and target-low).
     ``names`` computes only those read-outs (default: all).
     """
     y = np.asarray(y, dtype=float)
@@ -135,6 +136,7 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
         "occupancy": lambda done: occupancy_fraction(done["concentration"], p[..., P_ANTIBODY_HALF_OCCUPANCY]),
         "ctla4_occupancy": ctla4_occupancy,
         "marrow_bed": lambda done: done["marrow_dose"] + y[..., S_MARROW_QUADRATIC] * (2.0 / p[..., P_MARROW_ALPHA_BETA]),
+        "occult_volume": lambda done: np.maximum(y[..., S_OCCULT], 0) + np.maximum(y[..., S_OCCULT_LOW], 0),
     }
     formulas = {entry.name: state(entry) if entry.state is not None else specific[entry.name]
                 for entry in layout.table.observables}

@@ -210,6 +210,9 @@ TABLE = ModelTable(
         State("marrow_repair_residual", "Gy", "fast part r of the marrow's sublethal damage Γ (repair split)"),
         State("marrow_quadratic", "Gy^2", "∫ḊΓ dt of the marrow (BED)"),
         State("exhausted", "1", "exhausted effector T cells, relative to the baseline effector pool"),
+        # occult micrometastatic disease (issue 13 item 2): below the detection limit, surfaces as new lesions
+        State("occult", "mL", "occult micrometastatic burden, target-positive cells"),
+        State("occult_low", "mL", "occult micrometastatic burden, target-low/-negative cells"),
         State("viable", "mL", "viable target-positive tumour cells", lesion=True),
         State("doomed", "mL", "lethally irradiated cells, dying over τ", lesion=True),
         State("repair_residual", "Gy", "fast part r of the lesion's sublethal damage Γ", lesion=True),
@@ -312,6 +315,14 @@ TABLE = ModelTable(
                                      "(off: graded priming, priming_strength × A/(A + antigen_graded_half_saturation))"),
         _p("priming_strength", "", bounds=(0.01, 1.0)),
         _p("antigen_graded_half_saturation", "mL", bounds=(5.0, 500.0)),
+        # occult micrometastatic disease (issue 13 item 2)
+        Switch("occult_disease", "occult micrometastases grow below the detection limit and surface as new lesions"),
+        _derived("occult_growth_rate", "1/day", "derived: the patient's doubling time at the initial occult burden"),
+        _p("occult_dose_fraction", "", bounds=(0.0, 1.0)),
+        Parameter("occult_detection_volume", "mL", vector=False, bounds=(0.05, 5.0)),
+        Parameter("occult_fraction", "", vector=False, bounds=(0.0, 1.0)),
+        Parameter("occult_fraction_min", "", vector=False, bounds=(1e-4, 1.0)),
+        Parameter("occult_bone_share", "", vector=False, bounds=(0.0, 1.0)),
         # per lesion
         _derived("present", "", "covariate: the lesion exists", lesion=True),
         _derived("growth_rate", "1/day", "derived: the stated doubling time at the initial volume", lesion=True),
@@ -357,6 +368,7 @@ TABLE = ModelTable(
         Observable("ctla4_occupancy", "1", systemic_states=("ctla4_central",)),
         Observable("marrow_dose", "Gy", state="marrow_dose"),
         Observable("marrow_bed", "Gy", systemic_states=("marrow_dose", "marrow_quadratic"), needs=("marrow_dose",)),
+        Observable("occult_volume", "mL", systemic_states=("occult", "occult_low")),
     ),
 )
 

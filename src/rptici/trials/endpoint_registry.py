@@ -41,7 +41,9 @@ class PatientRecord:
     """What the trial runner knows about the simulated patients of one arm (arrays, one entry per patient).
 
     Event times are days from the start of treatment, inf when the event does not happen; ``psa`` is None
-    for a disease without PSA, ``toxicity`` None when it was not assessed.
+    for a disease without PSA, ``toxicity`` None when it was not assessed. ``bone_progression``: the PCWG3
+    bone-scan progression day (None: not assessed); ``size_progression``: the RECIST progression day by the
+    size rule alone, without new lesions (None: not assessed).
     """
 
     response: RecistResult
@@ -49,11 +51,17 @@ class PatientRecord:
     censor: NDArray[np.float64]
     psa: PsaResult | None = None
     toxicity: ToxicityResult | None = None
+    bone_progression: NDArray[np.float64] | None = None
+    size_progression: NDArray[np.float64] | None = None
 
     def event_time(self, event: str) -> NDArray[np.float64] | None:
-        """Day of ``event`` ('progression', 'psa_progression' or 'death') per patient; None when not assessed."""
+        """Day of ``event`` ('progression', 'psa_progression' or 'death') per patient; None when not assessed.
+
+        Radiographic progression is RECIST 1.1 (growth or a new lesion) or, where assessed, the PCWG3 bone scan."""
         if event == "progression":
-            return self.response.progression_time
+            if self.bone_progression is None:
+                return self.response.progression_time
+            return np.minimum(self.response.progression_time, self.bone_progression)
         if event == "psa_progression":
             return None if self.psa is None else self.psa.progression_time
         if event == "death":
@@ -377,6 +385,16 @@ def _psa50(record: PatientRecord) -> dict[str, NDArray[Any]]:
     return {"psa50": record.psa.psa50, "psa_best_percent_change": record.psa.best_percent_change}
 
 
+def _new_lesion_progression(record: PatientRecord) -> dict[str, NDArray[Any]]:
+    """Radiographic progression, and progression by new lesions: the first progression came before the size
+    rule alone would have called it (a new lesion on CT or the bone-scan rule)."""
+    progression = record.event_time("progression")
+    progressed = np.isfinite(progression) & (progression <= record.censor)
+    by_new = np.zeros_like(progressed) if record.size_progression is None \
+        else progressed & (record.size_progression > progression)
+    return {"radiographic_progression": progressed, "progression_by_new_lesion": by_new}
+
+
 _ENDPOINTS: list[Endpoint] = [
     Rate("orr", "objective response rate (RECIST 1.1)", "fraction",
          ("best_response", "objective_response", "best_percent_change"), ("orr", "partial_responses"),
@@ -391,6 +409,10 @@ _ENDPOINTS: list[Endpoint] = [
     TimeToEvent("psa_pfs", "PSA progression-free survival (PCWG3)", "months", ("psa_pfs_days", "psa_pfs_event"),
                 ("median_psa_pfs",), ("psa_pfs_event",), "PSA-PFS", events=("psa_progression", "death"),
                 hazard_ratio=False),
+    Rate("new_lesion_share", "share of radiographic progressions by new lesions", "fraction",
+         ("radiographic_progression", "progression_by_new_lesion"), (),
+         ("progression_by_new_lesion", "radiographic_progression"),
+         "progression by new lesions", compute=_new_lesion_progression, denominator="radiographic_progression"),
     Toxicity("grade3plus", "grade ≥ 3 adverse events by attributed cause", "fraction",
              tuple(f"grade3plus_{cause}" for cause in CAUSES), ("grade3plus_ae", "grade3plus_trae",
                                                                    "grade3plus_ae_attributed"),

@@ -10,9 +10,11 @@ Steps (every random draw is per patient, so numbers do not depend on the chunk s
    assessment days;
 3. each patient draws 9 uniforms from its own stream (:func:`rptici.population.patient_streams`): death 1,
    dropout 1, radiation toxicity 4, immune events 2, background disease-related event 1 (the ninth, so the first
-   eight are those drawn before it existed); an arm's standard of care (:mod:`.standard_of_care`) lengthens the
-   tumour doubling time and adds background grade ≥ 3 events; then RECIST 1.1, PCWG3 PSA, death (burden = total lesion
-   volume in mL), dropout, PFS and OS, radiation and immune toxicity and their attribution;
+   eight are those drawn before it existed), initial occult burden 1 (the tenth); an arm's standard of care
+   (:mod:`.standard_of_care`) lengthens the tumour doubling time and adds background grade ≥ 3 events; then new
+   lesions from the occult burden (:func:`new_lesions`), RECIST 1.1 (growth or new lesions), the PCWG3 bone-scan
+   rule and PSA, death (burden = total lesion volume plus occult burden in mL), dropout, PFS and OS, radiation and
+   immune toxicity and their attribution;
 4. tables ``patients``, ``assessments`` and ``failures`` are written per chunk to a
    :class:`rptici.store.ResultStore`; a re-run into the same folder completes the missing chunks only.
 
@@ -23,7 +25,8 @@ to it for agents whose biokinetics have no lesion compartment (Ra-223).
 
 Simplifications stated once: every patient receives the whole regimen (treatment is not stopped at
 progression); there is no staggered accrual (follow-up is the same for everyone); progression is by the
-sum of the modelled target lesions only (no new lesions, no bone-scan rule).
+sum of the modelled target lesions, and by new lesions only when switch ``occult_disease`` is on (off by
+default: then no new lesion ever appears).
 """
 
 from __future__ import annotations
@@ -44,15 +47,19 @@ from ..parallel import ChunkReport, chunk_ranges, run_chunks
 from ..population import Population, load_disease, patient_streams, sample_population
 from ..store import ResultStore, scenario_hash
 from .endpoint_registry import PatientRecord, endpoint, endpoints, flag_columns
-from .endpoints import censoring_times, death_times, dropout_times, pcwg3_psa, recist
+from ..immunity.covariates import occult_fraction_draw
+from ..immunity.parameters import load_parameters
+from .endpoints import bone_scan_progression, censoring_times, death_times, dropout_times, pcwg3_psa, recist
 from .scenario import SCALES, Calibration, TrialScenario, load_calibration, load_trial_scenario, parse_schedule
 from .standard_of_care import background_adverse_events, standard_of_care, treated_doubling_time
 from .toxicity import attribute_toxicity, immune_adverse_events, radiation_toxicity
 
-#: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events, background event.
-UNIFORMS_PER_PATIENT = 9
+#: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events, background
+#: event, occult burden.
+UNIFORMS_PER_PATIENT = 10
 OK, FAILED = "ok", "failed"
-ENGINE_OUTPUTS = ("diameter", "diameter_sum", "volume_sum", "psa", "lymphocytes", "occupancy", "ctla4_occupancy")
+ENGINE_OUTPUTS = ("diameter", "diameter_sum", "volume_sum", "psa", "lymphocytes", "occupancy", "ctla4_occupancy",
+                  "occult_volume")
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,8 @@ def allocate(counts: list[int], seed: int) -> np.ndarray:
 
 
 def patient_uniforms(seed: int, start: int, stop: int) -> np.ndarray:
-    """(patients, 9) uniforms in [0, 1), each row from that patient's own stream."""
+    """(patients, 10) uniforms in [0, 1), each row from that patient's own stream (the first ones are the same as
+    when fewer were drawn: a stream's draws come in order)."""
     if stop <= start:
         return np.zeros((0, UNIFORMS_PER_PATIENT))
     return np.stack([stream.random(UNIFORMS_PER_PATIENT) for stream in patient_streams(seed, start, stop)])
@@ -169,14 +177,17 @@ WHOLE_ARM = "simulation not possible: "
 
 
 def _simulate_isolating(simulate_function: Callable, regimen, population: Population, grid: np.ndarray,
-                        doubling_time_days: float | None, overrides: Mapping[str, float] | None
+                        doubling_time_days: float | None, overrides: Mapping[str, float] | None,
+                        occult_fraction: np.ndarray | None = None
                         ) -> tuple[dict[str, np.ndarray], np.ndarray, list[str], dict[str, np.ndarray]]:
     """(outputs, status, reasons, organ doses) of ``population``; when the batch raises InputError (a patient whose
     inputs the kinetics cannot take), the batch is halved until the failing patients are isolated, so that one
     patient never takes others down with it. Each patient's result does not depend on its batch (own step)."""
     try:
-        result = simulate_function(regimen, population.engine_patients(doubling_time_days), grid, organs=(),
-                                   outputs=ENGINE_OUTPUTS, overrides=overrides)
+        patients = population.engine_patients(doubling_time_days)
+        if occult_fraction is not None:
+            patients["occult_fraction"] = occult_fraction
+        result = simulate_function(regimen, patients, grid, organs=(), outputs=ENGINE_OUTPUTS, overrides=overrides)
         organ = _organ_doses(regimen, population)
         outputs = {name: np.asarray(result.outputs[name], dtype=float) for name in ENGINE_OUTPUTS}
         return outputs, np.asarray(result.status), list(result.reasons), organ
@@ -189,7 +200,9 @@ def _simulate_isolating(simulate_function: Callable, regimen, population: Popula
                     [WHOLE_ARM + str(error)], {})
         middle = count // 2
         parts = [_simulate_isolating(simulate_function, regimen, population.subset(np.arange(start, stop)), grid,
-                                     doubling_time_days, overrides) for start, stop in ((0, middle), (middle, count))]
+                                     doubling_time_days, overrides,
+                                     None if occult_fraction is None else occult_fraction[start:stop])
+                 for start, stop in ((0, middle), (middle, count))]
     outputs = {name: np.concatenate([part[0][name] for part in parts]) for name in ENGINE_OUTPUTS}
     status = np.concatenate([part[1] for part in parts])
     reasons = parts[0][2] + parts[1][2]
@@ -213,8 +226,10 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     regimen = arm.load_regimen()
     grid, imaging, psa_index = output_grid(scenario)
     overrides = {**calibration.immunity_overrides(), **scenario.overrides}
+    occult = occult_settings(overrides)
     simulated = _simulate_isolating(simulate_function, regimen, population, grid,
-                                    arm_doubling_time(scenario, calibration, arm_index), overrides or None)
+                                    arm_doubling_time(scenario, calibration, arm_index), overrides or None,
+                                    occult_fraction_draw(uniforms[:, 9], occult["occult_fraction_min"]))
     outputs_all, status, reasons, organ = simulated
     if not np.any(status == 0) and all(reason.startswith(WHOLE_ARM) for reason in reasons):
         return pd.DataFrame(), pd.DataFrame(), _failed_frame(ids, arm.name, reasons)
@@ -229,7 +244,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     draws = uniforms[index]
     ages = np.asarray(population.age_years)[index]
     survival = calibration.survival_parameters()
-    burden = np.nan_to_num(np.maximum(outputs["volume_sum"], 0.0))
+    occult_volume = np.nan_to_num(np.maximum(outputs["occult_volume"], 0.0))
+    burden = np.nan_to_num(np.maximum(outputs["volume_sum"], 0.0)) + occult_volume
     death = death_times(grid, burden, ages, draws[:, 0], survival)
     rate = None if scenario.dropout_per_year is None else scenario.dropout_per_year / 365.25
     dropout = dropout_times(draws[:, 1], rate)
@@ -241,11 +257,19 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     sums = np.where(observed, outputs["diameter_sum"][:, imaging], np.nan)
     psa = None
     has_psa = load_disease(scenario.disease).has_psa and population.has_psa
+    # new lesions from the occult burden: bone ones by the PCWG3 bone-scan rule where the disease has PSA (prostate)
+    bone_share = occult["occult_bone_share"] if has_psa else 0.0
+    counts = new_lesions(np.where(observed, occult_volume[:, imaging], np.nan), occult["occult_detection_volume"],
+                         bone_share)
+    new_lesion_time = first_new_lesion(times, counts["soft_tissue"])
+    bone = bone_scan_progression(times, counts["bone"]) if has_psa else None
     if has_psa:
         psa_times = grid[psa_index]
         psa_values = np.where(psa_times[None, :] <= end[:, None], outputs["psa"][:, psa_index], np.nan)
         psa = pcwg3_psa(psa_times, np.maximum(psa_values, 0.0))
-    record = PatientRecord(recist(times, sums, confirm=scenario.confirm_response), death, censor, psa)
+    record = PatientRecord(recist(times, sums, new_lesion_times=new_lesion_time, confirm=scenario.confirm_response),
+                           death, censor, psa, bone_progression=bone,
+                           size_progression=recist(times, sums, confirm=scenario.confirm_response).progression_time)
 
     lymphocytes = np.where(grid[None, :] <= end[:, None], outputs["lymphocytes"], np.nan)
     radiation = radiation_toxicity(draws[:, 2:6], kidney_bed=organ["kidney_bed"][index] if "kidney_bed" in organ else None,
@@ -291,6 +315,34 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     assessments = pd.DataFrame(assessment_columns)
     assessments = assessments[observed.ravel()].reset_index(drop=True)
     return patients, assessments, failures
+
+
+def occult_settings(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Detection volume (mL), bone share of new lesions and lower end of the initial occult burden (fraction of
+    the detection volume) of the human parameter set with ``overrides`` (data/immunity_human.yaml)."""
+    values = load_parameters("human").with_overrides(overrides).values
+    return {name: float(values[name]) for name in ("occult_detection_volume", "occult_bone_share",
+                                                   "occult_fraction_min")}
+
+
+def new_lesions(occult_volume: np.ndarray, detection_volume: float, bone_share: float = 0.0
+                ) -> dict[str, np.ndarray]:
+    """Cumulative counts of new lesions seen at each assessment (patients, assessments; NaN where not assessed):
+    every ``detection_volume`` of occult burden is one lesion, the share ``bone_share`` of it in bone
+    (``bone``) and the rest in soft tissue (``soft_tissue``). At baseline the burden is below one detection
+    volume, so both counts start at 0."""
+    if not detection_volume > 0:
+        raise InputError("occult_detection_volume", detection_volume, "a positive volume in mL")
+    if not 0.0 <= bone_share <= 1.0:
+        raise InputError("occult_bone_share", bone_share, "a fraction from 0 to 1")
+    lesions = np.asarray(occult_volume, dtype=float) / detection_volume
+    return {"bone": np.floor(bone_share * lesions), "soft_tissue": np.floor((1.0 - bone_share) * lesions)}
+
+
+def first_new_lesion(times: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Day of the first assessment showing a new lesion (count ≥ 1) per patient; inf when none does."""
+    seen = np.nan_to_num(counts) >= 1.0
+    return np.where(seen.any(axis=1), np.asarray(times, dtype=float)[seen.argmax(axis=1)], np.inf)
 
 
 def _base_frame(population: Population, ids: np.ndarray, arm: str) -> pd.DataFrame:

@@ -192,11 +192,13 @@ def load_trial_scenario(source: TrialScenario | Mapping[str, Any] | str | os.Pat
 #: How a calibration parameter applies. ``doubling_time_days.<disease>`` and ``immunity.<name>`` are families.
 SCALES = {"alpha_scale": "alpha_per_Gy", "infiltration_scale": "immune_infiltration"}
 DEATH_SCALE = "death_hazard_scale"
+#: The within-patient coefficient of variation of lesion target expression (replaces the population file's).
+LESION_UPTAKE_SPREAD = "lesion_uptake_spread"
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``,
+    """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``, ``lesion_uptake_spread``,
     ``doubling_time_days.<disease>`` and ``immunity.<parameter>``. ``source``: where they came from."""
 
     values: Mapping[str, float] = field(default_factory=dict)
@@ -222,7 +224,7 @@ class Calibration:
 
 
 def _check_calibration_name(name: str) -> None:
-    known = (DEATH_SCALE, *SCALES)
+    known = (DEATH_SCALE, LESION_UPTAKE_SPREAD, *SCALES)
     if name in known or name.startswith(("doubling_time_days.", "immunity.")):
         return
     raise InputError("calibration.parameters", name,

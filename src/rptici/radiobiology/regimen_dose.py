@@ -366,8 +366,9 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     dose_rate = modes.coefficients @ values
     cumulative = modes.coefficients @ integrals
 
-    per_MBq = modes.dose_per_activity()
-    weighted_per_MBq = modes.dose_per_activity(alpha_rbe)
+    # a region that takes up nothing (a lesion an agent does not reach) can come out at -1e-17 from the eigenmodes
+    per_MBq = np.maximum(modes.dose_per_activity(), 0.0)
+    weighted_per_MBq = np.maximum(modes.dose_per_activity(alpha_rbe), 0.0)
     total = administered.sum(axis=0)[:, None]
     absorbed = per_MBq * total
     weighted = weighted_per_MBq * total

@@ -231,3 +231,17 @@ def test_closed_form_doses_of_a_lesion_radium_does_not_reach_are_zero():
     doses = dict(zip(result.targets, result.absorbed_dose_Gy[0]))
     assert doses["lesion_1"] > 1.0 and doses["lesion_2"] == 0.0
     assert np.all(result.bed_Gy >= 0.0)
+
+
+def test_a_scenario_patient_gives_each_lesion_its_site_and_uptake():
+    from rptici.kinetics.schema import PatientSpec
+
+    spec = PatientSpec.load({"lesions": ["10 mL", "25 mm"], "lesion_sites": ["bone", "liver"],
+                             "lesion_uptake": [1.5, 0.5]}, "patient")
+    covariates = spec.kinetic_covariates()
+    np.testing.assert_array_equal(covariates.lesion_uptake_factors, [[1.5, 0.5]])
+    assert covariates.lesion_sites.tolist() == [["bone", "liver"]]
+    with pytest.raises(InputError, match="lesion_sites"):
+        PatientSpec.load({"lesions": ["10 mL"], "lesion_sites": ["brain"]}, "patient")
+    with pytest.raises(InputError, match="one value per lesion"):
+        PatientSpec.load({"lesions": ["10 mL"], "lesion_uptake": [1.0, 2.0]}, "patient").engine_patients()

@@ -325,11 +325,11 @@ def default_times(regimen: Regimen, weight_kg: np.ndarray, step_days: float = 1.
 def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: object = None, sex: str = "male",
                  rbe: float | None = None, site_selective: bool = False) -> RegimenDose:
     """Activity(t), dose rate(t), cumulative and total absorbed dose, BED and limits of every organ and lesion,
-    and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``.
+    and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``;
+    ``site_selective``: lesions at sites the agent does not reach take up nothing (``biokinetic_model``).
 
     ``times`` in days (default :func:`default_times`). ``rbe`` weights α doses for BED and limits (default
-    from the data file). Linear biokinetics (closed form) only. ``site_selective``: lesions at sites the agent
-    does not reach take up nothing (:func:`rptici.kinetics.biokinetic_model`).
+    from the data file). Linear biokinetics (closed form) only.
     """
     if regimen.rpt is None:
         raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule")

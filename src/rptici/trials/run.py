@@ -43,7 +43,7 @@ from ..population import Population, load_disease, patient_streams, sample_popul
 from ..store import ResultStore, scenario_hash
 from .endpoint_registry import PatientRecord, endpoint, endpoints, flag_columns
 from .endpoints import censoring_times, death_times, dropout_times, pcwg3_psa, recist
-from .scenario import LESION_UPTAKE_SPREAD, SCALES, Calibration, TrialScenario, load_calibration, load_trial_scenario, parse_schedule
+from .scenario import SCALES, Calibration, TrialScenario, load_calibration, load_trial_scenario, parse_schedule
 from .toxicity import attribute_toxicity, immune_adverse_events, radiation_toxicity
 
 #: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events.
@@ -84,7 +84,7 @@ def calibrated_population(scenario: TrialScenario, patients: int, seed: int, cal
     ``infiltration_scale``) and its within-patient spread of lesion target expression (``lesion_uptake_spread``,
     else the disease file's)."""
     population = sample_population(scenario.disease, patients, seed, scenario.population_method,
-                                   lesion_uptake_spread=calibration.values.get(LESION_UPTAKE_SPREAD))
+                                   lesion_uptake_spread=calibration.lesion_uptake_spread())
     changes = {attribute: np.asarray(getattr(population, attribute)) * calibration.scale(name)
                for name, attribute in SCALES.items() if calibration.scale(name) != 1.0}
     return dataclasses.replace(population, **changes) if changes else population

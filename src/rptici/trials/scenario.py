@@ -211,6 +211,11 @@ class Calibration:
         value = self.values.get(f"doubling_time_days.{disease}")
         return None if value is None else float(value)
 
+    def lesion_uptake_spread(self) -> float | None:
+        """The within-patient CV of lesion target expression, or None (the population file's)."""
+        value = self.values.get(LESION_UPTAKE_SPREAD)
+        return None if value is None else float(value)
+
     def immunity_overrides(self) -> dict[str, float]:
         return {name.split(".", 1)[1]: float(value) for name, value in self.values.items()
                 if name.startswith("immunity.")}

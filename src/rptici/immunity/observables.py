@@ -15,11 +15,11 @@ from ..errors import InputError
 from ..kinetics import occupancy_fraction
 from .covariates import measured_volume
 from .layout import ModelLayout
+from .table import Q_BASELINE_VOLUME  # issue 13 item 1: whole-body tumour dose
 from .table import (L_DOOMED, L_QUADRATIC, L_VIABLE, L_VIABLE_LOW, P_ANTIBODY_CENTRAL_VOLUME,
                     P_ANTIBODY_HALF_OCCUPANCY, P_CTLA4_CENTRAL_VOLUME, P_CTLA4_HALF_OCCUPANCY, P_MARROW_ALPHA_BETA,
                     P_STROMA_SHARE, Q_ALPHA, Q_BETA, Q_PRESENT, Q_STROMA_VOLUME, S_ANTIBODY_CENTRAL, S_CTLA4_CENTRAL,
                     S_EFFECTOR_BLOOD, S_MARROW_QUADRATIC, S_REGULATORY)
-from .table import Q_BASELINE_VOLUME  # issue 13 item 1: whole-body tumour dose
 
 
 def observable_states(layout: ModelLayout, names) -> np.ndarray:

@@ -6,6 +6,7 @@
     ├── design(s)                 SeedSequence(s)                    population's quasi-random design (all patients)
     ├── separate_design(s)        SeedSequence(s·0x10000 + 0x10B)    covariates sampled apart from the design
     ├── allocation(s)             SeedSequence([s, 0xA110C])         trial arms: permutation of the per-arm counts
+    ├── lesion_design(s)          SeedSequence([s, 0x1E5])           each lesion's site and target expression
     ├── selection(s)              SeedSequence(s).spawn(2)           virtual-patient selection: kernel, acceptance
     └── patient(s, i)             SeedSequence(s, spawn_key=(i,))    everything drawn for patient i afterwards
                                                                      (trial uniforms, a dose cohort's spread)
@@ -27,6 +28,8 @@ from .errors import InputError
 SEPARATE_STREAM = 0x10B
 #: Second entropy word of the trial's allocation stream.
 ALLOCATION_STREAM = 0xA110C
+#: Second entropy word of the stream of each lesion's site and target expression.
+LESION_STREAM = 0x1E5
 
 
 def check_seed(seed: object, field: str = "seed") -> int:
@@ -44,6 +47,12 @@ def design(seed: int) -> np.random.Generator:
 def separate_design(seed: int) -> np.random.Generator:
     """Generator of the covariates sampled apart from the main design (``low_uptake_fraction``)."""
     return design(check_seed(seed) * 0x10000 + SEPARATE_STREAM)
+
+
+def lesion_design(seed: int) -> np.random.Generator:
+    """Generator of each lesion's site and target expression (apart from the main design, so that adding them
+    changed no other draw)."""
+    return np.random.default_rng(np.random.SeedSequence([check_seed(seed), LESION_STREAM]))
 
 
 def allocation(seed: int) -> np.random.Generator:

@@ -123,7 +123,8 @@ def test_bad_input_names_the_field():
 
 # --- switches ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mechanism", sorted(set(SWITCHES) - {"gompertz"}))
+# site_selective_uptake acts on the kinetics, not on the equations (tests/kinetics/test_lesion_heterogeneity.py)
+@pytest.mark.parametrize("mechanism", sorted(set(SWITCHES) - {"gompertz", "site_selective_uptake"}))
 def test_switch_off_equals_strength_zero(mechanism):
     """Each switch removes exactly its term: rhs(switch off) = rhs(the term's strength at zero), and ≠ rhs(on)."""
     p_on, y0 = patient("human", psa=12.0)

@@ -111,6 +111,15 @@ def test_summary_contract_and_numbers(reference, tmp_path):
     assert arms["control"]["orr"] == 0.0
 
 
+def test_whole_body_tumour_dose_is_a_patient_column(reference):
+    """Issue 13 item 1: each patient's whole-body tumour dose (mass-weighted lesion dose, Gy) is in the trial
+    table: 0 without RPT, positive with Lu-PSMA-617 (two 7.4 GBq cycles)."""
+    ok = reference["status"] == "ok"
+    control = reference[ok & (reference["arm"] == "control")]["tumour_dose_Gy"]
+    treated = reference[ok & (reference["arm"] == "lutetium")]["tumour_dose_Gy"]
+    assert np.all(control == 0.0) and np.all(treated > 1.0)
+
+
 def test_schedule_and_validation():
     """'q8w x3 then q12w': days 0, 56, 112, 168, then every 84 days (VISION imaging schedule)."""
     assert parse_schedule("q8w x3 then q12w", 400).tolist() == [0, 56, 112, 168, 252, 336]

@@ -288,7 +288,8 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
                    "carrying_capacity": capacity, "alpha": base.alpha[:, lesion],
                    "beta": base.alpha[:, lesion] / alpha_beta, "repair_rate": repair,
                    "infiltration": base.infiltration[:, lesion], "pdl1_base": base.pdl1_base[:, lesion],
-                   "doomed_death_rate": doomed_death_rate[:, lesion], "stroma_volume": stroma_volume[:, lesion]}
+                   "doomed_death_rate": doomed_death_rate[:, lesion], "stroma_volume": stroma_volume[:, lesion],
+                   "baseline_volume": base.volumes[:, lesion] / (1.0 - values["stroma_share"])}
         for offset, name in enumerate(layout.table.lesion_parameters):
             vector[:, start + offset] = np.where(base.present[:, lesion], columns[name], 0.0) \
                 if name != "present" else columns[name]

@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..kinetics import occupancy_fraction
 from .covariates import measured_volume
 from .layout import ModelLayout
+from .table import Q_BASELINE_VOLUME  # issue 13 item 1: whole-body tumour dose
 from .table import (L_DOOMED, L_QUADRATIC, L_VIABLE, L_VIABLE_LOW, P_ANTIBODY_CENTRAL_VOLUME,
                     P_ANTIBODY_HALF_OCCUPANCY, P_CTLA4_CENTRAL_VOLUME, P_CTLA4_HALF_OCCUPANCY, P_MARROW_ALPHA_BETA,
                     P_STROMA_SHARE, Q_ALPHA, Q_BETA, Q_PRESENT, Q_STROMA_VOLUME, S_ANTIBODY_CENTRAL, S_CTLA4_CENTRAL,
@@ -61,7 +62,8 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
     Per lesion (last axis = lesions; NaN where a lesion is absent): volume (mL, viable + target-low + doomed
     + stroma, :func:`.covariates.measured_volume`),
     diameter (mm, sphere), dose (Gy), bed (Gy; BED = D + 2∫ḊΓ/(α/β), α/β = α/β_lesion), effector_tumour.
-    Sums: volume_sum, diameter_sum (the RECIST sum of diameters). Systemic: psa (ng/mL), effector_blood
+    Sums: volume_sum, diameter_sum (the RECIST sum of diameters); tumour_dose (Gy, the whole-body tumour dose:
+    lesion doses weighted by baseline mass). Systemic: psa (ng/mL), effector_blood
     and regulatory (relative to baseline), cd8_treg_ratio, memory, exhausted (relative to the
     baseline effector pool), lymphocytes (10⁹/L), occupancy and
     ctla4_occupancy (C/(C+K)), concentration (ug/mL), marrow_dose and marrow_bed (Gy), occult_volume (mL, the
@@ -114,6 +116,11 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
             total += np.where(np.isnan(column), 0.0, column)
         return total
 
+    def tumour_dose(done):
+        """Whole-body tumour dose: Σ D_k V_k / Σ V_k over present lesions, V_k the baseline volume (mass at 1 g/mL)."""
+        weights = p[..., parameter_starts + Q_BASELINE_VOLUME]
+        return lesion_sum(done["dose"] * weights) / lesion_sum(weights)
+
     def ctla4_occupancy(done):
         concentration = np.maximum(y[..., S_CTLA4_CENTRAL], 0) / p[..., P_CTLA4_CENTRAL_VOLUME]
         return occupancy_fraction(concentration, p[..., P_CTLA4_HALF_OCCUPANCY])
@@ -131,6 +138,7 @@ def observables(y: np.ndarray, p: np.ndarray, layout: ModelLayout, states: np.nd
         "volume_sum": lambda done: lesion_sum(done["volume"]),
         "diameter_sum": lambda done: lesion_sum(done["diameter"]),
         "bed": bed,
+        "tumour_dose": tumour_dose,
         "cd8_treg_ratio": lambda done: y[..., S_EFFECTOR_BLOOD] / np.maximum(y[..., S_REGULATORY], 1e-12),
         "concentration": lambda done: np.maximum(y[..., S_ANTIBODY_CENTRAL], 0) / p[..., P_ANTIBODY_CENTRAL_VOLUME],
         "occupancy": lambda done: occupancy_fraction(done["concentration"], p[..., P_ANTIBODY_HALF_OCCUPANCY]),

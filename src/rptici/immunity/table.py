@@ -248,6 +248,9 @@ TABLE = ModelTable(
         Switch("psa", "PSA production", equivalent="psa_production"),
         Switch("exhaustion", "T-cell exhaustion", equivalent="exhaustion_gain"),
         Switch("uptake_heterogeneity", "target-low cells get part of the dose rate"),
+        # lesions differ (issue 13 item 1): read by the engine for the kinetics, not by the equations
+        Switch("site_selective_uptake", "an agent reaches only the lesion sites its biokinetics file lists "
+               "(radium-223: bone); off: every lesion takes it up"),
         _file_only("doomed_cell_lifetime", "day"),
         _derived("doomed_death_rate", "1/day", "derived: 1/doomed_cell_lifetime"),
         _p("cell_volume", "mL"),
@@ -334,6 +337,8 @@ TABLE = ModelTable(
         _derived("pdl1_base", "", "covariate: pdl1 less the effector-induced part", lesion=True),
         _derived("doomed_death_rate", "1/day", "derived: 1/max(doomed_cell_lifetime, k T_d)", lesion=True),
         _derived("stroma_volume", "mL", "derived: stroma_share/(1 − stroma_share) × the initial volume", lesion=True),
+        _derived("baseline_volume", "mL", "covariate: the measured initial volume (weights of the whole-body tumour "
+                 "dose: mass-weighted at uniform density)", lesion=True),
         # file values that only build the vector or the initial state
         _file_only("doubling_time", "day"),
         _file_only("doomed_lifetime_doublings", ""),
@@ -353,6 +358,7 @@ TABLE = ModelTable(
         Observable("volume_sum", "mL", lesion_states=_MEASURED, needs=("volume",)),
         Observable("diameter_sum", "mm", lesion_states=_MEASURED, needs=("diameter",)),
         Observable("dose", "Gy", lesion=True, state="dose"),
+        Observable("tumour_dose", "Gy", lesion_states=("dose",), needs=("dose",)),
         Observable("bed", "Gy", lesion=True, lesion_states=("dose", "quadratic"), needs=("dose",)),
         Observable("effector_tumour", "1", lesion=True, state="effector"),
         Observable("pdl1", "1", lesion=True, state="pdl1"),

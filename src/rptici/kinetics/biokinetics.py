@@ -8,10 +8,14 @@ calibrated to). Covariates scale the rates:
   volume that grows with body size;
 * target expression: rates marked ``target_expression`` (lesions, target-expressing organs) × the
   patient's uptake scale (PET uptake relative to the reference);
-* lesions: uptake from blood = rate per gram × lesion mass × target scale / (BSA / BSA_ref), so a large
+* lesions: uptake from blood = rate per gram × lesion mass × target scale × lesion uptake factor / (BSA /
+  BSA_ref) (the factor: the lesion's target expression relative to the patient's, 1 by default), so a large
   tumour burden takes ligand from the blood and lowers normal-organ uptake (the tumour-sink effect,
   Begum et al. 2018 J Nucl Med 59:1411; Gafita et al. 2021 J Nucl Med 62:1096); for Ra-223 the lesions
   are osteoblastic bone metastases, a lesion surface plus a lesion mineral compartment;
+* lesion sites: an agent whose data file lists ``lesions.sites`` (radium-223: bone) reaches only lesions at
+  those sites when ``site_selective`` is asked (the model switch ``site_selective_uptake``); a lesion at
+  another site takes up nothing, a lesion of unknown site (``""``) counts as reached;
 * body size: organ masses × BSA / BSA_ref (:func:`organ_masses_g`).
 """
 
@@ -30,6 +34,8 @@ from ..physics import Nuclide
 from .compartments import CompartmentModel, SaturableUptake
 
 SCALINGS = ("renal_function", "target_expression")
+#: Sites a lesion can be at (population files give their frequencies; ``""`` is an unknown site).
+LESION_SITES = ("bone", "node", "liver", "lung", "soft_tissue")
 #: Suffix of a lesion's mineral (bone-volume) compartment, for agents whose data file has ``lesions.mineral``.
 MINERAL_SUFFIX = "_mineral"
 
@@ -57,13 +63,52 @@ def _column(values, patients: int | None, name: str, positive: bool = True) -> n
     return array
 
 
+def _lesion_array(values, shape: tuple[int, int], name: str) -> np.ndarray:
+    """Per-lesion factors (>= 0) broadcast to ``shape`` (patients, lesions); None: all 1."""
+    if values is None:
+        return np.ones(shape)
+    array = np.asarray(values, dtype=float)
+    try:
+        array = np.broadcast_to(array if array.ndim != 1 else array[None, :], shape).copy()
+    except ValueError:
+        raise InputError(name, f"array of shape {array.shape}", f"an array (patients, lesions) = {shape}") from None
+    if np.any(~np.isfinite(array)) or np.any(array < 0):
+        raise InputError(name, values, "finite factors >= 0, one per lesion")
+    return array
+
+
+def _lesion_sites(values, shape: tuple[int, int]) -> np.ndarray:
+    """Lesion sites as a (patients, lesions) array of names of :data:`LESION_SITES` or ``""`` (unknown)."""
+    array = np.asarray(values, dtype=object)
+    try:
+        array = np.broadcast_to(array if array.ndim != 1 else array[None, :], shape).astype(str)
+    except ValueError:
+        raise InputError("lesion_sites", f"array of shape {array.shape}", f"an array (patients, lesions) = {shape}") \
+            from None
+    unknown = sorted(set(array.ravel()) - set(LESION_SITES) - {""})
+    if unknown:
+        raise UnknownNameError("lesion_sites", unknown[0], LESION_SITES)
+    return array
+
+
+def site_reached(agent_sites, lesion_sites: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """1 where a lesion is at a site the agent reaches, else 0 (patients, lesions): every lesion when the agent
+    lists no sites or the lesion's site is unknown (``""``)."""
+    if not agent_sites or lesion_sites is None:
+        return np.ones(shape)
+    return np.where(np.isin(lesion_sites, list(agent_sites)) | (lesion_sites == ""), 1.0, 0.0)
+
+
 @dataclass
 class Covariates:
     """Patient covariates as arrays (one value per patient, or a scalar shared by all).
 
     ``lesion_masses_g`` is (patients, lesions) in g; zero marks an absent lesion. ``target_uptake_scale``
     is the target expression relative to the reference patient of the agent (for example the ratio of
-    the patient's tumour SUV on PSMA or SSTR PET to a typical one).
+    the patient's tumour SUV on PSMA or SSTR PET to a typical one). ``lesion_uptake_factors`` (patients,
+    lesions, >= 0; default 1) is each lesion's target expression relative to its patient's (within-patient
+    heterogeneity, :mod:`rptici.population`); ``lesion_sites`` (patients, lesions) names each lesion's site
+    (:data:`LESION_SITES`, ``""`` unknown; None: all unknown).
     """
 
     weight_kg: np.ndarray | float = 73.0
@@ -71,6 +116,8 @@ class Covariates:
     gfr_mL_per_min: np.ndarray | float = 125.0
     target_uptake_scale: np.ndarray | float = 1.0
     lesion_masses_g: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))
+    lesion_uptake_factors: np.ndarray | None = None
+    lesion_sites: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         lesions = np.asarray(self.lesion_masses_g, dtype=float)
@@ -90,6 +137,10 @@ class Covariates:
         self.target_uptake_scale = np.broadcast_to(
             _column(self.target_uptake_scale, patients, "target_uptake_scale", positive=False), (patients,)).copy()
         self.lesion_masses_g = np.broadcast_to(lesions, (patients, lesions.shape[1])).copy()
+        self.lesion_uptake_factors = _lesion_array(self.lesion_uptake_factors, self.lesion_masses_g.shape,
+                                                   "lesion_uptake_factors")
+        if self.lesion_sites is not None:
+            self.lesion_sites = _lesion_sites(self.lesion_sites, self.lesion_masses_g.shape)
 
     @property
     def patients(self) -> int:
@@ -98,7 +149,9 @@ class Covariates:
     def take(self, patients: slice | np.ndarray) -> "Covariates":
         """The covariates of a subset of the patients (a slice or indices)."""
         return Covariates(self.weight_kg[patients], self.bsa_m2[patients], self.gfr_mL_per_min[patients],
-                          self.target_uptake_scale[patients], self.lesion_masses_g[patients])
+                          self.target_uptake_scale[patients], self.lesion_masses_g[patients],
+                          self.lesion_uptake_factors[patients],
+                          None if self.lesion_sites is None else self.lesion_sites[patients])
 
     @classmethod
     def reference(cls, sex: str = "male", patients: int = 1, lesion_masses_g=None) -> "Covariates":
@@ -147,7 +200,7 @@ def lesion_names(count: int) -> tuple[str, ...]:
 
 
 def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str = "male",
-                     saturable: bool = False) -> CompartmentModel:
+                     saturable: bool = False, site_selective: bool = False) -> CompartmentModel:
     """The compartment model of ``agent`` for each patient in ``covariates`` (reference adult if None).
 
     Lesions become compartments ``lesion_1`` … in blood exchange; for bone seekers (data file block
@@ -155,6 +208,8 @@ def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str 
     lesion's surface (burial into bone volume, as in the ICRP 137 alkaline-earth model), whose α energy is
     deposited in the same lesion. ``saturable=True`` makes uptake into
     lesions and the target-expressing organs listed in the data file saturable (receptor density × mass).
+    Each lesion's uptake is scaled by its ``lesion_uptake_factors``; ``site_selective=True`` gives no uptake to
+    lesions at sites the data file's ``lesions.sites`` does not list (radium-223: bone only).
     """
     parameters = agent_parameters(agent)
     covariates = covariates or Covariates.reference(sex)
@@ -188,7 +243,9 @@ def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str 
     source = lesion.get("exchange_with", "blood")
     if lesions:
         uptake = (float(lesion["uptake_rate_per_day_per_g"]["value"]) * covariates.lesion_masses_g
-                  * (covariates.target_uptake_scale / size_ratio)[:, None])
+                  * (covariates.target_uptake_scale / size_ratio)[:, None] * covariates.lesion_uptake_factors)
+        if site_selective:
+            uptake = uptake * site_reached((lesion.get("sites") or {}).get("value"), covariates.lesion_sites, uptake.shape)
         for number, name in enumerate(lesions):
             rates[:, index[name], index[source]] = uptake[:, number]
             rates[:, index[source], index[name]] = float(lesion["release_rate_per_day"]["value"])

@@ -23,7 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from ..data import read_mapping
 from ..errors import InputError
 from ..units import parse_quantity
-from .biokinetics import Covariates
+from .biokinetics import LESION_SITES, Covariates
 
 
 class Schema(BaseModel):
@@ -169,7 +169,8 @@ class PatientSpec(Schema):
     default (the ICRP 89 reference adult of ``sex`` for the kinetics, the parameter set's for the immunity).
 
     weight kg, bsa m², gfr mL/min, target_uptake (scale, 1 = reference), lesions (volumes mL; given as
-    volume, mass or diameter), infiltration (≥ 0, "hot" ≈ 1), pdl1 (fraction 0–1, '10 %' allowed), alpha
+    volume, mass or diameter), lesion_uptake (each lesion's target expression relative to the patient's;
+    default 1), lesion_sites (bone, node, liver, lung, soft_tissue; default unknown), infiltration (≥ 0, "hot" ≈ 1), pdl1 (fraction 0–1, '10 %' allowed), alpha
     1/Gy, lymphocytes 10⁹/L, psa ng/mL, doubling_time d, low_uptake_fraction (0–1).
     """
 
@@ -180,6 +181,8 @@ class PatientSpec(Schema):
     gfr: quantity("flow", positive=True) | None = None  # type: ignore[valid-type]
     target_uptake: quantity("dimensionless") | None = None  # type: ignore[valid-type]
     lesions: tuple[Lesion, ...] = ()
+    lesion_uptake: tuple[quantity("dimensionless"), ...] = ()  # type: ignore[valid-type]
+    lesion_sites: tuple[Literal[LESION_SITES], ...] = ()  # type: ignore[valid-type]
     infiltration: quantity("dimensionless") | None = None  # type: ignore[valid-type]
     pdl1: Fraction | None = None  # type: ignore[valid-type]
     alpha: quantity("inverse_dose") | None = None  # type: ignore[valid-type]
@@ -192,8 +195,12 @@ class PatientSpec(Schema):
         """``count`` copies of this patient in the engine's names and units (given covariates only)."""
         patients = {ENGINE_NAMES[name]: np.full(count, value) for name, value in self if name in ENGINE_NAMES
                     and value is not None}
-        if self.lesions:
-            patients["lesion_volumes_mL"] = np.repeat(np.array([self.lesions]), count, axis=0)
+        for name, value in (("lesion_volumes_mL", self.lesions), ("lesion_uptake_factors", self.lesion_uptake),
+                            ("lesion_sites", self.lesion_sites)):
+            if value:
+                if len(value) != len(self.lesions):
+                    raise InputError(name, value, f"one value per lesion ({len(self.lesions)})")
+                patients[name] = np.repeat(np.array([value]), count, axis=0)
         return patients
 
     def kinetic_covariates(self) -> Covariates:
@@ -209,7 +216,8 @@ def kinetic_covariates(patients: Mapping[str, Any] | Any, sex: str = "male", den
                        lesion_volumes_mL: Any = None) -> Covariates:
     """The kinetics' :class:`Covariates` of patients in the engine's names (a mapping, or an object with those
     attributes): missing covariates are the ICRP 89 reference adult's of ``sex``; lesion mass = volume
-    (``lesion_volumes_mL``, else the patients') × ``density_g_per_mL``, an absent lesion (NaN) mass 0."""
+    (``lesion_volumes_mL``, else the patients') × ``density_g_per_mL``, an absent lesion (NaN) mass 0; each
+    lesion's ``lesion_uptake_factors`` (absent: 1, NaN read as 1) and ``lesion_sites`` when given."""
     def get(name: str) -> Any:
         return patients.get(name) if isinstance(patients, Mapping) else getattr(patients, name, None)
 
@@ -221,4 +229,7 @@ def kinetic_covariates(patients: Mapping[str, Any] | Any, sex: str = "male", den
     values = {name: np.broadcast_to(given.get(name, getattr(reference, name)), (count,)).copy()
               for name in KINETIC_NAMES}
     masses = np.nan_to_num(lesions * density_g_per_mL, nan=0.0) if volumes is not None else np.zeros((count, 0))
-    return Covariates(lesion_masses_g=masses, **values)
+    factors, sites = get("lesion_uptake_factors"), get("lesion_sites")
+    if factors is not None:
+        factors = np.nan_to_num(np.atleast_2d(np.asarray(factors, dtype=float)), nan=1.0)
+    return Covariates(lesion_masses_g=masses, lesion_uptake_factors=factors, lesion_sites=sites, **values)

@@ -10,6 +10,11 @@ unit hypercube map to patients (:mod:`rptici.population.sampling`). Families:
 * ``hurdle_lognormal``: a score that is 0 with probability 1 − positive_fraction, otherwise a truncated
   lognormal (PD-L1: tumour proportion score or combined positive score, in %).
 
+Lesions (``lesions``): a count, each lesion's diameter, and optionally each lesion's site (``sites``:
+frequencies of bone, node, liver, lung and soft tissue) and the within-patient spread of target expression
+(``uptake_spread``: the coefficient of variation of a lesion's target expression around its patient's value;
+0 keeps every lesion at the patient's value). A disease without ``sites`` has lesions of unknown site.
+
 ``low_uptake_fraction`` (optional; the initial share of target-low cells in a lesion, rptici.immunity) is
 drawn from its own Latin-hypercube stream, so that adding it to a disease leaves every other draw unchanged.
 
@@ -32,6 +37,7 @@ from scipy import special, stats
 from ..data import load_yaml
 from ..errors import InputError, UnknownNameError
 from ..immunity.table import MAX_LESIONS
+from ..kinetics.biokinetics import LESION_SITES
 
 SEXES = ("male", "female")
 
@@ -131,7 +137,9 @@ class Target:
 
 @dataclass(frozen=True)
 class LesionSpecification:
-    """Lesions: a count, then each lesion's longest diameter (mm), spheres of the given density."""
+    """Lesions: a count, then each lesion's longest diameter (mm), spheres of the given density; each lesion's
+    site drawn from ``site_frequencies`` (in the order of :data:`LESION_SITES`; empty: unknown sites) and its
+    target expression relative to the patient's, log-normal with coefficient of variation ``uptake_spread``."""
 
     count: Marginal
     diameter: Marginal
@@ -139,6 +147,10 @@ class LesionSpecification:
     density_g_per_mL: float
     measurable_fraction: float
     measurable_source: str
+    site_frequencies: tuple[float, ...] = ()
+    sites_source: str = ""
+    uptake_spread: float = 0.0
+    uptake_spread_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -275,6 +287,47 @@ def _covariate(entry: dict, where: str, unit: str) -> Covariate:
     return _marginal(entry, where, unit)
 
 
+def _site_frequencies(entry: dict | None, where: str) -> tuple[tuple[float, ...], str]:
+    """Lesion-site frequencies in the order of :data:`LESION_SITES` (missing sites 0) and their source; () when
+    the disease gives none."""
+    if entry is None:
+        return (), ""
+    if not isinstance(entry, dict) or not isinstance(entry.get("frequencies"), dict) or "source" not in entry:
+        raise InputError(where, entry, "a mapping with 'frequencies' ({site: fraction}), 'unit' and 'source'")
+    frequencies = entry["frequencies"]
+    for site in frequencies:
+        if site not in LESION_SITES:
+            raise UnknownNameError(f"{where}.frequencies", site, LESION_SITES)
+    values = np.array([float(frequencies.get(site, 0.0)) for site in LESION_SITES])
+    if np.any(~np.isfinite(values)) or np.any(values < 0) or abs(values.sum() - 1.0) > 1e-6:
+        raise InputError(f"{where}.frequencies", frequencies, "fractions >= 0 summing to 1")
+    return tuple(values / values.sum()), str(entry["source"])
+
+
+def _uptake_spread(entry: dict | None, where: str) -> tuple[float, str]:
+    """The within-patient coefficient of variation of lesion target expression (0 when not given), its source."""
+    if entry is None:
+        return 0.0, ""
+    if not isinstance(entry, dict) or "value" not in entry or "source" not in entry:
+        raise InputError(where, entry, "a mapping with 'value' (a coefficient of variation), 'unit' and 'source'")
+    value = check_uptake_spread(entry["value"], where)
+    bounds = entry.get("bounds")
+    if bounds is not None and not (len(bounds) == 2 and 0 <= bounds[0] <= value <= bounds[1]):
+        raise InputError(f"{where}.bounds", bounds, f"[lower, upper] with 0 <= lower <= value ({value}) <= upper")
+    return value, str(entry["source"])
+
+
+def check_uptake_spread(value: object, where: str = "uptake_spread") -> float:
+    """``value`` as a coefficient of variation (a finite number >= 0), or InputError."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise InputError(where, value, "a coefficient of variation >= 0 (0: every lesion at the patient's value)")
+    return number
+
+
 def parse_disease(data: dict, name: str) -> Disease:
     """Build a :class:`Disease` from the parsed data file ``data`` (checks every entry)."""
     where = f"populations/{name}.yaml"
@@ -304,9 +357,12 @@ def parse_disease(data: dict, name: str) -> Disease:
     if float(diameter.parameters.get("lower", 0.0)) < minimum:
         raise InputError(f"{where}: lesions.diameter.lower", diameter.parameters.get("lower"),
                          f">= the measurable minimum {minimum} mm")
+    frequencies, sites_source = _site_frequencies(lesion_data.get("sites"), f"{where}: lesions.sites")
+    spread, spread_source = _uptake_spread(lesion_data.get("uptake_spread"), f"{where}: lesions.uptake_spread")
     lesions = LesionSpecification(count, diameter, minimum, float(lesion_data["density"]["value"]),
                                   float(lesion_data["measurable_fraction"]["value"]),
-                                  str(lesion_data["measurable_fraction"]["source"]))
+                                  str(lesion_data["measurable_fraction"]["source"]), frequencies, sites_source,
+                                  spread, spread_source)
 
     target_data = data["target"]
     target = Target(str(target_data["name"]), str(target_data["agent"]), str(target_data["measure"]),

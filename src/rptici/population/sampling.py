@@ -6,7 +6,9 @@ covariate); named correlations are imposed with a Gaussian copula (u → Φ⁻¹
 factor of the correlation matrix, → Φ), which keeps every marginal exact; each column then goes through
 the inverse CDF of its marginal (:mod:`rptici.population.distributions`). Body surface area follows from
 height and weight (Mosteller 1987 N Engl J Med 317:1098: BSA = √(height_cm × weight_kg / 3600)), absolute
-GFR from eGFR × BSA / 1.73 m², and lesion volume from the diameter as a sphere (π d³ / 6).
+GFR from eGFR × BSA / 1.73 m², and lesion volume from the diameter as a sphere (π d³ / 6). Each lesion's site
+and target expression come from a stream of their own (:func:`rptici.seeds.lesion_design`), so that they
+change no other draw (:func:`lesion_sites`, :func:`lesion_uptake_factors`).
 
 The quasi-random design spans the whole population, so patient i depends on n; everything random that
 happens to a patient afterwards draws from :func:`patient_streams`, which depends only on (seed, i).
@@ -26,7 +28,8 @@ from ..errors import InputError
 from ..kinetics.biokinetics import Covariates
 from ..kinetics.schema import kinetic_covariates
 from ..seeds import check_seed
-from .distributions import MAX_LESIONS, SEPARATE_COVARIATES, SEXES, Disease, load_disease
+from ..kinetics.biokinetics import LESION_SITES
+from .distributions import MAX_LESIONS, SEPARATE_COVARIATES, SEXES, Disease, check_uptake_spread, load_disease
 
 METHODS = ("lhs", "sobol", "random")
 REFERENCE_BSA_M2 = 1.73  # the body surface area that eGFR is normalised to (mL/min/1.73 m²), by definition
@@ -40,6 +43,39 @@ def mosteller_bsa(height_cm, weight_kg) -> np.ndarray:
 def sphere_volume_mL(diameter_mm) -> np.ndarray:
     """Volume (mL) of a sphere of diameter ``diameter_mm``: π d³ / 6 with d in cm."""
     return np.pi / 6.0 * (np.asarray(diameter_mm, dtype=float) / 10.0) ** 3
+
+
+def lesion_sites(frequencies, uniforms: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Each lesion's site (patients, lesions): the inverse CDF of the site ``frequencies`` (in the order of
+    :data:`~rptici.kinetics.biokinetics.LESION_SITES`) at ``uniforms``; ``""`` for absent lesions and where the
+    disease gives no frequencies (unknown site)."""
+    if len(frequencies) == 0:
+        return np.full(present.shape, "", dtype=object)
+    cumulative = np.cumsum(frequencies)
+    cumulative[-1] = 1.0
+    index = np.searchsorted(cumulative, uniforms, side="right").clip(0, len(LESION_SITES) - 1)
+    return np.where(present, np.array(LESION_SITES, dtype=object)[index], "")
+
+
+def lesion_uptake_factors(spread: float, normals: np.ndarray, volumes_mL: np.ndarray) -> np.ndarray:
+    """Each lesion's target expression relative to its patient's (patients, lesions; NaN for absent lesions).
+
+    Log-normal with coefficient of variation ``spread`` (σ² = ln(1 + CV²), u = exp(σ z − σ²/2) for standard
+    normal ``normals`` z), then divided by the patient's volume-weighted mean, so that the whole-body tumour
+    uptake (what PET's whole-body SUVmean measures) stays the patient's sampled value. ``spread`` 0: every
+    lesion exactly 1. Evidence: lesion doses of Lu-PSMA-617 vary about 100 % (CV) between the lesions of one
+    patient (voxel Monte Carlo dosimetry, 13 patients, 295 lesions; Violet et al. 2019 J Nucl Med 60:517;
+    tests/reference/rpt_response.yaml).
+    """
+    spread = check_uptake_spread(spread)
+    present = np.isfinite(volumes_mL)
+    if spread == 0.0:
+        return np.where(present, 1.0, np.nan)
+    sigma = np.sqrt(np.log1p(spread**2))
+    raw = np.exp(sigma * np.asarray(normals, dtype=float) - 0.5 * sigma**2)
+    weights = np.where(present, volumes_mL, 0.0)
+    mean = np.sum(raw * weights, axis=1, keepdims=True) / np.sum(weights, axis=1, keepdims=True)
+    return np.where(present, raw / mean, np.nan)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -56,7 +92,9 @@ class Population:
     measure named by the disease's target (for example PSMA PET SUVmean); ``target_uptake_scale`` is it
     over the agent's reference value. ``pdl1`` is in % (tumour proportion score or combined positive score,
     ``pdl1_scoring``). ``low_uptake_fraction`` is the initial share of target-low cells in the patient's
-    lesions (0 for a disease whose file does not give it). ``psa_ng_per_mL`` is NaN for diseases without PSA. ``patient_id`` is the index that
+    lesions (0 for a disease whose file does not give it). ``lesion_sites`` (``""`` absent or unknown) and
+    ``lesion_uptake_factors`` (each lesion's target expression relative to the patient's; NaN absent; 1 when
+    not given) are (patients, 8) like the other lesion arrays. ``psa_ng_per_mL`` is NaN for diseases without PSA. ``patient_id`` is the index that
     selects the patient's random stream (:func:`patient_streams`) and survives :meth:`subset`.
     """
 
@@ -86,10 +124,17 @@ class Population:
     lesion_volumes_mL: np.ndarray
     lesion_density_g_per_mL: float = 1.0
     low_uptake_fraction: np.ndarray | None = None
+    lesion_sites: np.ndarray | None = None
+    lesion_uptake_factors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.low_uptake_fraction is None:
             object.__setattr__(self, "low_uptake_fraction", np.zeros(self.patient_id.shape))
+        present = np.isfinite(np.asarray(self.lesion_volumes_mL, dtype=float))
+        if self.lesion_sites is None:
+            object.__setattr__(self, "lesion_sites", np.full(present.shape, "", dtype=object))
+        if self.lesion_uptake_factors is None:
+            object.__setattr__(self, "lesion_uptake_factors", np.where(present, 1.0, np.nan))
         for item in fields(self):
             value = getattr(self, item.name)
             if isinstance(value, np.ndarray):
@@ -132,6 +177,8 @@ class Population:
             "gfr_mL_per_min": np.array(self.gfr_mL_per_min),
             "target_uptake_scale": np.array(self.target_uptake_scale),
             "low_uptake_fraction": np.array(self.low_uptake_fraction),
+            "lesion_uptake_factors": np.array(self.lesion_uptake_factors),
+            "lesion_sites": np.array(self.lesion_sites),
         }
         if self.has_psa:
             patients["psa"] = np.array(self.psa_ng_per_mL)
@@ -169,6 +216,8 @@ class Population:
         for k in range(MAX_LESIONS):
             columns[f"lesion_{k + 1}_diameter_mm"] = self.lesion_diameters_mm[:, k]
             columns[f"lesion_{k + 1}_volume_mL"] = self.lesion_volumes_mL[:, k]
+            columns[f"lesion_{k + 1}_site"] = self.lesion_sites[:, k]
+            columns[f"lesion_{k + 1}_uptake_factor"] = self.lesion_uptake_factors[:, k]
         columns["total_lesion_volume_mL"] = self.total_lesion_volume_mL
         frame = pd.DataFrame(columns)
         frame.attrs.update(disease=self.disease, seed=self.seed, method=self.method, pdl1_scoring=self.pdl1_scoring)
@@ -212,12 +261,15 @@ def _apply_copula(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return special.ndtr(normal @ factor.T)
 
 
-def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex: str | None = None) -> Population:
-    """Sample ``n`` virtual patients of ``disease``; same (disease, n, seed, method, sex) → identical arrays.
+def sample_population(disease: str | Disease, n: int, seed: int, method: str = "lhs", sex: str | None = None,
+                      lesion_uptake_spread: float | None = None) -> Population:
+    """Sample ``n`` virtual patients of ``disease`` (a name or a :class:`Disease`); same (disease, n, seed,
+    method, sex, spread) → identical arrays.
 
     ``sex``: None draws it from the disease's male fraction; "male" or "female" fixes it.
+    ``lesion_uptake_spread``: the within-patient CV of lesion target expression (None: the disease file's).
     """
-    spec = load_disease(disease)
+    spec = disease if isinstance(disease, Disease) else load_disease(disease)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise InputError("n", n, "an integer >= 1")
     check_seed(seed)
@@ -260,6 +312,13 @@ def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex:
         marginal = spec.marginal("low_uptake_fraction")
         low_uptake = marginal.ppf(extra[:, separate.index("low_uptake_fraction")])
 
+    volumes = sphere_volume_mL(diameters)
+    spread = lesions.uptake_spread if lesion_uptake_spread is None else lesion_uptake_spread
+    lesion_points = unit_hypercube(int(n), 2 * MAX_LESIONS, seeds.lesion_design(seed), method)
+    sites = lesion_sites(lesions.site_frequencies, lesion_points[:, :MAX_LESIONS], np.isfinite(volumes))
+    factors = lesion_uptake_factors(spread, special.ndtri(np.clip(lesion_points[:, MAX_LESIONS:], 1e-12, 1 - 1e-12)),
+                                    volumes)
+
     height, weight = draw("height"), draw("weight")
     bsa = mosteller_bsa(height, weight)
     egfr = draw("egfr")
@@ -273,5 +332,6 @@ def sample_population(disease: str, n: int, seed: int, method: str = "lhs", sex:
         lymphocytes_1e9_per_L=draw("lymphocytes"), prior_lines=draw("prior_lines").astype(np.int64),
         psa_ng_per_mL=draw("psa") if spec.has_psa else np.full(n, np.nan),
         measurable_disease=points[:, columns["measurable"]] < lesions.measurable_fraction,
-        lesion_count=count, lesion_diameters_mm=diameters, lesion_volumes_mL=sphere_volume_mL(diameters),
-        lesion_density_g_per_mL=lesions.density_g_per_mL, low_uptake_fraction=low_uptake)
+        lesion_count=count, lesion_diameters_mm=diameters, lesion_volumes_mL=volumes,
+        lesion_density_g_per_mL=lesions.density_g_per_mL, low_uptake_fraction=low_uptake, lesion_sites=sites,
+        lesion_uptake_factors=factors)

@@ -120,7 +120,9 @@ def sample_cohort(reference: Covariates, patients: int, seed: int | None,
     masses = lesions[None, :] * np.exp(spread["lesion_mass"] * draws[:, 3:])
     return Covariates(np.concatenate([[weight0], weight]), np.concatenate([[bsa0], bsa]),
                       np.concatenate([[gfr0], gfr]), np.concatenate([[uptake0], uptake]),
-                      np.vstack([lesions[None, :], masses]))
+                      np.vstack([lesions[None, :], masses]),
+                      np.repeat(reference.lesion_uptake_factors[:1], patients + 1, axis=0),
+                      None if reference.lesion_sites is None else np.repeat(reference.lesion_sites[:1], patients + 1, axis=0))
 
 
 def load_scenario(source: DoseScenario | Mapping[str, Any] | str | os.PathLike[str]) -> DoseScenario:
@@ -322,9 +324,11 @@ def default_times(regimen: Regimen, weight_kg: np.ndarray, step_days: float = 1.
 
 
 def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: object = None, sex: str = "male",
-                 rbe: float | None = None, risk_factors: Sequence[str] = ()) -> RegimenDose:
+                 rbe: float | None = None, risk_factors: Sequence[str] = (),
+                 site_selective: bool = False) -> RegimenDose:
     """Activity(t), dose rate(t), cumulative and total absorbed dose, BED and limits of every organ and lesion,
-    and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``.
+    and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``;
+    ``site_selective``: lesions at sites the agent does not reach take up nothing (``biokinetic_model``).
 
     ``times`` in days (default :func:`default_times`). ``rbe`` weights α doses for BED and limits (default
     from the data file). ``risk_factors`` (e.g. ``["renal"]``): limits for patients with them apply; without,
@@ -336,7 +340,7 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     agent = regimen.rpt.radiopharmaceutical.name
     parameters = agent_parameters(agent)
     nuclide = Nuclide(parameters["nuclide"])
-    model = biokinetic_model(agent, covariates, sex)
+    model = biokinetic_model(agent, covariates, sex, site_selective=site_selective)
     times = default_times(regimen, covariates.weight_kg) if times is None else np.atleast_1d(np.asarray(times, float))
     if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times < 0):
         raise InputError("times", times, "finite times >= 0 (d)")
@@ -365,8 +369,9 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     dose_rate = modes.coefficients @ values
     cumulative = modes.coefficients @ integrals
 
-    per_MBq = modes.dose_per_activity()
-    weighted_per_MBq = modes.dose_per_activity(alpha_rbe)
+    # a region that takes up nothing (a lesion an agent does not reach) can come out at -1e-17 from the eigenmodes
+    per_MBq = np.maximum(modes.dose_per_activity(), 0.0)
+    weighted_per_MBq = np.maximum(modes.dose_per_activity(alpha_rbe), 0.0)
     total = administered.sum(axis=0)[:, None]
     absorbed = per_MBq * total
     weighted = weighted_per_MBq * total

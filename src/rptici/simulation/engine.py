@@ -97,6 +97,15 @@ def kinetic_covariates(patients: Any, lesion_volumes_mL: np.ndarray) -> Covariat
     return covariates_of(patients, lesion_volumes_mL=lesion_volumes_mL)
 
 
+def site_selective_uptake(parameters: ImmunityParameters | None = None,
+                          overrides: Mapping[str, object] | None = None) -> bool:
+    """Whether the kinetics give no uptake to lesions at sites an agent does not reach (radium-223: bone only):
+    the model switch ``site_selective_uptake`` of ``parameters`` (default: the human set) after ``overrides``."""
+    parameters = load_parameters("human") if parameters is None else parameters
+    value = parameters.with_overrides(overrides).values.get("switch_site_selective_uptake", 0.0)
+    return bool(value)
+
+
 def _ici_target(regimen) -> str | None:
     if regimen.ici is None:
         return None
@@ -117,6 +126,7 @@ class _Cohort:
     organs: tuple[str, ...]
     parameters: ImmunityParameters
     antibody_state: int | None
+    site_selective: bool = False
 
 
 def _cohort(model: TumourImmuneModel, regimen, patients: Any, parameters: ImmunityParameters | None,
@@ -142,7 +152,8 @@ def _cohort(model: TumourImmuneModel, regimen, patients: Any, parameters: Immuni
         first_time = schedule.ici_times.min() if schedule.ici_times.size else 0.0
         antibody_state = model.antibody_dosing(layout, params, target, first_time)
     return _Cohort(model, regimen, layout, y0, params, covariates, schedule,
-                   tuple(organ for organ in organs if organ != MARROW), parameters, antibody_state)
+                   tuple(organ for organ in organs if organ != MARROW), parameters, antibody_state,
+                   site_selective_uptake(parameters, overrides))
 
 
 def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, DoseRateResponse | None, Schedule]:
@@ -157,7 +168,8 @@ def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, Dos
     response = None
     if cohort.regimen.rpt is not None:
         response = dose_rate_response(cohort.regimen.rpt.agent, cohort.covariates.take(part),
-                                      organs=(MARROW,) + cohort.organs, n_exponentials=layout.n_exponentials)
+                                      organs=(MARROW,) + cohort.organs, n_exponentials=layout.n_exponentials,
+                                      site_selective=cohort.site_selective)
         rates = response.rates[:, [response.index(region) for region in regions], :]
     else:
         rates = np.ones((params.shape[0], len(regions), layout.n_exponentials))

@@ -59,7 +59,7 @@ from .toxicity import attribute_toxicity, immune_adverse_events, radiation_toxic
 UNIFORMS_PER_PATIENT = 10
 OK, FAILED = "ok", "failed"
 ENGINE_OUTPUTS = ("diameter", "diameter_sum", "volume_sum", "psa", "lymphocytes", "occupancy", "ctla4_occupancy",
-                  "occult_volume")
+                  "occult_volume", "tumour_dose")
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,10 @@ class ChunkTask:
 
 def calibrated_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration) -> Population:
     """The trial's population with the calibration's covariate scales applied (``alpha_scale``,
-    ``infiltration_scale``)."""
-    population = sample_population(scenario.disease, patients, seed, scenario.population_method)
+    ``infiltration_scale``) and its within-patient spread of lesion target expression (``lesion_uptake_spread``,
+    else the disease file's)."""
+    population = sample_population(scenario.disease, patients, seed, scenario.population_method,
+                                   lesion_uptake_spread=calibration.lesion_uptake_spread())
     changes = {attribute: np.asarray(getattr(population, attribute)) * calibration.scale(name)
                for name, attribute in SCALES.items() if calibration.scale(name) != 1.0}
     return dataclasses.replace(population, **changes) if changes else population
@@ -121,19 +123,21 @@ def output_grid(scenario: TrialScenario) -> tuple[np.ndarray, np.ndarray, np.nda
     return grid, np.searchsorted(grid, imaging), np.searchsorted(grid, psa)
 
 
-def _organ_doses(regimen, population: Population) -> dict[str, np.ndarray]:
-    """Kidney and salivary BED (Gy) and RBE-weighted red-marrow dose (Gy) per patient; empty without RPT."""
+def _organ_doses(regimen, population: Population, site_selective: bool = False) -> dict[str, np.ndarray]:
+    """Kidney and salivary BED (Gy) and RBE-weighted red-marrow dose (Gy) per patient; empty without RPT.
+    ``site_selective``: lesions at sites the agent does not reach take none of it (as in the engine)."""
     from ..radiobiology.regimen_dose import regimen_dose
 
     if regimen.rpt is None:
         return {}
     covariates = population.kinetic_covariates()
     try:
-        result = regimen_dose(regimen, covariates, times=np.array([0.0]))
+        result = regimen_dose(regimen, covariates, times=np.array([0.0]), site_selective=site_selective)
     except InputError as error:
         if error.field != "lesion_masses_g":
             raise
-        covariates = dataclasses.replace(covariates, lesion_masses_g=np.zeros((len(population), 0)))
+        covariates = dataclasses.replace(covariates, lesion_masses_g=np.zeros((len(population), 0)),
+                                         lesion_uptake_factors=None, lesion_sites=None)
         result = regimen_dose(regimen, covariates, times=np.array([0.0]))
     doses = {}
     for key, target, array in (("kidney_bed", "kidneys", result.bed_Gy), ("salivary_bed", "salivary_glands", result.bed_Gy),
@@ -183,12 +187,14 @@ def _simulate_isolating(simulate_function: Callable, regimen, population: Popula
     """(outputs, status, reasons, organ doses) of ``population``; when the batch raises InputError (a patient whose
     inputs the kinetics cannot take), the batch is halved until the failing patients are isolated, so that one
     patient never takes others down with it. Each patient's result does not depend on its batch (own step)."""
+    from ..simulation.engine import site_selective_uptake
+
     try:
         patients = population.engine_patients(doubling_time_days)
         if occult_fraction is not None:
             patients["occult_fraction"] = occult_fraction
         result = simulate_function(regimen, patients, grid, organs=(), outputs=ENGINE_OUTPUTS, overrides=overrides)
-        organ = _organ_doses(regimen, population)
+        organ = _organ_doses(regimen, population, site_selective_uptake(overrides=overrides))
         outputs = {name: np.asarray(result.outputs[name], dtype=float) for name in ENGINE_OUTPUTS}
         return outputs, np.asarray(result.status), list(result.reasons), organ
     except InputError as error:
@@ -292,7 +298,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     record = dataclasses.replace(record, toxicity=attribute_toxicity(radiation, immune, background=background))
     rows = {"death_days": death, "censor_days": censor, "ici_exposure_days": exposure,
             "kidney_bed_Gy": organ["kidney_bed"][index] if "kidney_bed" in organ else np.zeros(index.size),
-            "marrow_dose_Gy": organ["marrow_dose"][index] if "marrow_dose" in organ else np.zeros(index.size)}
+            "marrow_dose_Gy": organ["marrow_dose"][index] if "marrow_dose" in organ else np.zeros(index.size),
+            "tumour_dose_Gy": np.nan_to_num(outputs["tumour_dose"][:, -1])}
     for item in endpoints():
         rows.update(item.per_patient(record))
     for column, values in rows.items():

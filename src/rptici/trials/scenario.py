@@ -204,11 +204,13 @@ def load_trial_scenario(source: TrialScenario | Mapping[str, Any] | str | os.Pat
 #: How a calibration parameter applies. ``doubling_time_days.<disease>`` and ``immunity.<name>`` are families.
 SCALES = {"alpha_scale": "alpha_per_Gy", "infiltration_scale": "immune_infiltration"}
 DEATH_SCALE = "death_hazard_scale"
+#: The within-patient coefficient of variation of lesion target expression (replaces the population file's).
+LESION_UPTAKE_SPREAD = "lesion_uptake_spread"
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``,
+    """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``, ``lesion_uptake_spread``,
     ``doubling_time_days.<disease>`` and ``immunity.<parameter>``. ``source``: where they came from."""
 
     values: Mapping[str, float] = field(default_factory=dict)
@@ -219,6 +221,11 @@ class Calibration:
 
     def doubling_time_days(self, disease: str) -> float | None:
         value = self.values.get(f"doubling_time_days.{disease}")
+        return None if value is None else float(value)
+
+    def lesion_uptake_spread(self) -> float | None:
+        """The within-patient CV of lesion target expression, or None (the population file's)."""
+        value = self.values.get(LESION_UPTAKE_SPREAD)
         return None if value is None else float(value)
 
     def immunity_overrides(self) -> dict[str, float]:
@@ -234,7 +241,7 @@ class Calibration:
 
 
 def _check_calibration_name(name: str) -> None:
-    known = (DEATH_SCALE, *SCALES)
+    known = (DEATH_SCALE, LESION_UPTAKE_SPREAD, *SCALES)
     if name in known or name.startswith(("doubling_time_days.", "immunity.")):
         return
     raise InputError("calibration.parameters", name,

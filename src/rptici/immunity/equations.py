@@ -164,10 +164,15 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
     _njit = None
 
 
-def jit(function: Callable, cache: bool = True) -> Callable:
+def jit(function: Callable, cache: bool = False) -> Callable:
     """numba ``njit(cache=cache, fastmath=False)`` when numba is installed, else ``function`` unchanged.
 
     Either way the result has ``py_func``, the pure-Python function (the engine's Python path uses it).
+    Not cached on disk by default: numba keys its cache on this file's source, but the equations read index
+    constants generated from the model table (``table.py``); a table edit that this file does not mention (a new
+    parameter or switch that shifts the indices) would otherwise load machine code with stale indices — seen
+    when the lanes of issue 13 were merged (wrong indices in the cached ``rhs``: a SystemError in the kernel, and
+    silently wrong numbers were possible). Caching the compiled engine safely is issue 19, item 3.
     """
     if _njit is None:
         function.py_func = function  # type: ignore[attr-defined]

@@ -225,7 +225,9 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
         psa_times = grid[psa_index]
         psa_values = np.where(psa_times[None, :] <= end[:, None], outputs["psa"][:, psa_index], np.nan)
         psa = pcwg3_psa(psa_times, np.maximum(psa_values, 0.0))
-    record = PatientRecord(recist(times, sums, confirm=scenario.confirm_response), death, censor, psa)
+    measurable = np.asarray(population.measurable_disease, dtype=bool)[index]
+    record = PatientRecord(recist(times, sums, confirm=scenario.confirm_response), death, censor, psa,
+                           measurable=measurable)
 
     lymphocytes = np.where(grid[None, :] <= end[:, None], outputs["lymphocytes"], np.nan)
     radiation = radiation_toxicity(draws[:, 2:6], kidney_bed=organ["kidney_bed"][index] if "kidney_bed" in organ else None,

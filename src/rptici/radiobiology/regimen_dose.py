@@ -314,9 +314,9 @@ def default_times(regimen: Regimen, weight_kg: np.ndarray, step_days: float = 1.
     """Output grid: from 0 to six weeks after the last RPT cycle or one interval after the last infusion."""
     rpt_times, _ = regimen.rpt_administrations(weight_kg[:1], np.ones(1))
     end = float(rpt_times.max()) + 42.0 if rpt_times.size else 0.0
-    if regimen.ici is not None:
-        infusion_times, _ = regimen.ici_infusions(weight_kg[:1])
-        end = max(end, float(infusion_times.max()) + regimen.ici.interval_days)
+    for schedule in regimen.ici_schedules:
+        infusion_times, _ = regimen.ici_infusions(weight_kg[:1], schedule.agent)
+        end = max(end, float(infusion_times.max()) + schedule.interval_days)
     return np.arange(0.0, end + 0.5 * step_days, step_days)
 
 
@@ -387,7 +387,7 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
         activity_amplitudes=amplitudes, activity_MBq=activity_MBq, dose_rate_Gy_per_day=dose_rate,
         cumulative_dose_Gy=cumulative, absorbed_dose_Gy=absorbed, rbe_weighted_dose_Gy=weighted, alpha_rbe=alpha_rbe,
         g_factor=g, bed_Gy=bed, eqd2_Gy=eqd2_values, limits=limits)
-    if regimen.ici is not None:
+    if regimen.ici_schedules:
         _add_antibody(result, regimen, covariates)
     return result
 
@@ -395,16 +395,18 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
 def _add_antibody(result: RegimenDose, regimen: Regimen, covariates: Covariates) -> None:
     """Concentration and occupancy on the output grid; troughs just before each infusion and one interval
     after the last; mean occupancy over the treatment (first infusion to one interval after the last,
-    trapezoid on a grid of :data:`OCCUPANCY_POINTS_PER_INTERVAL` points per dosing interval)."""
-    ici = regimen.ici
+    trapezoid on a grid of :data:`OCCUPANCY_POINTS_PER_INTERVAL` points per dosing interval). With two
+    antibodies (e.g. nivolumab + ipilimumab), those of the first listed; its interval is that of its last phase."""
+    ici = next(schedule for schedule in reversed(regimen.ici_schedules)
+               if schedule.agent == regimen.ici_schedules[0].agent)
     weight = covariates.weight_kg
-    infusion_times, _ = regimen.ici_infusions(weight)
+    infusion_times, _ = regimen.ici_infusions(weight, ici.agent)
     interval = ici.interval_days
     troughs = np.append(infusion_times[1:], infusion_times[-1] + interval)
     start, end = float(infusion_times[0]), float(troughs[-1])
     window = np.linspace(start, end, int(np.ceil((end - start) / interval * OCCUPANCY_POINTS_PER_INTERVAL)) + 1)
     grid, where = np.unique(np.concatenate([result.times, troughs, window]), return_inverse=True)
-    concentration = regimen.ici_concentration(grid, weight).T[:, where]  # (patients, times)
+    concentration = regimen.ici_concentration(grid, weight, agent=ici.agent).T[:, where]  # (patients, times)
     occupancy = occupancy_fraction_of(concentration, ici.agent)
     first, second = result.times.size, result.times.size + troughs.size
     result.ici_agent = ici.checkpoint_inhibitor.name

@@ -97,10 +97,9 @@ def kinetic_covariates(patients: Any, lesion_volumes_mL: np.ndarray) -> Covariat
     return covariates_of(patients, lesion_volumes_mL=lesion_volumes_mL)
 
 
-def _ici_target(regimen) -> str | None:
-    if regimen.ici is None:
-        return None
-    return str(regimen.ici.checkpoint_inhibitor.target)
+def _ici_agents(regimen) -> dict[str, str]:
+    """Checkpoint target of each antibody of ``regimen`` (empty without ICI)."""
+    return regimen.ici_agents() if hasattr(regimen, "ici_agents") else {}
 
 
 @dataclass
@@ -116,7 +115,7 @@ class _Cohort:
     schedule: Schedule
     organs: tuple[str, ...]
     parameters: ImmunityParameters
-    antibody_state: int | None
+    antibody_state: dict[str, int] | None
 
 
 def _cohort(model: TumourImmuneModel, regimen, patients: Any, parameters: ImmunityParameters | None,
@@ -127,20 +126,22 @@ def _cohort(model: TumourImmuneModel, regimen, patients: Any, parameters: Immuni
     if volumes is None:
         raise InputError("patients.lesion_volumes_mL", None, "lesion volumes in mL, shape (patients, lesions)")
     volumes = np.atleast_2d(np.asarray(volumes, dtype=float))
-    target = _ici_target(regimen)
+    agents = _ici_agents(regimen)
     if parameters is None:
-        agent = regimen.ici.agent if regimen.ici is not None else None
-        parameters = load_parameters("human", antibody=agent if target in ("PD-1", "PD-L1") else None,
-                                     ctla4_antibody=agent if target == "CTLA-4" else None)
+        parameters = load_parameters(
+            "human", antibody=next((agent for agent, target in agents.items() if target in ("PD-1", "PD-L1")), None),
+            ctla4_antibody=next((agent for agent, target in agents.items() if target == "CTLA-4"), None))
     layout = model.layout(volumes.shape[1], n_exponentials)
     params = model.parameter_vector(parameters, layout, patients, overrides)
     y0 = model.initial_state(parameters, layout, patients, overrides)
     covariates = kinetic_covariates(patients, volumes)
     schedule = regimen_schedule(regimen, covariates)
     antibody_state = None
-    if target is not None:
-        first_time = schedule.ici_times.min() if schedule.ici_times.size else 0.0
-        antibody_state = model.antibody_dosing(layout, params, target, first_time)
+    if agents:
+        antibody_state = {}
+        for agent, target in agents.items():
+            own = schedule.ici_times[np.array([name == agent for name in schedule.ici_agents], dtype=bool)]
+            antibody_state[agent] = model.antibody_dosing(layout, params, target, own.min() if own.size else 0.0)
     return _Cohort(model, regimen, layout, y0, params, covariates, schedule,
                    tuple(organ for organ in organs if organ != MARROW), parameters, antibody_state)
 
@@ -150,8 +151,7 @@ def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, Dos
     in the parameters, and every administration and infusion as events."""
     model, layout = cohort.model, cohort.layout
     params = cohort.params[part].copy()
-    schedule = Schedule(cohort.schedule.rpt_times, cohort.schedule.rpt_activities[part], cohort.schedule.ici_times,
-                        cohort.schedule.ici_doses[part])
+    schedule = cohort.schedule.take(part)
     lesions = lesion_names(layout.n_lesions)
     regions = (MARROW,) + tuple(lesions)  # the model's dose-rate regions: the red marrow, then the lesions
     response = None

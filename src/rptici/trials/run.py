@@ -237,11 +237,10 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     exposure_end = np.minimum(end, endpoint("pfs").per_patient(record)["pfs_days"])
     exposure = np.zeros(index.size)
     exposure_by_class: dict[str, np.ndarray] = {}
-    if regimen.ici is not None:
-        target = str(regimen.ici.checkpoint_inhibitor.target)
+    for target in dict.fromkeys(regimen.ici_agents().values()):
         occupancy = outputs["ctla4_occupancy" if target == "CTLA-4" else "occupancy"]
-        exposure = _exposure(grid, occupancy, exposure_end)
-        exposure_by_class[target] = exposure
+        exposure_by_class[target] = _exposure(grid, occupancy, exposure_end)
+        exposure = exposure + exposure_by_class[target]
     immune = immune_adverse_events(exposure_by_class, draws[:, 6:8])
     record = dataclasses.replace(record, toxicity=attribute_toxicity(radiation, immune))
     rows = {"death_days": death, "censor_days": censor, "ici_exposure_days": exposure,

@@ -321,12 +321,13 @@ def default_times(regimen: Regimen, weight_kg: np.ndarray, step_days: float = 1.
 
 
 def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: object = None, sex: str = "male",
-                 rbe: float | None = None) -> RegimenDose:
+                 rbe: float | None = None, stop_days: object = None) -> RegimenDose:
     """Activity(t), dose rate(t), cumulative and total absorbed dose, BED and limits of every organ and lesion,
     and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``.
 
     ``times`` in days (default :func:`default_times`). ``rbe`` weights α doses for BED and limits (default
-    from the data file). Linear biokinetics (closed form) only.
+    from the data file). ``stop_days`` (one per patient, inf for never): cycles after that day are not given
+    (treatment stopped at progression). Linear biokinetics (closed form) only.
     """
     if regimen.rpt is None:
         raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule")
@@ -345,6 +346,9 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"))
     amplitudes, rates = model.exponential_modes()
     administration_times, administered = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
+    if stop_days is not None:
+        stops = np.broadcast_to(np.asarray(stop_days, dtype=float), (covariates.patients,))
+        administered = np.where(administration_times[:, None] > stops[None, :], 0.0, administered)
 
     # superpose the cycles: W[p, k, t] = Σ_cycles A_cycle e^(−r_k (t − t_cycle)), I[p, k, t] its integral
     values = np.zeros((covariates.patients, rates.shape[1], times.size))

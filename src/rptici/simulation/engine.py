@@ -119,7 +119,8 @@ class _Cohort:
 
 
 def _cohort(model: TumourImmuneModel, regimen, patients: Any, parameters: ImmunityParameters | None,
-            n_exponentials: int, organs: Sequence[str], overrides: Mapping[str, object] | None) -> _Cohort:
+            n_exponentials: int, organs: Sequence[str], overrides: Mapping[str, object] | None,
+            stop_days: tuple[Any, Any] = (None, None)) -> _Cohort:
     volumes = _field(patients, "lesion_volumes_mL")
     if volumes is None:
         volumes = _field(patients, "lesion_volumes")
@@ -136,6 +137,10 @@ def _cohort(model: TumourImmuneModel, regimen, patients: Any, parameters: Immuni
     y0 = model.initial_state(parameters, layout, patients, overrides)
     covariates = kinetic_covariates(patients, volumes)
     schedule = regimen_schedule(regimen, covariates)
+    if stop_days[0] is not None or stop_days[1] is not None:
+        schedule = schedule.stopped(*(None if days is None else _per_patient_days(days, schedule.rpt_activities.shape[0],
+                                                                                  name)
+                                      for days, name in zip(stop_days, ("rpt_stop_days", "ici_stop_days"))))
     antibody_state = None
     if agents:
         antibody_state = {}
@@ -144,6 +149,14 @@ def _cohort(model: TumourImmuneModel, regimen, patients: Any, parameters: Immuni
             antibody_state[agent] = model.antibody_dosing(layout, params, target, own.min() if own.size else 0.0)
     return _Cohort(model, regimen, layout, y0, params, covariates, schedule,
                    tuple(organ for organ in organs if organ != MARROW), parameters, antibody_state)
+
+
+def _per_patient_days(days: Any, patients: int, name: str) -> np.ndarray:
+    """``days`` (a number or one per patient; inf: never) as an array of ``patients`` days."""
+    array = np.asarray(days, dtype=float)
+    if array.ndim > 1 or (array.ndim == 1 and array.size != patients) or np.any(np.isnan(array)):
+        raise InputError(name, days, f"a day or one day per patient ({patients}; inf for never)")
+    return np.broadcast_to(array, (patients,))
 
 
 def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, DoseRateResponse | None, Schedule]:
@@ -215,7 +228,8 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
              rtol: float = 1e-6, atol: float = 1e-8, max_steps: int = 200_000, method: str = "auto",
              backend: str | None = None, chunk_size: int = 1024,
              overrides: Mapping[str, object] | None = None, output_dtype=np.float32,
-             model: TumourImmuneModel = MODEL, solver: Solver | None = None) -> SimulationResult:
+             model: TumourImmuneModel = MODEL, solver: Solver | None = None,
+             rpt_stop_days: Any = None, ici_stop_days: Any = None) -> SimulationResult:
     """Simulate ``regimen`` (a :class:`rptici.kinetics.Regimen`) for ``patients`` with outputs at ``t_out`` (d).
 
     ``patients``: a mapping or object with ``lesion_volumes_mL`` (patients, lesions; NaN absent) and
@@ -234,6 +248,9 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     ``model``: the tumour–immune model (default :data:`rptici.immunity.model.MODEL`; any object with its
     methods). ``solver``: a :class:`~.solver.Dopri5`, :class:`~.solver.Radau` or :class:`~.solver.Auto`
     with its controller; default ``method`` with ``rtol`` and ``atol`` (:func:`~.solver.solver_for`).
+
+    ``rpt_stop_days`` / ``ici_stop_days`` (a day or one per patient, inf for never): administrations after that day
+    are not given (treatment stopped at progression or toxicity; :meth:`.drivers.Schedule.stopped`).
     """
     solver = solver_for(method, rtol, atol) if solver is None else solver
     atol = solver.controller.atol
@@ -247,7 +264,8 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     if int(chunk_size) < 1:
         raise InputError("chunk_size", chunk_size, "a positive number of patients per chunk")
     outputs = DEFAULT_OUTPUTS if outputs is None else tuple(outputs)
-    cohort = _cohort(model, regimen, patients, parameters, n_exponentials, organs, overrides)
+    cohort = _cohort(model, regimen, patients, parameters, n_exponentials, organs, overrides,
+                     (rpt_stop_days, ici_stop_days))
     layout, organs, patients_count = cohort.layout, cohort.organs, cohort.y0.shape[0]
     results: dict[str, np.ndarray] = {}
     status = np.zeros(patients_count, dtype=np.int64)

@@ -19,8 +19,11 @@ point (closed form: kidney and salivary-gland BED, RBE-weighted red-marrow dose,
 than the engine's per-time organ outputs and gives the BED that the NTCP models take. Lesions are not passed
 to it for agents whose biokinetics have no lesion compartment (Ra-223).
 
-Simplifications stated once: every patient receives the whole regimen (treatment is not stopped at
-progression); there is no staggered accrual (follow-up is the same for everyone); progression is by the
+Treatment as given (``treatment:`` of the scenario, :class:`.scenario.TreatmentRules`): by default every patient
+receives the whole regimen; with ``stop_at`` a patient's administrations end at confirmed progression (RPT and ICI)
+or at a grade ≥ 3 irAE (ICI), found by a first pass and applied in a second (:func:`_as_given`), and the patient is
+followed for OS after stopping. Simplifications stated once: no dose holds or reductions, radiation toxicity
+never stops treatment (its grade has no onset time here); there is no staggered accrual (follow-up is the same for everyone); progression is by the
 sum of the modelled target lesions only (no new lesions, no bone-scan rule).
 """
 
@@ -42,9 +45,9 @@ from ..parallel import ChunkReport, chunk_ranges, run_chunks
 from ..population import Population, load_disease, patient_streams, sample_population
 from ..store import ResultStore, scenario_hash
 from .endpoint_registry import PatientRecord, endpoint, endpoints, flag_columns
-from .endpoints import censoring_times, death_times, dropout_times, pcwg3_psa, recist
-from .scenario import SCALES, Calibration, TrialScenario, load_calibration, load_trial_scenario, parse_schedule
-from .toxicity import attribute_toxicity, immune_adverse_events, radiation_toxicity
+from .endpoints import PROGRESSIVE_DISEASE, censoring_times, death_times, dropout_times, pcwg3_psa, recist
+from .scenario import SCALES, Calibration, TreatmentRules, TrialScenario, load_calibration, load_trial_scenario, parse_schedule
+from .toxicity import attribute_toxicity, immune_adverse_events, immune_event_onset, radiation_toxicity
 
 #: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events.
 UNIFORMS_PER_PATIENT = 8
@@ -110,26 +113,34 @@ def output_grid(scenario: TrialScenario) -> tuple[np.ndarray, np.ndarray, np.nda
     return grid, np.searchsorted(grid, imaging), np.searchsorted(grid, psa)
 
 
-def _organ_doses(regimen, population: Population) -> dict[str, np.ndarray]:
-    """Kidney and salivary BED (Gy) and RBE-weighted red-marrow dose (Gy) per patient; empty without RPT."""
+def _organ_doses(regimen, population: Population, stop_days: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Kidney and salivary BED (Gy) and RBE-weighted red-marrow dose (Gy) per patient; empty without RPT.
+    ``stop_days``: no cycle after that day (treatment stopped)."""
     from ..radiobiology.regimen_dose import regimen_dose
 
     if regimen.rpt is None:
         return {}
     covariates = population.kinetic_covariates()
     try:
-        result = regimen_dose(regimen, covariates, times=np.array([0.0]))
+        result = regimen_dose(regimen, covariates, times=np.array([0.0]), stop_days=stop_days)
     except InputError as error:
         if error.field != "lesion_masses_g":
             raise
         covariates = dataclasses.replace(covariates, lesion_masses_g=np.zeros((len(population), 0)))
-        result = regimen_dose(regimen, covariates, times=np.array([0.0]))
+        result = regimen_dose(regimen, covariates, times=np.array([0.0]), stop_days=stop_days)
     doses = {}
     for key, target, array in (("kidney_bed", "kidneys", result.bed_Gy), ("salivary_bed", "salivary_glands", result.bed_Gy),
                                ("marrow_dose", "red_marrow", result.rbe_weighted_dose_Gy)):
         if target in result.targets:
             doses[key] = array[:, result.targets.index(target)]
     return doses
+
+
+def _cumulative_exposure(times: np.ndarray, occupancy: np.ndarray) -> np.ndarray:
+    """∫₀ᵗ occupancy dt (days) at each output time (trapezoid), (patients, times)."""
+    values = np.nan_to_num(occupancy)
+    steps = 0.5 * (values[:, 1:] + values[:, :-1]) * np.diff(times)[None, :]
+    return np.concatenate([np.zeros((values.shape[0], 1)), np.cumsum(steps, axis=1)], axis=1)
 
 
 def _exposure(times: np.ndarray, occupancy: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -149,15 +160,18 @@ WHOLE_ARM = "simulation not possible: "
 
 
 def _simulate_isolating(simulate_function: Callable, regimen, population: Population, grid: np.ndarray,
-                        doubling_time_days: float | None, overrides: Mapping[str, float] | None
+                        doubling_time_days: float | None, overrides: Mapping[str, float] | None,
+                        stops: tuple[np.ndarray, np.ndarray] | None = None
                         ) -> tuple[dict[str, np.ndarray], np.ndarray, list[str], dict[str, np.ndarray]]:
     """(outputs, status, reasons, organ doses) of ``population``; when the batch raises InputError (a patient whose
     inputs the kinetics cannot take), the batch is halved until the failing patients are isolated, so that one
-    patient never takes others down with it. Each patient's result does not depend on its batch (own step)."""
+    patient never takes others down with it. Each patient's result does not depend on its batch (own step).
+    ``stops``: (RPT, ICI) stop day per patient (treatment as given, :class:`.scenario.TreatmentRules`)."""
     try:
+        extra = {} if stops is None else {"rpt_stop_days": stops[0], "ici_stop_days": stops[1]}
         result = simulate_function(regimen, population.engine_patients(doubling_time_days), grid, organs=(),
-                                   outputs=ENGINE_OUTPUTS, overrides=overrides)
-        organ = _organ_doses(regimen, population)
+                                   outputs=ENGINE_OUTPUTS, overrides=overrides, **extra)
+        organ = _organ_doses(regimen, population, None if stops is None else stops[0])
         outputs = {name: np.asarray(result.outputs[name], dtype=float) for name in ENGINE_OUTPUTS}
         return outputs, np.asarray(result.status), list(result.reasons), organ
     except InputError as error:
@@ -169,7 +183,9 @@ def _simulate_isolating(simulate_function: Callable, regimen, population: Popula
                     [WHOLE_ARM + str(error)], {})
         middle = count // 2
         parts = [_simulate_isolating(simulate_function, regimen, population.subset(np.arange(start, stop)), grid,
-                                     doubling_time_days, overrides) for start, stop in ((0, middle), (middle, count))]
+                                     doubling_time_days, overrides,
+                                     None if stops is None else (stops[0][start:stop], stops[1][start:stop]))
+                 for start, stop in ((0, middle), (middle, count))]
     outputs = {name: np.concatenate([part[0][name] for part in parts]) for name in ENGINE_OUTPUTS}
     status = np.concatenate([part[1] for part in parts])
     reasons = parts[0][2] + parts[1][2]
@@ -193,8 +209,14 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     regimen = arm.load_regimen()
     grid, imaging, psa_index = output_grid(scenario)
     overrides = {**calibration.immunity_overrides(), **scenario.overrides}
-    simulated = _simulate_isolating(simulate_function, regimen, population, grid,
-                                    calibration.doubling_time_days(scenario.disease), overrides or None)
+    doubling = calibration.doubling_time_days(scenario.disease)
+    rules = scenario.treatment
+    stops = _maximum_duration_stops(rules, regimen, count) if rules.active else None
+    simulated = _simulate_isolating(simulate_function, regimen, population, grid, doubling, overrides or None, stops)
+    if rules.active:
+        simulated, stops = _as_given(simulated, stops, rules, regimen, population, grid, imaging, uniforms[:, 6],
+                                     lambda subset, part: _simulate_isolating(simulate_function, regimen, subset, grid,
+                                                                              doubling, overrides or None, part))
     outputs_all, status, reasons, organ = simulated
     if not np.any(status == 0) and all(reason.startswith(WHOLE_ARM) for reason in reasons):
         return pd.DataFrame(), pd.DataFrame(), _failed_frame(ids, arm.name, reasons)
@@ -234,7 +256,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
                                    salivary_bed=organ["salivary_bed"][index] if "salivary_bed" in organ else None,
                                    marrow_dose=organ["marrow_dose"][index] if "marrow_dose" in organ else None,
                                    lymphocyte_counts=lymphocytes)
-    exposure_end = np.minimum(end, endpoint("pfs").per_patient(record)["pfs_days"])
+    exposure_end = end if rules.immune_exposure == "follow_up" else \
+        np.minimum(end, endpoint("pfs").per_patient(record)["pfs_days"])
     exposure = np.zeros(index.size)
     exposure_by_class: dict[str, np.ndarray] = {}
     for target in dict.fromkeys(regimen.ici_agents().values()):
@@ -246,6 +269,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     rows = {"death_days": death, "censor_days": censor, "ici_exposure_days": exposure,
             "kidney_bed_Gy": organ["kidney_bed"][index] if "kidney_bed" in organ else np.zeros(index.size),
             "marrow_dose_Gy": organ["marrow_dose"][index] if "marrow_dose" in organ else np.zeros(index.size)}
+    if stops is not None:
+        rows.update({"rpt_stop_days": stops[0][index], "ici_stop_days": stops[1][index]})
     for item in endpoints():
         rows.update(item.per_patient(record))
     for column, values in rows.items():
@@ -268,6 +293,75 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     assessments = pd.DataFrame(assessment_columns)
     assessments = assessments[observed.ravel()].reset_index(drop=True)
     return patients, assessments, failures
+
+
+def _maximum_duration_stops(rules, regimen, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(RPT, ICI) stop days before any outcome is known: inf, and the ICI's maximum duration after its first
+    infusion (``ici_max_duration``)."""
+    ici_stop = np.full(count, np.inf)
+    infusion_times, _ = regimen.ici_infusions(np.ones(1))
+    if rules.ici_max_days is not None and infusion_times.size:
+        # an infusion exactly at the maximum duration is not given: "up to 2 years" of q3w is 35 infusions
+        ici_stop[:] = float(infusion_times.min()) + rules.ici_max_days * (1.0 - 1e-9)
+    return np.full(count, np.inf), ici_stop
+
+
+def progression_stop_days(times: np.ndarray, sums: np.ndarray, confirmation_days: float | None) -> np.ndarray:
+    """Day treatment stops at RECIST 1.1 progression: the first PD scan, or with a confirmation interval the first
+    later scan at least that long after it that still shows PD (iRECIST-style confirmation, Seymour et al. 2017
+    Lancet Oncol 18:e143); inf when progression is not (yet) confirmed. ``sums`` (patients, scans), column 0
+    the baseline."""
+    result = recist(times, sums)
+    first = result.progression_time
+    if not confirmation_days:
+        return first
+    later = times[1:][None, :]
+    confirming = (result.assessment_response == PROGRESSIVE_DISEASE) & \
+        (later >= first[:, None] + confirmation_days * (1.0 - 1e-9))
+    return np.where(confirming.any(axis=1), later[0][np.argmax(confirming, axis=1)], np.inf)
+
+
+def _as_given(simulated, stops, rules, regimen, population: Population, grid: np.ndarray, imaging: np.ndarray,
+              event_uniforms: np.ndarray, simulate_part: Callable):
+    """Treatment as given in trials (issue 13 item 5), two passes: the first pass (every patient dosed up to the
+    maximum duration) gives each patient's stop day — confirmed progression stops RPT and ICI, the onset of a
+    grade ≥ 3 irAE stops the ICI; the patients with administrations after their stop day are simulated again
+    without them. Exact, because a trajectory up to a day depends only on the doses given before it: the second
+    pass equals the first up to the stop day, so the progression or irAE that set it is unchanged."""
+    outputs, status, reasons, organ = simulated
+    rpt_stop, ici_stop = (stops[0].copy(), stops[1].copy())
+    failed = status != 0
+    if "progression" in rules.stop_at:
+        progression = progression_stop_days(grid[imaging], outputs["diameter_sum"][:, imaging].astype(float),
+                                            rules.confirmation_days)
+        progression[failed] = np.inf
+        rpt_stop, ici_stop = np.minimum(rpt_stop, progression), np.minimum(ici_stop, progression)
+    agents = regimen.ici_agents()
+    if "toxicity" in rules.stop_at and agents:
+        cumulative = {target: _cumulative_exposure(grid, outputs["ctla4_occupancy" if target == "CTLA-4"
+                                                                else "occupancy"])
+                      for target in dict.fromkeys(agents.values())}
+        onset = immune_event_onset(grid, cumulative, event_uniforms)
+        onset[failed] = np.inf
+        ici_stop = np.minimum(ici_stop, onset)
+    rpt_times, _ = regimen.rpt_administrations(np.ones(1), np.ones(1))
+    ici_times, _ = regimen.ici_infusions(np.ones(1))
+    last_rpt = rpt_times.max() if rpt_times.size else -np.inf
+    last_ici = ici_times.max() if ici_times.size else -np.inf
+    again = np.flatnonzero(~failed & ((rpt_stop < last_rpt) | (ici_stop < np.minimum(last_ici, stops[1]))))
+    if again.size:
+        part_outputs, part_status, part_reasons, part_organ = simulate_part(population.subset(again),
+                                                                            (rpt_stop[again], ici_stop[again]))
+        for name in outputs:
+            outputs[name][again] = part_outputs[name]
+        status = status.copy()
+        status[again] = part_status
+        for number, row in enumerate(again):
+            reasons[row] = part_reasons[number]
+        for key in organ:
+            if key in part_organ:
+                organ[key][again] = part_organ[key]
+    return (outputs, status, reasons, organ), (rpt_stop, ici_stop)
 
 
 def _base_frame(population: Population, ids: np.ndarray, arm: str) -> pd.DataFrame:
@@ -361,7 +455,10 @@ def simulate_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLi
 def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
     """Hash of what determines the numbers: the scenario without seed, patients and chunk size (the manifest
     pins those) and the calibration values."""
-    document = scenario.model_dump(mode="json", exclude={"kind", "seed", "chunk_size", "patients"})
+    excluded = {"kind", "seed", "chunk_size", "patients"}
+    if scenario.treatment == TreatmentRules():  # the default leaves the hashes of earlier runs as they were
+        excluded.add("treatment")
+    document = scenario.model_dump(mode="json", exclude=excluded)
     return scenario_hash({"scenario": document, "calibration": dict(calibration.values)})
 
 

@@ -60,3 +60,19 @@ def test_each_antibody_fills_its_own_compartment():
     assert np.all(alone["ctla4_occupancy"] == 0.0)
     # anti-CTLA-4 depletes regulatory T cells (the model's ctla4_treg_depletion)
     assert np.all(doublet["regulatory"][:, 5] < alone["regulatory"][:, 5])
+
+
+def test_checkmate_650_replays_with_its_doublet_and_is_a_calibration_trial():
+    """CheckMate 650's regimen (data/trials_amendments.yaml) loads, names both antibodies in words, and the trial is
+    among the default calibration trials."""
+    from rptici.analysis.calibration import DEFAULT_TRIALS
+    from rptici.kinetics.regimen import load_regimen
+    from rptici.report.trial import regimen_in_words
+    from rptici.trials.registry import registry, regimen_mapping
+
+    record = registry().get("CheckMate 650")
+    assert record.replayable and "CheckMate 650" in DEFAULT_TRIALS
+    mapping = regimen_mapping(record, arm="pre-chemotherapy")
+    assert load_regimen(mapping).ici_agents() == {"nivolumab": "PD-1", "ipilimumab": "CTLA-4"}
+    words = regimen_in_words(mapping)
+    assert "ipilimumab 3 mg/kg" in words and "nivolumab 480 mg" in words

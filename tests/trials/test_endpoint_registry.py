@@ -104,3 +104,34 @@ def test_a_new_endpoint_appears_in_table_summary_replay_and_report(with_disease_
     simulated = next(arm for arm in result["summary"]["arms"] if arm["arm"] == rows[0]["arm"])
     assert rows[0]["simulated"] == simulated["dcr"] and rows[0]["low"] == simulated["dcr_ci"][0]
     assert np.isfinite(rows[0]["ratio"])
+
+
+def test_orr_counts_response_evaluable_patients_only():
+    """Issue 13 item 7: ORR is counted among patients with measurable disease (VISION: 319 of 551 in the
+    Lu-PSMA-617 arm, Sartor et al. 2021 NEJM; ClinicalTrials.gov NCT03511664). A patient without measurable disease
+    is not evaluable ("NE") and never a responder, so the per-patient table and the summary give the same ORR."""
+    tables = simulate_trial(SCENARIO, patients=24, seed=5)
+    patients = tables["patients"]
+    patients = patients[patients["status"] == "ok"]
+    unmeasurable = patients[~patients["measurable"]]
+    assert len(unmeasurable) > 0
+    assert not unmeasurable["objective_response"].any()
+    assert (unmeasurable["best_response"] == "NE").all()
+    from rptici.analysis.summary import summarize_tables
+
+    summary = summarize_tables(tables["patients"])
+    assert summary["arms"]
+    for row in summary["arms"]:
+        group = patients[(patients["arm"] == row["arm"]) & patients["measurable"]]
+        assert row["orr_evaluable"] == len(group)
+        assert row["orr"] == pytest.approx(group["objective_response"].mean())
+
+
+def test_vision_orr_is_reported_on_its_evaluable_patients():
+    """VISION's ORR 29.8 % was counted in 319 response-evaluable patients (ClinicalTrials.gov NCT03511664)."""
+    from rptici.analysis.replay import reported_endpoints
+
+    rows = {row["arm"]: row for row in reported_endpoints(registry().get("VISION")) if row["endpoint"] == "orr"}
+    counts = sorted(row["n"] for row in rows.values())
+    assert counts == [120, 319]
+    assert max(row["reported"] for row in rows.values()) == pytest.approx(0.298, abs=5e-4)

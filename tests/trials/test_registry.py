@@ -18,7 +18,8 @@ from rptici.errors import InputError, UnknownNameError
 from rptici.kinetics.regimen import Regimen, load_regimen
 from rptici.trials import Registry, list_trials, regimen_mapping, registry, show_trial
 from rptici.trials.clinicaltrials_gov import phase_text, status_text
-from rptici.trials.registry import phase_numbers
+from rptici.data import load_yaml
+from rptici.trials.registry import AMENDMENTS_FILE, amended, phase_numbers
 
 HERE = Path(__file__).resolve().parents[1]  # tests/
 EXAMPLE = HERE / "data" / "clinicaltrials_gov_example.json"
@@ -110,7 +111,7 @@ def test_every_reported_number_survives_value_for_value():
         assert record.results == results
         for raw_arm, arm in zip(raw.get("arms") or [], record.arms, strict=True):
             assert {"name": arm.name, "n": arm.n, **arm.outcomes} == raw_arm
-    for raw in _monotherapy():
+    for raw in amended(_monotherapy(), load_yaml(AMENDMENTS_FILE), AMENDMENTS_FILE):
         record = registry().get(raw.get("nct") or raw["trial"])
         assert record.reference == raw["source"]
         for raw_arm, arm in zip(raw["arms"], record.arms, strict=True):
@@ -315,3 +316,20 @@ def test_malformed_json_names_file_and_path(tmp_path):
 def test_clinicaltrials_gov_enumerations():
     assert phase_text(["PHASE1", "PHASE2"]) == "I/II" and phase_text(["NA"]) is None
     assert status_text("ACTIVE_NOT_RECRUITING") == "active, not recruiting"
+
+
+def test_amendments_keep_the_reported_values():
+    """The amendments (data/trials_amendments.yaml) restate an ORR as responders of evaluable patients: the ratio
+    rounds to the file's value (VISION 95/319 = 0.298, Sartor et al. 2021; CheckMate 650 8/32 = 0.25, Sharma et al.
+    2020), and every other outcome stays the file's."""
+    original = {raw["trial"]: raw for raw in _monotherapy()}
+    for raw in amended(_monotherapy(), load_yaml(AMENDMENTS_FILE), AMENDMENTS_FILE):
+        for raw_arm, original_arm in zip(raw["arms"], original[raw["trial"]]["arms"], strict=True):
+            for key, value in raw_arm["outcomes"].items():
+                before = original_arm["outcomes"][key]
+                if isinstance(value, dict):
+                    assert value["responders"] / value["evaluable"] == pytest.approx(before, abs=0.0015)
+                else:
+                    assert value == before
+    with pytest.raises(InputError):
+        amended(_monotherapy(), [{"trial": "VISION", "arms": {"no such arm": {}}}], AMENDMENTS_FILE)

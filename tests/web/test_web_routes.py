@@ -242,11 +242,15 @@ def test_registry_filters_and_replay_buttons(client):
     expected = list_trials(disease="prostate")
     assert len(re.findall(r'<tr data-trial="', page.text)) == len(expected) > 0
     assert 'data-trial="NCT03658447"' in page.text and 'data-trial="NCT01578239"' not in page.text
-    # PRINCE replays; CheckMate 650 (no regimen in the source) shows a disabled button with the reason
+    # PRINCE replays; so does CheckMate 650 since its nivolumab + ipilimumab regimen was added (issue 13 item 6)
     prince = page.text.split('data-trial="NCT03658447"')[1].split("</tr>")[0]
     assert 'action="/registry/NCT03658447/replay"' in prince
     checkmate = page.text.split('data-trial="NCT02985957"')[1].split("</tr>")[0]
-    assert "disabled" in checkmate and "no RPT or ICI regimen" in checkmate
+    assert 'action="/registry/NCT02985957/replay"' in checkmate
+    # a trial whose source gives no usable regimen (NCT05663710: no ICI interval) shows a disabled button and why
+    renal = client.get("/registry", params={"disease": "renal"}).text
+    unusable = renal.split('data-trial="NCT05663710"')[1].split("</tr>")[0]
+    assert "disabled" in unusable and "ici.interval" in unusable
     bad = client.get("/registry", params={"phase": "banana"})
     assert bad.status_code == 422 and "banana" in field_error(bad.text, "phase")
 
@@ -265,7 +269,7 @@ def test_replay_starts_a_run_of_the_trial_regimen_with_a_reference_arm(client):
     assert scenario["arms"][1]["control"] and "ici" not in (scenario["arms"][1]["regimen"] or {})
     assert scenario["arms"][1]["regimen"]["rpt"] == scenario["arms"][0]["regimen"]["rpt"]
     assert scenario["patients"] == 12
-    refused = client.post("/registry/NCT02985957/replay", data={"patients": "6"}, follow_redirects=False)
+    refused = client.post("/registry/NCT05663710/replay", data={"patients": "6"}, follow_redirects=False)
     assert refused.status_code == 400
 
 

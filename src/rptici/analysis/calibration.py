@@ -78,7 +78,7 @@ FIXED: dict[str, tuple[float, str]] = {
 MODEL_SD = 0.1
 #: The calibration trials used by default (acronyms of role ``calibration`` records).
 DEFAULT_TRIALS = ("VISION", "TheraP", "ALSYMPCA", "KEYNOTE-199", "NETTER-1", "KEYNOTE-158", "KEYNOTE-017",
-                  "JAVELIN Merkel 200", "CheckMate 032")
+                  "JAVELIN Merkel 200", "CheckMate 032", "CheckMate 650")
 SKIPPED_ENDPOINTS_IN_CONTROL = ("orr", "psa50")
 
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
 
 import numpy as np
-from pydantic import PrivateAttr, field_validator, model_validator
+from pydantic import Discriminator, PrivateAttr, Tag, field_validator, model_validator
 
 from rptici.data.catalogue import CheckpointInhibitor, Radiopharmaceutical, checkpoint_inhibitor, radiopharmaceutical
 from rptici.errors import InputError
@@ -307,20 +307,61 @@ class Sequence(Schema):
         return self._lag_days
 
 
+#: The antibody compartment of the tumour–immune model that a checkpoint target's antibody fills: one anti-PD-(L)1
+#: and one anti-CTLA-4 compartment (``immunity/table.py``), so one agent per compartment in a regimen.
+COMPARTMENT_OF_TARGET = {"PD-1": "anti-PD-(L)1", "PD-L1": "anti-PD-(L)1", "CTLA-4": "anti-CTLA-4"}
+
+
+def _one_or_many(value: object) -> str:
+    """Which form of ``ici`` a scenario gave: one schedule (a mapping) or a list of them."""
+    return "schedules" if isinstance(value, (list, tuple)) else "schedule"
+
+
 class Regimen(Schema):
-    """An RPT schedule, an ICI schedule (either may be absent for a monotherapy) and their sequence."""
+    """An RPT schedule, one or several ICI schedules (either may be absent for a monotherapy) and their sequence.
+
+    ``ici`` is one schedule or a list of them (phases or a doublet), each started at its own ``start`` after the
+    ICI offset of the sequence; CheckMate 650 (Sharma et al. 2020 Cancer Cell 38:489)::
+
+        ici:
+          - {agent: nivolumab, dose: 1 mg/kg, interval: q3w, infusions: 4}
+          - {agent: ipilimumab, dose: 3 mg/kg, interval: q3w, infusions: 4}
+          - {agent: nivolumab, dose: 480 mg, interval: q4w, start: 12 weeks, duration: 2 years}
+
+    Each agent fills its target's antibody compartment (one anti-PD-(L)1, one anti-CTLA-4), so a regimen holds at
+    most one agent per compartment.
+    """
 
     rpt: RptSchedule | None = None
-    ici: IciSchedule | None = None
+    ici: Annotated[Annotated[IciSchedule, Tag("schedule")] | Annotated[tuple[IciSchedule, ...], Tag("schedules")],
+                   Discriminator(_one_or_many)] | None = None
     sequence: Sequence = Sequence()
 
     @model_validator(mode="after")
     def _consistent(self) -> Regimen:
-        if self.rpt is None and self.ici is None:
+        if self.rpt is None and not self.ici_schedules:
             raise InputError("rpt", None, "an RPT schedule, an ICI schedule, or both")
-        if self.sequence.order != "concurrent" and (self.rpt is None or self.ici is None):
+        if self.sequence.order != "concurrent" and (self.rpt is None or not self.ici_schedules):
             raise InputError("sequence.order", self.sequence.order, "'concurrent' unless both rpt and ici are given")
+        seen: dict[str, str] = {}
+        for number, schedule in enumerate(self.ici_schedules):
+            compartment = COMPARTMENT_OF_TARGET[str(schedule.checkpoint_inhibitor.target)]
+            if seen.setdefault(compartment, schedule.agent) != schedule.agent:
+                raise InputError(f"ici[{number}].agent", schedule.agent,
+                                 f"the same {compartment} agent as the regimen's other schedules ({seen[compartment]}): "
+                                 "the model has one antibody compartment per checkpoint class")
         return self
+
+    @property
+    def ici_schedules(self) -> tuple[IciSchedule, ...]:
+        """The ICI schedules in the order given (empty without ICI)."""
+        if self.ici is None:
+            return ()
+        return self.ici if isinstance(self.ici, tuple) else (self.ici,)
+
+    def ici_agents(self) -> dict[str, str]:
+        """Checkpoint target of each agent of the regimen, in order of first appearance."""
+        return {schedule.agent: str(schedule.checkpoint_inhibitor.target) for schedule in self.ici_schedules}
 
     def rpt_administrations(self, weight_kg: object = None, bsa_m2: object = None) -> tuple[np.ndarray, np.ndarray]:
         """(times in days (cycles,), activities in MBq (cycles, patients)); empty without RPT."""
@@ -330,29 +371,57 @@ class Regimen(Schema):
         times, activities = self.rpt.administrations(weight_kg, bsa_m2)
         return times + self.sequence.rpt_offset_days, activities
 
-    def ici_infusions(self, weight_kg: object = None) -> tuple[np.ndarray, np.ndarray]:
-        """(start times in days (infusions,), doses in mg (infusions, patients)); empty without ICI."""
-        if self.ici is None:
-            patients, _ = _patients(weight_kg=weight_kg)
-            return np.zeros(0), np.zeros((0, patients))
-        times, doses = self.ici.infusions_for(weight_kg)
-        return times + self.sequence.ici_offset_days, doses
+    def _ici_parts(self, weight_kg: object, agent: str | None) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+        """(times, doses (infusions, patients), agent and infusion duration per infusion), sorted by time."""
+        patients, _ = _patients(weight_kg=weight_kg)
+        chosen = [schedule for schedule in self.ici_schedules if agent is None or schedule.agent == agent]
+        if not chosen:
+            return np.zeros(0), np.zeros((0, patients)), [], np.zeros(0)
+        parts = [schedule.infusions_for(weight_kg) for schedule in chosen]
+        times = np.concatenate([part[0] for part in parts]) + self.sequence.ici_offset_days
+        doses = np.concatenate([np.broadcast_to(part[1], (part[1].shape[0], patients)) for part in parts])
+        agents = [schedule.agent for schedule, part in zip(chosen, parts) for _ in part[0]]
+        durations = np.concatenate([np.full(part[0].size, schedule.infusion_days) for schedule, part in zip(chosen, parts)])
+        order = np.argsort(times, kind="stable")
+        return times[order], doses[order], [agents[i] for i in order], durations[order]
+
+    def ici_infusions(self, weight_kg: object = None, agent: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(start times in days (infusions,), doses in mg (infusions, patients)) of every ICI schedule (or of
+        ``agent``'s), sorted by time; empty without ICI."""
+        times, doses, _, _ = self._ici_parts(weight_kg, agent)
+        return times, doses
+
+    def ici_infusion_agents(self) -> list[str]:
+        """The agent of each infusion of :meth:`ici_infusions` (same order; needs no covariates)."""
+        times = np.concatenate([schedule.infusion_times() for schedule in self.ici_schedules] or [np.zeros(0)])
+        agents = [schedule.agent for schedule in self.ici_schedules for _ in range(schedule.count)]
+        return [agents[i] for i in np.argsort(times, kind="stable")]
+
+    def _single_agent(self, agent: str | None) -> str:
+        agents = list(self.ici_agents())
+        if agent is None and len(agents) > 1:
+            raise InputError("agent", None, "one of the regimen's checkpoint inhibitors: " + ", ".join(agents))
+        if agent is not None and agent not in agents:
+            raise InputError("agent", agent, "one of the regimen's checkpoint inhibitors: " + ", ".join(agents))
+        return agents[0] if agent is None else agent
 
     def ici_concentration(self, times: object, weight_kg: object = None,
-                          random_effects: Mapping[str, object] | None = None) -> np.ndarray:
-        """Serum antibody concentration (ug/mL), shape (times, patients); zeros without ICI."""
-        if self.ici is None:
+                          random_effects: Mapping[str, object] | None = None, agent: str | None = None) -> np.ndarray:
+        """Serum concentration (ug/mL) of the regimen's antibody (``agent`` when it has several), shape
+        (times, patients); zeros without ICI."""
+        if not self.ici_schedules:
             patients, _ = _patients(weight_kg=weight_kg)
             return np.zeros((np.atleast_1d(np.asarray(times)).size, patients))
-        infusion_times, doses = self.ici_infusions(weight_kg)
-        return simulate_antibody(self.ici.agent, infusion_times, doses, weight_kg, times,
-                                 infusion_days=self.ici.infusion_days, random_effects=random_effects)
+        agent = self._single_agent(agent)
+        infusion_times, doses, _, durations = self._ici_parts(weight_kg, agent)
+        return simulate_antibody(agent, infusion_times, doses, weight_kg, times, infusion_days=durations,
+                                 random_effects=random_effects)
 
     def ici_occupancy(self, times: object, weight_kg: object = None,
-                      random_effects: Mapping[str, object] | None = None) -> np.ndarray:
-        """Target occupancy (fraction) of the ICI's target, shape (times, patients); zeros without ICI."""
-        concentration = self.ici_concentration(times, weight_kg, random_effects)
-        return concentration if self.ici is None else occupancy(concentration, self.ici.agent)
+                      random_effects: Mapping[str, object] | None = None, agent: str | None = None) -> np.ndarray:
+        """Target occupancy (fraction) of the antibody's target, shape (times, patients); zeros without ICI."""
+        concentration = self.ici_concentration(times, weight_kg, random_effects, agent)
+        return concentration if not self.ici_schedules else occupancy(concentration, self._single_agent(agent))
 
 
 def load_regimen(source: Mapping[str, Any] | str | os.PathLike[str]) -> Regimen:

@@ -77,11 +77,16 @@ def input_error(error: ValidationError, model: type[BaseModel]) -> InputError:
     return InputError(field, first.get("input"), first["msg"].replace("Input should be ", ""))
 
 
+#: Tags of the tagged unions of the schemas (pydantic puts them in an error's location).
+UNION_TAGS = ("schedule", "schedules")
+
+
 def _path(location: tuple[str, ...]) -> str:
-    """``patient.lesions[0]`` from ("patient", "lesions", "0")."""
+    """``patient.lesions[0]`` from ("patient", "lesions", "0"); the tags of a tagged union (``ici``: one schedule
+    or a list) are left out."""
     text = ""
     for part in location:
-        if part != "[key]":  # pydantic's marker of a mapping key that failed
+        if part != "[key]" and part not in UNION_TAGS:  # pydantic's marker of a mapping key that failed
             text += f"[{part}]" if part.isdigit() else ("." if text else "") + part
     return text
 

@@ -317,22 +317,23 @@ def default_times(regimen: Regimen, weight_kg: np.ndarray, step_days: float = 1.
     """Output grid: from 0 to six weeks after the last RPT cycle or one interval after the last infusion."""
     rpt_times, _ = regimen.rpt_administrations(weight_kg[:1], np.ones(1))
     end = float(rpt_times.max()) + 42.0 if rpt_times.size else 0.0
-    if regimen.ici is not None:
-        infusion_times, _ = regimen.ici_infusions(weight_kg[:1])
-        end = max(end, float(infusion_times.max()) + regimen.ici.interval_days)
+    for schedule in regimen.ici_schedules:
+        infusion_times, _ = regimen.ici_infusions(weight_kg[:1], schedule.agent)
+        end = max(end, float(infusion_times.max()) + schedule.interval_days)
     return np.arange(0.0, end + 0.5 * step_days, step_days)
 
 
 def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: object = None, sex: str = "male",
                  rbe: float | None = None, risk_factors: Sequence[str] = (),
-                 site_selective: bool = False) -> RegimenDose:
+                 site_selective: bool = False, stop_days: object = None) -> RegimenDose:
     """Activity(t), dose rate(t), cumulative and total absorbed dose, BED and limits of every organ and lesion,
     and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``;
     ``site_selective``: lesions at sites the agent does not reach take up nothing (``biokinetic_model``).
 
     ``times`` in days (default :func:`default_times`). ``rbe`` weights α doses for BED and limits (default
     from the data file). ``risk_factors`` (e.g. ``["renal"]``): limits for patients with them apply; without,
-    such a limit is reported as not applicable, with the reason. Linear biokinetics (closed form) only.
+    such a limit is reported as not applicable, with the reason. ``stop_days`` (one per patient, inf for never):
+    cycles after that day are not given (treatment stopped at progression). Linear biokinetics (closed form) only.
     """
     if regimen.rpt is None:
         raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule")
@@ -351,6 +352,9 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"))
     amplitudes, rates = model.exponential_modes()
     administration_times, administered = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
+    if stop_days is not None:
+        stops = np.broadcast_to(np.asarray(stop_days, dtype=float), (covariates.patients,))
+        administered = np.where(administration_times[:, None] > stops[None, :], 0.0, administered)
 
     # superpose the cycles: W[p, k, t] = Σ_cycles A_cycle e^(−r_k (t − t_cycle)), I[p, k, t] its integral
     values = np.zeros((covariates.patients, rates.shape[1], times.size))
@@ -396,7 +400,7 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
         activity_amplitudes=amplitudes, activity_MBq=activity_MBq, dose_rate_Gy_per_day=dose_rate,
         cumulative_dose_Gy=cumulative, absorbed_dose_Gy=absorbed, rbe_weighted_dose_Gy=weighted, alpha_rbe=alpha_rbe,
         g_factor=g, bed_Gy=bed, eqd2_Gy=eqd2_values, limits=limits)
-    if regimen.ici is not None:
+    if regimen.ici_schedules:
         _add_antibody(result, regimen, covariates)
     return result
 
@@ -404,16 +408,18 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
 def _add_antibody(result: RegimenDose, regimen: Regimen, covariates: Covariates) -> None:
     """Concentration and occupancy on the output grid; troughs just before each infusion and one interval
     after the last; mean occupancy over the treatment (first infusion to one interval after the last,
-    trapezoid on a grid of :data:`OCCUPANCY_POINTS_PER_INTERVAL` points per dosing interval)."""
-    ici = regimen.ici
+    trapezoid on a grid of :data:`OCCUPANCY_POINTS_PER_INTERVAL` points per dosing interval). With two
+    antibodies (e.g. nivolumab + ipilimumab), those of the first listed; its interval is that of its last phase."""
+    ici = next(schedule for schedule in reversed(regimen.ici_schedules)
+               if schedule.agent == regimen.ici_schedules[0].agent)
     weight = covariates.weight_kg
-    infusion_times, _ = regimen.ici_infusions(weight)
+    infusion_times, _ = regimen.ici_infusions(weight, ici.agent)
     interval = ici.interval_days
     troughs = np.append(infusion_times[1:], infusion_times[-1] + interval)
     start, end = float(infusion_times[0]), float(troughs[-1])
     window = np.linspace(start, end, int(np.ceil((end - start) / interval * OCCUPANCY_POINTS_PER_INTERVAL)) + 1)
     grid, where = np.unique(np.concatenate([result.times, troughs, window]), return_inverse=True)
-    concentration = regimen.ici_concentration(grid, weight).T[:, where]  # (patients, times)
+    concentration = regimen.ici_concentration(grid, weight, agent=ici.agent).T[:, where]  # (patients, times)
     occupancy = occupancy_fraction_of(concentration, ici.agent)
     first, second = result.times.size, result.times.size + troughs.size
     result.ici_agent = ici.checkpoint_inhibitor.name

@@ -135,10 +135,11 @@ def regimen_in_words(regimen: Mapping[str, Any] | None) -> str:
         every = f" every {rpt['interval']}" if rpt.get("interval") and cycles > 1 else ""
         parts.append(f"{rpt['agent']} {rpt['activity']}{step}{every}, {cycles} cycle{'s' if cycles != 1 else ''}")
     ici = regimen.get("ici")
-    if ici:
-        count = (f", {ici['infusions']} infusions" if ici.get("infusions") else
-                 f" for {ici['duration']}" if ici.get("duration") else "")
-        parts.append(f"{ici['agent']} {ici['dose']} every {ici['interval']}{count}")
+    for schedule in (ici if isinstance(ici, (list, tuple)) else [ici] if ici else []):  # one schedule or phases
+        count = (f", {schedule['infusions']} infusions" if schedule.get("infusions") else
+                 f" for {schedule['duration']}" if schedule.get("duration") else "")
+        start = f" from {schedule['start']}" if schedule.get("start") else ""
+        parts.append(f"{schedule['agent']} {schedule['dose']} every {schedule['interval']}{count}{start}")
     sequence = regimen.get("sequence") or {}
     order = sequence.get("order", "concurrent")
     if rpt and ici:

@@ -25,7 +25,7 @@ infusion is short against the antibody's 2–4 week half-life).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -240,12 +240,29 @@ def dose_rate_response(agent: str, covariates: Covariates | None = None, organs:
 @dataclass
 class Schedule:
     """Dosing events of a cohort: RPT administrations (times (a,), activities (patients, a) in MBq) and
-    checkpoint-antibody infusions (times (i,), doses (patients, i) in mg)."""
+    checkpoint-antibody infusions (times (i,), doses (patients, i) in mg, the agent of each infusion)."""
 
     rpt_times: np.ndarray
     rpt_activities: np.ndarray
     ici_times: np.ndarray
     ici_doses: np.ndarray
+    ici_agents: tuple[str, ...] = ()
+
+    def take(self, part) -> Schedule:
+        """The schedule of the patients ``part`` (a slice or index array)."""
+        return Schedule(self.rpt_times, self.rpt_activities[part], self.ici_times, self.ici_doses[part],
+                        self.ici_agents)
+
+    def stopped(self, rpt_stop_days: np.ndarray | None, ici_stop_days: np.ndarray | None) -> Schedule:
+        """The schedule with every administration after a patient's stop day removed (its amount set to zero):
+        treatment stopped at progression or toxicity, or an ICI given for at most a maximum duration. An
+        administration on the stop day itself is given."""
+        activities, doses = self.rpt_activities, self.ici_doses
+        if rpt_stop_days is not None and self.rpt_times.size:
+            activities = np.where(self.rpt_times[None, :] > np.asarray(rpt_stop_days, float)[:, None], 0.0, activities)
+        if ici_stop_days is not None and self.ici_times.size:
+            doses = np.where(self.ici_times[None, :] > np.asarray(ici_stop_days, float)[:, None], 0.0, doses)
+        return Schedule(self.rpt_times, activities, self.ici_times, doses, self.ici_agents)
 
 
 def regimen_schedule(regimen, covariates: Covariates) -> Schedule:
@@ -256,16 +273,18 @@ def regimen_schedule(regimen, covariates: Covariates) -> Schedule:
     return Schedule(np.asarray(rpt_times, float), np.broadcast_to(np.asarray(activities, float).T,
                                                                   (patients, len(rpt_times))).copy(),
                     np.asarray(ici_times, float), np.broadcast_to(np.asarray(doses, float).T,
-                                                                  (patients, len(ici_times))).copy())
+                                                                  (patients, len(ici_times))).copy(),
+                    tuple(regimen.ici_infusion_agents()))
 
 
 def event_arrays(schedule: Schedule, response: DoseRateResponse | None, dose_rate_state: Callable[[str, int], int],
-                 antibody_state: int | None, regions: Sequence[str] | None = None):
+                 antibody_state: int | Mapping[str, int] | None, regions: Sequence[str] | None = None):
     """Per-patient event arrays for :func:`rptici.simulation.solver.solve_batched`, sorted by time.
 
     An RPT administration of activity A adds A × coefficient[p, region, k] to the state
     ``dose_rate_state(region, k)`` of each region and term; an infusion adds its dose (mg) to
-    ``antibody_state``. Returns (event_times, event_state, event_amount), each (patients, events).
+    ``antibody_state`` (one state, or the state of each agent of ``schedule.ici_agents``). Returns
+    (event_times, event_state, event_amount), each (patients, events).
     """
     patients = schedule.rpt_activities.shape[0]
     times, states, amounts = [], [], []
@@ -283,8 +302,14 @@ def event_arrays(schedule: Schedule, response: DoseRateResponse | None, dose_rat
         if antibody_state is None:
             raise InputError("antibody_state", None, "the antibody state index of a model with a checkpoint inhibitor")
         for number, time in enumerate(schedule.ici_times):
+            state = antibody_state
+            if isinstance(antibody_state, Mapping):
+                agent = schedule.ici_agents[number]
+                if agent not in antibody_state:
+                    raise InputError("antibody_state", agent, "a state for each agent: " + ", ".join(antibody_state))
+                state = antibody_state[agent]
             times.append(np.full(patients, time))
-            states.append(np.full(patients, antibody_state))
+            states.append(np.full(patients, state))
             amounts.append(schedule.ici_doses[:, number])
     if not times:
         return np.full((patients, 0), np.inf), np.zeros((patients, 0), dtype=np.int64), np.zeros((patients, 0))

@@ -106,10 +106,9 @@ def site_selective_uptake(parameters: ImmunityParameters | None = None,
     return bool(value)
 
 
-def _ici_target(regimen) -> str | None:
-    if regimen.ici is None:
-        return None
-    return str(regimen.ici.checkpoint_inhibitor.target)
+def _ici_agents(regimen) -> dict[str, str]:
+    """Checkpoint target of each antibody of ``regimen`` (empty without ICI)."""
+    return regimen.ici_agents() if hasattr(regimen, "ici_agents") else {}
 
 
 @dataclass
@@ -125,35 +124,50 @@ class _Cohort:
     schedule: Schedule
     organs: tuple[str, ...]
     parameters: ImmunityParameters
-    antibody_state: int | None
+    antibody_state: dict[str, int] | None
     site_selective: bool = False
 
 
 def _cohort(model: TumourImmuneModel, regimen, patients: Any, parameters: ImmunityParameters | None,
-            n_exponentials: int, organs: Sequence[str], overrides: Mapping[str, object] | None) -> _Cohort:
+            n_exponentials: int, organs: Sequence[str], overrides: Mapping[str, object] | None,
+            stop_days: tuple[Any, Any] = (None, None)) -> _Cohort:
     volumes = _field(patients, "lesion_volumes_mL")
     if volumes is None:
         volumes = _field(patients, "lesion_volumes")
     if volumes is None:
         raise InputError("patients.lesion_volumes_mL", None, "lesion volumes in mL, shape (patients, lesions)")
     volumes = np.atleast_2d(np.asarray(volumes, dtype=float))
-    target = _ici_target(regimen)
+    agents = _ici_agents(regimen)
     if parameters is None:
-        agent = regimen.ici.agent if regimen.ici is not None else None
-        parameters = load_parameters("human", antibody=agent if target in ("PD-1", "PD-L1") else None,
-                                     ctla4_antibody=agent if target == "CTLA-4" else None)
+        parameters = load_parameters(
+            "human", antibody=next((agent for agent, target in agents.items() if target in ("PD-1", "PD-L1")), None),
+            ctla4_antibody=next((agent for agent, target in agents.items() if target == "CTLA-4"), None))
     layout = model.layout(volumes.shape[1], n_exponentials)
     params = model.parameter_vector(parameters, layout, patients, overrides)
     y0 = model.initial_state(parameters, layout, patients, overrides)
     covariates = kinetic_covariates(patients, volumes)
     schedule = regimen_schedule(regimen, covariates)
+    if stop_days[0] is not None or stop_days[1] is not None:
+        schedule = schedule.stopped(*(None if days is None else _per_patient_days(days, schedule.rpt_activities.shape[0],
+                                                                                  name)
+                                      for days, name in zip(stop_days, ("rpt_stop_days", "ici_stop_days"))))
     antibody_state = None
-    if target is not None:
-        first_time = schedule.ici_times.min() if schedule.ici_times.size else 0.0
-        antibody_state = model.antibody_dosing(layout, params, target, first_time)
+    if agents:
+        antibody_state = {}
+        for agent, target in agents.items():
+            own = schedule.ici_times[np.array([name == agent for name in schedule.ici_agents], dtype=bool)]
+            antibody_state[agent] = model.antibody_dosing(layout, params, target, own.min() if own.size else 0.0)
     return _Cohort(model, regimen, layout, y0, params, covariates, schedule,
                    tuple(organ for organ in organs if organ != MARROW), parameters, antibody_state,
                    site_selective_uptake(parameters, overrides))
+
+
+def _per_patient_days(days: Any, patients: int, name: str) -> np.ndarray:
+    """``days`` (a number or one per patient; inf: never) as an array of ``patients`` days."""
+    array = np.asarray(days, dtype=float)
+    if array.ndim > 1 or (array.ndim == 1 and array.size != patients) or np.any(np.isnan(array)):
+        raise InputError(name, days, f"a day or one day per patient ({patients}; inf for never)")
+    return np.broadcast_to(array, (patients,))
 
 
 def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, DoseRateResponse | None, Schedule]:
@@ -161,8 +175,7 @@ def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, Dos
     in the parameters, and every administration and infusion as events."""
     model, layout = cohort.model, cohort.layout
     params = cohort.params[part].copy()
-    schedule = Schedule(cohort.schedule.rpt_times, cohort.schedule.rpt_activities[part], cohort.schedule.ici_times,
-                        cohort.schedule.ici_doses[part])
+    schedule = cohort.schedule.take(part)
     lesions = lesion_names(layout.n_lesions)
     regions = (MARROW,) + tuple(lesions)  # the model's dose-rate regions: the red marrow, then the lesions
     response = None
@@ -227,7 +240,8 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
              rtol: float = 1e-6, atol: float = 1e-8, max_steps: int = 200_000, method: str = "auto",
              backend: str | None = None, chunk_size: int = 1024,
              overrides: Mapping[str, object] | None = None, output_dtype=np.float32,
-             model: TumourImmuneModel = MODEL, solver: Solver | None = None) -> SimulationResult:
+             model: TumourImmuneModel = MODEL, solver: Solver | None = None,
+             rpt_stop_days: Any = None, ici_stop_days: Any = None) -> SimulationResult:
     """Simulate ``regimen`` (a :class:`rptici.kinetics.Regimen`) for ``patients`` with outputs at ``t_out`` (d).
 
     ``patients``: a mapping or object with ``lesion_volumes_mL`` (patients, lesions; NaN absent) and
@@ -246,6 +260,9 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     ``model``: the tumour–immune model (default :data:`rptici.immunity.model.MODEL`; any object with its
     methods). ``solver``: a :class:`~.solver.Dopri5`, :class:`~.solver.Radau` or :class:`~.solver.Auto`
     with its controller; default ``method`` with ``rtol`` and ``atol`` (:func:`~.solver.solver_for`).
+
+    ``rpt_stop_days`` / ``ici_stop_days`` (a day or one per patient, inf for never): administrations after that day
+    are not given (treatment stopped at progression or toxicity; :meth:`.drivers.Schedule.stopped`).
     """
     solver = solver_for(method, rtol, atol) if solver is None else solver
     atol = solver.controller.atol
@@ -259,7 +276,8 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
     if int(chunk_size) < 1:
         raise InputError("chunk_size", chunk_size, "a positive number of patients per chunk")
     outputs = DEFAULT_OUTPUTS if outputs is None else tuple(outputs)
-    cohort = _cohort(model, regimen, patients, parameters, n_exponentials, organs, overrides)
+    cohort = _cohort(model, regimen, patients, parameters, n_exponentials, organs, overrides,
+                     (rpt_stop_days, ici_stop_days))
     layout, organs, patients_count = cohort.layout, cohort.organs, cohort.y0.shape[0]
     results: dict[str, np.ndarray] = {}
     status = np.zeros(patients_count, dtype=np.int64)

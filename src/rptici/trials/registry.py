@@ -46,6 +46,31 @@ ASSUMED_ICI_DURATION = "2 years"
 
 COMBINATION_FILE = "trials_combination.yaml"
 MONOTHERAPY_FILE = "trials_monotherapy.yaml"
+#: What rptici adds to the verbatim monotherapy copy (ORR denominators, a two-antibody regimen), with sources.
+AMENDMENTS_FILE = "trials_amendments.yaml"
+
+
+def amended(trials: list[dict], amendments: list[dict], where: str) -> list[dict]:
+    """Copies of the raw monotherapy ``trials`` with ``amendments`` applied: per named trial and arm, outcome keys
+    replaced and other keys (``rpt``, ``ici``) set. An amendment naming an unknown trial or arm is an error."""
+    trials = [dict(raw) for raw in trials]
+    for number, amendment in enumerate(amendments or []):
+        place = f"{where}: [{number}]"
+        position = next((index for index, raw in enumerate(trials) if raw.get("trial") == amendment.get("trial")), None)
+        if position is None:
+            raise InputError(f"{place}.trial", amendment.get("trial"),
+                             "a trial of " + MONOTHERAPY_FILE + ": " + ", ".join(str(raw.get("trial")) for raw in trials))
+        record = trials[position]
+        arms = [dict(arm) for arm in record.get("arms") or []]
+        for name, changes in (amendment.get("arms") or {}).items():
+            arm = next((arm for arm in arms if arm.get("name") == name), None)
+            if arm is None:
+                raise InputError(f"{place}.arms", name, "an arm of " + str(record["trial"]) + ": "
+                                 + ", ".join(str(arm.get("name")) for arm in arms))
+            for key, value in changes.items():
+                arm[key] = {**(arm.get("outcomes") or {}), **value} if key == "outcomes" else value
+        record["arms"] = arms
+    return trials
 
 
 class _Record(BaseModel):
@@ -82,6 +107,7 @@ class IciSpec(_Record):
     max_cycles: int | None = None
     duration: str | None = None
     route: str | None = None
+    start: str | None = None  # a phase's first day after the start of the ICI (nivolumab maintenance after 4 doublets)
     concomitant: str | None = None  # the source's "with": another drug given alongside
     notes: str | None = None
     confirmed: bool = True
@@ -102,7 +128,7 @@ class ArmRecord(_Record):
     name: str
     n: int | None = None
     rpt: RptSpec | None = None
-    ici: IciSpec | None = None
+    ici: IciSpec | tuple[IciSpec, ...] | None = None
     description: str | None = None
     outcomes: dict[str, ResultValue] = Field(default_factory=dict)
 
@@ -134,7 +160,7 @@ class TrialRecord(_Record):
     status: str | None = None
     target: str | None = None
     rpt: RptSpec | None = None
-    ici: IciSpec | None = None
+    ici: IciSpec | tuple[IciSpec, ...] | None = None
     sequence: str | None = None
     n: int | None = None
     arms: tuple[ArmRecord, ...] = ()
@@ -179,7 +205,8 @@ class TrialRecord(_Record):
         return [spec for spec in (self.rpt, *(arm.rpt for arm in self.arms)) if spec is not None]
 
     def ici_specs(self) -> list[IciSpec]:
-        return [spec for spec in (self.ici, *(arm.ici for arm in self.arms)) if spec is not None]
+        return [spec for item in (self.ici, *(arm.ici for arm in self.arms)) if item is not None
+                for spec in (item if isinstance(item, tuple) else (item,))]
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, **super().summary(), "replayable": self.replayable,
@@ -222,7 +249,8 @@ def _resolve(name: str, lookup) -> tuple[str | None, bool]:
 
 
 _RPT_KEYS = {"agent", "activity", "interval", "max_cycles", "administrations", "route", "notes", "note", "confirmed"}
-_ICI_KEYS = {"agent", "dose", "interval", "max_cycles", "duration", "route", "with", "notes", "note", "confirmed"}
+_ICI_KEYS = {"agent", "dose", "interval", "max_cycles", "duration", "start", "route", "with", "notes", "note",
+             "confirmed"}
 
 
 def _rpt_spec(raw: object, where: str) -> RptSpec | None:
@@ -242,9 +270,12 @@ def _rpt_spec(raw: object, where: str) -> RptSpec | None:
         notes=_text(raw.get("notes", raw.get("note"))), confirmed=raw.get("confirmed", True))
 
 
-def _ici_spec(raw: object, where: str) -> IciSpec | None:
+def _ici_spec(raw: object, where: str) -> IciSpec | tuple[IciSpec, ...] | None:
+    """The checkpoint inhibitor as written: one agent, or a list of schedules (a doublet and its phases)."""
     if raw is None:
         return None
+    if isinstance(raw, list) and raw:
+        return tuple(_ici_spec(item, f"{where}[{number}]") for number, item in enumerate(raw))  # type: ignore[misc]
     if isinstance(raw, str):
         raw = {"agent": raw}
     if not isinstance(raw, dict) or "agent" not in raw or set(raw) - _ICI_KEYS:
@@ -253,7 +284,7 @@ def _ici_spec(raw: object, where: str) -> IciSpec | None:
     return IciSpec(
         agent=str(raw["agent"]), agent_name=name, agent_known=known, dose=_text(raw.get("dose")),
         interval=_text(raw.get("interval")), max_cycles=raw.get("max_cycles"), duration=_text(raw.get("duration")),
-        route=_text(raw.get("route")), concomitant=_text(raw.get("with")),
+        route=_text(raw.get("route")), start=_text(raw.get("start")), concomitant=_text(raw.get("with")),
         notes=_text(raw.get("notes", raw.get("note"))), confirmed=raw.get("confirmed", True))
 
 
@@ -287,7 +318,31 @@ def _activity(text: str) -> tuple[str, str | None, list[str]]:
     return activity, step, assumptions
 
 
-def _assess(rpt: RptSpec | None, ici: IciSpec | None, sequence: str | None, arm: str | None,
+def _ici_schedule(ici: IciSpec, ici_duration: str, assumptions: list[str]) -> dict[str, Any]:
+    """The :class:`rptici.kinetics.regimen.IciSchedule` mapping of one checkpoint-inhibitor spec."""
+    infusions: dict[str, Any] = {"agent": ici.agent_name or ici.agent}
+    if ici.dose is not None:
+        infusions["dose"] = ici.dose
+    if ici.interval is not None:
+        infusions["interval"] = ici.interval
+    if ici.start is not None:
+        infusions["start"] = ici.start
+    if ici.max_cycles is not None:
+        infusions["infusions"] = ici.max_cycles
+        assumptions.append(f"ici: every patient receives the maximum of {ici.max_cycles} infusions")
+    elif ici.duration is not None:
+        infusions["duration"] = ici.duration
+    else:
+        infusions["duration"] = ici_duration
+        assumptions.append(f"ici: no number of infusions given; {ici_duration} of infusions assumed")
+    if not ici.confirmed:
+        assumptions.append("ici: dosing marked unconfirmed in the source")
+    if ici.concomitant:
+        assumptions.append(f"ici: concomitant '{ici.concomitant}' not modelled")
+    return infusions
+
+
+def _assess(rpt: RptSpec | None, ici: IciSpec | tuple[IciSpec, ...] | None, sequence: str | None, arm: str | None,
             ici_duration: str) -> list[RegimenStatus]:
     """Every regimen (one per activity level) that ``rpt``, ``ici`` and ``sequence`` describe."""
     if rpt is None and ici is None:
@@ -319,25 +374,10 @@ def _assess(rpt: RptSpec | None, ici: IciSpec | None, sequence: str | None, arm:
             if not rpt.confirmed:
                 assumptions.append("rpt: marked unconfirmed in the source")
             mapping["rpt"] = schedule
-        if ici is not None:
-            infusions: dict[str, Any] = {"agent": ici.agent_name or ici.agent}
-            if ici.dose is not None:
-                infusions["dose"] = ici.dose
-            if ici.interval is not None:
-                infusions["interval"] = ici.interval
-            if ici.max_cycles is not None:
-                infusions["infusions"] = ici.max_cycles
-                assumptions.append(f"ici: every patient receives the maximum of {ici.max_cycles} infusions")
-            elif ici.duration is not None:
-                infusions["duration"] = ici.duration
-            else:
-                infusions["duration"] = ici_duration
-                assumptions.append(f"ici: no number of infusions given; {ici_duration} of infusions assumed")
-            if not ici.confirmed:
-                assumptions.append("ici: dosing marked unconfirmed in the source")
-            if ici.concomitant:
-                assumptions.append(f"ici: concomitant '{ici.concomitant}' not modelled")
-            mapping["ici"] = infusions
+        if isinstance(ici, tuple):
+            mapping["ici"] = [_ici_schedule(spec, ici_duration, assumptions) for spec in ici]
+        elif ici is not None:
+            mapping["ici"] = _ici_schedule(ici, ici_duration, assumptions)
         order, note = _SEQUENCES.get((sequence or "concurrent").strip().lower(), (None, None))
         if note:
             assumptions.append(note)
@@ -348,7 +388,8 @@ def _assess(rpt: RptSpec | None, ici: IciSpec | None, sequence: str | None, arm:
             reason = f"sequence {sequence!r} is not one of concurrent, ici_first, rpt_first"
         else:
             mapping["sequence"] = {"order": order}
-            for spec, label in ((rpt, "rpt"), (ici, "ici")):
+            specs = [(rpt, "rpt")] + [(spec, "ici") for spec in (ici if isinstance(ici, tuple) else (ici,))]
+            for spec, label in specs:
                 if spec is not None and not spec.agent_known:
                     reason = f"{label}.agent {spec.agent!r} is not in the catalogue"
             if reason is None:
@@ -508,13 +549,17 @@ class Registry:
                 self._index[key] = record
 
     @classmethod
-    def load(cls, combination: str = COMBINATION_FILE, monotherapy: str = MONOTHERAPY_FILE) -> Registry:
-        """The registry of the packaged files (names of files in ``rptici/data``)."""
+    def load(cls, combination: str = COMBINATION_FILE, monotherapy: str = MONOTHERAPY_FILE,
+             amendments: str | None = AMENDMENTS_FILE) -> Registry:
+        """The registry of the packaged files (names of files in ``rptici/data``); ``amendments`` (a file, or None
+        for the monotherapy file as it is) are applied to the monotherapy records (:func:`amended`)."""
         combined = load_yaml(combination)
         trials = [_combination_record(raw, f"{combination}: trials[{index}]")
                   for index, raw in enumerate(combined.get("trials") or [])]
-        trials += [_monotherapy_record(raw, f"{monotherapy}: [{index}]")
-                   for index, raw in enumerate(load_yaml(monotherapy) or [])]
+        raw_monotherapy = load_yaml(monotherapy) or []
+        if amendments is not None:
+            raw_monotherapy = amended(raw_monotherapy, load_yaml(amendments) or [], amendments)
+        trials += [_monotherapy_record(raw, f"{monotherapy}: [{index}]") for index, raw in enumerate(raw_monotherapy)]
         reports = [_case_report(raw, f"{combination}: case_reports[{index}]")
                    for index, raw in enumerate(combined.get("case_reports") or [])]
         return cls(trials, reports)

@@ -23,10 +23,14 @@ point (closed form: kidney and salivary-gland BED, RBE-weighted red-marrow dose,
 than the engine's per-time organ outputs and gives the BED that the NTCP models take. Lesions are not passed
 to it for agents whose biokinetics have no lesion compartment (Ra-223).
 
-Simplifications stated once: every patient receives the whole regimen (treatment is not stopped at
-progression); there is no staggered accrual (follow-up is the same for everyone); progression is by the
-sum of the modelled target lesions, and by new lesions only when switch ``occult_disease`` is on (off by
-default: then no new lesion ever appears).
+Treatment as given (``treatment:`` of the scenario, :class:`.scenario.TreatmentRules`): by default every patient
+receives the whole regimen; with ``stop_at`` a patient's administrations end at confirmed progression (RPT and ICI)
+or at a grade ≥ 3 irAE (ICI), found by a first pass and applied in a second (:func:`_as_given`), and the patient is
+followed for OS after stopping. Simplifications stated once: no dose holds or reductions, radiation toxicity
+never stops treatment (its grade has no onset time here); there is no staggered accrual (follow-up is the same for
+everyone); progression is by the sum of the modelled target lesions, and by new lesions only when switch
+``occult_disease`` is on (off by default: then no new lesion ever appears); the stop rule reads progression by
+the size rule alone.
 """
 
 from __future__ import annotations
@@ -49,10 +53,12 @@ from ..store import ResultStore, scenario_hash
 from .endpoint_registry import PatientRecord, endpoint, endpoints, flag_columns
 from ..immunity.covariates import occult_fraction_draw
 from ..immunity.parameters import load_parameters
-from .endpoints import bone_scan_progression, censoring_times, death_times, dropout_times, pcwg3_psa, recist
-from .scenario import SCALES, Calibration, TrialScenario, load_calibration, load_trial_scenario, parse_schedule
+from .endpoints import (PROGRESSIVE_DISEASE, bone_scan_progression, censoring_times, death_times, dropout_times,
+                        pcwg3_psa, recist)
+from .scenario import (SCALES, Calibration, TreatmentRules, TrialScenario, load_calibration, load_trial_scenario,
+                       parse_schedule)
 from .standard_of_care import background_adverse_events, standard_of_care, treated_doubling_time
-from .toxicity import attribute_toxicity, immune_adverse_events, radiation_toxicity
+from .toxicity import attribute_toxicity, immune_adverse_events, immune_event_onset, radiation_toxicity
 
 #: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events, background
 #: event, occult burden.
@@ -123,22 +129,25 @@ def output_grid(scenario: TrialScenario) -> tuple[np.ndarray, np.ndarray, np.nda
     return grid, np.searchsorted(grid, imaging), np.searchsorted(grid, psa)
 
 
-def _organ_doses(regimen, population: Population, site_selective: bool = False) -> dict[str, np.ndarray]:
+def _organ_doses(regimen, population: Population, site_selective: bool = False,
+                 stop_days: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Kidney and salivary BED (Gy) and RBE-weighted red-marrow dose (Gy) per patient; empty without RPT.
-    ``site_selective``: lesions at sites the agent does not reach take none of it (as in the engine)."""
+    ``site_selective``: lesions at sites the agent does not reach take none of it (as in the engine);
+    ``stop_days``: no cycle after that day (treatment stopped)."""
     from ..radiobiology.regimen_dose import regimen_dose
 
     if regimen.rpt is None:
         return {}
     covariates = population.kinetic_covariates()
     try:
-        result = regimen_dose(regimen, covariates, times=np.array([0.0]), site_selective=site_selective)
+        result = regimen_dose(regimen, covariates, times=np.array([0.0]), site_selective=site_selective,
+                              stop_days=stop_days)
     except InputError as error:
         if error.field != "lesion_masses_g":
             raise
         covariates = dataclasses.replace(covariates, lesion_masses_g=np.zeros((len(population), 0)),
                                          lesion_uptake_factors=None, lesion_sites=None)
-        result = regimen_dose(regimen, covariates, times=np.array([0.0]))
+        result = regimen_dose(regimen, covariates, times=np.array([0.0]), stop_days=stop_days)
     doses = {}
     for key, target, array in (("kidney_bed", "kidneys", result.bed_Gy), ("salivary_bed", "salivary_glands", result.bed_Gy),
                                ("marrow_dose", "red_marrow", result.rbe_weighted_dose_Gy)):
@@ -164,6 +173,13 @@ def arm_doubling_time(scenario: TrialScenario, calibration: Calibration, arm_ind
     return treated_doubling_time(doubling, reduction)
 
 
+def _cumulative_exposure(times: np.ndarray, occupancy: np.ndarray) -> np.ndarray:
+    """∫₀ᵗ occupancy dt (days) at each output time (trapezoid), (patients, times)."""
+    values = np.nan_to_num(occupancy)
+    steps = 0.5 * (values[:, 1:] + values[:, :-1]) * np.diff(times)[None, :]
+    return np.concatenate([np.zeros((values.shape[0], 1)), np.cumsum(steps, axis=1)], axis=1)
+
+
 def _exposure(times: np.ndarray, occupancy: np.ndarray, end: np.ndarray) -> np.ndarray:
     """∫ occupancy dt (days) from 0 to each patient's ``end`` (trapezoid on the output grid)."""
     inside = times[None, :] <= end[:, None]
@@ -182,19 +198,24 @@ WHOLE_ARM = "simulation not possible: "
 
 def _simulate_isolating(simulate_function: Callable, regimen, population: Population, grid: np.ndarray,
                         doubling_time_days: float | None, overrides: Mapping[str, float] | None,
-                        occult_fraction: np.ndarray | None = None
+                        occult_fraction: np.ndarray | None = None, stops: tuple[np.ndarray, np.ndarray] | None = None
                         ) -> tuple[dict[str, np.ndarray], np.ndarray, list[str], dict[str, np.ndarray]]:
     """(outputs, status, reasons, organ doses) of ``population``; when the batch raises InputError (a patient whose
     inputs the kinetics cannot take), the batch is halved until the failing patients are isolated, so that one
-    patient never takes others down with it. Each patient's result does not depend on its batch (own step)."""
+    patient never takes others down with it. Each patient's result does not depend on its batch (own step).
+    ``occult_fraction``: each patient's initial occult burden; ``stops``: (RPT, ICI) stop day per patient
+    (treatment as given, :class:`.scenario.TreatmentRules`)."""
     from ..simulation.engine import site_selective_uptake
 
     try:
         patients = population.engine_patients(doubling_time_days)
         if occult_fraction is not None:
             patients["occult_fraction"] = occult_fraction
-        result = simulate_function(regimen, patients, grid, organs=(), outputs=ENGINE_OUTPUTS, overrides=overrides)
-        organ = _organ_doses(regimen, population, site_selective_uptake(overrides=overrides))
+        extra = {} if stops is None else {"rpt_stop_days": stops[0], "ici_stop_days": stops[1]}
+        result = simulate_function(regimen, patients, grid, organs=(), outputs=ENGINE_OUTPUTS, overrides=overrides,
+                                   **extra)
+        organ = _organ_doses(regimen, population, site_selective_uptake(overrides=overrides),
+                             None if stops is None else stops[0])
         outputs = {name: np.asarray(result.outputs[name], dtype=float) for name in ENGINE_OUTPUTS}
         return outputs, np.asarray(result.status), list(result.reasons), organ
     except InputError as error:
@@ -207,7 +228,8 @@ def _simulate_isolating(simulate_function: Callable, regimen, population: Popula
         middle = count // 2
         parts = [_simulate_isolating(simulate_function, regimen, population.subset(np.arange(start, stop)), grid,
                                      doubling_time_days, overrides,
-                                     None if occult_fraction is None else occult_fraction[start:stop])
+                                     None if occult_fraction is None else occult_fraction[start:stop],
+                                     None if stops is None else (stops[0][start:stop], stops[1][start:stop]))
                  for start, stop in ((0, middle), (middle, count))]
     outputs = {name: np.concatenate([part[0][name] for part in parts]) for name in ENGINE_OUTPUTS}
     status = np.concatenate([part[1] for part in parts])
@@ -233,9 +255,17 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     grid, imaging, psa_index = output_grid(scenario)
     overrides = {**calibration.immunity_overrides(), **scenario.overrides}
     occult = occult_settings(overrides)
-    simulated = _simulate_isolating(simulate_function, regimen, population, grid,
-                                    arm_doubling_time(scenario, calibration, arm_index), overrides or None,
-                                    occult_fraction_draw(uniforms[:, 9], occult["occult_fraction_min"]))
+    occult_fraction = occult_fraction_draw(uniforms[:, 9], occult["occult_fraction_min"])
+    doubling = arm_doubling_time(scenario, calibration, arm_index)
+    rules = scenario.treatment
+    stops = _maximum_duration_stops(rules, regimen, count) if rules.active else None
+    simulated = _simulate_isolating(simulate_function, regimen, population, grid, doubling, overrides or None,
+                                    occult_fraction, stops)
+    if rules.active:
+        simulated, stops = _as_given(simulated, stops, rules, regimen, population, grid, imaging, uniforms[:, 6],
+                                     lambda rows, part: _simulate_isolating(
+                                         simulate_function, regimen, population.subset(rows), grid, doubling,
+                                         overrides or None, occult_fraction[rows], part))
     outputs_all, status, reasons, organ = simulated
     if not np.any(status == 0) and all(reason.startswith(WHOLE_ARM) for reason in reasons):
         return pd.DataFrame(), pd.DataFrame(), _failed_frame(ids, arm.name, reasons)
@@ -273,23 +303,25 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
         psa_times = grid[psa_index]
         psa_values = np.where(psa_times[None, :] <= end[:, None], outputs["psa"][:, psa_index], np.nan)
         psa = pcwg3_psa(psa_times, np.maximum(psa_values, 0.0))
+    measurable = np.asarray(population.measurable_disease, dtype=bool)[index]
     record = PatientRecord(recist(times, sums, new_lesion_times=new_lesion_time, confirm=scenario.confirm_response),
                            death, censor, psa, bone_progression=bone,
-                           size_progression=recist(times, sums, confirm=scenario.confirm_response).progression_time)
+                           size_progression=recist(times, sums, confirm=scenario.confirm_response).progression_time,
+                           measurable=measurable)
 
     lymphocytes = np.where(grid[None, :] <= end[:, None], outputs["lymphocytes"], np.nan)
     radiation = radiation_toxicity(draws[:, 2:6], kidney_bed=organ["kidney_bed"][index] if "kidney_bed" in organ else None,
                                    salivary_bed=organ["salivary_bed"][index] if "salivary_bed" in organ else None,
                                    marrow_dose=organ["marrow_dose"][index] if "marrow_dose" in organ else None,
                                    lymphocyte_counts=lymphocytes)
-    exposure_end = np.minimum(end, endpoint("pfs").per_patient(record)["pfs_days"])
+    exposure_end = end if rules.immune_exposure == "follow_up" else \
+        np.minimum(end, endpoint("pfs").per_patient(record)["pfs_days"])
     exposure = np.zeros(index.size)
     exposure_by_class: dict[str, np.ndarray] = {}
-    if regimen.ici is not None:
-        target = str(regimen.ici.checkpoint_inhibitor.target)
+    for target in dict.fromkeys(regimen.ici_agents().values()):
         occupancy = outputs["ctla4_occupancy" if target == "CTLA-4" else "occupancy"]
-        exposure = _exposure(grid, occupancy, exposure_end)
-        exposure_by_class[target] = exposure
+        exposure_by_class[target] = _exposure(grid, occupancy, exposure_end)
+        exposure = exposure + exposure_by_class[target]
     immune = immune_adverse_events(exposure_by_class, draws[:, 6:8])
     background = None
     if any(item.standard_of_care for item in scenario.arms):  # the column in every arm of such a trial
@@ -300,6 +332,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
             "kidney_bed_Gy": organ["kidney_bed"][index] if "kidney_bed" in organ else np.zeros(index.size),
             "marrow_dose_Gy": organ["marrow_dose"][index] if "marrow_dose" in organ else np.zeros(index.size),
             "tumour_dose_Gy": np.nan_to_num(outputs["tumour_dose"][:, -1])}
+    if stops is not None:
+        rows.update({"rpt_stop_days": stops[0][index], "ici_stop_days": stops[1][index]})
     for item in endpoints():
         rows.update(item.per_patient(record))
     for column, values in rows.items():
@@ -350,6 +384,74 @@ def first_new_lesion(times: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Day of the first assessment showing a new lesion (count ≥ 1) per patient; inf when none does."""
     seen = np.nan_to_num(counts) >= 1.0
     return np.where(seen.any(axis=1), np.asarray(times, dtype=float)[seen.argmax(axis=1)], np.inf)
+
+
+def _maximum_duration_stops(rules, regimen, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(RPT, ICI) stop days before any outcome is known: inf, and the ICI's maximum duration after its first
+    infusion (``ici_max_duration``)."""
+    ici_stop = np.full(count, np.inf)
+    infusion_times, _ = regimen.ici_infusions(np.ones(1))
+    if rules.ici_max_days is not None and infusion_times.size:
+        # an infusion exactly at the maximum duration is not given: "up to 2 years" of q3w is 35 infusions
+        ici_stop[:] = float(infusion_times.min()) + rules.ici_max_days * (1.0 - 1e-9)
+    return np.full(count, np.inf), ici_stop
+
+
+def progression_stop_days(times: np.ndarray, sums: np.ndarray, confirmation_days: float | None) -> np.ndarray:
+    """Day treatment stops at RECIST 1.1 progression: the first PD scan, or with a confirmation interval the first
+    later scan at least that long after it that still shows PD (iRECIST-style confirmation, Seymour et al. 2017
+    Lancet Oncol 18:e143); inf when progression is not (yet) confirmed. ``sums`` (patients, scans), column 0
+    the baseline."""
+    result = recist(times, sums)
+    first = result.progression_time
+    if not confirmation_days:
+        return first
+    later = times[1:][None, :]
+    confirming = (result.assessment_response == PROGRESSIVE_DISEASE) & \
+        (later >= first[:, None] + confirmation_days * (1.0 - 1e-9))
+    return np.where(confirming.any(axis=1), later[0][np.argmax(confirming, axis=1)], np.inf)
+
+
+def _as_given(simulated, stops, rules, regimen, population: Population, grid: np.ndarray, imaging: np.ndarray,
+              event_uniforms: np.ndarray, simulate_part: Callable):
+    """Treatment as given in trials (issue 13 item 5), two passes: the first pass (every patient dosed up to the
+    maximum duration) gives each patient's stop day — confirmed progression stops RPT and ICI, the onset of a
+    grade ≥ 3 irAE stops the ICI; the patients with administrations after their stop day are simulated again
+    without them. Exact, because a trajectory up to a day depends only on the doses given before it: the second
+    pass equals the first up to the stop day, so the progression or irAE that set it is unchanged."""
+    outputs, status, reasons, organ = simulated
+    rpt_stop, ici_stop = (stops[0].copy(), stops[1].copy())
+    failed = status != 0
+    if "progression" in rules.stop_at:
+        progression = progression_stop_days(grid[imaging], outputs["diameter_sum"][:, imaging].astype(float),
+                                            rules.confirmation_days)
+        progression[failed] = np.inf
+        rpt_stop, ici_stop = np.minimum(rpt_stop, progression), np.minimum(ici_stop, progression)
+    agents = regimen.ici_agents()
+    if "toxicity" in rules.stop_at and agents:
+        cumulative = {target: _cumulative_exposure(grid, outputs["ctla4_occupancy" if target == "CTLA-4"
+                                                                else "occupancy"])
+                      for target in dict.fromkeys(agents.values())}
+        onset = immune_event_onset(grid, cumulative, event_uniforms)
+        onset[failed] = np.inf
+        ici_stop = np.minimum(ici_stop, onset)
+    rpt_times, _ = regimen.rpt_administrations(np.ones(1), np.ones(1))
+    ici_times, _ = regimen.ici_infusions(np.ones(1))
+    last_rpt = rpt_times.max() if rpt_times.size else -np.inf
+    last_ici = ici_times.max() if ici_times.size else -np.inf
+    again = np.flatnonzero(~failed & ((rpt_stop < last_rpt) | (ici_stop < np.minimum(last_ici, stops[1]))))
+    if again.size:
+        part_outputs, part_status, part_reasons, part_organ = simulate_part(again, (rpt_stop[again], ici_stop[again]))
+        for name in outputs:
+            outputs[name][again] = part_outputs[name]
+        status = status.copy()
+        status[again] = part_status
+        for number, row in enumerate(again):
+            reasons[row] = part_reasons[number]
+        for key in organ:
+            if key in part_organ:
+                organ[key][again] = part_organ[key]
+    return (outputs, status, reasons, organ), (rpt_stop, ici_stop)
 
 
 def _base_frame(population: Population, ids: np.ndarray, arm: str) -> pd.DataFrame:
@@ -443,7 +545,10 @@ def simulate_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLi
 def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
     """Hash of what determines the numbers: the scenario without seed, patients and chunk size (the manifest
     pins those) and the calibration values."""
-    document = scenario.model_dump(mode="json", exclude={"kind", "seed", "chunk_size", "patients"})
+    excluded = {"kind", "seed", "chunk_size", "patients"}
+    if scenario.treatment == TreatmentRules():  # the default leaves the hashes of earlier runs as they were
+        excluded.add("treatment")
+    document = scenario.model_dump(mode="json", exclude=excluded)
     return scenario_hash({"scenario": document, "calibration": dict(calibration.values)})
 
 

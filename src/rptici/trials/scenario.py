@@ -17,6 +17,8 @@ A scenario file (YAML) or mapping::
     chunk_size: 1000
     overrides: {kill_rate: 0.05}        # immunity parameters (internal units), after the calibration
     calibration: default                # packaged data/calibration/<name>.yaml, a file path, or null (none)
+    treatment: {stop_at: [progression, toxicity], progression_confirmation: 4 weeks, ici_max_duration: 2 years,
+                immune_exposure: follow_up}   # treatment as given in trials (default: the whole regimen for all)
 
 The calibration (:class:`Calibration`) holds the fitted uncertain parameters (written by
 ``rptici calibrate``; :mod:`rptici.analysis.calibration`) and how each applies: a scale of a population
@@ -117,6 +119,56 @@ class ArmSpec(Schema):
         return load_regimen(self.regimen)
 
 
+STOP_REASONS = ("progression", "toxicity")
+IMMUNE_EXPOSURE_WINDOWS = ("progression", "follow_up")
+
+
+class TreatmentRules(Schema):
+    """Treatment as given in trials (issue 13 item 5); the defaults give every patient the whole regimen.
+
+    ``stop_at``: ``progression`` stops every administration (RPT and ICI) after the scan that confirms RECIST 1.1
+    progression (``progression_confirmation`` later, iRECIST-style; none: the first PD scan), ``toxicity`` stops the
+    checkpoint inhibitor at the onset of a grade ≥ 3 immune-related adverse event. ``ici_max_duration`` ends the
+    checkpoint inhibitor that long after its first infusion (KEYNOTE and CheckMate protocols: 2 years).
+    ``immune_exposure``: the window over which checkpoint occupancy adds to the irAE hazard — ``progression`` (until
+    progression or the end of follow-up: the former proxy for stopping at progression, kept as the default) or
+    ``follow_up`` (until death or censoring, the dosing decides). Patients are followed for OS after stopping.
+    """
+
+    stop_at: tuple[Literal["progression", "toxicity"], ...] = ()
+    progression_confirmation: str | None = None
+    ici_max_duration: str | None = None
+    immune_exposure: Literal["progression", "follow_up"] = "progression"
+
+    @model_validator(mode="after")
+    def _parse(self) -> TreatmentRules:
+        if len(set(self.stop_at)) != len(self.stop_at):
+            raise InputError("stop_at", list(self.stop_at), "each of " + ", ".join(STOP_REASONS) + " at most once")
+        for text, name in ((self.progression_confirmation, "progression_confirmation"),
+                           (self.ici_max_duration, "ici_max_duration")):
+            if text is not None:
+                parse_positive(text, "time", name, allow_zero=name == "progression_confirmation")
+        if self.progression_confirmation is not None and "progression" not in self.stop_at:
+            raise InputError("progression_confirmation", self.progression_confirmation,
+                             "no confirmation unless stop_at includes 'progression'")
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Whether any rule changes what a patient receives."""
+        return bool(self.stop_at) or self.ici_max_duration is not None
+
+    @property
+    def confirmation_days(self) -> float | None:
+        return None if self.progression_confirmation is None else \
+            parse_positive(self.progression_confirmation, "time", "progression_confirmation", allow_zero=True)
+
+    @property
+    def ici_max_days(self) -> float | None:
+        return None if self.ici_max_duration is None else parse_positive(self.ici_max_duration, "time",
+                                                                          "ici_max_duration")
+
+
 class TrialScenario(Schema):
     """A virtual trial (see the module docstring for the file format)."""
 
@@ -137,6 +189,7 @@ class TrialScenario(Schema):
     population_method: str = "lhs"
     overrides: dict[str, float] = {}
     calibration: str | None = DEFAULT_CALIBRATION
+    treatment: TreatmentRules = TreatmentRules()
 
     @field_validator("disease")
     @classmethod

@@ -169,6 +169,25 @@ def immune_rate(checkpoint_class: str) -> float:
     return float(-np.log1p(-entry["grade3plus_probability"]["value"]) / entry["reference_exposure"]["value"])
 
 
+def immune_event_onset(times: ArrayLike, cumulative_exposure: Mapping[str, ArrayLike], uniform: ArrayLike
+                       ) -> NDArray[np.float64]:
+    """Day of onset of the grade ≥ 3 irAE that :func:`immune_adverse_events` decides with the same uniform: the first
+    of ``times`` at which the cumulative hazard Σ rate_class · ∫ occupancy dt reaches −ln(1 − u) (inf when never).
+
+    ``cumulative_exposure[class]``: ∫₀ᵗ occupancy dt per patient at each time, (patients, times). The event happens
+    by time T exactly when the hazard accumulated by T reaches the threshold, so stopping the antibody at the onset
+    leaves the event, and everything before it, unchanged (what makes a two-pass simulation exact).
+    """
+    grid = np.asarray(times, dtype=float)
+    draws = np.asarray(uniform, dtype=float)
+    hazard = np.zeros((draws.size, grid.size))
+    for name, value in cumulative_exposure.items():
+        hazard = hazard + immune_rate(name) * np.asarray(value, dtype=float)
+    threshold = -np.log1p(-draws)
+    reached = hazard >= threshold[:, None]
+    return np.where(reached.any(axis=1), grid[np.argmax(reached, axis=1)], np.inf)
+
+
 def immune_adverse_events(exposure: Mapping[str, ArrayLike], uniforms: ArrayLike) -> dict[str, NDArray[np.int64]]:
     """Grade ≥ 3 irAEs per organ category from checkpoint exposure.
 

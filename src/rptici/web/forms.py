@@ -185,8 +185,9 @@ def regimen_label(regimen: Mapping[str, Any] | None) -> str:
         cycles = rpt.get("cycles", 1)
         step = f" ({rpt['activity_step']} per cycle)" if rpt.get("activity_step") else ""
         parts.append(f"{name} {rpt.get('activity')}{step}" + (f" ×{cycles} every {rpt.get('interval')}" if cycles != 1 else ""))
-    if ici:
-        parts.append(f"{ici['agent']} {ici.get('dose')} {ici.get('interval')} ×{ici.get('infusions', '')}".rstrip(" ×"))
+    for schedule in (ici if isinstance(ici, (list, tuple)) else [ici] if ici else []):  # one schedule or phases
+        parts.append(f"{schedule['agent']} {schedule.get('dose')} {schedule.get('interval')} "
+                     f"×{schedule.get('infusions', '')}".rstrip(" ×"))
     sequence = regimen.get("sequence") or {}
     order = sequence.get("order", "concurrent")
     joined = " + ".join(parts)
@@ -325,6 +326,9 @@ def form_from_scenario(text: str, limits: WebLimits) -> dict[str, str]:
         if not isinstance(regimen, Mapping):
             raise InputError("scenario_file", type(regimen).__name__, "a regimen mapping with rpt, ici, sequence")
         rpt, ici = regimen.get("rpt") or {}, regimen.get("ici") or {}
+        if isinstance(ici, (list, tuple)):
+            raise InputError("scenario_file", f"{len(ici)} ICI schedules",
+                             "one ICI schedule per arm (the form edits one; run phases or doublets from the file)")
         sequence = regimen.get("sequence") or {}
         values = {
             "rpt_agent": _agent_name(rpt.get("agent")), "rpt_activity": rpt.get("activity"),

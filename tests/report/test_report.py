@@ -281,4 +281,4 @@ def test_replay_rows_accept_the_compare_result():
 
 def test_report_says_the_model_status_and_borrows_no_numbers_for_an_unrecorded_calibration(report):
     # the fixture folder records no calibration (no scenario.json): the banner must not claim the default's counts
-    assert 'id="model-status"' in report and "has not been measured" in report and "19 of 47" not in report
+    assert 'id="model-status"' in report and "has not been measured" in report and "28 of 55" not in report

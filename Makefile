@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/rptici dose examples/lu177_dotatate_patient.yaml --out out/dosimetry
 	rm -rf out/prince
 	$(BIN)/rptici trial run examples/trials/prince_like.yaml --patients 300 --seed 1 --out out/prince
-	$(BIN)/rptici trial summary out/prince --html out/prince_summary.html
+	$(BIN)/rptici report out/prince --out out/prince_summary.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

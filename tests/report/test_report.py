@@ -128,7 +128,7 @@ def test_report_is_self_contained(report):
 
 def test_scenario_and_failures_in_words(report):
     text = text_of(report)
-    assert "83 virtual patients with mcrpc" in text and "seed 7" in text and "follow-up 24 months" in text
+    assert "83 virtual patients with metastatic castration-resistant prostate cancer" in text and "seed 7" in text and "follow-up 24 months" in text
     assert "Lu-PSMA (control)" in text
     assert ("[177Lu]Lu-PSMA-617 8.5 GBq, -0.5 GBq per cycle every 6 weeks, 6 cycles; pembrolizumab 200 mg every "
             "3 weeks, 35 infusions; started together") in text
@@ -257,7 +257,7 @@ def test_report_of_a_tiny_real_trial(tmp_path):
     store = ResultStore(run.folder)
     patients = store.read("patients")
     failed = len(store.failures())
-    assert "20 virtual patients with mcrpc" in text and "RPT (control)" in text
+    assert "20 virtual patients with metastatic castration-resistant prostate cancer" in text and "RPT (control)" in text
     assert ("None: all 20 patients were simulated" in text) if failed == 0 else (f"{failed} of 20 patients failed" in text)
     for arm in ("RPT", "RPT + ICI"):
         simulated = int(((patients["arm"] == arm) & (patients["status"] == "ok")).sum())

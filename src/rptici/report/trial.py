@@ -25,7 +25,8 @@ from .. import __version__
 from ..analysis.dosimetry import arm_dosimetry
 from ..analysis.status import model_status
 from ..analysis.summary import summarize_tables
-from ..errors import InputError
+from ..errors import InputError, RpticiError
+from ..population import load_disease
 from ..store import MANIFEST_NAME, ResultStore
 from ..trials.endpoint_registry import Rate, TimeToEvent, endpoint, endpoints, summary_rows
 from ..trials.endpoints import RESPONSE_LABELS, to_months
@@ -115,12 +116,32 @@ def replay_rows(replay: Any) -> list[dict[str, Any]]:
 
 # -- scenario in words ----------------------------------------------------------------------------------
 
-def _words(value: Any) -> str:
+def _empty(value: Any) -> bool:
+    """Nothing to show: None, an empty string, list or mapping (or a mapping of only such values)."""
     if isinstance(value, Mapping):
-        return ", ".join(f"{key.replace('_', ' ')} {_words(item)}" for key, item in value.items())
+        return all(_empty(item) for item in value.values())
+    return value is None or (isinstance(value, (str, list, tuple)) and len(value) == 0)
+
+
+def _words(value: Any) -> str:
+    """A scenario value for people: mappings as "key value, …" without the empty entries, lists joined,
+    booleans as yes/no."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{str(key).replace('_', ' ')} {_words(item)}" for key, item in value.items()
+                         if not _empty(item))
     if isinstance(value, (list, tuple)):
         return ", ".join(_words(item) for item in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return str(value)
+
+
+def _disease_title(name: Any) -> str:
+    """The population's title (``data/populations/<name>.yaml``), else the name as stored."""
+    try:
+        return load_disease(str(name)).title
+    except RpticiError:
+        return str(name)
 
 
 def regimen_in_words(regimen: Mapping[str, Any] | None) -> str:
@@ -172,12 +193,13 @@ def scenario_summary(data: TrialRunData) -> dict[str, Any]:
                 for name, count in counts.items()]
     known = {"name", "description", "arms", "disease", "follow_up", "assessments", "seed", "patients"}
     return {"name": scenario.get("name") or data.folder.name, "description": scenario.get("description", ""),
-            "disease": scenario.get("disease", "–"), "arms": arms,
+            "disease": _disease_title(scenario["disease"]) if scenario.get("disease") else "–", "arms": arms,
             "patients": data.manifest.get("patients", len(data.patients)),
             "follow_up": _words(scenario.get("follow_up", "–")),
             "assessments": _words(scenario.get("assessments", "–")),
             "seed": data.manifest.get("seed", scenario.get("seed", "–")),
-            "other": {key: _words(value) for key, value in scenario.items() if key not in known},
+            "other": {key.replace("_", " "): _words(value) for key, value in scenario.items()
+                      if key not in known and not _empty(value)},
             "created": data.manifest.get("created", ""), "rptici_version": data.manifest.get("rptici_version", "")}
 
 

@@ -262,7 +262,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     simulated = _simulate_isolating(simulate_function, regimen, population, grid, doubling, overrides or None,
                                     occult_fraction, stops)
     if rules.active:
-        simulated, stops = _as_given(simulated, stops, rules, regimen, population, grid, imaging, uniforms[:, 6],
+        simulated, stops = _as_given(simulated, stops, rules, regimen, grid, imaging, uniforms[:, 6],
                                      lambda rows, part: _simulate_isolating(
                                          simulate_function, regimen, population.subset(rows), grid, doubling,
                                          overrides or None, occult_fraction[rows], part))
@@ -412,13 +412,14 @@ def progression_stop_days(times: np.ndarray, sums: np.ndarray, confirmation_days
     return np.where(confirming.any(axis=1), later[0][np.argmax(confirming, axis=1)], np.inf)
 
 
-def _as_given(simulated, stops, rules, regimen, population: Population, grid: np.ndarray, imaging: np.ndarray,
-              event_uniforms: np.ndarray, simulate_part: Callable):
+def _as_given(simulated, stops, rules, regimen, grid: np.ndarray, imaging: np.ndarray, event_uniforms: np.ndarray,
+              simulate_part: Callable):
     """Treatment as given in trials (issue 13 item 5), two passes: the first pass (every patient dosed up to the
     maximum duration) gives each patient's stop day — confirmed progression stops RPT and ICI, the onset of a
     grade ≥ 3 irAE stops the ICI; the patients with administrations after their stop day are simulated again
     without them. Exact, because a trajectory up to a day depends only on the doses given before it: the second
-    pass equals the first up to the stop day, so the progression or irAE that set it is unchanged."""
+    pass equals the first up to the stop day, so the progression or irAE that set it is unchanged.
+    ``simulate_part(rows, (rpt_stop, ici_stop))`` simulates the arm's patients at positions ``rows`` again."""
     outputs, status, reasons, organ = simulated
     rpt_stop, ici_stop = (stops[0].copy(), stops[1].copy())
     failed = status != 0

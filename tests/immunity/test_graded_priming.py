@@ -40,14 +40,14 @@ def test_graded_signal_is_monotone_and_smooth_through_one_cycle():
     assert two / one > 1.8                                      # two cycles' antigen nearly doubles it
 
 
-def test_default_signal_saturates_at_one_cycle():
+def test_former_saturating_signal_saturates_at_one_cycle():
     one, two = signal(np.array([ONE_CYCLE_ANTIGEN, 2 * ONE_CYCLE_ANTIGEN]), 1.0)
     assert two / one < 1.1
 
 
 def test_graded_signal_size_is_the_priming_strength():
     values = load_parameters("human").values
-    assert values["switch_priming_saturation"] == 1.0           # today's numbers until calibration
+    assert values["switch_priming_saturation"] == 0.0           # graded priming is the model (issue 13)
     low, high = 0.01, 1.0                                       # the prior's bounds (model table)
     assert values["priming_strength"] == pytest.approx(np.sqrt(low * high))  # centred (log scale) on weak
     p = parameter_vector(0.0)

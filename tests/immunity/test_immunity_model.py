@@ -128,6 +128,7 @@ def test_bad_input_names_the_field():
 def test_switch_off_equals_strength_zero(mechanism):
     """Each switch removes exactly its term: rhs(switch off) = rhs(the term's strength at zero), and ≠ rhs(on)."""
     p_on, y0 = patient("human", psa=12.0)
+    p_on[GLOBAL_PARAMETERS.index(f"switch_{mechanism}")] = 1.0
     y = treated_state(p_on, y0)
     p_off = p_on.copy()
     p_off[GLOBAL_PARAMETERS.index(f"switch_{mechanism}")] = 0.0
@@ -144,6 +145,8 @@ def test_switch_off_equals_strength_zero(mechanism):
         else:
             y_zero = y
             p_zero[indices] = 0.0
+        if mechanism == "growth":  # the occult burden grows at its own (derived) rate
+            p_zero[LAYOUT.parameter("occult_growth_rate")] = 0.0
         if mechanism == "radiation_kill":
             p_zero[[LAYOUT.parameter("beta", lesion) for lesion in range(LAYOUT.n_lesions)]] = 0.0
         if mechanism == "memory":  # no memory formed and none recalled
@@ -222,7 +225,7 @@ def test_without_treatment_immune_states_stay_at_steady_state(species):
     p, y0 = patient(species, volumes=(10.0, 2.0) if species == "human" else (0.1, 0.02), infiltration=[0.8],
                     pdl1=[0.6])
     rate = derivative(y0, p)
-    immune = [LAYOUT.state(name) for name in SYSTEMIC_STATES if name != "psa"]
+    immune = [LAYOUT.state(name) for name in SYSTEMIC_STATES if name not in ("psa", "occult", "occult_low")]
     immune += [LAYOUT.state(name, lesion) for lesion in range(2) for name in ("effector", "pdl1")]
     np.testing.assert_array_equal(rate[immune], 0.0)
     y = integrate(y0, p, 30.0 if species == "human" else 5.0)

@@ -20,6 +20,7 @@ from rptici.immunity.model import MODEL
 from rptici.immunity.parameters import load_parameters
 
 ON = {"switch_occult_disease": 1}
+OFF = {"switch_occult_disease": 0}
 DOUBLING_DAYS = np.array([60.0, 90.0])
 FRACTION = np.array([0.05, 0.2])
 COHORT = {"lesion_volumes_mL": np.array([[5.0, 10.0], [2.0, np.nan]]), "doubling_time_days": DOUBLING_DAYS,
@@ -64,7 +65,7 @@ def test_untreated_occult_burden_reaches_the_detection_volume_at_the_closed_form
 
 
 def test_switched_off_there_is_no_occult_burden_and_nothing_else_changes():
-    off, on = occult(), occult(ON)
+    off, on = occult(OFF), occult(ON)
     assert np.all(off["occult_volume"] == 0.0)
     np.testing.assert_allclose(off["volume_sum"], on["volume_sum"], rtol=1e-6)  # visible lesions do not feel it
     assert np.all(on["psa"][:, -1] > off["psa"][:, -1])  # a growing occult burden makes PSA

@@ -34,6 +34,7 @@ RADIUM = "[223Ra]RaCl2"
 #: Within-patient CV of Lu-PSMA-617 lesion doses (tests/reference/rpt_response.yaml, voxel Monte Carlo study).
 EVIDENCE_CV = 1.0
 ON = {"switch_site_selective_uptake": 1.0}
+OFF = {"switch_site_selective_uptake": 0.0}
 
 
 def _psma(cycles: int = 1) -> Regimen:
@@ -52,15 +53,15 @@ def _without_lesion_covariates(patients: dict) -> dict:
 
 # --- population ------------------------------------------------------------------------------------------------
 
-def test_every_population_file_gives_sites_and_a_zero_spread():
-    """Each disease has site frequencies (summing to 1, with a source) and the within-patient spread 0 until the
-    calibration fits it (default unchanged)."""
+def test_every_population_file_gives_sites_and_the_evidence_spread():
+    """Each disease has site frequencies (summing to 1, with a source) and the within-patient spread of the
+    evidence (lesion-dose CV about 100 %, tests/reference/rpt_response.yaml)."""
     from rptici.population import known_diseases
 
     for name in known_diseases():
         lesions = load_disease(name).lesions
         assert len(lesions.site_frequencies) == len(LESION_SITES) and abs(sum(lesions.site_frequencies) - 1) < 1e-9
-        assert lesions.sites_source and lesions.uptake_spread == 0.0 and lesions.uptake_spread_source
+        assert lesions.sites_source and lesions.uptake_spread == EVIDENCE_CV and lesions.uptake_spread_source
 
 
 def test_lesion_factors_keep_the_patients_whole_body_value():
@@ -89,8 +90,8 @@ def test_sites_follow_the_disease_frequencies_and_change_no_other_draw():
     for site, frequency in zip(LESION_SITES, frequencies):
         assert np.mean(sites == site) == pytest.approx(frequency, abs=0.015)
     assert np.all(lesion_sites((), np.zeros((2, 3)), np.ones((2, 3), dtype=bool)) == "")
-    base = sample_population("mcrpc", 50, 4)
-    spread = sample_population("mcrpc", 50, 4, lesion_uptake_spread=EVIDENCE_CV)
+    base = sample_population("mcrpc", 50, 4, lesion_uptake_spread=0.0)
+    spread = sample_population("mcrpc", 50, 4)
     for name in ("lesion_volumes_mL", "target_uptake_scale", "alpha_per_Gy", "low_uptake_fraction", "psa_ng_per_mL"):
         np.testing.assert_array_equal(getattr(base, name), getattr(spread, name))
     np.testing.assert_array_equal(base.lesion_sites, spread.lesion_sites)
@@ -120,18 +121,18 @@ def test_bad_site_entries_are_refused_with_the_field_named():
 # --- doses -----------------------------------------------------------------------------------------------------
 
 def test_spread_zero_reproduces_todays_doses_exactly():
-    """With the population files' spread 0 every lesion has its patient's value: the engine's lesion doses,
-    tumour volumes and marrow dose, and the closed-form organ doses, equal bit for bit those computed without
-    any per-lesion covariate (the inputs of the model before this change); the switch is off by default."""
-    assert not site_selective_uptake()
-    population = sample_population("mcrpc", 24, 3)
+    """With spread 0 every lesion has its patient's value: the engine's lesion doses, tumour volumes and marrow
+    dose, and the closed-form organ doses, equal bit for bit those computed without any per-lesion covariate
+    (the inputs of the model before lesions differed), with the site switch off (it is on by default)."""
+    assert site_selective_uptake() and not site_selective_uptake(overrides=OFF)
+    population = sample_population("mcrpc", 24, 3, lesion_uptake_spread=0.0)
     patients = population.engine_patients()
     times = np.array([0.0, 30.0, 120.0])
     outputs = ("dose", "volume", "marrow_dose")
     for regimen in (_psma(2), _radium()):
-        ours = simulate(regimen, patients, times, outputs=outputs, output_dtype=np.float64)
+        ours = simulate(regimen, patients, times, outputs=outputs, output_dtype=np.float64, overrides=OFF)
         before = simulate(regimen, _without_lesion_covariates(patients), times, outputs=outputs,
-                          output_dtype=np.float64)
+                          output_dtype=np.float64, overrides=OFF)
         for name in outputs:
             np.testing.assert_array_equal(ours[name], before[name], err_msg=name)
     covariates = population.kinetic_covariates()
@@ -176,7 +177,7 @@ def test_whole_body_tumour_dose_is_the_mass_weighted_lesion_dose():
 
 def test_radium_reaches_bone_lesions_only_and_soft_tissue_lesions_keep_growing():
     """Radium-223 with the switch on: a node and a liver lesion get no dose while the bone lesion gets its dose;
-    with the switch off (default) every lesion takes up radium as before. Without an out-of-field immune
+    with the switch off every lesion takes up radium as before. Without an out-of-field immune
     response (none is reported for RPT alone in patients, tests/reference/rpt_response.yaml; here immunogenic
     cell death off, so that the check isolates the kinetics), the soft-tissue lesions then keep growing like
     untreated lesions, whereas with the switch off radium shrinks them. The other agents list no sites: the
@@ -188,7 +189,7 @@ def test_radium_reaches_bone_lesions_only_and_soft_tissue_lesions_keep_growing()
     outputs = ("dose", "volume")
     no_immune = {"switch_immunogenic_cell_death": 0.0}
     on = simulate(_radium(), patients, times, outputs=outputs, overrides={**ON, **no_immune})
-    off = simulate(_radium(), patients, times, outputs=outputs, overrides=no_immune)
+    off = simulate(_radium(), patients, times, outputs=outputs, overrides={**OFF, **no_immune})
     untreated = simulate(_radium(), patients, times, outputs=("volume",),  # no radiation kill in any lesion
                          overrides={**ON, **no_immune, "switch_radiation_kill": 0.0})
     assert on["dose"][0, -1, 0] > 1.0 and np.all(on["dose"][0, -1, 1:] < 1e-9)  # 0 up to the exponential fit
@@ -201,7 +202,7 @@ def test_radium_reaches_bone_lesions_only_and_soft_tissue_lesions_keep_growing()
     default = simulate(_radium(), patients, times, outputs=("dose",), overrides=ON)  # with the immune response
     assert np.all(default["dose"][0, -1, soft] < 1e-9)
     psma_on = simulate(_psma(), patients, times, outputs=("dose",), overrides=ON)
-    psma_off = simulate(_psma(), patients, times, outputs=("dose",))
+    psma_off = simulate(_psma(), patients, times, outputs=("dose",), overrides=OFF)
     np.testing.assert_array_equal(psma_on["dose"], psma_off["dose"])
 
 

@@ -67,7 +67,7 @@ def trial(overrides: dict):
 
 def test_with_occult_disease_new_lesions_drive_progression_and_switched_off_rpfs_is_long_again():
     on = trial({**RADIATION_ONLY, "switch_occult_disease": 1})
-    off = trial(RADIATION_ONLY)
+    off = trial({**RADIATION_ONLY, "switch_occult_disease": 0})
     share_on = on["progression_by_new_lesion"].sum() / on["radiographic_progression"].sum()
     assert share_on > 0.0
     assert not off["progression_by_new_lesion"].any()  # off, no new lesion ever appears

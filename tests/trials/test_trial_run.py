@@ -132,3 +132,20 @@ def test_schedule_and_validation():
     scenario = load_trial_scenario({**SCENARIO, "patients": 10,
                                     "arms": [{"name": "a", "ratio": 2}, {"name": "b", "control": True}]})
     assert scenario.arm_counts() == [7, 3] and scenario.arm_counts(30) == [20, 10]
+
+
+def test_disease_specific_death_hazard_scale():
+    """``death_hazard_scale.<disease>`` multiplies the burden term for that disease only, on top of the global
+    scale; a calibration file may carry it, an unknown name is still refused."""
+    from rptici.errors import InputError
+    from rptici.trials.endpoints import SurvivalParameters
+    from rptici.trials.scenario import Calibration, calibration_from_document
+
+    base = SurvivalParameters.default().burden_hazard_at_reference
+    calibration = calibration_from_document({"parameters": {"death_hazard_scale": 2.0,
+                                                            "death_hazard_scale.gep_net": 0.25}}, "test")
+    assert calibration.survival_parameters("gep_net").burden_hazard_at_reference == pytest.approx(0.5 * base)
+    assert calibration.survival_parameters("mcrpc").burden_hazard_at_reference == pytest.approx(2.0 * base)
+    assert Calibration().survival_parameters("gep_net").burden_hazard_at_reference == pytest.approx(base)
+    with pytest.raises(InputError, match="death_hazard_scale.<disease>"):
+        calibration_from_document({"parameters": {"death_scale.gep_net": 1.0}}, "test")

@@ -45,6 +45,7 @@ from ..errors import InputError
 from ..trials.registry import registry
 from ..trials.run import simulate_trial
 from ..trials.scenario import Calibration
+from .evidence import compare_evidence
 from .replay import compare, replay_arms, replay_scenario
 
 #: name → (start, lower, upper, unit, what it does)
@@ -68,14 +69,31 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
     "death_hazard_scale": (1.848, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
     "doubling_time_days.mcrpc": (41.02, 10.0, 500.0, "d", "tumour volume doubling time, mCRPC"),
     "doubling_time_days.gep_net": (435.6, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
+    "death_hazard_scale.gep_net": (1.0, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
+                                                      "(disease-specific: NET liver disease of 60 mL is lived with "
+                                                      "for years, NETTER-1 control median OS 36 months)"),
+    "immunity.priming_strength": (0.1, 0.01, 1.0, "1", "size of the graded RPT-triggered priming relative to the "
+                                                    "saturating mouse signal; prior log-uniform, centred on weak "
+                                                    "(no out-of-field responses to RPT alone in patients)"),
+    "immunity.occult_fraction_min": (0.01, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
+                                                        "(fraction of the detection volume): when new lesions appear"),
+    "immunity.occult_dose_fraction": (0.5, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
+                                                        "occult micrometastases receive"),
 }
-#: Fixed (not fitted) values carried in the calibration file, with their source.
-FIXED: dict[str, tuple[float, str]] = {
-    "doubling_time_days.sclc": (30.0, "assumption: relapsed SCLC grows fast (volume doubling of about a month; "
-                                      "not fitted: CheckMate 032 alone cannot separate it from the death hazard)"),
-    "doubling_time_days.merkel": (40.0, "assumption: metastatic Merkel cell carcinoma grows within weeks; not fitted"),
+#: Fixed (not fitted) values carried in the calibration file: name → (value, unit, source).
+FIXED: dict[str, tuple[float, str, str]] = {
+    "doubling_time_days.sclc": (30.0, "d", "assumption: relapsed SCLC grows fast (volume doubling of about a month; "
+                                           "not fitted: CheckMate 032 alone cannot separate it from the death hazard)"),
+    "doubling_time_days.merkel": (40.0, "d", "assumption: metastatic Merkel cell carcinoma grows within weeks; not "
+                                             "fitted"),
+    "lesion_uptake_spread": (1.0, "1", "evidence, not fitted: lesion doses vary about 100 % (CV) between the lesions of "
+                                       "one patient (Violet et al. 2019 J Nucl Med 60:517; Völter et al. 2021 "
+                                       "Diagnostics 11:428; tests/reference/rpt_response.yaml)"),
 }
 MODEL_SD = 0.1
+#: Optimisers of :func:`calibrate`, with the words the calibration file records.
+OPTIMISERS = {"nelder-mead": "bounded Nelder-Mead in log space (scipy.optimize.minimize)",
+              "cma": "CMA-ES in log space scaled to [0, 1] (cma package; Hansen 2016)"}
 #: The calibration trials used by default (acronyms of role ``calibration`` records).
 DEFAULT_TRIALS = ("VISION", "TheraP", "ALSYMPCA", "KEYNOTE-199", "NETTER-1", "KEYNOTE-158", "KEYNOTE-017",
                   "JAVELIN Merkel 200", "CheckMate 032", "CheckMate 650")
@@ -96,6 +114,7 @@ class CalibrationResult:
     seed: int
     trials: tuple[str, ...]
     skipped: list[str] = field(default_factory=list)
+    method: str = "nelder-mead"
 
     def document(self) -> dict[str, Any]:
         """The calibration file's content (see data/calibration/default.yaml)."""
@@ -105,14 +124,14 @@ class CalibrationResult:
             parameters[name] = {"value": float(f"{value:.4g}"), "unit": unit, "bounds": [lower, upper], "start": start,
                                 "meaning": meaning,
                                 "source": f"fitted by rptici calibrate to {', '.join(self.trials)} (monotherapy only)"}
-        for name, (value, source) in FIXED.items():
-            parameters[name] = {"value": value, "unit": "d", "source": source, "fitted": False}
+        for name, (value, unit, source) in FIXED.items():
+            parameters[name] = {"value": value, "unit": unit, "source": source, "fitted": False}
         return {
             "description": "Calibration of rptici's uncertain parameters to the monotherapy trials "
                            "(data/trials_monotherapy.yaml). The combination trials were never used.",
             "objective": "J = sum over endpoints of (ln simulated - ln reported)^2 / (sigma_i^2 + 0.1^2); sigma_i^2 = "
                          "(1-p)/(n p) for rates and landmarks, 1/n for medians (rptici.analysis.calibration)",
-            "optimiser": "bounded Nelder-Mead in log space (scipy.optimize.minimize)",
+            "optimiser": OPTIMISERS[self.method],
             "fitted": {"date": datetime.now(timezone.utc).date().isoformat(), "seed": self.seed,
                        "patients_per_trial": self.patients, "evaluations": self.evaluations,
                        "objective": round(self.objective, 4), "objective_at_start": round(self.start_objective, 4),
@@ -147,7 +166,7 @@ def calibration_targets(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 
 
 
 def _calibration(values: dict[str, float]) -> Calibration:
-    merged = {name: value for name, (value, _) in FIXED.items()}
+    merged = {name: value for name, (value, _, _) in FIXED.items()}
     merged.update(values)
     return Calibration(merged, "calibration in progress")
 
@@ -185,16 +204,29 @@ def evaluate(values: dict[str, float], targets: list[tuple[Any, Any]]) -> tuple[
             rows.append({"trial": record.acronym or record.name, "arm": row["arm"], "endpoint": row["endpoint"],
                          "reported": row["reported"], "simulated": row["simulated"], "low": row["low"],
                          "high": row["high"], "n_reported": row["n"], "weight": 1.0 / variance, "term": term})
+        for item in compare_evidence(record.acronym or record.name, tables["patients"]):
+            n_virtual = max(int(np.sum(tables["patients"]["status"] == "ok")), 1)
+            simulated = item.simulated if item.simulated is not None else (
+                1.5 * result["summary"]["follow_up_months"] if item.unit == "months" else 0.5 / n_virtual)
+            simulated = max(simulated, 0.5 / n_virtual)
+            variance = _variance(item.unit, item.reported, item.n) + MODEL_SD ** 2
+            term = (math.log(simulated) - math.log(item.reported)) ** 2 / variance
+            total += term
+            rows.append({"trial": record.acronym or record.name, "arm": "evidence", "endpoint": f"{item.name}[{item.index}]",
+                         "reported": item.reported, "simulated": item.simulated, "low": None, "high": None,
+                         "n_reported": item.n, "weight": 1.0 / variance, "term": term})
     return total, rows, skipped
 
 
 def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed: int = 1,
               max_evaluations: int = 80, parameters: Sequence[str] | None = None,
-              start: dict[str, float] | None = None,
+              start: dict[str, float] | None = None, method: str = "nelder-mead",
               log: Callable[[str], None] | None = None) -> CalibrationResult:
     """Fit :data:`PARAMETERS` (or the subset ``parameters``) to the monotherapy ``trials``; see the module docstring."""
     from scipy.optimize import minimize
 
+    if method not in OPTIMISERS:
+        raise InputError("method", method, "one of " + ", ".join(OPTIMISERS))
     names = list(PARAMETERS if parameters is None else parameters)
     for name in names:
         if name not in PARAMETERS:
@@ -221,16 +253,34 @@ def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed:
                 + ", ".join(f"{name}={values[name]:.4g}" for name in names))
         return value
 
-    if max_evaluations > 0:
+    if max_evaluations <= 0:
+        objective(x0)
+    elif method == "cma":
+        _cma_es(objective, x0, lower, upper, max_evaluations, seed)
+    else:
         minimize(objective, x0, method="Nelder-Mead", bounds=list(zip(lower, upper)),
                  options={"maxfev": int(max_evaluations), "xatol": 0.02, "fatol": 0.05, "initial_simplex": _simplex(x0, lower, upper)})
-    else:
-        objective(x0)
     return CalibrationResult(values={name: best["values"][name] for name in names}, objective=best["objective"],
                              start_objective=history[0], table=best["rows"], evaluations=len(history),
                              seconds=time.perf_counter() - began, patients=patients, seed=seed,
                              trials=tuple(record.acronym or record.name for record, _ in targets),
-                             skipped=best["skipped"])
+                             skipped=best["skipped"], method=method)
+
+
+def _cma_es(objective: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+            max_evaluations: int, seed: int) -> None:
+    """CMA-ES (Hansen 2016, arXiv:1604.00772; the ``cma`` package) in the log-parameters scaled to [0, 1]:
+    global, derivative-free and robust to the plateaus of an objective computed from a finite virtual cohort.
+    Starts at ``x0`` with step 0.2 (a fifth of every range), the package's default population size."""
+    import cma
+
+    span = upper - lower
+    strategy = cma.CMAEvolutionStrategy(list((x0 - lower) / span), 0.2,
+                                        {"bounds": [0.0, 1.0], "seed": int(seed), "maxfevals": int(max_evaluations),
+                                         "verbose": -9})
+    while not strategy.stop():
+        candidates = strategy.ask()
+        strategy.tell(candidates, [objective(lower + span * np.asarray(candidate)) for candidate in candidates])
 
 
 def _simplex(x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:

@@ -387,10 +387,15 @@ def _objective_response(record: PatientRecord) -> dict[str, NDArray[Any]]:
             "best_percent_change": response.best_percent_change}
 
 
+#: Landmark of the PSA waterfall: the best PSA change by week 12 (VISION PSA analysis, Eur Urol 2024).
+PSA_WATERFALL_LANDMARK_DAYS = 84.0
+
+
 def _psa50(record: PatientRecord) -> dict[str, NDArray[Any]]:
     if record.psa is None:
         return {}
-    return {"psa50": record.psa.psa50, "psa_best_percent_change": record.psa.best_percent_change}
+    return {"psa50": record.psa.psa50, "psa_best_percent_change": record.psa.best_percent_change,
+            "psa_best_percent_change_12wk": record.psa.best_percent_change_by(PSA_WATERFALL_LANDMARK_DAYS)}
 
 
 def _new_lesion_progression(record: PatientRecord) -> dict[str, NDArray[Any]]:
@@ -400,7 +405,12 @@ def _new_lesion_progression(record: PatientRecord) -> dict[str, NDArray[Any]]:
     progressed = np.isfinite(progression) & (progression <= record.censor)
     by_new = np.zeros_like(progressed) if record.size_progression is None \
         else progressed & (record.size_progression > progression)
-    return {"radiographic_progression": progressed, "progression_by_new_lesion": by_new}
+    columns = {"radiographic_progression": progressed, "progression_by_new_lesion": by_new,
+               "radiographic_progression_days": np.where(progressed, progression, np.nan)}
+    if record.size_progression is not None:
+        by_size = np.isfinite(record.size_progression) & (record.size_progression <= record.censor)
+        columns["size_progression_days"] = np.where(by_size, record.size_progression, np.nan)
+    return columns
 
 
 _ENDPOINTS: list[Endpoint] = [
@@ -408,7 +418,8 @@ _ENDPOINTS: list[Endpoint] = [
          ("best_response", "objective_response", "best_percent_change"), ("orr", "partial_responses"),
          ("objective_response",),
          abbreviation="ORR", compute=_objective_response, denominator="measurable", breakdown="best_response"),
-    Rate("psa50", "PSA50 response (PCWG3)", "fraction", ("psa50", "psa_best_percent_change"), ("psa50",),
+    Rate("psa50", "PSA50 response (PCWG3)", "fraction", ("psa50", "psa_best_percent_change", "psa_best_percent_change_12wk"),
+         ("psa50",),
          ("psa50",), "PSA50", compute=_psa50),
     TimeToEvent("pfs", "progression-free survival (radiographic)", "months", ("pfs_days", "pfs_event"),
                 ("median_rpfs", "median_pfs"), ("pfs_event",), "PFS", events=("progression", "death")),
@@ -418,7 +429,8 @@ _ENDPOINTS: list[Endpoint] = [
                 ("median_psa_pfs",), ("psa_pfs_event",), "PSA-PFS", events=("psa_progression", "death"),
                 hazard_ratio=False),
     Rate("new_lesion_share", "share of radiographic progressions by new lesions", "fraction",
-         ("radiographic_progression", "progression_by_new_lesion"), (),
+         ("radiographic_progression", "progression_by_new_lesion", "radiographic_progression_days",
+          "size_progression_days"), (),
          ("progression_by_new_lesion", "radiographic_progression"),
          "progression by new lesions", compute=_new_lesion_progression, denominator="radiographic_progression"),
     Toxicity("grade3plus", "grade ≥ 3 adverse events by attributed cause", "fraction",

@@ -228,13 +228,23 @@ class PsaResult:
     """PCWG3 PSA endpoints per patient.
 
     ``psa50``: a ≥ 50 % decline from baseline (confirmed when asked); ``best_percent_change``: maximal decline
-    in % (waterfall); ``progression_time``: day of the first value meeting the progression rule (inf if none).
+    in % (waterfall); ``progression_time``: day of the first value meeting the progression rule (inf if none);
+    ``percent_change`` [P, T − 1]: each value after baseline in % of baseline, measured at ``times`` [P, T − 1].
     """
 
     psa50: NDArray[np.bool_]
     best_percent_change: NDArray[np.float64]
     progression_time: NDArray[np.float64]
     percent_change: NDArray[np.float64]
+    times: NDArray[np.float64] | None = None
+
+    def best_percent_change_by(self, day: float) -> NDArray[np.float64]:
+        """Largest decline (most negative % change) among the values measured up to ``day`` (NaN if none):
+        the waterfall of a trial that reports the best PSA change by a landmark (VISION: by week 12)."""
+        if self.times is None:
+            raise ValueError("PsaResult.times is needed for a landmark waterfall")
+        within = ~np.isnan(self.percent_change) & (self.times <= day * (1 + _RELATIVE_TOLERANCE))
+        return np.where(within.any(axis=1), np.min(np.where(within, self.percent_change, np.inf), axis=1), np.nan)
 
     @property
     def progressed(self) -> NDArray[np.bool_]:
@@ -303,7 +313,7 @@ def pcwg3_psa(times: ArrayLike, psa: ArrayLike, confirm: bool = True) -> PsaResu
     after_measured = measured[:, 1:]
     best_change = np.where(after_measured.any(axis=1),
                            np.min(np.where(after_measured, percent, np.inf), axis=1), np.nan)
-    return PsaResult(psa50, best_change, progression_time, percent)
+    return PsaResult(psa50, best_change, progression_time, percent, np.broadcast_to(elapsed[:, 1:], percent.shape))
 
 
 def bone_scan_progression(times: ArrayLike, new_bone_lesions: ArrayLike) -> NDArray[np.float64]:

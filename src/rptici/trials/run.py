@@ -279,7 +279,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     outputs = {name: outputs_all[name][index] for name in ENGINE_OUTPUTS}
     draws = uniforms[index]
     ages = np.asarray(population.age_years)[index]
-    survival = calibration.survival_parameters()
+    survival = calibration.survival_parameters(scenario.disease)
     occult_volume = np.nan_to_num(np.maximum(outputs["occult_volume"], 0.0))
     burden = np.nan_to_num(np.maximum(outputs["volume_sum"], 0.0)) + occult_volume
     death = death_times(grid, burden, ages, draws[:, 0], survival)

@@ -285,20 +285,24 @@ class Calibration:
         return {name.split(".", 1)[1]: float(value) for name, value in self.values.items()
                 if name.startswith("immunity.")}
 
-    def survival_parameters(self) -> SurvivalParameters:
-        """Death-hazard parameters with the burden term scaled by ``death_hazard_scale``."""
+    def survival_parameters(self, disease: str | None = None) -> SurvivalParameters:
+        """Death-hazard parameters with the burden term scaled by ``death_hazard_scale`` and, for ``disease``,
+        by ``death_hazard_scale.<disease>`` where the calibration has it (one burden–hazard relation cannot serve
+        every disease: 60 mL of NET liver disease is lived with for years, 60 mL of mCRPC is not)."""
         base = SurvivalParameters.default()
+        scale = self.scale(DEATH_SCALE) * float(self.values.get(f"{DEATH_SCALE}.{disease}", 1.0))
         return SurvivalParameters(base.background_hazard_at_reference_age, base.reference_age, base.gompertz_slope,
-                                  base.burden_hazard_at_reference * self.scale(DEATH_SCALE), base.reference_burden,
+                                  base.burden_hazard_at_reference * scale, base.reference_burden,
                                   base.burden_exponent)
 
 
 def _check_calibration_name(name: str) -> None:
     known = (DEATH_SCALE, LESION_UPTAKE_SPREAD, *SCALES)
-    if name in known or name.startswith(("doubling_time_days.", "immunity.")):
+    if name in known or name.startswith(("doubling_time_days.", f"{DEATH_SCALE}.", "immunity.")):
         return
     raise InputError("calibration.parameters", name,
-                     "one of " + ", ".join(known) + ", doubling_time_days.<disease>, immunity.<parameter>")
+                     "one of " + ", ".join(known) + ", doubling_time_days.<disease>, "
+                     f"{DEATH_SCALE}.<disease>, immunity.<parameter>")
 
 
 def calibration_from_document(document: Mapping[str, Any], source: str) -> Calibration:

@@ -582,7 +582,8 @@ def trial_summary(folder: Path = typer.Argument(..., help="Results folder of `rp
 def calibrate(trials: Optional[list[str]] = typer.Option(None, "--trials", help="Monotherapy trials to fit (repeat); default all."),
               patients: int = typer.Option(100, "--patients", help="Virtual patients per trial."),
               seed: int = typer.Option(1, "--seed", help="Random seed (common random numbers for every evaluation)."),
-              evaluations: int = typer.Option(80, "--evaluations", help="Most objective evaluations (Nelder-Mead)."),
+              evaluations: int = typer.Option(80, "--evaluations", help="Most objective evaluations."),
+              method: str = typer.Option("nelder-mead", "--method", help="Optimiser: nelder-mead (local) or cma (CMA-ES, global)."),
               out: Optional[Path] = typer.Option(None, "--out", help="Calibration file to write (YAML)."),
               as_json: bool = JSON_OPTION) -> None:
     """Fit the uncertain parameters to the monotherapy trials only; writes the parameter file and sim-vs-reported."""
@@ -592,7 +593,7 @@ def calibrate(trials: Optional[list[str]] = typer.Option(None, "--trials", help=
 
         log = None if as_json else (lambda message: console.print(message))
         result = fit(tuple(trials) if trials else DEFAULT_TRIALS, patients=patients, seed=seed,
-                     max_evaluations=evaluations, log=log)
+                     max_evaluations=evaluations, method=method, log=log)
         if out is not None:
             write_calibration(result, out)
         document = result.document()

@@ -48,3 +48,24 @@ def test_calibrate_runs_and_reports_every_endpoint():
     assert reported[("pembrolizumab, PD-L1 positive (cohort 1)", "orr")] == pytest.approx(0.05)
     assert sorted(value for (arm, endpoint), value in reported.items() if endpoint == "median_os") == [7.9, 9.5, 14.1]
     assert math.isfinite(result.objective) and result.evaluations == 1
+
+
+def test_cma_es_searches_inside_the_bounds_and_never_reports_worse_than_its_start():
+    """CMA-ES on two parameters of KEYNOTE-199: every evaluation stays inside the bounds, the result is the best
+    evaluation (so never above the start's objective), and the file records the optimiser."""
+    seen = []
+    names = ["immunity.kill_rate", "immunity.pdl1_suppression"]
+    result = calibrate(("KEYNOTE-199",), patients=10, max_evaluations=6, method="cma", parameters=names,
+                       log=seen.append)
+    assert len(seen) == result.evaluations >= 6
+    for line in seen:
+        values = dict(item.split("=") for item in line.split(") ", 1)[1].split(", "))
+        for name in names:
+            _, lower, upper, _, _ = PARAMETERS[name]
+            assert lower * (1 - 1e-9) <= float(values[name]) <= upper * (1 + 1e-9)
+    assert result.objective <= result.start_objective
+    assert "CMA-ES" in result.document()["optimiser"]
+    with pytest.raises(InputError, match="method"):
+        calibrate(("KEYNOTE-199",), patients=10, max_evaluations=1, method="bfgs")
+    with pytest.raises(InputError, match="two parameters"):
+        calibrate(("KEYNOTE-199",), patients=10, max_evaluations=2, method="cma", parameters=names[:1])

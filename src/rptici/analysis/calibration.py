@@ -228,6 +228,9 @@ def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed:
     if method not in OPTIMISERS:
         raise InputError("method", method, "one of " + ", ".join(OPTIMISERS))
     names = list(PARAMETERS if parameters is None else parameters)
+    if method == "cma" and len(names) < 2:
+        raise InputError("parameters", names, "at least two parameters for CMA-ES (the cma package needs a "
+                                              "dimension of two or more; use nelder-mead for one)")
     for name in names:
         if name not in PARAMETERS:
             raise InputError("parameters", name, "names among " + ", ".join(PARAMETERS))

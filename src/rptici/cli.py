@@ -628,6 +628,12 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
                      ("arm", "endpoint", "reported", "simulated", "95 % CI"),
                      ([row["arm"], row["endpoint"], _display(row["reported"]), _display(row["simulated"]),
                        f"{_display(row['low'])} – {_display(row['high'])}"] for row in _clean(result["endpoints"])))
+        if result.get("evidence"):
+            _print_table("how the agent acts (data/rpt_evidence.yaml): reported vs simulated, trial-level tolerance",
+                         ("evidence", "reported", "simulated", "tolerance", "holds"),
+                         ([f"{row['what']} [{row['index'] + 1}]", _display(row["reported"]), _display(row["simulated"]),
+                           f"{_display(row['low'])} – {_display(row['high'])}", "yes" if row["holds"] else "no"]
+                          for row in _clean(result["evidence"])))
         _arm_table({**result["summary"], "model_status": result.get("model_status")}, "simulated arms")
         _fail_if_an_arm_failed(result["summary"])
 

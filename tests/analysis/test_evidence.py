@@ -53,3 +53,16 @@ def test_evidence_entries_carry_sources_and_counts():
     rows = compare_evidence("TheraP", pd.DataFrame({"arm": ["Lu-PSMA-617"] * 2, "status": ["ok", "ok"],
                                                       "target_uptake": [15.0, 5.0], "psa50": [True, False]}))
     assert [(row.reported, row.simulated, row.n) for row in rows] == [(0.91, 1.0, 35), (0.52, 0.0, 64)]
+
+
+def test_trial_level_tolerance():
+    """Wilson 95 % interval at the trial's n widened by 0.05 for rates; ×/÷ 4/3 for medians; None fails.
+    VISION PSA50 0.46 in 551 (Sartor et al. 2021): Wilson interval 0.419–0.502, so 0.37–0.55 holds."""
+    from rptici.analysis.tolerance import holds, tolerance_band, wilson_interval
+
+    low, high = wilson_interval(0.46, 551)
+    assert (low, high) == pytest.approx((0.4188, 0.5017), abs=5e-4)
+    assert tolerance_band("fraction", 0.46, 551) == pytest.approx((low - 0.05, high + 0.05))
+    assert holds("fraction", 0.46, 0.55, 551) and not holds("fraction", 0.46, 0.56, 551)
+    assert holds("months", 8.7, 11.5, None) and not holds("months", 8.7, 11.7, None)
+    assert not holds("months", 8.7, None, None)

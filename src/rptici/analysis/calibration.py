@@ -45,7 +45,6 @@ from ..errors import InputError
 from ..trials.registry import registry
 from ..trials.run import simulate_trial
 from ..trials.scenario import Calibration
-from .evidence import compare_evidence
 from .replay import compare, replay_arms, replay_scenario
 
 #: name → (start, lower, upper, unit, what it does)
@@ -204,17 +203,18 @@ def evaluate(values: dict[str, float], targets: list[tuple[Any, Any]]) -> tuple[
             rows.append({"trial": record.acronym or record.name, "arm": row["arm"], "endpoint": row["endpoint"],
                          "reported": row["reported"], "simulated": row["simulated"], "low": row["low"],
                          "high": row["high"], "n_reported": row["n"], "weight": 1.0 / variance, "term": term})
-        for item in compare_evidence(record.acronym or record.name, tables["patients"]):
-            n_virtual = max(int(np.sum(tables["patients"]["status"] == "ok")), 1)
-            simulated = item.simulated if item.simulated is not None else (
-                1.5 * result["summary"]["follow_up_months"] if item.unit == "months" else 0.5 / n_virtual)
+        n_virtual = max(int(np.sum(tables["patients"]["status"] == "ok")), 1)
+        for item in result["evidence"]:
+            simulated = item["simulated"] if item["simulated"] is not None else (
+                1.5 * result["summary"]["follow_up_months"] if item["unit"] == "months" else 0.5 / n_virtual)
             simulated = max(simulated, 0.5 / n_virtual)
-            variance = _variance(item.unit, item.reported, item.n) + MODEL_SD ** 2
-            term = (math.log(simulated) - math.log(item.reported)) ** 2 / variance
+            variance = _variance(item["unit"], item["reported"], item["n"]) + MODEL_SD ** 2
+            term = (math.log(simulated) - math.log(item["reported"])) ** 2 / variance
             total += term
-            rows.append({"trial": record.acronym or record.name, "arm": "evidence", "endpoint": f"{item.name}[{item.index}]",
-                         "reported": item.reported, "simulated": item.simulated, "low": None, "high": None,
-                         "n_reported": item.n, "weight": 1.0 / variance, "term": term})
+            rows.append({"trial": record.acronym or record.name, "arm": "evidence",
+                         "endpoint": f"{item['name']}[{item['index']}]", "reported": item["reported"],
+                         "simulated": item["simulated"], "low": item["low"], "high": item["high"],
+                         "n_reported": item["n"], "weight": 1.0 / variance, "term": term})
     return total, rows, skipped
 
 

@@ -18,6 +18,7 @@ and landmarks), which reflect the number of virtual patients, not the real trial
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,9 @@ from ..trials.run import simulate_trial
 from ..trials.standard_of_care import for_registry_arm
 from ..trials.scenario import Calibration, TrialScenario, load_calibration, load_trial_scenario
 from ..trials.endpoint_registry import LANDMARK, answering, endpoints
+from .evidence import compare_evidence
 from .summary import STATISTICS, summarize_tables
+from .tolerance import holds, tolerance_band
 from .status import model_status
 
 #: Words of an arm name that mark "no active treatment modelled" (the control of a placebo-controlled trial).
@@ -200,8 +203,12 @@ def compare(record: TrialRecord, scenario: TrialScenario, tables: dict[str, pd.D
     for curve_set in summary["km"].values():
         for curve in curve_set.values():
             curve.pop("fit", None)
+    evidence = [{**dataclasses.asdict(item), "low": band[0], "high": band[1],
+                 "holds": holds(item.unit, item.reported, item.simulated, item.n)}
+                for item in compare_evidence(record.acronym or record.name, tables["patients"])
+                for band in [tolerance_band(item.unit, item.reported, item.n)]] if record.role == "calibration" else []
     return {"trial": record.name, "acronym": record.acronym, "role": record.role, "disease": scenario.disease,
-            "reference": record.reference, "endpoints": rows, "summary": summary}
+            "reference": record.reference, "endpoints": rows, "evidence": evidence, "summary": summary}
 
 
 def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Calibration | None = "default",

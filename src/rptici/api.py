@@ -226,6 +226,15 @@ def run_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[st
     return run(scenario, out, **options)
 
 
+def engine_ready() -> bool:
+    """Whether the engine's compiled code is ready (compiled in this process or cached on disk); when not, the
+    first simulation compiles it, which takes about :data:`rptici.simulation.solver.COMPILE_SECONDS` seconds."""
+    from .immunity.model import MODEL
+    from .simulation.solver import kernel_ready
+
+    return kernel_ready(MODEL.rhs)
+
+
 def summarize(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """Per-arm endpoints of a trial's results folder (:func:`rptici.analysis.summary.summarize`)."""
     from .analysis.summary import summarize as summary

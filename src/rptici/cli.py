@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -92,8 +93,24 @@ def _display(value: Any) -> str:
     return str(value)
 
 
+class _StderrLines(logging.Handler):
+    """Log records as plain lines on the current stderr (also when a test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(record.getMessage(), err=True)
+
+
+def _say_engine_progress() -> None:
+    """Show the engine's notices (``rptici.engine`` log, e.g. its first compilation) as plain lines on stderr."""
+    logger = logging.getLogger("rptici.engine")
+    if not any(isinstance(handler, _StderrLines) for handler in logger.handlers):
+        logger.addHandler(_StderrLines(logging.INFO))
+        logger.setLevel(logging.INFO)
+
+
 def _run(action: Callable[[], None]) -> None:
     """Run a command; a user error becomes one clear line on stderr and exit status 2."""
+    _say_engine_progress()
     try:
         action()
     except RpticiError as error:

@@ -86,3 +86,16 @@ def test_bad_organs_name_the_field(tmp_path, organs, message):
     bad.write_text("patient: {lesions: [10 mL]}\norgans: " + organs, encoding="utf-8")
     result = runner.invoke(app, ["simulate", str(bad), "--days", "10"])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_the_engines_first_compilation_is_said_on_stderr(capsys):
+    """Issue 19, item 3: the CLI shows the engine's notices (its first compilation) as one plain stderr line."""
+    import logging
+
+    from rptici.cli import _say_engine_progress
+
+    _say_engine_progress()
+    _say_engine_progress()  # once only
+    logging.getLogger("rptici.engine").info("compiling the engine (first run only, about %d s)…", 20)
+    captured = capsys.readouterr()
+    assert captured.err == "compiling the engine (first run only, about 20 s)…\n" and captured.out == ""

@@ -193,8 +193,24 @@ def simulation_summary(result) -> dict[str, Any]:
     from .analysis.status import model_status
 
     return {"scenario": result.attrs["scenario"], "species": result.attrs["species"], "days": result.attrs["days"],
-            "times_d": result["time"].values, "patients": patients,
+            "times_d": result["time"].values, "patients": patients, "warnings": _simulation_warnings(patients),
             "model_status": model_status(UNCALIBRATED).as_dict()}
+
+
+def _simulation_warnings(patients: list[dict[str, Any]]) -> list[str]:
+    """Doses beyond any clinical range (:mod:`rptici.radiobiology.plausibility`), one line each, naming the patient
+    when there are several."""
+    from .radiobiology.plausibility import region_warnings
+
+    lines = []
+    for row in patients:
+        regions = {f"lesion_{number + 1}": {"rbe_weighted_dose_Gy": dose}
+                   for number, dose in enumerate(np.atleast_1d(row["lesion_dose_Gy"]))}
+        regions["red_marrow"] = {"rbe_weighted_dose_Gy": row["marrow_dose_Gy"]}
+        for organ, bed in row.get("organ_bed_Gy", {}).items():
+            regions[organ] = {"bed_Gy": bed}
+        lines += region_warnings(regions, f"patient {row['patient']}: " if len(patients) > 1 else "")
+    return lines
 
 
 def regimen_dose(scenario_or_regimen: Regimen | _dose.DoseScenario | Mapping[str, Any] | str | os.PathLike[str],
@@ -224,6 +240,15 @@ def run_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[st
     from .trials.run import run_trial as run
 
     return run(scenario, out, **options)
+
+
+def engine_ready() -> bool:
+    """Whether the engine's compiled code is ready (compiled in this process or cached on disk); when not, the
+    first simulation compiles it, which takes about :data:`rptici.simulation.solver.COMPILE_SECONDS` seconds."""
+    from .immunity.model import MODEL
+    from .simulation.solver import kernel_ready
+
+    return kernel_ready(MODEL.rhs)
 
 
 def summarize(folder: str | os.PathLike[str]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -92,8 +93,30 @@ def _display(value: Any) -> str:
     return str(value)
 
 
+class _StderrLines(logging.Handler):
+    """Log records as plain lines on the current stderr (also when a test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(record.getMessage(), err=True)
+
+
+def _say_engine_progress() -> None:
+    """Show the engine's notices (``rptici.engine`` log, e.g. its first compilation) as plain lines on stderr."""
+    logger = logging.getLogger("rptici.engine")
+    if not any(isinstance(handler, _StderrLines) for handler in logger.handlers):
+        logger.addHandler(_StderrLines(logging.INFO))
+        logger.setLevel(logging.INFO)
+
+
+def _warn(lines: Iterable[str] | None) -> None:
+    """Results beyond any clinical range (``warnings`` of a summary), one ``warning:`` line each on stderr."""
+    for line in lines or ():
+        typer.echo(f"warning: {line}", err=True)
+
+
 def _run(action: Callable[[], None]) -> None:
     """Run a command; a user error becomes one clear line on stderr and exit status 2."""
+    _say_engine_progress()
     try:
         action()
     except RpticiError as error:
@@ -267,6 +290,7 @@ def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide,
                      f"{result.administered_activity_MBq / 1000:.4g} GBq)",
                      ("region", "model", "TIA (MBq h)", "dose (Gy)", "Gy/GBq", "BED (Gy)", "limit (Gy)", "margin (Gy)"),
                      map(row, result.regions.values()), no_wrap=("region", "model"))
+        _warn(summary["warnings"])
         if out is not None:
             console.print(f"report: {summary['report']}")
 
@@ -311,6 +335,7 @@ def regimen_dose_command(
             for limit in values["limits"]:
                 if not limit["applies"]:
                     typer.echo(f"{region}: {limit['name']} {limit['limit']:g} Gy not applied: {limit['why']}")
+        _warn(summary["warnings"])
         if "ici" in summary:
             ici = summary["ici"]
             console.print(f"{ici['agent']} ({ici['target']}): trough occupancy {100 * ici['trough_occupancy']:.1f} %, "
@@ -462,6 +487,7 @@ def simulate_command(
                        _display(row["final_change_percent"]), _display(row["best_change_percent"]),
                        _display(row["lesion_dose_Gy"]), _display(row["marrow_dose_Gy"])]
                       for row in _clean(summary["patients"])))
+        _warn(summary["warnings"])
         _status_line(summary["model_status"])
         if plot is not None:
             console.print(f"plot: {summary['plot']}")
@@ -493,6 +519,7 @@ def _arm_table(summary: dict[str, Any], title: str) -> None:
             cells.append(summary_cell(value, kind) if reached or kind != "months" else "not reached")
         rows.append(cells)
     _print_table(title, columns, rows, no_wrap=("patients", "failed"))
+    _warn(summary.get("warnings"))
     if summary.get("complete") is False:
         typer.echo(f"INCOMPLETE: {summary.get('chunks_done')} of {summary.get('chunks')} chunks of patients are "
                    "finished; these numbers cover only their patients (run 'rptici trial run' into the same folder "

@@ -86,3 +86,28 @@ def test_bad_organs_name_the_field(tmp_path, organs, message):
     bad.write_text("patient: {lesions: [10 mL]}\norgans: " + organs, encoding="utf-8")
     result = runner.invoke(app, ["simulate", str(bad), "--days", "10"])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_the_engines_first_compilation_is_said_on_stderr(capsys):
+    """Issue 19, item 3: the CLI shows the engine's notices (its first compilation) as one plain stderr line."""
+    import logging
+
+    from rptici.cli import _say_engine_progress
+
+    _say_engine_progress()
+    _say_engine_progress()  # once only
+    logging.getLogger("rptici.engine").info("compiling the engine (first run only, about %d s)…", 20)
+    captured = capsys.readouterr()
+    assert captured.err == "compiling the engine (first run only, about 20 s)…\n" and captured.out == ""
+
+
+def test_a_dose_beyond_any_clinical_range_is_said(tmp_path):
+    """Issue 19, item 14: 200 GBq gives lesion doses of thousands of Gy: a warning line, and in the JSON."""
+    text = (EXAMPLES / "pluvicto_pembrolizumab_patient.yaml").read_text().replace("activity: 7.4 GBq",
+                                                                                   "activity: 200 GBq")
+    path = tmp_path / "huge.yaml"
+    path.write_text(text)
+    result = runner.invoke(app, ["simulate", str(path), "--days", "60"])
+    assert result.exit_code == 0 and "warning: lesion 1 absorbed dose" in result.output
+    assert "beyond any clinical range" in " ".join(simulate(str(path), "--days", "60")["warnings"])
+    assert simulate(str(EXAMPLES / "pluvicto_pembrolizumab_patient.yaml"), "--days", "60")["warnings"] == []

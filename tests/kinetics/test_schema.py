@@ -149,3 +149,32 @@ def test_one_loader_chooses_the_kind(document, kind):
 def test_an_unknown_kind_is_an_error():
     with pytest.raises(InputError, match="kind: got 'dosimetry'; expected one of regimen, dose, simulation, trial"):
         load_scenario({"kind": "dosimetry", "regimen": REGIMEN})
+
+
+# --- issue 19, item 14: messages about a bool quantity and about a whole scenario --------------------------------
+@pytest.mark.parametrize("field", ["activity", "activity_step"])
+def test_a_bool_quantity_is_an_error_of_its_own_field(field):
+    rpt = {"agent": "Pluvicto", "activity": "7.4 GBq", "interval": "6 weeks", "cycles": 2, field: True}
+    with pytest.raises(InputError) as caught:
+        load_scenario({"kind": "dose", "regimen": {"rpt": rpt}, "patient": {"lesions": ["25 mm"]}})
+    assert caught.value.field == f"regimen.rpt.{field}" and "not true/false" in str(caught.value)
+
+
+def test_a_rule_about_the_whole_scenario_says_it_in_one_short_line():
+    arm = {"regimen": {"rpt": {"agent": "Pluvicto", "activity": "7.4 GBq", "interval": "6 weeks", "cycles": 6}},
+           "control": True}
+    document = {"kind": "trial", "name": "two controls", "disease": "mcrpc", "patients": 10, "follow_up": "6 months",
+                "arms": [{"name": "a", **arm}, {"name": "b", **arm}]}
+    with pytest.raises(InputError) as caught:
+        load_scenario(document)
+    message = str(caught.value)
+    assert message.startswith("trial scenario: got {") and message.endswith("expected at most one arm with control: true")
+    assert "Value error" not in message and "\n" not in message and len(message) < 200
+    assert caught.value.value == document  # the error keeps the whole value for a program
+
+
+def test_an_allocation_ratio_error_has_no_pydantic_prefix():
+    document = {"kind": "trial", "name": "x", "disease": "mcrpc", "patients": 10, "follow_up": "6 months",
+                "arms": [{"name": "a", "regimen": None, "ratio": math.inf}, {"name": "b", "regimen": None}]}
+    with pytest.raises(InputError, match=r"^arms\[0\]\.ratio: got inf; expected a positive allocation ratio$"):
+        load_scenario(document)

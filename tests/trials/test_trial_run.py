@@ -149,3 +149,26 @@ def test_disease_specific_death_hazard_scale():
     assert Calibration().survival_parameters("gep_net").burden_hazard_at_reference == pytest.approx(base)
     with pytest.raises(InputError, match="death_hazard_scale.<disease>"):
         calibration_from_document({"parameters": {"death_scale.gep_net": 1.0}}, "test")
+
+
+# --- issue 19, item 14 -----------------------------------------------------------------------------------------
+def test_toxicity_grades_of_a_control_arm_are_zero_not_missing(reference):
+    """The control arm gets no RPT dose: its radiation grades are 0 (they were NaN: no dose, no column)."""
+    grades = reference[[column for column in reference.columns if column.startswith("max_grade_")]]
+    control = grades[reference["arm"] == "control"]
+    assert not grades.isna().any().any()
+    assert (control[["max_grade_kidney", "max_grade_salivary", "max_grade_platelets",
+                     "max_grade_neutrophils"]] == 0).all().all()
+
+
+@pytest.mark.parametrize("ratios, text", [((1e308, 1e308), None), ((1e-300, 1.0), "arm(s) control would get none")])
+def test_extreme_allocation_ratios_split_plainly_or_say_why_not(ratios, text):
+    """Ratios of 1e308 overflowed their sum ("got -18446744073709551614"); an arm that would get no patient says so."""
+    arms = [{**arm, "ratio": ratio} for arm, ratio in zip(SCENARIO["arms"], ratios)]
+    scenario = load_trial_scenario({**SCENARIO, "arms": arms})
+    if text is None:
+        assert scenario.arm_counts(2) == [1, 1]
+        return
+    with pytest.raises(InputError, match=r"^patients: got 2; expected enough patients for every arm") as caught:
+        scenario.arm_counts(2)
+    assert text in str(caught.value)

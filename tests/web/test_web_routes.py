@@ -297,3 +297,14 @@ def test_summary_cells_show_intervals_and_refuse_unestimable_ratios():
     assert _cell([9.0e7, 1.0, 2.0], "ratio") == "not estimable (no events in one arm)"
     assert _cell([None, None, None], "months") == "–"
     assert _cell({"radiation": 0.1, "immune": 0.25}, "rate") == "radiation 10 %; immune 25 %"
+
+
+def test_a_run_says_when_the_engine_compiles_first(monkeypatch):
+    """Issue 19, item 3: before its first chunk a run says that the engine compiles (not "0/5 chunks" alone)."""
+    import rptici.api
+    from rptici.web import jobs
+
+    monkeypatch.setattr(rptici.api, "engine_ready", lambda: False)
+    assert jobs._starting_message().startswith("compiling the engine (first run only, about ")
+    monkeypatch.setattr(rptici.api, "engine_ready", lambda: True)
+    assert jobs._starting_message() == jobs.SIMULATING

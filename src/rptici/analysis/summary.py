@@ -86,9 +86,36 @@ def summarize_tables(patients: pd.DataFrame, arms: Sequence[str] | None = None, 
     summary = {"arms": rows, "control": control, "patients": int(len(patients)), "failed": int(len(patients) - len(valid)),
                "follow_up_months": follow_up_months, "km": km,
                "endpoints": [{"name": item.name, "label": item.label, "unit": item.unit} for item in present]}
+    summary["warnings"] = dose_warnings(valid, arms)
     if failures is not None and len(failures):
         summary["failure_reasons"] = failures["reason"].value_counts().head(10).to_dict()
     return summary
+
+
+#: Per-patient dose columns of the patient table: (region the plausibility bound is of, dose or BED, words).
+DOSE_COLUMNS = {"kidney_bed_Gy": ("kidneys", "bed", "kidney BED"), "marrow_dose_Gy": ("red_marrow", "dose",
+                                                                                     "red-marrow dose"),
+                "tumour_dose_Gy": ("lesion", "dose", "tumour dose")}
+
+
+def dose_warnings(patients: pd.DataFrame, arms: Sequence[str]) -> list[str]:
+    """Per arm and dose column, how many patients have a dose beyond any clinical range
+    (:mod:`rptici.radiobiology.plausibility`) and the highest, one line each; empty when none."""
+    from ..radiobiology.plausibility import beyond_clinical_range
+
+    lines = []
+    for arm in arms:
+        group = patients[patients["arm"] == arm] if "arm" in patients.columns else patients
+        for column, (region, kind, words) in DOSE_COLUMNS.items():
+            if column not in group.columns or not len(group):
+                continue
+            values = group[column].to_numpy(dtype=float)
+            beyond = [value for value in values
+                      if beyond_clinical_range(region, *((None, value) if kind == "bed" else (value, None)))]
+            if beyond:
+                lines.append(f"{arm}: {len(beyond)} of {len(values)} patients have a {words} beyond any clinical "
+                             f"range (highest {max(beyond):,.0f} Gy): check the activity and its unit")
+    return lines
 
 
 def summarize(folder: str | Path) -> dict[str, Any]:

@@ -230,7 +230,17 @@ def _absorbed_line_energy(lines: np.ndarray, fraction_of, radius: np.ndarray) ->
     if len(lines) == 0:
         return np.zeros_like(radius)
     fractions = fraction_of(lines[:, :1], radius.reshape(1, -1))
-    return ((lines[:, :1] * lines[:, 1:2]) * fractions).sum(axis=0).reshape(radius.shape)
+    return _sum_rows((lines[:, :1] * lines[:, 1:2]) * fractions).reshape(radius.shape)
+
+
+def _sum_rows(terms: np.ndarray) -> np.ndarray:
+    """Σ over the first axis, adding row after row: the same order for one column as for many, so a patient's
+    S-value does not depend on how many patients it is computed with (``terms.sum(axis=0)`` sums a single
+    column pairwise and many columns row after row; issue 19, item 13)."""
+    total = terms[0].copy()
+    for row in terms[1:]:
+        total += row
+    return total
 
 
 def _line_energy(lines: np.ndarray) -> float:
@@ -252,7 +262,8 @@ def electron_absorbed_fraction(nuclide: str | Nuclide, mass_g: float | np.ndarra
         grid = chain.beta_spectrum_energy
         weight = grid * chain.beta_spectrum_density
         fractions = _electron_fraction_inside(grid[:, None], radius.reshape(1, -1))
-        beta_fraction = np.trapezoid(weight[:, None] * fractions, grid, axis=0) / np.trapezoid(weight, grid)
+        values = weight[:, None] * fractions  # the trapezoid rule, summed in the same order for any number of radii
+        beta_fraction = _sum_rows(np.diff(grid)[:, None] * (values[1:] + values[:-1]) / 2.0) / np.trapezoid(weight, grid)
         absorbed = absorbed + beta_fraction.reshape(radius.shape) * chain.beta_energy
     emitted = _line_energy(chain.electron_lines) + chain.beta_energy
     return _result(absorbed / emitted if emitted > 0 else np.ones_like(radius), mass_g)

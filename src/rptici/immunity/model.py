@@ -25,7 +25,7 @@ import numpy as np
 from . import covariates, linear, observables as readouts
 from .covariates import (COVARIATES, ImmunityCovariates, initial_state, measured_volume, parameter_vector,
                          stroma_ratio)
-from .equations import SLOW_FRACTION, equations_for, jit, rhs
+from .equations import SLOW_FRACTION, equations_for, jit
 from .layout import ModelLayout
 from .linear import (antibody_blocks, damage, flush_levels, linear_system, repair_residual_events, repair_weights,
                      residual_states, set_damage)
@@ -99,6 +99,8 @@ class TumourImmuneModel:
 
 #: The model of this package (the table :data:`.table.TABLE` and its compiled :func:`.equations.rhs`).
 MODEL = TumourImmuneModel()
+#: The model's equations as the engine runs them (disk-cached when numba is installed; :func:`.equations.equations_for`).
+rhs = MODEL.rhs
 
 __all__ = [
     "ANTIBODY_COMPARTMENTS", "COVARIATES", "GLOBAL_PARAMETERS", "LESION_PARAMETERS", "LESION_STATES", "MAX_LESIONS",

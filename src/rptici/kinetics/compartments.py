@@ -106,6 +106,26 @@ def _conditioned_inverse(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inverse, bad
 
 
+def _inverse_per_patient(values: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_conditioned_inverse` with each patient's V⁻¹ in its own arithmetic, whatever the batch.
+
+    ``np.linalg.eig`` returns the whole batch as complex as soon as one patient has a complex mode; the others'
+    eigenvectors are then real numbers stored as complex, and inverting them in complex arithmetic rounds
+    differently from real arithmetic. So patients whose eigenvalues and eigenvectors are all real are inverted as
+    real matrices: a patient's modes, and the doses from them, do not depend on the patients it is batched with
+    (issue 19, item 13: organ doses differed in the last bits between chunk sizes).
+    """
+    if not np.iscomplexobj(vectors):
+        return _conditioned_inverse(vectors)
+    real = np.all(values.imag == 0.0, axis=-1) & np.all(vectors.imag == 0.0, axis=(-2, -1))
+    inverse = np.zeros_like(vectors)
+    bad = np.zeros(vectors.shape[0], dtype=bool)
+    for group, matrices in ((real, vectors.real), (~real, vectors)):
+        if np.any(group):
+            inverse[group], bad[group] = _conditioned_inverse(np.ascontiguousarray(matrices[group]))
+    return inverse, bad
+
+
 @dataclass
 class CompartmentModel:
     """Named compartments, transfer rates per patient (1/d) and the physical decay constant (1/d).
@@ -220,7 +240,7 @@ class CompartmentModel:
         if self._eigen is None:
             generator = self.generator()
             values, vectors = np.linalg.eig(generator)
-            inverse, bad = _conditioned_inverse(vectors)
+            inverse, bad = _inverse_per_patient(values, vectors)
             self._eigen = (values - self.decay_constant_per_day, vectors, inverse, bad)
         return self._eigen
 

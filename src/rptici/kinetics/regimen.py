@@ -21,7 +21,7 @@ import os
 from typing import Annotated, Any, Mapping
 
 import numpy as np
-from pydantic import Discriminator, PrivateAttr, Tag, field_validator, model_validator
+from pydantic import BeforeValidator, Discriminator, PrivateAttr, Tag, field_validator, model_validator
 
 from rptici.data.catalogue import CheckpointInhibitor, Radiopharmaceutical, checkpoint_inhibitor, radiopharmaceutical
 from rptici.errors import InputError
@@ -31,7 +31,17 @@ from .antibody import simulate_antibody
 from .occupancy import occupancy
 from .schema import Schema
 
-Quantity = str | float
+
+
+def _not_a_bool(value: object) -> object:
+    """A quantity is a number with its unit; ``true``/``false`` would otherwise pass as 1 and 0 (issue 19, item 14)."""
+    if isinstance(value, bool):
+        raise InputError("value", value, "a number with its unit, such as '7.4 GBq' or '6 weeks' (not true/false)")
+    return value
+
+
+#: A quantity as written in a scenario: a string with its unit (or a number in the internal unit), never a bool.
+Quantity = Annotated[str | float, BeforeValidator(_not_a_bool)]
 
 ACTIVITY_DIMENSIONS = ("activity", "activity_per_mass", "activity_per_area")
 DOSE_DIMENSIONS = ("drug_amount", "drug_per_mass")

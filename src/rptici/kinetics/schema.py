@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import reprlib
 import typing
 from typing import Annotated, Any, Literal, Mapping
 
@@ -64,7 +66,7 @@ def input_error(error: ValidationError, model: type[BaseModel]) -> InputError:
     if isinstance(cause, InputError):
         own = cause.field == "value" or (location and location[-1] == cause.field)
         return prefixed(cause, _path(location if own else (*location, cause.field)))
-    field = _path(location) or model.__name__
+    field = _path(location) or _model_words(model)
     if first["type"] == "missing":
         return InputError(field, None, "a value (this field is required)")
     if first["type"] == "extra_forbidden":
@@ -74,7 +76,34 @@ def input_error(error: ValidationError, model: type[BaseModel]) -> InputError:
         return InputError(field, first.get("input"), "a list")
     if first["type"] == "literal_error":
         return InputError(field, first.get("input"), first["msg"].replace("Input should be", "one of"))
-    return InputError(field, first.get("input"), first["msg"].replace("Input should be ", ""))
+    allowed = first["msg"].replace("Input should be ", "")
+    if first["type"] == "value_error":  # our own validators' ValueError: their words, without pydantic's prefix
+        allowed = allowed.removeprefix("Value error, ")
+    value = first.get("input")
+    if isinstance(value, (Mapping, list, tuple)):  # a rule about a whole block: name it, do not print all of it
+        return _briefly(InputError(field, value, allowed))
+    return InputError(field, value, allowed)
+
+
+def _model_words(model: type[BaseModel]) -> str:
+    """``trial scenario`` for TrialScenario: the field a rule about the whole of ``model`` names."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", model.__name__).lower()
+
+
+#: Cuts a block's value to one readable line in a message (its first keys or items, strings shortened).
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxdict, _BRIEF.maxlist, _BRIEF.maxtuple, _BRIEF.maxstring, _BRIEF.maxother = 1, 4, 4, 4, 30, 30
+
+
+def _shown(value: object) -> str:
+    """``value`` as a message shows it: a mapping or list in brief, anything else by its repr."""
+    return _BRIEF.repr(value) if isinstance(value, (Mapping, list, tuple)) else repr(value)
+
+
+def _briefly(error: InputError) -> InputError:
+    """``error`` whose message shows its value (a mapping or list) in brief; ``error.value`` keeps all of it."""
+    error.args = (f"{error.field}: got {_shown(error.value)}; expected {error.allowed}",)
+    return error
 
 
 #: Tags of the tagged unions of the schemas (pydantic puts them in an error's location).
@@ -96,7 +125,7 @@ def prefixed(error: InputError, field: str) -> InputError:
     copy = error.__class__.__new__(error.__class__)
     copy.__dict__.update(error.__dict__)
     copy.field = field
-    copy.args = (f"{field}: got {error.value!r}; expected {error.allowed}",)
+    copy.args = (f"{field}: got {_shown(error.value)}; expected {error.allowed}",)
     return copy
 
 

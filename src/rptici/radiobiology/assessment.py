@@ -20,6 +20,7 @@ from ..errors import InputError
 from ..physics import Nuclide
 from .bed import bed_closed_form, eqd2
 from .lq import g_factor_exponential_sum
+from .plausibility import region_warnings
 from .tissues import Tissue, risk_factors as known_risk_factors, tissue
 
 TUMOUR_TISSUES = {"tumour"}
@@ -106,7 +107,8 @@ class PatientDosimetry:
             "administered_activity_MBq": self.administered_activity_MBq, "alpha_rbe": self.rbe,
             "s_values": ("user table for its targets (cross-dose included), self-dose models elsewhere" if self.cross_dose
                          else "self-dose (sphere / organ model)"),
-            "regions": {name: region.summary() for name, region in self.regions.items()},
+            "regions": (regions := {name: region.summary() for name, region in self.regions.items()}),
+            "warnings": region_warnings(regions),
         }
 
 

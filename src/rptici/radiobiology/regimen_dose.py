@@ -40,6 +40,7 @@ from ..physics import Nuclide
 from .assessment import LimitMargin, _limit_margins, check_risk_factors
 from .bed import eqd2
 from .lq import g_factor_exponential_sum
+from .plausibility import region_warnings
 from .tissues import tissue
 
 #: Log-normal spreads (σ of ln) of a cohort sampled around the reference patient. Assumption (no single
@@ -234,6 +235,7 @@ class RegimenDose:
                        for time, activity in zip(self.administration_times, self.administered_MBq)],
             "regions": self.region_summary(patient),
         }
+        result["warnings"] = region_warnings(result["regions"])
         if self.ici_agent is not None:
             result["ici"] = {"agent": self.ici_agent, "target": self.ici_target,
                              "trough_occupancy": float(self.trough_occupancy[patient]),

@@ -440,7 +440,8 @@ def trial_report_context(data: TrialRunData) -> dict[str, Any]:
             "failures": failure_section(data), "replay": data.replay, "replay_columns": replay_columns,
             "sample_per_arm": SAMPLE_PER_ARM, "version": __version__, "folder": str(data.folder),
             "model_status": model_status(data.calibration).as_dict(),
-            "chunks_done": len(store.completed_chunks()), "chunks": store.manifest.chunks}
+            "chunks_done": len(store.completed_chunks()), "chunks": store.manifest.chunks,
+            "dose_warnings": summary.get("warnings", [])}
 
 
 def write_trial_report(folder: str | os.PathLike[str], path: str | os.PathLike[str] | None = None, *,

@@ -12,7 +12,7 @@ controller is an object beside it): :class:`Dopri5` holds the explicit Runge–K
 4th-order continuous extension) and a :class:`PIController` (tolerances, β = 0.04, safety 0.9; Hairer,
 Nørsett & Wanner, *Solving Ordinary Differential Equations I*, 2nd ed., Springer 1993, sections II.4–II.6
 and the code ``dopri5.f``). The kernel takes the tableau's coefficients and the controller's constants as
-closure constants, which numba folds into the compiled code. The error norm is the root mean square of
+literals of its generated source, which numba folds into the compiled code. The error norm is the root mean square of
 ``error_i / (atol_i + rtol·max(|y_i|, |y_new_i|))``.
 
 Layout: patient-major. ``y0`` is (patients, states), ``params`` (patients, parameters), events
@@ -44,8 +44,9 @@ further.
 
 Events are right-continuous: an output requested at an event time shows the state *after* the jump.
 
-Backends: ``"numba"`` (default when numba is installed) compiles the per-patient integrator as a closure
-over the jitted ``rhs`` and caches the compiled kernel per ``rhs``, tableau and controller constants;
+Backends: ``"numba"`` (default when numba is installed) compiles the per-patient integrator (``kernel.py``,
+specialised by :func:`kernel_source`) with the jitted ``rhs`` and keeps one compiled kernel per ``rhs``, tableau
+and controller constants, on disk when ``rhs`` is the model's generated equations (:func:`batched_kernel`);
 ``"python"`` runs *the same source* uncompiled with ``rhs.py_func`` (slow, but rptici keeps working without
 numba). The stiff-capable :class:`Radau` integrates each patient with :func:`scipy.integrate.solve_ivp`
 (Radau IIA, order 5, finite-difference Jacobian) piecewise between the same events; :class:`Auto` runs
@@ -60,13 +61,20 @@ status code and NaN output; the others are unaffected.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import re
+import sys
+import time
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import InputError
+from ..utils import codecache
 
 try:  # numba is optional ("fast" extra); without it the same algorithm runs uncompiled
     import numba
@@ -238,501 +246,134 @@ class Flush:
     levels: np.ndarray | None = None
 
 
-def _patient_integrator(rhs: Callable, tableau: RungeKuttaTableau = DORMAND_PRINCE_54,
-                        control: tuple[float, float, float, float] = PIController().constants,
-                        compile: Callable = lambda function: function,
-                        inline: Callable = lambda function: function) -> Callable:
-    """The per-patient Dormand–Prince integrator as a closure over ``rhs``, the ``tableau``'s coefficients and
-    the controller's ``control`` constants (β, safety, factor_min, factor_max); numba folds the closure's
-    numbers into the compiled code as constants. Its helpers are passed to ``compile`` (``inline`` for the
-    helpers whose calls cost more than their body: an array-laden call in numba pays for every array passed;
-    inlined, the per-step ``propagate`` made the solver ~6 % faster).
+#: The kernel's source: module-level functions that :func:`kernel_source` specialises.
+KERNEL_TEMPLATE = Path(__file__).with_name("kernel.py")
+_SPECIALISATION = re.compile(r"^# --- specialisation.*?^# --- end of specialisation ---$", re.S | re.M)
+#: Seconds the first compilation of the engine takes (18 s measured on two cores, December 2026); said while it runs.
+COMPILE_SECONDS = 20
+_log = logging.getLogger("rptici.engine")
 
-    The same source runs as plain Python (``compile`` and ``inline`` the identity) or compiled
-    (``compile=numba.njit``, ``inline=numba.njit(inline="always")``).
+
+def kernel_source(tableau: RungeKuttaTableau = DORMAND_PRINCE_54,
+                  control: tuple[float, float, float, float] = PIController().constants, backend: str = "numba",
+                  rhs_import: str | None = None, cache: bool = False) -> str:
+    """The text of ``kernel.py`` with its specialisation block written out: the ``tableau``'s coefficients and
+    the controller's ``control`` constants (β, safety, factor_min, factor_max) as literals (numba folds them into
+    the compiled code), the decorators of ``backend`` (numba: ``njit``, with ``cache`` on disk or not; python:
+    none) and ``rhs_import``, the line that binds ``rhs`` (None: the caller puts ``rhs`` in the namespace).
     """
-    _, C2, C3, C4, C5, _, _ = tableau.c
-    (A21,), (A31, A32), (A41, A42, A43), (A51, A52, A53, A54), (A61, A62, A63, A64, A65) = tableau.a[1:6]
-    A71, _, A73, A74, A75, A76, _ = tableau.b
-    E1, _, E3, E4, E5, E6, E7 = tableau.error
-    D1, _, D3, D4, D5, D6, D7 = tableau.dense
-    BETA, SAFETY, FACTOR_MIN, FACTOR_MAX = control
-    EXPONENT = 1.0 / tableau.order - BETA * 0.75
-    LOG_FACTOR_FLOOR = math.log(1e-4)  # the previous error enters the PI controller as at least 1e-4 (dopri5.f)
-
-    @compile
-    def rms_norm(values, scale, controlled):
-        total = 0.0
-        for j in range(controlled.shape[0]):
-            i = controlled[j]
-            ratio = values[i] / scale[i]
-            total += ratio * ratio
-        return math.sqrt(total / max(controlled.shape[0], 1))
-
-    @compile
-    def decay_factors(rate, taus, stages, decays, column):
-        """e^{−rate τ} for every τ of ``taus`` into ``decays[:, column]``.
-
-        For the five stage times of a step (``stages``: taus = (1/5, 3/10, 4/5, 8/9, 1) h) all five are
-        powers of q = e^{−rate h/90} (18, 27, 72, 80 and 90): one exponential and a few products instead of
-        five exponentials (q^90 is within ~90 ulps, 2e-14 relative, far below any tolerance).
-        """
-        if not stages:
-            for s in range(taus.shape[0]):
-                decays[s, column] = math.exp(-rate * taus[s])
-            return
-        step = taus[4]
-        q = math.exp(-rate * step / 90.0)
-        q2 = q * q
-        q9 = q2 * q2 * q2 * q2 * q
-        q18 = q9 * q9
-        q27 = q18 * q9
-        q72 = q27 * q27 * q18
-        decays[0, column] = q18
-        decays[1, column] = q27
-        decays[2, column] = q72
-        decays[3, column] = q72 * q2 * q2 * q2 * q2
-        decays[4, column] = q72 * q18
-
-    @compile
-    def difference_quotient(fast_decay, slow_decay, gap, inverse_gap, tau):
-        """(e^{−λ_s τ} − e^{−λ_f τ})/(λ_f − λ_s) from the two decay factors, gap = λ_f − λ_s (and its inverse,
-        computed once per pair); near gap τ = 0, where the difference cancels, τ e^{−λ_f τ} expm1(x)/x by its
-        series in x = gap τ."""
-        x = gap * tau
-        if abs(x) > 0.01:
-            return (slow_decay - fast_decay) * inverse_gap
-        return tau * fast_decay * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x / 120.0))))
-
-    @inline
-    def block_eigenvalues(matrix):
-        """(fast, gap, 1/gap) of a block's constant matrix (m11, m12, m21, m22): its eigenvalues are fast and
-        fast + gap, gap ≥ 0 (real: validated; 1/gap is taken as 0 for a repeated eigenvalue)."""
-        m11, m12, m21, m22 = matrix[0], matrix[1], matrix[2], matrix[3]
-        root = math.sqrt(max(0.25 * (m11 - m22) * (m11 - m22) + m12 * m21, 0.0))
-        return 0.5 * (m11 + m22) - root, 2.0 * root, 0.5 / root if root != 0.0 else 0.0
-
-    @inline
-    def block_after(x1, x2, matrix, fast, fast_decay, slow_decay, gap, inverse_gap, tau):
-        """A block's two states τ after (x1, x2) by Sylvester's formula (see :func:`propagate`), from its
-        eigenvalues fast and fast + gap and their factors e^{fast τ}, e^{(fast + gap) τ}; ``matrix`` is its
-        (m11, m12, m21, m22)."""
-        share = difference_quotient(fast_decay, slow_decay, gap, inverse_gap, tau)
-        return (fast_decay * x1 + share * ((matrix[0] - fast) * x1 + matrix[1] * x2),
-                fast_decay * x2 + share * (matrix[2] * x1 + (matrix[3] - fast) * x2))
-
-    @inline
-    def propagate(y, taus, stages, system, wanted, decays, out):
-        """Exact values of the exact states ``taus[s]`` after the state ``y``, into ``out[s, k]`` (k in the
-        order of ``exact_states``: the linear states, then each block's two states) where ``wanted`` (the
-        sources of a wanted state must be wanted too); ``decays`` is scratch.
-
-        A pure decay u' = −λu gives u e^{−λτ}; a state r' = Σ_j w_j u_j − μ r fed by pure decays gives
-        r e^{−μτ} + Σ_j w_j u_j (e^{−λ_j τ} − e^{−μτ})/(μ − λ_j) (variation of constants). A block x' = Mx of
-        two states with a constant 2×2 matrix M of real eigenvalues λ₁ ≥ λ₂ gives e^{Mτ}x, e^{Mτ} = e^{λ₂τ}I
-        + (e^{λ₁τ} − e^{λ₂τ})/(λ₁ − λ₂) (M − λ₂I) (Sylvester's formula).
-        """
-        linear_states, linear_rates, source_target, source_from, source_weight, block_states, block_matrix = system
-        m = linear_states.shape[0]
-        times = taus.shape[0]
-        for i in range(m):
-            if not wanted[i]:
-                continue
-            value = y[linear_states[i]]
-            if value == 0.0:  # a flushed or never-dosed state: no exponential to evaluate
-                decays[0, i] = -1.0
-                for s in range(times):
-                    out[s, i] = 0.0
-            else:
-                decay_factors(linear_rates[i], taus, stages, decays, i)
-                for s in range(times):
-                    out[s, i] = value * decays[s, i]
-        for pair in range(source_target.shape[0]):
-            weight = source_weight[pair]
-            j = source_from[pair]
-            amount = y[linear_states[j]]
-            i = source_target[pair]
-            if weight == 0.0 or amount == 0.0 or not wanted[i]:
-                continue
-            if decays[0, i] < 0.0:
-                decay_factors(linear_rates[i], taus, stages, decays, i)
-            gap = linear_rates[i] - linear_rates[j]
-            inverse_gap = 1.0 / gap if gap != 0.0 else 0.0
-            for s in range(times):
-                share = difference_quotient(decays[s, i], decays[s, j], gap, inverse_gap, taus[s])
-                out[s, i] += weight * amount * share
-        for b in range(block_states.shape[0]):
-            first = m + 2 * b
-            if not (wanted[first] or wanted[first + 1]):
-                continue
-            x1 = y[block_states[b, 0]]
-            x2 = y[block_states[b, 1]]
-            if x1 == 0.0 and x2 == 0.0:
-                for s in range(times):
-                    out[s, first] = 0.0
-                    out[s, first + 1] = 0.0
-                continue
-            fast, gap, inverse_gap = block_eigenvalues(block_matrix[b])
-            decay_factors(-fast, taus, stages, decays, first)
-            decay_factors(-(fast + gap), taus, stages, decays, first + 1)
-            for s in range(times):
-                out[s, first], out[s, first + 1] = block_after(x1, x2, block_matrix[b], fast, decays[s, first],
-                                                               decays[s, first + 1], gap, inverse_gap, taus[s])
-
-    @compile
-    def set_exact(table, row, exact_states, target):
-        """Write row ``row`` of an exact-value table (see :func:`propagate`) into the state vector ``target``."""
-        for k in range(exact_states.shape[0]):
-            target[exact_states[k]] = table[row, k]
-
-    @compile
-    def exact_after(y, tau, system, exact_states, every, single, decays, one, target):
-        """Set the exact states of ``target`` to their values ``tau`` after ``y`` (``every``: all True)."""
-        single[0] = tau
-        propagate(y, single, False, system, every, decays, one)
-        set_exact(one, 0, exact_states, target)
-
-    @compile
-    def initial_step(t, y, f0, params, rtol, atol, h_limit, y1, f1, scale, controlled, system, exact_states, every,
-                     single, decays, one):
-        """Hairer's starting-step heuristic (HNW 1993, II.4, 'Starting Step Size'), order 5, over the
-        error-controlled states."""
-        n = y.shape[0]
-        for i in range(n):
-            scale[i] = atol[i] + rtol * abs(y[i])
-        norm_f = rms_norm(f0, scale, controlled)
-        norm_y = rms_norm(y, scale, controlled)
-        if norm_f <= 1e-10 or norm_y <= 1e-10:
-            h = 1e-6
-        else:
-            h = 0.01 * norm_y / norm_f
-        h = min(h, h_limit)
-        for i in range(n):
-            y1[i] = y[i] + h * f0[i]
-        exact_after(y, h, system, exact_states, every, single, decays, one, y1)
-        rhs(t + h, y1, params, f1)
-        for i in range(n):
-            y1[i] = f1[i] - f0[i]
-        second = rms_norm(y1, scale, controlled) / h
-        largest = max(abs(second), norm_f)
-        if not math.isfinite(largest):
-            return min(h, h_limit)
-        if largest <= 1e-15:
-            h1 = max(1e-6, h * 1e-3)
-        else:
-            h1 = (0.01 / largest) ** 0.2
-        return min(100.0 * h, h1, h_limit)
-
-    def integrate_patient(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps,
-                          h_max, output_states, flush_states, flush_level, controlled, system, exact_states,
-                          exact_output, out, info):
-        """Integrate one patient from ``t0``; write ``out[time, output state]``; return a status code.
-
-        ``info`` receives accepted steps, rejected steps, right-hand-side evaluations and the time reached.
-        The exact states (linear states and blocks) are set to their exact values at every stage
-        (:func:`propagate`); the error norm runs over ``controlled`` only. After an event that changes only
-        exact states the step continues at the size the controller proposed before stopping there.
-        """
-        n = y0.shape[0]
-        n_out = t_out.shape[0]
-        n_events = event_times.shape[0]
-        n_selected = output_states.shape[0]
-        n_flush = flush_states.shape[0]
-        y = y0.copy()
-        y_new = np.empty(n)
-        stage = np.empty(n)
-        k1 = np.empty(n)
-        k2 = np.empty(n)
-        k3 = np.empty(n)
-        k4 = np.empty(n)
-        k5 = np.empty(n)
-        k6 = np.empty(n)
-        k7 = np.empty(n)
-        scale = np.empty(n)
-        n_exact = exact_states.shape[0]
-        decays = np.empty((5, n_exact))  # scratch of propagate: decay factors at up to five times
-        table = np.empty((5, n_exact))  # exact states at the five stage times of a step
-        one = np.empty((1, n_exact))
-        taus = np.empty(5)
-        single = np.empty(1)
-        n_controlled = controlled.shape[0]
-        every = np.ones(n_exact, dtype=np.bool_)
-        for_output = np.zeros(n_exact, dtype=np.bool_)  # exact states shown, and the sources that feed them
-        linear_output = False
-        for j in range(n_selected):
-            if exact_output[j] >= 0:
-                for_output[exact_output[j]] = True
-                linear_output = True
-        for pair in range(system[2].shape[0]):
-            if for_output[system[2][pair]]:
-                for_output[system[3][pair]] = True
-        n_linear = system[0].shape[0]
-        n_blocks = system[5].shape[0]
-        shown_block = np.zeros(n_blocks, dtype=np.bool_)
-        block_fast = np.zeros(n_blocks)  # eigenvalues fast and fast + gap of each block (constant matrices)
-        block_gap = np.zeros(n_blocks)
-        block_inverse_gap = np.zeros(n_blocks)
-        for b in range(n_blocks):
-            shown_block[b] = for_output[n_linear + 2 * b] or for_output[n_linear + 2 * b + 1]
-            block_fast[b], block_gap[b], block_inverse_gap[b] = block_eigenvalues(system[6][b])
-        blocks_only = True
-        for i in range(n_linear):
-            if for_output[i]:
-                blocks_only = False
-        is_exact = np.zeros(n, dtype=np.bool_)
-        for i in range(n_exact):
-            is_exact[exact_states[i]] = True
-        h_free = 0.0
-        accepted = 0
-        rejected = 0
-        evaluations = 0
-        t = t0
-        info[3] = t
-        for i in range(n):
-            if not math.isfinite(y[i]):
-                return 4
-        t_final = t_out[n_out - 1]
-        event = 0
-        while event < n_events and event_times[event] < t:
-            event += 1
-        while event < n_events and event_times[event] <= t:
-            y[event_state[event]] += event_amount[event]
-            event += 1
-        output = 0
-        while output < n_out and t_out[output] <= t:
-            for j in range(n_selected):
-                out[output, j] = y[output_states[j]]
-            output += 1
-        if output == n_out:
-            return 0
-        rhs(t, y, params, k1)
-        evaluations += 1
-        for i in range(n):
-            if not math.isfinite(k1[i]):
-                return 3
-        t_stop = t_final
-        if event < n_events and event_times[event] < t_stop:
-            t_stop = event_times[event]
-        h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale, controlled, system,
-                         exact_states, every, single, decays, one)
-        evaluations += 1
-        log_factor_old = LOG_FACTOR_FLOOR
-        last_rejected = False
-        non_finite = False
-        arrived = False
-        while True:
-            if arrived:
-                arrived = False
-                jumped = False
-                jumped_controlled = False
-                while event < n_events and event_times[event] <= t:
-                    y[event_state[event]] += event_amount[event]
-                    jumped_controlled = jumped_controlled or not is_exact[event_state[event]]
-                    event += 1
-                    jumped = True
-                while output < n_out and t_out[output] <= t:
-                    for j in range(n_selected):
-                        out[output, j] = y[output_states[j]]
-                    output += 1
-                if output == n_out:
-                    info[0], info[1], info[2], info[3] = accepted, rejected, evaluations, t
-                    return 0
-                t_stop = t_final
-                if event < n_events and event_times[event] < t_stop:
-                    t_stop = event_times[event]
-                if jumped:
-                    rhs(t, y, params, k1)
-                    evaluations += 1
-                    for i in range(n):
-                        if not math.isfinite(k1[i]):
-                            info[0], info[1], info[2], info[3] = accepted, rejected, evaluations, t
-                            return 3
-                    if jumped_controlled:
-                        h = initial_step(t, y, k1, params, rtol, atol, min(h_max, t_stop - t), k2, k3, scale,
-                                         controlled, system, exact_states, every, single, decays, one)
-                        evaluations += 1
-                        log_factor_old = LOG_FACTOR_FLOOR
-                    else:  # the controlled states are continuous here: keep the step the controller wanted
-                        h = min(max(h, h_free), h_max)
-                    h_free = 0.0
-            room = t_stop - t
-            if room <= 16.0 * UNIT_ROUNDOFF * max(abs(t), 1.0):
-                # the stop point is within rounding of t: move there by an Euler step (error O(room²))
-                for i in range(n):
-                    y_new[i] = y[i] + room * k1[i]
-                if n_exact:
-                    exact_after(y, room, system, exact_states, every, single, decays, one, y_new)
-                for i in range(n):
-                    y[i] = y_new[i]
-                t = t_stop
-                arrived = True
-                continue
-            if accepted + rejected >= max_steps:
-                info[0], info[1], info[2], info[3] = accepted, rejected, evaluations, t
-                return 1
-            if h <= 16.0 * UNIT_ROUNDOFF * max(abs(t), 1.0):
-                info[0], info[1], info[2], info[3] = accepted, rejected, evaluations, t
-                return 3 if non_finite else 2
-            last = False
-            if t + 1.01 * h >= t_stop:
-                h_free = h
-                h = t_stop - t
-                last = True
-            if n_exact:  # the exact states at all stage times at once
-                taus[0], taus[1], taus[2], taus[3], taus[4] = C2 * h, C3 * h, C4 * h, C5 * h, h
-                propagate(y, taus, True, system, every, decays, table)
-            for i in range(n):
-                stage[i] = y[i] + h * A21 * k1[i]
-            set_exact(table, 0, exact_states, stage)
-            rhs(t + C2 * h, stage, params, k2)
-            for i in range(n):
-                stage[i] = y[i] + h * (A31 * k1[i] + A32 * k2[i])
-            set_exact(table, 1, exact_states, stage)
-            rhs(t + C3 * h, stage, params, k3)
-            for i in range(n):
-                stage[i] = y[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
-            set_exact(table, 2, exact_states, stage)
-            rhs(t + C4 * h, stage, params, k4)
-            for i in range(n):
-                stage[i] = y[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
-            set_exact(table, 3, exact_states, stage)
-            rhs(t + C5 * h, stage, params, k5)
-            for i in range(n):
-                stage[i] = y[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i])
-            set_exact(table, 4, exact_states, stage)
-            rhs(t + h, stage, params, k6)
-            for i in range(n):
-                y_new[i] = y[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i])
-            set_exact(table, 4, exact_states, y_new)  # the exact values at t + h
-            rhs(t + h, y_new, params, k7)
-            evaluations += 6
-            total = 0.0
-            for j in range(n_controlled):
-                i = controlled[j]
-                estimate = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i])
-                ratio = estimate / (atol[i] + rtol * max(abs(y[i]), abs(y_new[i])))
-                total += ratio * ratio
-            error = math.sqrt(total / max(n_controlled, 1))
-            if not math.isfinite(error):
-                non_finite = True
-                rejected += 1
-                last_rejected = True
-                h *= 0.1
-                continue
-            non_finite = False
-            # PI controller in logarithms: factor = error^EXPONENT / error_old^BETA (one log, one exp a step)
-            log_error = math.log(error) if error > 0.0 else -math.inf
-            factor = math.exp(EXPONENT * log_error - BETA * log_factor_old)
-            factor = max(1.0 / FACTOR_MAX, min(1.0 / FACTOR_MIN, factor / SAFETY))
-            h_new = h / factor
-            if error > 1.0:
-                rejected += 1
-                last_rejected = True
-                h = h / min(1.0 / FACTOR_MIN, math.exp(EXPONENT * log_error) / SAFETY)
-                continue
-            accepted += 1
-            log_factor_old = max(log_error, LOG_FACTOR_FLOOR)
-            if last_rejected:
-                h_new = min(h_new, h)
-            last_rejected = False
-            t_new = t_stop if last else t + h
-            if output < n_out and t_out[output] < t_new:
-                for j in range(n_selected):
-                    s = output_states[j]
-                    difference = y_new[s] - y[s]
-                    # dense coefficients of DOPRI5 (HNW 1993, II.6; dopri5.f, routine contd5)
-                    stage[s] = h * k1[s] - difference
-                    scale[s] = difference - h * k7[s] - stage[s]
-                    k2[s] = h * (D1 * k1[s] + D3 * k3[s] + D4 * k4[s] + D5 * k5[s] + D6 * k6[s] + D7 * k7[s])
-                while output < n_out and t_out[output] < t_new:
-                    theta = (t_out[output] - t) / h
-                    theta_1 = 1.0 - theta
-                    for j in range(n_selected):
-                        s = output_states[j]
-                        out[output, j] = y[s] + theta * (y_new[s] - y[s] + theta_1 * (
-                            stage[s] + theta * (scale[s] + theta_1 * k2[s])))
-                    if linear_output:  # exact states: their exact values, not the interpolant
-                        tau = t_out[output] - t
-                        if blocks_only:  # only block states shown: their eigenvalues are known (faster)
-                            for b in range(n_blocks):
-                                if shown_block[b]:
-                                    fast = block_fast[b]
-                                    first = n_linear + 2 * b
-                                    one[0, first], one[0, first + 1] = block_after(
-                                        y[system[5][b, 0]], y[system[5][b, 1]], system[6][b], fast,
-                                        math.exp(fast * tau), math.exp((fast + block_gap[b]) * tau), block_gap[b],
-                                        block_inverse_gap[b], tau)
-                        else:
-                            single[0] = tau
-                            propagate(y, single, False, system, for_output, decays, one)
-                        for j in range(n_selected):
-                            if exact_output[j] >= 0:
-                                out[output, j] = one[0, exact_output[j]]
-                    output += 1
-            t = t_new
-            for i in range(n):
-                y[i] = y_new[i]
-                k1[i] = k7[i]
-            for j in range(n_flush):
-                i = flush_states[j]
-                if y[i] != 0.0 and abs(y[i]) < flush_level[j]:
-                    y[i] = 0.0
-                    k1[i] = 0.0
-            h = min(h_new, h_max)
-            arrived = last
-
-    return compile(integrate_patient)
+    _, c2, c3, c4, c5, _, _ = tableau.c
+    (a21,), (a31, a32), (a41, a42, a43), (a51, a52, a53, a54), (a61, a62, a63, a64, a65) = tableau.a[1:6]
+    a71, _, a73, a74, a75, a76, _ = tableau.b
+    e1, _, e3, e4, e5, e6, e7 = tableau.error
+    d1, _, d3, d4, d5, d6, d7 = tableau.dense
+    beta, safety, factor_min, factor_max = control
+    values = dict(C2=c2, C3=c3, C4=c4, C5=c5, A21=a21, A31=a31, A32=a32, A41=a41, A42=a42, A43=a43, A51=a51,
+                  A52=a52, A53=a53, A54=a54, A61=a61, A62=a62, A63=a63, A64=a64, A65=a65, A71=a71, A73=a73,
+                  A74=a74, A75=a75, A76=a76, E1=e1, E3=e3, E4=e4, E5=e5, E6=e6, E7=e7, D1=d1, D3=d3, D4=d4, D5=d5,
+                  D6=d6, D7=d7, BETA=beta, SAFETY=safety, FACTOR_MIN=factor_min, FACTOR_MAX=factor_max,
+                  EXPONENT=1.0 / tableau.order - beta * 0.75,
+                  # the previous error enters the PI controller as at least 1e-4 (dopri5.f)
+                  LOG_FACTOR_FLOOR=math.log(1e-4), UNIT_ROUNDOFF=UNIT_ROUNDOFF)
+    lines = ["# --- specialisation (generated by rptici.simulation.solver.kernel_source) ---"]
+    if backend == "numba":
+        lines += ["import numba", "",
+                  f"compile = numba.njit(cache={cache})",
+                  f"inline = numba.njit(inline='always', cache={cache})",
+                  "# nogil: the caller may post-process the previous batch in another thread meanwhile",
+                  f"batch_compile = numba.njit(parallel=True, nogil=True, cache={cache})",
+                  "parallel_range = numba.prange"]
+    else:
+        lines += ["compile = inline = batch_compile = lambda function: function  # noqa: E731",
+                  "parallel_range = range"]
+    if rhs_import:
+        lines.append(rhs_import)
+    lines += [f"{name} = {float(value)!r}" for name, value in values.items()]
+    lines.append("# --- end of specialisation ---")
+    return _SPECIALISATION.sub(lambda _: "\n".join(lines), KERNEL_TEMPLATE.read_text(encoding="utf-8"), count=1)
 
 
-def _batch_kernel(integrate_patient: Callable, parallel_range: Callable) -> Callable:
-    """Loop ``integrate_patient`` over patients (``parallel_range`` is ``numba.prange`` or ``range``)."""
-
-    def batch(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps, h_max,
-              output_states, flush_states, flush_level, controlled, linear_states, linear_rates, source_target,
-              source_from, source_weight, block_states, block_matrix, exact_states, exact_output, out, status, info):
-        for patient in parallel_range(y0.shape[0]):
-            code = integrate_patient(y0[patient], params[patient], t0, t_out, event_times[patient],
-                                     event_state[patient], event_amount[patient], rtol, atol, max_steps, h_max,
-                                     output_states, flush_states, flush_level[patient], controlled,
-                                     (linear_states, linear_rates[patient], source_target, source_from,
-                                      source_weight[patient], block_states, block_matrix[patient]),
-                                     exact_states, exact_output, out[patient], info[patient])
-            status[patient] = code
-            if code != 0:
-                out[patient, :, :] = np.nan
-
-    return batch
+def _in_memory_kernel(text: str, rhs: Callable):
+    """Execute a kernel's ``text`` with ``rhs`` bound, in memory (compiled in this process only)."""
+    namespace = {"__name__": "rptici_kernel", "rhs": rhs}
+    exec(compile(text, str(KERNEL_TEMPLATE), "exec"), namespace)  # noqa: S102 - our own template
+    return namespace["batch"]
 
 
 _KERNELS: dict[tuple, Callable] = {}
+_MODULES: dict[tuple, Any] = {}  # the generated module of each disk-cached kernel
 
 
 def batched_kernel(rhs: Callable, backend: str = "numba", solver: Dopri5 = Dopri5()) -> Callable:
     """The batch kernel for ``rhs`` on ``backend``, built once and cached per right-hand side, tableau and
     controller constants (not the tolerances, which the kernel takes as arguments).
 
-    With numba the per-patient integrator is compiled as a closure over the jitted ``rhs`` (one compiled
-    kernel per model) and the patient loop runs in parallel with ``numba.prange``.
+    With numba the per-patient integrator is compiled with the jitted ``rhs`` inlined into it and the patient loop
+    runs in parallel with ``numba.prange``. When ``rhs`` is a generated module's function (the model's equations,
+    :func:`rptici.immunity.equations.equations_for`) the kernel is generated too (:func:`kernel_source`, naming
+    that module) and its machine code cached on disk (:mod:`rptici.utils.codecache`): the next process loads it
+    instead of compiling. Any other ``rhs`` (e.g. a test's own) gets a kernel compiled in memory.
     """
     key = (rhs, backend, solver.tableau, solver.controller.constants)
     kernel = _KERNELS.get(key)
     if kernel is not None:
         return kernel
+    tableau, control = solver.tableau, solver.controller.constants
     if backend == "numba":
         if numba is None:
             raise InputError("backend", backend, "'python' (numba is not installed)")
         jitted = rhs if hasattr(rhs, "py_func") else numba.njit(rhs)
-        integrator = _patient_integrator(jitted, solver.tableau, solver.controller.constants, numba.njit,
-                                         numba.njit(inline="always"))
-        # nogil: the caller may post-process the previous batch in another thread meanwhile
-        kernel = numba.njit(parallel=True, nogil=True)(_batch_kernel(integrator, numba.prange))
+        module = None
+        origin = codecache.generated_name(getattr(jitted.py_func, "__module__", ""))
+        if origin is not None and getattr(sys.modules[origin], jitted.py_func.__name__, None) is jitted:
+            text = kernel_source(tableau, control, "numba", f"from {origin} import {jitted.py_func.__name__} as rhs",
+                                 cache=True)
+            module = codecache.generated_module("kernel", text)
+        if module is not None:
+            kernel = module.batch
+            _MODULES[key] = module
+        else:
+            kernel = _in_memory_kernel(kernel_source(tableau, control, "numba"), jitted)
     elif backend == "python":
-        plain = getattr(rhs, "py_func", rhs)
-        kernel = _batch_kernel(_patient_integrator(plain, solver.tableau, solver.controller.constants), range)
+        kernel = _in_memory_kernel(kernel_source(tableau, control, "python"), getattr(rhs, "py_func", rhs))
     else:
         raise InputError("backend", backend, "one of " + ", ".join(BACKENDS))
     _KERNELS[key] = kernel
     return kernel
+
+
+def kernel_ready(rhs: Callable, solver: Dopri5 = Dopri5()) -> bool:
+    """Whether the numba kernel of ``rhs`` needs no compilation: compiled in this process, or in the disk cache."""
+    if numba is None:
+        return True
+    key = (rhs, "numba", solver.tableau, solver.controller.constants)
+    kernel = _KERNELS.get(key)
+    if kernel is not None and kernel.signatures:
+        return True
+    batched_kernel(rhs, "numba", solver)
+    module = _MODULES.get(key)
+    return module is not None and codecache.is_cached(module, "batch")
+
+
+def _compile_once(kernel: Callable, key: tuple, arguments: tuple) -> None:
+    """Compile ``kernel`` for ``arguments`` before its first call in this process, saying so when it is not in the
+    disk cache; other processes wait for a disk-cached kernel's first compilation and then load it."""
+    if not hasattr(kernel, "signatures") or kernel.signatures:
+        return
+    module = _MODULES.get(key)
+
+    def waiting() -> None:
+        _log.info("waiting for another process that compiles the engine (first run only, about %d s)…",
+                  COMPILE_SECONDS)
+
+    with codecache.compile_lock(module, waiting) if module is not None else contextlib.nullcontext():
+        if kernel.signatures:
+            return
+        if module is None or not codecache.is_cached(module, "batch"):
+            _log.info("compiling the engine (first run only, about %d s)…", COMPILE_SECONDS)
+        started = time.perf_counter()
+        kernel.compile(tuple(numba.typeof(argument) for argument in arguments))
+        _log.debug("engine ready after %.1f s", time.perf_counter() - started)
 
 
 @dataclass
@@ -892,10 +533,14 @@ def solve(rhs: Callable, y0, params, t_out, events=None, *, solver: Solver | Non
     if isinstance(solver, Radau):
         stiff = np.ones(patients, dtype=bool)
     else:
-        kernel = batched_kernel(rhs, backend, solver.explicit if isinstance(solver, Auto) else solver)
-        kernel(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps, h_max,
-               output_states, flush_states, flush_level, controlled, *exact, *blocks, exact_states, exact_output, out,
-               status, info)
+        explicit = solver.explicit if isinstance(solver, Auto) else solver
+        kernel = batched_kernel(rhs, backend, explicit)
+        arguments = (y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps, h_max,
+                     output_states, flush_states, flush_level, controlled, *exact, *blocks, exact_states, exact_output,
+                     out, status, info)
+        if backend == "numba":
+            _compile_once(kernel, (rhs, backend, explicit.tableau, explicit.controller.constants), arguments)
+        kernel(*arguments)
         stiff = ((status == TOO_MANY_STEPS) | (status == STEP_UNDERFLOW) if isinstance(solver, Auto)
                  else np.zeros(patients, bool))
     for patient in np.flatnonzero(stiff):

@@ -129,6 +129,10 @@ def output_grid(scenario: TrialScenario) -> tuple[np.ndarray, np.ndarray, np.nda
     return grid, np.searchsorted(grid, imaging), np.searchsorted(grid, psa)
 
 
+#: Organ categories graded from RPT doses (:func:`.toxicity.radiation_toxicity`); an arm without RPT grades them 0.
+RADIATION_GRADED = ("kidney", "salivary", "platelets", "neutrophils")
+
+
 def _organ_doses(regimen, population: Population, site_selective: bool = False,
                  stop_days: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Kidney and salivary BED (Gy) and RBE-weighted red-marrow dose (Gy) per patient; empty without RPT.
@@ -314,6 +318,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
                                    salivary_bed=organ["salivary_bed"][index] if "salivary_bed" in organ else None,
                                    marrow_dose=organ["marrow_dose"][index] if "marrow_dose" in organ else None,
                                    lymphocyte_counts=lymphocytes)
+    for organ_name in RADIATION_GRADED:  # no RPT dose to an organ: grade 0, not a missing value (issue 19, item 14)
+        radiation.setdefault(organ_name, np.zeros(index.size, dtype=np.int64))
     exposure_end = end if rules.immune_exposure == "follow_up" else \
         np.minimum(end, endpoint("pfs").per_patient(record)["pfs_days"])
     exposure = np.zeros(index.size)

@@ -240,10 +240,15 @@ class TrialScenario(Schema):
         if isinstance(total, bool) or not isinstance(total, int) or total < len(self.arms):
             raise InputError("patients", total, f"an integer >= the number of arms ({len(self.arms)})")
         ratios = np.array([arm.ratio if arm.patients is None else float(arm.patients) for arm in self.arms])
+        ratios = ratios / ratios.max()  # shares of the largest: no overflow however large the ratios
         exact = total * ratios / ratios.sum()
         counts = np.floor(exact).astype(int)
         for index in np.argsort(-(exact - counts), kind="stable")[: total - counts.sum()]:
             counts[index] += 1
+        empty = [arm.name for arm, count in zip(self.arms, counts) if count == 0]
+        if empty:
+            raise InputError("patients", total, f"enough patients for every arm: with these ratios arm(s) "
+                                                f"{', '.join(empty)} would get none")
         return counts.tolist()
 
 

@@ -67,6 +67,19 @@ class RunStatus:
         return {**asdict(self), "fraction": self.fraction}
 
 
+SIMULATING = "simulating virtual patients"
+
+
+def _starting_message() -> str:
+    """What a run says before its first chunk: that the engine compiles first, when it is not compiled yet."""
+    from rptici.api import engine_ready
+    from rptici.simulation.solver import COMPILE_SECONDS
+
+    if engine_ready():
+        return SIMULATING
+    return f"compiling the engine (first run only, about {COMPILE_SECONDS} s), then {SIMULATING}"
+
+
 def default_runner(scenario: Mapping[str, Any], folder: Path, progress: Callable[[int, int], None],
                    chunk_size: int) -> None:
     """Run the scenario with :func:`rptici.run_trial` into ``folder``."""
@@ -211,10 +224,11 @@ class JobManager:
     def _execute(self, status: RunStatus, scenario: dict[str, Any]) -> None:
         folder = self.root / status.run_id
         started = time.monotonic()
-        self._update(status, state="running", started=time.time(), message="simulating virtual patients")
+        self._update(status, state="running", started=time.time(), message=_starting_message())
 
         def progress(done: int, total: int) -> None:
-            self._update(status, done=int(done), total=int(total))
+            changes = {"message": SIMULATING} if done else {}  # after the first chunk the engine is compiled
+            self._update(status, done=int(done), total=int(total), **changes)
             if time.monotonic() - started > self.limits.max_run_seconds:
                 raise RunTimeExceeded(f"the run took longer than {self.limits.max_run_seconds:g} s "
                                       "(the dashboard's cap per run); use fewer patients or `rptici trial run`")

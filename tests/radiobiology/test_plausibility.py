@@ -1,0 +1,58 @@
+"""Results beyond any clinical range carry a warning (issue 19, item 14): a lesion dose of thousands of Gy or a
+kidney BED of 1,944 Gy is a unit slip or a scenario far outside practice, and must not pass without a word."""
+
+from __future__ import annotations
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from rptici.analysis.summary import dose_warnings
+from rptici.api import load_scenario, regimen_dose
+from rptici.cli import app
+from rptici.radiobiology.plausibility import beyond_clinical_range
+
+SCENARIO = """kind: dose
+name: {name}
+regimen:
+  rpt: {{agent: Pluvicto, activity: {activity}, interval: 6 weeks, cycles: 6}}
+patient:
+  lesions: [25 mm, 12 mL]
+"""
+
+
+def test_the_bounds_by_kind_of_region():
+    assert beyond_clinical_range("lesion_1", dose_Gy=6858.0).startswith("lesion 1 absorbed dose 6,858 Gy is beyond")
+    assert beyond_clinical_range("lesion_1", dose_Gy=400.0) is None
+    assert "kidneys BED 1,944 Gy" in beyond_clinical_range("kidneys", dose_Gy=900.0, bed_Gy=1944.0)
+    assert beyond_clinical_range("kidneys", dose_Gy=29.0, bed_Gy=33.0) is None
+    assert "red marrow absorbed dose 37 Gy" in beyond_clinical_range("red_marrow", dose_Gy=37.0)
+    assert beyond_clinical_range("liver-lesion", dose_Gy=3000.0, tissue="tumour") is not None
+    assert beyond_clinical_range("kidneys", bed_Gy=float("nan")) is None
+
+
+def test_the_label_dose_has_no_warning_and_a_thirty_fold_activity_has_them(tmp_path):
+    label = regimen_dose(load_scenario({**_scenario("label", "7.4 GBq")})).summary(0)
+    huge = regimen_dose(load_scenario({**_scenario("huge", "200 GBq")})).summary(0)
+    assert label["warnings"] == []
+    assert any(line.startswith("kidneys BED") for line in huge["warnings"])
+    assert any(line.startswith("lesion 1 absorbed dose") for line in huge["warnings"])
+    path = tmp_path / "huge.yaml"
+    path.write_text(SCENARIO.format(name="huge", activity="200 GBq"))
+    result = CliRunner().invoke(app, ["regimen", "dose", str(path)])
+    assert result.exit_code == 0 and "warning: kidneys BED" in result.output
+
+
+def test_a_trial_summary_counts_the_patients_beyond_range():
+    patients = pd.DataFrame({"arm": ["a", "a", "b"], "kidney_bed_Gy": [33.0, 1944.0, 30.0],
+                             "marrow_dose_Gy": [1.0, 1.2, 1.1], "tumour_dose_Gy": [200.0, 6858.0, 150.0]})
+    lines = dose_warnings(patients, ["a", "b"])
+    assert lines == ["a: 1 of 2 patients have a kidney BED beyond any clinical range (highest 1,944 Gy): check the "
+                     "activity and its unit",
+                     "a: 1 of 2 patients have a tumour dose beyond any clinical range (highest 6,858 Gy): check the "
+                     "activity and its unit"]
+
+
+def _scenario(name: str, activity: str) -> dict:
+    import yaml
+
+    return yaml.safe_load(SCENARIO.format(name=name, activity=activity))

@@ -87,7 +87,10 @@ def test_a_new_endpoint_appears_in_table_summary_replay_and_report(with_disease_
     cells = re.search(r'<tr data-key="dcr"><td[^>]*>disease control rate \(RECIST 1\.1\)</td>(.*?)</tr>', page, re.S)
     assert cells is not None
     shown = re.findall(r"<td>(\d+) %", cells.group(1))
-    assert shown == [f"{100 * row['dcr']:.0f}" for row in summary["arms"]]
+    header = re.search(r'<table id="endpoint-table">\s*<tr><th>endpoint</th>(.*?)</tr>', page, re.S).group(1)
+    columns = [name.replace(" (control)", "") for name in re.findall(r"<th>(.*?)</th>", header)]
+    rate_of = {row["arm"]: row["dcr"] for row in summary["arms"]}
+    assert shown == [f"{100 * rate_of[arm]:.0f}" for arm in columns]
 
     html = tmp_path / "summary.html"
     outcome = CliRunner().invoke(app, ["trial", "summary", str(run.folder), "--html", str(html), "--json"])

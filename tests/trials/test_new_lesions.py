@@ -55,13 +55,16 @@ def test_bone_progression_counts_as_radiographic_progression_and_as_progression_
 
 
 LUTETIUM = {"agent": "[177Lu]Lu-PSMA-617", "activity": "7.4 GBq", "interval": "6 weeks", "cycles": 4}
-RADIATION_ONLY = {"switch_priming": 0, "occult_dose_fraction": 0.0}
+# The data files' values (no calibration): radiation alone shrinks the visible lesions there. With the December 2026
+# calibration and priming off, most visible disease already grows 20 % by the first scan (the fitted model leans on
+# RPT-triggered immune kill), so size progression comes first and the check would not isolate the new lesions.
+RADIATION_ONLY = {"switch_priming": 0, "occult_dose_fraction": 0.0, "occult_fraction_min": 0.01}
 
 
 def trial(overrides: dict):
     return simulate_trial({
         "name": "occult", "disease": "mcrpc", "patients": 40, "follow_up": "12 months", "assessments": "q8w",
-        "psa_assessments": "q4w", "seed": 3, "chunk_size": 40, "calibration": "default", "overrides": overrides,
+        "psa_assessments": "q4w", "seed": 3, "chunk_size": 40, "calibration": None, "overrides": overrides,
         "arms": [{"name": "lutetium", "regimen": {"rpt": LUTETIUM}}]})["patients"]
 
 

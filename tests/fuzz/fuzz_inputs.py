@@ -34,7 +34,7 @@ def fuzz_settings(examples: int) -> settings:
 
 
 #: Longest message of a refusal: one readable line (issue 19, item 14: whole scenarios were printed in 750 characters).
-MAX_MESSAGE_CHARACTERS = 400
+MAX_MESSAGE_CHARACTERS = 600
 
 UNITS = ("GBq", "MBq", "mCi", "kBq/kg", "GBq/m2", "MBq/kg", "mg", "mg/kg", "ug/mL", "mL/min", "mL/s", "m2", "cm2",
          "kg", "g", "mL", "mm", "cm", "Gy", "1/Gy", "d", "h", "min", "weeks", "months", "year", "ng/mL", "mg/dL",

@@ -212,9 +212,9 @@ def _read_yaml(file: Path, nuclide: str | None, administered_activity: object) -
         raise InputError(file.name, "unparseable YAML", f"valid YAML ({error.__class__.__name__})") from None
     if not isinstance(document, dict):
         raise InputError(file.name, type(document).__name__, "a mapping with keys " + ", ".join(_PATIENT_KEYS))
-    unknown = sorted(set(document) - set(_PATIENT_KEYS))
+    unknown = sorted(set(document) - set(_PATIENT_KEYS), key=str)
     if unknown:
-        raise InputError(unknown[0], document[unknown[0]], "one of the keys " + ", ".join(_PATIENT_KEYS))
+        raise InputError(str(unknown[0]), document[unknown[0]], "one of the keys " + ", ".join(_PATIENT_KEYS))
     canonical = _canonical_nuclide(nuclide if nuclide is not None else document.get("nuclide"), "nuclide")
     administered = _administered(administered_activity if administered_activity is not None
                                  else document.get("administered_activity"))
@@ -238,7 +238,7 @@ def _read_yaml(file: Path, nuclide: str | None, administered_activity: object) -
         entry = entry or {}
         if not isinstance(entry, dict):
             raise InputError(f"regions.{name}", entry, "a mapping such as {mass: 310 g, tissue: kidney}")
-        unknown = sorted(set(entry) - set(_REGION_KEYS))
+        unknown = sorted(set(entry) - set(_REGION_KEYS), key=str)
         if unknown:
             raise InputError(f"regions.{name}.{unknown[0]}", entry[unknown[0]], "one of the keys " + ", ".join(_REGION_KEYS))
         mass = parse_positive(entry["mass"], "mass", f"regions.{name}.mass") if entry.get("mass") is not None else None

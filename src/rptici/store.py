@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rptici import __version__
-from rptici.errors import InputError
+from rptici.errors import InputError, shown
 
 MANIFEST_NAME = "manifest.json"
 MARKER_FOLDER = "_chunks"
@@ -74,6 +74,14 @@ class Manifest:
     def chunks(self) -> int:
         """Number of chunks: ceil(patients / chunk_size)."""
         return -(-self.patients // self.chunk_size)
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; False also where the system cannot tell (a name too long, a file on the way)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _check_name(field_name: str, name: object) -> str:
@@ -138,7 +146,7 @@ class ResultStore:
         self.folder = Path(folder).resolve()
         manifest_path = self.folder / MANIFEST_NAME
         given = {"scenario_hash": scenario_hash, "seed": seed, "patients": patients, "chunk_size": chunk_size}
-        if manifest_path.is_file():
+        if _is_file(manifest_path):
             self.manifest = self._read_manifest(manifest_path)
             for name, value in given.items():
                 stored = getattr(self.manifest, name)
@@ -157,7 +165,11 @@ class ResultStore:
             minimum = 0 if name == "seed" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise InputError(name, value, f"an integer >= {minimum}")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a file of that name, a file on the way, no permission, a name too long
+            raise InputError("folder", str(folder), f"a folder for the results that can be created there "
+                                                    f"({error.strerror or error})") from None
         self.manifest = Manifest(scenario_hash=scenario_hash, seed=seed, patients=patients, chunk_size=chunk_size)
         text = json.dumps(asdict(self.manifest), indent=2) + "\n"
         _atomic_write(manifest_path, lambda path: path.write_text(text, encoding="utf-8"))
@@ -166,9 +178,15 @@ class ResultStore:
     def _read_manifest(path: Path) -> Manifest:
         try:
             content = json.loads(path.read_text(encoding="utf-8"))
-            return Manifest(**content)
-        except (json.JSONDecodeError, TypeError) as error:
-            raise InputError("manifest", str(path), f"a manifest written by rptici ({error})") from None
+            manifest = Manifest(**content)
+        except (ValueError, TypeError, OSError) as error:  # not JSON, not UTF-8, not a mapping of its fields
+            raise InputError("manifest", str(path), f"a manifest written by rptici ({shown(str(error))})") from None
+        for name, minimum in (("seed", 0), ("patients", 1), ("chunk_size", 1)):
+            value = getattr(manifest, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InputError(f"manifest.{name}", value, f"a whole number >= {minimum} (a manifest written by "
+                                                            f"rptici; {path})")
+        return manifest
 
     def __repr__(self) -> str:
         return f"ResultStore({str(self.folder)!r}, chunks done {len(self.completed_chunks())}/{self.manifest.chunks})"

@@ -28,7 +28,7 @@ def read_user_text(path: str | os.PathLike[str], field: str, allowed: str) -> st
     try:
         return file.read_text(encoding="utf-8-sig")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise InputError(field, str(path), f"the path of an existing file holding {allowed}") from None
+        raise InputError(field, str(path), f"{allowed}, or the path of an existing file holding it") from None
     except UnicodeDecodeError as error:
         raise InputError(field, str(path), f"a UTF-8 text file holding {allowed} (byte {error.start} is not "
                                            "text: a binary file?)") from None
@@ -45,14 +45,13 @@ def read_mapping(source: Mapping[str, Any] | str | os.PathLike[str], field: str,
     """
     if isinstance(source, Mapping):
         return source
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(field, str(source), f"{allowed}, or the path of a YAML file holding one")
-    text = read_user_text(path, field, allowed)
+    text = read_user_text(source, field, allowed)
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise InputError(field, str(path), f"valid YAML ({str(error).splitlines()[0]})") from None
+        raise InputError(field, str(source), f"valid YAML ({str(error).splitlines()[0]})") from None
+    except RecursionError:
+        raise InputError(field, str(source), "valid YAML nested less deeply") from None
     if not isinstance(document, Mapping):
-        raise InputError(field, str(path), f"a YAML file holding {allowed}")
+        raise InputError(field, str(source), f"a YAML file holding {allowed}")
     return document

@@ -124,6 +124,19 @@ def _atomic_write(target: Path, write: Any) -> None:
     _fsync_folder(target.parent)
 
 
+#: Test only (tests/test_kill_resume.py): "<chunk>:<table number>" kills this process with SIGKILL just as it writes
+#: that table of that chunk, leaving half a temporary file, as a crash in the middle of the write would.
+KILL_HOOK = "RPTICI_TEST_KILL_AT_WRITE"
+
+
+def _test_kill_point(index: int, number: int, target: Path) -> None:
+    if os.environ.get(KILL_HOOK) == f"{index}:{number}":
+        import signal
+
+        target.with_name(f".{target.name}.tmp").write_bytes(b"PAR1 half a file")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _as_arrow(table_name: str, table: Any) -> pa.Table:
     if isinstance(table, pa.Table):
         return table
@@ -217,9 +230,10 @@ class ResultStore:
             raise InputError("tables", type(tables).__name__, "a non-empty mapping of table name to table")
         arrow_tables = {_check_name("table", name): _as_arrow(name, table) for name, table in tables.items()}
         self._marker_path(index).unlink(missing_ok=True)
-        for name, table in arrow_tables.items():
+        for number, (name, table) in enumerate(arrow_tables.items()):
             target = self.chunk_path(index, name)
             target.parent.mkdir(exist_ok=True)
+            _test_kill_point(index, number, target)
             _atomic_write(target, lambda path, table=table: pq.write_table(table, path))
         marker = {"chunk": index, "rows": {name: table.num_rows for name, table in arrow_tables.items()},
                   "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -57,7 +57,7 @@ def scenario_kind(document: Mapping[str, Any]) -> str:
     """The kind of a scenario document: its ``kind:``, else by its keys (``arms``: trial; only rpt, ici and
     sequence: regimen; a key only simulations have: simulation; ``regimen`` with a patient: dose)."""
     if "kind" in document:
-        if document["kind"] not in KINDS:
+        if not isinstance(document["kind"], str) or document["kind"] not in KINDS:
             raise InputError("kind", document["kind"], "one of " + ", ".join(KINDS))
         return str(document["kind"])
     keys = set(document)

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import RpticiError
+from .errors import RpticiError, shown
 
 app = typer.Typer(help="rptici: radiopharmaceutical therapy combined with immune checkpoint inhibitors.",
                   no_args_is_help=True, add_completion=False)
@@ -115,12 +115,19 @@ def _warn(lines: Iterable[str] | None) -> None:
 
 
 def _run(action: Callable[[], None]) -> None:
-    """Run a command; a user error becomes one clear line on stderr and exit status 2."""
+    """Run a command; a user error becomes one clear line on stderr and exit status 2. So does a file-system error
+    on a path the user gave (a folder where a file is expected, a name too long, no permission, a full disk): the
+    readers and writers refuse the paths they can judge (InputError), and this line names the path of the rest."""
     _say_engine_progress()
     try:
         action()
     except RpticiError as error:
         typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    except OSError as error:
+        path = error.filename if error.filename is not None else "a file"
+        typer.echo(f"error: {shown(str(path))}: got {error.strerror or error}; expected a path that can be read or "
+                   "written there", err=True)
         raise typer.Exit(code=2) from None
 
 

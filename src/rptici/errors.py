@@ -16,7 +16,19 @@ class InputError(RpticiError, ValueError):
 
     def __init__(self, field: str, value: object, allowed: str):
         self.field, self.value, self.allowed = field, value, allowed
-        super().__init__(f"{field}: got {value!r}; expected {allowed}")
+        super().__init__(f"{field}: got {shown(value)}; expected {allowed}")
+
+
+#: Longest value an error message repeats in full; a longer one is cut, so that the message stays one readable line.
+SHOWN_CHARACTERS = 80
+
+
+def shown(value: object) -> str:
+    """``repr(value)``, cut to :data:`SHOWN_CHARACTERS` with its length when longer, and on one line."""
+    text = repr(value).replace("\n", "\\n")
+    if len(text) <= SHOWN_CHARACTERS:
+        return text
+    return f"{text[:SHOWN_CHARACTERS - 20]}… ({len(text)} characters)"
 
 
 class UnknownNameError(InputError, KeyError):

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rptici import __version__
-from rptici.errors import InputError
+from rptici.errors import InputError, shown
 
 MANIFEST_NAME = "manifest.json"
 MARKER_FOLDER = "_chunks"
@@ -76,6 +76,14 @@ class Manifest:
         return -(-self.patients // self.chunk_size)
 
 
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; False also where the system cannot tell (a name too long, a file on the way)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _check_name(field_name: str, name: object) -> str:
     """A table or file name that stays inside the folder: letters, digits, underscore; no separator, no '..'."""
     if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
@@ -116,6 +124,19 @@ def _atomic_write(target: Path, write: Any) -> None:
     _fsync_folder(target.parent)
 
 
+#: Test only (tests/test_kill_resume.py): "<chunk>:<table number>" kills this process with SIGKILL just as it writes
+#: that table of that chunk, leaving half a temporary file, as a crash in the middle of the write would.
+KILL_HOOK = "RPTICI_TEST_KILL_AT_WRITE"
+
+
+def _test_kill_point(index: int, number: int, target: Path) -> None:
+    if os.environ.get(KILL_HOOK) == f"{index}:{number}":
+        import signal
+
+        target.with_name(f".{target.name}.tmp").write_bytes(b"PAR1 half a file")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _as_arrow(table_name: str, table: Any) -> pa.Table:
     if isinstance(table, pa.Table):
         return table
@@ -138,7 +159,7 @@ class ResultStore:
         self.folder = Path(folder).resolve()
         manifest_path = self.folder / MANIFEST_NAME
         given = {"scenario_hash": scenario_hash, "seed": seed, "patients": patients, "chunk_size": chunk_size}
-        if manifest_path.is_file():
+        if _is_file(manifest_path):
             self.manifest = self._read_manifest(manifest_path)
             for name, value in given.items():
                 stored = getattr(self.manifest, name)
@@ -157,7 +178,11 @@ class ResultStore:
             minimum = 0 if name == "seed" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise InputError(name, value, f"an integer >= {minimum}")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a file of that name, a file on the way, no permission, a name too long
+            raise InputError("folder", str(folder), f"a folder for the results that can be created there "
+                                                    f"({error.strerror or error})") from None
         self.manifest = Manifest(scenario_hash=scenario_hash, seed=seed, patients=patients, chunk_size=chunk_size)
         text = json.dumps(asdict(self.manifest), indent=2) + "\n"
         _atomic_write(manifest_path, lambda path: path.write_text(text, encoding="utf-8"))
@@ -166,9 +191,15 @@ class ResultStore:
     def _read_manifest(path: Path) -> Manifest:
         try:
             content = json.loads(path.read_text(encoding="utf-8"))
-            return Manifest(**content)
-        except (json.JSONDecodeError, TypeError) as error:
-            raise InputError("manifest", str(path), f"a manifest written by rptici ({error})") from None
+            manifest = Manifest(**content)
+        except (ValueError, TypeError, OSError) as error:  # not JSON, not UTF-8, not a mapping of its fields
+            raise InputError("manifest", str(path), f"a manifest written by rptici ({shown(str(error))})") from None
+        for name, minimum in (("seed", 0), ("patients", 1), ("chunk_size", 1)):
+            value = getattr(manifest, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InputError(f"manifest.{name}", value, f"a whole number >= {minimum} (a manifest written by "
+                                                            f"rptici; {path})")
+        return manifest
 
     def __repr__(self) -> str:
         return f"ResultStore({str(self.folder)!r}, chunks done {len(self.completed_chunks())}/{self.manifest.chunks})"
@@ -199,9 +230,10 @@ class ResultStore:
             raise InputError("tables", type(tables).__name__, "a non-empty mapping of table name to table")
         arrow_tables = {_check_name("table", name): _as_arrow(name, table) for name, table in tables.items()}
         self._marker_path(index).unlink(missing_ok=True)
-        for name, table in arrow_tables.items():
+        for number, (name, table) in enumerate(arrow_tables.items()):
             target = self.chunk_path(index, name)
             target.parent.mkdir(exist_ok=True)
+            _test_kill_point(index, number, target)
             _atomic_write(target, lambda path, table=table: pq.write_table(table, path))
         marker = {"chunk": index, "rows": {name: table.num_rows for name, table in arrow_tables.items()},
                   "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}

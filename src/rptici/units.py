@@ -88,8 +88,9 @@ def parse_quantity(value: object, dimension: str, field: str = "value", require_
     """Convert ``value`` (a string with unit, or a pint quantity) to the internal unit of ``dimension``.
 
     A bare number is taken to be in the internal unit already, unless ``require_unit`` (then it is an error
-    for any dimension but ``dimensionless``). A wrong dimension, an unparseable string or an unknown
-    dimension name raises :class:`InputError` naming ``field``.
+    for any dimension but ``dimensionless``; a bare 0 is 0 in every unit and stays allowed). A wrong dimension,
+    an unparseable string, a value that is not finite in the internal unit (``1e400 GBq``, ``.inf``, NaN) or
+    an unknown dimension name raises :class:`InputError` naming ``field``.
     """
     if dimension not in INTERNAL_UNITS:
         raise InputError("dimension", dimension, f"one of {', '.join(INTERNAL_UNITS)}")
@@ -97,25 +98,45 @@ def parse_quantity(value: object, dimension: str, field: str = "value", require_
     if isinstance(value, bool):
         raise InputError(field, value, f"a quantity of {dimension} such as '{_example(dimension)}'")
     if isinstance(value, numbers.Real):
-        if require_unit and target:
+        if require_unit and target and value != 0:
             raise InputError(field, value, f"a number with its unit, such as '{_example(dimension)}'")
-        return float(value)
+        return _finite(value, value, dimension, field)
     if isinstance(value, str) and not _LEADING_NUMBER.match(value.strip()):
         raise InputError(field, value, f"a number with a unit, such as '{_example(dimension)}'")
-    ureg = registry()
     try:
-        quantity = value if isinstance(value, pint.Quantity) else ureg.Quantity(_to_pint(str(value).strip()))
-        return float(quantity.to(target).magnitude)
+        magnitude = value.to(target).magnitude if isinstance(value, pint.Quantity) else \
+            _magnitude(str(value).strip(), target)
     except pint.DimensionalityError:
         raise InputError(field, value, f"a quantity of {dimension} (convertible to {target or 'a pure number'}), "
                                        f"such as '{_example(dimension)}'") from None
     except Exception:
         raise InputError(field, value, f"a number with a unit, such as '{_example(dimension)}'") from None
+    return _finite(magnitude, value, dimension, field)
 
 
-def parse_positive(value: object, dimension: str, field: str = "value", allow_zero: bool = False) -> float:
+@lru_cache(maxsize=4096)
+def _magnitude(text: str, target: str) -> object:
+    """The magnitude of quantity ``text`` in unit ``target`` (pint's errors propagate). Cached: a scenario repeats
+    its quantities (every arm's activity, every chunk's regimen) and pint takes about half a millisecond each."""
+    return registry().Quantity(_to_pint(text)).to(target).magnitude
+
+
+def _finite(number: object, value: object, dimension: str, field: str) -> float:
+    """``number`` as a finite float, else an InputError (an int too large for a float, inf or NaN)."""
+    try:
+        result = float(number)  # type: ignore[arg-type]
+    except (OverflowError, TypeError, ValueError):
+        result = math.nan
+    if not math.isfinite(result):
+        kind = "number" if dimension == "dimensionless" else f"quantity of {dimension}"
+        raise InputError(field, value, f"a finite {kind}, such as '{_example(dimension)}'")
+    return result
+
+
+def parse_positive(value: object, dimension: str, field: str = "value", allow_zero: bool = False,
+                   require_unit: bool = False) -> float:
     """Like :func:`parse_quantity`, but the result must be positive (or non-negative)."""
-    number = parse_quantity(value, dimension, field)
+    number = parse_quantity(value, dimension, field, require_unit)
     if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         raise InputError(field, value, f"a {'non-negative' if allow_zero else 'positive'} {dimension}")
     return number
@@ -126,8 +147,9 @@ _EVERY = re.compile(r"^\s*every\s+(.+)$", re.IGNORECASE)
 _INTERVAL_UNITS = {"h": 1 / HOURS_PER_DAY, "d": 1.0, "w": 7.0, "m": 365.25 / 12}
 
 
-def parse_interval(value: object, field: str = "interval") -> float:
-    """Dosing interval in days from ``q6w``, ``q21d``, ``every 28 days``, ``6 weeks`` or a number of days."""
+def parse_interval(value: object, field: str = "interval", require_unit: bool = False) -> float:
+    """Dosing interval in days from ``q6w``, ``q21d``, ``every 28 days``, ``6 weeks`` or a number of days (not
+    when ``require_unit``)."""
     written = value
     if isinstance(value, str):
         match = _INTERVAL.match(value)
@@ -142,7 +164,7 @@ def parse_interval(value: object, field: str = "interval") -> float:
             if value.strip().split()[0].isalpha():  # "every week"
                 value = "1 " + value
     try:
-        return parse_positive(value, "time", field)
+        return parse_positive(value, "time", field, require_unit=require_unit)
     except InputError:
         raise InputError(field, written, "a positive interval such as 'q3w', 'q6w', 'every 28 days' or '6 weeks'") from None
 

@@ -46,7 +46,7 @@ class _ByRadiation:
 
     def rbe_weighted(self, rbe: float | None = None) -> float | np.ndarray:
         """RBE·α + electron + photon; RBE defaults to the data file's (MIRD Pamphlet 22)."""
-        return _check_rbe(rbe) * self.alpha + self.electron + self.photon
+        return check_rbe(rbe) * self.alpha + self.electron + self.photon
 
     def __add__(self, other: "_ByRadiation") -> "_ByRadiation":
         return type(self)(self.alpha + other.alpha, self.electron + other.electron, self.photon + other.photon)
@@ -65,7 +65,8 @@ def default_alpha_rbe() -> float:
     return float(load_yaml("absorbed_fractions.yaml")["radiation_weighting"]["alpha_rbe_default"])
 
 
-def _check_rbe(rbe: float | None) -> float:
+def check_rbe(rbe: float | None) -> float:
+    """``rbe`` as a positive finite float (None: :func:`default_alpha_rbe`); NaN, inf, 0 or text: InputError."""
     if rbe is None:
         return default_alpha_rbe()
     if isinstance(rbe, bool) or not isinstance(rbe, (int, float, np.floating, np.integer)) or not np.isfinite(rbe) or rbe <= 0:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ..data import read_user_text
 from ..errors import InputError
 from ..units import parse_positive, parse_quantity
 from .tac import TacFit, fit_tac, validate_curve
@@ -119,9 +120,13 @@ def read_measurements(path: str | Path, *, nuclide: str | None = None,
 def read_csv_curves(path: str | Path, administered_activity: float | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Curves of a CSV table with columns ``region, time [unit], activity [unit]``: times (d), activities (MBq)."""
     file = Path(path)
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        lines = [line for line in handle if line.strip() and not line.lstrip().startswith("#")]
-    rows = list(csv.reader(lines))
+    text = read_user_text(file, "measurements", "a CSV table 'region,time [h],activity [MBq]'")
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    try:
+        rows = list(csv.reader(lines))
+    except csv.Error as error:  # e.g. a NUL byte
+        raise InputError(f"{file.name}", "unreadable CSV", f"a CSV table 'region,time [h],activity [MBq]' ({error})") \
+            from None
     if not rows:
         raise InputError(f"{file.name}", "", "a header 'region,time [h],activity [MBq]' and data rows")
     columns: dict[str, tuple[int, str | None]] = {}
@@ -202,14 +207,14 @@ def _quantity_list(values: object, dimension: str, field_name: str, example: str
 
 def _read_yaml(file: Path, nuclide: str | None, administered_activity: object) -> PatientMeasurements:
     try:
-        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+        document = yaml.safe_load(read_user_text(file, "path", "a patient dataset (YAML)"))
     except yaml.YAMLError as error:
         raise InputError(file.name, "unparseable YAML", f"valid YAML ({error.__class__.__name__})") from None
     if not isinstance(document, dict):
         raise InputError(file.name, type(document).__name__, "a mapping with keys " + ", ".join(_PATIENT_KEYS))
-    unknown = sorted(set(document) - set(_PATIENT_KEYS))
+    unknown = sorted(set(document) - set(_PATIENT_KEYS), key=str)
     if unknown:
-        raise InputError(unknown[0], document[unknown[0]], "one of the keys " + ", ".join(_PATIENT_KEYS))
+        raise InputError(str(unknown[0]), document[unknown[0]], "one of the keys " + ", ".join(_PATIENT_KEYS))
     canonical = _canonical_nuclide(nuclide if nuclide is not None else document.get("nuclide"), "nuclide")
     administered = _administered(administered_activity if administered_activity is not None
                                  else document.get("administered_activity"))
@@ -233,7 +238,7 @@ def _read_yaml(file: Path, nuclide: str | None, administered_activity: object) -
         entry = entry or {}
         if not isinstance(entry, dict):
             raise InputError(f"regions.{name}", entry, "a mapping such as {mass: 310 g, tissue: kidney}")
-        unknown = sorted(set(entry) - set(_REGION_KEYS))
+        unknown = sorted(set(entry) - set(_REGION_KEYS), key=str)
         if unknown:
             raise InputError(f"regions.{name}.{unknown[0]}", entry[unknown[0]], "one of the keys " + ", ".join(_REGION_KEYS))
         mass = parse_positive(entry["mass"], "mass", f"regions.{name}.mass") if entry.get("mass") is not None else None

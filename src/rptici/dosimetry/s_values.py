@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import read_user_text
 from ..errors import InputError, UnknownNameError
 from ..units import parse_quantity
 from .absorbed_dose import MGY_PER_GY
@@ -53,13 +54,15 @@ class SValueTable:
     def from_csv(cls, path: str | Path) -> "SValueTable":
         """Read a ``target,source,S [unit]`` table; errors name the file, line and column."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise InputError("s_value_table", str(path), f"a readable CSV file ({error.strerror})") from None
+        text = read_user_text(path, "s_value_table", "a CSV table 'target,source,S [mGy/(MBq*h)]'")
         values: dict[tuple[str, str], float] = {}
         factor: float | None = None
-        for line_number, row in enumerate(csv.reader(text.splitlines()), start=1):
+        try:
+            rows = list(csv.reader(text.splitlines()))
+        except csv.Error as error:  # e.g. a NUL byte
+            raise InputError("s_value_table", str(path), f"a CSV table 'target,source,S [mGy/(MBq*h)]' ({error})") \
+                from None
+        for line_number, row in enumerate(rows, start=1):
             if not row or all(not cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
                 continue
             cells = [cell.strip() for cell in row]

@@ -45,6 +45,8 @@ PARAMETERS: dict[str, tuple[str, str]] = {
     "disutility_adverse_event_immune": (DISUTILITY, ""),
 }
 CAUSES = ("radiation", "immune")
+#: Most model cycles over the horizon (a monthly cycle over 100 years is 1,200).
+MAX_CYCLES = 100_000
 MODELS = ("partitioned_survival", "markov")
 
 
@@ -119,6 +121,18 @@ def _per_unit(unit: str, currency: str, dimension: str, field_name: str) -> floa
     return amount / DAYS_PER_YEAR if dimension == "time" else amount
 
 
+def _number(value: object, field_name: str, allowed: str = "a finite number") -> float:
+    """``value`` as a finite float (not a bool, text or 10**400), else an InputError naming ``field_name``."""
+    try:
+        number = float(value) if isinstance(value, (int, float, np.integer, np.floating)) and \
+            not isinstance(value, bool) else np.nan
+    except OverflowError:
+        number = np.nan
+    if not np.isfinite(number):
+        raise InputError(field_name, value, allowed)
+    return number
+
+
 def _parameter(name: str, spec: object, currency: str, relative_se: Mapping[str, float]) -> Parameter:
     field_name = f"parameters.{name}"
     if name not in PARAMETERS:
@@ -126,10 +140,7 @@ def _parameter(name: str, spec: object, currency: str, relative_se: Mapping[str,
     if not isinstance(spec, Mapping) or "value" not in spec or not spec.get("source"):
         raise InputError(field_name, spec, "a mapping with value, unit and source")
     kind, dimension = PARAMETERS[name]
-    try:
-        raw = float(spec["value"])
-    except (TypeError, ValueError):
-        raise InputError(f"{field_name}.value", spec["value"], "a number") from None
+    raw = _number(spec["value"], f"{field_name}.value", "a finite number")
     if kind == COST:
         if not np.isfinite(raw) or raw < 0:
             raise InputError(f"{field_name}.value", raw, "a non-negative cost")
@@ -138,11 +149,13 @@ def _parameter(name: str, spec: object, currency: str, relative_se: Mapping[str,
         if not 0 <= raw <= 1:
             raise InputError(f"{field_name}.value", raw, "a utility (or decrement) between 0 and 1")
         scale = 1.0
-    se = float(spec.get("se", relative_se.get(kind, 0.0) * raw))
-    if not np.isfinite(se) or se < 0:
+    default_se = _number(relative_se.get(kind, 0.0), f"default_relative_se.{kind}") * raw
+    se = _number(spec.get("se", default_se), f"{field_name}.se", "a non-negative standard error in the parameter's unit")
+    if se < 0:
         raise InputError(f"{field_name}.se", se, "a non-negative standard error in the parameter's unit")
-    low = float(spec.get("low", max(raw - 1.96 * se, 0.0)))
-    high = float(spec.get("high", raw + 1.96 * se if kind == COST else min(raw + 1.96 * se, 1.0)))
+    low = _number(spec.get("low", max(raw - 1.96 * se, 0.0)), f"{field_name}.low")
+    high = _number(spec.get("high", raw + 1.96 * se if kind == COST else min(raw + 1.96 * se, 1.0)),
+                   f"{field_name}.high")
     if not low <= raw <= high:
         raise InputError(f"{field_name}.low/high", (low, high), f"a range around the value {raw}")
     duration = 0.0
@@ -153,9 +166,10 @@ def _parameter(name: str, spec: object, currency: str, relative_se: Mapping[str,
 
 
 def _rate(document: Mapping[str, Any], key: str) -> float:
-    spec = document.get("discount", {}).get(key)
+    discount = document.get("discount", {})
+    spec = discount.get(key) if isinstance(discount, Mapping) else None
     value = spec.get("value") if isinstance(spec, Mapping) else spec
-    if not isinstance(value, (int, float)) or not 0 <= value < 1:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise InputError(f"discount.{key}", value, "an annual discount rate in [0, 1), e.g. {value: 0.03, source: ...}")
     return float(value)
 
@@ -173,31 +187,48 @@ def load_inputs(source: Mapping[str, Any] | str | os.PathLike[str]) -> EconomicI
     currency = document.get("currency")
     if not isinstance(currency, str) or not currency.isalpha():
         raise InputError("currency", currency, "a currency code such as USD or EUR")
-    relative_se = document.get("default_relative_se", {})
-    parameters = {name: _parameter(name, spec, currency, relative_se)
-                  for name, spec in (document.get("parameters") or {}).items()}
+    relative_se = document.get("default_relative_se") or {}
+    if not isinstance(relative_se, Mapping):
+        raise InputError("default_relative_se", relative_se, "a mapping of kind (cost, utility, disutility) to a "
+                                                             "relative standard error")
+    given = document.get("parameters") or {}
+    if not isinstance(given, Mapping):
+        raise InputError("parameters", given, "a mapping of parameter name to {value, unit, source}")
+    parameters = {str(name): _parameter(str(name), spec, currency, relative_se) for name, spec in given.items()}
     missing = [name for name in ("utility_progression_free", "utility_progressed") if name not in parameters]
     if missing:
         raise InputError("parameters", missing[0], "utilities of both health states (utility_progression_free, "
                                                    "utility_progressed)")
     model = document.get("model", "partitioned_survival")
-    if model not in MODELS:
+    if not isinstance(model, str) or model not in MODELS:
         raise InputError("model", model, "one of " + ", ".join(MODELS))
-    causes = dict(document.get("adverse_event_causes") or {})
+    causes = document.get("adverse_event_causes") or {}
+    if not isinstance(causes, Mapping):
+        raise InputError("adverse_event_causes", causes, "a mapping of organ to cause (radiation or immune)")
+    causes = {str(organ): cause for organ, cause in causes.items()}
     for organ, cause in causes.items():
         if cause not in CAUSES:
             raise InputError(f"adverse_event_causes.{organ}", cause, "one of " + ", ".join(CAUSES))
     thresholds = document.get("thresholds", {})
     thresholds = thresholds.get("value") if isinstance(thresholds, Mapping) else thresholds
-    if not thresholds or any(not isinstance(value, (int, float)) or value < 0 for value in thresholds):
-        raise InputError("thresholds", thresholds, "a list of non-negative willingness-to-pay values per QALY")
+    allowed = "a list of non-negative willingness-to-pay values per QALY"
+    if not isinstance(thresholds, (list, tuple)) or not thresholds:
+        raise InputError("thresholds", thresholds, allowed)
+    thresholds = tuple(_number(value, "thresholds", allowed) for value in thresholds)
+    if min(thresholds) < 0:
+        raise InputError("thresholds", list(thresholds), allowed)
     horizon = parse_positive(document.get("horizon"), "time", "horizon") / DAYS_PER_YEAR
     cycle = parse_positive(document.get("cycle", "1 month"), "time", "cycle") / DAYS_PER_YEAR
+    if horizon / cycle > MAX_CYCLES:
+        raise InputError("cycle", document.get("cycle", "1 month"), f"a cycle that divides the horizon "
+                                                                    f"({document.get('horizon')}) into at most {MAX_CYCLES:,}")
     price_year = document.get("price_year")
-    if not isinstance(price_year, int):
+    if isinstance(price_year, bool) or not isinstance(price_year, int):
         raise InputError("price_year", price_year, "the year of the prices, e.g. 2024")
+    sources = document.get("sources") or {}
+    if not isinstance(sources, Mapping):
+        raise InputError("sources", sources, "a mapping of topic to source")
     return EconomicInputs(str(document.get("name", "economic analysis")), currency, price_year, parameters,
                           horizon, cycle, _rate(document, "costs"), _rate(document, "outcomes"),
-                          bool(document.get("half_cycle_correction", True)), model,
-                          tuple(float(value) for value in thresholds), causes,
-                          {key: str(value) for key, value in (document.get("sources") or {}).items()})
+                          bool(document.get("half_cycle_correction", True)), model, thresholds, causes,
+                          {str(key): str(value) for key, value in sources.items()})

@@ -52,13 +52,26 @@ _DOSE_ALLOWED = "drug amount ('200 mg') or drug amount per body weight ('2 mg/kg
 
 
 def _dimension(value: object, dimensions: tuple[str, ...], field: str, allowed: str) -> tuple[str, float]:
-    """The first of ``dimensions`` that ``value`` parses as, and its internal value."""
+    """The first of ``dimensions`` that ``value`` (with its unit) parses as, and its internal value."""
     for dimension in dimensions:
         try:
-            return dimension, parse_quantity(value, dimension, field)
+            return dimension, parse_quantity(value, dimension, field, require_unit=True)
         except InputError:
             continue
-    raise InputError(field, value, allowed)
+    raise InputError(field, value, f"{allowed}: a finite number with its unit")
+
+
+#: Most RPT cycles or ICI infusions in one schedule: far above any protocol (pembrolizumab q3w for 2 years is 35),
+#: low enough that the event arrays of a cohort stay small.
+MAX_ADMINISTRATIONS = 1000
+
+
+def _administrations(value: object, field: str, what: str) -> int:
+    """A whole number of ``what`` from 1 to :data:`MAX_ADMINISTRATIONS` (``6`` or ``6.0``; not ``true``, ``.inf``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or \
+            not (isinstance(value, (int, np.integer)) or value.is_integer()) or not 1 <= value <= MAX_ADMINISTRATIONS:
+        raise InputError(field, value, f"a whole number of {what} from 1 to {MAX_ADMINISTRATIONS}")
+    return int(value)
 
 
 def _patients(**covariates: object) -> tuple[int, dict[str, np.ndarray | None]]:
@@ -109,9 +122,7 @@ class RptSchedule(Schema):
     @field_validator("cycles", mode="before")
     @classmethod
     def _whole_cycles(cls, value: object) -> object:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
-            raise InputError("cycles", value, "a whole number of cycles, at least 1")
-        return int(value)
+        return _administrations(value, "cycles", "cycles")
 
     @model_validator(mode="after")
     def _parse(self) -> RptSchedule:
@@ -121,7 +132,7 @@ class RptSchedule(Schema):
         self._activity_dimension, self._activity_value = dimension, value
         if self.activity_step is not None:
             try:
-                self._step_value = parse_quantity(self.activity_step, dimension, "activity_step")
+                self._step_value = parse_quantity(self.activity_step, dimension, "activity_step", require_unit=True)
             except InputError:
                 raise InputError("activity_step", self.activity_step,
                                  f"a change per cycle in the same dimension as activity ({dimension}, "
@@ -133,11 +144,11 @@ class RptSchedule(Schema):
                                  f"a step that keeps every one of the {self.cycles} activities positive "
                                  f"(cycle {self.cycles} would get {format_quantity(last, dimension)})")
         if self.interval is not None:
-            self._interval_days = parse_interval(self.interval, "interval")
+            self._interval_days = parse_interval(self.interval, "interval", require_unit=True)
         elif self.cycles > 1:
             raise InputError("interval", None, "an interval between cycles such as '6 weeks' or 'q6w' "
                                                "(needed for more than one cycle)")
-        self._start_days = parse_positive(self.start, "time", "start", allow_zero=True)
+        self._start_days = parse_positive(self.start, "time", "start", allow_zero=True, require_unit=True)
         return self
 
     @property
@@ -207,11 +218,7 @@ class IciSchedule(Schema):
     @field_validator("infusions", mode="before")
     @classmethod
     def _whole_infusions(cls, value: object) -> object:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
-            raise InputError("infusions", value, "a whole number of infusions, at least 1")
-        return int(value)
+        return None if value is None else _administrations(value, "infusions", "infusions")
 
     @model_validator(mode="after")
     def _parse(self) -> IciSchedule:
@@ -219,8 +226,9 @@ class IciSchedule(Schema):
         if not value > 0:
             raise InputError("dose", self.dose, "a positive " + _DOSE_ALLOWED)
         self._dose_dimension, self._dose_value = dimension, value
-        self._interval_days = parse_interval(self.interval, "interval")
-        self._infusion_days = parse_positive(self.infusion_time, "time", "infusion_time", allow_zero=True)
+        self._interval_days = parse_interval(self.interval, "interval", require_unit=True)
+        self._infusion_days = parse_positive(self.infusion_time, "time", "infusion_time", allow_zero=True,
+                                             require_unit=True)
         if self._infusion_days >= self._interval_days:
             raise InputError("interval", self.interval,
                              f"an interval longer than the infusion time ({self.infusion_time}), "
@@ -229,11 +237,14 @@ class IciSchedule(Schema):
             raise InputError("infusions", self.infusions,
                              "either a number of infusions or a treatment duration (such as '2 years'), not both")
         if self.duration is not None:
-            days = parse_positive(self.duration, "time", "duration")
+            days = parse_positive(self.duration, "time", "duration", require_unit=True)
             self._count = max(1, math.ceil(days / self._interval_days - 1e-9))
+            if self._count > MAX_ADMINISTRATIONS:
+                raise InputError("duration", self.duration, f"a treatment duration of at most {MAX_ADMINISTRATIONS} "
+                                                            f"infusions ({format_quantity(MAX_ADMINISTRATIONS * self._interval_days, 'time')} at this interval)")
         else:
             self._count = int(self.infusions)  # type: ignore[arg-type]
-        self._start_days = parse_positive(self.start, "time", "start", allow_zero=True)
+        self._start_days = parse_positive(self.start, "time", "start", allow_zero=True, require_unit=True)
         return self
 
     @property
@@ -296,13 +307,13 @@ class Sequence(Schema):
         if self.lead is not None:
             if self.order != "ici_first":
                 raise InputError("lead", self.lead, "no lead time unless order is 'ici_first'")
-            self._lead_days = parse_positive(self.lead, "time", "lead", allow_zero=True)
+            self._lead_days = parse_positive(self.lead, "time", "lead", allow_zero=True, require_unit=True)
         elif self.order == "ici_first":
             raise InputError("lead", None, "a lead time of the ICI before the first RPT cycle, such as '2 weeks'")
         if self.lag is not None:
             if self.order != "rpt_first":
                 raise InputError("lag", self.lag, "no lag unless order is 'rpt_first'")
-            self._lag_days = parse_positive(self.lag, "time", "lag", allow_zero=True)
+            self._lag_days = parse_positive(self.lag, "time", "lag", allow_zero=True, require_unit=True)
         elif self.order == "rpt_first":
             raise InputError("lag", None, "a lag between the first RPT cycle and the first infusion, such as '4 weeks'")
         return self

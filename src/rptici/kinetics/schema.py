@@ -39,6 +39,11 @@ class Schema(BaseModel):
         except ValidationError as error:
             raise input_error(error, type(self)) from None
 
+    # pydantic calls a model's own __init__ with the input's keys as keywords when it validates a nested mapping,
+    # so a non-string key (``rpt: {1: 2}`` in YAML) raised TypeError; marked as the base __init__, nested mappings
+    # are validated directly (a non-string key is an unknown field) and this __init__ only wraps direct calls.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     @classmethod
     def model_validate(cls, obj: Any, *args: Any, **kwargs: Any):  # type: ignore[override]
         try:
@@ -60,7 +65,8 @@ class Schema(BaseModel):
 def input_error(error: ValidationError, model: type[BaseModel]) -> InputError:
     """The first pydantic error as an InputError whose field is the path (``rpt.activity``)."""
     errors = error.errors()
-    first = next((item for item in errors if item["type"] == "extra_forbidden"), errors[0])  # a misspelt key first
+    first = next((item for item in errors if item["type"] in ("extra_forbidden", "invalid_key")),
+                 errors[0])  # a misspelt key first
     location = tuple(str(part) for part in first["loc"])
     cause = first.get("ctx", {}).get("error")
     if isinstance(cause, InputError):
@@ -72,6 +78,14 @@ def input_error(error: ValidationError, model: type[BaseModel]) -> InputError:
     if first["type"] == "extra_forbidden":
         owner = _model_at(model, location[:-1])
         return InputError(field, first.get("input"), "one of the fields " + ", ".join(owner.model_fields))
+    if first["type"] == "invalid_key":  # a key that is not text (YAML ``1: 2``): the field is the mapping's
+        owner = _model_at(model, location[:-1])
+        return InputError(_path(location[:-1]) or model.__name__, first.get("input"),
+                          "field names (text): one of " + ", ".join(owner.model_fields))
+    if first["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        owner = _model_at(model, location)
+        fields = f" with the fields {', '.join(owner.model_fields)}" if owner is not model or not location else ""
+        return InputError(field, first.get("input"), "a mapping" + fields)
     if first["type"] in ("tuple_type", "list_type"):
         return InputError(field, first.get("input"), "a list")
     if first["type"] == "literal_error":
@@ -116,7 +130,13 @@ def _path(location: tuple[str, ...]) -> str:
     text = ""
     for part in location:
         if part != "[key]" and part not in UNION_TAGS:  # pydantic's marker of a mapping key that failed
-            text += f"[{part}]" if part.isdigit() else ("." if text else "") + part
+            if part.isdigit():
+                text += f"[{part}]"
+            elif not part or any(character.isspace() or not character.isprintable()
+                                                 for character in part):
+                text += f"[{part!r}]"  # a key such as '\r' or '' shown so that the message stays one line
+            else:
+                text += ("." if text else "") + part
     return text
 
 
@@ -134,12 +154,18 @@ def _model_at(model: type[BaseModel], location: tuple[str, ...]) -> type[BaseMod
         field = model.model_fields.get(part)
         if field is None:
             continue
-        nested = [kind for kind in (field.annotation, *typing.get_args(field.annotation))
-                  if isinstance(kind, type) and issubclass(kind, BaseModel)]
+        nested = _models_in(field.annotation)
         if not nested:
             break
         model = nested[0]
     return model
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation holds, outermost first (through Optional, unions, tuples and Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for argument in typing.get_args(annotation) for model in _models_in(argument)]
 
 
 def quantity(dimension: str, *, minimum: float = 0.0, positive: bool = False, maximum: float | None = None,

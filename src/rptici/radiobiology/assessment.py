@@ -15,7 +15,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ..dosimetry import (PatientMeasurements, SValue, SValueTable, TacFit, absorbed_dose_components, absorbed_doses,
-                         default_alpha_rbe,                          organ_self_s_value, sphere_s_value, tia_monte_carlo)
+                         organ_self_s_value, sphere_s_value, tia_monte_carlo)
+from ..dosimetry.absorbed_dose import check_rbe
 from ..errors import InputError
 from ..physics import Nuclide
 from .bed import bed_closed_form, eqd2
@@ -155,9 +156,7 @@ def assess_patient(measurements: PatientMeasurements, model: str = "auto", rbe: 
     if not measurements.administered_activity:
         raise InputError("administered_activity", measurements.administered_activity, "a positive activity, e.g. '7.4 GBq'")
     nuclide = Nuclide(measurements.nuclide)
-    rbe = default_alpha_rbe() if rbe is None else float(rbe)
-    if rbe <= 0:
-        raise InputError("rbe", rbe, "a positive relative biological effectiveness (default 5 for α)")
+    rbe = check_rbe(rbe)
     check_risk_factors(measurements.risk_factors)
     fits = measurements.fit(model)
     table_doses = {}

@@ -29,7 +29,7 @@ from pydantic import Field, model_validator
 
 from .. import seeds
 from ..data import load_yaml
-from ..dosimetry.absorbed_dose import default_alpha_rbe
+from ..dosimetry.absorbed_dose import check_rbe
 from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
 from ..errors import InputError
 from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, organ_masses_g, reference_anatomy
@@ -347,9 +347,7 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     times = default_times(regimen, covariates.weight_kg) if times is None else np.atleast_1d(np.asarray(times, float))
     if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times < 0):
         raise InputError("times", times, "finite times >= 0 (d)")
-    alpha_rbe = default_alpha_rbe() if rbe is None else float(rbe)
-    if not alpha_rbe > 0:
-        raise InputError("rbe", rbe, "a positive relative biological effectiveness")
+    alpha_rbe = check_rbe(rbe)
     masses = target_masses(agent, covariates, model.compartments, sex)
     modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"))
     amplitudes, rates = model.exponential_modes()

@@ -41,6 +41,8 @@ from .solver import solve_batched
 READ_OUTS = ("volume", "diameter", "diameter_sum", "psa", "lymphocytes", "occupancy", "effector_blood", "dose",
              "bed", "marrow_dose", "marrow_bed")
 Day = quantity("time", unit_required=False)
+#: Most patients of one simulation (as of a dose cohort): every trajectory is kept in memory.
+MAX_SIMULATION_PATIENTS = 100_000
 
 
 class PrescribedRpt(Schema):
@@ -78,7 +80,7 @@ class SimulationScenario(Schema):
     parameters: dict[str, float] = {}
     switches: dict[str, bool] = {}
     days: quantity("time", positive=True, unit_required=False) = 365.0  # type: ignore[valid-type]
-    patients: whole(1) = 1  # type: ignore[valid-type]
+    patients: whole(1, MAX_SIMULATION_PATIENTS) = 1  # type: ignore[valid-type]
     seed: whole(0) = 1  # type: ignore[valid-type]
     organs: tuple[str, ...] = ()
 

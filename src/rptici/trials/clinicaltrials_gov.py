@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rptici.data import catalogue
+from rptici.data import catalogue, read_user_text
 from rptici.errors import InputError, UnknownNameError
 
 from .registry import ArmRecord, IciSpec, RptSpec, TrialRecord
@@ -123,10 +123,11 @@ def read_studies(path: str | Path) -> list[TrialRecord]:
     ``studies.json: studies[0].protocolSection.identificationModule.nctId``.
     """
     path = Path(path)
+    text = read_user_text(path, "path", "ClinicalTrials.gov API v2 studies (JSON)")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("path", str(path), "an existing JSON file of ClinicalTrials.gov API v2 studies") from None
+        document = json.loads(text)
+    except RecursionError:
+        raise InputError(f"{path}: $", "nested too deeply", "valid JSON: " + _ALLOWED) from None
     except json.JSONDecodeError as error:
         raise InputError(f"{path}: $", f"line {error.lineno}, column {error.colno}: {error.msg}",
                          "valid JSON: " + _ALLOWED) from None

@@ -36,10 +36,9 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import numpy as np
-import yaml
 from pydantic import field_validator, model_validator
 
-from ..data import load_yaml
+from ..data import load_yaml, read_mapping
 from ..errors import InputError
 from ..kinetics.regimen import Regimen, Sequence, load_regimen
 from ..kinetics.schema import Schema, whole
@@ -50,6 +49,10 @@ from .standard_of_care import known_standards_of_care
 
 DEFAULT_CALIBRATION = "default"
 _SEGMENT = re.compile(r"^\s*(?P<interval>q\s*\d+(?:\.\d+)?\s*[a-z]+)\s*(?:x\s*(?P<count>\d+))?\s*$", re.IGNORECASE)
+
+
+#: Most assessments of one schedule (weekly scans for 100 years are 5,218): a 'q1h' over years is a typing error.
+MAX_ASSESSMENTS = 10_000
 
 
 def parse_schedule(text: str, horizon_days: float, field_name: str = "assessments") -> np.ndarray:
@@ -71,11 +74,19 @@ def parse_schedule(text: str, horizon_days: float, field_name: str = "assessment
         if count is None and not last:
             raise InputError(field_name, text, "a count ('x3') on every segment but the last")
         repeats = int(count) if count is not None else math.inf
+        if min(repeats, horizon_days / step) > MAX_ASSESSMENTS:
+            raise InputError(field_name, text, f"at most {MAX_ASSESSMENTS:,} assessments over the follow-up "
+                                               f"({horizon_days:g} d)")
         done = 0
         while done < repeats and times[-1] + step <= horizon_days * (1 + 1e-12):
             times.append(times[-1] + step)
             done += 1
     return np.asarray(times)
+
+
+#: Most virtual patients of one trial: the population is sampled whole before the chunks run (about 170 bytes per
+#: patient), so a mistyped 10⁹ would exhaust the memory (164 GiB) after the run folder was pinned to it.
+MAX_TRIAL_PATIENTS = 1_000_000
 
 
 class ArmSpec(Schema):
@@ -87,7 +98,7 @@ class ArmSpec(Schema):
     name: str
     regimen: dict[str, Any] | None = None
     control: bool = False
-    patients: whole(1) | None = None  # type: ignore[valid-type]
+    patients: whole(1, MAX_TRIAL_PATIENTS) | None = None  # type: ignore[valid-type]
     ratio: float = 1.0
     standard_of_care: str | None = None
 
@@ -177,7 +188,7 @@ class TrialScenario(Schema):
     description: str | None = None
     disease: str
     arms: tuple[ArmSpec, ...]
-    patients: whole(1) | None = None  # type: ignore[valid-type]
+    patients: whole(1, MAX_TRIAL_PATIENTS) | None = None  # type: ignore[valid-type]
     follow_up: str = "24 months"
     assessments: str = "q8w"
     psa_assessments: str = "q4w"
@@ -214,6 +225,9 @@ class TrialScenario(Schema):
             raise ValueError("a number of patients: 'patients' in total, or per arm")
         for text, name in ((self.follow_up, "follow_up"), (self.output_step, "output_step")):
             parse_positive(text, "time", name)
+        if self.follow_up_days / self.output_step_days > MAX_ASSESSMENTS:
+            raise InputError("output_step", self.output_step, f"a step that gives at most {MAX_ASSESSMENTS:,} output "
+                                                              f"times over the follow-up ({self.follow_up})")
         parse_schedule(self.assessments, self.follow_up_days, "assessments")
         parse_schedule(self.psa_assessments, self.follow_up_days, "psa_assessments")
         return self
@@ -235,10 +249,14 @@ class TrialScenario(Schema):
         """Patients per arm: as given per arm, or ``patients`` (default: the scenario's total) split by ratio
         (largest remainders, so the counts sum to the total)."""
         if patients is None and all(arm.patients is not None for arm in self.arms):
-            return [int(arm.patients) for arm in self.arms]  # type: ignore[arg-type]
+            counts = [int(arm.patients) for arm in self.arms]  # type: ignore[arg-type]
+            if sum(counts) > MAX_TRIAL_PATIENTS:
+                raise InputError("arms.patients", counts, f"at most {MAX_TRIAL_PATIENTS:,} patients in all")
+            return counts
         total = self.patients if patients is None else patients
-        if isinstance(total, bool) or not isinstance(total, int) or total < len(self.arms):
-            raise InputError("patients", total, f"an integer >= the number of arms ({len(self.arms)})")
+        if isinstance(total, bool) or not isinstance(total, int) or not len(self.arms) <= total <= MAX_TRIAL_PATIENTS:
+            raise InputError("patients", total, f"a whole number from the number of arms ({len(self.arms)}) "
+                                                f"to {MAX_TRIAL_PATIENTS:,}")
         ratios = np.array([arm.ratio if arm.patients is None else float(arm.patients) for arm in self.arms])
         ratios = ratios / ratios.max()  # shares of the largest: no overflow however large the ratios
         exact = total * ratios / ratios.sum()
@@ -331,7 +349,8 @@ def load_calibration(name: str | os.PathLike[str] | None = DEFAULT_CALIBRATION) 
         return Calibration()
     path = Path(name)
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        return calibration_from_document(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+        return calibration_from_document(read_mapping(path, "calibration", "a calibration file (parameters: {name: "
+                                                                           "{value, unit, source}})"), str(path))
     if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
         raise InputError("calibration", str(name), "a packaged calibration name (e.g. 'default') or a YAML file")
     try:

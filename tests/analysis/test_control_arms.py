@@ -9,24 +9,14 @@ N Engl J Med 369:213; NETTER-1: Strosberg et al. 2017 N Engl J Med 376:125). The
 
 from __future__ import annotations
 
-import math
-
 from rptici.analysis.replay import replay_arms, replay_scenario, reported_endpoints
 from rptici.analysis.summary import summarize_tables
+from rptici.analysis.tolerance import holds, tolerance_band
 from rptici.trials.endpoints import to_months
 from rptici.trials.registry import registry
 from rptici.trials.run import simulate_trial
 
 PATIENTS = 200
-WIDENING = 0.05
-MEDIAN_FACTOR = 4.0 / 3.0
-
-
-def wilson(rate: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score 95 % interval of a proportion ``rate`` observed in ``n`` patients."""
-    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
-    return centre - half, centre + half
 
 
 def control_arm(trial: str) -> tuple[dict, dict[str, tuple[float, int]]]:
@@ -44,13 +34,12 @@ def control_arm(trial: str) -> tuple[dict, dict[str, tuple[float, int]]]:
 
 
 def assert_rate_holds(simulated: float, reported: float, n: int) -> None:
-    low, high = wilson(reported, n)
-    assert low - WIDENING <= simulated <= high + WIDENING, (simulated, reported, n)
+    assert holds("fraction", reported, simulated, n), (simulated, reported, tolerance_band("fraction", reported, n))
 
 
 def assert_median_holds(simulated: float | None, reported: float) -> None:
     assert simulated is not None, "median not reached"
-    assert 1 / MEDIAN_FACTOR <= simulated / reported <= MEDIAN_FACTOR, (simulated, reported)
+    assert holds("months", reported, simulated, None), (simulated, reported)
 
 
 def test_vision_control_rpfs_and_grade3plus():

@@ -177,12 +177,12 @@ def _calibration(values: dict[str, float]) -> Calibration:
 def evaluate(values: dict[str, float], targets: list[tuple[Any, Any]]) -> tuple[float, list[dict[str, Any]], list[str]]:
     """(objective, per-endpoint rows, skipped arms) at parameter values ``values``."""
     calibration = _calibration(values)
-    total = 0.0
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     for record, scenario in targets:
         tables = simulate_trial(scenario, calibration=calibration)
         result = compare(record, scenario, tables)
+        trial, follow_up = record.acronym or record.name, result["summary"]["follow_up_months"]
         controls = {arm.name for arm in replay_arms(record) if arm.control}
         arm_n = {row["arm"]: row["n"] for row in result["summary"]["arms"]}
         for row in result["endpoints"]:
@@ -191,35 +191,31 @@ def evaluate(values: dict[str, float], targets: list[tuple[Any, Any]]) -> tuple[
             if row["arm"] in controls and row["endpoint"] in SKIPPED_ENDPOINTS_IN_CONTROL:
                 continue
             if arm_n.get(row["arm"], 0) == 0:
-                name = f"{record.acronym or record.name}: {row['arm']}"
+                name = f"{trial}: {row['arm']}"
                 if name not in skipped:
                     skipped.append(name)
                 continue
-            simulated = row["simulated"]
-            n_virtual = arm_n[row["arm"]]
-            if simulated is None:
-                simulated = 1.5 * result["summary"]["follow_up_months"] if row["unit"] == "months" \
-                    else 0.5 / n_virtual
-            simulated = max(simulated, 0.5 / n_virtual)
-            variance = _variance(row["unit"], row["reported"], row["n"]) + MODEL_SD ** 2
-            term = (math.log(simulated) - math.log(row["reported"])) ** 2 / variance
-            total += term
-            rows.append({"trial": record.acronym or record.name, "arm": row["arm"], "endpoint": row["endpoint"],
-                         "reported": row["reported"], "simulated": row["simulated"], "low": row["low"],
-                         "high": row["high"], "n_reported": row["n"], "weight": 1.0 / variance, "term": term})
-        n_virtual = max(int(np.sum(tables["patients"]["status"] == "ok")), 1)
+            rows.append(_term_row(trial, row["arm"], row["endpoint"], row, arm_n[row["arm"]], follow_up))
+        patients_ok = max(int(np.sum(tables["patients"]["status"] == "ok")), 1)
         for item in result["evidence"]:
-            simulated = item["simulated"] if item["simulated"] is not None else (
-                1.5 * result["summary"]["follow_up_months"] if item["unit"] == "months" else 0.5 / n_virtual)
-            simulated = max(simulated, 0.5 / n_virtual)
-            variance = _variance(item["unit"], item["reported"], item["n"]) + MODEL_SD ** 2
-            term = (math.log(simulated) - math.log(item["reported"])) ** 2 / variance
-            total += term
-            rows.append({"trial": record.acronym or record.name, "arm": "evidence",
-                         "endpoint": f"{item['name']}[{item['index']}]", "reported": item["reported"],
-                         "simulated": item["simulated"], "low": item["low"], "high": item["high"],
-                         "n_reported": item["n"], "weight": 1.0 / variance, "term": term})
-    return total, rows, skipped
+            rows.append(_term_row(trial, "evidence", f"{item['name']}[{item['index']}]", item, patients_ok, follow_up))
+    return sum(row["term"] for row in rows), rows, skipped
+
+
+def _term_row(trial: str, arm: str, endpoint: str, compared: dict[str, Any], n_virtual: int,
+              follow_up_months: float) -> dict[str, Any]:
+    """One objective term (module docstring) from a compared endpoint or evidence row (``unit``, ``reported``,
+    ``simulated``, ``low``, ``high``, ``n``): a median not reached counts as 1.5 × the follow-up, a rate is floored
+    at 1/(2 N) of the ``n_virtual`` simulated patients."""
+    simulated = compared["simulated"]
+    if simulated is None:
+        simulated = 1.5 * follow_up_months if compared["unit"] == "months" else 0.5 / n_virtual
+    simulated = max(simulated, 0.5 / n_virtual)
+    variance = _variance(compared["unit"], compared["reported"], compared["n"]) + MODEL_SD ** 2
+    term = (math.log(simulated) - math.log(compared["reported"])) ** 2 / variance
+    return {"trial": trial, "arm": arm, "endpoint": endpoint, "reported": compared["reported"],
+            "simulated": compared["simulated"], "low": compared["low"], "high": compared["high"],
+            "n_reported": compared["n"], "weight": 1.0 / variance, "term": term}
 
 
 def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed: int = 1,

@@ -8,6 +8,7 @@
     ├── allocation(s)             SeedSequence([s, 0xA110C])         trial arms: permutation of the per-arm counts
     ├── lesion_design(s)          SeedSequence([s, 0x1E5])           each lesion's site and target expression
     ├── selection(s)              SeedSequence(s).spawn(2)           virtual-patient selection: kernel, acceptance
+    ├── ensemble_member(s, j)     SeedSequence([s, 0xE45, j])        root seed of calibration-ensemble member j's trial
     └── patient(s, i)             SeedSequence(s, spawn_key=(i,))    everything drawn for patient i afterwards
                                                                      (trial uniforms, a dose cohort's spread)
 
@@ -30,6 +31,8 @@ SEPARATE_STREAM = 0x10B
 ALLOCATION_STREAM = 0xA110C
 #: Second entropy word of the stream of each lesion's site and target expression.
 LESION_STREAM = 0x1E5
+#: Second entropy word of the root seeds of the calibration ensemble's virtual trials.
+ENSEMBLE_STREAM = 0xE45
 
 
 def check_seed(seed: object, field: str = "seed") -> int:
@@ -58,6 +61,12 @@ def lesion_design(seed: int) -> np.random.Generator:
 def allocation(seed: int) -> np.random.Generator:
     """Generator of a trial's arm allocation."""
     return np.random.default_rng(np.random.SeedSequence([check_seed(seed), ALLOCATION_STREAM]))
+
+
+def ensemble_member(seed: int, member: int) -> int:
+    """Root seed of the virtual trial of calibration-ensemble member ``member`` (a prediction interval draws new
+    patients for every member, so that it holds the sampling spread of a trial as well as the parameters')."""
+    return int(np.random.SeedSequence([check_seed(seed), ENSEMBLE_STREAM, int(member)]).generate_state(1)[0])
 
 
 def selection(seed: int) -> tuple[np.random.Generator, np.random.Generator]:

@@ -151,3 +151,18 @@ def test_an_output_folder_that_cannot_be_made_is_refused(tmp_path, out):  # File
     result = CliRunner().invoke(app, ["trial", "run", str(EXAMPLES / "trials" / "prince_like.yaml"), "--out",
                                       str(target), "--patients", "2"])
     assert result.exit_code == 2 and result.stderr.startswith("error: folder: got "), result.output
+
+
+TRIAL = {"disease": "mcrpc", "patients": 10,
+         "arms": [{"name": "Lu", "regimen": {"rpt": {"agent": "Pluvicto", "activity": "7.4 GBq"}}}]}
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"dropout_per_year": -1}, "dropout_per_year"),  # was never validated
+    ({"dropout_per_year": float("inf")}, "dropout_per_year"),
+    ({"overrides": {"not_a_parameter": 1.0}}, "overrides"),  # was an error in every chunk: the run lost every patient
+    ({"overrides": {"kill_rate": -1}}, "overrides"),  # was a run that exited with 100 % of patients failed
+])
+def test_trial_scenario_rates_and_overrides_are_checked_before_the_run(change, field):
+    error = refused({**TRIAL, **change}, field, "trial")
+    assert str(change[field] if field == "dropout_per_year" else next(iter(change[field]))) in str(error)

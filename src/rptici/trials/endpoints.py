@@ -362,7 +362,12 @@ def bone_scan_progression(times: ArrayLike, new_bone_lesions: ArrayLike) -> NDAr
 
 @dataclass(frozen=True)
 class SurvivalParameters:
-    """Death hazard h(t) = h0(age(t)) + h_ref (burden(t)/B_ref)^k; rates per day, ages in years."""
+    """Death hazard h(t) = h0(age(t)) + h_d + h_ref (burden(t)/B_ref)^k; rates per day, ages in years.
+
+    ``disease_hazard`` h_d is the part of the disease's hazard that the measured tumour burden does not explain
+    (unmeasured disease, marrow failure, cachexia): the baseline hazard of the tumour-growth-inhibition survival
+    models, in which tumour size is a covariate of a parametric hazard (Claret et al. 2009 J Clin Oncol 27:4103;
+    Bruno et al. 2020 Clin Cancer Res 26:1787). 0 in ``data/endpoints.yaml``; calibrated per disease."""
 
     background_hazard_at_reference_age: float  # 1/d
     reference_age: float  # years
@@ -370,6 +375,7 @@ class SurvivalParameters:
     burden_hazard_at_reference: float  # 1/d
     reference_burden: float
     burden_exponent: float
+    disease_hazard: float = 0.0  # 1/d
 
     @classmethod
     def default(cls) -> SurvivalParameters:
@@ -378,7 +384,8 @@ class SurvivalParameters:
         background, burden = survival["background"], survival["burden"]
         return cls(background["hazard_at_reference_age"]["value"] / 365.25, background["reference_age"]["value"],
                    background["gompertz_slope"]["value"], burden["hazard_at_reference"]["value"],
-                   burden["reference_burden"]["value"], burden["exponent"]["value"])
+                   burden["reference_burden"]["value"], burden["exponent"]["value"],
+                   survival["disease_hazard"]["value"])
 
 
 def background_hazard(age_years: ArrayLike, parameters: SurvivalParameters | None = None) -> NDArray[np.float64]:
@@ -390,13 +397,14 @@ def background_hazard(age_years: ArrayLike, parameters: SurvivalParameters | Non
 
 def death_hazard(times: ArrayLike, burden: ArrayLike, age_years: ArrayLike,
                  parameters: SurvivalParameters | None = None) -> NDArray[np.float64]:
-    """Death hazard per day [P, T]: background at the age reached plus the tumour-burden term."""
+    """Death hazard per day [P, T]: background at the age reached, the burden-independent disease hazard and the
+    tumour-burden term."""
     p = parameters or SurvivalParameters.default()
     time_array = np.asarray(times, dtype=float)
     burden_array = np.asarray(burden, dtype=float)
     ages = np.asarray(age_years, dtype=float)[:, None] + time_array / 365.25
     burden_term = p.burden_hazard_at_reference * (burden_array / p.reference_burden) ** p.burden_exponent
-    return background_hazard(ages, p) + burden_term
+    return background_hazard(ages, p) + p.disease_hazard + burden_term
 
 
 def death_times(times: ArrayLike, burden: ArrayLike, age_years: ArrayLike, uniforms: ArrayLike,

@@ -96,12 +96,12 @@ class ChunkTask:
 
 def calibrated_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration) -> Population:
     """The trial's population with the calibration's covariate scales applied (``alpha_scale``,
-    ``infiltration_scale``) and its within-patient spread of lesion target expression (``lesion_uptake_spread``,
+    ``infiltration_scale``, each with its disease factor ``<scale>.<disease>`` where the calibration has one) and its within-patient spread of lesion target expression (``lesion_uptake_spread``,
     else the disease file's)."""
     population = sample_population(scenario.disease, patients, seed, scenario.population_method,
                                    lesion_uptake_spread=calibration.lesion_uptake_spread())
-    changes = {attribute: np.asarray(getattr(population, attribute)) * calibration.scale(name)
-               for name, attribute in SCALES.items() if calibration.scale(name) != 1.0}
+    changes = {attribute: np.asarray(getattr(population, attribute)) * calibration.scale(name, scenario.disease)
+               for name, attribute in SCALES.items() if calibration.scale(name, scenario.disease) != 1.0}
     return dataclasses.replace(population, **changes) if changes else population
 
 

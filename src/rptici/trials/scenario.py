@@ -28,6 +28,7 @@ immunity-model parameter.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -209,6 +210,26 @@ class TrialScenario(Schema):
             raise ValueError("one of " + ", ".join(known_diseases()))
         return value
 
+    @field_validator("dropout_per_year")
+    @classmethod
+    def _dropout_rate(cls, value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ValueError("a rate of loss to follow-up per year, finite and >= 0 (e.g. 0.07)")
+        return value
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_overrides(cls, value: dict[str, float]) -> dict[str, float]:
+        """Checked here, not when the first chunk of patients runs: every name an immunity parameter, every
+        value finite and >= 0."""
+        from ..immunity import load_parameters
+
+        for name, number in value.items():
+            if not (math.isfinite(number) and number >= 0):
+                raise ValueError(f"{name}: a finite value >= 0 in internal units, not {number}")
+        load_parameters("human", value)
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> TrialScenario:
         if not self.arms:
@@ -280,20 +301,28 @@ def load_trial_scenario(source: TrialScenario | Mapping[str, Any] | str | os.Pat
 #: How a calibration parameter applies. ``doubling_time_days.<disease>`` and ``immunity.<name>`` are families.
 SCALES = {"alpha_scale": "alpha_per_Gy", "infiltration_scale": "immune_infiltration"}
 DEATH_SCALE = "death_hazard_scale"
+#: The exponent k of the burden term of the death hazard (replaces data/endpoints.yaml's).
+DEATH_EXPONENT = "death_hazard_exponent"
+#: ``disease_hazard.<disease>``: the burden-independent disease hazard (1/d) of one disease.
+DISEASE_HAZARD = "disease_hazard"
 #: The within-patient coefficient of variation of lesion target expression (replaces the population file's).
 LESION_UPTAKE_SPREAD = "lesion_uptake_spread"
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``, ``lesion_uptake_spread``,
-    ``doubling_time_days.<disease>`` and ``immunity.<parameter>``. ``source``: where they came from."""
+    """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``, ``death_hazard_exponent``,
+    ``disease_hazard.<disease>``, ``lesion_uptake_spread``, ``doubling_time_days.<disease>`` and
+    ``immunity.<parameter>``; a scale may also have a disease-specific factor ``<scale>.<disease>``. ``source``:
+    where they came from."""
 
     values: Mapping[str, float] = field(default_factory=dict)
     source: str = "none"
 
-    def scale(self, name: str) -> float:
-        return float(self.values.get(name, 1.0))
+    def scale(self, name: str, disease: str | None = None) -> float:
+        """The scale ``name`` times its factor for ``disease`` (``<name>.<disease>``) where there is one."""
+        factor = 1.0 if disease is None else float(self.values.get(f"{name}.{disease}", 1.0))
+        return float(self.values.get(name, 1.0)) * factor
 
     def doubling_time_days(self, disease: str) -> float | None:
         value = self.values.get(f"doubling_time_days.{disease}")
@@ -311,21 +340,23 @@ class Calibration:
     def survival_parameters(self, disease: str | None = None) -> SurvivalParameters:
         """Death-hazard parameters with the burden term scaled by ``death_hazard_scale`` and, for ``disease``,
         by ``death_hazard_scale.<disease>`` where the calibration has it (one burden–hazard relation cannot serve
-        every disease: 60 mL of NET liver disease is lived with for years, 60 mL of mCRPC is not)."""
+        every disease: 60 mL of NET liver disease is lived with for years, 60 mL of mCRPC is not), the burden
+        exponent ``death_hazard_exponent`` and the disease's burden-independent hazard ``disease_hazard.<disease>``."""
         base = SurvivalParameters.default()
-        scale = self.scale(DEATH_SCALE) * float(self.values.get(f"{DEATH_SCALE}.{disease}", 1.0))
-        return SurvivalParameters(base.background_hazard_at_reference_age, base.reference_age, base.gompertz_slope,
-                                  base.burden_hazard_at_reference * scale, base.reference_burden,
-                                  base.burden_exponent)
+        return dataclasses.replace(
+            base, burden_hazard_at_reference=base.burden_hazard_at_reference * self.scale(DEATH_SCALE, disease),
+            burden_exponent=float(self.values.get(DEATH_EXPONENT, base.burden_exponent)),
+            disease_hazard=float(self.values.get(f"{DISEASE_HAZARD}.{disease}", base.disease_hazard)))
 
 
 def _check_calibration_name(name: str) -> None:
-    known = (DEATH_SCALE, LESION_UPTAKE_SPREAD, *SCALES)
-    if name in known or name.startswith(("doubling_time_days.", f"{DEATH_SCALE}.", "immunity.")):
+    known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, *SCALES)
+    families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, *SCALES)
+    if name in known or name.startswith(tuple(f"{family}." for family in families)) or name.startswith("immunity."):
         return
     raise InputError("calibration.parameters", name,
-                     "one of " + ", ".join(known) + ", doubling_time_days.<disease>, "
-                     f"{DEATH_SCALE}.<disease>, immunity.<parameter>")
+                     "one of " + ", ".join(known) + ", " + ", ".join(f"{family}.<disease>" for family in families)
+                     + ", immunity.<parameter>")
 
 
 def calibration_from_document(document: Mapping[str, Any], source: str) -> Calibration:
@@ -343,19 +374,23 @@ def calibration_from_document(document: Mapping[str, Any], source: str) -> Calib
     return Calibration(values, source)
 
 
+def calibration_document(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
+    """(document, source) of the packaged calibration ``name`` (``data/calibration/<name>.yaml``) or a YAML file."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return read_mapping(path, "calibration", "a calibration file (parameters: {name: {value, unit, source}})"), \
+            str(path)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
+        raise InputError("calibration", str(name), "a packaged calibration name (e.g. 'default') or a YAML file")
+    try:
+        return load_yaml(f"calibration/{name}.yaml"), f"calibration/{name}.yaml"
+    except FileNotFoundError:
+        raise InputError("calibration", str(name), "a packaged calibration (data/calibration/*.yaml) or a YAML file") \
+            from None
+
+
 def load_calibration(name: str | os.PathLike[str] | None = DEFAULT_CALIBRATION) -> Calibration:
     """The packaged calibration ``name`` (``data/calibration/<name>.yaml``), a YAML file path, or none (None)."""
     if name is None:
         return Calibration()
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        return calibration_from_document(read_mapping(path, "calibration", "a calibration file (parameters: {name: "
-                                                                           "{value, unit, source}})"), str(path))
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
-        raise InputError("calibration", str(name), "a packaged calibration name (e.g. 'default') or a YAML file")
-    try:
-        document = load_yaml(f"calibration/{name}.yaml")
-    except FileNotFoundError:
-        raise InputError("calibration", str(name), "a packaged calibration (data/calibration/*.yaml) or a YAML file") \
-            from None
-    return calibration_from_document(document, f"calibration/{name}.yaml")
+    return calibration_from_document(*calibration_document(name))

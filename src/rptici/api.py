@@ -258,6 +258,14 @@ def summarize(folder: str | os.PathLike[str]) -> dict[str, Any]:
     return summary(folder)
 
 
+def predict(folder: str | os.PathLike[str], members: int, patients: int | None = None) -> dict[str, Any]:
+    """95 % prediction intervals of a trial run's endpoints from the calibration ensemble
+    (:func:`rptici.analysis.ensemble.predict_run`); :func:`summarize` shows them afterwards."""
+    from .analysis.ensemble import predict_run
+
+    return predict_run(folder, members, patients)
+
+
 def replay(name: str, patients: int = 2000, seed: int = 1, **options: Any) -> dict[str, Any]:
     """Re-run a registry trial with virtual patients and compare with what it reported
     (:func:`rptici.analysis.replay.replay`)."""

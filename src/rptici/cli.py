@@ -526,6 +526,11 @@ def _arm_table(summary: dict[str, Any], title: str) -> None:
             cells.append(summary_cell(value, kind) if reached or kind != "months" else "not reached")
         rows.append(cells)
     _print_table(title, columns, rows, no_wrap=("patients", "failed"))
+    if summary.get("prediction"):
+        _print_table(f"95 % prediction intervals from {summary['prediction']['members']} calibration-ensemble members "
+                     f"({summary['prediction']['patients_per_member']} patients each)", ("arm", "estimate", "interval"),
+                     ([str(row["arm"]), key, f"{_display(low)} – {_display(high)}"]
+                      for row in _clean(summary["arms"]) for key, (low, high) in row.get("prediction", {}).items()))
     _warn(summary.get("warnings"))
     if summary.get("complete") is False:
         typer.echo(f"INCOMPLETE: {summary.get('chunks_done')} of {summary.get('chunks')} chunks of patients are "
@@ -556,11 +561,12 @@ def trial_run(scenario: Path = typer.Argument(..., help="Trial scenario (YAML), 
               out: Path = typer.Option(..., "--out", help="Results folder; re-running into it completes missing chunks."),
               chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Patients per chunk (one Parquet file each)."),
               executor: str = typer.Option("local", "--executor", help="local, serial, processes:N, dask[:N] or tcp://host:port."),
+              ensemble: int = typer.Option(0, "--ensemble", min=0, help="Members of the calibration ensemble that give each arm's endpoints a 95 % prediction interval (0: none)."),
               as_json: bool = JSON_OPTION) -> None:
     """Run (or resume) a virtual trial; results in Parquet chunks with a DuckDB view, then a summary."""
 
     def action() -> None:
-        from .api import run_trial, summarize
+        from .api import predict, run_trial, summarize
         from .parallel import RichProgress
 
         if as_json:
@@ -571,6 +577,8 @@ def trial_run(scenario: Path = typer.Argument(..., help="Trial scenario (YAML), 
                                 executor=executor, progress=bar)
         with run.store.database("results.duckdb"):
             pass
+        if ensemble:
+            predict(run.folder, ensemble)
         summary = summarize(run.folder)
         summary["chunk_failures"] = [failure.error for failure in run.report.failed]
         summary["folder"] = str(run.folder)
@@ -619,6 +627,9 @@ def calibrate(trials: Optional[list[str]] = typer.Option(None, "--trials", help=
               evaluations: int = typer.Option(80, "--evaluations", help="Most objective evaluations."),
               method: str = typer.Option("nelder-mead", "--method", help="Optimiser: nelder-mead (local) or cma (CMA-ES, global)."),
               out: Optional[Path] = typer.Option(None, "--out", help="Calibration file to write (YAML)."),
+              step: float = typer.Option(0.2, "--step", help="CMA-ES initial step, a fraction of each parameter's log range (0.05 refines a warm start)."),
+              history: Optional[Path] = typer.Option(None, "--history", help="Evaluation log (JSON lines): a re-run with the same file resumes the fit."),
+              executor: Optional[str] = typer.Option(None, "--executor", help="Evaluate each CMA-ES generation in parallel: processes:N, dask:N or a scheduler address."),
               as_json: bool = JSON_OPTION) -> None:
     """Fit the uncertain parameters to the monotherapy trials only; writes the parameter file and sim-vs-reported."""
 
@@ -627,7 +638,7 @@ def calibrate(trials: Optional[list[str]] = typer.Option(None, "--trials", help=
 
         log = None if as_json else (lambda message: console.print(message))
         result = fit(tuple(trials) if trials else DEFAULT_TRIALS, patients=patients, seed=seed,
-                     max_evaluations=evaluations, method=method, log=log)
+                     max_evaluations=evaluations, method=method, log=log, history=history, executor=executor, step=step)
         if out is not None:
             write_calibration(result, out)
         document = result.document()
@@ -647,21 +658,30 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
                     patients: int = typer.Option(2000, "--patients", help="Virtual patients in total."),
                     seed: int = typer.Option(1, "--seed", help="Random seed."),
                     calibration: str = typer.Option("default", "--calibration", help="Calibration name or YAML file."),
+                    ensemble: int = typer.Option(0, "--ensemble", min=0, help="Members of the calibration ensemble that give each endpoint a 95 % prediction interval (0: none)."),
                     as_json: bool = JSON_OPTION) -> None:
     """Replay a registry trial with the monotherapy calibration: per endpoint simulated (95 % CI) and reported."""
 
     def action() -> None:
         from .api import replay
 
-        result = replay(name, patients=patients, seed=seed, calibration=calibration)
+        result = replay(name, patients=patients, seed=seed, calibration=calibration, ensemble=ensemble)
         if as_json:
             typer.echo(_json_text(result))
             _fail_if_an_arm_failed(result["summary"])
             return
+        predicted = "prediction" in result
+
+        def columns(row: dict[str, Any]) -> list[str]:
+            shown = [row["arm"], row["endpoint"], _display(row["reported"]), _display(row["simulated"]),
+                     f"{_display(row['low'])} – {_display(row['high'])}"]
+            return shown + ([f"{_display(row['prediction_low'])} – {_display(row['prediction_high'])}"]
+                            if predicted else [])
+
         _print_table(f"replay of {result['trial']} ({patients} virtual patients, seed {seed})",
-                     ("arm", "endpoint", "reported", "simulated", "95 % CI"),
-                     ([row["arm"], row["endpoint"], _display(row["reported"]), _display(row["simulated"]),
-                       f"{_display(row['low'])} – {_display(row['high'])}"] for row in _clean(result["endpoints"])))
+                     ("arm", "endpoint", "reported", "simulated", "95 % CI")
+                     + ((f"prediction ({result['prediction']['members']} members)",) if predicted else ()),
+                     (columns(row) for row in _clean(result["endpoints"])))
         if result.get("evidence"):
             _print_table("how the agent acts (data/rpt_evidence.yaml): reported vs simulated, trial-level tolerance",
                          ("evidence", "reported", "simulated", "tolerance", "holds"),

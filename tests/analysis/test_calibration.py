@@ -29,7 +29,10 @@ def test_default_calibration_file():
     simulated versus reported values that carries the reported numbers of the registry."""
     document = load_yaml("calibration/default.yaml")
     calibration = load_calibration()
-    for name, (_, lower, upper, _, _) in PARAMETERS.items():
+    fitted = [name for name in PARAMETERS if name in calibration.values]
+    assert len(fitted) >= 15  # parameters added later (issue 14) are absent until the next fit: neutral values
+    for name in fitted:
+        _, lower, upper, _, _ = PARAMETERS[name]
         assert lower <= calibration.values[name] <= upper
     monotherapy = {record.acronym or record.name for record in registry().filter(role="calibration")}
     assert set(document["fitted"]["trials"]) <= monotherapy

@@ -31,6 +31,8 @@ time (new) starts at the data file's 0.3.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -45,42 +47,58 @@ from ..errors import InputError
 from ..trials.registry import registry
 from ..trials.run import simulate_trial
 from ..trials.scenario import Calibration
+from .ensemble import likelihood_ratio_set
 from .replay import compare, replay_arms, replay_scenario
 
 #: name → (start, lower, upper, unit, what it does)
 PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
-    "alpha_scale": (1.286, 0.2, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); "
+    "alpha_scale": (1.397, 0.2, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); "
                                         "bounded near the literature (Webb and Nahum 1993): since the target-low cells "
                                         "carry the resistance, alpha is no longer the only handle on RPT response"),
-    "infiltration_scale": (1.431, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
-    "immunity.pdl1_suppression": (4.921, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
+    "infiltration_scale": (3.228, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
+    "immunity.pdl1_suppression": (2.037, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
-    "immunity.kill_rate": (0.3125, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.1008, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
+    "immunity.kill_rate": (0.3973, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
+    "immunity.low_uptake_dose_fraction": (0.01763, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
                                                               "(PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (0.7601, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
+    "immunity.low_uptake_odds_scale": (2.548, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
                                                            "share (the population files' beta distributions)"),
-    "immunity.priming_rate": (2.0, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
+    "immunity.priming_rate": (7.05, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
-    "immunity.doomed_lifetime_doublings": (0.3, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
+    "immunity.doomed_lifetime_doublings": (0.1068, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
                                                          "(mitotic death: lethally damaged cells die at mitosis, so "
                                                          "slow tumours keep them for months)"),
-    "death_hazard_scale": (1.848, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
-    "doubling_time_days.mcrpc": (41.02, 30.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound an "
+    "death_hazard_scale": (3.045, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
+    "doubling_time_days.mcrpc": (36.27, 30.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound an "
                                                       "assumption: faster, untreated lesions grow 20 % in diameter "
                                                       "within four weeks and the control arms' rPFS is then all "
                                                       "growth at the first scan, where the trials saw mostly new "
                                                       "lesions (Gafita et al. 2022)"),
-    "doubling_time_days.gep_net": (435.6, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
-    "death_hazard_scale.gep_net": (1.0, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
+    "doubling_time_days.gep_net": (71.2, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
+    "death_hazard_scale.gep_net": (0.2325, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
                                                       "(disease-specific: NET liver disease of 60 mL is lived with "
                                                       "for years, NETTER-1 control median OS 36 months)"),
-    "immunity.priming_strength": (0.1, 0.01, 1.0, "1", "size of the graded RPT-triggered priming relative to the "
+    "death_hazard_exponent": (1.0, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
+                                              "shrinking tumour lowers the hazard less than in proportion"),
+    "disease_hazard.mcrpc": (3e-4, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone and "
+                                                    "marrow disease, cachexia: why responders still die, Claret et al. "
+                                                    "2009 J Clin Oncol 27:4103)"),
+    "disease_hazard.gep_net": (1e-4, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
+    "infiltration_scale.mcrpc": (1.0, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
+                                                    "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
+                                                    "one infiltration scale cannot serve melanoma and prostate)"),
+    "alpha_scale.gep_net": (1.0, 0.1, 3.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
+                                             "(well-differentiated, slowly cycling cells; one alpha scale cannot "
+                                             "serve prostate adenocarcinoma and NET: NETTER-1 ORR 18 % at lesion "
+                                             "doses above those of VISION)"),
+    "infiltration_scale.gep_net": (1.0, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
+                                                     "(pembrolizumab ORR 3.7 %, KEYNOTE-158)"),
+    "immunity.priming_strength": (0.04698, 0.01, 1.0, "1", "size of the graded RPT-triggered priming relative to the "
                                                     "saturating mouse signal; prior log-uniform, centred on weak "
                                                     "(no out-of-field responses to RPT alone in patients)"),
-    "immunity.occult_fraction_min": (0.01, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
+    "immunity.occult_fraction_min": (0.0007079, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
                                                         "(fraction of the detection volume): when new lesions appear"),
-    "immunity.occult_dose_fraction": (0.5, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
+    "immunity.occult_dose_fraction": (0.2929, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
                                                         "occult micrometastases receive"),
 }
 #: Fixed (not fitted) values carried in the calibration file: name → (value, unit, source).
@@ -118,6 +136,8 @@ class CalibrationResult:
     trials: tuple[str, ...]
     skipped: list[str] = field(default_factory=list)
     method: str = "nelder-mead"
+    #: (fitted values, objective) of every evaluation, in the order the optimiser asked for them
+    evaluated: list[tuple[dict[str, float], float]] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         """The calibration file's content (see data/calibration/default.yaml)."""
@@ -140,9 +160,19 @@ class CalibrationResult:
                        "objective": round(self.objective, 4), "objective_at_start": round(self.start_objective, 4),
                        "seconds": round(self.seconds, 1), "trials": list(self.trials), "arms_skipped": self.skipped},
             "parameters": parameters,
+            **({"convergence": self.convergence(), "ensemble": likelihood_ratio_set(self.evaluated, len(self.table))}
+               if self.evaluated else {}),
             "table": [{key: (round(value, 4) if isinstance(value, float) else value) for key, value in row.items()}
                       for row in self.table],
         }
+
+
+    def convergence(self, points: int = 25) -> list[list[float]]:
+        """[evaluation, best objective so far] at about ``points`` evaluations spread over the fit (the trace
+        that shows whether the optimiser had stopped improving)."""
+        best = np.minimum.accumulate([objective for _, objective in self.evaluated])
+        marks = sorted(set(np.linspace(1, best.size, min(points, best.size)).round().astype(int)))
+        return [[int(mark), round(float(best[mark - 1]), 4)] for mark in marks]
 
 
 def _variance(unit: str, reported: float, n: int | None) -> float:
@@ -221,8 +251,18 @@ def _term_row(trial: str, arm: str, endpoint: str, compared: dict[str, Any], n_v
 def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed: int = 1,
               max_evaluations: int = 80, parameters: Sequence[str] | None = None,
               start: dict[str, float] | None = None, method: str = "nelder-mead",
-              log: Callable[[str], None] | None = None) -> CalibrationResult:
-    """Fit :data:`PARAMETERS` (or the subset ``parameters``) to the monotherapy ``trials``; see the module docstring."""
+              log: Callable[[str], None] | None = None, history: str | Path | None = None,
+              executor: Any = None, step: float = 0.2) -> CalibrationResult:
+    """Fit :data:`PARAMETERS` (or the subset ``parameters``) to the monotherapy ``trials``; see the module docstring.
+
+    ``history``: a JSON-lines file with one line per evaluation (objective and parameter values). The fit is
+    resumable: both optimisers are deterministic for a seed, so a re-run with the same file asks for the same
+    parameter sets in the same order and takes the recorded objectives instead of recomputing them.
+    ``executor`` (an executor spec of :func:`rptici.parallel.executor_from`, e.g. ``"processes:2"`` or a Dask
+    address): CMA-ES evaluates each generation's candidates in parallel on it; the results do not depend on it.
+    ``step``: CMA-ES's initial step size as a fraction of every parameter's log range (0.2 searches widely; about
+    0.05 refines a warm start).
+    """
     from scipy.optimize import minimize
 
     if method not in OPTIMISERS:
@@ -234,6 +274,7 @@ def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed:
     for name in names:
         if name not in PARAMETERS:
             raise InputError("parameters", name, "names among " + ", ".join(PARAMETERS))
+    trials = tuple(trials)
     targets = calibration_targets(trials, patients, seed)
     initial = {name: PARAMETERS[name][0] for name in PARAMETERS}
     initial.update(start or {})
@@ -241,50 +282,128 @@ def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed:
     upper = np.log([PARAMETERS[name][2] for name in names])
     x0 = np.clip(np.log([initial[name] for name in names]), lower, upper)
     began = time.perf_counter()
-    history: list[float] = []
+    record = EvaluationHistory(history)
     best: dict[str, Any] = {"objective": math.inf}
 
-    def objective(x: np.ndarray) -> float:
+    def point(x: np.ndarray) -> dict[str, float]:
         values = dict(initial)
         values.update({name: float(math.exp(value)) for name, value in zip(names, np.clip(x, lower, upper))})
-        value, rows, skipped = evaluate(values, targets)
-        history.append(value)
-        if value < best["objective"]:
-            best.update(objective=value, values=values, rows=rows, skipped=skipped)
-        if log is not None:
-            log(f"evaluation {len(history)}: J = {value:.3f} (best {best['objective']:.3f}) "
-                + ", ".join(f"{name}={values[name]:.4g}" for name in names))
-        return value
+        return values
+
+    def objectives(points: list[np.ndarray]) -> list[float]:
+        """Objectives of a batch of points: recorded ones from the history, the others computed (in parallel)."""
+        batch = [point(x) for x in points]
+        missing = [values for values in batch if record.get(values) is None]
+        for values, computed in zip(missing, _evaluate_all(missing, trials, patients, seed, targets, executor)):
+            record.add(values, *computed)
+        for values in batch:
+            value, rows, skipped = record.get(values)
+            record.asked.append((values, value))
+            if value < best["objective"]:
+                best.update(objective=value, values=values, rows=rows, skipped=skipped)
+            if log is not None:
+                log(f"evaluation {len(record.asked)}: J = {value:.3f} (best {best['objective']:.3f}) "
+                    + ", ".join(f"{name}={values[name]:.4g}" for name in names))
+        return [value for _, value in record.asked[-len(batch):]]
 
     if max_evaluations <= 0:
-        objective(x0)
+        objectives([x0])
     elif method == "cma":  # the start first, so that the file's objective_at_start is the start's
-        objective(x0)
-        _cma_es(objective, x0, lower, upper, max_evaluations - 1, seed)
+        objectives([x0])
+        _cma_es(objectives, x0, lower, upper, max_evaluations - 1, seed, step)
     else:
-        minimize(objective, x0, method="Nelder-Mead", bounds=list(zip(lower, upper)),
-                 options={"maxfev": int(max_evaluations), "xatol": 0.02, "fatol": 0.05, "initial_simplex": _simplex(x0, lower, upper)})
+        minimize(lambda x: objectives([x])[0], x0, method="Nelder-Mead", bounds=list(zip(lower, upper)),
+                 options={"maxfev": int(max_evaluations), "xatol": 0.02, "fatol": 0.05,
+                          "initial_simplex": _simplex(x0, lower, upper)})
     return CalibrationResult(values={name: best["values"][name] for name in names}, objective=best["objective"],
-                             start_objective=history[0], table=best["rows"], evaluations=len(history),
+                             start_objective=record.asked[0][1], table=best["rows"], evaluations=len(record.asked),
                              seconds=time.perf_counter() - began, patients=patients, seed=seed,
-                             trials=tuple(record.acronym or record.name for record, _ in targets),
-                             skipped=best["skipped"], method=method)
+                             trials=tuple(item.acronym or item.name for item, _ in targets),
+                             skipped=best["skipped"], method=method,
+                             evaluated=[({name: values[name] for name in names}, value)
+                                        for values, value in record.asked])
 
 
-def _cma_es(objective: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-            max_evaluations: int, seed: int) -> None:
+class EvaluationHistory:
+    """The evaluations of one fit, optionally mirrored to a JSON-lines file so that an interrupted fit resumes
+    where it stopped: the file's evaluations are read back at the start and not computed again."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = None if path is None else Path(path)
+        self._known: dict[str, tuple[float, list[dict[str, Any]], list[str]]] = {}
+        #: (values, objective) of every point the optimiser asked for, in order
+        self.asked: list[tuple[dict[str, float], float]] = []
+        if self.path is not None and self.path.is_file():
+            for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
+                try:
+                    entry = json.loads(line)
+                    self._known[self._key(entry["values"])] = (float(entry["objective"]), entry["rows"],
+                                                               entry["skipped"])
+                except (ValueError, KeyError, TypeError):
+                    raise InputError(f"{self.path}: line {number}", line[:80], "a JSON object with objective, "
+                                     "values, rows and skipped, as written by rptici calibrate --history") from None
+
+    @staticmethod
+    def _key(values: dict[str, float]) -> str:
+        return json.dumps({name: float(value).hex() for name, value in sorted(values.items())})
+
+    def get(self, values: dict[str, float]) -> tuple[float, list[dict[str, Any]], list[str]] | None:
+        return self._known.get(self._key(values))
+
+    def add(self, values: dict[str, float], objective: float, rows: list[dict[str, Any]], skipped: list[str]) -> None:
+        self._known[self._key(values)] = (objective, rows, skipped)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"objective": objective, "values": values, "rows": rows,
+                                         "skipped": skipped}) + "\n")
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_targets(trials: tuple[str, ...], patients: int, seed: int) -> list[tuple[Any, Any]]:
+    return calibration_targets(trials, patients, seed)
+
+
+def _evaluate_in_worker(values: dict[str, float], trials: tuple[str, ...], patients: int, seed: int
+                        ) -> tuple[float, list[dict[str, Any]], list[str]]:
+    """:func:`evaluate` in a worker process, which builds (and keeps) its own calibration targets."""
+    return evaluate(values, _cached_targets(trials, patients, seed))
+
+
+def _evaluate_all(points: list[dict[str, float]], trials: tuple[str, ...], patients: int, seed: int,
+                  targets: list[tuple[Any, Any]], executor: Any) -> list[tuple[float, list[dict[str, Any]], list[str]]]:
+    """:func:`evaluate` at every point, in order: here, or in parallel on ``executor``."""
+    if not points:
+        return []
+    if executor is None:
+        return [evaluate(values, targets) for values in points]
+    from ..parallel import executor_from
+
+    pool, owned = executor_from(executor)
+    try:
+        return list(pool.map(_evaluate_in_worker, points, *zip(*[(trials, patients, seed)] * len(points))))
+    finally:
+        if owned:
+            pool.shutdown()
+
+
+def _cma_es(objectives: Callable[[list[np.ndarray]], list[float]], x0: np.ndarray, lower: np.ndarray,
+            upper: np.ndarray, max_evaluations: int, seed: int, step: float = 0.2) -> None:
     """CMA-ES (Hansen 2016, arXiv:1604.00772; the ``cma`` package) in the log-parameters scaled to [0, 1]:
     global, derivative-free and robust to the plateaus of an objective computed from a finite virtual cohort.
-    Starts at ``x0`` with step 0.2 (a fifth of every range), the package's default population size."""
+    Starts at ``x0`` with ``step`` (0.2: a fifth of every range), the package's default population size; each
+    generation's candidates are evaluated as one batch (``objectives``)."""
     import cma
 
     span = upper - lower
-    strategy = cma.CMAEvolutionStrategy(list((x0 - lower) / span), 0.2,
+    if not 0 < step <= 1:
+        raise InputError("step", step, "a fraction of the parameter ranges in (0, 1]")
+    strategy = cma.CMAEvolutionStrategy(list((x0 - lower) / span), float(step),
                                         {"bounds": [0.0, 1.0], "seed": int(seed), "maxfevals": int(max_evaluations),
                                          "verbose": -9})
     while not strategy.stop():
         candidates = strategy.ask()
-        strategy.tell(candidates, [objective(lower + span * np.asarray(candidate)) for candidate in candidates])
+        strategy.tell(candidates, objectives([lower + span * np.asarray(candidate) for candidate in candidates]))
 
 
 def _simplex(x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:

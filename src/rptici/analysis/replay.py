@@ -32,6 +32,9 @@ from ..trials.run import simulate_trial
 from ..trials.standard_of_care import for_registry_arm
 from ..trials.scenario import Calibration, TrialScenario, load_calibration, load_trial_scenario
 from ..trials.endpoint_registry import LANDMARK, answering, endpoints
+from .. import seeds
+from ..trials.endpoints import to_months
+from .ensemble import ensemble_members, interval
 from .evidence import compare_evidence
 from .summary import STATISTICS, summarize_tables
 from .tolerance import holds, tolerance_band
@@ -189,8 +192,6 @@ def simulated_value(summary: dict[str, Any], arm: str, endpoint: str) -> tuple[f
 def compare(record: TrialRecord, scenario: TrialScenario, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """Per endpoint: reported versus simulated (with CI), plus the simulated summary of every arm."""
     arms = replay_arms(record)
-    from ..trials.endpoints import to_months
-
     summary = summarize_tables(tables["patients"], [arm.name for arm in scenario.arms], scenario.control_arm,
                                float(to_months(scenario.follow_up_days)), tables.get("failures"), keep_fits=True)
     rows = []
@@ -212,8 +213,13 @@ def compare(record: TrialRecord, scenario: TrialScenario, tables: dict[str, pd.D
 
 
 def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Calibration | None = "default",
-           follow_up_months: float | None = None) -> dict[str, Any]:
-    """Replay trial ``name`` (NCT number or acronym) with ``patients`` virtual patients; see :func:`compare`."""
+           follow_up_months: float | None = None, ensemble: int = 0) -> dict[str, Any]:
+    """Replay trial ``name`` (NCT number or acronym) with ``patients`` virtual patients; see :func:`compare`.
+
+    ``ensemble`` > 0: every endpoint also gets a 95 % prediction interval (``prediction_low``,
+    ``prediction_high``) from that many members of the calibration's ensemble (:mod:`rptici.analysis.ensemble`),
+    each replayed with new virtual patients at the trial's own size, so that the interval holds the calibration's
+    uncertainty and the sampling spread of a trial of that size (not only the virtual trial's own interval)."""
     record = registry().get(name)
     scenario = replay_scenario(record, patients, seed,
                                calibration if isinstance(calibration, str) or calibration is None else None,
@@ -223,4 +229,29 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
     result = compare(record, scenario, tables)
     result.update(patients=patients, seed=seed, calibration=calibration_object.source,
                   model_status=model_status(calibration_object.source).as_dict())
+    if ensemble:
+        if not isinstance(calibration, str):
+            raise InputError("calibration", calibration_object.source, "a calibration name or file with an ensemble "
+                                                                      "section (needed for --ensemble)")
+        result["prediction"] = add_prediction_intervals(result["endpoints"], record, seed, calibration, ensemble,
+                                                        float(to_months(scenario.follow_up_days)),
+                                                        record.total_n or patients)
     return result
+
+
+def add_prediction_intervals(rows: list[dict[str, Any]], record: TrialRecord, seed: int, calibration: str,
+                             members: int, follow_up_months: float, trial_size: int) -> dict[str, Any]:
+    """Add ``prediction_low``/``prediction_high`` to each endpoint row: the central 95 % of the estimates of
+    ``members`` ensemble members, each a virtual trial of ``trial_size`` patients with its own seed
+    (:func:`rptici.seeds.ensemble_member`). Returns what was done, for the result's ``prediction`` key."""
+    estimates: dict[tuple[str, str], list[float | None]] = {}
+    calibrations = ensemble_members(calibration, members)
+    for index, member in enumerate(calibrations):
+        scenario = replay_scenario(record, trial_size, seeds.ensemble_member(seed, index), calibration,
+                                   follow_up_months)
+        for row in compare(record, scenario, simulate_trial(scenario, calibration=member))["endpoints"]:
+            estimates.setdefault((row["arm"], row["endpoint"]), []).append(row["simulated"])
+    for row in rows:
+        row["prediction_low"], row["prediction_high"] = interval(estimates.get((row["arm"], row["endpoint"]), []))
+    return {"members": len(calibrations), "patients_per_member": int(trial_size), "coverage": 0.95,
+            "method": "central 95 % of the ensemble members' estimates, each a new virtual trial at the trial's size"}

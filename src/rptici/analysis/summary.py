@@ -21,6 +21,7 @@ from ..trials.endpoint_registry import ArmData, TimeToEvent, endpoints
 from ..trials.endpoints import to_months
 from .response import response_rate
 from .status import model_status
+from .ensemble import PREDICTION_FILE
 from .survival import cox_hazard_ratio, kaplan_meier
 
 #: Grid of the reported KM curves (months) and of the numbers at risk.
@@ -138,4 +139,10 @@ def summarize(folder: str | Path) -> dict[str, Any]:
                    complete=store.is_complete(), chunks_done=len(store.completed_chunks()),
                    chunks=store.manifest.chunks, calibration=document.get("calibration", {}).get("source"))
     summary["model_status"] = model_status(summary["calibration"]).as_dict()
+    prediction = store.folder / PREDICTION_FILE
+    if prediction.is_file():  # written by rptici trial run --ensemble (rptici.analysis.ensemble.predict_run)
+        document = json.loads(prediction.read_text(encoding="utf-8"))
+        summary["prediction"] = {key: value for key, value in document.items() if key != "arms"}
+        for row in summary["arms"]:
+            row["prediction"] = document["arms"].get(row["arm"], {})
     return summary

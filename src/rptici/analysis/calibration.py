@@ -22,11 +22,9 @@ infiltration scale, immune kill rate, PD-L1 suppression strength (what checkpoin
 fraction of the dose rate that target-low cells receive and the odds scale of their share (intra-lesion uptake
 heterogeneity), the priming rate (the immune response triggered by RPT itself), the doomed-cell lifetime per doubling
 time (mitotic death), the burden term of the death hazard, and the tumour doubling times of mCRPC and GEP-NET. Optimiser: bounded
-Nelder–Mead (scipy) from the starting values, at most ``max_evaluations`` evaluations. The starting values are a warm
-start: the result of an 80-evaluation run of the same objective from the previous calibration's values (alpha_scale
-from 1, the target-low dose fraction from 0.02 and odds scale from 1, priming rate not fitted), so that a re-run
-continues the search rather than restarting it in nine or more dimensions. The doomed-cell lifetime per doubling
-time (new) starts at the data file's 0.3.
+Nelder–Mead (scipy) or CMA-ES (``cma``) from the starting values, at most ``max_evaluations`` evaluations. The
+starting values are a warm start: the values of the packaged default calibration (new parameters at neutral
+values), so that a re-run continues the search rather than restarting it in twenty dimensions.
 """
 
 from __future__ import annotations
@@ -165,7 +163,6 @@ class CalibrationResult:
             "table": [{key: (round(value, 4) if isinstance(value, float) else value) for key, value in row.items()}
                       for row in self.table],
         }
-
 
     def convergence(self, points: int = 25) -> list[list[float]]:
         """[evaluation, best objective so far] at about ``points`` evaluations spread over the fit (the trace
@@ -381,7 +378,8 @@ def _evaluate_all(points: list[dict[str, float]], trials: tuple[str, ...], patie
 
     pool, owned = executor_from(executor)
     try:
-        return list(pool.map(_evaluate_in_worker, points, *zip(*[(trials, patients, seed)] * len(points))))
+        return list(pool.map(functools.partial(_evaluate_in_worker, trials=trials, patients=patients, seed=seed),
+                             points))
     finally:
         if owned:
             pool.shutdown()

@@ -44,8 +44,7 @@ def likelihood_ratio_set(evaluated: Sequence[tuple[Mapping[str, float], float]],
     dispersion = best / (terms - fitted) if terms > fitted else 1.0
     dispersion = max(dispersion, 1.0)
     threshold = best + dispersion * float(chi2.ppf(level, max(fitted, 1)))
-    inside = sorted({index for index in np.flatnonzero(objectives <= threshold)},
-                    key=lambda index: (objectives[index], index))
+    inside = sorted(np.flatnonzero(objectives <= threshold), key=lambda index: (objectives[index], index))
     unique: list[int] = []
     seen: set[tuple[float, ...]] = set()
     for index in inside:  # an optimiser may ask for the same set twice

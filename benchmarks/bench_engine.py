@@ -22,19 +22,15 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oracle import oracle  # noqa: E402
-
-from rptici.immunity.model import rhs  # noqa: E402
-from rptici.kinetics import Regimen  # noqa: E402
-from rptici.simulation.engine import DEFAULT_OUTPUTS, model_inputs, simulate  # noqa: E402
+from rptici.immunity.model import rhs
+from rptici.kinetics import Regimen
+from rptici.simulation.engine import DEFAULT_OUTPUTS, model_inputs, simulate
+from rptici.simulation.oracle import oracle
 
 HORIZON_DAYS = 730.0
 RTOL, ATOL = 1e-6, 1e-8

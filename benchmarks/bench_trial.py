@@ -10,21 +10,18 @@ Usage: python benchmarks/bench_trial.py [--patients 10000] [--oracle-patients 10
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oracle import oracle  # noqa: E402
-
-from rptici.immunity.model import rhs  # noqa: E402
-from rptici.simulation.engine import model_inputs  # noqa: E402
-from rptici.trials import load_trial_scenario, run_trial  # noqa: E402
-from rptici.trials.run import calibrated_population, output_grid  # noqa: E402
-from rptici.trials.scenario import load_calibration  # noqa: E402
+from rptici.immunity.model import rhs
+from rptici.simulation.engine import model_inputs
+from rptici.simulation.oracle import oracle
+from rptici.trials import load_trial_scenario, run_trial
+from rptici.trials.run import calibrated_population, output_grid
+from rptici.trials.scenario import load_calibration
 
 SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "trials" / "standard.yaml"
 

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import RpticiError, shown
+from .errors import InputError, RpticiError, shown
 
 app = typer.Typer(help="rptici: radiopharmaceutical therapy combined with immune checkpoint inhibitors.",
                   no_args_is_help=True, add_completion=False)
@@ -207,7 +207,6 @@ def agents_list(kind: Optional[str] = typer.Option(None, "--kind", help="'radiop
                 as_json: bool = JSON_OPTION) -> None:
     """List the radiopharmaceuticals and checkpoint inhibitors rptici knows."""
     from .data.catalogue import checkpoint_inhibitors, radiopharmaceuticals
-    from .errors import InputError
 
     def action() -> None:
         kinds = {"radiopharmaceutical": radiopharmaceuticals, "checkpoint_inhibitor": checkpoint_inhibitors}
@@ -359,7 +358,6 @@ def regimen_plot_command(
         as_json: bool = JSON_OPTION) -> None:
     """Activity per compartment, cumulative dose and checkpoint occupancy over time, as PNG or HTML."""
     from .api import load_scenario, regimen_dose
-    from .errors import InputError
     from .report.regimen import write_regimen_plot
 
     def action() -> None:
@@ -442,7 +440,6 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host",
     """Start the local web dashboard (regimen form, runs with progress, figures, downloads, registry)."""
     def action() -> None:
         if not 1 <= port <= 65535:
-            from .errors import InputError
             raise InputError("port", port, "a TCP port from 1 to 65535")
         try:
             import uvicorn
@@ -472,7 +469,6 @@ def simulate_command(
         as_json: bool = JSON_OPTION) -> None:
     """Tumour, PSA, lymphocytes, occupancy, dose and BED over time for one patient or a small cohort."""
     from .api import load_scenario, simulate, simulation_summary
-    from .errors import InputError
 
     def action() -> None:
         if plot is not None and plot.suffix.lower() not in (".png", ".html"):
@@ -653,6 +649,50 @@ def calibrate(trials: Optional[list[str]] = typer.Option(None, "--trials", help=
     _run(action)
 
 
+@app.command()
+def validate(patients: int = typer.Option(600, "--patients", help="Virtual patients per trial."),
+             seed: int = typer.Option(1, "--seed", help="Random seed."),
+             calibration: str = typer.Option("default", "--calibration", help="Calibration name or YAML file."),
+             ensemble: int = typer.Option(0, "--ensemble", min=0, help="Members of the calibration ensemble that give each endpoint a 95 % prediction interval (0: none)."),
+             out: Optional[Path] = typer.Option(None, "--out", help="Folder for validation.json and validation.html."),
+             docs: Optional[Path] = typer.Option(None, "--docs", help="Also write the report as Markdown (docs/validation.md)."),
+             write_status: bool = typer.Option(False, "--write-status", help="Write the counts into the package's data/model_status.yaml (default settings only)."),
+             as_json: bool = JSON_OPTION) -> None:
+    """Credibility report: code verification, calibration and validation tables against the trials, direction checks, sensitivity."""
+
+    def action() -> None:
+        from .analysis.status import write_model_status
+        from .analysis.validation import status_document, validate as credibility
+        from .report.validation import validation_markdown, write_validation_html
+
+        if write_status and (patients, seed, calibration) != (600, 1, "default"):
+            raise InputError("--write-status", f"patients {patients}, seed {seed}, calibration {calibration}",
+                             "the settings data/model_status.yaml is measured with: --patients 600 --seed 1 "
+                             "--calibration default")
+        log = None if as_json else (lambda message: console.print(message))
+        report = credibility(patients=patients, seed=seed, calibration=calibration, ensemble=ensemble, log=log)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "validation.json").write_text(_json_text(report) + "\n", encoding="utf-8")
+            write_validation_html(report, out / "validation.html")
+        if docs is not None:
+            docs.parent.mkdir(parents=True, exist_ok=True)
+            docs.write_text(validation_markdown(report), encoding="utf-8")
+        if write_status:
+            write_model_status(status_document(report))
+        if as_json:
+            typer.echo(_json_text(report))
+            return
+        for table in ("calibration", "validation"):
+            part = report[table]
+            console.print(f"{table}: {part['within_tolerance']} of {part['total']} endpoints within the trial-level tolerance")
+        for check in report["code_verification"] + report["direction_checks"]:
+            console.print(f"{'passed' if check['passed'] else 'FAILED'}: {check['name']} ({_display(check['value'])}; {check['tolerance']})")
+        console.print("credible" if report["credible"] else "not yet credible")
+
+    _run(action)
+
+
 @registry_app.command("replay")
 def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym, e.g. NCT03658447 or PRINCE."),
                     patients: int = typer.Option(2000, "--patients", help="Virtual patients in total."),
@@ -712,7 +752,6 @@ def economics_command(
     def action() -> None:
         from .economics import cost_effectiveness, evaluate_run, load_inputs
         from .economics.inputs import MODELS
-        from .errors import InputError
 
         if model is not None and model not in MODELS:
             raise InputError("--model", model, "one of " + ", ".join(MODELS))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from rptici.analysis.validation import random_patients
 from rptici.kinetics import Regimen
 from rptici.kinetics.biokinetics import Covariates, biokinetic_model
 from rptici.kinetics.compartments import Administration
@@ -17,9 +15,7 @@ from rptici.simulation.solver import _KERNELS, NON_FINITE, SUCCESS, Dopri5, Flus
 
 numba = pytest.importorskip("numba")
 from rptici.immunity.model import MODEL, observables, rhs  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from oracle import oracle  # noqa: E402
+from rptici.simulation.oracle import oracle  # noqa: E402
 
 PSMA = "[177Lu]Lu-PSMA-617"
 REGIMEN = Regimen.model_validate({
@@ -29,17 +25,6 @@ REGIMEN = Regimen.model_validate({
 TIMES = np.arange(0.0, 91.0, 3.0)
 COMPARED = ("volume", "diameter_sum", "dose", "bed", "psa", "effector_blood", "regulatory", "lymphocytes",
             "occupancy", "marrow_dose", "marrow_bed")
-
-
-def random_patients(count: int, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    volumes = rng.uniform(1.0, 50.0, (count, 2))
-    volumes[rng.random(count) < 0.3, 1] = np.nan  # some patients with one lesion
-    return {"lesion_volumes_mL": volumes, "infiltration": rng.uniform(0.05, 1.0, count),
-            "pdl1": rng.uniform(0.0, 0.8, count), "alpha": rng.uniform(0.05, 0.4, count),
-            "lymphocytes": rng.uniform(0.8, 2.5, count), "psa": rng.uniform(1.0, 100.0, count),
-            "weight_kg": rng.uniform(50.0, 110.0, count), "gfr_mL_per_min": rng.uniform(60.0, 140.0, count),
-            "target_uptake_scale": rng.uniform(0.5, 2.0, count)}
 
 
 def agree(engine: dict, reference: dict, relative: float) -> None:

@@ -8,6 +8,10 @@ calibration. A run made with another calibration gets "not measured" rather than
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
 
 from ..data import load_yaml
 
@@ -16,6 +20,11 @@ from ..data import load_yaml
 CREDIBLE_CALIBRATION_SHARE = 0.8
 CREDIBLE_VALIDATION_SHARE = 0.6
 STATUS_FILE = "model_status.yaml"
+#: How the counts are measured (written into the status file by ``rptici validate --write-status``).
+MEASURED_BY = ("rptici validate --write-status (600 virtual patients per trial, seed 1): every reported numeric "
+               "endpoint of the calibration and validation trials scored with the trial-level tolerance: a rate holds "
+               "when the simulated value lies inside the reported value's Wilson 95 % interval at the trial's own n "
+               "widened by 0.05; a median or hazard ratio holds within a factor 4/3; a median not reached fails.")
 
 
 @dataclass(frozen=True)
@@ -76,3 +85,15 @@ def model_status(calibration: str | None = None) -> ModelStatus:
     return ModelStatus(name, str(document["measured"]), int(fitted["within_tolerance"]), int(fitted["total"]),
                        int(predicted["within_tolerance"]), int(predicted["total"]),
                        tuple(document.get("known_failures", ())))
+
+
+def write_model_status(document: dict[str, object]) -> Path:
+    """Write ``document`` (the counts of :func:`rptici.analysis.validation.status_document`) into the package's
+    ``data/model_status.yaml``, keeping its leading comment and recording how it was measured."""
+    path = Path(str(resources.files("rptici.data").joinpath(STATUS_FILE)))
+    comment = "".join(line for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
+                      if line.startswith("#")) if path.is_file() else ""
+    document = {**document, "method": MEASURED_BY}
+    path.write_text(comment + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120),
+                    encoding="utf-8")
+    return path

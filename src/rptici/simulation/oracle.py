@@ -4,7 +4,8 @@ Independent of :mod:`rptici.simulation.solver` on purpose: it shares only the mo
 right-hand side, initial states, parameters and event lists), integrates each patient piecewise between
 its events (state jumps applied between segments; outputs at an event time show the state after the
 jump), and uses the pure-Python right-hand side ``rhs.py_func`` by default. It is the correctness reference
-of tests/simulation/test_engine.py and the speed baseline of benchmarks/bench_engine.py.
+of tests/simulation/test_engine.py, of ``rptici validate`` (code verification) and the speed baseline of
+benchmarks/bench_engine.py.
 """
 
 from __future__ import annotations

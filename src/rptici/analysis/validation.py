@@ -1,0 +1,283 @@
+"""The model's credibility evidence (``rptici validate``), in the spirit of ASME V&V 40-2018 and the FDA guidance
+"Assessing the Credibility of Computational Modeling and Simulation in Medical Device Submissions" (2023):
+
+* **code verification**: the engine against an independent integrator (``scipy.integrate.solve_ivp``, DOP853,
+  :mod:`rptici.simulation.oracle`) on random virtual patients, and closed forms of the radiobiology against the
+  ODE they solve;
+* **calibration table**: every reported endpoint of the monotherapy trials the model was fitted to: reported,
+  simulated with the virtual trial's 95 % interval, the prediction interval from the calibration ensemble, and
+  whether it holds within the trial-level tolerance (:mod:`rptici.analysis.tolerance`);
+* **validation table**: the same for the combination trials with results, which were never fitted;
+* **direction checks** that the project requires of the combination predictions (issue 14): PRINCE's
+  combination PSA50 at least 10 points above Lu-PSMA-617 alone; radium-223 plus an ICI no better than
+  radium-223 alone (rPFS hazard ratio between 0.8 and 1.25);
+* **sensitivity and identifiability**: the packaged Morris analysis (``data/calibration/sensitivity.json``),
+  when present;
+* **the model version**: rptici's version and the calibration (source and fit) the numbers belong to.
+
+Everything is computed from a seed: re-running with the same settings reproduces the report to the bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from datetime import date
+from importlib import resources
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..trials.registry import registry
+from ..trials.scenario import calibration_document
+from .calibration import DEFAULT_TRIALS
+from .replay import replay
+from .status import CREDIBLE_CALIBRATION_SHARE, CREDIBLE_VALIDATION_SHARE
+from .tolerance import holds, tolerance_band
+
+#: The combination trials with reported results (role ``validation``) that the report predicts.
+VALIDATION_TRIALS = ("NCT02814669", "NCT03093428", "PRINCE", "NCT03325816")
+#: Relative agreement the engine must reach against the oracle (issue 4).
+ENGINE_TOLERANCE = 1e-6
+#: Relative agreement of a closed form with the ODE it solves.
+CLOSED_FORM_TOLERANCE = 1e-7
+#: Direction checks of issue 14: (name, trial, what, lowest, highest).
+PSA50_GAIN_AT_LEAST = 0.10
+HAZARD_RATIO_BAND = (0.8, 1.25)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verification or direction check: the value, what it is compared with, and whether it passed."""
+
+    name: str
+    method: str
+    reference: float | None
+    value: float | None
+    tolerance: str
+    passed: bool
+
+
+# --- code verification ---------------------------------------------------------------------------------------
+
+def random_patients(count: int, seed: int) -> dict[str, np.ndarray]:
+    """Covariates of ``count`` random virtual patients (uniform over wide ranges, some with one lesion): inputs
+    for comparing the engine with the oracle, not a clinical population."""
+    rng = np.random.default_rng(seed)
+    volumes = rng.uniform(1.0, 50.0, (count, 2))
+    volumes[rng.random(count) < 0.3, 1] = np.nan
+    return {"lesion_volumes_mL": volumes, "infiltration": rng.uniform(0.05, 1.0, count),
+            "pdl1": rng.uniform(0.0, 0.8, count), "alpha": rng.uniform(0.05, 0.4, count),
+            "lymphocytes": rng.uniform(0.8, 2.5, count), "psa": rng.uniform(1.0, 100.0, count),
+            "weight_kg": rng.uniform(50.0, 110.0, count), "gfr_mL_per_min": rng.uniform(60.0, 140.0, count),
+            "target_uptake_scale": rng.uniform(0.5, 2.0, count)}
+
+
+def largest_relative_deviation(ours: dict[str, np.ndarray], reference: dict[str, np.ndarray],
+                               names: Sequence[str]) -> float:
+    """max |ours − reference| / (|reference| + 1e-3 · max|reference|) over outputs ``names``: relative, with a
+    floor of 1e-3 of each output's largest value so that values decaying to ~0 do not dominate."""
+    worst = 0.0
+    for name in names:
+        a, b = np.asarray(ours[name], dtype=float), np.asarray(reference[name], dtype=float)
+        finite = np.isfinite(b)
+        if not np.any(finite):
+            continue
+        floor = 1e-3 * np.nanmax(np.abs(b))
+        deviation = np.abs(a[finite] - b[finite]) / (np.abs(b[finite]) + floor)
+        worst = max(worst, float(np.max(deviation)))
+    return worst
+
+
+def verify_engine(patients: int = 12, seed: int = 11) -> Check:
+    """The engine (adaptive Dormand–Prince 5(4), compiled) against ``solve_ivp`` (DOP853, rtol 1e-11) on random
+    patients treated with two cycles of Lu-PSMA-617 and pembrolizumab."""
+    from ..immunity.model import observables, rhs
+    from ..kinetics import Regimen
+    from ..simulation.engine import model_inputs, simulate
+    from ..simulation.oracle import oracle
+
+    regimen = Regimen.model_validate({
+        "rpt": {"agent": "[177Lu]Lu-PSMA-617", "activity": "7.4 GBq", "interval": "6 weeks", "cycles": 2},
+        "ici": {"agent": "pembrolizumab", "dose": "200 mg", "interval": "3 weeks", "infusions": 5}})
+    cohort = random_patients(patients, seed)
+    times = np.arange(0.0, 91.0, 3.0)
+    result = simulate(regimen, cohort, times, rtol=1e-9, atol=1e-12, organs=())
+    layout, y0, params, events, *_ = model_inputs(regimen, cohort)
+    states, _ = oracle(rhs, y0, params, times, *events, method="DOP853", rtol=1e-11, atol=1e-13, pure_python=False)
+    names = ("volume", "diameter_sum", "dose", "bed", "psa", "effector_blood", "lymphocytes", "occupancy")
+    deviation = largest_relative_deviation(result.outputs, observables(states, params, layout), names)
+    return Check("engine against the solve_ivp oracle",
+                 f"{patients} random patients, Lu-PSMA-617 ×2 + pembrolizumab, outputs {', '.join(names)} every 3 d "
+                 f"to day 90; largest relative deviation", 0.0, deviation, f"relative ≤ {ENGINE_TOLERANCE:g}",
+                 bool(deviation <= ENGINE_TOLERANCE))
+
+
+def verify_incomplete_repair(effective_half_life: float = 2.8, uptake_half_life: float = 0.3,
+                             repair_half_time: float = 1.5 / 24) -> list[Check]:
+    """The closed-form Lea–Catcheside factors G (Dale 1985; Baechler 2008) against the incomplete-repair ODE
+    integrated to 60 effective half-lives (``rptici.radiobiology.lq.incomplete_repair_ode``)."""
+    from ..radiobiology.lq import g_factor_monoexponential, g_factor_uptake_washout, incomplete_repair_ode
+
+    washout, uptake = math.log(2) / effective_half_life, math.log(2) / uptake_half_life
+    end = 60 * effective_half_life
+    shapes: list[tuple[str, Callable[[float], float], float]] = [
+        ("mono-exponential", lambda t: math.exp(-washout * t),
+         float(g_factor_monoexponential(effective_half_life, repair_half_time))),
+        ("uptake and washout", lambda t: math.exp(-washout * t) - math.exp(-uptake * t),
+         float(g_factor_uptake_washout(uptake_half_life, effective_half_life, repair_half_time)))]
+    checks = []
+    for name, rate, closed in shapes:
+        breakpoints = np.concatenate([[0.0], np.geomspace(0.01, end, 40)])
+        dose, quadratic, _ = incomplete_repair_ode(rate, breakpoints, repair_half_time)
+        numerical = float(2 * quadratic / dose ** 2)
+        deviation = abs(numerical - closed) / closed
+        checks.append(Check(f"Lea–Catcheside G, {name} dose rate",
+                            f"closed form (reference) against the ODE, DOP853 (value), T_eff {effective_half_life} d, "
+                            f"repair half-time {repair_half_time * 24:g} h", closed, numerical,
+                            f"relative ≤ {CLOSED_FORM_TOLERANCE:g}", bool(deviation <= CLOSED_FORM_TOLERANCE)))
+    return checks
+
+
+def code_verification(patients: int = 12, seed: int = 11) -> list[Check]:
+    """Every code-verification check (module docstring)."""
+    return [verify_engine(patients, seed), *verify_incomplete_repair()]
+
+
+# --- calibration and validation tables -----------------------------------------------------------------------
+
+def trial_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The reported numeric endpoints of one replay, each with its tolerance band and whether it holds."""
+    rows = []
+    for item in result["endpoints"]:
+        reported = item.get("reported")
+        if not isinstance(reported, (int, float)) or isinstance(reported, bool):
+            continue
+        low, high = tolerance_band(item["unit"], float(reported), item["n"])
+        rows.append({"trial": result.get("acronym") or result["trial"], "arm": item["arm"],
+                     "endpoint": item["endpoint"], "unit": item["unit"], "reported": float(reported), "n": item["n"],
+                     "simulated": item["simulated"], "low": item["low"], "high": item["high"],
+                     "prediction_low": item.get("prediction_low"), "prediction_high": item.get("prediction_high"),
+                     "tolerance_low": low, "tolerance_high": high,
+                     "holds": holds(item["unit"], float(reported), item["simulated"], item["n"])})
+    return rows
+
+
+def replay_all(names: Sequence[str], patients: int, seed: int, calibration: str, ensemble: int,
+               log: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Replays of trials ``names`` (acronym → result; a trial that fails is recorded with its error, the others
+    are kept)."""
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        began = time.perf_counter()
+        try:
+            results[name] = replay(name, patients, seed, calibration, ensemble=ensemble)
+        except Exception as error:  # one trial's failure must not lose the others' results
+            results[name] = {"trial": name, "acronym": name, "error": f"{type(error).__name__}: {error}",
+                             "endpoints": []}
+        if log is not None:
+            log(f"{name}: {time.perf_counter() - began:.1f} s")
+    return results
+
+
+def _arm_value(result: dict[str, Any], arm: str, key: str) -> float | None:
+    row = next((item for item in result.get("summary", {}).get("arms", []) if item["arm"] == arm), None)
+    value = None if row is None else row.get(key)
+    value = value[0] if isinstance(value, (list, tuple)) else value
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def direction_checks(results: dict[str, dict[str, Any]]) -> list[Check]:
+    """The two directions issue 14 requires of the combination predictions (None where a trial was not replayed)."""
+    checks = []
+    prince = results.get("PRINCE")
+    if prince is not None:
+        combination, alone = _arm_value(prince, "RPT + ICI", "psa50"), _arm_value(prince, "RPT alone", "psa50")
+        gain = None if combination is None or alone is None else combination - alone
+        checks.append(Check("PRINCE: pembrolizumab adds to Lu-PSMA-617",
+                            "simulated PSA50, Lu-PSMA-617 + pembrolizumab minus Lu-PSMA-617 alone (PRINCE reported "
+                            "76 % with pembrolizumab; about 46 % alone in VISION)", PSA50_GAIN_AT_LEAST, gain,
+                            f"≥ +{PSA50_GAIN_AT_LEAST:.2f}", gain is not None and gain >= PSA50_GAIN_AT_LEAST))
+    radium = results.get("NCT03093428")
+    if radium is not None:
+        ratio = _arm_value(radium, "RPT + ICI", "hr_pfs")  # the PFS of a disease with PSA is rPFS (PCWG3)
+        low, high = HAZARD_RATIO_BAND
+        checks.append(Check("radium-223 + pembrolizumab no better than radium-223 alone",
+                            "simulated rPFS hazard ratio, combination vs radium-223 alone (NCT03093428: median rPFS "
+                            "6.1 vs 5.7 months)", 1.0, ratio, f"{low}–{high}",
+                            ratio is not None and low <= ratio <= high))
+    return checks
+
+
+# --- the report ----------------------------------------------------------------------------------------------
+
+def packaged_sensitivity() -> dict[str, Any] | None:
+    """The packaged global sensitivity analysis (``data/calibration/sensitivity.json``), or None."""
+    path = resources.files("rptici.data").joinpath("calibration/sensitivity.json")
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _share(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    within = sum(row["holds"] for row in rows)
+    return {"within_tolerance": within, "total": len(rows), "share": within / len(rows) if rows else None}
+
+
+def validate(patients: int = 600, seed: int = 1, calibration: str = "default", ensemble: int = 0,
+             calibration_trials: Sequence[str] = DEFAULT_TRIALS, validation_trials: Sequence[str] = VALIDATION_TRIALS,
+             verification_patients: int = 12, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The credibility report (module docstring) as a JSON-ready mapping."""
+    began = time.perf_counter()
+    verification = code_verification(verification_patients)
+    fitted = replay_all(calibration_trials, patients, seed, calibration, ensemble, log)
+    predicted = replay_all(validation_trials, patients, seed, calibration, ensemble, log)
+    for name, result in predicted.items():
+        role = registry().get(name).role if "error" not in result else "validation"
+        if role != "validation":
+            raise ValueError(f"{name} has role {role!r}: the validation table holds combination trials only")
+    calibration_rows = [row for result in fitted.values() for row in trial_rows(result)]
+    validation_rows = [row for result in predicted.values() for row in trial_rows(result)]
+    directions = direction_checks(predicted)
+    document, source = calibration_document(calibration)
+    calibration_share, validation_share = _share(calibration_rows), _share(validation_rows)
+    credible = (calibration_share["share"] or 0) >= CREDIBLE_CALIBRATION_SHARE and \
+        (validation_share["share"] or 0) >= CREDIBLE_VALIDATION_SHARE and all(check.passed for check in directions)
+    return {"model": {"rptici": __version__, "calibration": calibration, "calibration_source": source,
+                      "fitted": document.get("fitted", {}), "optimiser": document.get("optimiser"),
+                      "ensemble_members_available": len(document.get("ensemble", {}).get("members", []))},
+            "settings": {"patients": patients, "seed": seed, "ensemble": ensemble,
+                         "tolerance": "a rate holds inside the reported value's Wilson 95 % interval at the trial's "
+                                      "n widened by ±0.05; a median or hazard ratio within a factor 4/3; a median "
+                                      "not reached fails"},
+            "measured": date.today().isoformat(), "seconds": round(time.perf_counter() - began, 1),
+            "code_verification": [asdict(check) for check in verification],
+            "calibration": {**calibration_share, "rows": calibration_rows,
+                            "errors": {name: result["error"] for name, result in fitted.items() if "error" in result}},
+            "validation": {**validation_share, "rows": validation_rows,
+                           "errors": {name: result["error"] for name, result in predicted.items() if "error" in result}},
+            "direction_checks": [asdict(check) for check in directions],
+            "sensitivity": packaged_sensitivity(),
+            "credible": credible,
+            "required": {"calibration_share": CREDIBLE_CALIBRATION_SHARE,
+                         "validation_share": CREDIBLE_VALIDATION_SHARE, "directions": "all"}}
+
+
+def status_document(report: dict[str, Any]) -> dict[str, Any]:
+    """The counts of ``data/model_status.yaml`` from a report made with the default settings."""
+    failures = [f"{row['trial']} {row['arm']} {row['endpoint']}: {_value(row['simulated'], row['unit'])} simulated vs "
+                f"{_value(row['reported'], row['unit'])}"
+                for table in ("calibration", "validation") for row in report[table]["rows"] if not row["holds"]]
+    return {"calibration": report["model"]["calibration_source"], "measured": report["measured"],
+            **{f"{table}_endpoints": {"within_tolerance": report[table]["within_tolerance"],
+                                       "total": report[table]["total"],
+                                       "trials": list(dict.fromkeys(row["trial"] for row in report[table]["rows"]))}
+               for table in ("calibration", "validation")},
+            "known_failures": failures}
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "not reached"
+    return f"{value:.1f} months" if unit == "months" else f"{value:.2f}" if unit == "ratio" else f"{100 * value:.0f} %"

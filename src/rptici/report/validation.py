@@ -1,0 +1,144 @@
+"""The credibility report of ``rptici validate`` as HTML and as Markdown (``docs/validation.md`` is generated
+from it, never edited by hand). Both render the same sections: a title, a paragraph and a table each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .. import __version__
+from .html import render_html
+
+#: Parameters whose Morris μ* on the objective is at least this share of the largest count as identified.
+IDENTIFIED_SHARE = 0.1
+
+
+@dataclass
+class Section:
+    """One part of the report: a heading, a paragraph, and a table (header and rows of text cells)."""
+
+    title: str
+    text: str
+    header: Sequence[str] = ()
+    rows: list[Sequence[str]] = field(default_factory=list)
+    failed: list[bool] = field(default_factory=list)
+
+
+def _number(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if unit == "months":
+        return f"{value:.1f}"
+    if unit == "ratio":
+        return f"{value:.2f}"
+    if unit == "rate":
+        return f"{100 * value:.0f} %"
+    return f"{value:.3g}"
+
+
+def _interval(low: Any, high: Any, unit: str) -> str:
+    return "–" if low is None or high is None else f"{_number(low, unit)}–{_number(high, unit)}"
+
+
+def _endpoint_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[list[str]], list[bool]]:
+    cells, failed = [], []
+    for row in rows:
+        unit = "months" if row["unit"] == "months" else "ratio" if row["unit"] == "ratio" else "rate"
+        simulated = "not reached" if row["simulated"] is None else _number(row["simulated"], unit)
+        cells.append([row["trial"], row["arm"], row["endpoint"], _number(row["reported"], unit),
+                      "–" if row["n"] is None else str(row["n"]), simulated, _interval(row["low"], row["high"], unit),
+                      _interval(row["prediction_low"], row["prediction_high"], unit),
+                      _interval(row["tolerance_low"], row["tolerance_high"], unit), "yes" if row["holds"] else "no"])
+        failed.append(not row["holds"])
+    return cells, failed
+
+
+ENDPOINT_HEADER = ("trial", "arm", "endpoint", "reported", "n", "simulated", "virtual-trial 95 % CI",
+                   "prediction interval", "tolerance", "holds")
+
+
+def sections(report: Mapping[str, Any]) -> list[Section]:
+    """The report's sections, in order (shared by the HTML and the Markdown)."""
+    model, settings = report["model"], report["settings"]
+    fitted = model.get("fitted") or {}
+    calibration, validation = report["calibration"], report["validation"]
+    required = report["required"]
+    verdict = "meets" if report["credible"] else "does not yet meet"
+    summary = Section(
+        "Summary",
+        f"The model {verdict} the project's credibility bar (at least {required['calibration_share']:.0%} of the "
+        f"calibration endpoints and {required['validation_share']:.0%} of the validation endpoints within the "
+        f"trial-level tolerance, and every direction check right): {calibration['within_tolerance']} of "
+        f"{calibration['total']} calibration endpoints and {validation['within_tolerance']} of {validation['total']} "
+        f"validation endpoints hold. Tolerance: {settings['tolerance']}. Measured {report['measured']} with "
+        f"{settings['patients']} virtual patients per trial, seed {settings['seed']}"
+        + (f", prediction intervals from {settings['ensemble']} members of the calibration ensemble" if
+           settings["ensemble"] else ", without prediction intervals (--ensemble 0)") + f"; {report['seconds']} s.",
+        ("quantity", "value"),
+        [["rptici", model["rptici"]], ["calibration", f"{model['calibration']} ({model['calibration_source']})"],
+         ["optimiser", str(model.get("optimiser") or "–")],
+         ["fitted", f"{fitted.get('date', '–')}: {fitted.get('evaluations', '–')} evaluations, objective "
+                    f"{fitted.get('objective_at_start', '–')} → {fitted.get('objective', '–')}, "
+                    f"{fitted.get('patients_per_trial', '–')} patients per trial, seed {fitted.get('seed', '–')}"],
+         ["ensemble members available", str(model["ensemble_members_available"])]])
+    verification = Section(
+        "Code verification",
+        "The engine against an independent integrator and closed forms against the ODE they solve.",
+        ("check", "method", "reference", "value", "tolerance", "passed"),
+        [[check["name"], check["method"], _number(check["reference"]), _number(check["value"]), check["tolerance"],
+          "yes" if check["passed"] else "no"] for check in report["code_verification"]],
+        [not check["passed"] for check in report["code_verification"]])
+    calibration_rows, calibration_failed = _endpoint_rows(calibration["rows"])
+    calibration_section = Section(
+        "Calibration: the monotherapy trials the model was fitted to",
+        f"{calibration['within_tolerance']} of {calibration['total']} endpoints within tolerance."
+        + "".join(f" {name} failed: {error}." for name, error in calibration["errors"].items()),
+        ENDPOINT_HEADER, calibration_rows, calibration_failed)
+    validation_rows, validation_failed = _endpoint_rows(validation["rows"])
+    validation_section = Section(
+        "Validation: the combination trials, predicted and never fitted",
+        f"{validation['within_tolerance']} of {validation['total']} endpoints within tolerance."
+        + "".join(f" {name} failed: {error}." for name, error in validation["errors"].items()),
+        ENDPOINT_HEADER, validation_rows, validation_failed)
+    directions = Section(
+        "Direction checks", "What the combination predictions must get right even where the levels are off.",
+        ("check", "method", "simulated", "required", "passed"),
+        [[check["name"], check["method"], _number(check["value"]), check["tolerance"],
+          "yes" if check["passed"] else "no"] for check in report["direction_checks"]],
+        [not check["passed"] for check in report["direction_checks"]])
+    return [summary, verification, calibration_section, validation_section, directions,
+            sensitivity_section(report.get("sensitivity"))]
+
+
+def sensitivity_section(sensitivity: Mapping[str, Any] | None) -> Section:
+    """Morris μ* of each parameter on the objective, and whether the data identify it."""
+    if not sensitivity:
+        return Section("Sensitivity and identifiability",
+                       "No packaged sensitivity analysis (run `rptici sensitivity`).")
+    rows = sensitivity.get("objective") or []
+    return Section("Sensitivity and identifiability",
+                   str(sensitivity.get("summary", "Morris elementary effects on the calibration objective.")),
+                   ("parameter", "μ* (objective)", "σ", "normalised μ*", "verdict"),
+                   [[row["parameter"], _number(row["mu_star"]), _number(row["sigma"]),
+                     _number(row["normalised_mu_star"]), row["verdict"]] for row in rows])
+
+
+def write_validation_html(report: Mapping[str, Any], path: str | Path) -> Path:
+    """The report as one self-contained HTML page."""
+    return render_html("validation.html", path, sections=sections(report), credible=report["credible"],
+                       version=__version__)
+
+
+def validation_markdown(report: Mapping[str, Any]) -> str:
+    """The report as Markdown, for ``docs/validation.md``."""
+    lines = ["# Validation: calibrated on monotherapy, predicting the combination trials", "",
+             "Generated by `rptici validate --docs docs/validation.md` (do not edit by hand; re-run it). The same "
+             "report as HTML and JSON comes from `rptici validate --out FOLDER`.", ""]
+    for section in sections(report):
+        lines += [f"## {section.title}", "", section.text, ""]
+        if section.header:
+            lines += ["| " + " | ".join(section.header) + " |", "|" + "---|" * len(section.header)]
+            lines += ["| " + " | ".join(str(cell).replace("|", "/") for cell in row) + " |" for row in section.rows]
+            lines.append("")
+    return "\n".join(lines)

@@ -50,62 +50,62 @@ from .replay import compare, replay_arms, replay_scenario
 
 #: name → (start, lower, upper, unit, what it does)
 PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
-    "alpha_scale": (1.397, 0.2, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); "
+    "alpha_scale": (1.319, 0.2, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); "
                                         "bounded near the literature (Webb and Nahum 1993): since the target-low cells "
                                         "carry the resistance, alpha is no longer the only handle on RPT response"),
-    "infiltration_scale": (3.228, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
-    "immunity.pdl1_suppression": (2.037, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
+    "infiltration_scale": (4.435, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
+    "immunity.pdl1_suppression": (2.376, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
-    "immunity.kill_rate": (0.3973, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.01763, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
+    "immunity.kill_rate": (0.2064, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
+    "immunity.low_uptake_dose_fraction": (0.01321, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
                                                               "(PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (2.548, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
+    "immunity.low_uptake_odds_scale": (6.219, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
                                                            "share (the population files' beta distributions)"),
-    "immunity.priming_rate": (7.05, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
+    "immunity.priming_rate": (8.812, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
-    "immunity.doomed_lifetime_doublings": (0.1068, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
+    "immunity.doomed_lifetime_doublings": (0.09707, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
                                                          "(mitotic death: lethally damaged cells die at mitosis, so "
                                                          "slow tumours keep them for months)"),
-    "death_hazard_scale": (3.045, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
-    "doubling_time_days.mcrpc": (36.27, 30.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound an "
+    "death_hazard_scale": (1.091, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
+    "doubling_time_days.mcrpc": (47.16, 30.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound an "
                                                       "assumption: faster, untreated lesions grow 20 % in diameter "
                                                       "within four weeks and the control arms' rPFS is then all "
                                                       "growth at the first scan, where the trials saw mostly new "
                                                       "lesions (Gafita et al. 2022)"),
-    "doubling_time_days.gep_net": (71.2, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
-    "death_hazard_scale.gep_net": (0.2325, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
+    "doubling_time_days.gep_net": (75.26, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
+    "death_hazard_scale.gep_net": (0.3106, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
                                                       "(disease-specific: NET liver disease of 60 mL is lived with "
                                                       "for years, NETTER-1 control median OS 36 months)"),
-    "death_hazard_exponent": (1.0, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
+    "death_hazard_exponent": (0.4758, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
                                               "shrinking tumour lowers the hazard less than in proportion"),
-    "disease_hazard.mcrpc": (3e-4, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone and "
+    "disease_hazard.mcrpc": (0.0004929, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone and "
                                                     "marrow disease, cachexia: why responders still die, Claret et al. "
                                                     "2009 J Clin Oncol 27:4103)"),
-    "disease_hazard.gep_net": (1e-4, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
-    "infiltration_scale.mcrpc": (1.0, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
+    "disease_hazard.gep_net": (6.747e-05, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
+    "infiltration_scale.mcrpc": (0.7531, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
                                                     "one infiltration scale cannot serve melanoma and prostate)"),
-    "alpha_scale.gep_net": (1.0, 0.1, 3.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
+    "alpha_scale.gep_net": (0.9913, 0.1, 3.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
                                              "(well-differentiated, slowly cycling cells; one alpha scale cannot "
                                              "serve prostate adenocarcinoma and NET: NETTER-1 ORR 18 % at lesion "
                                              "doses above those of VISION)"),
-    "infiltration_scale.gep_net": (1.0, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
+    "infiltration_scale.gep_net": (0.5923, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
                                                      "(pembrolizumab ORR 3.7 %, KEYNOTE-158)"),
-    "immunity.priming_strength": (0.04698, 0.01, 1.0, "1", "size of the graded RPT-triggered priming relative to the "
+    "immunity.priming_strength": (0.07127, 0.01, 1.0, "1", "size of the graded RPT-triggered priming relative to the "
                                                     "saturating mouse signal; prior log-uniform, centred on weak "
                                                     "(no out-of-field responses to RPT alone in patients)"),
-    "immunity.occult_fraction_min": (0.0007079, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
+    "immunity.occult_fraction_min": (0.0005031, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
                                                         "(fraction of the detection volume): when new lesions appear"),
-    "immunity.occult_dose_fraction": (0.2929, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
+    "immunity.occult_dose_fraction": (0.1852, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
                                                         "occult micrometastases receive"),
 }
 #: Fixed (not fitted) values carried in the calibration file: name → (value, unit, source).
 FIXED: dict[str, tuple[float, str, str]] = {
-    "doubling_time_days.sclc": (30.0, "d", "assumption: relapsed SCLC grows fast (volume doubling of about a month; "
+    "doubling_time_days.sclc": (30, "d", "assumption: relapsed SCLC grows fast (volume doubling of about a month; "
                                            "not fitted: CheckMate 032 alone cannot separate it from the death hazard)"),
-    "doubling_time_days.merkel": (40.0, "d", "assumption: metastatic Merkel cell carcinoma grows within weeks; not "
+    "doubling_time_days.merkel": (40, "d", "assumption: metastatic Merkel cell carcinoma grows within weeks; not "
                                              "fitted"),
-    "lesion_uptake_spread": (1.0, "1", "evidence, not fitted: lesion doses vary about 100 % (CV) between the lesions of "
+    "lesion_uptake_spread": (1, "1", "evidence, not fitted: lesion doses vary about 100 % (CV) between the lesions of "
                                        "one patient (Violet et al. 2019 J Nucl Med 60:517; Völter et al. 2021 "
                                        "Diagnostics 11:428; tests/reference/rpt_response.yaml)"),
 }

@@ -168,6 +168,11 @@ def select_by_weights(weights, n: int, seed: int) -> np.ndarray:
 
 # --- trial targets -----------------------------------------------------------------------------------------------
 
+def baseline_trials() -> tuple[str, ...]:
+    """The trials of ``data/baseline_targets.yaml``."""
+    return tuple(load_yaml(TARGETS_FILE)["trials"])
+
+
 def baseline_targets(trial: str) -> dict[str, Any]:
     """The entry of ``trial`` (acronym, case-insensitive) in ``data/baseline_targets.yaml``."""
     document = load_yaml(TARGETS_FILE)["trials"]

@@ -227,9 +227,15 @@ def weight_population(population: Population, trial: str) -> Weighting:
 def weighted_cohort(pool: Population, n: int, trial: str, seed: int) -> tuple[Population, Weighting]:
     """``n`` patients resampled from ``pool`` (:func:`select_by_weights`) by their weights to ``trial``'s baseline,
     renumbered 0..n−1 (``patient_id`` selects each patient's random stream, so a patient drawn twice has two
-    fates), and the weighting."""
-    weighting = weight_population(pool, trial)
-    cohort = pool.subset(select_by_weights(weighting.weights, n, seed))
+    fates), and the weighting. The pool is ordered by the trial's first continuous covariate (PSA for VISION)
+    before the systematic resampling, which then stratifies on it: the cohort's distribution of that covariate
+    follows the weighted one to within 1/n in its CDF."""
+    moments = target_moments(baseline_targets(trial)["targets"])
+    table = covariate_table(pool, tuple(moments))
+    weighting = entropy_balance(table, moments)
+    continuous = [name for name in weighting.names if COVARIATES[name][1] != "share"]
+    order = np.argsort(table[continuous[0]], kind="stable") if continuous else np.arange(len(pool))
+    cohort = pool.subset(np.sort(order[select_by_weights(weighting.weights[order], n, seed)]))
     return dataclasses.replace(cohort, patient_id=np.arange(n)), weighting
 
 

@@ -699,13 +699,15 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
                     seed: int = typer.Option(1, "--seed", help="Random seed."),
                     calibration: str = typer.Option("default", "--calibration", help="Calibration name or YAML file."),
                     ensemble: int = typer.Option(0, "--ensemble", min=0, help="Members of the calibration ensemble that give each endpoint a 95 % prediction interval (0: none)."),
+                    weight_baseline: bool = typer.Option(False, "--weight-baseline", help="Resample the virtual patients to the trial's reported baseline (entropy balancing; data/baseline_targets.yaml)."),
                     as_json: bool = JSON_OPTION) -> None:
     """Replay a registry trial with the monotherapy calibration: per endpoint simulated (95 % CI) and reported."""
 
     def action() -> None:
         from .api import replay
 
-        result = replay(name, patients=patients, seed=seed, calibration=calibration, ensemble=ensemble)
+        result = replay(name, patients=patients, seed=seed, calibration=calibration, ensemble=ensemble,
+                        weight_baseline=weight_baseline)
         if as_json:
             typer.echo(_json_text(result))
             _fail_if_an_arm_failed(result["summary"])
@@ -722,6 +724,14 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
                      ("arm", "endpoint", "reported", "simulated", "95 % CI")
                      + ((f"prediction ({result['prediction']['members']} members)",) if predicted else ()),
                      (columns(row) for row in _clean(result["endpoints"])))
+        if result.get("baseline"):
+            baseline = result["baseline"]
+            weighted = (f"weighted: {_display(baseline['ess'])} effective of a pool of {baseline['pool']}"
+                        if baseline["weighted"] else "not weighted")
+            _print_table(f"baseline: reported ({baseline['trial']}) vs virtual patients, {weighted}",
+                         ("covariate", "statistic", "reported", "virtual"),
+                         ([row["covariate"], row["statistic"], _display(row["reported"]), _display(row["simulated"])]
+                          for row in baseline["rows"]))
         if result.get("evidence"):
             _print_table("how the agent acts (data/rpt_evidence.yaml): reported vs simulated, trial-level tolerance",
                          ("evidence", "reported", "simulated", "tolerance", "holds"),

@@ -8,6 +8,7 @@
     ├── allocation(s)             SeedSequence([s, 0xA110C])         trial arms: permutation of the per-arm counts
     ├── lesion_design(s)          SeedSequence([s, 0x1E5])           each lesion's site and target expression
     ├── selection(s)              SeedSequence(s).spawn(2)           virtual-patient selection: kernel, acceptance
+    ├── weighting(s)              SeedSequence([s, 0x3E16])          systematic resampling of a weighted cohort
     ├── ensemble_member(s, j)     SeedSequence([s, 0xE45, j])        root seed of calibration-ensemble member j's trial
     └── patient(s, i)             SeedSequence(s, spawn_key=(i,))    everything drawn for patient i afterwards
                                                                      (trial uniforms, a dose cohort's spread)
@@ -33,6 +34,8 @@ ALLOCATION_STREAM = 0xA110C
 LESION_STREAM = 0x1E5
 #: Second entropy word of the root seeds of the calibration ensemble's virtual trials.
 ENSEMBLE_STREAM = 0xE45
+#: Second entropy word of the stream of the systematic resampling of a weighted cohort.
+WEIGHTING_STREAM = 0x3E16
 
 
 def check_seed(seed: object, field: str = "seed") -> int:
@@ -67,6 +70,11 @@ def ensemble_member(seed: int, member: int) -> int:
     """Root seed of the virtual trial of calibration-ensemble member ``member`` (a prediction interval draws new
     patients for every member, so that it holds the sampling spread of a trial as well as the parameters')."""
     return int(np.random.SeedSequence([check_seed(seed), ENSEMBLE_STREAM, int(member)]).generate_state(1)[0])
+
+
+def weighting(seed: int) -> np.random.Generator:
+    """Generator of the systematic resampling of a weighted cohort (:func:`rptici.population.weighting`)."""
+    return np.random.default_rng(np.random.SeedSequence([check_seed(seed), WEIGHTING_STREAM]))
 
 
 def selection(seed: int) -> tuple[np.random.Generator, np.random.Generator]:

@@ -28,7 +28,8 @@ import pandas as pd
 
 from ..errors import InputError
 from ..trials.registry import TrialRecord, registry
-from ..trials.run import simulate_trial
+from ..population.weighting import baseline_summary, baseline_targets, baseline_trials
+from ..trials.run import sampled_population, simulate_trial
 from ..trials.standard_of_care import for_registry_arm
 from ..trials.scenario import Calibration, TrialScenario, load_calibration, load_trial_scenario
 from ..trials.endpoint_registry import LANDMARK, answering, endpoints
@@ -97,12 +98,14 @@ def replay_arms(record: TrialRecord) -> list[ReplayArm]:
 
 def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int = 1,
                     calibration: str | None = "default", follow_up_months: float | None = None,
-                    only_arms: tuple[str, ...] | None = None) -> TrialScenario:
+                    only_arms: tuple[str, ...] | None = None, weight_baseline: bool = False) -> TrialScenario:
     """A :class:`TrialScenario` replaying ``record`` with ``patients`` in total (split equally between arms).
 
     Follow-up: at least 24 months and 1.5 × the longest reported median or landmark; imaging q8w for 6 months,
     then q12w (the schedule of VISION and NETTER-1); PSA every 3 weeks. ``only_arms``: replay these arms only
-    (e.g. a control arm when fitting its standard of care), none of them the reference arm.
+    (e.g. a control arm when fitting its standard of care), none of them the reference arm. ``weight_baseline``:
+    the patients are resampled to the trial's reported baseline (scenario ``baseline_weighting``;
+    ``data/baseline_targets.yaml``).
     """
     if isinstance(record, str):
         record = registry().get(record)
@@ -126,8 +129,40 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
                   **({"standard_of_care": arm.standard_of_care} if arm.standard_of_care else {})} for arm in arms],
         "patients": int(patients), "follow_up": f"{follow_up_months} months", "assessments": "q8w x3 then q12w",
         "psa_assessments": "q3w", "seed": int(seed), "chunk_size": 1000, "calibration": calibration,
+        **({"baseline_weighting": baseline_trial(record)} if weight_baseline else {}),
     }
     return load_trial_scenario(document)
+
+
+def baseline_trial(record: TrialRecord) -> str:
+    """The name under which ``record``'s reported baseline is in ``data/baseline_targets.yaml`` (its acronym or NCT
+    number); InputError when it has none."""
+    for name in (record.acronym, record.nct, record.name):
+        if name:
+            try:
+                baseline_targets(name)
+                return name
+            except InputError:
+                continue
+    raise InputError("weight_baseline", record.name, "a trial with reported baseline targets (data/baseline_targets."
+                                                     "yaml: " + ", ".join(baseline_trials()) + ")")
+
+
+def baseline_comparison(record: TrialRecord, scenario: TrialScenario, calibration: Calibration
+                        ) -> dict[str, Any] | None:
+    """The trial's reported baseline against the replay's virtual patients (``rows``), with the weighting's Kish
+    effective sample size in its pool when the scenario weights; None for a trial without baseline targets."""
+    try:
+        trial = scenario.baseline_weighting or baseline_trial(record)
+    except InputError:
+        return None
+    population, weighting = sampled_population(scenario, int(sum(scenario.arm_counts(None))), scenario.seed,
+                                               calibration)
+    result: dict[str, Any] = {"trial": trial, "weighted": weighting is not None,
+                              "rows": baseline_summary(population, trial)}
+    if weighting is not None:
+        result.update(pool=int(weighting.weights.size), ess=weighting.ess)
+    return result
 
 
 def _months_of(key: str, value: Any) -> float | None:
@@ -213,8 +248,11 @@ def compare(record: TrialRecord, scenario: TrialScenario, tables: dict[str, pd.D
 
 
 def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Calibration | None = "default",
-           follow_up_months: float | None = None, ensemble: int = 0) -> dict[str, Any]:
+           follow_up_months: float | None = None, ensemble: int = 0, weight_baseline: bool = False) -> dict[str, Any]:
     """Replay trial ``name`` (NCT number or acronym) with ``patients`` virtual patients; see :func:`compare`.
+
+    ``weight_baseline``: the virtual patients are resampled to the trial's reported baseline
+    (:mod:`rptici.population.weighting`); ``baseline`` of the result compares that baseline with the patients.
 
     ``ensemble`` > 0: every endpoint also gets a 95 % prediction interval (``prediction_low``,
     ``prediction_high``) from that many members of the calibration's ensemble (:mod:`rptici.analysis.ensemble`),
@@ -223,24 +261,28 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
     record = registry().get(name)
     scenario = replay_scenario(record, patients, seed,
                                calibration if isinstance(calibration, str) or calibration is None else None,
-                               follow_up_months)
+                               follow_up_months, weight_baseline=weight_baseline)
     calibration_object = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
     tables = simulate_trial(scenario, calibration=calibration_object)
     result = compare(record, scenario, tables)
     result.update(patients=patients, seed=seed, calibration=calibration_object.source,
                   model_status=model_status(calibration_object.source).as_dict())
+    baseline = baseline_comparison(record, scenario, calibration_object)
+    if baseline is not None:
+        result["baseline"] = baseline
     if ensemble:
         if not isinstance(calibration, str):
             raise InputError("calibration", calibration_object.source, "a calibration name or file with an ensemble "
                                                                       "section (needed for --ensemble)")
         result["prediction"] = add_prediction_intervals(result["endpoints"], record, seed, calibration, ensemble,
                                                         float(to_months(scenario.follow_up_days)),
-                                                        record.total_n or patients)
+                                                        record.total_n or patients, weight_baseline)
     return result
 
 
 def add_prediction_intervals(rows: list[dict[str, Any]], record: TrialRecord, seed: int, calibration: str,
-                             members: int, follow_up_months: float, trial_size: int) -> dict[str, Any]:
+                             members: int, follow_up_months: float, trial_size: int,
+                             weight_baseline: bool = False) -> dict[str, Any]:
     """Add ``prediction_low``/``prediction_high`` to each endpoint row: the central 95 % of the estimates of
     ``members`` ensemble members, each a virtual trial of ``trial_size`` patients with its own seed
     (:func:`rptici.seeds.ensemble_member`). Returns what was done, for the result's ``prediction`` key."""
@@ -248,7 +290,7 @@ def add_prediction_intervals(rows: list[dict[str, Any]], record: TrialRecord, se
     calibrations = ensemble_members(calibration, members)
     for index, member in enumerate(calibrations):
         scenario = replay_scenario(record, trial_size, seeds.ensemble_member(seed, index), calibration,
-                                   follow_up_months)
+                                   follow_up_months, weight_baseline=weight_baseline)
         for row in compare(record, scenario, simulate_trial(scenario, calibration=member))["endpoints"]:
             estimates.setdefault((row["arm"], row["endpoint"]), []).append(row["simulated"])
     for row in rows:

@@ -49,6 +49,7 @@ from ..errors import InputError
 from ..immunity.table import MAX_LESIONS
 from ..parallel import ChunkReport, chunk_ranges, run_chunks
 from ..population import Population, load_disease, patient_streams, sample_population
+from ..population.weighting import POOL_FACTOR, Weighting, weighted_cohort
 from ..store import ResultStore, scenario_hash
 from .endpoint_registry import PatientRecord, endpoint, endpoints, flag_columns
 from ..immunity.covariates import occult_fraction_draw
@@ -94,12 +95,26 @@ class ChunkTask:
     seed: int
 
 
+def sampled_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration
+                       ) -> tuple[Population, Weighting | None]:
+    """The trial's sampled patients (the calibration's within-patient spread of lesion target expression,
+    ``lesion_uptake_spread``, else the disease file's) and, with ``baseline_weighting``, the weighting: then the
+    patients are resampled from a pool of :data:`~rptici.population.weighting.POOL_FACTOR` times as many by its
+    entropy-balancing weights to the trial's reported baseline (:mod:`rptici.population.weighting`)."""
+    spread = calibration.lesion_uptake_spread()
+    if scenario.baseline_weighting is None:
+        return sample_population(scenario.disease, patients, seed, scenario.population_method,
+                                 lesion_uptake_spread=spread), None
+    pool = sample_population(scenario.disease, POOL_FACTOR * patients, seed, scenario.population_method,
+                             lesion_uptake_spread=spread)
+    return weighted_cohort(pool, patients, scenario.baseline_weighting, seed)
+
+
 def calibrated_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration) -> Population:
-    """The trial's population with the calibration's covariate scales applied (``alpha_scale``,
-    ``infiltration_scale``, each with its disease factor ``<scale>.<disease>`` where the calibration has one) and its within-patient spread of lesion target expression (``lesion_uptake_spread``,
-    else the disease file's)."""
-    population = sample_population(scenario.disease, patients, seed, scenario.population_method,
-                                   lesion_uptake_spread=calibration.lesion_uptake_spread())
+    """The trial's population (:func:`sampled_population`) with the calibration's covariate scales applied
+    (``alpha_scale``, ``infiltration_scale``, each with its disease factor ``<scale>.<disease>`` where the
+    calibration has one)."""
+    population = sampled_population(scenario, patients, seed, calibration)[0]
     changes = {attribute: np.asarray(getattr(population, attribute)) * calibration.scale(name, scenario.disease)
                for name, attribute in SCALES.items() if calibration.scale(name, scenario.disease) != 1.0}
     return dataclasses.replace(population, **changes) if changes else population
@@ -555,6 +570,8 @@ def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
     excluded = {"kind", "seed", "chunk_size", "patients"}
     if scenario.treatment == TreatmentRules():  # the default leaves the hashes of earlier runs as they were
         excluded.add("treatment")
+    if scenario.baseline_weighting is None:
+        excluded.add("baseline_weighting")
     document = scenario.model_dump(mode="json", exclude=excluded)
     return scenario_hash({"scenario": document, "calibration": dict(calibration.values)})
 

@@ -17,6 +17,8 @@ A scenario file (YAML) or mapping::
     chunk_size: 1000
     overrides: {kill_rate: 0.05}        # immunity parameters (internal units), after the calibration
     calibration: default                # packaged data/calibration/<name>.yaml, a file path, or null (none)
+    baseline_weighting: VISION          # optional: resample the patients to a trial's reported baseline
+                                        # (data/baseline_targets.yaml; rptici.population.weighting)
     treatment: {stop_at: [progression, toxicity], progression_confirmation: 4 weeks, ici_max_duration: 2 years,
                 immune_exposure: follow_up}   # treatment as given in trials (default: the whole regimen for all)
 
@@ -199,6 +201,7 @@ class TrialScenario(Schema):
     seed: whole(0) = 1  # type: ignore[valid-type]
     chunk_size: whole(1) = 1000  # type: ignore[valid-type]
     population_method: str = "lhs"
+    baseline_weighting: str | None = None
     overrides: dict[str, float] = {}
     calibration: str | None = DEFAULT_CALIBRATION
     treatment: TreatmentRules = TreatmentRules()
@@ -209,6 +212,18 @@ class TrialScenario(Schema):
         if value not in known_diseases():
             raise ValueError("one of " + ", ".join(known_diseases()))
         return value
+
+    @model_validator(mode="after")
+    def _known_baseline(self) -> TrialScenario:
+        """A trial of data/baseline_targets.yaml whose population is the scenario's disease."""
+        if self.baseline_weighting is not None:
+            from ..population.weighting import baseline_targets
+
+            disease = baseline_targets(self.baseline_weighting)["disease"]
+            if disease != self.disease:
+                raise InputError("baseline_weighting", self.baseline_weighting,
+                                 f"a trial of disease {self.disease} (its targets describe {disease})")
+        return self
 
     @field_validator("dropout_per_year")
     @classmethod

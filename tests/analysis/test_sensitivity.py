@@ -37,11 +37,14 @@ def test_linear_model_in_log_space_gives_the_coefficient_times_the_window():
 
 def test_verdicts_identified_and_stays_at_its_prior():
     """An input with no effect stays at its prior; the largest on J is identified; an input small on J is still
-    identified by an endpoint it moves by more than that endpoint's sd, and not by one it moves by less."""
+    identified by an endpoint it moves by more than that endpoint's sd (lower end of μ*'s interval), and not by
+    one it moves by less or whose interval reaches below the sd."""
     names = ["big", "small", "none"]
-    index = lambda mu_star: {"mu_star": np.array(mu_star), "normalised": np.array(mu_star) / max(mu_star)}  # noqa: E731
-    indices = {OBJECTIVE: index([10.0, 0.5, 0.0]), "seen": index([0.1, 0.4, 0.0]), "unseen": index([0.0, 0.01, 0.0])}
-    verdicts = identifiability(names, indices, {"seen": 0.2, "unseen": 0.2}, threshold=0.1)
+    index = lambda mu_star, conf=0.0: {"mu_star": np.array(mu_star), "mu_star_conf": np.full(3, conf),  # noqa: E731
+                                       "normalised": np.array(mu_star) / max(mu_star)}
+    indices = {OBJECTIVE: index([10.0, 0.5, 0.0]), "seen": index([0.1, 0.4, 0.0], 0.1),
+               "unseen": index([0.0, 0.01, 0.0]), "unresolved": index([0.0, 0.4, 0.0], 0.3)}
+    verdicts = identifiability(names, indices, {"seen": 0.2, "unseen": 0.2, "unresolved": 0.2}, threshold=0.1)
     assert verdicts["big"]["verdict"] == "identified" and verdicts["big"]["by_objective"]
     assert verdicts["small"]["verdict"] == "identified" and verdicts["small"]["endpoints"] == ["seen"]
     assert verdicts["none"]["verdict"] == "stays at its prior" and verdicts["none"]["endpoints"] == []

@@ -27,9 +27,10 @@ resampling noise.
 
 Identifiability (a screening verdict, not a profile likelihood): μ* normalised per output by the largest μ* on that
 output. A parameter is *identified* when its normalised μ* on J is at least ``threshold`` (default 0.1), or when on
-at least one endpoint it is at least ``threshold`` of the largest *and* its μ* exceeds that endpoint's standard
-deviation in the objective (√(σ_i² + σ_model²): a move the trial could see). Otherwise it *stays at its prior*: the
-monotherapy data do not constrain it within the window, and its calibrated value is the prior's, not the data's.
+at least one endpoint it is at least ``threshold`` of the largest *and* the lower end of its μ* interval (μ* minus
+the bootstrap half-width) exceeds that endpoint's standard deviation in the objective (√(σ_i² + σ_model²)): a move
+the design resolves and the trial could see. Otherwise it *stays at its prior*: the monotherapy data do not
+constrain it within the window, and its calibrated value is the prior's, not the data's.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def centre_values(calibration: str | Path = "default") -> dict[str, float]:
 
 def window_bounds(centre: dict[str, float], names: Sequence[str], window: float = WINDOW
                   ) -> dict[str, tuple[float, float]]:
-    """(low, high) in ln θ of each parameter: ln centre ± ``window`` clipped to its bounds; ``window=0``: the bounds."""
+    """(low, high) in ln θ per parameter: ln centre ± ``window`` clipped to its bounds; ``window=0``: the bounds."""
     if isinstance(window, bool) or not isinstance(window, (int, float)) or not math.isfinite(window) or window < 0:
         raise InputError("window", window, "a half-width in natural log >= 0 (0: the whole bounds)")
     bounds = {}
@@ -148,7 +149,7 @@ def identifiability(names: Sequence[str], indices: dict[str, dict[str, np.ndarra
         on_objective = float(indices[OBJECTIVE]["normalised"][position]) if OBJECTIVE in indices else 0.0
         endpoints = [key for key, index in indices.items() if key != OBJECTIVE
                      and index["normalised"][position] >= threshold
-                     and index["mu_star"][position] > resolution.get(key, math.inf)]
+                     and index["mu_star"][position] - index["mu_star_conf"][position] > resolution.get(key, math.inf)]
         identified = on_objective >= threshold or bool(endpoints)
         verdicts[name] = {"verdict": "identified" if identified else "stays at its prior",
                           "normalised_mu_star_J": round(on_objective, 4), "by_objective": on_objective >= threshold,
@@ -222,9 +223,9 @@ def sensitivity(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 100, tra
         "method": "Morris 1991 elementary effects, mu* of Campolongo et al. 2007 with a 95 % bootstrap half-width "
                   f"({RESAMPLES} resamples), SALib {version('SALib')}; inputs in natural log, each over ln(centre) "
                   "+/- window clipped to its bounds; effects per whole window; common random numbers (fixed seed)",
-        "identifiability_rule": f"identified: normalised mu* on J >= {threshold}, or on some endpoint >= {threshold} "
-                                "of that endpoint's largest with mu* above the endpoint's sd in the objective; "
-                                "otherwise stays at its prior",
+        "identifiability_rule": f"identified: normalised mu* on J >= {threshold}, or on some endpoint >= "
+                                f"{threshold} of that endpoint's largest with mu* minus its 95 % half-width above "
+                                "the endpoint's sd in the objective; otherwise stays at its prior",
         "settings": {"trials": [item.acronym or item.name for item, _ in targets], "patients_per_trial": patients,
                      "trajectories": trajectories, "levels": levels, "seed": seed, "window": window,
                      "calibration": str(calibration), "threshold": threshold, "evaluations": len(points),

@@ -54,10 +54,10 @@ def test_window_is_clipped_to_the_bounds():
     """ln(centre) ± 1 inside the bounds; at a bound the window is one-sided; window 0 is the whole box."""
     centre = {name: start for name, (start, *_rest) in PARAMETERS.items()}
     centre["death_hazard_exponent"] = 2.0  # its upper bound
-    bounds = window_bounds(centre, ["alpha_scale", "death_hazard_exponent", "immunity.kill_rate"], 1.0)
+    bounds = window_bounds(centre, ["alpha_scale", "death_hazard_exponent", "immunity.pdl1_suppression"], 1.0)
     assert bounds["death_hazard_exponent"] == pytest.approx((math.log(2.0) - 1.0, math.log(2.0)))
     assert bounds["alpha_scale"][1] == pytest.approx(math.log(2.0))  # 1.397 e > 2: clipped
-    assert bounds["immunity.kill_rate"] == pytest.approx((math.log(0.3973) - 1, math.log(0.3973) + 1))
+    assert bounds["immunity.pdl1_suppression"] == pytest.approx((math.log(2.037) - 1, math.log(2.037) + 1))
     assert window_bounds(centre, ["alpha_scale"], 0)["alpha_scale"] == pytest.approx((math.log(0.2), math.log(2.0)))
     with pytest.raises(InputError, match="window"):
         window_bounds(centre, ["alpha_scale"], -1)
@@ -145,3 +145,8 @@ def test_packaged_result():
         by_objective = objective["normalised"][position] >= settings["threshold"]
         assert verdict["verdict"] == ("identified" if by_objective or verdict["endpoints"] else "stays at its prior")
     assert document["ranking"][0] == list(document["parameters"])[int(np.argmax(objective["mu_star"]))]
+    stored = {output: {field: np.array(values) for field, values in index.items()}
+              for output, index in document["indices"].items()}
+    resolution = {output["name"]: output["sd"] for output in document["outputs"] if output["name"] != OBJECTIVE}
+    assert identifiability(list(document["parameters"]), stored, resolution, settings["threshold"]) \
+        == document["identifiability"]

@@ -693,6 +693,61 @@ def validate(patients: int = typer.Option(600, "--patients", help="Virtual patie
     _run(action)
 
 
+@app.command("sensitivity")
+def sensitivity_command(trials: Optional[list[str]] = typer.Option(None, "--trials", help="Monotherapy trials (repeat); default the calibration trials."),
+                        patients: int = typer.Option(100, "--patients", help="Virtual patients per trial."),
+                        trajectories: int = typer.Option(8, "--trajectories", help="Morris trajectories r (r x (k + 1) evaluations)."),
+                        levels: int = typer.Option(4, "--levels", help="Morris grid levels p (even)."),
+                        window: float = typer.Option(1.0, "--window", help="Half-width around the default calibration, in natural log (0: the whole bounds)."),
+                        parameters: Optional[list[str]] = typer.Option(None, "--parameter", help="Parameter to vary (repeat); default all, the others stay at the calibration."),
+                        calibration: str = typer.Option("default", "--calibration", help="Calibration (name or YAML file) whose values are the centre."),
+                        threshold: float = typer.Option(0.1, "--threshold", help="Normalised mu* from which a parameter counts as identified."),
+                        seed: int = typer.Option(1, "--seed", help="Random seed (Morris design and common random numbers)."),
+                        executor: Optional[str] = typer.Option(None, "--executor", help="Evaluate in parallel: processes:N, dask:N or a scheduler address."),
+                        out: Optional[Path] = typer.Option(None, "--out", help="JSON file to write (the packaged result is src/rptici/data/calibration/sensitivity.json)."),
+                        figure: Optional[Path] = typer.Option(None, "--figure", help="Heat-map of normalised mu* (parameters x endpoints), .png or .svg."),
+                        as_json: bool = JSON_OPTION) -> None:
+    """Morris global sensitivity of every calibration parameter on J and each endpoint; which ones the data identify."""
+
+    def action() -> None:
+        from .analysis.calibration import DEFAULT_TRIALS
+        from .analysis.sensitivity import sensitivity, table_rows, write_sensitivity
+
+        if figure is not None and figure.suffix.lower() not in (".png", ".svg"):
+            from .errors import InputError
+            raise InputError("--figure", str(figure), "a file name ending in .png or .svg")
+        log = None if as_json else (lambda message: console.print(message))
+        document = sensitivity(tuple(trials) if trials else DEFAULT_TRIALS, patients=patients,
+                               trajectories=trajectories, levels=levels, seed=seed, window=window,
+                               calibration=calibration, parameters=parameters or None, threshold=threshold,
+                               executor=executor, log=log)
+        if out is not None:
+            write_sensitivity(document, out)
+        if figure is not None:
+            from .report.sensitivity import write_sensitivity_figure
+
+            write_sensitivity_figure(document, figure)
+        if as_json:
+            typer.echo(_json_text(document))
+            return
+        settings = document["settings"]
+        _print_table(f"Morris sensitivity: {settings['evaluations']} evaluations in {settings['seconds']:.0f} s "
+                     f"(r = {settings['trajectories']}, {settings['patients_per_trial']} patients per trial); "
+                     f"sorted by mu* on J", ("parameter", "mu* J", "± 95 %", "sigma J", "normalised", "endpoints",
+                                             "verdict"),
+                     ([row["parameter"], _display(row["mu_star_J"]), _display(row["mu_star_conf_J"]),
+                       _display(row["sigma_J"]), f"{row['normalised_J']:.2f}", str(row["endpoints"]), row["verdict"]]
+                      for row in table_rows(document)), no_wrap=("parameter",))
+        identified = sum(entry["verdict"] == "identified" for entry in document["identifiability"].values())
+        typer.echo(f"{identified} of {len(document['identifiability'])} parameters identified "
+                   f"({document['identifiability_rule']})")
+        for path in (out, figure):
+            if path is not None:
+                typer.echo(f"written: {path}")
+
+    _run(action)
+
+
 @registry_app.command("replay")
 def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym, e.g. NCT03658447 or PRINCE."),
                     patients: int = typer.Option(2000, "--patients", help="Virtual patients in total."),

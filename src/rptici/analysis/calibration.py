@@ -233,7 +233,8 @@ def _term_row(trial: str, arm: str, endpoint: str, compared: dict[str, Any], n_v
               follow_up_months: float) -> dict[str, Any]:
     """One objective term (module docstring) from a compared endpoint or evidence row (``unit``, ``reported``,
     ``simulated``, ``low``, ``high``, ``n``): a median not reached counts as 1.5 × the follow-up, a rate is floored
-    at 1/(2 N) of the ``n_virtual`` simulated patients."""
+    at 1/(2 N) of the ``n_virtual`` simulated patients; ``log_simulated`` is the logarithm of that floored value
+    (the model output that the objective and the sensitivity analysis compare)."""
     simulated = compared["simulated"]
     if simulated is None:
         simulated = 1.5 * follow_up_months if compared["unit"] == "months" else 0.5 / n_virtual
@@ -242,7 +243,8 @@ def _term_row(trial: str, arm: str, endpoint: str, compared: dict[str, Any], n_v
     term = (math.log(simulated) - math.log(compared["reported"])) ** 2 / variance
     return {"trial": trial, "arm": arm, "endpoint": endpoint, "reported": compared["reported"],
             "simulated": compared["simulated"], "low": compared["low"], "high": compared["high"],
-            "n_reported": compared["n"], "weight": 1.0 / variance, "term": term}
+            "n_reported": compared["n"], "weight": 1.0 / variance, "term": term,
+            "log_simulated": math.log(simulated)}
 
 
 def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed: int = 1,

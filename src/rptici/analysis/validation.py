@@ -20,12 +20,10 @@ Everything is computed from a seed: re-running with the same settings reproduces
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
 from datetime import date
-from importlib import resources
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -35,6 +33,7 @@ from ..trials.registry import registry
 from ..trials.scenario import calibration_document
 from .calibration import DEFAULT_TRIALS
 from .replay import replay
+from .sensitivity import packaged_sensitivity, table_rows
 from .status import CREDIBLE_CALIBRATION_SHARE, CREDIBLE_VALIDATION_SHARE
 from .tolerance import holds, tolerance_band
 
@@ -214,10 +213,15 @@ def direction_checks(results: dict[str, dict[str, Any]]) -> list[Check]:
 
 # --- the report ----------------------------------------------------------------------------------------------
 
-def packaged_sensitivity() -> dict[str, Any] | None:
-    """The packaged global sensitivity analysis (``data/calibration/sensitivity.json``), or None."""
-    path = resources.files("rptici.data").joinpath("calibration/sensitivity.json")
-    return json.loads(path.read_text()) if path.is_file() else None
+def sensitivity_summary() -> dict[str, Any] | None:
+    """The packaged Morris analysis (``data/calibration/sensitivity.json``) as settings and one row per parameter
+    (:func:`rptici.analysis.sensitivity.table_rows`), or None when there is none."""
+    try:
+        document = packaged_sensitivity()
+    except FileNotFoundError:
+        return None
+    return {"description": document["description"], "rule": document["identifiability_rule"],
+            "settings": document["settings"], "rows": table_rows(document)}
 
 
 def _share(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -258,7 +262,7 @@ def validate(patients: int = 600, seed: int = 1, calibration: str = "default", e
             "validation": {**validation_share, "rows": validation_rows,
                            "errors": {name: result["error"] for name, result in predicted.items() if "error" in result}},
             "direction_checks": [asdict(check) for check in directions],
-            "sensitivity": packaged_sensitivity(),
+            "sensitivity": sensitivity_summary(),
             "credible": credible,
             "required": {"calibration_share": CREDIBLE_CALIBRATION_SHARE,
                          "validation_share": CREDIBLE_VALIDATION_SHARE, "directions": "all"}}

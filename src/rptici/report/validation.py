@@ -10,9 +10,6 @@ from typing import Any, Mapping, Sequence
 from .. import __version__
 from .html import render_html
 
-#: Parameters whose Morris μ* on the objective is at least this share of the largest count as identified.
-IDENTIFIED_SHARE = 0.1
-
 
 @dataclass
 class Section:
@@ -116,12 +113,15 @@ def sensitivity_section(sensitivity: Mapping[str, Any] | None) -> Section:
     if not sensitivity:
         return Section("Sensitivity and identifiability",
                        "No packaged sensitivity analysis (run `rptici sensitivity`).")
-    rows = sensitivity.get("objective") or []
+    settings = sensitivity["settings"]
     return Section("Sensitivity and identifiability",
-                   str(sensitivity.get("summary", "Morris elementary effects on the calibration objective.")),
-                   ("parameter", "μ* (objective)", "σ", "normalised μ*", "verdict"),
-                   [[row["parameter"], _number(row["mu_star"]), _number(row["sigma"]),
-                     _number(row["normalised_mu_star"]), row["verdict"]] for row in rows])
+                   f"{sensitivity['description']} Settings: {settings['patients_per_trial']} patients per trial, "
+                   f"{settings['trajectories']} trajectories, {settings['levels']} levels, seed {settings['seed']}, "
+                   f"calibration {settings['calibration']}. Rule: {sensitivity['rule']}.",
+                   ("parameter", "μ* on J", "σ on J", "normalised μ*", "endpoints identifying it", "verdict"),
+                   [[row["parameter"], _number(row["mu_star_J"]), _number(row["sigma_J"]),
+                     _number(row["normalised_J"]), str(row["endpoints"]), row["verdict"]]
+                    for row in sensitivity["rows"]])
 
 
 def write_validation_html(report: Mapping[str, Any], path: str | Path) -> Path:

@@ -56,8 +56,9 @@ def test_window_is_clipped_to_the_bounds():
     centre["death_hazard_exponent"] = 2.0  # its upper bound
     bounds = window_bounds(centre, ["alpha_scale", "death_hazard_exponent", "immunity.pdl1_suppression"], 1.0)
     assert bounds["death_hazard_exponent"] == pytest.approx((math.log(2.0) - 1.0, math.log(2.0)))
-    assert bounds["alpha_scale"][1] == pytest.approx(math.log(2.0))  # 1.397 e > 2: clipped
-    assert bounds["immunity.pdl1_suppression"] == pytest.approx((math.log(2.037) - 1, math.log(2.037) + 1))
+    assert bounds["alpha_scale"][1] == pytest.approx(math.log(2.0))  # start × e > 2: clipped
+    suppression = math.log(centre["immunity.pdl1_suppression"])  # well inside [0.5, 50]
+    assert bounds["immunity.pdl1_suppression"] == pytest.approx((suppression - 1, suppression + 1))
     assert window_bounds(centre, ["alpha_scale"], 0)["alpha_scale"] == pytest.approx((math.log(0.2), math.log(2.0)))
     with pytest.raises(InputError, match="window"):
         window_bounds(centre, ["alpha_scale"], -1)

@@ -62,8 +62,8 @@ from .standard_of_care import background_adverse_events, standard_of_care, treat
 from .toxicity import attribute_toxicity, immune_adverse_events, immune_event_onset, radiation_toxicity
 
 #: Uniforms each patient draws, in this order: death, dropout, 4 radiation toxicity, 2 immune events, background
-#: event, occult burden.
-UNIFORMS_PER_PATIENT = 10
+#: event, occult burden, anaemia (added last, so that the others keep their numbers).
+UNIFORMS_PER_PATIENT = 11
 OK, FAILED = "ok", "failed"
 ENGINE_OUTPUTS = ("diameter", "diameter_sum", "volume_sum", "psa", "lymphocytes", "occupancy", "ctla4_occupancy",
                   "occult_volume", "tumour_dose")
@@ -128,7 +128,7 @@ def allocate(counts: list[int], seed: int) -> np.ndarray:
 
 
 def patient_uniforms(seed: int, start: int, stop: int) -> np.ndarray:
-    """(patients, 10) uniforms in [0, 1), each row from that patient's own stream (the first ones are the same as
+    """(patients, 11) uniforms in [0, 1), each row from that patient's own stream (the first ones are the same as
     when fewer were drawn: a stream's draws come in order)."""
     if stop <= start:
         return np.zeros((0, UNIFORMS_PER_PATIENT))
@@ -145,12 +145,12 @@ def output_grid(scenario: TrialScenario) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 #: Organ categories graded from RPT doses (:func:`.toxicity.radiation_toxicity`); an arm without RPT grades them 0.
-RADIATION_GRADED = ("kidney", "salivary", "platelets", "neutrophils")
+RADIATION_GRADED = ("kidney", "salivary", "platelets", "neutrophils", "haemoglobin")
 
 
 def _organ_doses(regimen, population: Population, site_selective: bool = False,
                  stop_days: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Kidney and salivary BED (Gy) and RBE-weighted red-marrow dose (Gy) per patient; empty without RPT.
+    """Kidney and salivary BED (Gy), RBE-weighted red-marrow dose and its α part (Gy) per patient; empty without RPT.
     ``site_selective``: lesions at sites the agent does not reach take none of it (as in the engine);
     ``stop_days``: no cycle after that day (treatment stopped)."""
     from ..radiobiology.regimen_dose import regimen_dose
@@ -167,9 +167,12 @@ def _organ_doses(regimen, population: Population, site_selective: bool = False,
         covariates = dataclasses.replace(covariates, lesion_masses_g=np.zeros((len(population), 0)),
                                          lesion_uptake_factors=None, lesion_sites=None)
         result = regimen_dose(regimen, covariates, times=np.array([0.0]), stop_days=stop_days)
+    alpha_part = (result.rbe_weighted_dose_Gy - result.absorbed_dose_Gy) * (
+        result.alpha_rbe / (result.alpha_rbe - 1.0) if result.alpha_rbe > 1.0 else 0.0)
     doses = {}
     for key, target, array in (("kidney_bed", "kidneys", result.bed_Gy), ("salivary_bed", "salivary_glands", result.bed_Gy),
-                               ("marrow_dose", "red_marrow", result.rbe_weighted_dose_Gy)):
+                               ("marrow_dose", "red_marrow", result.rbe_weighted_dose_Gy),
+                               ("marrow_alpha_dose", "red_marrow", alpha_part)):
         if target in result.targets:
             doses[key] = array[:, result.targets.index(target)]
     return doses
@@ -329,9 +332,10 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
                            measurable=measurable)
 
     lymphocytes = np.where(grid[None, :] <= end[:, None], outputs["lymphocytes"], np.nan)
-    radiation = radiation_toxicity(draws[:, 2:6], kidney_bed=organ["kidney_bed"][index] if "kidney_bed" in organ else None,
+    radiation = radiation_toxicity(draws[:, [2, 3, 4, 5, 10]], kidney_bed=organ["kidney_bed"][index] if "kidney_bed" in organ else None,
                                    salivary_bed=organ["salivary_bed"][index] if "salivary_bed" in organ else None,
                                    marrow_dose=organ["marrow_dose"][index] if "marrow_dose" in organ else None,
+                                   marrow_alpha_dose=organ["marrow_alpha_dose"][index] if "marrow_dose" in organ else None,
                                    lymphocyte_counts=lymphocytes)
     for organ_name in RADIATION_GRADED:  # no RPT dose to an organ: grade 0, not a missing value (issue 19, item 14)
         radiation.setdefault(organ_name, np.zeros(index.size, dtype=np.int64))
@@ -352,6 +356,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     rows = {"death_days": death, "censor_days": censor, "ici_exposure_days": exposure,
             "kidney_bed_Gy": organ["kidney_bed"][index] if "kidney_bed" in organ else np.zeros(index.size),
             "marrow_dose_Gy": organ["marrow_dose"][index] if "marrow_dose" in organ else np.zeros(index.size),
+            "marrow_alpha_dose_Gy": organ["marrow_alpha_dose"][index] if "marrow_dose" in organ else np.zeros(index.size),
             "tumour_dose_Gy": np.nan_to_num(outputs["tumour_dose"][:, -1])}
     if stops is not None:
         rows.update({"rpt_stop_days": stops[0][index], "ici_stop_days": stops[1][index]})

@@ -26,6 +26,8 @@ from ..errors import InputError, UnknownNameError
 from ..radiobiology import ntcp_for_tissue, tissue
 
 CHECKPOINT_CLASSES = ("PD-1", "PD-L1", "CTLA-4")
+#: Blood-cell lines graded from the red-marrow dose (lognormal nadir model): counts in 10⁹/L, haemoglobin in g/dL.
+LINEAGES = ("platelets", "neutrophils", "haemoglobin")
 CAUSES = ("radiation", "immune", "both")
 
 
@@ -79,14 +81,15 @@ def lymphopenia_grade(lymphocyte_counts: ArrayLike) -> NDArray[np.int64]:
 
 def blood_count_nadir(marrow_dose: ArrayLike, lineage: str, uniforms: ArrayLike,
                       baseline: ArrayLike | None = None) -> NDArray[np.float64]:
-    """Nadir count (10⁹/L) after a red-marrow absorbed dose D (Gy): baseline · exp(−D/D0) · exp(σ z).
+    """Nadir (10⁹/L; haemoglobin g/dL) after a red-marrow absorbed dose D (Gy): baseline · exp(−D/D0) · exp(σ z).
 
-    An assumed, documented model (``data/endpoints.yaml``): exponential loss of progenitor output with dose,
-    lognormal inter-patient spread, z = Φ⁻¹(u) from the patient's uniform. ``lineage``: platelets or neutrophils.
+    A phenomenological model (``data/endpoints.yaml``, D0 fitted by benchmarks/fit_toxicity.py): exponential loss
+    of progenitor output with dose, lognormal inter-patient spread, z = Φ⁻¹(u) from the patient's uniform.
+    ``lineage``: one of :data:`LINEAGES`.
     """
     section = _section()
-    if lineage not in ("platelets", "neutrophils"):
-        raise UnknownNameError("lineage", lineage, ["platelets", "neutrophils"])
+    if lineage not in LINEAGES:
+        raise UnknownNameError("lineage", lineage, list(LINEAGES))
     dose = np.asarray(marrow_dose, dtype=float)
     if not np.all(np.isfinite(dose)) or np.any(dose < 0):
         raise InputError("marrow_dose", marrow_dose, "non-negative finite doses in Gy")
@@ -95,15 +98,16 @@ def blood_count_nadir(marrow_dose: ArrayLike, lineage: str, uniforms: ArrayLike,
     start = np.full(dose.shape, entry["baseline"]["value"], dtype=float) if baseline is None else \
         np.broadcast_to(np.asarray(baseline, dtype=float), dose.shape)
     if np.any(~(start > 0)):
-        raise InputError("baseline", baseline, f"positive {lineage} counts in 10^9/L")
+        raise InputError("baseline", baseline, f"positive {lineage} values ({entry['baseline']['unit']})")
     spread = entry["log_sd"]["value"] * ndtri(np.clip(draws, 1e-12, 1 - 1e-12))
     return start * np.exp(-dose / entry["dose_per_e_fold_decrease"]["value"] + spread)
 
 
 def blood_count_grade(nadir: ArrayLike, lineage: str) -> NDArray[np.int64]:
-    """CTCAE v5.0 grade of a platelet or neutrophil count (10⁹/L)."""
-    if lineage not in ("platelets", "neutrophils"):
-        raise UnknownNameError("lineage", lineage, ["platelets", "neutrophils"])
+    """CTCAE v5.0 grade of a platelet or neutrophil count (10⁹/L) or a haemoglobin (g/dL, grade 3 at most: grade 4
+    anaemia has no laboratory cut-off)."""
+    if lineage not in LINEAGES:
+        raise UnknownNameError("lineage", lineage, list(LINEAGES))
     lower, cutoffs = _count_parameters(lineage)
     return grade_decreased_count(nadir, lower, cutoffs)
 
@@ -124,17 +128,42 @@ def ntcp_grade(organ: str, bed: ArrayLike, uniforms: ArrayLike) -> NDArray[np.in
     return np.where(draws < severe, 3, np.where(draws < probability, event_grade, 0)).astype(np.int64)
 
 
+def haematotoxic_marrow_dose(marrow_dose: ArrayLike, marrow_alpha_dose: ArrayLike | None = None) -> NDArray[np.float64]:
+    """The red-marrow dose (Gy, RBE-weighted) that acts on blood-cell production: the β and γ part in full, the α
+    part (``marrow_alpha_dose``, RBE-weighted) times ``marrow_alpha_effective_fraction`` (data/endpoints.yaml).
+
+    α particles from a bone-surface emitter (radium-223) travel 40-90 µm in marrow, while marrow cavities are
+    about a millimetre across: the mean marrow dose falls on a thin endosteal layer and most progenitors receive
+    none (Hobbs et al. 2012 Phys Med Biol 57:3207), so the mean dose overstates the loss of production.
+    """
+    dose = np.asarray(marrow_dose, dtype=float)
+    if marrow_alpha_dose is None:
+        return dose
+    fraction = _section()["marrow_alpha_effective_fraction"]["value"]
+    return dose - (1.0 - fraction) * np.asarray(marrow_alpha_dose, dtype=float)
+
+
+def laboratory_only_organs() -> tuple[str, ...]:
+    """Organ categories graded from laboratory values but not counted in the reported adverse-event rates
+    (``grade3plus_*``): those marked ``counted_as_adverse_event: false`` in data/endpoints.yaml (lymphopenia)."""
+    return tuple(name for name, entry in _section().items()
+                 if isinstance(entry, dict) and isinstance(entry.get("counted_as_adverse_event"), dict)
+                 and entry["counted_as_adverse_event"]["value"] is False)
+
+
 def radiation_toxicity(uniforms: ArrayLike, kidney_bed: ArrayLike | None = None, salivary_bed: ArrayLike | None = None,
-                       marrow_dose: ArrayLike | None = None, lymphocyte_counts: ArrayLike | None = None
-                       ) -> dict[str, NDArray[np.int64]]:
+                       marrow_dose: ArrayLike | None = None, lymphocyte_counts: ArrayLike | None = None,
+                       marrow_alpha_dose: ArrayLike | None = None) -> dict[str, NDArray[np.int64]]:
     """Radiation grades per organ category (only those given): kidney, salivary, platelets, neutrophils, lymphocytes.
 
-    ``uniforms`` [P, 4]: columns for kidney, salivary, platelets, neutrophils (drawn whether used or not, so that
-    a patient's numbers do not depend on which organs a scenario grades).
+    ``uniforms`` [P, 5]: columns for kidney, salivary, platelets, neutrophils, haemoglobin (drawn whether used or
+    not, so that a patient's numbers do not depend on which organs a scenario grades). ``marrow_alpha_dose``: the α part of
+    ``marrow_dose`` (:func:`haematotoxic_marrow_dose`).
     """
     draws = np.asarray(uniforms, dtype=float)
-    if draws.ndim != 2 or draws.shape[1] != 4:
-        raise InputError("uniforms", draws.shape, "an array [patients, 4] (kidney, salivary, platelets, neutrophils)")
+    if draws.ndim != 2 or draws.shape[1] != 5:
+        raise InputError("uniforms", draws.shape, "an array [patients, 5] (kidney, salivary, platelets, neutrophils, "
+                                                  "haemoglobin)")
     patients = draws.shape[0]
 
     def per_patient(value: ArrayLike, field: str) -> NDArray[np.float64]:
@@ -149,8 +178,9 @@ def radiation_toxicity(uniforms: ArrayLike, kidney_bed: ArrayLike | None = None,
     if salivary_bed is not None:
         grades["salivary"] = ntcp_grade("salivary", per_patient(salivary_bed, "salivary_bed"), draws[:, 1])
     if marrow_dose is not None:
-        dose = per_patient(marrow_dose, "marrow_dose")
-        for column, lineage in ((2, "platelets"), (3, "neutrophils")):
+        dose = haematotoxic_marrow_dose(per_patient(marrow_dose, "marrow_dose"), None if marrow_alpha_dose is None
+                                        else per_patient(marrow_alpha_dose, "marrow_alpha_dose"))
+        for column, lineage in enumerate(LINEAGES, start=2):
             grades[lineage] = blood_count_grade(blood_count_nadir(dose, lineage, draws[:, column]), lineage)
     if lymphocyte_counts is not None:
         counts = np.asarray(lymphocyte_counts, dtype=float)
@@ -255,7 +285,8 @@ def attribute_toxicity(radiation: Mapping[str, ArrayLike], immune: Mapping[str, 
     """Combine radiation and immune grades per organ and attribute grade ≥ 3 events (rule in the module docstring).
 
     ``background``: per patient, a grade ≥ 3 disease-related event (:mod:`.standard_of_care`), counted in
-    ``grade3plus_any`` as its own cause ("disease"); None: not modelled."""
+    ``grade3plus_any`` as its own cause ("disease"); None: not modelled. Laboratory-only categories
+    (:func:`laboratory_only_organs`) keep their grades and attribution but raise no grade ≥ 3 flag."""
     threshold = int(_section()["attribution"]["contributing_grade"]["value"] if contributing_grade is None
                     else contributing_grade)
     organs = list(dict.fromkeys([*radiation, *immune]))
@@ -275,6 +306,7 @@ def attribute_toxicity(radiation: Mapping[str, ArrayLike], immune: Mapping[str, 
     immune_grade = {o: np.asarray(immune.get(o, zero), dtype=np.int64) for o in organs}
     max_grade, attribution = {}, {}
     flags = {cause: np.zeros(patients, dtype=bool) for cause in CAUSES}
+    uncounted = laboratory_only_organs()
     for organ in organs:
         r, i = radiation_grade[organ], immune_grade[organ]
         worst = np.maximum(r, i)
@@ -282,7 +314,7 @@ def attribute_toxicity(radiation: Mapping[str, ArrayLike], immune: Mapping[str, 
         both = severe & (r >= threshold) & (i >= threshold)
         cause = np.where(both, "both", np.where(r >= i, "radiation", "immune"))
         attribution[organ] = np.where(severe, cause, "")
-        for name in CAUSES:
+        for name in CAUSES if organ not in uncounted else ():
             flags[name] |= attribution[organ] == name
         max_grade[organ] = worst
     disease = None

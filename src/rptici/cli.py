@@ -326,12 +326,12 @@ def regimen_dose_command(
             typer.echo(_json_text(summary))
             return
         def row(region: str, values: dict[str, Any]) -> list[str]:
-            tightest = min((limit for limit in values["limits"] if limit["applies"]), key=lambda limit: limit["margin"],
+            tightest = min((limit for limit in values["limits"] if limit["applies"]), key=lambda limit: limit["margin_Gy"],
                            default=None)
             return [region, _display(values["rbe_weighted_dose_Gy"]), _display(values["dose_per_activity_Gy_per_GBq"]),
                     _display(values["bed_Gy"]), _display(values["eqd2_Gy"]),
-                    "–" if tightest is None else f"{tightest['name']} {tightest['limit']:g} Gy, margin "
-                    f"{tightest['margin']:.3g}{' EXCEEDED' if tightest['exceeded'] else ''}"]
+                    "–" if tightest is None else f"{tightest['name']} {tightest['limit_Gy']:g} Gy, margin "
+                    f"{tightest['margin_Gy']:.3g}{' EXCEEDED' if tightest['exceeded'] else ''}"]
 
         _print_table(f"{summary['scenario']}: {result.agent}, "
                      f"{summary['total_activity_administered_MBq'] / 1000:.4g} GBq in {len(summary['cycles'])} cycles",
@@ -340,7 +340,7 @@ def regimen_dose_command(
         for region, values in summary["regions"].items():
             for limit in values["limits"]:
                 if not limit["applies"]:
-                    typer.echo(f"{region}: {limit['name']} {limit['limit']:g} Gy not applied: {limit['why']}")
+                    typer.echo(f"{region}: {limit['name']} {limit['limit_Gy']:g} Gy not applied: {limit['why']}")
         _warn(summary["warnings"])
         if "ici" in summary:
             ici = summary["ici"]

@@ -198,7 +198,7 @@ def test_cli_regimen_dose_json_and_plot(tmp_path):
     answer = json.loads(result.output)
     kidneys = answer["regions"]["kidneys"]
     assert {"absorbed_dose_Gy", "dose_per_activity_Gy_per_GBq", "bed_Gy", "eqd2_Gy", "limits"} <= set(kidneys)
-    assert {"name", "quantity", "limit", "value", "margin", "exceeded", "source"} <= set(kidneys["limits"][0])
+    assert {"name", "quantity", "limit_Gy", "value_Gy", "margin_Gy", "exceeded", "source"} <= set(kidneys["limits"][0])
     assert answer["total_activity_administered_MBq"] == pytest.approx(44400.0)
     assert answer["ici"]["trough_occupancy"] >= 0.95 and "mean_occupancy" in answer["ici"]
     assert answer["cohort"]["patients"] == 20
@@ -320,7 +320,7 @@ def test_the_risk_factor_kidney_limit_applies_only_to_patients_with_renal_risk_f
 
     document = yaml.safe_load((SCENARIOS / "pluvicto_pembrolizumab.yaml").read_text(encoding="utf-8"))
     without = _kidney_limits(document)
-    assert 28.0 < without["bed"]["value"] < 40.0
+    assert 28.0 < without["bed"]["value_Gy"] < 40.0
     assert without["bed_with_risk_factors"]["applies"] is False and not without["bed_with_risk_factors"]["exceeded"]
     assert "only for patients with renal risk factors" in without["bed_with_risk_factors"]["why"]
     assert not without["bed"]["exceeded"]

@@ -183,8 +183,8 @@ def test_dose_table_at_the_reference_patient(report):
           f"{kidneys['dose_per_activity_Gy_per_GBq']:.3g} {kidneys['bed_Gy']:.3g}"
     assert text.count(row) == 2  # both arms give the same Lu-PSMA-617 schedule
     bed_limit = next(limit for limit in kidneys["limits"] if limit["name"] == "bed")
-    assert bed_limit["limit"] == 40.0  # kidney BED limit, Bodei et al. 2008 Eur J Nucl Med Mol Imaging 35:1847
-    assert f"{bed_limit['margin']:.3g}" in text
+    assert bed_limit["limit_Gy"] == 40.0  # kidney BED limit, Bodei et al. 2008 Eur J Nucl Med Mol Imaging 35:1847
+    assert f"{bed_limit['margin_Gy']:.3g}" in text
     assert "pembrolizumab (PD-1): trough occupancy" in text
 
 

@@ -11,8 +11,10 @@ fitted curve is a sum of exponentials, the dose rate is too, and the Lea–Catch
 from __future__ import annotations
 
 from collections.abc import Collection
-
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from ..dosimetry import (PatientMeasurements, SValue, SValueTable, TacFit, absorbed_dose_components, absorbed_doses,
                          organ_self_s_value, sphere_s_value, tia_monte_carlo)
@@ -49,6 +51,17 @@ class LimitMargin:
         exceeded; it is still shown, with why it does not apply)."""
         return (self.value_Gy > self.limit_Gy) & self.applies
 
+    def as_dict(self, patient: int | None = None) -> dict[str, Any]:
+        """The JSON form shared by ``rptici dose`` and ``rptici regimen dose`` (units in the keys); ``patient``
+        picks one patient where the value is an array over patients."""
+        def pick(value: Any) -> Any:
+            return value if patient is None else np.asarray(value)[patient].item()
+
+        return {"name": self.name, "quantity": self.quantity, "limit_Gy": self.limit_Gy,
+                "value_Gy": pick(self.value_Gy), "margin_Gy": pick(self.margin_Gy),
+                "exceeded": bool(pick(self.exceeded)), "source": self.source, "applies": bool(self.applies),
+                "why": self.why}
+
 
 @dataclass(frozen=True)
 class RegionDosimetry:
@@ -84,9 +97,7 @@ class RegionDosimetry:
             "rbe_weighted_dose_Gy": self.rbe_weighted_dose_Gy,
             "dose_per_activity_Gy_per_GBq": self.dose_per_activity_Gy_per_GBq,
             "g_factor": self.g_factor, "bed_Gy": self.bed_Gy, "eqd2_Gy": self.eqd2_Gy,
-            "limits": [{"name": limit.name, "quantity": limit.quantity, "limit_Gy": limit.limit_Gy,
-                        "value_Gy": limit.value_Gy, "margin_Gy": limit.margin_Gy, "exceeded": limit.exceeded,
-                        "source": limit.source, "applies": limit.applies, "why": limit.why} for limit in self.limits],
+            "limits": [limit.as_dict() for limit in self.limits],
         }
 
 

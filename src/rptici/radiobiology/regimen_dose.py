@@ -217,12 +217,7 @@ class RegimenDose:
                 "dose_per_activity_Gy_per_GBq": float(self.dose_per_activity_Gy_per_GBq[patient, column]),
                 "g_factor": float(self.g_factor[patient, column]), "bed_Gy": float(self.bed_Gy[patient, column]),
                 "eqd2_Gy": float(self.eqd2_Gy[patient, column]),
-                "limits": [{"name": limit.name, "quantity": limit.quantity, "limit": limit.limit_Gy,
-                            "value": float(np.asarray(limit.value_Gy)[patient]),
-                            "margin": float(np.asarray(limit.margin_Gy)[patient]),
-                            "exceeded": bool(np.asarray(limit.exceeded)[patient]), "source": limit.source,
-                            "applies": bool(limit.applies), "why": limit.why}
-                           for limit in self.limits[target]],
+                "limits": [limit.as_dict(patient) for limit in self.limits[target]],
             }
         return result
 

@@ -139,6 +139,23 @@ def test_correlations_are_imposed(populations):
     assert stats.spearmanr(child.age_years, child.weight_kg).statistic > 0.75
 
 
+def test_target_low_share_anticorrelates_with_uptake_and_keeps_its_marginal(populations):
+    # Gaussian copula between SUVmean and the target-low share: Spearman = (6/pi) asin(rho/2) (Pearson 1907);
+    # rho -0.6 -> -0.582 (± 0.03). The share's marginal and every other covariate stay as drawn without it.
+    independent = populations["mcrpc"]
+    linked = sample_population("mcrpc", N, seed=7, low_uptake_correlation=-0.6)
+    expected = 6 / math.pi * math.asin(-0.6 / 2)
+    assert stats.spearmanr(linked.target_uptake, linked.low_uptake_fraction).statistic == pytest.approx(expected,
+                                                                                                       abs=0.03)
+    assert abs(stats.spearmanr(independent.target_uptake, independent.low_uptake_fraction).statistic) < 0.05
+    assert np.median(linked.low_uptake_fraction) == pytest.approx(np.median(independent.low_uptake_fraction), rel=0.05)
+    np.testing.assert_array_equal(linked.target_uptake, independent.target_uptake)
+    np.testing.assert_array_equal(sample_population("mcrpc", 50, seed=7, low_uptake_correlation=0.0).low_uptake_fraction,
+                                  sample_population("mcrpc", 50, seed=7).low_uptake_fraction)
+    with pytest.raises(InputError, match="low_uptake_correlation"):
+        sample_population("mcrpc", 5, seed=7, low_uptake_correlation=-1.0)
+
+
 def test_body_size_and_renal_function_are_derived(populations):
     # Mosteller 1987 N Engl J Med 317:1098: 180 cm and 80 kg give exactly 2.0 m^2; 170 cm, 70 kg give 1.818 m^2
     assert mosteller_bsa(180.0, 80.0) == pytest.approx(2.0, abs=1e-12)

@@ -91,6 +91,10 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                              "doses above those of VISION)"),
     "infiltration_scale.gep_net": (0.5923, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
                                                      "(pembrolizumab ORR 3.7 %, KEYNOTE-158)"),
+    "low_uptake_anticorrelation": (0.05, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
+                                                        "target uptake (SUVmean) with its target-low share: low-SUV "
+                                                        "patients carry more target-low cells (TheraP PSA50 91 % at "
+                                                        "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),
     "immunity.priming_strength": (0.07127, 0.01, 1.0, "1", "size of the graded RPT-triggered priming relative to the "
                                                     "saturating mouse signal; prior log-uniform, centred on weak "
                                                     "(no out-of-field responses to RPT alone in patients)"),

@@ -16,6 +16,7 @@ happens to a patient afterwards draws from :func:`patient_streams`, which depend
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, fields
 
@@ -261,13 +262,31 @@ def _apply_copula(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return special.ndtr(normal @ factor.T)
 
 
+def correlated_uniforms(anchor: np.ndarray, own: np.ndarray, rho: float) -> np.ndarray:
+    """Uniforms whose normal scores have correlation ``rho`` with those of ``anchor`` (a Gaussian copula):
+    Φ(ρ z_anchor + √(1 − ρ²) z_own). ρ = 0 returns ``own`` unchanged (bit for bit).
+
+    Used for the target-low share, which lowers a lesion's mean uptake: patients with a low PSMA-PET SUVmean
+    respond less to Lu-PSMA-617 (TheraP PSA50 91 % at SUVmean ≥ 10 vs 52 % below; Buteau et al. 2022 Lancet Oncol
+    23:1389), which an independent share cannot give."""
+    if not -1.0 < rho < 1.0 or not math.isfinite(rho):
+        raise InputError("low_uptake_correlation", rho, "a correlation strictly between -1 and 1")
+    if rho == 0.0:
+        return own
+    clip = (1e-12, 1 - 1e-12)
+    return special.ndtr(rho * special.ndtri(np.clip(anchor, *clip))
+                        + math.sqrt(1.0 - rho * rho) * special.ndtri(np.clip(own, *clip)))
+
+
 def sample_population(disease: str | Disease, n: int, seed: int, method: str = "lhs", sex: str | None = None,
-                      lesion_uptake_spread: float | None = None) -> Population:
+                      lesion_uptake_spread: float | None = None, low_uptake_correlation: float = 0.0) -> Population:
     """Sample ``n`` virtual patients of ``disease`` (a name or a :class:`Disease`); same (disease, n, seed,
-    method, sex, spread) → identical arrays.
+    method, sex, spread, correlation) → identical arrays.
 
     ``sex``: None draws it from the disease's male fraction; "male" or "female" fixes it.
     ``lesion_uptake_spread``: the within-patient CV of lesion target expression (None: the disease file's).
+    ``low_uptake_correlation``: the Gaussian-copula correlation ρ between a patient's target uptake (SUVmean) and
+    the share of target-low cells in its lesions (:func:`correlated_uniforms`; 0: independent, as before).
     """
     spec = disease if isinstance(disease, Disease) else load_disease(disease)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
@@ -310,7 +329,9 @@ def sample_population(disease: str | Disease, n: int, seed: int, method: str = "
     if separate:
         extra = unit_hypercube(int(n), len(separate), seeds.separate_design(seed), method)
         marginal = spec.marginal("low_uptake_fraction")
-        low_uptake = marginal.ppf(extra[:, separate.index("low_uptake_fraction")])
+        own = extra[:, separate.index("low_uptake_fraction")]
+        low_uptake = marginal.ppf(correlated_uniforms(points[:, columns["target_uptake"]], own,
+                                                      low_uptake_correlation))
 
     volumes = sphere_volume_mL(diameters)
     spread = lesions.uptake_spread if lesion_uptake_spread is None else lesion_uptake_spread

@@ -98,15 +98,15 @@ class ChunkTask:
 def sampled_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration
                        ) -> tuple[Population, Weighting | None]:
     """The trial's sampled patients (the calibration's within-patient spread of lesion target expression,
-    ``lesion_uptake_spread``, else the disease file's) and, with ``baseline_weighting``, the weighting: then the
+    ``lesion_uptake_spread``, else the disease file's, and the correlation of target uptake with the target-low
+    share, ``low_uptake_anticorrelation``) and, with ``baseline_weighting``, the weighting: then the
     patients are resampled from a pool of :data:`~rptici.population.weighting.POOL_FACTOR` times as many by its
     entropy-balancing weights to the trial's reported baseline (:mod:`rptici.population.weighting`)."""
-    spread = calibration.lesion_uptake_spread()
+    options = {"lesion_uptake_spread": calibration.lesion_uptake_spread(),
+               "low_uptake_correlation": calibration.low_uptake_correlation()}
     if scenario.baseline_weighting is None:
-        return sample_population(scenario.disease, patients, seed, scenario.population_method,
-                                 lesion_uptake_spread=spread), None
-    pool = sample_population(scenario.disease, POOL_FACTOR * patients, seed, scenario.population_method,
-                             lesion_uptake_spread=spread)
+        return sample_population(scenario.disease, patients, seed, scenario.population_method, **options), None
+    pool = sample_population(scenario.disease, POOL_FACTOR * patients, seed, scenario.population_method, **options)
     return weighted_cohort(pool, patients, scenario.baseline_weighting, seed)
 
 

@@ -322,12 +322,16 @@ DEATH_EXPONENT = "death_hazard_exponent"
 DISEASE_HAZARD = "disease_hazard"
 #: The within-patient coefficient of variation of lesion target expression (replaces the population file's).
 LESION_UPTAKE_SPREAD = "lesion_uptake_spread"
+#: Minus the correlation of a patient's target-low share with its target uptake (rptici.population.sampling): a
+#: larger share of target-low cells goes with a lower SUVmean, so the correlation is negative and the value positive.
+LOW_UPTAKE_ANTICORRELATION = "low_uptake_anticorrelation"
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``, ``death_hazard_exponent``,
-    ``disease_hazard.<disease>``, ``lesion_uptake_spread``, ``doubling_time_days.<disease>`` and
+    ``disease_hazard.<disease>``, ``lesion_uptake_spread``, ``low_uptake_anticorrelation``,
+    ``doubling_time_days.<disease>`` and
     ``immunity.<parameter>``; a scale may also have a disease-specific factor ``<scale>.<disease>``. ``source``:
     where they came from."""
 
@@ -348,6 +352,11 @@ class Calibration:
         value = self.values.get(LESION_UPTAKE_SPREAD)
         return None if value is None else float(value)
 
+    def low_uptake_correlation(self) -> float:
+        """The Gaussian-copula correlation of target uptake and target-low share: −``low_uptake_anticorrelation``
+        (0: independent)."""
+        return -float(self.values.get(LOW_UPTAKE_ANTICORRELATION, 0.0))
+
     def immunity_overrides(self) -> dict[str, float]:
         return {name.split(".", 1)[1]: float(value) for name, value in self.values.items()
                 if name.startswith("immunity.")}
@@ -365,7 +374,7 @@ class Calibration:
 
 
 def _check_calibration_name(name: str) -> None:
-    known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, *SCALES)
+    known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, LOW_UPTAKE_ANTICORRELATION, *SCALES)
     families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, *SCALES)
     if name in known or name.startswith(tuple(f"{family}." for family in families)) or name.startswith("immunity."):
         return

@@ -281,6 +281,12 @@ def test_bad_csv_names_the_field(tmp_path, text, field):
     ("nuclide: Xx-999\nregions:\n  k: {times: [1 h, 2 h], activities: [3 MBq, 2 MBq]}\n", "nuclide"),
     ("nuclide: Lu-177\nadministered_activity: 7.4 Gy\n", "administered_activity"),
     ("nuclide: Lu-177\npatients: 3\n", "patients"),
+    ("nuclide: Lu-177\nregions:\n  k: {mass: 10 g, volume: 10 mL, times: [1 h, 2 h], activities: [3 MBq, 2 MBq]}\n",
+     "regions.k.volume"),
+    ("nuclide: Lu-177\nregions:\n  k: {volume: 10 g, times: [1 h, 2 h], activities: [3 MBq, 2 MBq]}\n",
+     "regions.k.volume"),
+    ("nuclide: Lu-177\nregions:\n  k: {model: quadratic, times: [1 h, 2 h], activities: [3 MBq, 2 MBq]}\n",
+     "regions.k.model"),
 ])
 def test_bad_yaml_names_the_field(tmp_path, text, field):
     document = tmp_path / "patient.yaml"
@@ -298,3 +304,18 @@ def test_yaml_with_inline_curves(tmp_path):
     region = data.regions["tumour-a"]
     assert data.administered_activity == pytest.approx(7400)  # 200 mCi = 7.4 GBq
     assert region.times == pytest.approx([1, 4, 7]) and region.tissue == "tumour"
+
+
+def test_a_region_may_give_its_volume_and_its_own_model(tmp_path):
+    # issue 19 item 7: `volume: 12 mL` was accepted and ignored (then "mass: got None"), and one --model served
+    # every region, so a lesion with an uptake phase got a mono-exponential
+    document = tmp_path / "patient.yaml"
+    document.write_text("nuclide: Lu-177\nadministered_activity: 7.4 GBq\nregions:\n"
+                        "  lesion: {volume: 12 mL, tissue: tumour, model: mono_uptake, times: [4 h, 24 h, 72 h, 168 h],"
+                        " activities: [20 MBq, 45 MBq, 38 MBq, 20 MBq]}\n"
+                        "  kidneys: {mass: 310 g, times: [4 h, 24 h, 72 h, 168 h], activities: [150 MBq, 120 MBq, 70 MBq,"
+                        " 25 MBq]}\n")
+    data = read_measurements(document)
+    assert data.regions["lesion"].mass == pytest.approx(12.0)  # unit density, as the MIRD sphere S values
+    fits = data.fit("mono")
+    assert fits["lesion"].model == "mono_uptake" and fits["kidneys"].model == "mono"

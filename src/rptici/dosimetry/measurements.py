@@ -20,9 +20,11 @@ YAML::
       kidneys:  {mass: 310 g, tissue: kidney}
       lesion-1: {mass: 25 g, tissue: tumour}
 
-A region may instead carry its own data: ``{times: [4 h, 24 h, 96 h], activities: [160 MBq, 130 MBq, 60 MBq]}``.
-Regions measured in the CSV but not listed under ``regions`` are kept, without mass or tissue.
-Internally times are in days, activities in MBq, masses in g.
+A region may instead carry its own data: ``{times: [4 h, 24 h, 96 h], activities: [160 MBq, 130 MBq, 60 MBq]}``,
+a ``volume`` instead of its mass (``volume: 12 mL``: mass at unit density, :data:`SOFT_TISSUE_DENSITY`), and its
+own time–activity model (``model: bi``; default the command's ``--model``, ``auto``). Regions measured in the CSV
+but not listed under ``regions`` are kept, without mass or tissue. Internally times are in days, activities in MBq,
+masses in g.
 """
 
 from __future__ import annotations
@@ -40,25 +42,30 @@ import yaml
 from ..data import read_user_text
 from ..errors import InputError
 from ..units import parse_positive, parse_quantity
-from .tac import TacFit, fit_tac, validate_curve
+from .tac import MODELS, TacFit, fit_tac, validate_curve
 
 _HEADER = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\[(.*)\]|\((.*)\))?\s*$")
 _TISSUE = re.compile(r"^[a-z][a-z0-9_]*$")
 _PERCENT = {"%", "%ia", "% ia", "percent", "%id", "% id"}
 _PATIENT_KEYS = ("patient", "nuclide", "agent", "administered_activity", "measurements", "regions", "notes", "source",
                  "risk_factors")
-_REGION_KEYS = ("mass", "tissue", "times", "activities", "volume", "notes")
+_REGION_KEYS = ("mass", "tissue", "times", "activities", "volume", "model", "notes")
+#: g/mL used to turn a region's volume into its mass: unit density, the convention of the MIRD sphere S values
+#: (soft tissue is 1.03-1.06 g/mL, ICRU Report 44; give the mass where it matters).
+SOFT_TISSUE_DENSITY = 1.0
 
 
 @dataclass(frozen=True, eq=False)
 class RegionMeasurements:
-    """One region's curve: times (d), activities (MBq), and optionally mass (g) and tissue type."""
+    """One region's curve: times (d), activities (MBq), and optionally mass (g), tissue type and the time–activity
+    model to fit (None: the caller's)."""
 
     name: str
     times: np.ndarray
     activities: np.ndarray
     mass: float | None = None
     tissue: str | None = None
+    model: str | None = None
 
     @property
     def points(self) -> int:
@@ -89,10 +96,20 @@ class PatientMeasurements:
         return Nuclide(self.nuclide).decay_constant_per_day
 
     def fit(self, model: str = "auto", **options: Any) -> dict[str, TacFit]:
-        """:func:`~rptici.dosimetry.tac.fit_tac` for every region (same options for all)."""
+        """:func:`~rptici.dosimetry.tac.fit_tac` for every region: its own ``model`` where it has one, else
+        ``model`` (same other options for all)."""
         options.setdefault("decay_constant", self.decay_constant)
-        return {name: fit_tac(region.times, region.activities, model, region=name, **options)
+        return {name: fit_tac(region.times, region.activities, region.model or model, region=name, **options)
                 for name, region in self.regions.items()}
+
+
+def _region_mass(entry: dict[str, Any], name: str) -> float | None:
+    """The region's mass (g): its ``mass``, or its ``volume`` at :data:`SOFT_TISSUE_DENSITY`; not both."""
+    if entry.get("mass") is not None and entry.get("volume") is not None:
+        raise InputError(f"regions.{name}.volume", entry["volume"], "either a mass or a volume for a region, not both")
+    if entry.get("volume") is not None:
+        return parse_positive(entry["volume"], "volume", f"regions.{name}.volume") * SOFT_TISSUE_DENSITY
+    return parse_positive(entry["mass"], "mass", f"regions.{name}.mass") if entry.get("mass") is not None else None
 
 
 def read_measurements(path: str | Path, *, nuclide: str | None = None,
@@ -241,7 +258,10 @@ def _read_yaml(file: Path, nuclide: str | None, administered_activity: object) -
         unknown = sorted(set(entry) - set(_REGION_KEYS), key=str)
         if unknown:
             raise InputError(f"regions.{name}.{unknown[0]}", entry[unknown[0]], "one of the keys " + ", ".join(_REGION_KEYS))
-        mass = parse_positive(entry["mass"], "mass", f"regions.{name}.mass") if entry.get("mass") is not None else None
+        mass = _region_mass(entry, name)
+        model = entry.get("model")
+        if model is not None and (not isinstance(model, str) or (model not in MODELS and model != "auto")):
+            raise InputError(f"regions.{name}.model", model, "one of auto, " + ", ".join(MODELS))
         tissue = _tissue(entry.get("tissue"), f"regions.{name}.tissue")
         if entry.get("times") is not None or entry.get("activities") is not None:
             if name in curves:
@@ -253,7 +273,7 @@ def _read_yaml(file: Path, nuclide: str | None, administered_activity: object) -
         if name not in curves:
             raise InputError(f"regions.{name}", entry, "measurements for this region in the CSV file or as times/activities")
         times, activities = curves[name]
-        regions[name] = RegionMeasurements(name, times, activities, mass, tissue)
+        regions[name] = RegionMeasurements(name, times, activities, mass, tissue, model)
     for name, (times, activities) in curves.items():
         regions.setdefault(name, RegionMeasurements(name, times, activities))
     if not regions:

@@ -290,11 +290,13 @@ def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide,
             return [region.region, region.fit.model, _display(region.fit.tia), _display(region.rbe_weighted_dose_Gy),
                     _display(region.dose_per_activity_Gy_per_GBq), _display(region.bed_Gy),
                     "–" if tightest is None else f"{tightest.quantity.upper()} {tightest.limit_Gy:g}",
-                    "–" if tightest is None else _display(tightest.margin_Gy)]
+                    "–" if tightest is None else _display(tightest.margin_Gy),
+                    "–" if tightest is None or tightest.further_cycles is None else str(tightest.further_cycles)]
 
         _print_table(f"Dosimetry: {result.patient or file.name} ({result.agent or result.nuclide}, "
                      f"{result.administered_activity_MBq / 1000:.4g} GBq)",
-                     ("region", "model", "TIA (MBq h)", "dose (Gy)", "Gy/GBq", "BED (Gy)", "limit (Gy)", "margin (Gy)"),
+                     ("region", "model", "TIA (MBq h)", "dose (Gy)", "Gy/GBq", "BED (Gy)", "limit (Gy)", "margin (Gy)",
+                      "further cycles"),
                      map(row, result.regions.values()), no_wrap=("region", "model"))
         _warn(summary["warnings"])
         if out is not None:

@@ -319,3 +319,28 @@ def test_a_region_may_give_its_volume_and_its_own_model(tmp_path):
     assert data.regions["lesion"].mass == pytest.approx(12.0)  # unit density, as the MIRD sphere S values
     fits = data.fit("mono")
     assert fits["lesion"].model == "mono_uptake" and fits["kidneys"].model == "mono"
+
+
+def test_earlier_cycles_count_toward_the_limits_and_further_cycles_are_counted(tmp_path):
+    # issue 19 item 7: cumulative multi-cycle dosimetry. Kidney BED limit 40 Gy (Bodei et al. 2008); BED adds over
+    # cycles weeks apart, so with 20 Gy to date and this cycle's BED b, floor((40 - 20 - b) / b) more cycles fit.
+    from rptici.radiobiology.assessment import assess_patient
+
+    text = ("nuclide: Lu-177\nadministered_activity: 7.4 GBq\nregions:\n"
+            "  kidneys: {mass: 310 g, tissue: kidney, times: [4 h, 24 h, 72 h, 168 h],"
+            " activities: [150 MBq, 120 MBq, 70 MBq, 25 MBq]PREVIOUS}\n")
+    first, later = tmp_path / "first.yaml", tmp_path / "later.yaml"
+    first.write_text(text.replace("PREVIOUS", ""))
+    later.write_text(text.replace("PREVIOUS", ", previous: {dose: 18 Gy, bed: 20 Gy}"))
+    alone = {limit.name: limit for limit in assess_patient(read_measurements(first)).regions["kidneys"].limits}
+    to_date = {limit.name: limit for limit in assess_patient(read_measurements(later)).regions["kidneys"].limits}
+    cycle = alone["bed"].value_Gy
+    assert alone["bed"].cycle_Gy == cycle and to_date["bed"].cycle_Gy == pytest.approx(cycle)
+    assert to_date["bed"].value_Gy == pytest.approx(20.0 + cycle)
+    assert to_date["bed"].further_cycles == math.floor((40.0 - 20.0 - cycle) / cycle)
+    assert alone["bed"].further_cycles == math.floor((40.0 - cycle) / cycle)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("PREVIOUS", ", previous: {dose: 18}"))
+    with pytest.raises(InputError) as error:
+        read_measurements(bad)
+    assert error.value.field == "regions.kidneys.previous.dose"

@@ -22,7 +22,9 @@ YAML::
 
 A region may instead carry its own data: ``{times: [4 h, 24 h, 96 h], activities: [160 MBq, 130 MBq, 60 MBq]}``,
 a ``volume`` instead of its mass (``volume: 12 mL``: mass at unit density, :data:`SOFT_TISSUE_DENSITY`), and its
-own time–activity model (``model: bi``; default the command's ``--model``, ``auto``). Regions measured in the CSV
+own time–activity model (``model: bi``; default the command's ``--model``, ``auto``), and what earlier cycles
+gave it (``previous: {dose: 12 Gy, bed: 14 Gy}``: the limits then compare the dose to date and say how many more
+such cycles stay within them). Regions measured in the CSV
 but not listed under ``regions`` are kept, without mass or tissue. Internally times are in days, activities in MBq,
 masses in g.
 """
@@ -49,7 +51,7 @@ _TISSUE = re.compile(r"^[a-z][a-z0-9_]*$")
 _PERCENT = {"%", "%ia", "% ia", "percent", "%id", "% id"}
 _PATIENT_KEYS = ("patient", "nuclide", "agent", "administered_activity", "measurements", "regions", "notes", "source",
                  "risk_factors")
-_REGION_KEYS = ("mass", "tissue", "times", "activities", "volume", "model", "notes")
+_REGION_KEYS = ("mass", "tissue", "times", "activities", "volume", "model", "previous", "notes")
 #: g/mL used to turn a region's volume into its mass: unit density, the convention of the MIRD sphere S values
 #: (soft tissue is 1.03-1.06 g/mL, ICRU Report 44; give the mass where it matters).
 SOFT_TISSUE_DENSITY = 1.0
@@ -66,6 +68,8 @@ class RegionMeasurements:
     mass: float | None = None
     tissue: str | None = None
     model: str | None = None
+    #: RBE-weighted dose and BED (Gy) of the earlier cycles, ``{"dose": ..., "bed": ...}`` (None: first cycle).
+    previous: dict[str, float] | None = None
 
     @property
     def points(self) -> int:
@@ -110,6 +114,22 @@ def _region_mass(entry: dict[str, Any], name: str) -> float | None:
     if entry.get("volume") is not None:
         return parse_positive(entry["volume"], "volume", f"regions.{name}.volume") * SOFT_TISSUE_DENSITY
     return parse_positive(entry["mass"], "mass", f"regions.{name}.mass") if entry.get("mass") is not None else None
+
+
+def _previous(entry: Any, name: str) -> dict[str, float] | None:
+    """Earlier cycles' ``{dose, bed}`` of a region (each an absorbed dose with its unit; BED defaults to the dose)."""
+    if entry is None:
+        return None
+    field_name = f"regions.{name}.previous"
+    if not isinstance(entry, dict) or "dose" not in entry or set(entry) - {"dose", "bed"}:
+        raise InputError(field_name, entry, "{dose: 12 Gy, bed: 14 Gy}: the RBE-weighted dose and BED of the earlier "
+                                            "cycles (bed optional)")
+    dose = parse_positive(entry["dose"], "dose", f"{field_name}.dose", allow_zero=True, require_unit=True)
+    bed = parse_positive(entry.get("bed", entry["dose"]), "dose", f"{field_name}.bed", allow_zero=True,
+                         require_unit=True)
+    if bed < dose:
+        raise InputError(f"{field_name}.bed", entry.get("bed"), f"a BED at least the dose ({dose:g} Gy)")
+    return {"dose": dose, "bed": bed}
 
 
 def read_measurements(path: str | Path, *, nuclide: str | None = None,
@@ -273,7 +293,8 @@ def _read_yaml(file: Path, nuclide: str | None, administered_activity: object) -
         if name not in curves:
             raise InputError(f"regions.{name}", entry, "measurements for this region in the CSV file or as times/activities")
         times, activities = curves[name]
-        regions[name] = RegionMeasurements(name, times, activities, mass, tissue, model)
+        regions[name] = RegionMeasurements(name, times, activities, mass, tissue, model,
+                                           _previous(entry.get("previous"), name))
     for name, (times, activities) in curves.items():
         regions.setdefault(name, RegionMeasurements(name, times, activities))
     if not regions:

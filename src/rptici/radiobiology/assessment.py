@@ -40,10 +40,25 @@ class LimitMargin:
     source: str
     applies: bool = True
     why: str = "every patient"
+    #: This cycle's contribution to ``value_Gy`` (None: not known, e.g. a cohort array); ``value_Gy`` includes the
+    #: earlier cycles where the patient's file gives them.
+    cycle_Gy: float | None = None
 
     @property
     def margin_Gy(self) -> float:
         return self.limit_Gy - self.value_Gy
+
+    @property
+    def further_cycles(self) -> Any:
+        """How many more cycles like this one stay within the limit: ⌊margin / this cycle⌋ (0 when exceeded), per
+        patient where the values are arrays (NaN: no dose this cycle). BED and dose add over cycles given weeks
+        apart (repair is complete between them). None when this cycle's value is not known."""
+        if self.cycle_Gy is None:
+            return None
+        cycle = np.asarray(self.cycle_Gy, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            count = np.where(cycle > 0, np.maximum(np.floor(np.asarray(self.margin_Gy) / cycle), 0.0), np.nan)
+        return count if count.ndim else (None if np.isnan(count) else int(count))
 
     @property
     def exceeded(self):
@@ -55,12 +70,14 @@ class LimitMargin:
         """The JSON form shared by ``rptici dose`` and ``rptici regimen dose`` (units in the keys); ``patient``
         picks one patient where the value is an array over patients."""
         def pick(value: Any) -> Any:
-            return value if patient is None else np.asarray(value)[patient].item()
+            return value if patient is None or value is None else np.asarray(value)[patient].item()
 
+        further = pick(self.further_cycles)
         return {"name": self.name, "quantity": self.quantity, "limit_Gy": self.limit_Gy,
                 "value_Gy": pick(self.value_Gy), "margin_Gy": pick(self.margin_Gy),
                 "exceeded": bool(pick(self.exceeded)), "source": self.source, "applies": bool(self.applies),
-                "why": self.why}
+                "why": self.why, "cycle_Gy": pick(self.cycle_Gy),
+                "further_cycles": None if further is None or further != further else int(further)}
 
 
 @dataclass(frozen=True)
@@ -134,10 +151,14 @@ def check_risk_factors(names: Collection[str], field_name: str = "risk_factors")
 
 
 def _limit_margins(parameters: Tissue, dose: float, bed: float, eqd2_value: float,
-                   risk_factors: Collection[str] = ()) -> tuple[LimitMargin, ...]:
-    """Every limit of the tissue against the value of its quantity; a limit for patients with a risk factor
-    applies only when the patient has it (Bodei et al. 2008: 28 Gy kidney BED with renal risk factors, else 40)."""
-    value_of = {"dose": dose, "bed": bed, "eqd2": eqd2_value}
+                   risk_factors: Collection[str] = (), previous: dict[str, float] | None = None
+                   ) -> tuple[LimitMargin, ...]:
+    """Every limit of the tissue against the value of its quantity to date (``previous`` cycles' dose and BED plus
+    this one's); a limit for patients with a risk factor applies only when the patient has it (Bodei et al. 2008:
+    28 Gy kidney BED with renal risk factors, else 40)."""
+    cycle = {"dose": dose, "bed": bed, "eqd2": eqd2_value}
+    before = {"dose": 0.0, "bed": 0.0, **(previous or {})}
+    before["eqd2"] = float(eqd2(before["bed"], parameters.alpha_beta))
     margins = []
     for limit in parameters.limits.values():
         if limit.applies_to is None:
@@ -147,8 +168,9 @@ def _limit_margins(parameters: Tissue, dose: float, bed: float, eqd2_value: floa
             applies = limit.applies_to in risk_factors
             why = (f"the patient has {what}" if applies else
                    f"only for patients with {what}; none given (risk_factors: [{limit.applies_to}] applies it)")
-        margins.append(LimitMargin(limit.name, limit.quantity, limit.value, value_of[limit.quantity], limit.source,
-                                   applies, why))
+        margins.append(LimitMargin(limit.name, limit.quantity, limit.value,
+                                   before[limit.quantity] + cycle[limit.quantity], limit.source, applies, why,
+                                   cycle_Gy=cycle[limit.quantity]))
     return tuple(margins)
 
 
@@ -196,7 +218,8 @@ def assess_patient(measurements: PatientMeasurements, model: str = "auto", rbe: 
             g = float(g_factor_exponential_sum(amplitudes, rates, tissue_parameters.repair_half_time))
             bed = float(bed_closed_form(weighted, tissue_parameters.alpha_beta, g))
             eqd2_value = float(eqd2(bed, tissue_parameters.alpha_beta))
-            limits = _limit_margins(tissue_parameters, weighted, bed, eqd2_value, measurements.risk_factors)
+            limits = _limit_margins(tissue_parameters, weighted, bed, eqd2_value, measurements.risk_factors,
+                                    region.previous)
         interval = None
         if monte_carlo_draws:
             interval = tuple(tia_monte_carlo(fit, monte_carlo_draws, seed).interval_95)

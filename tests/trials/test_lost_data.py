@@ -55,7 +55,18 @@ def test_a_run_without_a_finished_chunk_is_an_error_not_an_empty_report(tmp_path
 
 
 def test_a_replay_in_which_every_patient_of_an_arm_fails_exits_non_zero_with_the_reason():
-    # NCT03215095 uses [131I]NaI, which has no biokinetic model yet (issue 20): every patient fails
+    # NCT03215095 uses [131I]NaI, which has no biokinetic model yet (issue 20): the registry says so up front
+    # (replayable: false, with the reason) and a replay refuses before simulating anyone
     result = CliRunner().invoke(app, ["registry", "replay", "NCT03215095", "--patients", "4", "--json"])
+    assert result.exit_code == 2
+    assert "[131I]NaI" in result.output and "no biokinetics" in result.output
+
+
+def test_a_trial_in_which_every_patient_of_an_arm_fails_exits_non_zero_with_the_reason(tmp_path):
+    scenario = tmp_path / "iodine.yaml"
+    scenario.write_text("kind: trial\nname: iodine\ndisease: dtc\narms:\n  - name: radioiodine\n    regimen:\n"
+                        "      rpt: {agent: \"[131I]NaI\", activity: 5.55 GBq, cycles: 1}\n"
+                        "patients: 4\nfollow_up: 6 months\nseed: 1\n")
+    result = CliRunner().invoke(app, ["trial", "run", str(scenario), "--out", str(tmp_path / "run")])
     assert result.exit_code == 1
-    assert "every patient of arm(s)" in result.output and "[131I]NaI" in result.output
+    assert "every patient of arm(s) radioiodine failed" in result.output and "[131I]NaI" in result.output

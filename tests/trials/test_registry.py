@@ -223,6 +223,7 @@ def test_every_replayable_mapping_loads_and_the_rest_say_why():
                 assert status.mapping is None and status.reason
         if not record.replayable:
             assert record.replay_reason
+        if not any(status.replayable for status in record.regimens):
             with pytest.raises(InputError):
                 regimen_mapping(record)
     assert replayable >= 15
@@ -230,6 +231,10 @@ def test_every_replayable_mapping_loads_and_the_rest_say_why():
         assert registry().get(name).replayable
     for name in ("NCT05663710", "NCT05239533", "NCT04261855", "NCT02914405", "NCT03457948"):
         assert not registry().get(name).replayable
+    # issue 20: replayable only when the engine can run it — [131I]NaI has no biokinetics yet, and no virtual
+    # population stands for NSCLC (radium-223 + pembrolizumab, NCT03996473)
+    assert "no biokinetics" in registry().get("NCT03215095").replay_reason
+    assert "no virtual population" in registry().get("NCT03996473").replay_reason
 
 
 def test_activity_levels_and_arms():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -60,3 +61,21 @@ def test_a_second_compiler_waits_for_the_first(tmp_path, monkeypatch):
         assert waited == ["second", "second compiles"]
     finally:
         sys.modules.pop(module.__name__, None)
+
+
+def test_threads_never_see_a_half_imported_module(tmp_path, monkeypatch):
+    # issue 19: chunks on the local thread executor imported the generated kernel at once; one thread took the
+    # module from sys.modules before its code had run ("module 'kernel_...' has no attribute 'batch'")
+    monkeypatch.setenv("RPTICI_CACHE_DIR", str(tmp_path))
+    text = "import time\ntime.sleep(0.2)\n\ndef batch():\n    return 42\n"
+    def complete(_: int):
+        module = codecache.generated_module("race", text)
+        return module, hasattr(module, "batch")  # at the moment each thread receives it
+
+    with ThreadPoolExecutor(8) as pool:
+        modules, complete_when_received = zip(*pool.map(complete, range(8)))
+    try:
+        assert all(complete_when_received)
+        assert len({id(module) for module in modules}) == 1
+    finally:
+        sys.modules.pop(modules[0].__name__, None)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..trials.registry import TrialRecord, registry
+from ..trials.registry import TrialRecord, population_for, registry
 from ..population.weighting import baseline_summary, baseline_targets, baseline_trials
 from ..trials.run import sampled_population, simulate_trial
 from ..trials.standard_of_care import for_registry_arm
@@ -46,23 +46,6 @@ UNTREATED_WORDS = ("placebo", "standard of care", "best supportive", "octreotide
 COMBINATION_ARM = "RPT + ICI"
 RPT_ALONE_ARM = "RPT alone"
 #: Record disease text → population (first match wins; SCLC before lung NET).
-DISEASE_PATTERNS = (
-    (r"prostate|mcrpc", "mcrpc"), (r"small cell lung", "sclc"), (r"merkel", "merkel"),
-    (r"lung net|lung neuroendocrine|carcinoid", "lung_net"), (r"neuroendocrine|\bnet\b", "gep_net"),
-    (r"renal|ccrcc", "ccrcc"), (r"thyroid", "dtc"), (r"neuroblastoma", "neuroblastoma"),
-)
-
-
-def population_for(record: TrialRecord) -> str:
-    """The population (disease file) that stands for the record's patients."""
-    text = " ".join(part for part in (record.disease, record.disease_status) if part).casefold()
-    for pattern, disease in DISEASE_PATTERNS:
-        if re.search(pattern, text):
-            return disease
-    raise InputError("disease", record.disease, "a disease with a virtual population (prostate, NET, SCLC, Merkel, "
-                                                "renal, thyroid, neuroblastoma)")
-
-
 @dataclass(frozen=True)
 class ReplayArm:
     name: str

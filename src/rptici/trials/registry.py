@@ -34,6 +34,7 @@ from rptici.data import load_yaml
 from rptici.data import catalogue
 from rptici.data.catalogue import normalized_name, radiopharmaceutical
 from rptici.errors import InputError, UnknownNameError
+from rptici.kinetics.biokinetics import known_agents
 from rptici.kinetics.regimen import load_regimen
 
 Role = Literal["validation", "calibration", "imported"]
@@ -187,15 +188,25 @@ class TrialRecord(_Record):
         return sum(counts) if counts else None
 
     @property
+    def population(self) -> str | None:
+        """The virtual population (disease file) that stands for the record's patients, or None."""
+        try:
+            return population_for(self)
+        except InputError:
+            return None
+
+    @property
     def replayable(self) -> bool:
-        """True when at least one regimen of the record replays."""
-        return any(status.replayable for status in self.regimens)
+        """True when the record's disease has a virtual population and at least one of its regimens replays."""
+        return self.population is not None and any(status.replayable for status in self.regimens)
 
     @property
     def replay_reason(self) -> str | None:
         """Why no regimen replays (None when one does)."""
         if self.replayable:
             return None
+        if self.population is None:
+            return f"no virtual population for the disease {self.disease!r}"
         if not self.regimens:
             return "no RPT or ICI regimen in the source"
         return "; ".join(f"{status.arm}: {status.reason}" if status.arm else str(status.reason)
@@ -397,9 +408,30 @@ def _assess(rpt: RptSpec | None, ici: IciSpec | tuple[IciSpec, ...] | None, sequ
                     load_regimen(mapping)
                 except InputError as error:
                     reason = str(error)
+            if reason is None and rpt is not None and rpt.agent_name not in known_agents():
+                reason = (f"rpt.agent {rpt.agent_name!r} has no biokinetics that the engine can run (data/biokinetics: "
+                          + ", ".join(known_agents()) + ")")
         statuses.append(RegimenStatus(arm=arm, level=level, replayable=reason is None, reason=reason,
                                       assumptions=tuple(assumptions), mapping=mapping if reason is None else None))
     return statuses
+
+
+#: Disease text of a record (regular expression) → the population file that stands for its patients.
+DISEASE_PATTERNS = (
+    (r"prostate|mcrpc", "mcrpc"), (r"small cell lung", "sclc"), (r"merkel", "merkel"),
+    (r"lung net|lung neuroendocrine|carcinoid", "lung_net"), (r"neuroendocrine|\bnet\b", "gep_net"),
+    (r"renal|ccrcc", "ccrcc"), (r"thyroid", "dtc"), (r"neuroblastoma", "neuroblastoma"),
+)
+
+
+def population_for(record: TrialRecord) -> str:
+    """The population (disease file) that stands for the record's patients."""
+    text = " ".join(part for part in (record.disease, record.disease_status) if part).casefold()
+    for pattern, disease in DISEASE_PATTERNS:
+        if re.search(pattern, text):
+            return disease
+    raise InputError("disease", record.disease, "a disease with a virtual population (prostate, NET, SCLC, Merkel, "
+                                                "renal, thyroid, neuroblastoma)")
 
 
 _RESERVED_ARM = {"name", "n", "rpt", "ici", "outcomes", "description"}

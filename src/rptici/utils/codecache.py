@@ -23,6 +23,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import ModuleType
 
@@ -34,6 +35,10 @@ except ImportError:  # pragma: no cover - Windows
 #: Value of ``RPTICI_CACHE_DIR`` that turns the disk cache off.
 OFF = "off"
 _GENERATED: set[str] = set()  # names of the modules generated in this process
+#: Serialises imports of generated modules between threads: a module is in ``sys.modules`` before its code has
+#: run, so a second thread (chunks of one run on the local thread executor) could otherwise take a module that
+#: has no functions yet ("module 'kernel_…' has no attribute 'batch'").
+_IMPORT_LOCK = threading.RLock()
 
 
 def cache_dir() -> Path | None:
@@ -91,20 +96,21 @@ def generated_module(name: str, text: str, package: str | None = None) -> Module
         return None
     stem = f"{name}_{fingerprint(text)}"
     qualified = f"{package}.{stem}" if package else stem
-    if qualified in sys.modules:
-        return sys.modules[qualified]
-    path = folder / f"{stem}.py"
-    _write_once(path, text)
-    spec = importlib.util.spec_from_file_location(qualified, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[qualified] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[qualified]
-        raise
-    _GENERATED.add(qualified)
-    return module
+    with _IMPORT_LOCK:
+        if qualified in sys.modules:
+            return sys.modules[qualified]
+        path = folder / f"{stem}.py"
+        _write_once(path, text)
+        spec = importlib.util.spec_from_file_location(qualified, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[qualified] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[qualified]
+            raise
+        _GENERATED.add(qualified)
+        return module
 
 
 def generated_name(module_name: str) -> str | None:

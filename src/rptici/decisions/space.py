@@ -136,7 +136,10 @@ class SearchSpace:
         return regimen
 
     def values_of(self, indices: tuple[int, ...] | list[int]) -> dict[str, Any]:
-        return {variable.path: variable.levels[int(index)] for variable, index in zip(self.variables, indices)}
+        """Each variable's value; ``sequence`` (and its fields) are None when the candidate has no ICI."""
+        regimen = self.regimen_of(indices)
+        return {variable.path: None if variable.path.split(".")[0] not in regimen else variable.levels[int(index)]
+                for variable, index in zip(self.variables, indices)}
 
     def fingerprint(self) -> str:
         """Hash of everything that decides a candidate's numbers (not the search settings): a history file made

@@ -42,9 +42,9 @@ def front_figure(result: dict[str, Any]) -> Figure:
         ys = np.array([_objective_value(point, y_name) for point in front])
         axes.errorbar(xs[:, 0], ys[:, 0], xerr=np.abs(xs[:, 1:].T - xs[:, 0]), yerr=np.abs(ys[:, 1:].T - ys[:, 0]),
                       fmt="o-", color="#1f77b4", ecolor="#9ecae1", capsize=2, label=f"Pareto front ({len(front)})")
-        for number, point in enumerate(front, start=1):
-            axes.annotate(str(number), (xs[number - 1, 0], ys[number - 1, 0]), textcoords="offset points",
-                          xytext=(4, 4), fontsize=8)
+        for number, point in enumerate(result["front"], start=1):  # numbered as in the report's table
+            axes.annotate(str(number), (_objective_value(point, x_name)[0], _objective_value(point, y_name)[0]),
+                          textcoords="offset points", xytext=(4, 4), fontsize=8)
     infeasible = sum(not point["feasible"] for point in result["evaluations"])
     axes.set_xlabel(x_name.replace("_", " "))
     axes.set_ylabel(y_name.replace("_", " "))

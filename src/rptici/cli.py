@@ -846,6 +846,99 @@ def economics_command(
     _run(action)
 
 
+# --- decisions (issue 17): regimens under organ limits, and who benefits --------------------------------------------
+
+@app.command("optimize")
+def optimize_command(
+        space: Path = typer.Argument(..., help="Search space (YAML), e.g. examples/decisions/lu_psma_pembrolizumab_space.yaml."),
+        out: Path = typer.Option(..., "--out", help="Folder for front.json, front.parquet, evaluations.parquet, report.html."),
+        history: Optional[Path] = typer.Option(None, "--history", help="JSON-lines history to resume from and append to (default: OUT/history.jsonl)."),
+        generations: Optional[int] = typer.Option(None, "--generations", help="Generations (default: the space file's)."),
+        population: Optional[int] = typer.Option(None, "--population", help="Candidates per generation (default: the space file's)."),
+        patients: Optional[int] = typer.Option(None, "--patients", help="Virtual patients per candidate (default: the space file's)."),
+        executor: str = typer.Option("serial", "--executor", help="serial, processes:N, dask[:N] or tcp://host:port (one generation's candidates in parallel)."),
+        as_json: bool = JSON_OPTION) -> None:
+    """Pareto front of regimens (NSGA-II over the space's choices) under organ-dose limits, from virtual trials."""
+
+    def action() -> None:
+        from .decisions.optimize import REPORT_FILE, optimize
+        from .report.decisions import write_optimize_report
+
+        _say_engine_progress()
+        result = optimize(space, out, history=history, generations=generations, population=population,
+                          patients=patients, executor=executor,
+                          progress=None if as_json else lambda done, total: typer.echo(
+                              f"generation {done}/{total}", err=True))
+        result["report"] = str(write_optimize_report(result, Path(out) / REPORT_FILE))
+        if as_json:
+            typer.echo(_json_text({key: value for key, value in result.items() if key != "evaluations"}))
+            return
+        names = [item["endpoint"] for item in result["objectives"]]
+        rows = []
+        for number, point in enumerate(result["front"], start=1):
+            cells = []
+            for name in names:
+                entry = point["endpoints"].get(name) or {}
+                interval = entry.get("interval") or [None, None]
+                cells.append(f"{_display(entry.get('value'))} [{_display(interval[0])}, {_display(interval[1])}]")
+            rows.append([str(number), _display(point["variables"])] + cells +
+                        [", ".join(f"{key} {value:.3g}" for key, value in point["doses_Gy"].items())])
+        _print_table(f"{result['name']}: Pareto front ({result['counts']['evaluated']} candidates, "
+                     f"{result['counts']['infeasible']} over a limit)", ["#", "regimen"] + names + ["organ Gy"], rows)
+        timing = result["timing"]
+        if timing["simulated_per_hour"]:
+            typer.echo(f"{timing['simulated_per_hour']:.0f} simulated candidates per hour at "
+                       f"{timing['patients_per_candidate']} patients each ({timing['wall_seconds']:.0f} s)")
+        _status_line(result["model_status"])
+        typer.echo(f"report: {result['report']}")
+
+    _run(action)
+
+
+@app.command("biomarkers")
+def biomarkers_command(
+        folder: Path = typer.Argument(..., help="Results folder of 'rptici trial run' (a control arm and an arm with the ICI)."),
+        treatment: Optional[str] = typer.Option(None, "--treatment", help="Arm with the ICI (default: the first arm that is not the control)."),
+        control: Optional[str] = typer.Option(None, "--control", help="Control arm (default: the scenario's)."),
+        endpoint: str = typer.Option("pfs", "--endpoint", help="pfs, os or psa_pfs."),
+        min_gain: float = typer.Option(1.0, "--min-gain", help="Months of restricted mean survival gain that count as benefit."),
+        alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level (Holm-adjusted for the covariates; also the enrichment design's)."),
+        power: float = typer.Option(0.8, "--power", help="Power of the enrichment design."),
+        as_json: bool = JSON_OPTION) -> None:
+    """Which baseline covariates predict outcome, which predict the benefit of adding the ICI, and an enrichment design."""
+
+    def action() -> None:
+        from .decisions.biomarkers import analyse_run
+
+        result = analyse_run(folder, treatment, control, endpoint=endpoint, min_gain_months=min_gain, alpha=alpha,
+                             power=power)
+        if as_json:
+            typer.echo(_json_text(result))
+            return
+        _print_table(f"{result['name']}: {result['treatment']} vs {result['control']}, {result['endpoint']} "
+                     f"({result['patients']} patients, {result['events']} events)",
+                     ["covariate", "prognostic HR/SD", "p (Holm)", "interaction HR/SD", "p (Holm)", "predictive"],
+                     [[row["label"], f"{row['prognostic_hr_per_sd']:.3g}", f"{row['prognostic_p_holm']:.3g}",
+                       f"{row['interaction_hr_per_sd']:.3g}", f"{row['interaction_p_holm']:.3g}",
+                       "yes" if row["predictive"] else "no"] for row in result["covariates"]])
+        selection = result["benefit"].get("selection")
+        if selection:
+            typer.echo(f"benefit (gain ≥ {result['benefit']['min_gain_months']:g} months): "
+                       f"{selection['covariate']} {selection['direction']} {selection['threshold']:.4g}: sensitivity "
+                       f"{selection['sensitivity']:.2f}, specificity {selection['specificity']:.2f}, "
+                       f"{100 * selection['prevalence']:.0f} % selected"
+                       + ("" if selection["predictive"] else " (not a significant predictor)"))
+        enrichment = result.get("enrichment")
+        if enrichment:
+            typer.echo(f"patients for {100 * enrichment['power']:.0f} % power: all-comers "
+                       f"{_display(enrichment['all_comers']['patients'])}, selected "
+                       f"{_display(enrichment['selected']['patients'])} (screened "
+                       f"{_display(enrichment['selected']['patients_screened'])})")
+        _status_line(result["model_status"])
+
+    _run(action)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

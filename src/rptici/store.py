@@ -25,7 +25,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -283,14 +283,25 @@ class ResultStore:
         return sorted(path.name for path in self.folder.iterdir()
                       if path.is_dir() and _NAME_PATTERN.fullmatch(path.name) and self.table_files(path.name))
 
-    def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """All completed chunks of ``table`` as one DataFrame, ordered by patient index (stable)."""
+    def read(self, table: str, columns: list[str] | None = None, exclude: Iterable[str] = ()) -> pd.DataFrame:
+        """All completed chunks of ``table`` as one DataFrame, ordered by patient index (stable); ``columns``:
+        only those, ``exclude``: not those (each file's other columns), so that unused columns stay on disk.
+
+        Memory: the Arrow data is released column by column as pandas takes it over, and the sort is skipped
+        where the chunks are already in patient order (as a run writes them), so a large table is held about
+        once, not three times."""
         files = self.table_files(table)
         if not files:
             return pd.DataFrame(columns=columns or [])
-        parts = [pq.read_table(path, columns=columns) for path in files]
-        frame = pa.concat_tables(parts, promote_options="default").to_pandas()
-        if PATIENT_COLUMN in frame.columns:
+        excluded = frozenset(exclude)
+        parts = [pq.read_table(path, columns=columns if not excluded else
+                               [name for name in (columns or pq.read_schema(path).names) if name not in excluded])
+                 for path in files]
+        combined = pa.concat_tables(parts, promote_options="default")
+        del parts
+        frame = combined.to_pandas(self_destruct=True, split_blocks=True)
+        del combined
+        if PATIENT_COLUMN in frame.columns and not frame[PATIENT_COLUMN].is_monotonic_increasing:
             frame = frame.sort_values(PATIENT_COLUMN, kind="stable")
         return frame.reset_index(drop=True)
 

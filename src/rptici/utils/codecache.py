@@ -23,6 +23,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import ModuleType
 
@@ -34,6 +35,10 @@ except ImportError:  # pragma: no cover - Windows
 #: Value of ``RPTICI_CACHE_DIR`` that turns the disk cache off.
 OFF = "off"
 _GENERATED: set[str] = set()  # names of the modules generated in this process
+#: Threads of one process importing a generated module wait for each other: a module is in ``sys.modules``
+#: before its code has run, and a second thread taking it from there would find it half-made (issue 15: two
+#: chunks starting at once on the thread executor, "module 'kernel_...' has no attribute 'batch'").
+_IMPORTING = threading.RLock()
 
 
 def cache_dir() -> Path | None:
@@ -91,9 +96,12 @@ def generated_module(name: str, text: str, package: str | None = None) -> Module
         return None
     stem = f"{name}_{fingerprint(text)}"
     qualified = f"{package}.{stem}" if package else stem
-    if qualified in sys.modules:
-        return sys.modules[qualified]
-    path = folder / f"{stem}.py"
+    with _IMPORTING:
+        return sys.modules.get(qualified) or _import_generated(qualified, folder / f"{stem}.py", text)
+
+
+def _import_generated(qualified: str, path: Path, text: str) -> ModuleType:
+    """Write ``text`` to ``path`` (once) and import it as ``qualified`` (the caller holds :data:`_IMPORTING`)."""
     _write_once(path, text)
     spec = importlib.util.spec_from_file_location(qualified, path)
     module = importlib.util.module_from_spec(spec)

@@ -191,3 +191,48 @@ def test_dask_spec_starts_and_stops_its_own_cluster(reference_results: pd.DataFr
     finally:
         pool.shutdown()
     assert pool.client.status == "closed"
+
+
+def test_lazy_chunks_are_built_only_while_in_flight(reference_results: pd.DataFrame) -> None:
+    """Issue 15: with ``max_pending="auto"`` a lazy mapping builds each chunk when it is submitted, so a run holds
+    the chunks in flight only (here 2 per thread, at least 4), and the results are the same."""
+    from rptici.parallel import MIN_PENDING, LazyChunks
+
+    ranges = chunk_ranges(PATIENTS, 5)
+    built, live, most = [], set(), [0]
+    lock = threading.Lock()
+
+    def build(index: int) -> tuple[int, tuple[int, range]]:
+        with lock:
+            built.append(index)
+            live.add(index)
+            most[0] = max(most[0], len(live))
+        return index, (SEED, ranges[index])
+
+    def run(chunk):
+        return simulate_chunk(chunk[1])
+
+    def done(index, tables):
+        with lock:
+            live.discard(index)
+        results[index] = tables["patients"]
+
+    results: dict[int, pd.DataFrame] = {}
+    chunks = LazyChunks(range(len(ranges)), build)
+    assert len(chunks) == len(ranges) and list(chunks) == list(range(len(ranges))) and not built
+    report = run_chunks(run, chunks, "threads:2", on_result=done, max_pending="auto")
+    assert report.ok and sorted(built) == list(range(len(ranges)))
+    assert most[0] <= max(MIN_PENDING, 2 * 2)
+    pd.testing.assert_frame_equal(pd.concat([results[index] for index in sorted(results)], ignore_index=True),
+                                  reference_results)
+    with pytest.raises(KeyError):
+        chunks[len(ranges)]
+
+
+def test_progress_counts_items() -> None:
+    """Issue 15: the progress bar can count patients (chunk size per chunk, capped at the total)."""
+    from rptici.parallel import RichProgress
+
+    bar = RichProgress("patients", items_per_chunk=2000, items=4500)
+    assert bar._scaled(0, 3) == (0, 4500) and bar._scaled(2, 3) == (4000, 4500) and bar._scaled(3, 3) == (4500, 4500)
+    assert RichProgress("chunks")._scaled(2, 3) == (2, 3)

@@ -153,3 +153,14 @@ def test_names_outside_the_folder_are_rejected(tmp_path, name: str) -> None:
     with pytest.raises(InputError, match="path"):
         store.database(name + "x.duckdb" if name else "../x.duckdb")
     assert not (tmp_path / "outside").exists() and store.completed_chunks() == []
+
+
+def test_read_can_leave_columns_on_disk(tmp_path) -> None:
+    """Issue 15: ``exclude`` reads every other column (a summary of 10^6 patients leaves what it does not use)."""
+    store = make_store(tmp_path / "run")
+    for index in (0, 1):
+        store.write_chunk(index, chunk_tables(index))
+    whole = store.read("patients")
+    part = store.read("patients", exclude={"arm", "no_such_column"})
+    assert "arm" not in part.columns and "arm" in whole.columns
+    pd.testing.assert_frame_equal(part, whole.drop(columns="arm"))

@@ -566,11 +566,13 @@ def trial_run(scenario: Path = typer.Argument(..., help="Trial scenario (YAML), 
     def action() -> None:
         from .api import predict, run_trial, summarize
         from .parallel import RichProgress
+        from .trials.run import run_size
 
         if as_json:
             run = run_trial(scenario, out, patients=patients, seed=seed, chunk_size=chunk_size, executor=executor)
         else:
-            with RichProgress("chunks") as bar:
+            total, size = run_size(scenario, patients, chunk_size)
+            with RichProgress("patients", items_per_chunk=size, items=total) as bar:
                 run = run_trial(scenario, out, patients=patients, seed=seed, chunk_size=chunk_size,
                                 executor=executor, progress=bar)
         with run.store.database("results.duckdb"):

@@ -131,6 +131,21 @@ def _import_distributed():
     return distributed
 
 
+def worker_environment(workers: int) -> dict[str, str]:
+    """Environment of local worker processes: the compiled kernel's threads (``NUMBA_NUM_THREADS``) share the
+    cores among the workers, so that N workers on N cores do not run N² threads; an explicit setting is kept."""
+    if "NUMBA_NUM_THREADS" in os.environ:
+        return {"NUMBA_NUM_THREADS": os.environ["NUMBA_NUM_THREADS"]}
+    return {"NUMBA_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // max(1, workers)))}
+
+
+def _share_cores(threads: int) -> None:
+    """Process-pool initializer: the compiled kernel runs ``threads`` threads in this worker."""
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
 def executor_from(spec: Any = None, workers: int | None = None) -> tuple[futures.Executor, bool]:
     """An executor for ``spec`` (see the module docstring) and whether the caller owns it (must shut it down).
 
@@ -151,11 +166,14 @@ def executor_from(spec: Any = None, workers: int | None = None) -> tuple[futures
             return futures.ThreadPoolExecutor(_parse_workers(text, count, workers), thread_name_prefix="rptici"), True
         if kind == "processes":
             count_workers = _parse_workers(text, count, workers)
-            return futures.ProcessPoolExecutor(count_workers, mp_context=_process_context()), True
+            return futures.ProcessPoolExecutor(count_workers, mp_context=_process_context(), initializer=_share_cores,
+                                               initargs=(int(worker_environment(count_workers)["NUMBA_NUM_THREADS"]),)
+                                               ), True
         if kind == "dask":
             distributed = _import_distributed()
-            cluster = distributed.LocalCluster(n_workers=_parse_workers(text, count, workers), threads_per_worker=1,
-                                               processes=True, dashboard_address=None)
+            count_workers = _parse_workers(text, count, workers)
+            cluster = distributed.LocalCluster(n_workers=count_workers, threads_per_worker=1, processes=True,
+                                               dashboard_address=None, env=worker_environment(count_workers))
             return DaskExecutor(distributed.Client(cluster), owns_client=True, cluster=cluster), True
         raise InputError("executor", spec, "'local', 'serial', 'threads[:N]', 'processes[:N]', 'dask[:N]', "
                                            "a scheduler address 'tcp://host:port', an Executor or a Dask Client")
@@ -210,10 +228,50 @@ def _failure(index: int, stage: str, error: BaseException) -> ChunkFailure:
     return ChunkFailure(index=index, stage=stage, error=f"{type(error).__name__}: {error}", traceback=text)
 
 
-def _as_indexed(chunks: Mapping[int, Any] | Iterable[Any]) -> list[tuple[int, Any]]:
+def _as_indexed(chunks: Mapping[int, Any] | Iterable[Any]) -> tuple[list[int], Callable[[int], Any]]:
+    """(chunk indices in order, index → chunk): a mapping's chunks are looked up only when submitted, so a
+    lazy mapping (:class:`LazyChunks`) builds each chunk just in time and memory holds the pending ones only."""
     if isinstance(chunks, Mapping):
-        return sorted(chunks.items(), key=lambda item: item[0])
-    return list(enumerate(chunks))
+        return sorted(chunks), chunks.__getitem__
+    items = list(chunks)
+    return list(range(len(items))), items.__getitem__
+
+
+class LazyChunks(Mapping):
+    """A read-only mapping index → ``build(index)`` over ``indices``, built on access (not cached): with
+    ``run_chunks(max_pending=...)`` only the chunks in flight exist at any time."""
+
+    def __init__(self, indices: Iterable[int], build: Callable[[int], Any]):
+        self._indices = sorted(int(index) for index in indices)
+        self._members = frozenset(self._indices)
+        self._build = build
+
+    def __getitem__(self, index: int) -> Any:
+        if index not in self._members:
+            raise KeyError(index)
+        return self._build(index)
+
+    def __iter__(self):
+        return iter(self._indices)
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+
+def executor_slots(pool: Any) -> int:
+    """How many chunks ``pool`` runs at once: its workers (threads, processes, Dask workers × threads), 1 if unknown."""
+    if isinstance(pool, DaskExecutor):
+        try:
+            workers = pool.client.scheduler_info().get("workers", {})
+            return max(1, sum(int(worker.get("nthreads", 1)) for worker in workers.values()))
+        except Exception:  # noqa: BLE001 -- a scheduler that does not answer: the window stays small
+            return 1
+    return max(1, int(getattr(pool, "_max_workers", 1) or 1))
+
+
+#: ``max_pending="auto"``: chunks in flight per slot of the executor (one running, one or two queued, so
+#: that no worker waits for the next chunk), and the least window whatever the executor says.
+PENDING_PER_SLOT, MIN_PENDING = 2, 4
 
 
 def run_chunks(function: Callable[[Any], Any], chunks: Mapping[int, Any] | Iterable[Any],
@@ -225,15 +283,16 @@ def run_chunks(function: Callable[[Any], Any], chunks: Mapping[int, Any] | Itera
     ``chunks`` is a mapping of chunk index to chunk (e.g. only the missing ones of a resumed run) or a
     sequence, indexed by position. Results are gathered as they complete and ``on_result`` runs in the
     calling thread, one at a time, so it may write files without locks; a result is released once handled,
-    so memory holds at most ``max_pending`` chunks (default: all submitted at once). An exception in a
+    so memory holds at most ``max_pending`` chunks (default: all submitted at once; ``"auto"``:
+    :data:`PENDING_PER_SLOT` per worker of the executor, at least :data:`MIN_PENDING`). An exception in a
     chunk (or in its ``on_result``) is recorded with its traceback and the other chunks continue.
     ``progress(done, total)`` is called at the start and after each chunk. An executor made from a spec is
     shut down on return, also on KeyboardInterrupt (pending chunks are cancelled).
     """
-    if max_pending is not None and (isinstance(max_pending, bool) or not isinstance(max_pending, int)
-                                    or max_pending < 1):
-        raise InputError("max_pending", max_pending, "None or an integer >= 1")
-    queue = _as_indexed(chunks)
+    if max_pending is not None and max_pending != "auto" and (
+            isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1):
+        raise InputError("max_pending", max_pending, "None, 'auto' or an integer >= 1")
+    queue, chunk_at = _as_indexed(chunks)
     queue.reverse()  # pop() from the end submits in index order
     report = ChunkReport()
     total, done = len(queue), 0
@@ -243,15 +302,16 @@ def run_chunks(function: Callable[[Any], Any], chunks: Mapping[int, Any] | Itera
     if not queue:
         return report
     pool, owned = executor_from(executor, workers)
-    window = max_pending or total
+    window = max(MIN_PENDING, PENDING_PER_SLOT * executor_slots(pool)) if max_pending == "auto" \
+        else max_pending or total
     pending: dict[futures.Future, int] = {}
     finished = False
     try:
         while queue or pending:
             while queue and len(pending) < window:
-                index, chunk = queue.pop()
+                index = queue.pop()
                 try:
-                    pending[pool.submit(function, chunk)] = index
+                    pending[pool.submit(function, chunk_at(index))] = index
                 except Exception as error:  # noqa: BLE001 -- e.g. an argument Dask cannot serialise
                     report.failed.append(_failure(index, "submit", error))
                     done += 1
@@ -292,19 +352,41 @@ def run_chunks(function: Callable[[Any], Any], chunks: Mapping[int, Any] | Itera
     return report
 
 
+def _rate_column(unit: str) -> Any:
+    """A rich column showing the measured rate in ``unit`` per second (blank until rich has an estimate)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.0f} {unit}/s", style="progress.data.speed")
+
+    return RateColumn()
+
+
 class RichProgress:
     """A rich progress bar usable as ``run_chunks(..., progress=bar)``; use it as a context manager.
 
-    ``with RichProgress("chunks") as bar: run_chunks(..., progress=bar)``
+    ``with RichProgress("chunks") as bar: run_chunks(..., progress=bar)``. With ``items_per_chunk`` (e.g. the
+    chunk size) it counts items instead of chunks: ``RichProgress("patients", items_per_chunk=2000,
+    items=10**6)`` shows patients done of the total, patients per second and the time left (ETA), ``items``
+    capping the count where the last chunk is shorter.
     """
 
-    def __init__(self, description: str = "chunks", *, transient: bool = False, console: Any = None):
+    def __init__(self, description: str = "chunks", *, transient: bool = False, console: Any = None,
+                 items_per_chunk: int | None = None, items: int | None = None):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
             TimeRemainingColumn
 
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), TimeRemainingColumn(), transient=transient, console=console)
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+        if items_per_chunk is not None:
+            columns.append(_rate_column(description))
+        self._progress = Progress(*columns, TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                  transient=transient, console=console)
         self._description = description
+        self._per_chunk = items_per_chunk
+        self._items = items
         self._task: Any = None
 
     def __enter__(self) -> "RichProgress":
@@ -314,7 +396,15 @@ class RichProgress:
     def __exit__(self, *exception: object) -> None:
         self._progress.stop()
 
+    def _scaled(self, chunks: int, total: int) -> tuple[int, int]:
+        """(done, total) in items: chunks × items per chunk, capped at ``items`` (a shorter last chunk)."""
+        if self._per_chunk is None:
+            return chunks, total
+        whole = total * self._per_chunk if self._items is None else min(total * self._per_chunk, self._items)
+        return min(chunks * self._per_chunk, whole), whole
+
     def __call__(self, done: int, total: int) -> None:
+        done, total = self._scaled(done, total)
         if self._task is None:
             self._task = self._progress.add_task(self._description, total=total)
         self._progress.update(self._task, completed=done, total=total)

@@ -25,7 +25,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -283,14 +283,33 @@ class ResultStore:
         return sorted(path.name for path in self.folder.iterdir()
                       if path.is_dir() and _NAME_PATTERN.fullmatch(path.name) and self.table_files(path.name))
 
-    def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """All completed chunks of ``table`` as one DataFrame, ordered by patient index (stable)."""
+    def read(self, table: str, columns: list[str] | None = None, exclude: Iterable[str] = ()) -> pd.DataFrame:
+        """All completed chunks of ``table`` as one DataFrame, ordered by patient index (stable); ``columns``:
+        only those, ``exclude``: not those (each file's other columns), so that unused columns stay on disk.
+
+        Memory: where every file has the same columns (as a run writes them), each file goes to pandas on its own
+        and the pieces are joined once, so a large table is held about twice at the peak, not as Arrow tables,
+        their concatenation and its conversion at once; the sort is skipped where the chunks are already in
+        patient order. Files with different columns are joined by Arrow (missing columns as nulls)."""
         files = self.table_files(table)
         if not files:
             return pd.DataFrame(columns=columns or [])
-        parts = [pq.read_table(path, columns=columns) for path in files]
-        frame = pa.concat_tables(parts, promote_options="default").to_pandas()
-        if PATIENT_COLUMN in frame.columns:
+        excluded = frozenset(exclude)
+        schemas = [pq.read_schema(path) for path in files]
+
+        def wanted(schema: pa.Schema) -> list[str] | None:
+            if not excluded:
+                return columns
+            return [name for name in (columns or schema.names) if name not in excluded]
+
+        if all(schema.equals(schemas[0]) for schema in schemas):
+            names = wanted(schemas[0])
+            frame = pd.concat([pq.read_table(path, columns=names).to_pandas() for path in files], ignore_index=True)
+        else:
+            parts = [pq.read_table(path, columns=wanted(schema)) for path, schema in zip(files, schemas)]
+            frame = pa.concat_tables(parts, promote_options="default").to_pandas()
+            del parts
+        if PATIENT_COLUMN in frame.columns and not frame[PATIENT_COLUMN].is_monotonic_increasing:
             frame = frame.sort_values(PATIENT_COLUMN, kind="stable")
         return frame.reset_index(drop=True)
 

@@ -36,3 +36,18 @@ def test_the_patient_table_is_bit_identical_for_any_chunk_size(tmp_path):
             left, right = whole[column].to_numpy(), other[column].to_numpy()
             if left.dtype.kind == "f":
                 assert np.array_equal(left.view(np.int64), right.view(np.int64)), column
+
+
+def test_threads_processes_and_dask_workers_give_the_same_table(tmp_path):
+    """Issue 15: the real trial on a LocalCluster of two worker processes (and on threads, and on a process pool),
+    with other chunk sizes, gives the serial run's patient table bit for bit."""
+    import pytest
+
+    pytest.importorskip("distributed")
+    whole = _patients(tmp_path / "serial", 30)
+    for name, executor, size in (("threads", "threads:2", 7), ("processes", "processes:2", 11),
+                                 ("dask", "dask:2", 4)):
+        run = run_trial(SCENARIO, tmp_path / name, chunk_size=size, executor=executor)
+        assert run.report.ok, run.report.summary()
+        other = ResultStore(tmp_path / name).read("patients").sort_values("patient", ignore_index=True)
+        pd.testing.assert_frame_equal(whole, other, check_exact=True, obj=name)

@@ -119,6 +119,14 @@ def dose_warnings(patients: pd.DataFrame, arms: Sequence[str]) -> list[str]:
     return lines
 
 
+#: Per-patient columns the summary never reads (baseline covariates, exposure, the α part of the marrow dose): left
+#: on disk, so that a million-patient summary holds only what it uses.
+UNREAD_COLUMNS = frozenset({"age_years", "weight_kg", "lesion_count", "baseline_sum_diameters_mm",
+                            "baseline_volume_mL", "target_uptake", "pdl1", "immune_infiltration", "alpha_per_Gy",
+                            "lymphocytes_1e9_per_L", "psa_ng_per_mL", "ici_exposure_days",
+                            "marrow_alpha_dose_Gy", "rpt_stop_days", "ici_stop_days"})
+
+
 def summarize(folder: str | Path) -> dict[str, Any]:
     """Summary of the run in ``folder`` (completed chunks only; ``complete`` says whether all are done)."""
     from ..store import ResultStore
@@ -134,7 +142,8 @@ def summarize(folder: str | Path) -> dict[str, Any]:
     from ..trials.scenario import load_trial_scenario
 
     follow_up = float(to_months(load_trial_scenario(scenario).follow_up_days))
-    summary = summarize_tables(store.read("patients"), arms, control, follow_up, store.failures())
+    summary = summarize_tables(store.read("patients", exclude=UNREAD_COLUMNS), arms, control, follow_up,
+                               store.failures())
     summary.update(name=scenario.get("name"), disease=scenario.get("disease"), seed=store.manifest.seed,
                    complete=store.is_complete(), chunks_done=len(store.completed_chunks()),
                    chunks=store.manifest.chunks, calibration=document.get("calibration", {}).get("source"))

@@ -322,7 +322,8 @@ def default_times(regimen: Regimen, weight_kg: np.ndarray, step_days: float = 1.
 
 def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: object = None, sex: str = "male",
                  rbe: float | None = None, risk_factors: Sequence[str] = (),
-                 site_selective: bool = False, stop_days: object = None) -> RegimenDose:
+                 site_selective: bool = False, stop_days: object = None, targets: Sequence[str] | None = None,
+                 antibody: bool = True) -> RegimenDose:
     """Activity(t), dose rate(t), cumulative and total absorbed dose, BED and limits of every organ and lesion,
     and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``;
     ``site_selective``: lesions at sites the agent does not reach take up nothing (``biokinetic_model``).
@@ -331,6 +332,9 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     from the data file). ``risk_factors`` (e.g. ``["renal"]``): limits for patients with them apply; without,
     such a limit is reported as not applicable, with the reason. ``stop_days`` (one per patient, inf for never):
     cycles after that day are not given (treatment stopped at progression). Linear biokinetics (closed form) only.
+    ``targets``: only these targets (those of the agent among them, in its order), for callers that need a few
+    organs (a trial's toxicity): each target's numbers are those of the full call, the other targets cost
+    nothing. ``antibody`` False leaves out the antibody's concentration and occupancy.
     """
     if regimen.rpt is None:
         raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule")
@@ -344,6 +348,8 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
         raise InputError("times", times, "finite times >= 0 (d)")
     alpha_rbe = check_rbe(rbe)
     masses = target_masses(agent, covariates, model.compartments, sex)
+    if targets is not None:
+        masses = {name: mass for name, mass in masses.items() if name in targets}
     modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"))
     amplitudes, rates = model.exponential_modes()
     administration_times, administered = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
@@ -395,7 +401,7 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
         activity_amplitudes=amplitudes, activity_MBq=activity_MBq, dose_rate_Gy_per_day=dose_rate,
         cumulative_dose_Gy=cumulative, absorbed_dose_Gy=absorbed, rbe_weighted_dose_Gy=weighted, alpha_rbe=alpha_rbe,
         g_factor=g, bed_Gy=bed, eqd2_Gy=eqd2_values, limits=limits)
-    if regimen.ici_schedules:
+    if antibody and regimen.ici_schedules:
         _add_antibody(result, regimen, covariates)
     return result
 

@@ -39,7 +39,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ import pandas as pd
 from .. import seeds
 from ..errors import InputError
 from ..immunity.table import MAX_LESIONS
-from ..parallel import ChunkReport, chunk_ranges, run_chunks
+from ..parallel import ChunkReport, LazyChunks, chunk_ranges, run_chunks
 from ..population import Population, load_disease, patient_streams, sample_population
 from ..population.weighting import POOL_FACTOR, Weighting, weighted_cohort
 from ..store import ResultStore, scenario_hash
@@ -148,6 +148,10 @@ def output_grid(scenario: TrialScenario) -> tuple[np.ndarray, np.ndarray, np.nda
 RADIATION_GRADED = ("kidney", "salivary", "platelets", "neutrophils", "haemoglobin")
 
 
+#: The targets whose doses the toxicity models take (only these are computed: the others cost as much again).
+DOSE_TARGETS = ("kidneys", "salivary_glands", "red_marrow")
+
+
 def _organ_doses(regimen, population: Population, site_selective: bool = False,
                  stop_days: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Kidney and salivary BED (Gy), RBE-weighted red-marrow dose and its α part (Gy) per patient; empty without RPT.
@@ -160,13 +164,14 @@ def _organ_doses(regimen, population: Population, site_selective: bool = False,
     covariates = population.kinetic_covariates()
     try:
         result = regimen_dose(regimen, covariates, times=np.array([0.0]), site_selective=site_selective,
-                              stop_days=stop_days)
+                              stop_days=stop_days, targets=DOSE_TARGETS, antibody=False)
     except InputError as error:
         if error.field != "lesion_masses_g":
             raise
         covariates = dataclasses.replace(covariates, lesion_masses_g=np.zeros((len(population), 0)),
                                          lesion_uptake_factors=None, lesion_sites=None)
-        result = regimen_dose(regimen, covariates, times=np.array([0.0]), stop_days=stop_days)
+        result = regimen_dose(regimen, covariates, times=np.array([0.0]), stop_days=stop_days, targets=DOSE_TARGETS,
+                              antibody=False)
     alpha_part = (result.rbe_weighted_dose_Gy - result.absorbed_dose_Gy) * (
         result.alpha_rbe / (result.alpha_rbe - 1.0) if result.alpha_rbe > 1.0 else 0.0)
     doses = {}
@@ -545,16 +550,32 @@ def _resolved(scenario: TrialScenario, patients: int | None, seed: int | None, c
     return int(sum(counts)), int(seed), int(chunk_size), counts
 
 
+def run_size(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[str], patients: int | None = None,
+             chunk_size: int | None = None) -> tuple[int, int]:
+    """(patients, chunk size) a run of ``scenario`` will have (the scenario's where not given): for progress
+    displays."""
+    total, _, size, _ = _resolved(load_trial_scenario(scenario), patients, None, chunk_size)
+    return total, size
+
+
 def chunk_tasks(scenario: TrialScenario, patients: int | None = None, seed: int | None = None,
-                chunk_size: int | None = None, calibration: Calibration | None = None) -> dict[int, ChunkTask]:
-    """The chunks of a trial, by index (the population is sampled once for the whole trial)."""
+                chunk_size: int | None = None, calibration: Calibration | None = None,
+                indices: Iterable[int] | None = None) -> Mapping[int, ChunkTask]:
+    """The chunks of a trial by index (``indices``: only those), each built when it is looked up
+    (:class:`rptici.parallel.LazyChunks`), so that a million-patient run holds its population once and only
+    the chunks in flight beside it (the population is sampled once for the whole trial)."""
     total, seed, chunk_size, counts = _resolved(scenario, patients, seed, chunk_size)
     calibration = load_calibration(scenario.calibration) if calibration is None else calibration
     population = calibrated_population(scenario, total, seed, calibration)
     arms = allocate(counts, seed)
-    return {index: ChunkTask(scenario, calibration, population.subset(np.arange(part.start, part.stop)),
-                             arms[part.start:part.stop], part.start, part.stop, seed)
-            for index, part in enumerate(chunk_ranges(total, chunk_size))}
+    ranges = chunk_ranges(total, chunk_size)
+
+    def build(index: int) -> ChunkTask:
+        part = ranges[index]
+        return ChunkTask(scenario, calibration, population.subset(np.arange(part.start, part.stop)),
+                         arms[part.start:part.stop], part.start, part.stop, seed)
+
+    return LazyChunks(range(len(ranges)) if indices is None else indices, build)
 
 
 def simulate_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[str], *, patients: int | None = None,
@@ -596,9 +617,9 @@ def run_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[st
                         chunk_size=chunk_size)
     _write_scenario(store.folder, scenario, counts, calibration)
     missing = store.missing_chunks()
-    tasks = chunk_tasks(scenario, patients, seed, chunk_size, calibration) if missing else {}
-    report = run_chunks(simulate_chunk, {index: tasks[index] for index in missing}, executor=executor,
-                        on_result=store.write_chunk, progress=progress)
+    tasks = chunk_tasks(scenario, patients, seed, chunk_size, calibration, missing) if missing else {}
+    report = run_chunks(simulate_chunk, tasks, executor=executor, on_result=store.write_chunk, progress=progress,
+                        max_pending="auto")
     return TrialRun(store.folder, scenario, report)
 
 

@@ -101,7 +101,8 @@ def _dose_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def number(value: Any, digits: int = 3) -> str:
-    """A number for a clinician: ``digits`` significant figures, thousands separated, never in scientific notation
+    """A number for a clinician: ``digits`` significant figures (all the digits of the whole part), thousands
+    separated, never in scientific notation
     ('–' for a missing value)."""
     if value is None:
         return "–"

@@ -132,6 +132,11 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
         return FileResponse(PLOTLY_JS, media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=86400"})
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        """No icon (pages say so with an empty data: icon; the run reports, written elsewhere, ask here)."""
+        return Response(status_code=204)
+
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.exception_handler(InputError)

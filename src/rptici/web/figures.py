@@ -153,7 +153,11 @@ def activity_figure(section: Any) -> go.Figure:
     for day in np.asarray(section.administration_times if section.administration_times is not None else [], float):
         figure.add_vline(x=float(day), line=dict(dash="dot", width=1, color="#888"))
     figure.update_xaxes(title="days from the first administration", rangemode="tozero")
-    figure.update_yaxes(title="activity (MBq)", type="log", exponentformat="none", separatethousands=True)
+    peak = max((float(np.nanmax(values)) for values in section.activity_MBq.values()
+                if np.any(np.asarray(values, dtype=float) > 0)), default=1.0)
+    # four decades below the peak: the washout that matters, not the decay to nothing after the last cycle
+    figure.update_yaxes(title="activity (MBq)", type="log", exponentformat="none", separatethousands=True,
+                        range=[np.log10(peak) - 4, np.log10(peak) + 0.2])
     return _layout(figure, f"{section.arm}: activity in the body (dotted: administrations)", height=420)
 
 
@@ -178,4 +182,6 @@ def patient_figure(result: Any) -> go.Figure:
                          row=index // 2 + 1, col=index % 2 + 1)
     figure.update_xaxes(title="days", rangemode="tozero")
     figure.update_yaxes(rangemode="tozero", exponentformat="none", separatethousands=True)
-    return _layout(figure, "One virtual patient over time", height=620)
+    _layout(figure, "One virtual patient over time", height=640)
+    figure.update_layout(margin=dict(l=60, r=20, t=90, b=50))
+    return figure

@@ -95,9 +95,17 @@ def _plain_error(text: str) -> str:
 def _dose_row(row: Mapping[str, Any]) -> dict[str, Any]:
     limits = []
     for limit in row.get("limits") or ():
-        limits.append({**limit, "label": str(limit.get("name", "")).replace("_", " "),
-                       "applies": limit.get("applies", True)})
+        limits.append({**limit, "label": _limit_label(limit), "applies": limit.get("applies", True)})
     return {**row, "limits": limits}
+
+
+def _limit_label(limit: Mapping[str, Any]) -> str:
+    """'bed' -> 'BED limit'; 'mean_eqd2_liver_metastases' -> 'mean EQD2 liver metastases'."""
+    name, quantity = str(limit.get("name", "")), str(limit.get("quantity", ""))
+    if name == quantity:
+        return "absorbed-dose limit" if quantity == "dose" else f"{quantity.upper()} limit"
+    words = [word.upper() if word in ("bed", "eqd2", "dose") and word == quantity else word for word in name.split("_")]
+    return " ".join(words)
 
 
 def number(value: Any, digits: int = 3) -> str:

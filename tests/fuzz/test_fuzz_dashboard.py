@@ -84,3 +84,50 @@ def test_fuzzed_registry_requests_are_answered_with_a_page_or_a_refusal(client, 
     for page in (f"/runs/{name}", f"/runs/{name}/status", f"/runs/{name}/results", f"/runs/{name}/download/{name}",
                  f"/?run={name}"):
         answered(client.get(page))
+
+
+# -- issue 19, item 8: the dosimetry and single-patient forms, and arms with two checkpoint inhibitors ----------
+DOUBLET_FORM = dict(FORM, a_ici_agent="nivolumab", a_ici_dose="1 mg/kg", a_ici_interval="q3w", a_ici_infusions="4",
+                    a_ici2_agent="ipilimumab", a_ici2_dose="3 mg/kg", a_ici2_interval="q3w", a_ici2_infusions="4",
+                    a_ici2_start="3 weeks")
+
+
+def refused_simulation(scenario):  # the web layer only: a valid patient form is refused as the engine might
+    from rptici.errors import InputError
+
+    raise InputError("patient", "stand-in", "a simulation (this test runs none)")
+
+
+@pytest.fixture(scope="module")
+def pages_client(tmp_path_factory):
+    from rptici.web.pages import patient_default_form
+
+    app = create_app(tmp_path_factory.mktemp("dashboard_pages"), runner=stand_in_trial,
+                     summarizer=lambda folder: {"arms": []}, simulator=refused_simulation)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as test_client:
+        yield test_client, {**DOUBLET_FORM, **patient_default_form(), **{key: value for key, value in
+                                                                         DOUBLET_FORM.items() if key.startswith("a_")}}
+
+
+@st.composite
+def doublet_forms(draw, base: dict[str, str]) -> dict[str, str]:
+    """``base`` with one to four fields (mostly of the checkpoint inhibitors and the patient) changed or removed."""
+    form = dict(base)
+    names = sorted(name for name in form if "ici" in name or name.startswith("p_")) or sorted(form)
+    for _ in range(draw(st.integers(1, 4))):
+        name = draw(st.one_of(st.sampled_from(names), st.sampled_from(sorted(form))))
+        if draw(st.booleans()):
+            form[name] = draw(st.one_of(field_values, st.sampled_from(["pembrolizumab", "ipilimumab", "Zevalin",
+                                                                       "[131I]NaI", "2 years", "q3w", "0 weeks"])))
+        else:
+            form.pop(name, None)
+    return form
+
+
+@fuzz_settings(150)
+@given(data=st.data())
+def test_fuzzed_dosimetry_and_patient_forms_are_answered_with_a_page_or_a_refusal(pages_client, data):
+    client, base = pages_client
+    form = data.draw(doublet_forms(base))
+    for path in ("/dosimetry", "/patient", "/runs"):
+        answered(client.post(path, data=form, follow_redirects=False))

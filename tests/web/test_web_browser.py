@@ -204,3 +204,103 @@ def test_registry_filter_and_replay(page):
     shot(page, "replay")
     assert "psa50" in page.locator("#replay-table").inner_text()
     assert set(km_traces(page)) == {"RPT + ICI", "RPT alone"}
+
+
+# -- issue 19, item 8: every agent, two checkpoint inhibitors, dosimetry, one patient, the full report -----------
+DOUBLET = (("ici_agent", "nivolumab"), ("ici_dose", "1 mg/kg"), ("ici_interval", "q3w"), ("ici_infusions", "4"),
+           ("ici2_agent", "ipilimumab"), ("ici2_dose", "3 mg/kg"), ("ici2_interval", "q3w"), ("ici2_infusions", "4"))
+
+
+def console_errors(page) -> list[str]:
+    """Collects the page's console errors and uncaught exceptions from now on (the list fills as they come)."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def fill_doublet(page, arm: str = "a") -> None:
+    for field, value in DOUBLET:
+        selector = f"#field-{arm}_{field}"
+        if field.endswith("agent"):
+            page.select_option(selector, value)
+        else:
+            page.fill(selector, value)
+
+
+def test_every_agent_offered_greyed_ones_explained_and_the_doublets_dosimetry(page):
+    errors = console_errors(page)
+    page.goto("/")
+    options = page.locator("#field-a_rpt_agent option")
+    assert options.count() == 11  # "none" and the 10 catalogued radiopharmaceuticals
+    disabled = page.locator("#field-a_rpt_agent option:disabled")
+    assert disabled.count() == 7
+    assert "no biokinetic model" in disabled.first.get_attribute("title")
+    page.click("#agent-notes summary")
+    assert "Azedra" in page.locator("#agent-notes").inner_text()
+    fill_doublet(page)
+    page.click("#dosimetry-button")
+    page.wait_for_url("**/dosimetry")
+    page.wait_for_selector("#activity-0 .main-svg")
+    shot(page, "dosimetry")
+    assert "Model status." in page.locator("#model-status").inner_text()
+    table = page.locator("#dose-table-A")
+    assert table.locator("tr[data-target='kidneys']").count() == 1
+    assert "margin (Gy)" in table.inner_text()
+    assert "nivolumab (PD-1)" in page.locator("#occupancy-A").inner_text()
+    # the regimen round-trips into the dosimetry page's own form
+    assert page.locator("#field-a_ici2_agent").input_value() == "ipilimumab"
+    assert errors == []
+
+
+def test_one_patient_page_draws_the_trajectories(page):
+    errors = console_errors(page)
+    page.goto("/patient")
+    page.fill("#field-p_days", "120")
+    fill_doublet(page)
+    page.click("#simulate-button")
+    page.wait_for_selector("#patient-trajectories .main-svg")
+    shot(page, "patient")
+    titles = page.locator("#patient-trajectories .gtitle, #patient-trajectories .annotation-text").all_text_contents()
+    for title in ("Sum of lesion diameters (mm)", "PSA (ng/mL)", "Lymphocytes (10⁹/L)", "Checkpoint occupancy (%)"):
+        assert title in titles, titles
+    traces = page.evaluate("() => document.getElementById('patient-trajectories')._fullData.map(t => t.y.length)")
+    assert traces == [121] * 4
+    assert "best change of the sum of diameters" in page.locator("#patient-table").inner_text()
+    assert "calibration 'none'" in page.locator("#model-status").inner_text()
+    assert errors == []
+    # a bad value: the message beside its field, in words (the page comes with HTTP 422, which the console notes)
+    page.fill("#field-p_weight", "80 furlongs")
+    page.click("#simulate-button")
+    message = page.locator("#error-p_weight")
+    message.wait_for()
+    assert "80 furlongs" in message.inner_text() and "mass" in message.inner_text()
+    assert all("status of 422" in error for error in errors), errors
+
+
+def test_a_doublet_trial_links_its_full_report_and_every_page_is_clean(page):
+    errors = console_errors(page)
+    page.goto("/")
+    page.fill("#field-patients", "10")
+    page.fill("#field-follow_up_months", "6")
+    fill_doublet(page)
+    run_and_wait(page)
+    assert "ipilimumab 3 mg/kg" in page.locator("#summary-table thead").inner_text()
+    with page.context.expect_page() as opened:
+        page.click("#report-link")
+    report = opened.value
+    report_errors = console_errors(report)
+    report.wait_for_load_state()
+    shot(report, "report")
+    assert "ipilimumab" in report.content() and report.locator("h1").count() >= 1
+    assert report_errors == []
+    page.click("#dosimetry-link")
+    page.wait_for_selector("#dose-table-A")
+    for path in ("/", "/runs", "/registry", "/dosimetry", "/patient"):
+        page.goto(path)
+        page.wait_for_load_state("load")
+        assert page.locator("main h1").count() == 1, path
+    page.goto("/registry")
+    reason = page.locator("tr[data-trial='NCT05663710'] small.why").inner_text()
+    assert "does not give the checkpoint-inhibitor dosing interval" in reason and "got None" not in reason
+    assert errors == []

@@ -1,8 +1,10 @@
 """The dashboard: a FastAPI application serving server-rendered pages (Jinja2) with plotly figures.
 
 Pages: ``/`` (the regimen form: run, download the scenario, load one back), ``/runs`` (recent runs),
-``/runs/{id}`` (progress, then the figures and downloads), ``/registry`` (the trials table with filters
-and a replay button per replayable trial). ``rptici serve`` runs it on 127.0.0.1.
+``/runs/{id}`` (progress, then the figures, downloads and a link to the full HTML report ``/runs/{id}/report``),
+``/registry`` (the trials table with filters and a replay button per replayable trial), ``/dosimetry`` (the
+form's regimens at the disease's reference patient: doses, BED, limits with margins) and ``/patient`` (one virtual
+patient's trajectories). ``rptici serve`` runs it on 127.0.0.1.
 
 Safety: the application answers only to the host names it is bound to (no DNS rebinding from a web
 page); every input goes through the scenario models and an error is shown beside its field; run sizes
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -33,9 +36,10 @@ from rptici.errors import InputError
 from rptici.report.html import summary_cell
 from rptici.trials.endpoint_registry import summary_rows
 
-from . import figures, forms
+from . import figures, forms, pages
 from .jobs import SUMMARY_FILE, JobManager, Runner, Summarizer
 from .limits import WebLimits
+from .pages import Simulator
 from .security import RequestGuard
 
 HERE = Path(__file__).parent
@@ -66,14 +70,19 @@ def serve_hosts(bind: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
 
 def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None, *,
                allowed_hosts: Iterable[str] = LOCAL_HOSTS, runner: Runner | None = None,
-               summarizer: Summarizer | None = None) -> FastAPI:
+               summarizer: Summarizer | None = None, simulator: Simulator | None = None) -> FastAPI:
     """The dashboard application writing runs under ``run_root`` with ``limits`` (defaults: :class:`WebLimits`).
 
-    ``runner`` and ``summarizer`` replace :func:`rptici.trials.run.run_trial` and
-    :func:`rptici.analysis.summary.summarize` (tests use small stand-ins).
+    ``runner``, ``summarizer`` and ``simulator`` replace :func:`rptici.trials.run.run_trial`,
+    :func:`rptici.analysis.summary.summarize` and the single patient's :func:`rptici.api.simulate` (tests use
+    small stand-ins).
     """
     limits = limits or WebLimits()
     jobs = JobManager(run_root, limits, runner, summarizer)
+    simulate_patient = simulator or pages.default_simulator
+    # single-patient simulations run in request threads: as many at once as runs may be active, no more
+    simulations = threading.BoundedSemaphore(limits.max_active_runs)
+    report_lock = threading.Lock()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -87,6 +96,7 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["cell"] = summary_cell
     templates.env.filters["pair"] = lambda value: (value, value)
+    templates.env.filters["number"] = pages.number
     templates.env.globals.update(order_labels=ORDER_LABELS, limits=limits)
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -95,12 +105,37 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
     def dashboard(request: Request, form: Mapping[str, str], errors: Mapping[str, str] | None = None,
                   status_code: int = 200, notice: str = "") -> HTMLResponse:
         return page(request, "dashboard.html", status_code, form=form, errors=errors or {}, notice=notice,
-                    diseases=forms.disease_options(), rpt_agents=forms.rpt_agents(), ici_agents=forms.ici_agents())
+                    **_form_options())
+
+    def dosimetry_page(request: Request, form: Mapping[str, str], status_code: int = 200, notice: str = "",
+                       scenario: Mapping[str, Any] | None = None) -> HTMLResponse:
+        """The dosimetry of the form's regimens (or of ``scenario``'s arms, the form then only shown)."""
+        if scenario is None:
+            result, errors = pages.dosimetry_context(form, limits)
+        else:
+            result, errors = pages.dosimetry_result(scenario), {}
+        return page(request, "dosimetry.html", status_code if not errors else 422, form=form, errors=errors,
+                    result=result, notice=notice, model_status=model_status(forms.default_calibration()).as_dict(),
+                    **_form_options())
+
+    def patient_page(request: Request, form: Mapping[str, str], errors: Mapping[str, str] | None = None,
+                     result: Mapping[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+        from rptici.api import UNCALIBRATED, engine_ready
+        from rptici.simulation.solver import COMPILE_SECONDS
+
+        return page(request, "patient.html", status_code, form=form, errors=errors or {}, result=result,
+                    patient_fields=pages.PATIENT_FIELDS, compile_seconds=None if engine_ready() else COMPILE_SECONDS,
+                    model_status=model_status(UNCALIBRATED).as_dict(), **_form_options())
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js() -> FileResponse:
         return FileResponse(PLOTLY_JS, media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        """No icon (pages say so with an empty data: icon; the run reports, written elsewhere, ask here)."""
+        return Response(status_code=204)
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
@@ -209,6 +244,68 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
         return Response(buffer.getvalue(), media_type=media_type,
                         headers={"Content-Disposition": f'attachment; filename="{run_id}-{table}.{extension}"'})
 
+    @app.get("/runs/{run_id}/report")
+    def full_report(request: Request, run_id: str) -> Response:
+        """The run's full HTML report (``rptici report``), written into the run folder the first time it is asked
+        for and served from there afterwards."""
+        status = jobs.status(run_id)
+        if status.state != "done":
+            return page(request, "message.html", 409, title="Not finished",
+                        message=f"The run is {status.state}; its report can be written once it is done.")
+        path = jobs.trial_folder(run_id) / REPORT_FILE
+        with report_lock:
+            if not path.is_file():
+                try:
+                    _write_report(jobs, run_id, status.trial, path)
+                except (InputError, OSError, ValueError, KeyError) as error:
+                    return page(request, "message.html", 500, title="Report not written",
+                                message=f"The report of run {run_id} could not be written: {error}")
+        return FileResponse(path, media_type="text/html; charset=utf-8")
+
+    @app.get("/dosimetry", response_class=HTMLResponse)
+    def dosimetry(request: Request, run: str | None = None) -> HTMLResponse:
+        """Dosimetry of the default regimen, or of run ``run``'s regimens, at the disease's reference patient."""
+        if run is None:
+            return dosimetry_page(request, forms.default_form())
+        text = jobs.scenario_text(run)
+        scenario = yaml.safe_load(text)
+        notice = f"The regimens of run {run}"
+        try:
+            form = forms.form_from_scenario(text, limits)
+        except InputError:
+            form, notice = forms.default_form(), notice + " (the form below cannot hold them all: it shows the default)"
+        return dosimetry_page(request, form, notice=notice, scenario=scenario)
+
+    @app.post("/dosimetry", response_class=HTMLResponse)
+    async def dosimetry_of_form(request: Request) -> HTMLResponse:
+        """Dosimetry of the regimens of a submitted form (the dashboard's or the dosimetry page's)."""
+        form = pages.dosimetry_form(await request.form())
+        return await run_in_threadpool(dosimetry_page, request, form)
+
+    @app.get("/patient", response_class=HTMLResponse)
+    def patient(request: Request) -> HTMLResponse:
+        """The single-patient form (the dashboard's regimen A and an example patient); nothing simulated yet."""
+        return patient_page(request, pages.patient_default_form())
+
+    @app.post("/patient", response_class=HTMLResponse)
+    async def simulate_one(request: Request) -> HTMLResponse:
+        """Simulate the patient of the submitted form and show the trajectories."""
+        form = pages.read_patient_form(await request.form())
+        scenario, errors = await run_in_threadpool(pages.patient_scenario, form, limits)
+        if errors:
+            return patient_page(request, form, errors, status_code=422)
+        if not simulations.acquire(blocking=False):
+            return patient_page(request, form, {"form": "The dashboard is busy with other simulations; try again "
+                                                        "in a moment."}, status_code=429)
+        try:
+            result = await run_in_threadpool(simulate_patient, scenario)
+            context = await run_in_threadpool(pages.patient_context, result)
+        except InputError as error:
+            return patient_page(request, form, {"form": str(error)}, status_code=422)
+        finally:
+            simulations.release()
+        return patient_page(request, form, result=context)
+
     @app.get("/registry", response_class=HTMLResponse)
     def registry_page(request: Request) -> HTMLResponse:
         from rptici.trials import registry
@@ -247,6 +344,43 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
         return RedirectResponse(f"/runs/{status.run_id}", status_code=303)
 
     return app
+
+
+REPORT_FILE = "report.html"
+
+
+def _form_options() -> dict[str, Any]:
+    """The choices of the regimen forms: diseases, every catalogued agent (those that cannot be simulated greyed
+    out with the reason)."""
+    return {"diseases": forms.disease_options(), "rpt_options": forms.rpt_agent_options(),
+            "ici_options": forms.ici_agent_options()}
+
+
+def _write_report(jobs: JobManager, run_id: str, trial: str | None, path: Path) -> None:
+    """Write the run's HTML report to ``path`` (through a temporary file, so that a half-written report is never
+    served); a replay's report shows its comparison with the reported results."""
+    from rptici.report.trial import write_trial_report
+
+    replay = None
+    if trial:
+        try:
+            from rptici.analysis.replay import compare
+            from rptici.store import ResultStore
+            from rptici.trials import registry
+            from rptici.trials.scenario import load_trial_scenario
+
+            store = ResultStore(jobs.trial_folder(run_id))
+            tables = {name: store.read(name) for name in ("patients", "failures") if name in store.tables()}
+            scenario = yaml.safe_load(jobs.scenario_text(run_id))
+            replay = compare(registry().get(trial), load_trial_scenario(scenario), tables)
+        except Exception:  # noqa: BLE001 - the report is still written, without the comparison
+            replay = None
+    temporary = path.with_name(f".{threading.get_ident()}.{path.name}")
+    try:
+        write_trial_report(jobs.trial_folder(run_id), temporary, replay=replay)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _calibration_text(calibration: Any) -> str:

@@ -137,3 +137,51 @@ def toxicity_figure(summary: Mapping[str, Any]) -> go.Figure:
     figure.update_layout(barmode="group")
     figure.update_yaxes(title="patients with grade ≥ 3 (fraction)", tickformat=".0%", rangemode="tozero")
     return _layout(figure, "Toxicity grade ≥ 3 by attributed cause")
+
+
+def activity_figure(section: Any) -> go.Figure:
+    """Activity in each body compartment over time for one arm's regimen at the reference patient (MBq, log
+    scale), with the administrations marked (an :class:`~rptici.analysis.dosimetry.ArmDosimetry`)."""
+    figure = go.Figure()
+    times = np.asarray(section.times, dtype=float)
+    for index, (compartment, activity) in enumerate(section.activity_MBq.items()):
+        values = np.asarray(activity, dtype=float)
+        values = np.where(values > 0, values, np.nan)
+        figure.add_trace(go.Scatter(x=times, y=values, mode="lines", name=str(compartment).replace("_", " "),
+                                    line=dict(color=COLOURS[index % len(COLOURS)] if index < len(COLOURS) else None),
+                                    hovertemplate="day %{x:.0f}: %{y:,.3r} MBq<extra>%{fullData.name}</extra>"))
+    for day in np.asarray(section.administration_times if section.administration_times is not None else [], float):
+        figure.add_vline(x=float(day), line=dict(dash="dot", width=1, color="#888"))
+    figure.update_xaxes(title="days from the first administration", rangemode="tozero")
+    peak = max((float(np.nanmax(values)) for values in section.activity_MBq.values()
+                if np.any(np.asarray(values, dtype=float) > 0)), default=1.0)
+    # four decades below the peak: the washout that matters, not the decay to nothing after the last cycle
+    figure.update_yaxes(title="activity (MBq)", type="log", exponentformat="none", separatethousands=True,
+                        range=[np.log10(peak) - 4, np.log10(peak) + 0.2])
+    return _layout(figure, f"{section.arm}: activity in the body (dotted: administrations)", height=420)
+
+
+#: The read-outs of the single-patient page: (variable of rptici.simulate, panel title, scale applied, unit shown).
+PATIENT_PANELS = (("diameter_sum", "Sum of lesion diameters", 1.0, "mm"), ("psa", "PSA", 1.0, "ng/mL"),
+                  ("lymphocytes", "Lymphocytes", 1.0, "10⁹/L"),
+                  ("occupancy", "Checkpoint occupancy", 100.0, "%"))
+
+
+def patient_figure(result: Any) -> go.Figure:
+    """One virtual patient's trajectories (a :func:`rptici.api.simulate` result): sum of diameters, PSA,
+    lymphocytes and checkpoint occupancy over time, one panel each."""
+    panels = [panel for panel in PATIENT_PANELS if panel[0] in result]
+    figure = make_subplots(rows=2, cols=2, subplot_titles=[f"{title} ({unit})" for _, title, _, unit in panels],
+                           horizontal_spacing=0.1, vertical_spacing=0.16)
+    days = np.asarray(result["time"].values, dtype=float)
+    for index, (name, title, scale, unit) in enumerate(panels):
+        values = np.asarray(result[name].values[0], dtype=float) * scale
+        figure.add_trace(go.Scatter(x=days, y=values, mode="lines", name=title, showlegend=False,
+                                    line=dict(color=COLOURS[index % len(COLOURS)], width=2),
+                                    hovertemplate="day %{x:.0f}: %{y:,.3r} " + unit + "<extra></extra>"),
+                         row=index // 2 + 1, col=index % 2 + 1)
+    figure.update_xaxes(title="days", rangemode="tozero")
+    figure.update_yaxes(rangemode="tozero", exponentformat="none", separatethousands=True)
+    _layout(figure, "One virtual patient over time", height=640)
+    figure.update_layout(margin=dict(l=60, r=20, t=90, b=50))
+    return figure

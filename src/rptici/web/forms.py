@@ -4,7 +4,12 @@ The form has global fields (``disease``, ``patients`` per arm, ``follow_up_month
 ``control``) and, for each regimen (prefix ``a_`` and, when comparing, ``b_``), the fields
 ``rpt_agent``, ``rpt_activity``, ``rpt_activity_step``, ``rpt_interval``, ``rpt_cycles``, ``ici_agent``, ``ici_dose``, ``ici_interval``,
 ``ici_infusions``, ``sequence_order`` and ``sequence_offset`` (the ICI lead for ``ici_first``, the ICI lag for
-``rpt_first``).
+``rpt_first``), and for a second checkpoint inhibitor in the same arm (a doublet such as nivolumab + ipilimumab,
+CheckMate 650) ``ici2_agent``, ``ici2_dose``, ``ici2_interval``, ``ici2_infusions`` and ``ici2_start``. The
+infusions fields take a whole number of infusions or a treatment duration ('2 years').
+
+Every catalogued agent is offered; those the engine cannot simulate are greyed out with the reason in words
+(:mod:`rptici.web.plain`), and a submitted one is refused with that reason.
 
 Validation goes through the same models as scenario files (:func:`rptici.kinetics.load_regimen`, and
 :func:`rptici.trials.scenario.load_trial_scenario` when it is installed); an
@@ -29,8 +34,12 @@ from rptici.population import known_diseases
 from .limits import WebLimits
 
 ARMS = ("a", "b")
-ARM_FIELDS = ("rpt_agent", "rpt_activity", "rpt_activity_step", "rpt_interval", "rpt_cycles", "ici_agent", "ici_dose", "ici_interval",
-              "ici_infusions", "sequence_order", "sequence_offset")
+ICI_FIELDS = ("agent", "dose", "interval", "infusions")
+#: Form prefixes of the checkpoint-inhibitor schedules of an arm (the regimen's ``ici`` list, in order).
+ICI_PREFIXES = ("ici", "ici2")
+ARM_FIELDS = ("rpt_agent", "rpt_activity", "rpt_activity_step", "rpt_interval", "rpt_cycles",
+              *(f"{prefix}_{key}" for prefix in ICI_PREFIXES for key in ICI_FIELDS), "ici2_start",
+              "sequence_order", "sequence_offset")
 GLOBAL_FIELDS = ("disease", "patients", "follow_up_months", "seed")
 CHECKBOXES = ("compare", "control")
 NONE = ""  # the value of "no radiopharmaceutical" / "no checkpoint inhibitor"
@@ -42,6 +51,9 @@ _REGIMEN_FIELDS = {
     "ici": "ici_agent", "ici.agent": "ici_agent", "ici.dose": "ici_dose", "ici.interval": "ici_interval",
     "ici.infusion_time": "ici_interval", "ici.infusions": "ici_infusions", "ici.duration": "ici_infusions",
     "ici.start": "sequence_offset",
+    "ici2": "ici2_agent", "ici2.agent": "ici2_agent", "ici2.dose": "ici2_dose", "ici2.interval": "ici2_interval",
+    "ici2.infusion_time": "ici2_interval", "ici2.infusions": "ici2_infusions", "ici2.duration": "ici2_infusions",
+    "ici2.start": "ici2_start",
     "sequence": "sequence_order", "sequence.order": "sequence_order", "sequence.lead": "sequence_offset",
     "sequence.lag": "sequence_offset",
 }
@@ -80,12 +92,37 @@ def ici_agents() -> list[str]:
     return sorted(checkpoint_inhibitors())
 
 
+def rpt_agent_options() -> list[dict[str, Any]]:
+    """Every catalogued radiopharmaceutical for the select: {value, label, reason (None: can be simulated)}."""
+    from .plain import rpt_agent_options as options
+
+    return options()
+
+
+def ici_agent_options() -> list[dict[str, Any]]:
+    """Every catalogued checkpoint inhibitor for the select: {value, label, reason (None: can be simulated)}."""
+    from .plain import ici_agent_options as options
+
+    return options()
+
+
+def regimen_field(path: str) -> str:
+    """The arm form field (without its ``a_``/``b_`` prefix) of a regimen field path: ``rpt.activity`` ->
+    ``rpt_activity``, ``ici[1].dose`` -> ``ici2_dose`` (``ici[0]`` is the first schedule's ``ici_`` fields)."""
+    match = re.match(r"^ici\[(\d+)\](.*)$", path)
+    if match:
+        index = int(match.group(1))
+        path = (ICI_PREFIXES[index] if index < len(ICI_PREFIXES) else "ici2") + match.group(2)
+    return _REGIMEN_FIELDS.get(path, _REGIMEN_FIELDS.get(path.split(".")[0], "rpt_agent"))
+
+
 def default_form() -> dict[str, str]:
     """The form as first shown: Lu-PSMA-617 7.4 GBq q6w x 6 with pembrolizumab 200 mg q3w in mCRPC (PRINCE-like;
     label doses, Pluvicto and Keytruda prescribing information)."""
     arm = {"rpt_agent": "[177Lu]Lu-PSMA-617", "rpt_activity": "7.4 GBq", "rpt_activity_step": "",
            "rpt_interval": "6 weeks", "rpt_cycles": "6",
            "ici_agent": "pembrolizumab", "ici_dose": "200 mg", "ici_interval": "q3w", "ici_infusions": "35",
+           "ici2_agent": NONE, "ici2_dose": "", "ici2_interval": "", "ici2_infusions": "", "ici2_start": "",
            "sequence_order": "concurrent", "sequence_offset": ""}
     second = dict(arm, ici_agent=NONE)
     form = {"disease": "mcrpc", "patients": "100", "follow_up_months": "24", "seed": "1", "compare": "", "control": ""}
@@ -125,7 +162,7 @@ def form_field(path: str, arm_fields: list[str]) -> str:
         prefix = arm_fields[index] if index < len(arm_fields) else None
         if prefix is None:
             return "control" if index < len(arm_fields) else "form"
-        return f"{prefix}_{_REGIMEN_FIELDS.get(rest, _REGIMEN_FIELDS.get(rest.split('.')[0], 'rpt_agent'))}"
+        return f"{prefix}_{regimen_field(rest)}"
     head = path.split(".")[0]
     return _GLOBAL_PATHS.get(path, _GLOBAL_PATHS.get(head, "form"))
 
@@ -140,11 +177,55 @@ def _whole(text: str, field: str, low: int, high: int | None, what: str) -> int:
     return int(value)
 
 
+def _infusions(text: str, field: str) -> dict[str, Any]:
+    """``{'infusions': n}`` for a whole number, ``{'duration': text}`` for a duration such as '2 years'."""
+    if text and not re.fullmatch(r"[\s\d.eE+-]*", text):
+        return {"duration": text}
+    return {"infusions": _whole(text or "0", field, 1, 200, "a whole number of infusions from 1 to 200, "
+                                                            "or a treatment duration such as '2 years'")}
+
+
+def _ici_schedules(form: Mapping[str, str], arm: str) -> list[tuple[str, dict[str, Any]]]:
+    """(form prefix, schedule mapping) of each checkpoint inhibitor chosen in arm ``arm``, in order."""
+    schedules = []
+    for prefix in ICI_PREFIXES:
+        value = lambda key: form.get(f"{arm}_{prefix}_{key}", "")  # noqa: E731
+        if not value("agent"):
+            continue
+        schedule: dict[str, Any] = {"agent": value("agent"), "dose": value("dose"), "interval": value("interval"),
+                                    **_infusions(value("infusions"), f"{prefix}.infusions")}
+        if prefix != "ici" and value("start"):
+            schedule["start"] = value("start")
+        schedules.append((prefix, schedule))
+    return schedules
+
+
+def _arm_field(arm: str, path: str, prefix: str | None, prefixes: list[str]) -> str:
+    """The form field of arm ``arm`` that an error at regimen ``path`` belongs to; ``prefix``: the ICI schedule
+    validated alone (its paths start with ``ici``), ``prefixes``: the form prefix of each of the arm's schedules."""
+    single = path == "ici" or path.startswith("ici.")
+    if prefix is not None and single:
+        path = prefix + path[3:]
+    else:
+        match = re.match(r"^ici\[(\d+)\](.*)$", path)
+        if match and int(match.group(1)) < len(prefixes):
+            path = prefixes[int(match.group(1))] + match.group(2)
+        elif single and prefixes:
+            path = prefixes[0] + path[3:]
+    return f"{arm}_{regimen_field(path)}"
+
+
 def _regimen_mapping(form: Mapping[str, str], arm: str) -> dict[str, Any]:
-    """The regimen mapping of arm ``arm`` (``a`` or ``b``) as written in a scenario file."""
+    """The regimen mapping of arm ``arm`` (``a`` or ``b``) as written in a scenario file: ``ici`` is one schedule,
+    or a list of two for a doublet."""
+    from .plain import unsimulatable_rpt
+
     value = lambda key: form.get(f"{arm}_{key}", "")  # noqa: E731
     mapping: dict[str, Any] = {}
     if value("rpt_agent"):
+        reason = unsimulatable_rpt(value("rpt_agent"))
+        if reason:
+            raise InputError("rpt.agent", value("rpt_agent"), "a radiopharmaceutical the model can simulate: " + reason)
         rpt: dict[str, Any] = {"agent": value("rpt_agent"), "activity": value("rpt_activity")}
         if value("rpt_activity_step"):
             rpt["activity_step"] = value("rpt_activity_step")
@@ -153,10 +234,9 @@ def _regimen_mapping(form: Mapping[str, str], arm: str) -> dict[str, Any]:
         if value("rpt_interval") or cycles > 1:
             rpt["interval"] = value("rpt_interval") or None
         mapping["rpt"] = rpt
-    if value("ici_agent"):
-        mapping["ici"] = {"agent": value("ici_agent"), "dose": value("ici_dose"), "interval": value("ici_interval"),
-                          "infusions": _whole(value("ici_infusions") or "0", "ici.infusions", 1, 200,
-                                              "a whole number of infusions from 1 to 200")}
+    schedules = [schedule for _, schedule in _ici_schedules(form, arm)]
+    if schedules:
+        mapping["ici"] = schedules[0] if len(schedules) == 1 else schedules
     if not mapping:
         raise InputError("rpt.agent", "none", "a radiopharmaceutical, a checkpoint inhibitor, or both")
     order = value("sequence_order") or "concurrent"
@@ -228,18 +308,21 @@ def validate(form: Mapping[str, str], limits: WebLimits) -> tuple[dict[str, Any]
     for arm in arms_used:
         try:
             regimen = _regimen_mapping(form, arm)
+            schedules = _ici_schedules(form, arm)
         except InputError as error:
-            errors[f"{arm}_{_REGIMEN_FIELDS.get(error.field, 'rpt_agent')}"] = _message(error)
+            errors[f"{arm}_{regimen_field(error.field)}"] = _message(error)
             continue
         # each schedule alone first, so that a bad activity and a bad ICI interval are both reported
-        parts = [{key: regimen[key]} for key in ("rpt", "ici") if key in regimen] + [regimen]
+        parts: list[tuple[dict[str, Any], str | None]] = [({"rpt": regimen["rpt"]}, None)] if "rpt" in regimen else []
+        parts += [({"ici": schedule}, prefix) for prefix, schedule in schedules]
+        parts.append((regimen, None))
         failed = False
-        for part in parts:
+        for part, prefix in parts:
             try:
                 load_regimen(part)
             except InputError as error:
-                name = f"{arm}_{_REGIMEN_FIELDS.get(error.field, 'rpt_agent')}"
-                errors.setdefault(name, _message(error))
+                errors.setdefault(_arm_field(arm, error.field, prefix, [name for name, _ in schedules]),
+                                  _message(error))
                 failed = True
                 if part is not regimen:
                     continue
@@ -325,19 +408,30 @@ def form_from_scenario(text: str, limits: WebLimits) -> dict[str, str]:
     for prefix, regimen in zip(ARMS, treated):
         if not isinstance(regimen, Mapping):
             raise InputError("scenario_file", type(regimen).__name__, "a regimen mapping with rpt, ici, sequence")
-        rpt, ici = regimen.get("rpt") or {}, regimen.get("ici") or {}
-        if isinstance(ici, (list, tuple)):
-            raise InputError("scenario_file", f"{len(ici)} ICI schedules",
-                             "one ICI schedule per arm (the form edits one; run phases or doublets from the file)")
+        rpt, ici = regimen.get("rpt") or {}, regimen.get("ici") or []
+        schedules = list(ici) if isinstance(ici, (list, tuple)) else [ici]
+        if len(schedules) > len(ICI_PREFIXES) or not all(isinstance(item, Mapping) for item in schedules) \
+                or not isinstance(rpt, Mapping):
+            raise InputError("scenario_file", f"{len(schedules)} ICI schedules" if len(schedules) > len(ICI_PREFIXES)
+                             else "a regimen entry that is not a mapping",
+                             f"at most {len(ICI_PREFIXES)} checkpoint-inhibitor schedules per arm, each a mapping "
+                             "(run longer sequences, such as CheckMate 650's three phases, with `rptici trial run`)")
+        if schedules and schedules[0].get("start") not in (None, 0, "0", "0 d", "0 days"):
+            raise InputError("scenario_file", f"start: {schedules[0].get('start')}",
+                             "a first checkpoint-inhibitor schedule starting on day 0 (use the sequence's lead or lag)")
         sequence = regimen.get("sequence") or {}
         values = {
             "rpt_agent": _agent_name(rpt.get("agent")), "rpt_activity": rpt.get("activity"),
             "rpt_activity_step": rpt.get("activity_step"),
             "rpt_interval": rpt.get("interval"), "rpt_cycles": rpt.get("cycles", 1 if rpt else ""),
-            "ici_agent": ici.get("agent"), "ici_dose": ici.get("dose"), "ici_interval": ici.get("interval"),
-            "ici_infusions": ici.get("infusions"), "sequence_order": sequence.get("order", "concurrent"),
+            "sequence_order": sequence.get("order", "concurrent"),
             "sequence_offset": sequence.get("lead") or sequence.get("lag"),
         }
+        for ici_prefix, schedule in zip(ICI_PREFIXES, schedules + [{}] * len(ICI_PREFIXES)):
+            values.update({f"{ici_prefix}_{key}": schedule.get(key) for key in ("agent", "dose", "interval")})
+            values[f"{ici_prefix}_infusions"] = schedule.get("infusions", schedule.get("duration"))
+            if ici_prefix != "ici":
+                values[f"{ici_prefix}_start"] = schedule.get("start")
         form.update({f"{prefix}_{key}": "" if value is None else str(value) for key, value in values.items()})
     if len(treated) == 2:
         form["compare"] = "on"

@@ -16,20 +16,23 @@ from .forms import default_calibration
 
 
 def replay_problem(record: Any) -> str | None:
-    """Why the dashboard cannot replay this record (None when it can)."""
+    """Why the dashboard cannot replay this record, in plain words for the greyed button's tooltip (None when it
+    can)."""
     from rptici.analysis.replay import population_for, replay_arms
 
+    from .plain import no_biokinetics, replay_reason, sentence
+
     if not record.replayable:
-        return record.replay_reason or "no replayable regimen"
+        return replay_reason(record)
     try:
         population_for(record)
         arms = replay_arms(record)
     except InputError as error:
-        return str(error)
+        return sentence(error)
     for arm in arms:
         rpt = (arm.regimen or {}).get("rpt")
         if rpt and rpt["agent"] not in known_agents():
-            return f"no biokinetic model yet for {rpt['agent']} (known: {', '.join(known_agents())})"
+            return no_biokinetics(rpt["agent"]) + "."
     return None
 
 

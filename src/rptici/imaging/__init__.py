@@ -1,0 +1,1 @@
+"""Quantitative imaging to voxel dose (placeholder docstring, replaced below)."""

@@ -78,9 +78,10 @@ def voxel_monoexponential(times, activities: np.ndarray, physical_decay_per_day:
         count = positive.sum(axis=0)
         denominator = sw * swtt - swt**2
         fitted = count >= 2
-        safe = np.where(fitted & (denominator > 0), denominator, 1.0)
-        slope = np.where(fitted & (denominator > 0), (sw * swty - swt * swy) / safe, -np.inf)
-        lam = np.maximum(-slope, physical_decay_per_day)
+        fitted &= denominator > 0
+        safe = np.where(fitted, denominator, 1.0)
+        slope = np.where(fitted, (sw * swty - swt * swy) / safe, 0.0)
+        lam = np.where(fitted, np.maximum(-slope, physical_decay_per_day), physical_decay_per_day)
         # intercept for the (possibly clamped) λ: weighted mean of ln A + λ t
         sw_safe = np.where(sw > 0, sw, 1.0)
         log_a0 = (swy + lam * swt) / sw_safe

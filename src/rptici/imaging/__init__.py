@@ -28,4 +28,4 @@ from .volume import Volume, activity_mbq, check_same_grid, read_labels, read_nif
 __all__ = ["ImageDoseResult", "Study", "Volume", "VoxelKernel", "VoxelTia", "activity_mbq", "bed_map", "check_same_grid",
            "check_times", "cumulative_dvh", "density_from_hu", "dose_at_volume", "dose_map", "dvh_table", "image_dose",
            "load_study", "read_labels", "read_nifti", "region_fits", "region_statistics", "run_study",
-           "voxel_kernel", "voxel_monoexponential", "voxel_single_time_point", "write_nifti"]
+           "voxel_kernel", "voxel_monoexponential", "voxel_single_time_point", "write_nifti", "write_outputs"]

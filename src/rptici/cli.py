@@ -305,6 +305,31 @@ def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide,
     _run(action)
 
 
+@app.command("image-dose")
+def image_dose_command(study: Path = typer.Argument(..., help="Imaging study (YAML): nuclide, activity, images with "
+                                                              "times and calibration, label map with regions."),
+                       out: Path = typer.Option(..., "--out", help="Folder for the NIfTI maps, dvh.parquet and "
+                                                                   "image_dose.json."),
+                       as_json: bool = JSON_OPTION) -> None:
+    """Quantitative SPECT/CT to TIA, dose and BED maps, per-region D2/D50/D98 and cumulative DVHs."""
+    from .imaging import image_dose
+
+    def action() -> None:
+        summary = image_dose(study, out)
+        if as_json:
+            typer.echo(_json_text(summary))
+            return
+        rows = ([name, _display(region["volume_mL"]), _display(region["mean_Gy"]), _display(region["D2_Gy"]),
+                 _display(region["D50_Gy"]), _display(region["D98_Gy"]), _display(region.get("bed_mean_Gy"))]
+                for name, region in summary["regions"].items())
+        _print_table(f"Image dose: {study.name} ({summary['nuclide']}, {summary['dose_method']}, {summary['tia_method']})",
+                     ("region", "volume (mL)", "mean (Gy)", "D2 (Gy)", "D50 (Gy)", "D98 (Gy)", "BED mean (Gy)"), rows,
+                     no_wrap=("region",))
+        console.print(f"output: {out}")
+
+    _run(action)
+
+
 regimen_app = typer.Typer(help="From a treatment regimen to dose, BED and checkpoint occupancy.", no_args_is_help=True)
 app.add_typer(regimen_app, name="regimen")
 

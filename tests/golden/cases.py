@@ -16,15 +16,10 @@ ENGINE_TIMES = np.arange(0.0, 181.0, 3.0)
 
 
 def engine_patients(count: int = 12, seed: int = 3) -> dict[str, np.ndarray]:
-    """A fixed cohort of covariates in internal units (test_engine.random_patients with the organs)."""
-    rng = np.random.default_rng(seed)
-    volumes = rng.uniform(1.0, 50.0, (count, 2))
-    volumes[rng.random(count) < 0.3, 1] = np.nan
-    return {"lesion_volumes_mL": volumes, "infiltration": rng.uniform(0.05, 1.0, count),
-            "pdl1": rng.uniform(0.0, 0.8, count), "alpha": rng.uniform(0.05, 0.4, count),
-            "lymphocytes": rng.uniform(0.8, 2.5, count), "psa": rng.uniform(1.0, 100.0, count),
-            "weight_kg": rng.uniform(50.0, 110.0, count), "gfr_mL_per_min": rng.uniform(60.0, 140.0, count),
-            "target_uptake_scale": rng.uniform(0.5, 2.0, count)}
+    """A fixed cohort of covariates in internal units (the random patients of code verification)."""
+    from rptici.analysis.validation import random_patients
+
+    return random_patients(count, seed)
 
 
 def engine_case() -> dict[str, np.ndarray]:

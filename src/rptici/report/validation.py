@@ -55,6 +55,14 @@ ENDPOINT_HEADER = ("trial", "arm", "endpoint", "reported", "n", "simulated", "vi
                    "prediction interval", "tolerance", "holds")
 
 
+def _endpoint_section(title: str, table: Mapping[str, Any]) -> Section:
+    """A calibration or validation table: how many endpoints hold, trials that failed, one row per endpoint."""
+    rows, failed = _endpoint_rows(table["rows"])
+    return Section(title, f"{table['within_tolerance']} of {table['total']} endpoints within tolerance."
+                   + "".join(f" {name} failed: {error}." for name, error in table["errors"].items()),
+                   ENDPOINT_HEADER, rows, failed)
+
+
 def sections(report: Mapping[str, Any]) -> list[Section]:
     """The report's sections, in order (shared by the HTML and the Markdown)."""
     model, settings = report["model"], report["settings"]
@@ -86,18 +94,8 @@ def sections(report: Mapping[str, Any]) -> list[Section]:
         [[check["name"], check["method"], _number(check["reference"]), _number(check["value"]), check["tolerance"],
           "yes" if check["passed"] else "no"] for check in report["code_verification"]],
         [not check["passed"] for check in report["code_verification"]])
-    calibration_rows, calibration_failed = _endpoint_rows(calibration["rows"])
-    calibration_section = Section(
-        "Calibration: the monotherapy trials the model was fitted to",
-        f"{calibration['within_tolerance']} of {calibration['total']} endpoints within tolerance."
-        + "".join(f" {name} failed: {error}." for name, error in calibration["errors"].items()),
-        ENDPOINT_HEADER, calibration_rows, calibration_failed)
-    validation_rows, validation_failed = _endpoint_rows(validation["rows"])
-    validation_section = Section(
-        "Validation: the combination trials, predicted and never fitted",
-        f"{validation['within_tolerance']} of {validation['total']} endpoints within tolerance."
-        + "".join(f" {name} failed: {error}." for name, error in validation["errors"].items()),
-        ENDPOINT_HEADER, validation_rows, validation_failed)
+    calibration_section = _endpoint_section("Calibration: the monotherapy trials the model was fitted to", calibration)
+    validation_section = _endpoint_section("Validation: the combination trials, predicted and never fitted", validation)
     directions = Section(
         "Direction checks", "What the combination predictions must get right even where the levels are off.",
         ("check", "method", "simulated", "required", "passed"),

@@ -151,6 +151,28 @@ def test_disease_specific_death_hazard_scale():
         calibration_from_document({"parameters": {"death_scale.gep_net": 1.0}}, "test")
 
 
+def test_alpha_spread_widens_the_log_spread_around_the_median_and_keeps_the_order():
+    """``alpha_spread`` k: α' = median × (α/median)^k, so the standard deviation of ln α is k times the file's,
+    the median and every patient's rank stay, and k = 1 changes nothing (calibrated_population applies it before
+    ``alpha_scale``)."""
+    from rptici.population import load_disease, sample_population
+    from rptici.trials.run import calibrated_population, spread_alpha
+    from rptici.trials.scenario import calibration_from_document
+
+    alpha = np.asarray(sample_population("mcrpc", 401, 3).alpha_per_Gy)
+    median = load_disease("mcrpc").marginal("alpha").median()
+    spread = spread_alpha(alpha, median, 3.0)
+    assert np.std(np.log(spread)) == pytest.approx(3.0 * np.std(np.log(alpha)), rel=1e-9)
+    assert np.array_equal(np.argsort(spread), np.argsort(alpha))
+    assert np.median(spread) == pytest.approx(median * (np.median(alpha) / median) ** 3)
+    assert spread_alpha(alpha, median, 1.0) == pytest.approx(alpha, rel=1e-12)
+    scenario = load_trial_scenario(SCENARIO)
+    calibration = calibration_from_document({"parameters": {"alpha_spread": 2.0, "alpha_scale": 0.5}}, "test")
+    plain = np.asarray(run_module.sampled_population(scenario, 40, 3, calibration)[0].alpha_per_Gy)
+    fitted = np.asarray(calibrated_population(scenario, 40, 3, calibration).alpha_per_Gy)
+    assert fitted == pytest.approx(0.5 * spread_alpha(plain, median, 2.0))
+
+
 # --- issue 19, item 14 -----------------------------------------------------------------------------------------
 def test_toxicity_grades_of_a_control_arm_are_zero_not_missing(reference):
     """The control arm gets no RPT dose: its radiation grades are 0 (they were NaN: no dose, no column)."""

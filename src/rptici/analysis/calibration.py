@@ -50,16 +50,22 @@ from .replay import compare, replay_arms, replay_scenario
 
 #: name → (start, lower, upper, unit, what it does)
 PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
-    "alpha_scale": (1.319, 0.2, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); "
-                                        "bounded near the literature (Webb and Nahum 1993): since the target-low cells "
-                                        "carry the resistance, alpha is no longer the only handle on RPT response"),
+    "alpha_scale": (0.2, 0.03, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); the "
+                                       "lower bound allows the effective alpha of RPT to lie well below the "
+                                       "external-beam value (0.35/Gy, Webb and Nahum 1993): Lu-PSMA-617 whole-body "
+                                       "tumour doses of about 10 Gy per cycle rarely give PSA50 (1 of 11; Violet et al. "
+                                       "2019 J Nucl Med 60:517), which external-beam alpha would not allow"),
+    "alpha_spread": (3.0, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
+                                        "median (rptici.trials.run.spread_alpha): the dose explains only part of "
+                                        "the response between patients (Violet et al. 2019: r = -0.57); fitted to "
+                                        "the VISION PSA waterfall"),
     "infiltration_scale": (4.435, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
     "immunity.pdl1_suppression": (2.376, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
     "immunity.kill_rate": (0.2064, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.01321, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
+    "immunity.low_uptake_dose_fraction": (0.2, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
                                                               "(PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (6.219, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
+    "immunity.low_uptake_odds_scale": (1.0, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
                                                            "share (the population files' beta distributions)"),
     "immunity.priming_rate": (8.812, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
@@ -91,13 +97,16 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                              "doses above those of VISION)"),
     "infiltration_scale.gep_net": (0.5923, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
                                                      "(pembrolizumab ORR 3.7 %, KEYNOTE-158)"),
+    "infiltration_scale.sclc": (1.0, 0.05, 3.0, "1", "disease factor of the immune infiltration for relapsed SCLC "
+                                               "(nivolumab ORR 11.9 %, CheckMate 032; SCLC is mostly non-inflamed, "
+                                               "Gay et al. 2021 Cancer Cell 39:346)"),
+    "infiltration_scale.merkel": (1.0, 0.05, 3.0, "1", "disease factor of the immune infiltration for Merkel cell "
+                                                 "carcinoma (avelumab ORR 33 % in JAVELIN Merkel 200 part A, after "
+                                                 "chemotherapy; one factor cannot serve SCLC and Merkel)"),
     "low_uptake_anticorrelation": (0.05, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
                                                         "target uptake (SUVmean) with its target-low share: low-SUV "
                                                         "patients carry more target-low cells (TheraP PSA50 91 % at "
                                                         "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),
-    "immunity.priming_strength": (0.07127, 0.01, 1.0, "1", "size of the graded RPT-triggered priming relative to the "
-                                                    "saturating mouse signal; prior log-uniform, centred on weak "
-                                                    "(no out-of-field responses to RPT alone in patients)"),
     "immunity.occult_fraction_min": (0.0005031, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
                                                         "(fraction of the detection volume): when new lesions appear"),
     "immunity.occult_dose_fraction": (0.1852, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
@@ -105,6 +114,12 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
 }
 #: Fixed (not fitted) values carried in the calibration file: name → (value, unit, source).
 FIXED: dict[str, tuple[float, str, str]] = {
+    "immunity.priming_strength": (0.01, "1", "evidence, not fitted: the lower end of its prior (weak), because "
+                                             "out-of-field (abscopal) responses to RPT alone are not reported in "
+                                             "patients (radium-223 reaches bone only and no soft-tissue response to "
+                                             "it is published, Parker et al. 2013; tests/reference/rpt_response.yaml); "
+                                             "fitted freely, RPT-triggered priming carried the RPT responses (the "
+                                             "December 2026 fit, 0.071), leaving no radiation dose-response"),
     "doubling_time_days.sclc": (30, "d", "assumption: relapsed SCLC grows fast (volume doubling of about a month; "
                                            "not fitted: CheckMate 032 alone cannot separate it from the death hazard)"),
     "doubling_time_days.merkel": (40, "d", "assumption: metastatic Merkel cell carcinoma grows within weeks; not "

@@ -325,6 +325,9 @@ LESION_UPTAKE_SPREAD = "lesion_uptake_spread"
 #: Minus the correlation of a patient's target-low share with its target uptake (rptici.population.sampling): a
 #: larger share of target-low cells goes with a lower SUVmean, so the correlation is negative and the value positive.
 LOW_UPTAKE_ANTICORRELATION = "low_uptake_anticorrelation"
+#: The exponent that widens (> 1) or narrows (< 1) the between-patient log-spread of tumour radiosensitivity
+#: around the disease's median (rptici.trials.run.spread_alpha).
+ALPHA_SPREAD = "alpha_spread"
 
 
 @dataclass(frozen=True)
@@ -352,6 +355,10 @@ class Calibration:
         value = self.values.get(LESION_UPTAKE_SPREAD)
         return None if value is None else float(value)
 
+    def alpha_spread(self) -> float:
+        """The exponent of :func:`rptici.trials.run.spread_alpha` (1: the population file's spread)."""
+        return float(self.values.get(ALPHA_SPREAD, 1.0))
+
     def low_uptake_correlation(self) -> float:
         """The Gaussian-copula correlation of target uptake and target-low share: −``low_uptake_anticorrelation``
         (0: independent)."""
@@ -374,7 +381,7 @@ class Calibration:
 
 
 def _check_calibration_name(name: str) -> None:
-    known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, LOW_UPTAKE_ANTICORRELATION, *SCALES)
+    known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, LOW_UPTAKE_ANTICORRELATION, ALPHA_SPREAD, *SCALES)
     families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, *SCALES)
     if name in known or name.startswith(tuple(f"{family}." for family in families)) or name.startswith("immunity."):
         return

@@ -922,6 +922,42 @@ def optimize_command(
     _run(action)
 
 
+@app.command("guided-dosing")
+def guided_dosing_command(
+        space: Path = typer.Argument(..., help="Search space (YAML) whose base regimen is the fixed-activity arm, e.g. examples/decisions/lu_psma_pembrolizumab_space.yaml."),
+        region: str = typer.Option("kidneys", "--region", help="Organ whose dose sets each patient's activity."),
+        quantity: str = typer.Option("bed", "--quantity", help="bed, dose (RBE-weighted) or eqd2."),
+        target: Optional[str] = typer.Option(None, "--target", help="Target over the course, e.g. '40 Gy' (default: the organ's limit in data/tissues.yaml)."),
+        basis: str = typer.Option("cycle1", "--basis", help="cycle1 (cycle 1 fixed, later cycles from its dosimetry) or pet (every cycle from pre-therapy imaging)."),
+        adjust: str = typer.Option("activity", "--adjust", help="activity (same cycles, activity per patient) or cycles (same activity, cycles until the target)."),
+        max_activity: Optional[str] = typer.Option(None, "--max-activity", help="Most activity in one cycle, e.g. '15 GBq'."),
+        patients: Optional[int] = typer.Option(None, "--patients", help="Virtual patients (default: the space file's)."),
+        as_json: bool = JSON_OPTION) -> None:
+    """Dosimetry-guided against fixed activity in the same virtual patients: endpoints and organ doses side by side."""
+
+    def action() -> None:
+        from .decisions.guided import compare_dosing, comparison_rows
+
+        _say_engine_progress()
+        rule = {"region": region, "quantity": quantity, "basis": basis, "adjust": adjust}
+        rule.update({name: value for name, value in (("target", target), ("max_activity", max_activity))
+                     if value is not None})
+        result = compare_dosing(space, rule, patients=patients)
+        if as_json:
+            typer.echo(_json_text(result))
+            return
+        guided = result["guided"]
+        _print_table(f"{result['name']}: fixed activity vs guided to {guided['region']} {guided['quantity']} "
+                     f"{guided['target_Gy']:g} Gy ({guided['basis']}, adjusting {guided['adjust']}); "
+                     f"{result['patients']} patients, the same in both arms",
+                     ["", "fixed", "guided"], comparison_rows(result))
+        typer.echo("endpoints: value [95 % interval]; doses and activities: median [5th, 95th percentile] over the "
+                   "patients")
+        _status_line(result["model_status"])
+
+    _run(action)
+
+
 @app.command("biomarkers")
 def biomarkers_command(
         folder: Path = typer.Argument(..., help="Results folder of 'rptici trial run' (a control arm and an arm with the ICI)."),

@@ -884,6 +884,8 @@ def optimize_command(
         population: Optional[int] = typer.Option(None, "--population", help="Candidates per generation (default: the space file's)."),
         patients: Optional[int] = typer.Option(None, "--patients", help="Virtual patients per candidate (default: the space file's)."),
         executor: str = typer.Option("serial", "--executor", help="serial, processes:N, dask[:N] or tcp://host:port (one generation's candidates in parallel)."),
+        ensemble: int = typer.Option(0, "--ensemble", min=0, help="Calibration-ensemble members under which the front is simulated again; a point is robust when it holds in them (0: none)."),
+        robust_share: float = typer.Option(1.0, "--robust-share", help="Share of ensemble members in which a front point must hold to be robust (1: every member)."),
         as_json: bool = JSON_OPTION) -> None:
     """Pareto front of regimens (NSGA-II over the space's choices) under organ-dose limits, from virtual trials."""
 
@@ -893,7 +895,7 @@ def optimize_command(
 
         _say_engine_progress()
         result = optimize(space, out, history=history, generations=generations, population=population,
-                          patients=patients, executor=executor,
+                          patients=patients, executor=executor, ensemble=ensemble, robust_share=robust_share,
                           progress=None if as_json else lambda done, total: typer.echo(
                               f"generation {done}/{total}", err=True))
         result["report"] = str(write_optimize_report(result, Path(out) / REPORT_FILE))
@@ -909,9 +911,16 @@ def optimize_command(
                 interval = entry.get("interval") or [None, None]
                 cells.append(f"{_display(entry.get('value'))} [{_display(interval[0])}, {_display(interval[1])}]")
             rows.append([str(number), _display(point["variables"])] + cells +
-                        [", ".join(f"{key} {value:.3g}" for key, value in point["doses_Gy"].items())])
+                        [", ".join(f"{key} {value:.3g}" for key, value in point["doses_Gy"].items())] +
+                        ([f"{'yes' if point['robust'] else 'no'} ({100 * point['ensemble']['share_held']:.0f} %)"]
+                         if "ensemble" in result else []))
         _print_table(f"{result['name']}: Pareto front ({result['counts']['evaluated']} candidates, "
-                     f"{result['counts']['infeasible']} over a limit)", ["#", "regimen"] + names + ["organ Gy"], rows)
+                     f"{result['counts']['infeasible']} over a limit)",
+                     ["#", "regimen"] + names + ["organ Gy"] +
+                     ([f"robust over {result['ensemble']['members']} members (holds in)"] if "ensemble" in result
+                      else []), rows)
+        if "ensemble" in result:
+            typer.echo("robust: " + result["ensemble"]["rule"])
         timing = result["timing"]
         if timing["simulated_per_hour"]:
             typer.echo(f"{timing['simulated_per_hour']:.0f} simulated candidates per hour at "
@@ -967,6 +976,8 @@ def biomarkers_command(
         min_gain: float = typer.Option(1.0, "--min-gain", help="Months of restricted mean survival gain that count as benefit."),
         alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level (Holm-adjusted for the covariates; also the enrichment design's)."),
         power: float = typer.Option(0.8, "--power", help="Power of the enrichment design."),
+        ensemble: int = typer.Option(0, "--ensemble", min=0, help="Calibration-ensemble members under which the trial is simulated and analysed again; robust findings hold in them (0: none)."),
+        robust_share: float = typer.Option(1.0, "--robust-share", help="Share of ensemble members in which a finding must hold to be robust (1: every member)."),
         as_json: bool = JSON_OPTION) -> None:
     """Which baseline covariates predict outcome, which predict the benefit of adding the ICI, and an enrichment design."""
 
@@ -974,7 +985,7 @@ def biomarkers_command(
         from .decisions.biomarkers import analyse_run
 
         result = analyse_run(folder, treatment, control, endpoint=endpoint, min_gain_months=min_gain, alpha=alpha,
-                             power=power)
+                             power=power, ensemble=ensemble, robust_share=robust_share)
         if as_json:
             typer.echo(_json_text(result))
             return
@@ -997,6 +1008,17 @@ def biomarkers_command(
                        f"{_display(enrichment['all_comers']['patients'])}, selected "
                        f"{_display(enrichment['selected']['patients'])} (screened "
                        f"{_display(enrichment['selected']['patients_screened'])})")
+        robust = result.get("ensemble")
+        if robust:
+            _print_table(f"Across {robust['members']} calibration-ensemble members (robust: holds in ≥ "
+                         f"{100 * robust['share_required']:.0f} % of them)",
+                         ["covariate", "predictive in", "interaction HR/SD range", "same direction", "robust"],
+                         [[row["covariate"], f"{100 * row['share_predictive']:.0f} %",
+                           _display(row["interaction_hr_range"]), "yes" if row["same_direction"] else "no",
+                           "yes" if row["robust"] else "no"] for row in robust["covariates"]])
+            selection = robust["selection"]
+            typer.echo(f"selection: {selection['commonest']} in {100 * selection['share']:.0f} % of members "
+                       f"({'robust' if selection['robust'] else 'not robust'})")
         _status_line(result["model_status"])
 
     _run(action)

@@ -462,7 +462,8 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host",
                   allowed_hosts: Optional[list[str]] = typer.Option(
                       None, "--allowed-host", help="A name other machines use to reach the dashboard (repeat); "
                                                    "with --host 0.0.0.0 only these, this machine's name and "
-                                                   "localhost are accepted in the Host header.")
+                                                   "localhost are accepted in the Host header."),
+                  decisions: Optional[Path] = typer.Option(None, "--decisions", help="Folder of 'rptici optimize --out' results shown on /decisions (default: RUN_ROOT/decisions).")
                   ) -> None:  # pragma: no cover - starts a server; tests use rptici.web.create_app
     """Start the local web dashboard (regimen form, runs with progress, figures, downloads, registry)."""
     def action() -> None:
@@ -481,7 +482,8 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host",
             typer.echo(f"warning: serving on {host}: other machines on the network can reach the dashboard "
                        f"(Host names accepted: {', '.join(hosts)})", err=True)
         typer.echo(f"rptici dashboard on http://{host}:{port}/ (runs in {run_root.resolve()})")
-        uvicorn.run(create_app(run_root, allowed_hosts=hosts), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(run_root, allowed_hosts=hosts, decisions_root=decisions), host=host, port=port,
+                    log_level="warning")
 
     _run(action)
 

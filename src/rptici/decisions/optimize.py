@@ -368,6 +368,42 @@ def optimize(space_source: Any, out: str | os.PathLike[str] | None = None, *, hi
     return result
 
 
+#: The patient a regimen's timeline is drawn for: the ICRP 89 reference adult male (73 kg, 1.9 m²).
+TIMELINE_SEX = "male"
+
+
+def regimen_timeline(regimen_mapping: dict[str, Any]) -> dict[str, Any]:
+    """The administrations of one regimen for the reference patient, JSON-ready: RPT cycles (weeks, GBq; a guided
+    regimen's activities are those of the reference patient's dosimetry) and ICI infusions (weeks, agent)."""
+    from ..kinetics.biokinetics import Covariates
+    from ..kinetics.regimen import load_regimen
+    from ..radiobiology.guided import guided_administrations
+
+    regimen = load_regimen(regimen_mapping)
+    patient = Covariates.reference(TIMELINE_SEX)
+    rpt_times, activities = guided_administrations(regimen, patient) if regimen.rpt is not None \
+        else regimen.rpt_administrations(patient.weight_kg, patient.bsa_m2)
+    ici_times, _ = regimen.ici_infusions(patient.weight_kg)
+    agents = regimen.ici_infusion_agents() if regimen.ici_schedules else []
+    return {"patient": "reference adult male (ICRP 89: 73 kg, 1.9 m²)",
+            "rpt_weeks": [float(day) / 7.0 for day in np.asarray(rpt_times, float)],
+            "rpt_GBq": [float(value) / 1000.0 for value in np.asarray(activities, float)[:, 0]],
+            "rpt_agent": None if regimen.rpt is None else regimen.rpt.agent,
+            "guided": regimen.rpt is not None and regimen.rpt.guided is not None,
+            "ici_weeks": [float(day) / 7.0 for day in np.asarray(ici_times, float)],
+            "ici_agents": [str(agent) for agent in agents]}
+
+
+def point_label(point: dict[str, Any]) -> str:
+    """The variables of a front point in words (the ICI mapping by its agent)."""
+    parts = []
+    for name, value in point["variables"].items():
+        if isinstance(value, dict):
+            value = value.get("agent") or ", ".join(f"{key} {item}" for key, item in value.items())
+        parts.append(f"{name}: {'none' if value is None else value}")
+    return "; ".join(parts)
+
+
 def _flat(point: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"key": json.dumps(point["key"]), "feasible": point["feasible"],
                            "robust": point.get("robust"),

@@ -74,6 +74,20 @@ def test_routes_list_show_and_refuse(client, decisions_root):
     assert report.status_code == 200 and "Regimen of front point 1" in report.text
 
 
+def test_a_result_without_the_ensemble_is_shown_without_the_robust_column(client, decisions_root):
+    import json
+
+    document = json.loads((decisions_root / "tiny" / "front.json").read_text(encoding="utf-8"))
+    document.pop("ensemble")
+    for point in document["front"]:
+        point.pop("robust"), point.pop("ensemble")
+    (decisions_root / "plain").mkdir(exist_ok=True)
+    (decisions_root / "plain" / "front.json").write_text(json.dumps(document), encoding="utf-8")
+    page = client.get("/decisions/plain?point=1")
+    assert page.status_code == 200 and 'id="front-figure"' in page.text and "holds in" not in page.text
+    assert client.get("/decisions/plain/report").status_code == 404  # no report.html written for it
+
+
 def test_report_shows_the_chosen_point_and_refuses_another(decisions_root, tmp_path):
     import json
 

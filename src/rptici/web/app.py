@@ -3,8 +3,9 @@
 Pages: ``/`` (the regimen form: run, download the scenario, load one back), ``/runs`` (recent runs),
 ``/runs/{id}`` (progress, then the figures, downloads and a link to the full HTML report ``/runs/{id}/report``),
 ``/registry`` (the trials table with filters and a replay button per replayable trial), ``/dosimetry`` (the
-form's regimens at the disease's reference patient: doses, BED, limits with margins) and ``/patient`` (one virtual
-patient's trajectories). ``rptici serve`` runs it on 127.0.0.1.
+form's regimens at the disease's reference patient: doses, BED, limits with margins), ``/patient`` (one virtual
+patient's trajectories) and ``/decisions`` (``rptici optimize`` results: the front and a chosen point's regimen
+timeline, :mod:`rptici.web.decisions`). ``rptici serve`` runs it on 127.0.0.1.
 
 Safety: the application answers only to the host names it is bound to (no DNS rebinding from a web
 page); every input goes through the scenario models and an error is shown beside its field; run sizes

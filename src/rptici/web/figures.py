@@ -228,9 +228,17 @@ def front_figure(result: Mapping[str, Any], chosen: int) -> go.Figure:
         figure.add_trace(go.Scatter(x=[_endpoint(point, x_name)[0]], y=[_endpoint(point, y_name)[0]], mode="markers",
                                     name=f"front point {chosen}", hoverinfo="skip",
                                     marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(color="#d62728", width=2))))
-    figure.update_xaxes(title=_title(x_name))
-    figure.update_yaxes(title=_title(y_name))
+    figure.update_xaxes(title=_objective_title(x_name))
+    figure.update_yaxes(title=_objective_title(y_name))
     return _layout(figure, "Pareto front (95 % intervals)", height=420)
+
+
+def _objective_title(name: str) -> str:
+    """An objective's axis title: the registered endpoint's label, else its name in words."""
+    if any(item.name == name for item in endpoints()):
+        return _title(name)
+    words = name.replace("grade3plus_rate.", "grade ≥ 3 adverse events, ").replace("_months", " (months)")
+    return words.replace("_", " ")
 
 
 def timeline_figure(timeline: Mapping[str, Any], title: str) -> go.Figure:

@@ -114,6 +114,9 @@ def test_tiny_cli_run_across_the_ensemble(tmp_path):
     document = json.loads(result.output)
     ensemble = document["ensemble"]
     assert ensemble["members"] == 2 and len(ensemble["all_comers_hr_over_members"]) == 2
+    # the run's patients and seed (120 and 2 from the command line), not the scenario file's (400 and 1)
+    assert ensemble["patients"] == 120 and ensemble["seed"] == 2
+    assert all(100 <= count <= 120 for count in ensemble["patients_analysed"])  # a few may fail and be excluded
     for row in ensemble["covariates"]:
         assert row["robust"] == (row["share_predictive"] == 1.0 and row["same_direction"])
     robust = set(ensemble["robust_predictors"])

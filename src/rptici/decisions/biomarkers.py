@@ -255,10 +255,11 @@ def _benefit(data: pd.DataFrame, columns: list[str], best: dict[str, Any] | None
 
 
 def analyse_ensemble(scenario: Any, calibration: str | None, members: int, treatment: str, control: str,
-                     share: float = 1.0, **options: Any) -> dict[str, Any]:
-    """The trial ``scenario`` simulated again under ``members`` members of the calibration ensemble (same patients
-    and seed), each analysed by :func:`analyse`, and the findings marked robust by the rule of
-    :mod:`rptici.decisions.robust`."""
+                     share: float = 1.0, patients: int | None = None, seed: int | None = None,
+                     chunk_size: int | None = None, **options: Any) -> dict[str, Any]:
+    """The trial ``scenario`` simulated again under ``members`` members of the calibration ensemble (the same
+    ``patients``, ``seed`` and chunks as the run, default the scenario's), each analysed by :func:`analyse`, and
+    the findings marked robust by the rule of :mod:`rptici.decisions.robust`."""
     import time
 
     from ..analysis.ensemble import ensemble_members
@@ -271,10 +272,12 @@ def analyse_ensemble(scenario: Any, calibration: str | None, members: int, treat
     started = time.perf_counter()
     documents = []
     for member in ensemble_members(calibration or "default", members):
-        tables = simulate_trial(scenario, calibration=member)
+        tables = simulate_trial(scenario, patients=patients, seed=seed, chunk_size=chunk_size, calibration=member)
         documents.append(analyse(tables["patients"], treatment, control, **options))
     result = robust_covariates(documents, share)
     result.update(calibration=calibration or "default", seconds=time.perf_counter() - started,
+                  patients=patients or scenario.patients, seed=scenario.seed if seed is None else seed,
+                  patients_analysed=[document["patients"] for document in documents],
                   rule="a covariate is a robust predictor when it is predictive (Holm-adjusted interaction p < α) in "
                        "at least the required share of ensemble members and its interaction HR is on the same side "
                        "of 1 in every member; the selection is robust when the same covariate and direction are "
@@ -311,8 +314,10 @@ def analyse_run(folder: str | Path, treatment: str | None = None, control: str |
         from ..trials.scenario import load_trial_scenario
 
         scenario = load_trial_scenario(document["scenario"])
+        manifest = store.manifest  # the run's patients and seed (the CLI may have overridden the scenario's)
         result["ensemble"] = analyse_ensemble(scenario, scenario.calibration, ensemble, treatment, control,
-                                              robust_share, **options)
+                                              robust_share, manifest.patients, manifest.seed, manifest.chunk_size,
+                                              **options)
         robust = set(result["ensemble"]["robust_predictors"])
         for row in result["covariates"]:
             row["robust"] = row["covariate"] in robust

@@ -93,8 +93,8 @@ def test_the_guided_bed_agrees_with_the_incomplete_repair_ode(cohort):
 
 
 def test_a_dose_target_is_reached_in_rbe_weighted_dose(cohort):
-    """quantity: dose — the course's kidney absorbed dose is the target (23 Gy, the kidney dose limit of the
-    Sundlöv 2017 protocol, whose BED was 27 Gy)."""
+    """quantity: dose — the course's kidney (RBE-weighted) absorbed dose is the target: 23 Gy, the kidney
+    absorbed-dose limit long used for PRRT (from external-beam tolerance; as in Sundlöv et al. 2017)."""
     guided = regimen_dose(regimen(region="kidneys", quantity="dose", target="23 Gy"), cohort)
     np.testing.assert_allclose(kidney(guided, "rbe_weighted_dose_Gy"), 23.0, rtol=1e-9)
 
@@ -169,6 +169,11 @@ def test_optimize_space_accepts_guided_as_a_variable():
     document["variables"] = {"rpt.activity": {"choices": [None, "7.4 GBq"]}}
     with pytest.raises(InputError, match="variables.rpt.activity.choices"):
         load_space(document)
+    document["variables"] = {"rpt.guided": {"choices": [None, {"region": "kidneys", "quantity": "eqd2"},
+                                                        {"region": "elbow"}]}}
+    with pytest.raises(InputError, match="variables.rpt.guided") as caught:
+        load_space(document)
+    assert "elbow" in str(caught.value)
 
 
 def test_cli_compares_guided_with_fixed_in_the_same_patients():

@@ -337,12 +337,25 @@ def load_space(source: Mapping[str, Any] | str | os.PathLike[str]) -> SearchSpac
             indices = [0] * len(variables)
             indices[variables.index(variable)] = index
             try:
-                load_regimen(space.regimen_of(indices))
+                _check_guided(load_regimen(space.regimen_of(indices)))
             except InputError as error:
                 raise InputError(f"variables.{variable.path}", variable.levels[index],
                                  f"a value giving a valid regimen ({error})") from None
     load_trial_scenario(trial_mapping(space, space.regimen_of([0] * len(variables))))
     return space
+
+
+def _check_guided(regimen: Any) -> None:
+    """A guided regimen's organ is a known tissue with a target (given, or a limit in data/tissues.yaml)."""
+    from ..radiobiology.guided import target_limit
+    from ..radiobiology.tissues import tissue
+
+    guided = None if regimen.rpt is None else regimen.rpt.guided
+    if guided is None:
+        return
+    tissue(guided.region)
+    if guided.target_Gy is None:
+        target_limit(guided.region, guided.quantity)
 
 
 def trial_mapping(space: SearchSpace, regimen: Mapping[str, Any], name: str = "candidate") -> dict[str, Any]:

@@ -28,20 +28,22 @@ from .tissues import tissue
 
 def target_limit(region: str, quantity: str) -> tuple[float, str]:
     """The target (Gy) and its source for ``quantity`` of ``region`` when the schedule gives none: the smallest
-    limit of that quantity in ``data/tissues.yaml`` that applies to every patient."""
+    limit of that quantity in ``data/tissues.yaml`` that applies to every patient; for EQD2 without an EQD2 limit,
+    the BED limit as EQD2 (BED / (1 + 2/(α/β)))."""
     entry = tissue(region)
-    wanted = "bed" if quantity == "eqd2" else quantity
-    limits = [item for item in entry.limits.values() if item.quantity == quantity and item.applies_to is None]
-    if not limits and quantity == "eqd2":
-        limits = [item for item in entry.limits.values() if item.quantity == wanted and item.applies_to is None]
-        if limits:
-            chosen = min(limits, key=lambda item: item.value)
-            return float(chosen.value) / (1 + 2 / entry.alpha_beta), chosen.source
-    if not limits:
-        raise InputError("rpt.guided.target", None, f"a target such as '40 Gy': data/tissues.yaml has no {quantity} "
-                                                    f"limit for {entry.name} that applies to every patient")
-    chosen = min(limits, key=lambda item: item.value)
-    return float(chosen.value), chosen.source
+
+    def smallest(kind: str):
+        limits = [item for item in entry.limits.values() if item.quantity == kind and item.applies_to is None]
+        return min(limits, key=lambda item: item.value) if limits else None
+
+    chosen = smallest(quantity)
+    if chosen is not None:
+        return float(chosen.value), chosen.source
+    if quantity == "eqd2" and smallest("bed") is not None:
+        chosen = smallest("bed")
+        return float(chosen.value) / (1 + 2 / entry.alpha_beta), chosen.source
+    raise InputError("rpt.guided.target", None, f"a target such as '40 Gy': data/tissues.yaml has no {quantity} "
+                                                f"limit for {entry.name} that applies to every patient")
 
 
 def cycle_activity_for(remaining_Gy: np.ndarray, cycles: int, dose_per_MBq: np.ndarray, g: np.ndarray,

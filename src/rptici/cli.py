@@ -942,6 +942,8 @@ def guided_dosing_command(
         basis: str = typer.Option("cycle1", "--basis", help="cycle1 (cycle 1 fixed, later cycles from its dosimetry) or pet (every cycle from pre-therapy imaging)."),
         adjust: str = typer.Option("activity", "--adjust", help="activity (same cycles, activity per patient) or cycles (same activity, cycles until the target)."),
         max_activity: Optional[str] = typer.Option(None, "--max-activity", help="Most activity in one cycle, e.g. '15 GBq'."),
+        error: float = typer.Option(0.0, "--error", help="σ of ln(measured / true dose per GBq) of the dosimetry (0: exact)."),
+        error_seed: int = typer.Option(0, "--error-seed", help="Seed of the patients' dosimetry errors."),
         patients: Optional[int] = typer.Option(None, "--patients", help="Virtual patients (default: the space file's)."),
         as_json: bool = JSON_OPTION) -> None:
     """Dosimetry-guided against fixed activity in the same virtual patients: endpoints and organ doses side by side."""
@@ -951,6 +953,8 @@ def guided_dosing_command(
 
         _say_engine_progress()
         rule = {"region": region, "quantity": quantity, "basis": basis, "adjust": adjust}
+        if error:
+            rule.update(error=error, error_seed=error_seed)
         rule.update({name: value for name, value in (("target", target), ("max_activity", max_activity))
                      if value is not None})
         result = compare_dosing(space, rule, patients=patients)

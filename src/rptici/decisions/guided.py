@@ -147,7 +147,7 @@ def compare_dosing(space_source: Any, guided: Mapping[str, Any] | None = None, *
     return {"name": space.name, "patients": space.patients, "seed": space.seed, "calibration": calibration,
             "guided": {"region": rule.region, "quantity": rule.quantity, "target_Gy": float(target),
                        "target_source": source, "basis": rule.basis, "adjust": rule.adjust,
-                       "max_activity_MBq": rule.max_MBq},
+                       "max_activity_MBq": rule.max_MBq, "error": rule.error, "error_seed": rule.error_seed},
             "arms": arms,
             "method": "two one-arm virtual trials of the same patients (common random numbers); endpoints with 95 % "
                       "intervals; organ doses and activities as median [5th, 95th percentile] over the patients",

@@ -110,6 +110,8 @@ class GuidedDosing(Schema):
     ``cycles`` — each cycle keeps the schedule's activity and cycles are given while the course stays within the
     target, up to ``cycles`` (Sundlöv et al. 2017 Eur J Nucl Med Mol Imaging 44:1480; ILUMINET, Sundlöv et al.
     2022 Eur J Nucl Med Mol Imaging 49:3830); at least cycle 1 is given. ``max_activity`` caps one cycle.
+    ``error``: σ of ln(measured / true dose per GBq) of the dosimetry the activity is chosen from (log-normal,
+    median the truth; default 0: exact), drawn per patient from ``error_seed``.
     The activities are resolved per patient where the dosimetry is known
     (:func:`rptici.radiobiology.guided.guided_administrations`); here the schedule keeps the nominal ones.
     """
@@ -120,6 +122,8 @@ class GuidedDosing(Schema):
     basis: str = "cycle1"
     adjust: str = "activity"
     max_activity: Quantity | None = None
+    error: float = 0.0
+    error_seed: int = 0
 
     _target_Gy: float | None = PrivateAttr(default=None)
     _max_MBq: float | None = PrivateAttr(default=None)
@@ -134,6 +138,10 @@ class GuidedDosing(Schema):
             self._target_Gy = parse_positive(self.target, "dose", "guided.target", require_unit=True)
         if self.max_activity is not None:
             self._max_MBq = parse_positive(self.max_activity, "activity", "guided.max_activity", require_unit=True)
+        if isinstance(self.error, bool) or not math.isfinite(self.error) or not 0 <= self.error <= 1:
+            raise InputError("guided.error", self.error, "a σ of ln (measured / true dose per GBq) from 0 (exact) to 1")
+        if isinstance(self.error_seed, bool) or self.error_seed < 0:
+            raise InputError("guided.error_seed", self.error_seed, "a whole number ≥ 0")
         return self
 
     @property

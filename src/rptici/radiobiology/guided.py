@@ -12,8 +12,11 @@ cycles at a common A, the target T is met when (n − 1) b(A) = T − b(A₁), a
     A = [−1 + √(1 + 4 G R / ((n − 1)(α/β)))] (α/β) / (2 G d),   R = T − b(A₁)  (A = R / ((n − 1) d) when G = 0),
 
 and A = 0 (no further cycle) when cycle 1 alone reaches the target. A dose target is the same with G = 0; an
-EQD2 target is the BED target T (1 + 2/(α/β)). In the model the dosimetry is exact: a measured dose per GBq is
-the model's (no SPECT or PET error; an assumption that favours guided dosing).
+EQD2 target is the BED target T (1 + 2/(α/β)). By default the dosimetry is exact: the measured dose per GBq is
+the model's (no SPECT or PET error, which favours guided dosing). With ``error`` σ > 0 the activity is chosen from
+a measured d·exp(σz), z a standard normal per patient (:func:`rptici.seeds.dosimetry_normals`, keyed on the
+patient's covariates so that the trial's organ doses and the engine draw the same error), and the organ receives
+what the true d gives: the course's BED then scatters around the target.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from typing import Any
 
 import numpy as np
 
+import hashlib
+
+from .. import seeds
 from ..errors import InputError
 from .tissues import tissue
 
@@ -85,6 +91,15 @@ def organ_response(regimen: Any, covariates: Any, region: str, sex: str = "male"
     return per_MBq, result.g_factor[:, column], float(tissue(wanted).alpha_beta), wanted
 
 
+def patient_keys(covariates: Any) -> list[int]:
+    """A key per patient from their weight, GFR and target uptake (10 significant digits): the same patient gets the
+    same key whatever the batch or the caller."""
+    columns = [np.broadcast_to(np.asarray(value, dtype=float), (covariates.patients,))
+               for value in (covariates.weight_kg, covariates.gfr_mL_per_min, covariates.target_uptake_scale)]
+    return [int.from_bytes(hashlib.sha256("|".join(f"{value:.9e}" for value in row).encode()).digest()[:8], "little")
+            for row in zip(*columns)]
+
+
 def guided_administrations(regimen: Any, covariates: Any, sex: str = "male", rbe: float | None = None,
                            site_selective: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(times in days (cycles,), activities in MBq (cycles, patients)) of ``regimen`` for ``covariates``: the
@@ -101,6 +116,8 @@ def guided_administrations(regimen: Any, covariates: Any, sex: str = "male", rbe
         g = np.zeros_like(g)
     activities = np.array(nominal, dtype=float)
     cycles = activities.shape[0]
+    if guided.error > 0:  # what the dosimetry measures; the organ receives what per_MBq gives (regimen_dose)
+        per_MBq = per_MBq * np.exp(guided.error * seeds.dosimetry_normals(guided.error_seed, patient_keys(covariates)))
 
     def bed(activity: np.ndarray) -> np.ndarray:
         dose = per_MBq * activity

@@ -62,6 +62,8 @@ def test_every_patient_reaches_the_kidney_bed_target(cohort, agent, basis):
     reachable = first_cycle_bed < KIDNEY_BED_LIMIT
     assert reachable.all()
     np.testing.assert_allclose(kidney(guided), KIDNEY_BED_LIMIT, rtol=1e-9)
+    bed_limit = next(limit for limit in guided.limits["kidneys"] if limit.quantity == "bed" and limit.applies)
+    assert not np.any(bed_limit.exceeded)  # at the limit, never over it by rounding
     assert np.ptp(kidney(fixed)) > 10.0  # fixed activity: tens of Gy between patients
     activities = guided.administered_MBq
     if basis == "cycle1":

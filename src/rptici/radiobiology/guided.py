@@ -32,6 +32,11 @@ from ..errors import InputError
 from .tissues import tissue
 
 
+#: Relative amount by which an activity-adjusted course aims under its target: float rounding of the BED sum
+#: (about 1e-15) then never puts a patient guided to a limit over it.
+TARGET_SHORTFALL = 1e-12
+
+
 def target_limit(region: str, quantity: str) -> tuple[float, str]:
     """The target (Gy) and its source for ``quantity`` of ``region`` when the schedule gives none: the smallest
     limit of that quantity in ``data/tissues.yaml`` that applies to every patient; for EQD2 without an EQD2 limit,
@@ -133,7 +138,8 @@ def guided_administrations(regimen: Any, covariates: Any, sex: str = "male", rbe
             given += np.where(allowed, step, 0.0)
     else:
         first = 1 if guided.basis == "cycle1" else 0
-        remaining = target - (bed(activities[0]) if first else 0.0)
+        # aim a hair (1e-12 relative) under the target, so that rounding never reports a guided patient over it
+        remaining = target * (1 - TARGET_SHORTFALL) - (bed(activities[0]) if first else 0.0)
         common = cycle_activity_for(remaining, cycles - first, per_MBq, g, alpha_beta)
         if guided.max_MBq is not None:
             common = np.minimum(common, guided.max_MBq)

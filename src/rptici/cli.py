@@ -462,7 +462,8 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host",
                   allowed_hosts: Optional[list[str]] = typer.Option(
                       None, "--allowed-host", help="A name other machines use to reach the dashboard (repeat); "
                                                    "with --host 0.0.0.0 only these, this machine's name and "
-                                                   "localhost are accepted in the Host header.")
+                                                   "localhost are accepted in the Host header."),
+                  decisions: Optional[Path] = typer.Option(None, "--decisions", help="Folder of 'rptici optimize --out' results shown on /decisions (default: RUN_ROOT/decisions).")
                   ) -> None:  # pragma: no cover - starts a server; tests use rptici.web.create_app
     """Start the local web dashboard (regimen form, runs with progress, figures, downloads, registry)."""
     def action() -> None:
@@ -481,7 +482,8 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host",
             typer.echo(f"warning: serving on {host}: other machines on the network can reach the dashboard "
                        f"(Host names accepted: {', '.join(hosts)})", err=True)
         typer.echo(f"rptici dashboard on http://{host}:{port}/ (runs in {run_root.resolve()})")
-        uvicorn.run(create_app(run_root, allowed_hosts=hosts), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(run_root, allowed_hosts=hosts, decisions_root=decisions), host=host, port=port,
+                    log_level="warning")
 
     _run(action)
 
@@ -884,6 +886,8 @@ def optimize_command(
         population: Optional[int] = typer.Option(None, "--population", help="Candidates per generation (default: the space file's)."),
         patients: Optional[int] = typer.Option(None, "--patients", help="Virtual patients per candidate (default: the space file's)."),
         executor: str = typer.Option("serial", "--executor", help="serial, processes:N, dask[:N] or tcp://host:port (one generation's candidates in parallel)."),
+        ensemble: int = typer.Option(0, "--ensemble", min=0, help="Calibration-ensemble members under which the front is simulated again; a point is robust when it holds in them (0: none)."),
+        robust_share: float = typer.Option(1.0, "--robust-share", help="Share of ensemble members in which a front point must hold to be robust (1: every member)."),
         as_json: bool = JSON_OPTION) -> None:
     """Pareto front of regimens (NSGA-II over the space's choices) under organ-dose limits, from virtual trials."""
 
@@ -893,7 +897,7 @@ def optimize_command(
 
         _say_engine_progress()
         result = optimize(space, out, history=history, generations=generations, population=population,
-                          patients=patients, executor=executor,
+                          patients=patients, executor=executor, ensemble=ensemble, robust_share=robust_share,
                           progress=None if as_json else lambda done, total: typer.echo(
                               f"generation {done}/{total}", err=True))
         result["report"] = str(write_optimize_report(result, Path(out) / REPORT_FILE))
@@ -909,15 +913,62 @@ def optimize_command(
                 interval = entry.get("interval") or [None, None]
                 cells.append(f"{_display(entry.get('value'))} [{_display(interval[0])}, {_display(interval[1])}]")
             rows.append([str(number), _display(point["variables"])] + cells +
-                        [", ".join(f"{key} {value:.3g}" for key, value in point["doses_Gy"].items())])
+                        [", ".join(f"{key} {value:.3g}" for key, value in point["doses_Gy"].items())] +
+                        ([f"{'yes' if point['robust'] else 'no'} ({100 * point['ensemble']['share_held']:.0f} %)"]
+                         if "ensemble" in result else []))
         _print_table(f"{result['name']}: Pareto front ({result['counts']['evaluated']} candidates, "
-                     f"{result['counts']['infeasible']} over a limit)", ["#", "regimen"] + names + ["organ Gy"], rows)
+                     f"{result['counts']['infeasible']} over a limit)",
+                     ["#", "regimen"] + names + ["organ Gy"] +
+                     ([f"robust over {result['ensemble']['members']} members (holds in)"] if "ensemble" in result
+                      else []), rows)
+        if "ensemble" in result:
+            typer.echo("robust: " + result["ensemble"]["rule"])
         timing = result["timing"]
         if timing["simulated_per_hour"]:
             typer.echo(f"{timing['simulated_per_hour']:.0f} simulated candidates per hour at "
                        f"{timing['patients_per_candidate']} patients each ({timing['wall_seconds']:.0f} s)")
         _status_line(result["model_status"])
         typer.echo(f"report: {result['report']}")
+
+    _run(action)
+
+
+@app.command("guided-dosing")
+def guided_dosing_command(
+        space: Path = typer.Argument(..., help="Search space (YAML) whose base regimen is the fixed-activity arm, e.g. examples/decisions/lu_psma_pembrolizumab_space.yaml."),
+        region: str = typer.Option("kidneys", "--region", help="Organ whose dose sets each patient's activity."),
+        quantity: str = typer.Option("bed", "--quantity", help="bed, dose (RBE-weighted) or eqd2."),
+        target: Optional[str] = typer.Option(None, "--target", help="Target over the course, e.g. '40 Gy' (default: the organ's limit in data/tissues.yaml)."),
+        basis: str = typer.Option("cycle1", "--basis", help="cycle1 (cycle 1 fixed, later cycles from its dosimetry) or pet (every cycle from pre-therapy imaging)."),
+        adjust: str = typer.Option("activity", "--adjust", help="activity (same cycles, activity per patient) or cycles (same activity, cycles until the target)."),
+        max_activity: Optional[str] = typer.Option(None, "--max-activity", help="Most activity in one cycle, e.g. '15 GBq'."),
+        error: float = typer.Option(0.0, "--error", help="σ of ln(measured / true dose per GBq) of the dosimetry (0: exact)."),
+        error_seed: int = typer.Option(0, "--error-seed", help="Seed of the patients' dosimetry errors."),
+        patients: Optional[int] = typer.Option(None, "--patients", help="Virtual patients (default: the space file's)."),
+        as_json: bool = JSON_OPTION) -> None:
+    """Dosimetry-guided against fixed activity in the same virtual patients: endpoints and organ doses side by side."""
+
+    def action() -> None:
+        from .decisions.guided import compare_dosing, comparison_rows
+
+        _say_engine_progress()
+        rule = {"region": region, "quantity": quantity, "basis": basis, "adjust": adjust}
+        if error:
+            rule.update(error=error, error_seed=error_seed)
+        rule.update({name: value for name, value in (("target", target), ("max_activity", max_activity))
+                     if value is not None})
+        result = compare_dosing(space, rule, patients=patients)
+        if as_json:
+            typer.echo(_json_text(result))
+            return
+        guided = result["guided"]
+        _print_table(f"{result['name']}: fixed activity vs guided to {guided['region']} {guided['quantity']} "
+                     f"{guided['target_Gy']:g} Gy ({guided['basis']}, adjusting {guided['adjust']}); "
+                     f"{result['patients']} patients, the same in both arms",
+                     ["", "fixed", "guided"], comparison_rows(result))
+        typer.echo("endpoints: value [95 % interval]; doses and activities: median [5th, 95th percentile] over the "
+                   "patients")
+        _status_line(result["model_status"])
 
     _run(action)
 
@@ -931,6 +982,8 @@ def biomarkers_command(
         min_gain: float = typer.Option(1.0, "--min-gain", help="Months of restricted mean survival gain that count as benefit."),
         alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level (Holm-adjusted for the covariates; also the enrichment design's)."),
         power: float = typer.Option(0.8, "--power", help="Power of the enrichment design."),
+        ensemble: int = typer.Option(0, "--ensemble", min=0, help="Calibration-ensemble members under which the trial is simulated and analysed again; robust findings hold in them (0: none)."),
+        robust_share: float = typer.Option(1.0, "--robust-share", help="Share of ensemble members in which a finding must hold to be robust (1: every member)."),
         as_json: bool = JSON_OPTION) -> None:
     """Which baseline covariates predict outcome, which predict the benefit of adding the ICI, and an enrichment design."""
 
@@ -938,7 +991,7 @@ def biomarkers_command(
         from .decisions.biomarkers import analyse_run
 
         result = analyse_run(folder, treatment, control, endpoint=endpoint, min_gain_months=min_gain, alpha=alpha,
-                             power=power)
+                             power=power, ensemble=ensemble, robust_share=robust_share)
         if as_json:
             typer.echo(_json_text(result))
             return
@@ -961,6 +1014,17 @@ def biomarkers_command(
                        f"{_display(enrichment['all_comers']['patients'])}, selected "
                        f"{_display(enrichment['selected']['patients'])} (screened "
                        f"{_display(enrichment['selected']['patients_screened'])})")
+        robust = result.get("ensemble")
+        if robust:
+            _print_table(f"Across {robust['members']} calibration-ensemble members (robust: holds in ≥ "
+                         f"{100 * robust['share_required']:.0f} % of them)",
+                         ["covariate", "predictive in", "interaction HR/SD range", "same direction", "robust"],
+                         [[row["covariate"], f"{100 * row['share_predictive']:.0f} %",
+                           _display(row["interaction_hr_range"]), "yes" if row["same_direction"] else "no",
+                           "yes" if row["robust"] else "no"] for row in robust["covariates"]])
+            selection = robust["selection"]
+            typer.echo(f"selection: {selection['commonest']} in {100 * selection['share']:.0f} % of members "
+                       f"({'robust' if selection['robust'] else 'not robust'})")
         _status_line(result["model_status"])
 
     _run(action)

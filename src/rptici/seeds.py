@@ -36,6 +36,8 @@ LESION_STREAM = 0x1E5
 ENSEMBLE_STREAM = 0xE45
 #: Second entropy word of the stream of the systematic resampling of a weighted cohort.
 WEIGHTING_STREAM = 0x3E16
+#: Second entropy word of each patient's dosimetry measurement error (guided dosing).
+DOSIMETRY_STREAM = 0xD05E
 
 
 def check_seed(seed: object, field: str = "seed") -> int:
@@ -100,3 +102,11 @@ def patient_sequences(seed: int | None, start: int, stop: int) -> list[np.random
 def patients(seed: int | None, start: int, stop: int) -> list[np.random.Generator]:
     """One generator per patient ``start .. stop-1``, each from its own seed sequence."""
     return [np.random.default_rng(sequence) for sequence in patient_sequences(seed, start, stop)]
+
+
+def dosimetry_normals(seed: int, patient_keys: "list[int]") -> np.ndarray:
+    """One standard normal per patient, from ``SeedSequence([seed, DOSIMETRY_STREAM, key])``: a patient's key (a
+    function of the patient, not of their place in a batch) gives the same draw in every batch and every caller."""
+    seed = check_seed(seed)
+    return np.array([np.random.default_rng(np.random.SeedSequence([seed, DOSIMETRY_STREAM, int(key)])).standard_normal()
+                     for key in patient_keys], dtype=float)

@@ -99,3 +99,27 @@ def test_tiny_cli_run(tmp_path):
     assert {"target_uptake", "pdl1", "immune_infiltration", "psa_ng_per_mL"} <= names
     text = runner.invoke(app, ["biomarkers", str(folder)])
     assert text.exit_code == 0 and "Model status" in text.output
+
+
+def test_tiny_cli_run_across_the_ensemble(tmp_path):
+    """biomarkers --ensemble 2: the trial simulated again under two members; a covariate is marked robust exactly
+    when the rule of rptici.decisions.robust says so (predictive in every member, same direction)."""
+    runner = CliRunner()
+    folder = tmp_path / "prince"
+    made = runner.invoke(app, ["trial", "run", str(ROOT / "examples" / "trials" / "prince_like.yaml"), "--patients",
+                               "120", "--seed", "2", "--out", str(folder), "--executor", "serial"])
+    assert made.exit_code == 0, made.output
+    result = runner.invoke(app, ["biomarkers", str(folder), "--ensemble", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    ensemble = document["ensemble"]
+    assert ensemble["members"] == 2 and len(ensemble["all_comers_hr_over_members"]) == 2
+    # the run's patients and seed (120 and 2 from the command line), not the scenario file's (400 and 1)
+    assert ensemble["patients"] == 120 and ensemble["seed"] == 2
+    assert all(100 <= count <= 120 for count in ensemble["patients_analysed"])  # a few may fail and be excluded
+    for row in ensemble["covariates"]:
+        assert row["robust"] == (row["share_predictive"] == 1.0 and row["same_direction"])
+    robust = set(ensemble["robust_predictors"])
+    assert all(row["robust"] == (row["covariate"] in robust) for row in document["covariates"])
+    text = runner.invoke(app, ["biomarkers", str(folder), "--ensemble", "2"])
+    assert text.exit_code == 0 and "calibration-ensemble members" in text.output

@@ -254,10 +254,44 @@ def _benefit(data: pd.DataFrame, columns: list[str], best: dict[str, Any] | None
     return result
 
 
-def analyse_run(folder: str | Path, treatment: str | None = None, control: str | None = None, **options: Any
-                ) -> dict[str, Any]:
+def analyse_ensemble(scenario: Any, calibration: str | None, members: int, treatment: str, control: str,
+                     share: float = 1.0, patients: int | None = None, seed: int | None = None,
+                     chunk_size: int | None = None, **options: Any) -> dict[str, Any]:
+    """The trial ``scenario`` simulated again under ``members`` members of the calibration ensemble (the same
+    ``patients``, ``seed`` and chunks as the run, default the scenario's), each analysed by :func:`analyse`, and
+    the findings marked robust by the rule of :mod:`rptici.decisions.robust`."""
+    import time
+
+    from ..analysis.ensemble import ensemble_members
+    from ..trials.run import simulate_trial
+    from .robust import _check_share, robust_covariates
+
+    share = _check_share(share)
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise InputError("--ensemble", members, "a whole number of ensemble members ≥ 1")
+    started = time.perf_counter()
+    documents = []
+    for member in ensemble_members(calibration or "default", members):
+        tables = simulate_trial(scenario, patients=patients, seed=seed, chunk_size=chunk_size, calibration=member)
+        documents.append(analyse(tables["patients"], treatment, control, **options))
+    result = robust_covariates(documents, share)
+    result.update(calibration=calibration or "default", seconds=time.perf_counter() - started,
+                  patients=patients or scenario.patients, seed=scenario.seed if seed is None else seed,
+                  patients_analysed=[document["patients"] for document in documents],
+                  rule="a covariate is a robust predictor when it is predictive (Holm-adjusted interaction p < α) in "
+                       "at least the required share of ensemble members and its interaction HR is on the same side "
+                       "of 1 in every member; the selection is robust when the same covariate and direction are "
+                       "chosen in at least that share (same patients in every member; rptici.decisions.robust)",
+                  all_comers_hr_over_members=[document["all_comers"]["hr"] for document in documents])
+    return result
+
+
+def analyse_run(folder: str | Path, treatment: str | None = None, control: str | None = None, ensemble: int = 0,
+                robust_share: float = 1.0, **options: Any) -> dict[str, Any]:
     """:func:`analyse` on a run folder of ``rptici trial run``: the control arm is the scenario's, the treatment
-    the first other arm unless given; thresholds on the covariates' own scale; the model status attached."""
+    the first other arm unless given; thresholds on the covariates' own scale; the model status attached. With
+    ``ensemble`` members, the analysis is repeated under each member of the calibration ensemble and its
+    findings marked robust or not (:func:`analyse_ensemble`)."""
     from ..analysis.status import model_status
     from ..store import ResultStore
 
@@ -276,4 +310,15 @@ def analyse_run(folder: str | Path, treatment: str | None = None, control: str |
     result.update(name=document["scenario"].get("name"), folder=str(folder),
                   calibration=document.get("calibration", {}).get("source"))
     result["model_status"] = model_status(result["calibration"]).as_dict()
+    if ensemble:
+        from ..trials.scenario import load_trial_scenario
+
+        scenario = load_trial_scenario(document["scenario"])
+        manifest = store.manifest  # the run's patients and seed (the CLI may have overridden the scenario's)
+        result["ensemble"] = analyse_ensemble(scenario, scenario.calibration, ensemble, treatment, control,
+                                              robust_share, manifest.patients, manifest.seed, manifest.chunk_size,
+                                              **options)
+        robust = set(result["ensemble"]["robust_predictors"])
+        for row in result["covariates"]:
+            row["robust"] = row["covariate"] in robust
     return result

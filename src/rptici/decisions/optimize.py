@@ -128,6 +128,7 @@ class TrialEvaluator:
     space: SearchSpace
     covariates: Any
     follow_up_months: float
+    member: Any = None  # a Calibration (an ensemble member) replacing the space's, or None
 
     def __post_init__(self) -> None:
         self._memo: dict[str, tuple[list[float], list[float], dict[str, Any]]] = {}
@@ -157,7 +158,7 @@ class TrialEvaluator:
         if not record["feasible"]:
             record.update(simulated=False, endpoints={}, seconds=time.perf_counter() - started)
             return [NOT_SIMULATED] * len(space.objectives), constraint_values, record
-        tables = simulate_trial(trial_mapping(space, regimen))
+        tables = simulate_trial(trial_mapping(space, regimen), calibration=self.member)
         patients = tables["patients"]
         row = summarize_tables(patients, follow_up_months=self.follow_up_months)["arms"][0]
         valid = patients[patients["status"] == "ok"]
@@ -189,14 +190,15 @@ class TrialEvaluator:
         return objectives, constraint_values, record
 
 
-def _population_covariates(space: SearchSpace) -> tuple[Any, float, str | None]:
-    """The kinetic covariates of the candidates' common population, the follow-up in months, the calibration."""
+def _population_covariates(space: SearchSpace, member: Any = None) -> tuple[Any, float, str | None]:
+    """The kinetic covariates of the candidates' common population, the follow-up in months, the calibration
+    (``member``: an ensemble member's calibration instead of the space's)."""
     from ..trials.endpoints import to_months
     from ..trials.run import calibrated_population
     from ..trials.scenario import load_calibration, load_trial_scenario
 
     scenario = load_trial_scenario(trial_mapping(space, space.regimen_of([0] * len(space.variables))))
-    calibration = load_calibration(scenario.calibration)
+    calibration = load_calibration(scenario.calibration) if member is None else member
     population = calibrated_population(scenario, space.patients, space.seed, calibration)
     return population.kinetic_covariates(), float(to_months(scenario.follow_up_days)), scenario.calibration
 
@@ -254,11 +256,58 @@ def _point(space: SearchSpace, item: Evaluation) -> dict[str, Any]:
             "endpoints": record.get("endpoints", {}), "generation": item.generation}
 
 
+def ensemble_front(space: SearchSpace, front: list[Evaluation], members: int, share: float = 1.0,
+                   calibration: str | None = None) -> dict[str, Any]:
+    """The front's points simulated again under ``members`` members of the calibration ensemble (same patients)
+    and marked robust by the rule of :mod:`rptici.decisions.robust`: per point the share of members in which it
+    holds, whether it is robust and each objective's [min, max] over the members."""
+    from ..analysis.ensemble import ensemble_members
+    from .robust import _check_share, interval, robust_points
+
+    share = _check_share(share)
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise InputError("--ensemble", members, "a whole number of ensemble members ≥ 1")
+    calibrations = ensemble_members(calibration or "default", members)
+    started = time.perf_counter()
+    objectives = np.zeros((len(calibrations), len(front), len(space.objectives)))
+    feasible = np.zeros((len(calibrations), len(front)), dtype=bool)
+    values: list[list[dict[str, Any]]] = [[] for _ in front]
+    for number, member in enumerate(calibrations):
+        covariates, follow_up, _ = _population_covariates(space, member)
+        evaluator = TrialEvaluator(space, covariates, follow_up, member)
+        for column, item in enumerate(front):
+            found, constraint_values, record = evaluator(item.key)
+            objectives[number, column] = found
+            feasible[number, column] = all(value <= 0 for value in constraint_values)
+            values[column].append(record.get("endpoints", {}))
+    rule = robust_points(objectives, feasible, share)
+    points = []
+    for column, item in enumerate(front):
+        ranges = {objective.endpoint: interval([(entry.get(objective.endpoint) or {}).get("value")
+                                                if not (entry.get(objective.endpoint) or {}).get("not_reached")
+                                                else None for entry in values[column]])
+                  for objective in space.objectives}
+        points.append({"key": list(item.key), "robust": bool(rule["robust"][column]),
+                       "share_held": float(rule["share_held"][column]),
+                       "held_per_member": [bool(value) for value in rule["held"][:, column]],
+                       "feasible_per_member": [bool(value) for value in feasible[:, column]],
+                       "objective_range_over_members": ranges})
+    return {"members": len(calibrations), "calibration": calibration or "default", "share_required": share,
+            "rule": "a front point is robust when, in at least the required share of ensemble members, it is within "
+                    "every organ limit and no other front point is at least as good on every objective and better "
+                    "on one (same patients in every member; rptici.decisions.robust)",
+            "points": points, "robust_points": sum(point["robust"] for point in points),
+            "seconds": time.perf_counter() - started}
+
+
 def optimize(space_source: Any, out: str | os.PathLike[str] | None = None, *, history: str | os.PathLike[str] | None = None,
              generations: int | None = None, population: int | None = None, patients: int | None = None,
-             executor: Any = None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+             executor: Any = None, progress: Callable[[int, int], None] | None = None, ensemble: int = 0,
+             robust_share: float = 1.0) -> dict[str, Any]:
     """Search the space and return the result document (front, every evaluation, timing, model status); with
-    ``out``, write ``front.json``, ``front.parquet``, ``evaluations.parquet`` and the history there."""
+    ``out``, write ``front.json``, ``front.parquet``, ``evaluations.parquet`` and the history there. With
+    ``ensemble`` members, the front is re-simulated under each member of the calibration ensemble and each front
+    point marked robust or not (:func:`ensemble_front`, rule in :mod:`rptici.decisions.robust`)."""
     import dataclasses
 
     space = load_space(space_source)
@@ -309,13 +358,55 @@ def optimize(space_source: Any, out: str | os.PathLike[str] | None = None, *, hi
         "method": "NSGA-II (Deb et al. 2002; pymoo), common random numbers across candidates",
         "model_status": model_status(calibration).as_dict(),
     }
+    if ensemble:
+        result["ensemble"] = ensemble_front(space, front, ensemble, robust_share, calibration)
+        for point, robustness in zip(result["front"], result["ensemble"]["points"]):
+            point["robust"] = robustness["robust"]
+            point["ensemble"] = robustness
     if folder is not None:
         write_outputs(result, folder)
     return result
 
 
+#: The patient a regimen's timeline is drawn for: the ICRP 89 reference adult male (73 kg, 1.9 m²).
+TIMELINE_SEX = "male"
+
+
+def regimen_timeline(regimen_mapping: dict[str, Any]) -> dict[str, Any]:
+    """The administrations of one regimen for the reference patient, JSON-ready: RPT cycles (weeks, GBq; a guided
+    regimen's activities are those of the reference patient's dosimetry) and ICI infusions (weeks, agent)."""
+    from ..kinetics.biokinetics import Covariates
+    from ..kinetics.regimen import load_regimen
+    from ..radiobiology.guided import guided_administrations
+
+    regimen = load_regimen(regimen_mapping)
+    patient = Covariates.reference(TIMELINE_SEX)
+    rpt_times, activities = guided_administrations(regimen, patient) if regimen.rpt is not None \
+        else regimen.rpt_administrations(patient.weight_kg, patient.bsa_m2)
+    ici_times, _ = regimen.ici_infusions(patient.weight_kg)
+    agents = regimen.ici_infusion_agents() if regimen.ici_schedules else []
+    return {"patient": "reference adult male (ICRP 89: 73 kg, 1.9 m²)",
+            "rpt_weeks": [float(day) / 7.0 for day in np.asarray(rpt_times, float)],
+            "rpt_GBq": [float(value) / 1000.0 for value in np.asarray(activities, float)[:, 0]],
+            "rpt_agent": None if regimen.rpt is None else regimen.rpt.agent,
+            "guided": regimen.rpt is not None and regimen.rpt.guided is not None,
+            "ici_weeks": [float(day) / 7.0 for day in np.asarray(ici_times, float)],
+            "ici_agents": [str(agent) for agent in agents]}
+
+
+def point_label(point: dict[str, Any]) -> str:
+    """The variables of a front point in words (the ICI mapping by its agent)."""
+    parts = []
+    for name, value in point["variables"].items():
+        if isinstance(value, dict):
+            value = value.get("agent") or ", ".join(f"{key} {item}" for key, item in value.items())
+        parts.append(f"{name}: {'none' if value is None else value}")
+    return "; ".join(parts)
+
+
 def _flat(point: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"key": json.dumps(point["key"]), "feasible": point["feasible"],
+                           "robust": point.get("robust"),
                            "simulated": point["simulated"], "generation": point["generation"],
                            "regimen": json.dumps(point["regimen"], default=str)}
     for name, value in point["variables"].items():

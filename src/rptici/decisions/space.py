@@ -17,6 +17,8 @@ A space file (YAML)::
       rpt.interval: {choices: [4 weeks, 6 weeks, 8 weeks]}
       ici: {choices: [null, {agent: pembrolizumab, dose: 200 mg, interval: q3w, infusions: 35}]}   # null: no ICI
       sequence: {choices: [{order: concurrent}, {order: ici_first, lead: 2 weeks}, {order: rpt_first, lag: 4 weeks}]}
+      rpt.guided: {choices: [null, {region: kidneys, quantity: bed, target: 40 Gy, basis: cycle1}]}  # fixed or
+                                       # dosimetry-guided activity (rptici.radiobiology.guided)
     objectives:
       - {endpoint: median_pfs_months, goal: maximize}
       - {endpoint: grade3plus_rate.any, goal: minimize}
@@ -59,6 +61,8 @@ MAX_LEVELS = 200
 MAX_EVALUATIONS = 5000
 #: Regimen fields a variable may replace (a path into the regimen mapping).
 VARIABLE_ROOTS = ("rpt", "ici", "sequence")
+#: Variables that may take ``null`` (leave that part out): no ICI, default sequence, fixed (not guided) activity.
+NULLABLE = ("ici", "sequence", "rpt.guided")
 SPACE_FIELDS = ("kind", "name", "trial", "patients", "seed", "regimen", "variables", "objectives", "constraints",
                 "search", "calibration")
 TRIAL_FORBIDDEN = ("arms", "patients", "seed", "kind", "name", "chunk_size")
@@ -232,8 +236,9 @@ def _variable(path: Any, spec: Any) -> Variable:
         choices = spec["choices"]
         if not isinstance(choices, (list, tuple)) or not choices or len(choices) > MAX_LEVELS:
             raise InputError(f"{field}.choices", choices, f"a list of 1 to {MAX_LEVELS} values")
-        if None in choices and path not in ("ici", "sequence") and not path.endswith((".lead", ".lag")):
-            raise InputError(f"{field}.choices", choices, "values (null, 'no such part', only for ici or sequence)")
+        if None in choices and path not in NULLABLE and not path.endswith((".lead", ".lag")):
+            raise InputError(f"{field}.choices", choices, "values (null, 'no such part', only for "
+                                                          + ", ".join(NULLABLE) + ")")
         levels = tuple(choices)
     else:
         levels = _range_levels(spec, field)
@@ -332,12 +337,25 @@ def load_space(source: Mapping[str, Any] | str | os.PathLike[str]) -> SearchSpac
             indices = [0] * len(variables)
             indices[variables.index(variable)] = index
             try:
-                load_regimen(space.regimen_of(indices))
+                _check_guided(load_regimen(space.regimen_of(indices)))
             except InputError as error:
                 raise InputError(f"variables.{variable.path}", variable.levels[index],
                                  f"a value giving a valid regimen ({error})") from None
     load_trial_scenario(trial_mapping(space, space.regimen_of([0] * len(variables))))
     return space
+
+
+def _check_guided(regimen: Any) -> None:
+    """A guided regimen's organ is a known tissue with a target (given, or a limit in data/tissues.yaml)."""
+    from ..radiobiology.guided import target_limit
+    from ..radiobiology.tissues import tissue
+
+    guided = None if regimen.rpt is None else regimen.rpt.guided
+    if guided is None:
+        return
+    tissue(guided.region)
+    if guided.target_Gy is None:
+        target_limit(guided.region, guided.quantity)
 
 
 def trial_mapping(space: SearchSpace, regimen: Mapping[str, Any], name: str = "candidate") -> dict[str, Any]:

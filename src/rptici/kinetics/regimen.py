@@ -93,6 +93,67 @@ def _patients(**covariates: object) -> tuple[int, dict[str, np.ndarray | None]]:
     return size, {name: None if array is None else np.broadcast_to(array, (size,)) for name, array in arrays.items()}
 
 
+GUIDED_QUANTITIES = ("bed", "dose", "eqd2")
+GUIDED_BASES = ("cycle1", "pet")
+GUIDED_ADJUSTMENTS = ("activity", "cycles")
+
+
+class GuidedDosing(Schema):
+    """Dosimetry-guided activity: each patient's activities chosen so that ``quantity`` (BED, RBE-weighted absorbed
+    dose or EQD2) of ``region`` over the whole course reaches ``target`` (default: that organ's limit in
+    ``data/tissues.yaml`` that applies to every patient, e.g. kidney BED 40 Gy, Bodei et al. 2008).
+
+    ``basis``: ``cycle1`` — cycle 1 is given at the schedule's activity and the patient's dose per GBq measured
+    after it (post-therapy SPECT dosimetry) sets the later cycles; ``pet`` — the dose per GBq predicted before
+    therapy (pre-therapy PET uptake) sets every cycle. ``adjust``: ``activity`` — cycles keep their number and
+    share the remaining budget equally (the activity solved from the Lea–Catcheside BED of each cycle);
+    ``cycles`` — each cycle keeps the schedule's activity and cycles are given while the course stays within the
+    target, up to ``cycles`` (Sundlöv et al. 2017 Eur J Nucl Med Mol Imaging 44:1480; ILUMINET, Sundlöv et al.
+    2022 Eur J Nucl Med Mol Imaging 49:3830); at least cycle 1 is given. ``max_activity`` caps one cycle.
+    ``error``: σ of ln(measured / true dose per GBq) of the dosimetry the activity is chosen from (log-normal,
+    median the truth; default 0: exact), drawn per patient from ``error_seed``.
+    The activities are resolved per patient where the dosimetry is known
+    (:func:`rptici.radiobiology.guided.guided_administrations`); here the schedule keeps the nominal ones.
+    """
+
+    region: str = "kidneys"
+    quantity: str = "bed"
+    target: Quantity | None = None
+    basis: str = "cycle1"
+    adjust: str = "activity"
+    max_activity: Quantity | None = None
+    error: float = 0.0
+    error_seed: int = 0
+
+    _target_Gy: float | None = PrivateAttr(default=None)
+    _max_MBq: float | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _parse(self) -> GuidedDosing:
+        for name, allowed in (("quantity", GUIDED_QUANTITIES), ("basis", GUIDED_BASES),
+                              ("adjust", GUIDED_ADJUSTMENTS)):
+            if getattr(self, name) not in allowed:
+                raise InputError(f"guided.{name}", getattr(self, name), "one of " + ", ".join(allowed))
+        if self.target is not None:
+            self._target_Gy = parse_positive(self.target, "dose", "guided.target", require_unit=True)
+        if self.max_activity is not None:
+            self._max_MBq = parse_positive(self.max_activity, "activity", "guided.max_activity", require_unit=True)
+        if isinstance(self.error, bool) or not math.isfinite(self.error) or not 0 <= self.error <= 1:
+            raise InputError("guided.error", self.error, "a σ of ln (measured / true dose per GBq) from 0 (exact) to 1")
+        if isinstance(self.error_seed, bool) or self.error_seed < 0:
+            raise InputError("guided.error_seed", self.error_seed, "a whole number ≥ 0")
+        return self
+
+    @property
+    def target_Gy(self) -> float | None:
+        """The target in Gy, or None for the tissue file's limit."""
+        return self._target_Gy
+
+    @property
+    def max_MBq(self) -> float | None:
+        return self._max_MBq
+
+
 class RptSchedule(Schema):
     """Radiopharmaceutical cycles: activity per cycle (per patient, per kg or per m2), interval, cycles.
 
@@ -106,6 +167,7 @@ class RptSchedule(Schema):
     interval: Quantity | None = None
     cycles: int = 1
     start: Quantity = 0.0
+    guided: GuidedDosing | None = None
 
     _activity_dimension: str = PrivateAttr()
     _activity_value: float = PrivateAttr()
@@ -149,6 +211,9 @@ class RptSchedule(Schema):
             raise InputError("interval", None, "an interval between cycles such as '6 weeks' or 'q6w' "
                                                "(needed for more than one cycle)")
         self._start_days = parse_positive(self.start, "time", "start", allow_zero=True, require_unit=True)
+        if self.guided is not None and self.activity_step is not None:
+            raise InputError("activity_step", self.activity_step, "no step with guided dosing (the dosimetry sets "
+                                                                  "each cycle's activity)")
         return self
 
     @property

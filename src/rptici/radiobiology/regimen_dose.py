@@ -352,7 +352,12 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
         masses = {name: mass for name, mass in masses.items() if name in targets}
     modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"))
     amplitudes, rates = model.exponential_modes()
-    administration_times, administered = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
+    if regimen.rpt.guided is not None:  # per-patient activities from the organ's dosimetry (radiobiology.guided)
+        from .guided import guided_administrations
+
+        administration_times, administered = guided_administrations(regimen, covariates, sex, rbe, site_selective)
+    else:
+        administration_times, administered = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
     if stop_days is not None:
         stops = np.broadcast_to(np.asarray(stop_days, dtype=float), (covariates.patients,))
         administered = np.where(administration_times[:, None] > stops[None, :], 0.0, administered)

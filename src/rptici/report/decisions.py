@@ -56,19 +56,18 @@ def front_figure(result: dict[str, Any]) -> Figure:
 
 
 def timeline_figure(regimen_mapping: dict[str, Any], title: str = "") -> Figure:
-    """RPT cycles (bars, GBq for the reference patient) and ICI infusions (ticks) of one regimen over time."""
-    from ..kinetics.regimen import load_regimen
+    """RPT cycles (bars, GBq for the reference patient; a guided regimen's from that patient's dosimetry) and ICI
+    infusions (ticks) of one regimen over time (:func:`rptici.decisions.optimize.regimen_timeline`)."""
+    from ..decisions.optimize import regimen_timeline
 
-    regimen = load_regimen(regimen_mapping)
-    rpt_times, activities = regimen.rpt_administrations(np.array([73.0]), np.array([1.9]))
-    ici_times, _ = regimen.ici_infusions(np.array([73.0]))
+    timeline = regimen_timeline(regimen_mapping)
     figure = Figure(figsize=(7.0, 2.2))
     axes = figure.add_subplot(1, 1, 1)
-    weeks = np.asarray(rpt_times) / 7.0
-    if weeks.size:
-        axes.bar(weeks, activities[:, 0] / 1000.0, width=0.8, color="#d62728", label="RPT (GBq)")
-    if np.size(ici_times):
-        axes.plot(np.asarray(ici_times) / 7.0, np.zeros(np.size(ici_times)) - 0.5, "|", color="#2ca02c",
+    if timeline["rpt_weeks"]:
+        axes.bar(timeline["rpt_weeks"], timeline["rpt_GBq"], width=0.8, color="#d62728",
+                 label="RPT (GBq" + (", guided" if timeline["guided"] else "") + ")")
+    if timeline["ici_weeks"]:
+        axes.plot(timeline["ici_weeks"], np.zeros(len(timeline["ici_weeks"])) - 0.5, "|", color="#2ca02c",
                   markersize=12, label="ICI infusion")
     axes.set_xlabel("weeks from the first administration")
     axes.set_ylabel("GBq")
@@ -79,20 +78,26 @@ def timeline_figure(regimen_mapping: dict[str, Any], title: str = "") -> Figure:
 
 
 def _point_label(point: dict[str, Any]) -> str:
-    return "; ".join(f"{name}: {'none' if value is None else value}" for name, value in point["variables"].items()
-                     if not (isinstance(value, dict) and name == "ici"))
+    from ..decisions.optimize import point_label
+
+    return point_label(point)
 
 
-def write_optimize_report(result: dict[str, Any], path: str | Path) -> Path:
-    """The HTML report of an optimisation result (:func:`rptici.decisions.optimize.optimize`)."""
+def write_optimize_report(result: dict[str, Any], path: str | Path, chosen: int = 1) -> Path:
+    """The HTML report of an optimisation result (:func:`rptici.decisions.optimize.optimize`), with the timeline of
+    front point ``chosen`` (1-based, as numbered in the table)."""
     figures = [{"title": "Pareto front", "uri": figure_to_data_uri(front_figure(result)),
                 "caption": "Each point: one candidate regimen given to the same virtual patients; bars: 95 % "
                            "intervals. The front is the feasible candidates that no other beats on every objective."}]
     if result["front"]:
-        chosen = result["front"][0]
-        figures.append({"title": "Regimen of front point 1", "uri": figure_to_data_uri(
-            timeline_figure(chosen["regimen"], _point_label(chosen))),
-            "caption": "Reference patient (73 kg, 1.9 m²). Front point 1 is the first in the table below."})
+        if isinstance(chosen, bool) or not isinstance(chosen, int) or not 1 <= chosen <= len(result["front"]):
+            from ..errors import InputError
+
+            raise InputError("--point", chosen, f"a front point from 1 to {len(result['front'])}")
+        point = result["front"][chosen - 1]
+        figures.append({"title": f"Regimen of front point {chosen}", "uri": figure_to_data_uri(
+            timeline_figure(point["regimen"], _point_label(point))),
+            "caption": f"Reference patient (73 kg, 1.9 m²). Front point {chosen} is row {chosen} of the table below."})
     rows = []
     objectives = [item["endpoint"] for item in result["objectives"]]
     for number, point in enumerate(result["front"], start=1):
@@ -102,6 +107,8 @@ def write_optimize_report(result: dict[str, Any], path: str | Path) -> Path:
             flag = " (not reached: ≥)" if (point["endpoints"].get(name) or {}).get("not_reached") else ""
             cells.append(f"{value:.3g} [{low:.3g}, {high:.3g}]{flag}")
         rows.append({"number": number, "regimen": _point_label(point), "ici": point["regimen"].get("ici"),
+                     "robust": point.get("robust"),
+                     "held": None if "ensemble" not in point else point["ensemble"]["share_held"],
                      "objectives": cells,
                      "doses": ", ".join(f"{name} {value:.3g} Gy" for name, value in point["doses_Gy"].items())})
     return render_html("decisions.html", path, result=result, figures=figures, rows=rows, objectives=objectives,

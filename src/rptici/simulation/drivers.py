@@ -265,9 +265,16 @@ class Schedule:
         return Schedule(self.rpt_times, activities, self.ici_times, doses, self.ici_agents)
 
 
-def regimen_schedule(regimen, covariates: Covariates) -> Schedule:
-    """The events of ``regimen`` (a :class:`rptici.kinetics.Regimen`) for each patient of ``covariates``."""
-    rpt_times, activities = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
+def regimen_schedule(regimen, covariates: Covariates, site_selective: bool = False) -> Schedule:
+    """The events of ``regimen`` (a :class:`rptici.kinetics.Regimen`) for each patient of ``covariates``; guided
+    RPT activities (``rpt.guided``) per patient from the organ's dosimetry
+    (:func:`rptici.radiobiology.guided.guided_administrations`)."""
+    if regimen.rpt is not None and regimen.rpt.guided is not None:
+        from ..radiobiology.guided import guided_administrations
+
+        rpt_times, activities = guided_administrations(regimen, covariates, site_selective=site_selective)
+    else:
+        rpt_times, activities = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
     ici_times, doses = regimen.ici_infusions(covariates.weight_kg)
     patients = covariates.patients
     return Schedule(np.asarray(rpt_times, float), np.broadcast_to(np.asarray(activities, float).T,

@@ -146,7 +146,7 @@ def _cohort(model: TumourImmuneModel, regimen, patients: Any, parameters: Immuni
     params = model.parameter_vector(parameters, layout, patients, overrides)
     y0 = model.initial_state(parameters, layout, patients, overrides)
     covariates = kinetic_covariates(patients, volumes)
-    schedule = regimen_schedule(regimen, covariates)
+    schedule = regimen_schedule(regimen, covariates, site_selective_uptake(parameters, overrides))
     if stop_days[0] is not None or stop_days[1] is not None:
         schedule = schedule.stopped(*(None if days is None else _per_patient_days(days, schedule.rpt_activities.shape[0],
                                                                                   name)

@@ -3,8 +3,9 @@
 Pages: ``/`` (the regimen form: run, download the scenario, load one back), ``/runs`` (recent runs),
 ``/runs/{id}`` (progress, then the figures, downloads and a link to the full HTML report ``/runs/{id}/report``),
 ``/registry`` (the trials table with filters and a replay button per replayable trial), ``/dosimetry`` (the
-form's regimens at the disease's reference patient: doses, BED, limits with margins) and ``/patient`` (one virtual
-patient's trajectories). ``rptici serve`` runs it on 127.0.0.1.
+form's regimens at the disease's reference patient: doses, BED, limits with margins), ``/patient`` (one virtual
+patient's trajectories) and ``/decisions`` (``rptici optimize`` results: the front and a chosen point's regimen
+timeline, :mod:`rptici.web.decisions`). ``rptici serve`` runs it on 127.0.0.1.
 
 Safety: the application answers only to the host names it is bound to (no DNS rebinding from a web
 page); every input goes through the scenario models and an error is shown beside its field; run sizes
@@ -70,8 +71,10 @@ def serve_hosts(bind: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
 
 def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None, *,
                allowed_hosts: Iterable[str] = LOCAL_HOSTS, runner: Runner | None = None,
-               summarizer: Summarizer | None = None, simulator: Simulator | None = None) -> FastAPI:
-    """The dashboard application writing runs under ``run_root`` with ``limits`` (defaults: :class:`WebLimits`).
+               summarizer: Summarizer | None = None, simulator: Simulator | None = None,
+               decisions_root: str | os.PathLike[str] | None = None) -> FastAPI:
+    """The dashboard application writing runs under ``run_root`` with ``limits`` (defaults: :class:`WebLimits`);
+    ``/decisions`` shows the ``rptici optimize`` results under ``decisions_root`` (default ``run_root/decisions``).
 
     ``runner``, ``summarizer`` and ``simulator`` replace :func:`rptici.trials.run.run_trial`,
     :func:`rptici.analysis.summary.summarize` and the single patient's :func:`rptici.api.simulate` (tests use
@@ -305,6 +308,39 @@ def create_app(run_root: str | os.PathLike[str], limits: WebLimits | None = None
         finally:
             simulations.release()
         return patient_page(request, form, result=context)
+
+    decisions_folder = Path(decisions_root) if decisions_root is not None else Path(run_root) / "decisions"
+
+    @app.get("/decisions", response_class=HTMLResponse)
+    def decisions_list(request: Request) -> HTMLResponse:
+        from . import decisions
+
+        return page(request, "decisions.html", results=decisions.results(decisions_folder), root=decisions_folder)
+
+    @app.get("/decisions/{name}", response_class=HTMLResponse)
+    def decisions_result(request: Request, name: str) -> HTMLResponse:
+        """One optimisation result: its front and the timeline of the point chosen with ``?point=N``."""
+        from . import decisions
+
+        try:
+            context = decisions.result_context(decisions_folder, name, request.query_params.get("point"))
+        except InputError as error:
+            return page(request, "message.html", 404 if error.field == "result" else 422, title="Not shown",
+                        message=str(error))
+        return page(request, "decisions.html", **context)
+
+    @app.get("/decisions/{name}/report")
+    def decisions_report(request: Request, name: str) -> Response:
+        from . import decisions
+
+        try:
+            folder = decisions.result_folder(decisions_folder, name)
+        except InputError as error:
+            return page(request, "message.html", 404, title="Not shown", message=str(error))
+        path = folder / decisions.REPORT_FILE
+        if not path.is_file():
+            return page(request, "message.html", 404, title="No report", message=f"{name} has no report.html")
+        return FileResponse(path, media_type="text/html; charset=utf-8")
 
     @app.get("/registry", response_class=HTMLResponse)
     def registry_page(request: Request) -> HTMLResponse:

@@ -185,3 +185,75 @@ def patient_figure(result: Any) -> go.Figure:
     _layout(figure, "One virtual patient over time", height=640)
     figure.update_layout(margin=dict(l=60, r=20, t=90, b=50))
     return figure
+
+
+def _endpoint(point: Mapping[str, Any], name: str) -> tuple[float | None, float | None, float | None]:
+    entry = (point.get("endpoints") or {}).get(name) or {}
+    interval = entry.get("interval") or [None, None]
+    return entry.get("value"), interval[0], interval[1]
+
+
+def front_figure(result: Mapping[str, Any], chosen: int) -> go.Figure:
+    """The optimisation's simulated candidates (grey), its Pareto front (blue, 95 % intervals, numbered as in the
+    table; robust points as diamonds when the front was run across the ensemble) and front point ``chosen``
+    (1-based, red ring): first objective up, second across."""
+    names = [item["endpoint"] for item in result["objectives"]]
+    x_name, y_name = (names[1], names[0]) if len(names) > 1 else (names[0], names[0])
+    figure = go.Figure()
+    simulated = [point for point in result.get("evaluations", []) if point.get("simulated")]
+    if simulated:
+        figure.add_trace(go.Scatter(x=[_endpoint(point, x_name)[0] for point in simulated],
+                                    y=[_endpoint(point, y_name)[0] for point in simulated], mode="markers",
+                                    name=f"simulated candidates ({len(simulated)})",
+                                    marker=dict(color="#bbbbbb", size=7), hoverinfo="skip"))
+    front = list(result.get("front", []))
+    if front:
+        xs = [_endpoint(point, x_name) for point in front]
+        ys = [_endpoint(point, y_name) for point in front]
+
+        def bars(values):
+            return dict(type="data", symmetric=False,
+                        array=[None if high is None or value is None else high - value for value, _, high in values],
+                        arrayminus=[None if low is None or value is None else value - low for value, low, _ in values],
+                        color="#9ecae1")
+
+        symbols = ["diamond" if point.get("robust") else "circle" for point in front]
+        figure.add_trace(go.Scatter(
+            x=[value for value, _, _ in xs], y=[value for value, _, _ in ys], mode="markers+text",
+            text=[str(number) for number in range(1, len(front) + 1)], textposition="top right",
+            name=f"Pareto front ({len(front)})" + ("; ◆ robust" if "ensemble" in result else ""),
+            marker=dict(color="#1f77b4", size=10, symbol=symbols), error_x=bars(xs), error_y=bars(ys),
+            hovertemplate="point %{text}: %{y:.3g}, %{x:.3g}<extra></extra>"))
+        point = front[chosen - 1]
+        figure.add_trace(go.Scatter(x=[_endpoint(point, x_name)[0]], y=[_endpoint(point, y_name)[0]], mode="markers",
+                                    name=f"front point {chosen}", hoverinfo="skip",
+                                    marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(color="#d62728", width=2))))
+    figure.update_xaxes(title=_objective_title(x_name))
+    figure.update_yaxes(title=_objective_title(y_name))
+    return _layout(figure, "Pareto front (95 % intervals)", height=420)
+
+
+def _objective_title(name: str) -> str:
+    """An objective's axis title: the registered endpoint's label, else its name in words."""
+    if any(item.name == name for item in endpoints()):
+        return _title(name)
+    words = name.replace("grade3plus_rate.", "grade ≥ 3 adverse events, ").replace("_months", " (months)")
+    return words.replace("_", " ")
+
+
+def timeline_figure(timeline: Mapping[str, Any], title: str) -> go.Figure:
+    """One regimen's administrations (:func:`rptici.decisions.optimize.regimen_timeline`): RPT cycles as bars (GBq
+    for the reference patient) and ICI infusions as ticks, over weeks."""
+    figure = go.Figure()
+    if timeline["rpt_weeks"]:
+        figure.add_trace(go.Bar(x=timeline["rpt_weeks"], y=timeline["rpt_GBq"], width=0.8, marker_color="#d62728",
+                                name="RPT (GBq" + (", guided" if timeline["guided"] else "") + ")",
+                                hovertemplate="week %{x:.0f}: %{y:.2f} GBq<extra></extra>"))
+    if timeline["ici_weeks"]:
+        figure.add_trace(go.Scatter(x=timeline["ici_weeks"], y=[-0.3] * len(timeline["ici_weeks"]), mode="markers",
+                                    marker=dict(symbol="line-ns-open", size=14, color="#2ca02c"),
+                                    text=timeline["ici_agents"], name="ICI infusion",
+                                    hovertemplate="week %{x:.0f}: %{text}<extra></extra>"))
+    figure.update_xaxes(title="weeks from the first administration", rangemode="tozero")
+    figure.update_yaxes(title="GBq")
+    return _layout(figure, title, height=300)

@@ -283,6 +283,14 @@ def test_combination_amendments_keep_what_the_source_said_and_say_where_the_new_
                        "interval": "12 weeks", "cycles": 3},
                "ici": {"agent": "nivolumab", "dose": "240 mg", "interval": "2 weeks", "start": "2 weeks",
                        "duration": "2 years"}, "sequence": {"order": "concurrent"}}
+    from rptici.kinetics.biokinetics import known_agents
+
+    if "[177Lu]Lu-girentuximab" in known_agents():  # the level by its activity alone, the factor from its note
+        assert regimen_mapping("STARLITE 2", level="1.8 GBq/m2")["rpt"] == {**mapping["rpt"], "activity": "1.8 GBq/m2"}
+        assert regimen_mapping("STARLITE 2") == mapping
+    else:
+        with pytest.raises(InputError, match="no biokinetics for"):
+            regimen_mapping("STARLITE 2", level="1.8 GBq/m2")
     regimen = load_regimen(mapping)
     times, activities = regimen.rpt_administrations(bsa_m2=[2.0])
     assert times.tolist() == [0.0, 84.0, 168.0]

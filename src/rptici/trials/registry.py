@@ -797,8 +797,8 @@ def regimen_mapping(record: TrialRecord | str, arm: str | None = None, level: st
             raise InputError("level", level, f"an index below {len(candidates)}")
         chosen = candidates[level]
     else:
-        matches = [status for status in candidates if status.level and
-                   normalized_name(status.level) == normalized_name(str(level))]
+        matches = [status for status in candidates if status.level and normalized_name(str(level)) in
+                   (normalized_name(status.level), normalized_name(_activity(status.level)[0]))]
         if not matches:
             raise InputError("level", level, "one of " + ", ".join(str(status.level) for status in candidates))
         chosen = matches[0]

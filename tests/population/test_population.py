@@ -382,3 +382,32 @@ def test_low_uptake_share_follows_its_beta_and_changes_no_other_draw(populations
     np.testing.assert_array_equal(without.low_uptake_fraction, 0.0)
     assert with_share.subset([3, 1]).low_uptake_fraction.tolist() == with_share.low_uptake_fraction[[3, 1]].tolist()
     assert distributions.COVARIATE_UNITS["low_uptake_fraction"] == "1"
+
+
+def _sourced_entries(node, path=""):
+    """(path, entry) of every mapping with a ``source`` in a population file (correlations and sex excluded)."""
+    if isinstance(node, dict):
+        if "source" in node:
+            yield path, node
+        for key, value in node.items():
+            if key not in ("correlations", "sex"):
+                yield from _sourced_entries(value, f"{path}.{key}")
+
+
+def test_every_value_has_a_source_and_every_assumption_is_marked():
+    """Issue 20: every number of every population file has a source, and a source that says it is (or holds) an
+    assumption carries ``assumption: true`` with what should calibrate it (the values of the file are not judged)."""
+    from rptici.data import load_yaml
+
+    for disease in DISEASES:
+        data = load_yaml(f"populations/{disease}.yaml")
+        entries = list(_sourced_entries(data))
+        assert len(entries) >= 15, disease
+        for path, entry in entries:
+            assert str(entry["source"]).strip(), (disease, path)
+            if "assum" in str(entry["source"]).lower() and not path.startswith(".target"):
+                assert entry.get("assumption") is True, (disease, path)
+                assert entry.get("calibrate_against"), (disease, path)
+        for name, entry in data["covariates"].items():
+            for marginal in (entry["by_sex"].values() if "by_sex" in entry else [entry]):
+                assert "source" in marginal, (disease, name)

@@ -16,6 +16,7 @@ from rptici.cli import app
 from rptici.kinetics.biokinetics import known_agents
 from rptici.trials import registry
 
+pytest.importorskip("numba")  # the engine's compiled kernel, as in tests/trials/test_lost_data.py
 PATIENTS = 4  # 2 per arm of a combination replay (combination and RPT alone)
 
 REPLAYABLE = [record.name for record in registry() if record.replayable]

@@ -429,9 +429,10 @@ def registry_list(disease: Optional[str] = typer.Option(None, "--disease", help=
         if as_json:
             typer.echo(_json_text(rows))
             return
-        columns = ("name", "disease", "phase", "rpt", "ici", "n", "role")
-        _print_table(f"Trials ({len(rows)})", columns,
-                     ([_display(row.get(column)) for column in columns] for row in rows), no_wrap=("name",))
+        columns = ("name", "disease", "phase", "rpt", "ici", "n", "role", "replayable")
+        _print_table(f"Trials ({len(rows)}, {sum(bool(row['replayable']) for row in rows)} replayable)", columns,
+                     ([_display(row.get(column)) if column != "replayable" else ("yes" if row[column] else "no")
+                       for column in columns] for row in rows), no_wrap=("name",))
 
     _run(action)
 

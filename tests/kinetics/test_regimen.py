@@ -139,3 +139,16 @@ def test_malformed_scenario_files_are_clear_errors(tmp_path, text, expected):
         with pytest.raises(InputError, match=expected) as caught:
             load(path)
         assert caught.value.field == field
+
+
+def test_activity_factor_reduces_each_cycle_by_a_share():
+    # STARLITE 2 (Feldman et al. 2022 J Clin Oncol 40(16 suppl):TPS4603): each later Lu-girentuximab dose is 75 % of
+    # the one before: 1804, 1353, 1014.75 MBq/m2 (exact arithmetic, tolerance 1e-9 relative)
+    schedule = RptSchedule(agent="[177Lu]Lu-girentuximab", activity="1804 MBq/m2", activity_factor=0.75,
+                           interval="12 weeks", cycles=3)
+    assert schedule.cycle_activities() == pytest.approx([1804.0, 1353.0, 1014.75], rel=1e-9)
+    with pytest.raises(InputError, match="activity_factor"):
+        RptSchedule(agent="[177Lu]Lu-girentuximab", activity="1.8 GBq/m2", activity_factor=0.75,
+                    activity_step="-0.2 GBq/m2", interval="12 weeks", cycles=3)
+    with pytest.raises(InputError, match="activity_factor"):
+        RptSchedule(agent="[177Lu]Lu-girentuximab", activity="1.8 GBq/m2", activity_factor=0.0, cycles=1)

@@ -15,7 +15,8 @@ from rptici.population import (
     select_virtual_patients, sphere_volume_mL,
 )
 
-DISEASES = ("ccrcc", "dtc", "gep_net", "lung_net", "mcrpc", "merkel", "neuroblastoma", "sclc")
+DISEASES = ("ccrcc", "dtc", "gep_net", "lung_net", "lymphoma", "mcrpc", "merkel", "neuroblastoma", "nsclc_bone",
+            "sclc")
 N = 5000
 
 
@@ -118,6 +119,56 @@ def test_net_merkel_rcc_match_trial_baselines(populations):
     # CheckMate 025 (Motzer 2015): median age 62 (± 1.5); PD-L1 >= 1 % in 24 % (± 2 %)
     assert np.median(populations["ccrcc"].age_years) == pytest.approx(62, abs=1.5)
     assert (populations["ccrcc"].pdl1 >= 1).mean() == pytest.approx(0.24, abs=0.02)
+
+
+def test_nsclc_with_bone_metastases_matches_keynote_baselines(populations):
+    nsclc = populations["nsclc_bone"]
+    # KEYNOTE-001 PD-L1 screening, 824 evaluable samples (Garon et al. 2015 N Engl J Med 372:2018): TPS >= 50 % in
+    # 23.2 %, 1-49 % in 37.6 %, < 1 % in 39.2 % (each ± 0.02, about 3 binomial SE at n = 5000)
+    assert (nsclc.pdl1 < 1).mean() == pytest.approx(0.392, abs=0.02)
+    assert ((nsclc.pdl1 >= 1) & (nsclc.pdl1 < 50)).mean() == pytest.approx(0.376, abs=0.02)
+    assert (nsclc.pdl1 >= 50).mean() == pytest.approx(0.232, abs=0.02)
+    # KEYNOTE-024 (Reck et al. 2016 N Engl J Med 375:1823): median age 64.5 and 66.0 (within 1.5 years of 65.25);
+    # men 187 of 305 (± 0.02)
+    assert np.median(nsclc.age_years) == pytest.approx(65.25, abs=1.5)
+    assert (nsclc.sex == "male").mean() == pytest.approx(187 / 305, abs=0.02)
+    # the population stands for patients selected for bone metastases (radium-223): bone is the commonest site
+    sites, counts = np.unique(nsclc.lesion_sites[nsclc.lesion_sites != ""], return_counts=True)
+    assert sites[np.argmax(counts)] == "bone"
+
+
+def test_lymphoma_follows_lugano_and_the_radioimmunotherapy_trials(populations):
+    lymphoma = populations["lymphoma"]
+    # Lugano classification (Cheson et al. 2014 J Clin Oncol 32:3059): at most 6 index lesions, nodes measurable
+    # above 15 mm; mostly nodal disease
+    assert lymphoma.lesion_count.max() == 6 and lymphoma.lesion_count.min() >= 1
+    assert np.nanmin(lymphoma.lesion_diameters_mm) >= 15
+    sites = lymphoma.lesion_sites[lymphoma.lesion_sites != ""]
+    assert (sites == "node").mean() == pytest.approx(0.75, abs=0.02)
+    # median age about 60 in Witzig et al. 2002 J Clin Oncol 20:2453 and Kaminski et al. 2001 J Clin Oncol 19:3918
+    assert np.median(lymphoma.age_years) == pytest.approx(60, abs=2)
+    assert load_disease("lymphoma").target.agent == "[90Y]Y-ibritumomab tiuxetan"
+
+
+#: CDC 2000 growth charts, boys' 50th percentiles (Kuczmarski et al. 2002 Vital Health Stat 11(246); statage and
+#: wtage tables at 36.5, 54.5, 78.5, 102.5 and 120.5 months): age (years) -> (stature cm, weight kg)
+CDC_BOYS_P50 = {3.0: (95.27, 14.40), 4.5: (105.88, 17.38), 6.5: (118.87, 21.96), 8.5: (131.00, 27.16),
+                10.0: (138.82, 32.09)}
+
+
+def test_neuroblastoma_children_have_the_body_sizes_of_their_age():
+    """Boys within 3 months of each age: median stature within 3 % and weight within 10 % of the CDC 2000 medians
+    (the population pairs a lognormal age with lognormal stature and weight by a Gaussian copula, a power-law
+    approximation of the growth curves: about age^0.31 for stature and age^0.66 for weight over 3-10 years)."""
+    boys = sample_population("neuroblastoma", 20000, seed=3, sex="male")
+    for age, (stature, weight) in CDC_BOYS_P50.items():
+        near = np.abs(boys.age_years - age) < 0.25
+        assert near.sum() > 300, age
+        assert np.median(boys.height_cm[near]) == pytest.approx(stature, rel=0.03), age
+        assert np.median(boys.weight_kg[near]) == pytest.approx(weight, rel=0.10), age
+    # body surface area of a 6.5-year-old about 0.85 m2 (Mosteller, 118.9 cm and 22.0 kg)
+    near = np.abs(boys.age_years - 6.5) < 0.25
+    assert np.median(boys.bsa_m2[near]) == pytest.approx(math.sqrt(118.87 * 21.96 / 3600), rel=0.05)
 
 
 def test_radiosensitivity_follows_webb_and_nahum(populations):
@@ -331,3 +382,32 @@ def test_low_uptake_share_follows_its_beta_and_changes_no_other_draw(populations
     np.testing.assert_array_equal(without.low_uptake_fraction, 0.0)
     assert with_share.subset([3, 1]).low_uptake_fraction.tolist() == with_share.low_uptake_fraction[[3, 1]].tolist()
     assert distributions.COVARIATE_UNITS["low_uptake_fraction"] == "1"
+
+
+def _sourced_entries(node, path=""):
+    """(path, entry) of every mapping with a ``source`` in a population file (correlations and sex excluded)."""
+    if isinstance(node, dict):
+        if "source" in node:
+            yield path, node
+        for key, value in node.items():
+            if key not in ("correlations", "sex"):
+                yield from _sourced_entries(value, f"{path}.{key}")
+
+
+def test_every_value_has_a_source_and_every_assumption_is_marked():
+    """Issue 20: every number of every population file has a source, and a source that says it is (or holds) an
+    assumption carries ``assumption: true`` with what should calibrate it (the values of the file are not judged)."""
+    from rptici.data import load_yaml
+
+    for disease in DISEASES:
+        data = load_yaml(f"populations/{disease}.yaml")
+        entries = list(_sourced_entries(data))
+        assert len(entries) >= 15, disease
+        for path, entry in entries:
+            assert str(entry["source"]).strip(), (disease, path)
+            if "assum" in str(entry["source"]).lower() and not path.startswith(".target"):
+                assert entry.get("assumption") is True, (disease, path)
+                assert entry.get("calibrate_against"), (disease, path)
+        for name, entry in data["covariates"].items():
+            for marginal in (entry["by_sex"].values() if "by_sex" in entry else [entry]):
+                assert "source" in marginal, (disease, name)

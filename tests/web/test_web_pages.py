@@ -161,11 +161,15 @@ def test_greyed_replay_buttons_explain_in_plain_words(client):
     for reason in reasons:
         assert not DEVELOPER_TEXT.search(reason), reason
         assert reason[0].isupper() or reason.startswith("rptici"), reason
-    renal = client.get("/registry", params={"disease": "renal"}).text
-    unusable = renal.split('data-trial="NCT05663710"')[1].split("</tr>")[0]
-    assert "disabled" in unusable and "does not give the checkpoint-inhibitor dosing interval" in unusable
-    thyroid = page.split('data-trial="NCT03215095"')[1].split("</tr>")[0]
-    assert "no biokinetic model for [131I]NaI" in html_module.unescape(thyroid)
+    # issue 20: a Table 2 trial that cannot replay waits only for its agent's biokinetics, and says so in words
+    from rptici.trials import registry
+
+    for record in registry().filter(role="validation"):
+        row = html_module.unescape(page.split(f'data-trial="{record.nct}"')[1].split("</tr>")[0])
+        if record.replayable:
+            assert f'action="/registry/{record.nct}/replay"' in row
+        else:
+            assert "disabled" in row and f"no biokinetic model for {record.rpt.agent_name} yet" in row, record.nct
 
 
 # -- 4a: dosimetry page ---------------------------------------------------------------------------------------

@@ -158,12 +158,15 @@ class RptSchedule(Schema):
     """Radiopharmaceutical cycles: activity per cycle (per patient, per kg or per m2), interval, cycles.
 
     ``activity_step`` changes the activity by that amount each cycle (TheraP and PRINCE: -0.5 GBq from
-    8.5 GBq); ``start`` is the day of the first cycle within this schedule.
+    8.5 GBq); ``activity_factor`` instead multiplies each cycle's activity by that factor (STARLITE 2: 0.75,
+    each dose 75 % of the one before; Feldman et al. 2022 J Clin Oncol 40(16 suppl):TPS4603); ``start`` is the
+    day of the first cycle within this schedule.
     """
 
     agent: str
     activity: Quantity
     activity_step: Quantity | None = None
+    activity_factor: float | None = None
     interval: Quantity | None = None
     cycles: int = 1
     start: Quantity = 0.0
@@ -205,6 +208,13 @@ class RptSchedule(Schema):
                 raise InputError("activity_step", self.activity_step,
                                  f"a step that keeps every one of the {self.cycles} activities positive "
                                  f"(cycle {self.cycles} would get {format_quantity(last, dimension)})")
+        if self.activity_factor is not None:
+            if self.activity_step is not None:
+                raise InputError("activity_factor", self.activity_factor, "no factor when activity_step is given "
+                                 "(one or the other)")
+            if isinstance(self.activity_factor, bool) or not 0 < self.activity_factor <= 10:
+                raise InputError("activity_factor", self.activity_factor, "a number above 0 and at most 10 "
+                                 "(0.75: each cycle 75 % of the one before)")
         if self.interval is not None:
             self._interval_days = parse_interval(self.interval, "interval", require_unit=True)
         elif self.cycles > 1:
@@ -231,6 +241,8 @@ class RptSchedule(Schema):
 
     def cycle_activities(self) -> np.ndarray:
         """Activity of each cycle in the internal unit of :attr:`activity_dimension`, shape (cycles,)."""
+        if self.activity_factor is not None:
+            return self._activity_value * self.activity_factor ** np.arange(self.cycles)
         return self._activity_value + self._step_value * np.arange(self.cycles)
 
     def cycle_times(self) -> np.ndarray:

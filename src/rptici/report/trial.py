@@ -152,6 +152,8 @@ def regimen_in_words(regimen: Mapping[str, Any] | None) -> str:
     rpt = regimen.get("rpt")
     if rpt:
         step = f", {rpt['activity_step']} per cycle" if rpt.get("activity_step") else ""
+        if rpt.get("activity_factor") is not None:
+            step = f", each cycle {float(rpt['activity_factor']):.0%} of the one before"
         cycles = int(rpt.get("cycles", 1))
         every = f" every {rpt['interval']}" if rpt.get("interval") and cycles > 1 else ""
         parts.append(f"{rpt['agent']} {rpt['activity']}{step}{every}, {cycles} cycle{'s' if cycles != 1 else ''}")

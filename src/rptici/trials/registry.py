@@ -36,6 +36,7 @@ from rptici.data.catalogue import normalized_name, radiopharmaceutical
 from rptici.errors import InputError, UnknownNameError
 from rptici.kinetics.biokinetics import known_agents
 from rptici.kinetics.regimen import load_regimen
+from rptici.population.distributions import known_diseases
 
 Role = Literal["validation", "calibration", "imported"]
 ResultValue = float | int | str | dict[str, float | int | str]
@@ -49,28 +50,54 @@ COMBINATION_FILE = "trials_combination.yaml"
 MONOTHERAPY_FILE = "trials_monotherapy.yaml"
 #: What rptici adds to the verbatim monotherapy copy (ORR denominators, a two-antibody regimen), with sources.
 AMENDMENTS_FILE = "trials_amendments.yaml"
+#: What rptici adds to the verbatim combination copy so that each trial has a replayable regimen: a range made a
+#: documented choice, a missing activity or dose from the protocol or the label; every entry with its source.
+COMBINATION_AMENDMENTS_FILE = "trials_combination_amendments.yaml"
+#: Trial-level keys an amendment may set (``set:``); the record keeps what the source said in ``amendments``.
+AMENDABLE_KEYS = ("rpt", "ici", "sequence")
+
+
+def _trial_names(raw: dict) -> tuple[str, ...]:
+    return tuple(str(raw[key]) for key in ("trial", "nct", "acronym") if raw.get(key))
 
 
 def amended(trials: list[dict], amendments: list[dict], where: str) -> list[dict]:
-    """Copies of the raw monotherapy ``trials`` with ``amendments`` applied: per named trial and arm, outcome keys
-    replaced and other keys (``rpt``, ``ici``) set. An amendment naming an unknown trial or arm is an error."""
+    """Copies of the raw ``trials`` with ``amendments`` applied. Each amendment names a trial (``trial``: its name,
+    NCT number or acronym), may ``set`` trial-level keys (:data:`AMENDABLE_KEYS`: ``rpt``, ``ici``, ``sequence``),
+    and per named arm replaces outcome keys and sets other keys (``rpt``, ``ici``). It needs a ``source``; its
+    ``choice`` says what was decided where the source gave a range or nothing. Each amended copy lists, under
+    ``amendments``, what was changed, what the source had said, the choice and the source. An amendment naming an
+    unknown trial, arm or key is an error."""
     trials = [dict(raw) for raw in trials]
     for number, amendment in enumerate(amendments or []):
         place = f"{where}: [{number}]"
-        position = next((index for index, raw in enumerate(trials) if raw.get("trial") == amendment.get("trial")), None)
+        position = next((index for index, raw in enumerate(trials) if amendment.get("trial") in _trial_names(raw)),
+                        None)
         if position is None:
             raise InputError(f"{place}.trial", amendment.get("trial"),
-                             "a trial of " + MONOTHERAPY_FILE + ": " + ", ".join(str(raw.get("trial")) for raw in trials))
+                             "a trial of the amended file: " + ", ".join(_trial_names(raw)[0] for raw in trials))
+        if not amendment.get("source"):
+            raise InputError(f"{place}.source", amendment.get("source"), "the source of the amendment (text)")
         record = trials[position]
+        changes = dict(amendment.get("set") or {})
+        unknown = sorted(set(changes) - set(AMENDABLE_KEYS))
+        if unknown:
+            raise InputError(f"{place}.set", unknown[0], "one of " + ", ".join(AMENDABLE_KEYS))
+        was = {key: copy.deepcopy(record.get(key)) for key in changes}
+        record.update(copy.deepcopy(changes))
         arms = [dict(arm) for arm in record.get("arms") or []]
-        for name, changes in (amendment.get("arms") or {}).items():
+        for name, arm_changes in (amendment.get("arms") or {}).items():
             arm = next((arm for arm in arms if arm.get("name") == name), None)
             if arm is None:
-                raise InputError(f"{place}.arms", name, "an arm of " + str(record["trial"]) + ": "
+                raise InputError(f"{place}.arms", name, "an arm of " + _trial_names(record)[0] + ": "
                                  + ", ".join(str(arm.get("name")) for arm in arms))
-            for key, value in changes.items():
+            for key, value in arm_changes.items():
                 arm[key] = {**(arm.get("outcomes") or {}), **value} if key == "outcomes" else value
         record["arms"] = arms
+        changed = [*changes, *(f"arms.{name}" for name in amendment.get("arms") or {})]
+        record["amendments"] = [*record.get("amendments", []),
+                                {"changed": changed, "was": was, "choice": amendment.get("choice"),
+                                 "source": str(amendment["source"])}]
     return trials
 
 
@@ -149,6 +176,16 @@ class RegimenStatus(_Record):
     mapping: dict[str, Any] | None = None
 
 
+class Amendment(_Record):
+    """What rptici changed in a record (``changed``: keys or ``arms.<name>``), what the source said there (``was``),
+    the choice made where the source gave a range or nothing, and where the new values come from."""
+
+    changed: tuple[str, ...]
+    was: dict[str, Any] = Field(default_factory=dict)
+    choice: str | None = None
+    source: str
+
+
 class TrialRecord(_Record):
     """One clinical trial as reported, with its role (validation, calibration or imported)."""
 
@@ -172,6 +209,7 @@ class TrialRecord(_Record):
     reference: str | None = None
     role: Role
     other_interventions: tuple[str, ...] = ()
+    amendments: tuple[Amendment, ...] = ()
     regimens: tuple[RegimenStatus, ...] = ()
 
     @property
@@ -209,8 +247,8 @@ class TrialRecord(_Record):
             return f"no virtual population for the disease {self.disease!r}"
         if not self.regimens:
             return "no RPT or ICI regimen in the source"
-        return "; ".join(f"{status.arm}: {status.reason}" if status.arm else str(status.reason)
-                         for status in self.regimens)
+        return "; ".join(dict.fromkeys(f"{status.arm}: {status.reason}" if status.arm else str(status.reason)
+                                       for status in self.regimens))
 
     def rpt_specs(self) -> list[RptSpec]:
         return [spec for spec in (self.rpt, *(arm.rpt for arm in self.arms)) if spec is not None]
@@ -309,18 +347,25 @@ def _hazard_ratio(raw: object, where: str) -> HazardRatio:
 _SEQUENCES = {"concurrent": ("concurrent", None),
               "concurrent or staggered": ("concurrent", "sequence 'concurrent or staggered': the concurrent schedule "
                                                         "is replayed")}
-_ACTIVITY_STEP = re.compile(r"(decreasing|increasing)\s+(?P<step>[-+]?[\d.]+\s*\S+)\s+per\s+cycle", re.IGNORECASE)
+_ACTIVITY_STEP = re.compile(r"(decreasing|increasing)\s+(?P<step>[-+]?[\d.]+\s*[^\s%]+|[\d.]+\s*%)\s+per\s+cycle",
+                            re.IGNORECASE)
 _PARENTHESIS = re.compile(r"\((?P<inner>[^)]*)\)")
 
 
-def _activity(text: str) -> tuple[str, str | None, list[str]]:
-    """(activity, activity step or None, assumptions) from '8.5 GBq (decreasing 0.5 GBq per cycle)'."""
+def _activity(text: str) -> tuple[str, str | float | None, list[str]]:
+    """(activity, change per cycle or None, assumptions) from '8.5 GBq (decreasing 0.5 GBq per cycle)' (a step,
+    '-0.5 GBq') or '1.8 GBq/m2 (decreasing 25 % per cycle)' (a factor, 0.75)."""
     assumptions: list[str] = []
-    step = None
+    step: str | float | None = None
     match = _ACTIVITY_STEP.search(text)
     if match:
-        sign = "-" if match.group(1).lower() == "decreasing" else ""
-        step = sign + match.group("step").lstrip("+-")
+        decreasing = match.group(1).lower() == "decreasing"
+        amount = match.group("step").lstrip("+-")
+        if amount.endswith("%"):
+            percent = float(amount.rstrip("% "))
+            step = 1 - percent / 100 if decreasing else 1 + percent / 100
+        else:
+            step = ("-" if decreasing else "") + amount
         text = (text[:match.start()] + text[match.end():])
     parenthesis = _PARENTHESIS.search(text)
     if parenthesis and parenthesis.group("inner").strip():
@@ -353,6 +398,12 @@ def _ici_schedule(ici: IciSpec, ici_duration: str, assumptions: list[str]) -> di
     return infusions
 
 
+def no_biokinetics_reason(agent: str) -> str:
+    """Why a regimen of ``agent`` cannot be simulated yet (the words a replay test and the issue look for)."""
+    return (f"no biokinetics for {agent} yet: the engine can run only the agents of data/biokinetics ("
+            + ", ".join(known_agents()) + ")")
+
+
 def _assess(rpt: RptSpec | None, ici: IciSpec | tuple[IciSpec, ...] | None, sequence: str | None, arm: str | None,
             ici_duration: str) -> list[RegimenStatus]:
     """Every regimen (one per activity level) that ``rpt``, ``ici`` and ``sequence`` describe."""
@@ -371,7 +422,9 @@ def _assess(rpt: RptSpec | None, ici: IciSpec | tuple[IciSpec, ...] | None, sequ
             if activity is not None:
                 schedule["activity"], step, notes = _activity(activity)
                 assumptions += notes
-                if step is not None:
+                if isinstance(step, float):
+                    schedule["activity_factor"] = step
+                elif step is not None:
                     schedule["activity_step"] = step
             if rpt.interval is not None:
                 schedule["interval"] = rpt.interval
@@ -394,23 +447,22 @@ def _assess(rpt: RptSpec | None, ici: IciSpec | tuple[IciSpec, ...] | None, sequ
             assumptions.append(note)
         if len(levels) > 1:
             assumptions.append(f"activity level {level} of {', '.join(str(item) for item in levels)}")
-        reason = None
+        reasons: list[str] = []
         if order is None:
-            reason = f"sequence {sequence!r} is not one of concurrent, ici_first, rpt_first"
+            reasons.append(f"sequence {sequence!r} is not one of concurrent, ici_first, rpt_first")
         else:
             mapping["sequence"] = {"order": order}
             specs = [(rpt, "rpt")] + [(spec, "ici") for spec in (ici if isinstance(ici, tuple) else (ici,))]
-            for spec, label in specs:
-                if spec is not None and not spec.agent_known:
-                    reason = f"{label}.agent {spec.agent!r} is not in the catalogue"
-            if reason is None:
+            reasons += [f"{label}.agent {spec.agent!r} is not in the catalogue" for spec, label in specs
+                        if spec is not None and not spec.agent_known]
+            if not reasons:
                 try:
                     load_regimen(mapping)
                 except InputError as error:
-                    reason = str(error)
-            if reason is None and rpt is not None and rpt.agent_name not in known_agents():
-                reason = (f"rpt.agent {rpt.agent_name!r} has no biokinetics that the engine can run (data/biokinetics: "
-                          + ", ".join(known_agents()) + ")")
+                    reasons.append(str(error))
+        if rpt is not None and rpt.agent_known and rpt.agent_name not in known_agents():
+            reasons.append(no_biokinetics_reason(rpt.agent_name))
+        reason = "; ".join(reasons) or None
         statuses.append(RegimenStatus(arm=arm, level=level, replayable=reason is None, reason=reason,
                                       assumptions=tuple(assumptions), mapping=mapping if reason is None else None))
     return statuses
@@ -418,20 +470,21 @@ def _assess(rpt: RptSpec | None, ici: IciSpec | tuple[IciSpec, ...] | None, sequ
 
 #: Disease text of a record (regular expression) → the population file that stands for its patients.
 DISEASE_PATTERNS = (
-    (r"prostate|mcrpc", "mcrpc"), (r"small cell lung", "sclc"), (r"merkel", "merkel"),
-    (r"lung net|lung neuroendocrine|carcinoid", "lung_net"), (r"neuroendocrine|\bnet\b", "gep_net"),
-    (r"renal|ccrcc", "ccrcc"), (r"thyroid", "dtc"), (r"neuroblastoma", "neuroblastoma"),
+    (r"prostate|mcrpc", "mcrpc"), (r"non-small cell lung|\bnsclc\b", "nsclc_bone"), (r"small cell lung", "sclc"),
+    (r"merkel", "merkel"), (r"lung net|lung neuroendocrine|carcinoid", "lung_net"),
+    (r"neuroendocrine|\bnets?\b", "gep_net"), (r"renal|ccrcc", "ccrcc"), (r"thyroid", "dtc"),
+    (r"neuroblastoma", "neuroblastoma"), (r"lymphoma", "lymphoma"),
 )
 
 
 def population_for(record: TrialRecord) -> str:
-    """The population (disease file) that stands for the record's patients."""
+    """The population (disease file) that stands for the record's patients; InputError when none does."""
     text = " ".join(part for part in (record.disease, record.disease_status) if part).casefold()
     for pattern, disease in DISEASE_PATTERNS:
-        if re.search(pattern, text):
+        if re.search(pattern, text) and disease in known_diseases():
             return disease
-    raise InputError("disease", record.disease, "a disease with a virtual population (prostate, NET, SCLC, Merkel, "
-                                                "renal, thyroid, neuroblastoma)")
+    raise InputError("disease", record.disease, "a disease with a virtual population (prostate, NSCLC, SCLC, Merkel, "
+                                                "NET, renal, thyroid, neuroblastoma, lymphoma)")
 
 
 _RESERVED_ARM = {"name", "n", "rpt", "ici", "outcomes", "description"}
@@ -447,16 +500,31 @@ def _arm(raw: object, where: str) -> ArmRecord:
                      outcomes=outcomes)
 
 
+def _amendment_notes(record: TrialRecord) -> tuple[str, ...]:
+    """One assumption per amendment of ``record``: what was changed and the choice made (its source is in the
+    record's ``amendments``)."""
+    return tuple(f"amended {', '.join(amendment.changed)}" + (f": {amendment.choice}" if amendment.choice else "")
+                 for amendment in record.amendments)
+
+
 def _with_regimens(record: TrialRecord, ici_duration: str = ASSUMED_ICI_DURATION) -> TrialRecord:
     statuses = _assess(record.rpt, record.ici, record.sequence, None, ici_duration)
     for arm in record.arms:
         statuses += _assess(arm.rpt, arm.ici, record.sequence if (arm.rpt and arm.ici) else None, arm.name,
                             ici_duration)
+    notes = _amendment_notes(record)
+    if notes:
+        statuses = [status.model_copy(update={"assumptions": status.assumptions + notes}) for status in statuses]
     return record.model_copy(update={"regimens": tuple(statuses)})
 
 
+def _amendments(raw: dict) -> tuple[Amendment, ...]:
+    return tuple(Amendment(changed=tuple(item["changed"]), was=item.get("was") or {}, choice=item.get("choice"),
+                           source=item["source"]) for item in raw.get("amendments") or [])
+
+
 _COMBINATION_KEYS = {"nct", "acronym", "title", "disease", "phase", "disease_status", "target", "rpt", "ici",
-                     "sequence", "status", "n", "arms", "results", "reference"}
+                     "sequence", "status", "n", "arms", "results", "reference", "amendments"}
 
 
 def _combination_record(raw: dict, where: str) -> TrialRecord:
@@ -470,11 +538,12 @@ def _combination_record(raw: dict, where: str) -> TrialRecord:
         status=raw.get("status"), target=raw.get("target"), rpt=_rpt_spec(raw.get("rpt"), f"{where}.rpt"),
         ici=_ici_spec(raw.get("ici"), f"{where}.ici"), sequence=raw.get("sequence"), n=raw.get("n"),
         arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
-        result_summary=summary, results=results, reference=raw.get("reference"), role="validation")
+        result_summary=summary, results=results, reference=raw.get("reference"), role="validation",
+        amendments=_amendments(raw))
     return _with_regimens(record)
 
 
-_MONOTHERAPY_KEYS = {"trial", "nct", "disease", "arms", "hazard_ratios", "notes", "source"}
+_MONOTHERAPY_KEYS = {"trial", "nct", "disease", "arms", "hazard_ratios", "notes", "source", "amendments"}
 
 
 def _monotherapy_record(raw: dict, where: str) -> TrialRecord:
@@ -485,7 +554,8 @@ def _monotherapy_record(raw: dict, where: str) -> TrialRecord:
     record = TrialRecord(
         nct=raw.get("nct"), acronym=_text(raw.get("trial")), disease=raw.get("disease"),
         arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
-        hazard_ratios=hazard_ratios, notes=raw.get("notes"), reference=raw.get("source"), role="calibration")
+        hazard_ratios=hazard_ratios, notes=raw.get("notes"), reference=raw.get("source"), role="calibration",
+        amendments=_amendments(raw))
     return _with_regimens(record)
 
 
@@ -582,12 +652,18 @@ class Registry:
 
     @classmethod
     def load(cls, combination: str = COMBINATION_FILE, monotherapy: str = MONOTHERAPY_FILE,
-             amendments: str | None = AMENDMENTS_FILE) -> Registry:
-        """The registry of the packaged files (names of files in ``rptici/data``); ``amendments`` (a file, or None
-        for the monotherapy file as it is) are applied to the monotherapy records (:func:`amended`)."""
+             amendments: str | None = AMENDMENTS_FILE,
+             combination_amendments: str | None = COMBINATION_AMENDMENTS_FILE) -> Registry:
+        """The registry of the packaged files (names of files in ``rptici/data``); ``amendments`` and
+        ``combination_amendments`` (files, or None for the files as they are) are applied to the monotherapy and
+        the combination records (:func:`amended`)."""
         combined = load_yaml(combination)
+        raw_combination = combined.get("trials") or []
+        if combination_amendments is not None:
+            raw_combination = amended(raw_combination, load_yaml(combination_amendments) or [],
+                                      combination_amendments)
         trials = [_combination_record(raw, f"{combination}: trials[{index}]")
-                  for index, raw in enumerate(combined.get("trials") or [])]
+                  for index, raw in enumerate(raw_combination)]
         raw_monotherapy = load_yaml(monotherapy) or []
         if amendments is not None:
             raw_monotherapy = amended(raw_monotherapy, load_yaml(amendments) or [], amendments)
@@ -721,8 +797,8 @@ def regimen_mapping(record: TrialRecord | str, arm: str | None = None, level: st
             raise InputError("level", level, f"an index below {len(candidates)}")
         chosen = candidates[level]
     else:
-        matches = [status for status in candidates if status.level and
-                   normalized_name(status.level) == normalized_name(str(level))]
+        matches = [status for status in candidates if status.level and normalized_name(str(level)) in
+                   (normalized_name(status.level), normalized_name(_activity(status.level)[0]))]
         if not matches:
             raise InputError("level", level, "one of " + ", ".join(str(status.level) for status in candidates))
         chosen = matches[0]

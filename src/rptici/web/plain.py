@@ -31,7 +31,7 @@ FIELD_WORDS = {
 }
 _MESSAGE = re.compile(r"^(?P<field>[\w.\[\]]+): got (?P<value>.+?); expected (?P<allowed>.+)$", re.S)
 _NOT_IN_CATALOGUE = re.compile(r"^(?P<field>[\w.\[\]]+)\.agent '(?P<agent>.+)' is not in the catalogue$")
-_NO_BIOKINETICS = re.compile(r"^rpt\.agent '(?P<agent>.+)' has no biokinetics")
+_NO_BIOKINETICS = re.compile(r"^(?:rpt\.agent '|no biokinetics for )(?P<agent>.+?)(?:' has no biokinetics| yet\b)")
 _NO_POPULATION = re.compile(r"^no virtual population for the disease '(?P<disease>.+)'$")
 _SEQUENCE = re.compile(r"^sequence '(?P<value>.+)' is not one of")
 
@@ -92,7 +92,7 @@ def sentences(problems: Iterable[str]) -> str:
 
 def _split(reason: str) -> list[str]:
     """A registry reason may join several messages with '; ' (each itself 'field: got v; expected a')."""
-    pieces = re.split(r"; (?=[\w.\[\]]+: got |\w[\w .]*: [\w.\[\]]+: got )", reason)
+    pieces = re.split(r"; (?=[\w.\[\]]+: got |\w[\w .]*: [\w.\[\]]+: got |no biokinetics for )", reason)
     return [piece for piece in pieces if piece]
 
 

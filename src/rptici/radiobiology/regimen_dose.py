@@ -32,7 +32,8 @@ from ..data import load_yaml
 from ..dosimetry.absorbed_dose import check_rbe
 from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
 from ..errors import InputError
-from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, organ_masses_g, reference_anatomy
+from ..kinetics.biokinetics import (Covariates, agent_parameters, biokinetic_model, body_masses_g, organ_masses_g,
+                                    reference_anatomy)
 from ..kinetics.occupancy import occupancy as occupancy_fraction_of
 from ..kinetics.regimen import Regimen
 from ..kinetics.schema import PatientSpec, Schema, whole
@@ -271,18 +272,29 @@ def target_masses(agent: str, covariates: Covariates, compartments: tuple[str, .
                   ) -> dict[str, np.ndarray]:
     """Masses (g) of the targets of ``agent``: organs with a compartment, bone targets, lesions.
 
-    Organ and bone-target masses scale with BSA (:func:`organ_masses_g`); bone targets use the masses that
-    go with their absorbed fractions (ICRP 30), organs the ICRP 89 masses.
+    Organ and bone-target masses scale with BSA (:func:`organ_masses_g`; children from the ICRP 89 paediatric
+    reference individuals); bone targets use the masses that go with their absorbed fractions (ICRP 30), organs
+    the ICRP 89 masses. With the data file's ``photon_cross_dose`` block the whole body (``total_body``, the
+    patient's weight) is a target too, with ``blood_dosimetry`` its targets (red marrow from blood) even without a
+    compartment; ``region_masses_g`` gives fixed masses of regions not in the reference anatomy (a thyroid
+    remnant).
     """
     organs = organ_masses_g(covariates, sex)
     ratio = covariates.bsa_m2 / reference_anatomy(sex)["body_surface_area_m2"]
-    bone = agent_parameters(agent).get("bone_dosimetry") or {}
+    parameters = agent_parameters(agent)
+    bone = parameters.get("bone_dosimetry") or {}
+    blood_targets = (parameters.get("blood_dosimetry") or {}).get("targets", ())
     masses: dict[str, np.ndarray] = {}
+    if parameters.get("photon_cross_dose") is not None:
+        masses["total_body"] = body_masses_g(covariates, sex)["total_body"]
     for organ, mass in organs.items():
         if organ in bone.get("alpha_absorbed_fractions", {}):
             continue
-        if any(name == organ or name.startswith(organ + "_") for name in compartments):
+        if any(name == organ or name.startswith(organ + "_") for name in compartments) or organ in blood_targets:
             masses[organ] = mass
+    for region, entry in (parameters.get("region_masses_g") or {}).items():
+        if region in compartments:
+            masses[region] = np.full(covariates.patients, float(entry["value"]))
     for target, entry in bone.get("target_masses_g", {}).items():
         masses[target] = float(entry["value"]) * ratio
     for number in range(covariates.lesion_masses_g.shape[1]):
@@ -350,7 +362,8 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     masses = target_masses(agent, covariates, model.compartments, sex)
     if targets is not None:
         masses = {name: mass for name, mass in masses.items() if name in targets}
-    modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"))
+    modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"), agent=parameters,
+                            body_masses=body_masses_g(covariates, sex))
     amplitudes, rates = model.exponential_modes()
     administration_times, administered = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
     if stop_days is not None:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..dosimetry.dose_rate import dose_rate_modes
 from ..errors import InputError
-from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, lesion_names
+from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, body_masses_g, lesion_names
 from ..radiobiology.regimen_dose import target_masses
 #: Relative size below which an eigen-term's coefficient counts as zero.
 NEGLIGIBLE = 1e-12
@@ -230,7 +230,8 @@ def dose_rate_response(agent: str, covariates: Covariates | None = None, organs:
                              + ", ".join(name for name in masses if name not in lesions))
     parameters = agent_parameters(agent)
     modes = dose_rate_modes(model, parameters["nuclide"], {region: masses[region] for region in regions},
-                            parameters.get("bone_dosimetry"))
+                            parameters.get("bone_dosimetry"), agent=parameters,
+                            body_masses=body_masses_g(covariates, sex))
     coefficients = modes.coefficients if rbe is None else modes.weighted(rbe)
     rates = np.broadcast_to(modes.rates[:, None, :], coefficients.shape)
     reduced, reduced_rates, exact = reduce_exponentials(coefficients, rates, int(n_exponentials))

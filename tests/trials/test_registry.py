@@ -231,9 +231,10 @@ def test_every_replayable_mapping_loads_and_the_rest_say_why():
         assert registry().get(name).replayable
     for name in ("NCT05663710", "NCT05239533", "NCT04261855", "NCT02914405", "NCT03457948"):
         assert not registry().get(name).replayable
-    # issue 20: replayable only when the engine can run it — [131I]NaI has no biokinetics yet, and no virtual
-    # population stands for NSCLC (radium-223 + pembrolizumab, NCT03996473)
-    assert "no biokinetics" in registry().get("NCT03215095").replay_reason
+    # issue 20: replayable only when the engine can run it — [131I]NaI has biokinetics now (NCT03215095 replays,
+    # tests/kinetics/test_iodine_actinium.py), and no virtual population stands for NSCLC (radium-223 +
+    # pembrolizumab, NCT03996473)
+    assert registry().get("NCT03215095").replayable
     assert "no virtual population" in registry().get("NCT03996473").replay_reason
 
 

@@ -240,3 +240,24 @@ def test_simulate_runs_for_each_agent(tmp_path, agent, activity):
     assert patient["status"] == "ok", patient["reason"]
     final = {name: np.ravel(patient[name])[-1] for name in ("marrow_dose_Gy", "lesion_dose_Gy")}
     assert final["marrow_dose_Gy"] > 0 and final["lesion_dose_Gy"] > 0, final
+
+
+def test_the_tsh_state_is_chosen_in_the_regimen_and_checked():
+    # `rpt: {..., state: withdrawal}` reaches the dose path (regimen dose and the engine's dose-rate response)
+    from rptici.kinetics.regimen import load_regimen
+    from rptici.radiobiology.regimen_dose import regimen_dose
+    from rptici.simulation.drivers import dose_rate_response
+    doses = {}
+    for state in (None, "withdrawal"):
+        rpt = {"agent": NAI, "activity": "3.7 GBq", **({"state": state} if state else {})}
+        result = regimen_dose(load_regimen({"rpt": rpt}), Covariates.reference("female"), sex="female")
+        doses[state] = result.absorbed_dose_Gy[0, result.targets.index("red_marrow")]
+        response = dose_rate_response(NAI, Covariates.reference("female"), sex="female", state=state)
+        assert response.regions == ("red_marrow",)
+    _, modes = _modes(NAI, Covariates.reference("female"), "female", state="withdrawal")
+    assert doses["withdrawal"] == pytest.approx(3700 * modes.dose_per_activity()[0, modes.index("red_marrow")], rel=1e-9)
+    assert doses["withdrawal"] > doses[None]
+    with pytest.raises(InputError, match="rpt.state: got 'hypothyroid'; expected a state of \\[131I\\]NaI: withdrawal"):
+        load_regimen({"rpt": {"agent": NAI, "activity": "3.7 GBq", "state": "hypothyroid"}})
+    with pytest.raises(InputError, match="rpt.state: got 'withdrawal'"):
+        load_regimen({"rpt": {"agent": MIBG, "activity": "3.7 GBq", "state": "withdrawal"}})

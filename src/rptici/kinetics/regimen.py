@@ -28,6 +28,7 @@ from rptici.errors import InputError
 from rptici.units import format_quantity, parse_interval, parse_positive, parse_quantity
 
 from .antibody import simulate_antibody
+from .biokinetics import agent_parameters
 from .occupancy import occupancy
 from .schema import Schema
 
@@ -97,7 +98,9 @@ class RptSchedule(Schema):
     """Radiopharmaceutical cycles: activity per cycle (per patient, per kg or per m2), interval, cycles.
 
     ``activity_step`` changes the activity by that amount each cycle (TheraP and PRINCE: -0.5 GBq from
-    8.5 GBq); ``start`` is the day of the first cycle within this schedule.
+    8.5 GBq); ``start`` is the day of the first cycle within this schedule. ``state``: a physiological state of
+    the agent's biokinetics (its data file's ``states``; radioiodine: ``withdrawal`` for thyroid-hormone
+    withdrawal, default the rhTSH reference).
     """
 
     agent: str
@@ -106,6 +109,7 @@ class RptSchedule(Schema):
     interval: Quantity | None = None
     cycles: int = 1
     start: Quantity = 0.0
+    state: str | None = None
 
     _activity_dimension: str = PrivateAttr()
     _activity_value: float = PrivateAttr()
@@ -149,6 +153,11 @@ class RptSchedule(Schema):
             raise InputError("interval", None, "an interval between cycles such as '6 weeks' or 'q6w' "
                                                "(needed for more than one cycle)")
         self._start_days = parse_positive(self.start, "time", "start", allow_zero=True, require_unit=True)
+        if self.state is not None:
+            states = tuple(agent_parameters(self.agent).get("states") or ())
+            if self.state not in states:
+                raise InputError("state", self.state, f"a state of {self.radiopharmaceutical.name}: "
+                                 + (", ".join(states) if states else "none (leave state out)"))
         return self
 
     @property

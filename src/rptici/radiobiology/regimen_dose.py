@@ -354,7 +354,7 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     agent = regimen.rpt.radiopharmaceutical.name
     parameters = agent_parameters(agent)
     nuclide = Nuclide(parameters["nuclide"])
-    model = biokinetic_model(agent, covariates, sex, site_selective=site_selective)
+    model = biokinetic_model(agent, covariates, sex, site_selective=site_selective, state=regimen.rpt.state)
     times = default_times(regimen, covariates.weight_kg) if times is None else np.atleast_1d(np.asarray(times, float))
     if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times < 0):
         raise InputError("times", times, "finite times >= 0 (d)")

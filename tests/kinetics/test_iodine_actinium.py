@@ -261,3 +261,12 @@ def test_the_tsh_state_is_chosen_in_the_regimen_and_checked():
         load_regimen({"rpt": {"agent": NAI, "activity": "3.7 GBq", "state": "hypothyroid"}})
     with pytest.raises(InputError, match="rpt.state: got 'withdrawal'"):
         load_regimen({"rpt": {"agent": MIBG, "activity": "3.7 GBq", "state": "withdrawal"}})
+
+
+def test_the_radioiodine_durvalumab_trial_replays_without_a_failed_patient():
+    # NCT03215095 ([131I]NaI + durvalumab, DTC) failed every patient before [131I]NaI had biokinetics (issue 20)
+    pytest.importorskip("numba")
+    result = CliRunner().invoke(app, ["registry", "replay", "NCT03215095", "--patients", "4", "--seed", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    arms = json.loads(result.output[result.output.index("{"):])["summary"]["arms"]
+    assert arms and all(arm["failed"] == 0 and arm["n"] > 0 for arm in arms)

@@ -51,10 +51,10 @@ def reference_anatomy(sex: str = "male") -> dict[str, float]:
     entry = data[sex]
     result = {name: float(value["value"]) for name, value in entry["organs_g"].items()}
     result["total_body"] = float(entry["total_body_g"]["value"])
+    result["blood"] = float(entry["blood_g"]["value"])
     result["weight_kg"] = result["total_body"] / 1000.0
     result["body_surface_area_m2"] = float(entry["body_surface_area_m2"]["value"])
     result["gfr_mL_per_min"] = float(entry["glomerular_filtration_rate_mL_per_min"]["value"])
-    result["blood"] = float(entry["blood_volume_mL"]["value"]) * float(data["blood_density_g_per_mL"]["value"])
     return result
 
 
@@ -65,10 +65,9 @@ def _paediatric_points(sex: str) -> tuple[np.ndarray, dict[str, np.ndarray], flo
     children = data["children"]
     individuals = sorted(children["individuals"].values(), key=lambda entry: entry["body_surface_area_m2"]["value"])
     areas = np.array([float(entry["body_surface_area_m2"]["value"]) for entry in individuals])
-    density = float(data["blood_density_g_per_mL"]["value"])
     masses = {organ: np.array([float(entry["organs_g"][organ]) for entry in individuals])
               for organ in individuals[0]["organs_g"]}
-    masses["blood"] = np.array([float(entry["blood_volume_mL"]["value"]) * density for entry in individuals])
+    masses["blood"] = np.array([float(entry["blood_g"]["value"]) for entry in individuals])
     return areas, masses, float(children["blend_until_bsa_m2"][sex]["value"])
 
 

@@ -18,16 +18,19 @@ by the MIRD schema (Bolch et al. 2009, MIRD Pamphlet 21) the dose rate of target
   ``name_*`` (``kidneys`` and ``kidneys_slow``), so red marrow of a β emitter is its own compartment's
   self-dose.
 
-Options from an agent's data file (``agent``, none of them used by the agents that lack the block):
+Options from an agent's data file (``agent``; none of them is used by the agents that lack the block):
 
-* ``photon_cross_dose``: the target ``total_body`` is every body compartment in a unit-density sphere of the
-  patient's weight, and every organ target also gets the photon dose of the activity outside it, at the
-  whole-body mean photon S-value (the "remainder of body" approximation; for I-131, whose 364-keV photons carry
-  two thirds of the energy, the photon part of the EANM blood-dose formula, Lassmann et al. 2008 Eur J Nucl Med
-  Mol Imaging 35:1405, is this term);
-* ``blood_dosimetry``: its ``targets`` (red marrow) get the local (α, electron) energy of the ``blood``
-  compartment at the activity concentration of blood × ``marrow_to_blood_ratio``, S = k E_local r / m_blood
-  (Sgouros 1993 J Nucl Med 34:689; EANM blood dosimetry);
+* ``derived_regions``: a region whose activity is a fixed ``fraction`` of that of the compartments named in
+  ``from`` (``body``: every compartment that is not excretion), plus its own compartments if it has any (the
+  marrow involvement of [131I]I-MIBG), organ self-dose of its mass. Red marrow by the blood-based method
+  (Sgouros 1993 J Nucl Med 34:689: marrow activity concentration = RMBLR × blood concentration, so marrow
+  activity = RMBLR × m_RM / m_blood × blood activity; the EANM blood dosimetry of radioiodine, Lassmann et al.
+  2008 Eur J Nucl Med Mol Imaging 35:1405) and the total body (``from: body``, fraction 1);
+* ``photon_cross_dose``: every organ target also gets the photon dose of the body activity outside its own
+  compartments, at the whole-body mean photon S-value (a sphere of the patient's weight: the "remainder of body"
+  approximation); a derived region's share of other compartments then deposits its α and electrons locally and
+  its photons through this term (marrow is spread through the skeleton). For I-131, whose 364-keV photons carry
+  two thirds of the energy, this is the photon term of the EANM blood-dose formula;
 * ``daughters.released``: a share ``fraction`` of the decays of the listed daughters (and the energy they
   emit) that belong to activity in the ``from`` compartments happens in organ ``to`` instead (a daughter
   freed from its chelate by the α recoil, e.g. free Bi-213 of Ac-225 taken up by the kidneys); being
@@ -156,34 +159,53 @@ def _local_s(energy: EnergyPerDecay, photon_fraction: np.ndarray, mass: np.ndarr
     return alpha + per_mass * (energy.electron + photon_fraction * energy.photon), alpha
 
 
+def derived_sources(derived_regions: Mapping | None, model: CompartmentModel) -> dict[str, tuple[list[int], float]]:
+    """Per derived region (data file block ``derived_regions``): the source compartments' indices and the fraction
+    of their activity that is in the region."""
+    result: dict[str, tuple[list[int], float]] = {}
+    names = model.compartments
+    for region, entry in (derived_regions or {}).items():
+        sources = entry.get("from") if isinstance(entry, Mapping) else None
+        if sources == "body":
+            columns = [index for index, name in enumerate(names) if name not in model.excretion]
+        elif isinstance(sources, (list, tuple)) and sources and all(name in names for name in sources):
+            columns = [names.index(name) for name in sources]
+        else:
+            raise InputError(f"derived_regions.{region}.from", sources, "'body' or a list of compartments of the model ("
+                             + ", ".join(names) + ")")
+        fraction = entry.get("fraction", 1.0)
+        value = float(fraction["value"] if isinstance(fraction, Mapping) else fraction)
+        if not 0.0 < value <= 1.0:
+            raise InputError(f"derived_regions.{region}.fraction", value, "a fraction of activity in (0, 1]")
+        result[str(region)] = (columns, value)
+    return result
+
+
 def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masses: Mapping[str, object],
-                   bone_dosimetry: Mapping | None = None, agent: Mapping | None = None,
-                   body_masses: Mapping[str, object] | None = None) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+                   bone_dosimetry: Mapping | None = None, derived_regions: Mapping | None = None,
+                   agent: Mapping | None = None, body_masses: Mapping[str, object] | None = None
+                   ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """(targets, S, S_α): S(T ← c) in mGy/(MBq h) per patient, arrays (patients, targets, compartments).
 
     A target of mass 0 (an absent lesion) gets S = 0. See the module docstring for the target rules;
-    ``agent`` is the agent's data file (its ``photon_cross_dose``, ``blood_dosimetry`` and ``daughters``
-    blocks), ``body_masses`` the patients' ``total_body`` and ``blood`` masses in g (needed by those blocks).
+    ``agent`` is the agent's data file (its ``derived_regions``, unless given, ``photon_cross_dose`` and
+    ``daughters`` blocks), ``body_masses`` the patients' ``total_body`` mass in g (for ``photon_cross_dose``).
     """
     source = nuclide if isinstance(nuclide, Nuclide) else Nuclide(nuclide)
     agent = agent or {}
     patients, names = model.patients, model.compartments
     bone = _bone_fractions(bone_dosimetry)
+    derived = derived_sources(derived_regions if derived_regions is not None else agent.get("derived_regions"), model)
     targets = tuple(str(name) for name in target_masses)
     total = np.zeros((patients, len(targets), len(names)))
     alpha = np.zeros_like(total)
     body = [index for index, name in enumerate(names) if name not in model.excretion]
-    cross = agent.get("photon_cross_dose") is not None
-    blood_block = agent.get("blood_dosimetry") or {}
-    blood_targets = tuple(blood_block.get("targets", ()))
-    needs = (("total_body",) if cross else ()) + (("blood",) if blood_targets else ())
-    masses_of_body = {name: _masses((body_masses or {}).get(name), patients, name) if name in (body_masses or {})
-                      else None for name in needs}
-    for name in needs:
-        if masses_of_body[name] is None:
-            raise InputError("body_masses", name, "the patients' total_body and blood masses (g) for this agent")
-    whole_body_photon = (np.asarray(organ_self_s_value(source, masses_of_body["total_body"]).photon) if cross
-                         else None)
+    whole_body_photon = None
+    if agent.get("photon_cross_dose") is not None:
+        if "total_body" not in (body_masses or {}):
+            raise InputError("body_masses", body_masses, "the patients' total_body masses (g) for photon_cross_dose")
+        weight = _masses(body_masses["total_body"], patients, "total_body")
+        whole_body_photon = np.asarray(organ_self_s_value(source, weight).photon)
     own_columns: dict[str, list[int]] = {}
     for row, target in enumerate(targets):
         mass = _masses(target_masses[target], patients, target)
@@ -196,11 +218,6 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
                     column = names.index(compartment)
                     alpha[:, row, column] = total[:, row, column] = per_mass * fraction
             continue
-        if target == "total_body" and cross:
-            s_value = organ_self_s_value(source, safe)
-            total[:, row, body] = (np.asarray(s_value.total) * present)[:, None]
-            alpha[:, row, body] = (np.asarray(s_value.alpha) * present)[:, None]
-            continue
         if target.startswith("lesion"):
             columns = [model.index(target)] + [index for index, name in enumerate(names)
                                                if name.startswith(target + "_")]
@@ -208,7 +225,7 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
         else:
             columns = [index for index, name in enumerate(names)
                        if (name == target or name.startswith(target + "_")) and name not in model.excretion]
-            if not columns and target not in blood_targets:
+            if not columns and target not in derived:
                 raise InputError("target_masses", target, f"a target with a compartment in the model ({', '.join(names)})")
             s_value = organ_self_s_value(source, safe)
         own_columns[target] = columns
@@ -217,13 +234,15 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
             alpha[:, row, column] = np.asarray(s_value.alpha) * present
         if target.startswith("lesion"):
             continue
-        if target in blood_targets:
-            ratio = float(blood_block["marrow_to_blood_ratio"]["value"])
-            local_total, local_alpha = _local_s(source.energy_per_decay, np.zeros(patients), masses_of_body["blood"])
-            for column in [index for index, name in enumerate(names) if name == "blood"]:
-                total[:, row, column] += ratio * local_total * present
-                alpha[:, row, column] += ratio * local_alpha * present
-        if cross:
+        if target in derived:  # with photon_cross_dose the photons of a derived share come from the whole body
+            sources, fraction = derived[target]
+            share = np.asarray(s_value.total) - (np.asarray(s_value.photon) if whole_body_photon is not None else 0.0)
+            for column in sources:
+                total[:, row, column] += share * present * fraction
+                alpha[:, row, column] += np.asarray(s_value.alpha) * present * fraction
+            if whole_body_photon is None:
+                columns = sorted(set(columns) | set(sources))
+        if whole_body_photon is not None:
             others = [column for column in body if column not in columns]
             total[:, row, others] += (whole_body_photon * present)[:, None]
     for energy, fraction, columns, destination in _releases(agent, source, names):
@@ -248,14 +267,17 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
 
 
 def dose_rate_modes(model: CompartmentModel, nuclide: str | Nuclide, target_masses: Mapping[str, object],
-                    bone_dosimetry: Mapping | None = None, compartment: str = "blood", agent: Mapping | None = None,
+                    bone_dosimetry: Mapping | None = None, compartment: str = "blood",
+                    derived_regions: Mapping | None = None, agent: Mapping | None = None,
                     body_masses: Mapping[str, object] | None = None) -> DoseRateModes:
     """Dose rate of each target per MBq administered into ``compartment``, as exponential sums.
 
     ``target_masses`` maps target names to masses in g (a number or one per patient); ``bone_dosimetry``
-    is the agent data file's block of α absorbed fractions (Ra-223); ``agent`` and ``body_masses`` as in
-    :func:`s_value_matrix`. Linear models only.
+    is the agent data file's block of α absorbed fractions (Ra-223), ``derived_regions`` its block of regions
+    whose activity is a fraction of some compartments' (blood-based red marrow, total body; default the
+    ``agent``'s); ``agent`` and ``body_masses`` as in :func:`s_value_matrix`. Linear models only.
     """
     amplitudes, rates = model.exponential_modes(compartment)
-    targets, total, alpha = s_value_matrix(model, nuclide, target_masses, bone_dosimetry, agent, body_masses)
+    targets, total, alpha = s_value_matrix(model, nuclide, target_masses, bone_dosimetry, derived_regions, agent,
+                                           body_masses)
     return DoseRateModes(targets, modes_to_dose_rate(amplitudes, total), modes_to_dose_rate(amplitudes, alpha), rates)

@@ -274,23 +274,27 @@ def target_masses(agent: str, covariates: Covariates, compartments: tuple[str, .
 
     Organ and bone-target masses scale with BSA (:func:`organ_masses_g`; children from the ICRP 89 paediatric
     reference individuals); bone targets use the masses that go with their absorbed fractions (ICRP 30), organs
-    the ICRP 89 masses. With the data file's ``photon_cross_dose`` block the whole body (``total_body``, the
-    patient's weight) is a target too, with ``blood_dosimetry`` its targets (red marrow from blood) even without a
-    compartment; ``region_masses_g`` gives fixed masses of regions not in the reference anatomy (a thyroid
+    the ICRP 89 masses. Derived regions (data file ``derived_regions``: blood-based red marrow, total body) are
+    targets even without a compartment, with the mass of the region their ``mass`` names (``total_body``: the
+    patient's weight); ``region_masses_g`` gives fixed masses of regions not in the reference anatomy (a thyroid
     remnant).
     """
     organs = organ_masses_g(covariates, sex)
     ratio = covariates.bsa_m2 / reference_anatomy(sex)["body_surface_area_m2"]
     parameters = agent_parameters(agent)
     bone = parameters.get("bone_dosimetry") or {}
-    blood_targets = (parameters.get("blood_dosimetry") or {}).get("targets", ())
+    derived = parameters.get("derived_regions") or {}
     masses: dict[str, np.ndarray] = {}
-    if parameters.get("photon_cross_dose") is not None:
-        masses["total_body"] = body_masses_g(covariates, sex)["total_body"]
+    regions = {**organs, **body_masses_g(covariates, sex)}
+    for target, entry in derived.items():
+        if target not in organs:  # an organ keeps its place among the organs below
+            masses[target] = _derived_mass(agent, target, entry, regions)
     for organ, mass in organs.items():
         if organ in bone.get("alpha_absorbed_fractions", {}):
             continue
-        if any(name == organ or name.startswith(organ + "_") for name in compartments) or organ in blood_targets:
+        if organ in derived:
+            masses[organ] = _derived_mass(agent, organ, derived[organ], regions)
+        elif any(name == organ or name.startswith(organ + "_") for name in compartments):
             masses[organ] = mass
     for region, entry in (parameters.get("region_masses_g") or {}).items():
         if region in compartments:
@@ -300,6 +304,16 @@ def target_masses(agent: str, covariates: Covariates, compartments: tuple[str, .
     for number in range(covariates.lesion_masses_g.shape[1]):
         masses[f"lesion_{number + 1}"] = covariates.lesion_masses_g[:, number]
     return masses
+
+
+def _derived_mass(agent: str, target: str, entry: Mapping, regions: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Mass (g) of a derived region: the region named by its ``mass`` (default its own name) among the organs,
+    ``blood`` and ``total_body`` (the patient's weight)."""
+    key = entry.get("mass", target) if isinstance(entry, Mapping) else target
+    if key not in regions:
+        raise InputError(f"{agent}.derived_regions.{target}.mass", key,
+                         "a region of reference_anatomy.yaml: " + ", ".join(sorted(regions)))
+    return regions[key]
 
 
 def _tissue_name(target: str) -> str:
@@ -362,7 +376,8 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     masses = target_masses(agent, covariates, model.compartments, sex)
     if targets is not None:
         masses = {name: mass for name, mass in masses.items() if name in targets}
-    modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"), agent=parameters,
+    modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"),
+                            derived_regions=parameters.get("derived_regions"), agent=parameters,
                             body_masses=body_masses_g(covariates, sex))
     amplitudes, rates = model.exponential_modes()
     administration_times, administered = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)

@@ -270,3 +270,21 @@ def test_the_radioiodine_durvalumab_trial_replays_without_a_failed_patient():
     assert result.exit_code == 0, result.output
     arms = json.loads(result.output[result.output.index("{"):])["summary"]["arms"]
     assert arms and all(arm["failed"] == 0 and arm["n"] > 0 for arm in arms)
+
+
+def test_bad_dosimetry_blocks_are_errors_naming_the_field():
+    from rptici.dosimetry.dose_rate import s_value_matrix
+    covariates = Covariates.reference("male", lesion_masses_g=np.array([[10.0]]))
+    model = biokinetic_model(ACTINIUM, covariates)
+    masses = target_masses(ACTINIUM, covariates, model.compartments)
+    parameters = dict(agent_parameters(ACTINIUM))
+    lesion_release = {"released": [{**parameters["daughters"]["released"][0], "from": ["lesion_1"]}]}
+    with pytest.raises(InputError, match="daughters.released.from"):
+        s_value_matrix(model, "Ac-225", masses, agent={**parameters, "daughters": lesion_release})
+    too_much = {"released": [{**parameters["daughters"]["released"][0], "fraction": 1.5}]}
+    with pytest.raises(InputError, match="daughters.released.fraction: got 1.5"):
+        s_value_matrix(model, "Ac-225", masses, agent={**parameters, "daughters": too_much})
+    iodine = biokinetic_model(NAI)
+    with pytest.raises(InputError, match="body_masses"):  # the whole-body photon term needs the patient's weight
+        s_value_matrix(iodine, "I-131", target_masses(NAI, Covariates.reference(), iodine.compartments),
+                       agent=agent_parameters(NAI))

@@ -92,7 +92,7 @@ def test_published_doses_per_gbq_are_reproduced(agent, number, entry):
     ("withdrawal", 21.97, 0.009, 48.0),  # thyroid hormone withdrawal
 ])
 def test_radioiodine_whole_body_and_remnant_kinetics(state, residence_h, uptake_48h, half_time_h):
-    # whole-body residence time: Ravichandran et al. 2016 J Med Phys 41:137 (PMC5020787), 14.28 h rhTSH and
+    # whole-body residence time: Ravichandran et al. 2016 (PMC5020787; journal volume not verified here), 14.28 h rhTSH and
     # 21.97 h withdrawal, ±5 %; remnant 48-h uptake and effective half-time: Hänscheid et al. 2006 J Nucl Med
     # 47:648 (0.5 % / 67.6 h rhTSH, 0.9 % / 48.0 h withdrawal), ±10 %; 14 % of the whole-body residence time in
     # the blood (Hänscheid et al. 2009 Endocr Relat Cancer 16:1283), ±0.015

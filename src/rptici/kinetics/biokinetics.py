@@ -40,18 +40,52 @@ LESION_SITES = ("bone", "node", "liver", "lung", "soft_tissue")
 MINERAL_SUFFIX = "_mineral"
 
 
+SEXES = ("male", "female")
+
+
 def reference_anatomy(sex: str = "male") -> dict[str, float]:
     """Reference adult organ masses (g) and body size (ICRP Publication 89); keys as in the data file."""
     data = load_yaml("reference_anatomy.yaml")
-    if sex not in data:
-        raise UnknownNameError("sex", sex, tuple(data))
+    if sex not in SEXES:
+        raise UnknownNameError("sex", sex, SEXES)
     entry = data[sex]
     result = {name: float(value["value"]) for name, value in entry["organs_g"].items()}
     result["total_body"] = float(entry["total_body_g"]["value"])
+    result["blood"] = float(entry["blood_g"]["value"])
     result["weight_kg"] = result["total_body"] / 1000.0
     result["body_surface_area_m2"] = float(entry["body_surface_area_m2"]["value"])
     result["gfr_mL_per_min"] = float(entry["glomerular_filtration_rate_mL_per_min"]["value"])
     return result
+
+
+def _paediatric_points(sex: str) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+    """ICRP 89 children as interpolation points: surface areas (m²), masses per organ (g, ``blood`` included),
+    and the surface area above which the adult rule applies (the 15-year-old's)."""
+    data = load_yaml("reference_anatomy.yaml")
+    children = data["children"]
+    individuals = sorted(children["individuals"].values(), key=lambda entry: entry["body_surface_area_m2"]["value"])
+    areas = np.array([float(entry["body_surface_area_m2"]["value"]) for entry in individuals])
+    masses = {organ: np.array([float(entry["organs_g"][organ]) for entry in individuals])
+              for organ in individuals[0]["organs_g"]}
+    masses["blood"] = np.array([float(entry["blood_g"]["value"]) for entry in individuals])
+    return areas, masses, float(children["blend_until_bsa_m2"][sex]["value"])
+
+
+def scaled_mass_g(organ: str, bsa_m2: np.ndarray, sex: str = "male") -> np.ndarray:
+    """Mass (g) of ``organ`` (an ICRP 89 organ of the data file, or ``blood``) for patients of surface area
+    ``bsa_m2``: the adult rule, reference mass × BSA / BSA_ref, at or above the 15-year-old's surface area; for a
+    child, interpolation in BSA between the ICRP 89 newborn, 1-, 5- and 10-year-old, then linearly from the
+    10-year-old to the adult rule at the 15-year-old's surface area (continuous; adults unchanged). Organs with
+    no child value keep the adult rule."""
+    anatomy = reference_anatomy(sex)
+    bsa = np.asarray(bsa_m2, dtype=float)
+    adult = anatomy[organ] * bsa / anatomy["body_surface_area_m2"]
+    areas, masses, join = _paediatric_points(sex)
+    if organ not in masses:
+        return adult
+    points = np.append(areas, join)
+    values = np.append(masses[organ], anatomy[organ] * join / anatomy["body_surface_area_m2"])
+    return np.where(bsa < join, np.interp(bsa, points, values), adult)
 
 
 def _column(values, patients: int | None, name: str, positive: bool = True) -> np.ndarray:
@@ -187,20 +221,45 @@ def agent_parameters(agent: str) -> dict:
 
 
 def organ_masses_g(covariates: Covariates | None = None, sex: str = "male") -> dict[str, np.ndarray]:
-    """Organ masses per patient (g): reference masses × BSA / BSA_ref (assumption: organs scale with body surface)."""
+    """Organ masses per patient (g): reference masses × BSA / BSA_ref for adults (assumption: organs scale with
+    body surface); children from the ICRP 89 paediatric reference individuals (:func:`scaled_mass_g`)."""
     covariates = covariates or Covariates.reference(sex)
-    anatomy = reference_anatomy(sex)
-    ratio = covariates.bsa_m2 / anatomy["body_surface_area_m2"]
     organs = load_yaml("reference_anatomy.yaml")[sex]["organs_g"]
-    return {name: anatomy[name] * ratio for name in organs}
+    return {name: scaled_mass_g(name, covariates.bsa_m2, sex) for name in organs}
+
+
+def body_masses_g(covariates: Covariates | None = None, sex: str = "male") -> dict[str, np.ndarray]:
+    """Whole-body masses per patient (g): ``total_body`` (the patient's weight) and ``blood`` (ICRP 89 blood
+    volume × density, scaled as an organ by :func:`scaled_mass_g`); used for the photon dose from the whole
+    body and for blood-based marrow dosimetry."""
+    covariates = covariates or Covariates.reference(sex)
+    return {"total_body": covariates.weight_kg * 1000.0, "blood": scaled_mass_g("blood", covariates.bsa_m2, sex)}
 
 
 def lesion_names(count: int) -> tuple[str, ...]:
     return tuple(f"lesion_{number + 1}" for number in range(count))
 
 
+def state_factors(parameters: dict, state: str | None) -> dict[tuple[str, str], float]:
+    """Rate factors (from, to) → factor of a physiological ``state`` of the data file's ``states`` block (e.g.
+    thyroid-hormone withdrawal vs rhTSH for radioiodine); None: the reference state (no factor)."""
+    if state is None:
+        return {}
+    states = parameters.get("states") or {}
+    if state not in states:
+        raise UnknownNameError("state", state, tuple(states))
+    factors = {}
+    for entry in states[state]["factors"]:
+        factor = float(entry["factor"])
+        if not np.isfinite(factor) or factor < 0:
+            raise InputError(f"{parameters['agent']}.states.{state}.factor", entry["factor"], "a finite factor >= 0")
+        factors[(entry["from"], entry["to"])] = factor
+    return factors
+
+
 def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str = "male",
-                     saturable: bool = False, site_selective: bool = False) -> CompartmentModel:
+                     saturable: bool = False, site_selective: bool = False, state: str | None = None
+                     ) -> CompartmentModel:
     """The compartment model of ``agent`` for each patient in ``covariates`` (reference adult if None).
 
     Lesions become compartments ``lesion_1`` … in blood exchange; for bone seekers (data file block
@@ -209,9 +268,12 @@ def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str 
     deposited in the same lesion. ``saturable=True`` makes uptake into
     lesions and the target-expressing organs listed in the data file saturable (receptor density × mass).
     Each lesion's uptake is scaled by its ``lesion_uptake_factors``; ``site_selective=True`` gives no uptake to
-    lesions at sites the data file's ``lesions.sites`` does not list (radium-223: bone only).
+    lesions at sites the data file's ``lesions.sites`` does not list (radium-223: bone only). ``state``: a
+    physiological state of the data file's ``states`` block whose factors multiply named transfer rates
+    (:func:`state_factors`; radioiodine: ``withdrawal`` against the reference rhTSH state).
     """
     parameters = agent_parameters(agent)
+    factors_of_state = state_factors(parameters, state)
     covariates = covariates or Covariates.reference(sex)
     anatomy = reference_anatomy(sex)
     patients = covariates.patients
@@ -234,12 +296,15 @@ def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str 
         for end in (source, target):
             if end not in index:
                 raise UnknownNameError(f"{parameters['agent']}.transfers", end, names)
-        value = np.full(patients, float(transfer["rate_per_day"]))
+        value = np.full(patients, float(transfer["rate_per_day"]) * factors_of_state.pop((source, target), 1.0))
         for scaling in transfer.get("scaling", []):
             if scaling not in factors:
                 raise UnknownNameError(f"{parameters['agent']}.transfers.scaling", scaling, SCALINGS)
             value = value * factors[scaling]
         rates[:, index[target], index[source]] += value
+    if factors_of_state:
+        raise UnknownNameError(f"{parameters['agent']}.states.{state}", " -> ".join(next(iter(factors_of_state))),
+                               [f"{item['from']} -> {item['to']}" for item in parameters["transfers"]])
     source = lesion.get("exchange_with", "blood")
     if lesions:
         uptake = (float(lesion["uptake_rate_per_day_per_g"]["value"]) * covariates.lesion_masses_g

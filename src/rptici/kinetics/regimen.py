@@ -28,6 +28,7 @@ from rptici.errors import InputError
 from rptici.units import format_quantity, parse_interval, parse_positive, parse_quantity
 
 from .antibody import simulate_antibody
+from .biokinetics import agent_parameters
 from .occupancy import occupancy
 from .schema import Schema
 
@@ -160,7 +161,9 @@ class RptSchedule(Schema):
     ``activity_step`` changes the activity by that amount each cycle (TheraP and PRINCE: -0.5 GBq from
     8.5 GBq); ``activity_factor`` instead multiplies each cycle's activity by that factor (STARLITE 2: 0.75,
     each dose 75 % of the one before; Feldman et al. 2022 J Clin Oncol 40(16 suppl):TPS4603); ``start`` is the
-    day of the first cycle within this schedule.
+    day of the first cycle within this schedule. ``state``: a physiological state of the agent's biokinetics (its
+    data file's ``states``; radioiodine: ``withdrawal`` for thyroid-hormone withdrawal, default the rhTSH
+    reference).
     """
 
     agent: str
@@ -171,6 +174,7 @@ class RptSchedule(Schema):
     cycles: int = 1
     start: Quantity = 0.0
     guided: GuidedDosing | None = None
+    state: str | None = None
 
     _activity_dimension: str = PrivateAttr()
     _activity_value: float = PrivateAttr()
@@ -224,6 +228,11 @@ class RptSchedule(Schema):
         if self.guided is not None and self.activity_step is not None:
             raise InputError("activity_step", self.activity_step, "no step with guided dosing (the dosimetry sets "
                                                                   "each cycle's activity)")
+        if self.state is not None:
+            states = tuple(agent_parameters(self.agent).get("states") or ())
+            if self.state not in states:
+                raise InputError("state", self.state, f"a state of {self.radiopharmaceutical.name}: "
+                                 + (", ".join(states) if states else "none (leave state out)"))
         return self
 
     @property

@@ -32,7 +32,8 @@ from ..data import load_yaml
 from ..dosimetry.absorbed_dose import check_rbe
 from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
 from ..errors import InputError
-from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, organ_masses_g, reference_anatomy
+from ..kinetics.biokinetics import (Covariates, agent_parameters, biokinetic_model, body_masses_g, organ_masses_g,
+                                    reference_anatomy)
 from ..kinetics.occupancy import occupancy as occupancy_fraction_of
 from ..kinetics.regimen import Regimen
 from ..kinetics.schema import PatientSpec, Schema, whole
@@ -271,23 +272,48 @@ def target_masses(agent: str, covariates: Covariates, compartments: tuple[str, .
                   ) -> dict[str, np.ndarray]:
     """Masses (g) of the targets of ``agent``: organs with a compartment, bone targets, lesions.
 
-    Organ and bone-target masses scale with BSA (:func:`organ_masses_g`); bone targets use the masses that
-    go with their absorbed fractions (ICRP 30), organs the ICRP 89 masses.
+    Organ and bone-target masses scale with BSA (:func:`organ_masses_g`; children from the ICRP 89 paediatric
+    reference individuals); bone targets use the masses that go with their absorbed fractions (ICRP 30), organs
+    the ICRP 89 masses. Derived regions (data file ``derived_regions``: blood-based red marrow, total body) are
+    targets even without a compartment, with the mass of the region their ``mass`` names (``total_body``: the
+    patient's weight); ``region_masses_g`` gives fixed masses of regions not in the reference anatomy (a thyroid
+    remnant).
     """
     organs = organ_masses_g(covariates, sex)
     ratio = covariates.bsa_m2 / reference_anatomy(sex)["body_surface_area_m2"]
-    bone = agent_parameters(agent).get("bone_dosimetry") or {}
+    parameters = agent_parameters(agent)
+    bone = parameters.get("bone_dosimetry") or {}
+    derived = parameters.get("derived_regions") or {}
     masses: dict[str, np.ndarray] = {}
+    regions = {**organs, **body_masses_g(covariates, sex)}
+    for target, entry in derived.items():
+        if target not in organs:  # an organ keeps its place among the organs below
+            masses[target] = _derived_mass(agent, target, entry, regions)
     for organ, mass in organs.items():
         if organ in bone.get("alpha_absorbed_fractions", {}):
             continue
-        if any(name == organ or name.startswith(organ + "_") for name in compartments):
+        if organ in derived:
+            masses[organ] = _derived_mass(agent, organ, derived[organ], regions)
+        elif any(name == organ or name.startswith(organ + "_") for name in compartments):
             masses[organ] = mass
+    for region, entry in (parameters.get("region_masses_g") or {}).items():
+        if region in compartments:
+            masses[region] = np.full(covariates.patients, float(entry["value"]))
     for target, entry in bone.get("target_masses_g", {}).items():
         masses[target] = float(entry["value"]) * ratio
     for number in range(covariates.lesion_masses_g.shape[1]):
         masses[f"lesion_{number + 1}"] = covariates.lesion_masses_g[:, number]
     return masses
+
+
+def _derived_mass(agent: str, target: str, entry: Mapping, regions: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Mass (g) of a derived region: the region named by its ``mass`` (default its own name) among the organs,
+    ``blood`` and ``total_body`` (the patient's weight)."""
+    key = entry.get("mass", target) if isinstance(entry, Mapping) else target
+    if key not in regions:
+        raise InputError(f"{agent}.derived_regions.{target}.mass", key,
+                         "a region of reference_anatomy.yaml: " + ", ".join(sorted(regions)))
+    return regions[key]
 
 
 def _tissue_name(target: str) -> str:
@@ -342,7 +368,7 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     agent = regimen.rpt.radiopharmaceutical.name
     parameters = agent_parameters(agent)
     nuclide = Nuclide(parameters["nuclide"])
-    model = biokinetic_model(agent, covariates, sex, site_selective=site_selective)
+    model = biokinetic_model(agent, covariates, sex, site_selective=site_selective, state=regimen.rpt.state)
     times = default_times(regimen, covariates.weight_kg) if times is None else np.atleast_1d(np.asarray(times, float))
     if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times < 0):
         raise InputError("times", times, "finite times >= 0 (d)")
@@ -350,7 +376,9 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     masses = target_masses(agent, covariates, model.compartments, sex)
     if targets is not None:
         masses = {name: mass for name, mass in masses.items() if name in targets}
-    modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"))
+    modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"),
+                            derived_regions=parameters.get("derived_regions"), agent=parameters,
+                            body_masses=body_masses_g(covariates, sex))
     amplitudes, rates = model.exponential_modes()
     if regimen.rpt.guided is not None:  # per-patient activities from the organ's dosimetry (radiobiology.guided)
         from .guided import guided_administrations

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..dosimetry.dose_rate import dose_rate_modes
 from ..errors import InputError
-from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, lesion_names
+from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, body_masses_g, lesion_names
 from ..radiobiology.regimen_dose import target_masses
 #: Relative size below which an eigen-term's coefficient counts as zero.
 NEGLIGIBLE = 1e-12
@@ -211,16 +211,17 @@ def _solve_each(matrix: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 def dose_rate_response(agent: str, covariates: Covariates | None = None, organs: Sequence[str] = ("red_marrow",),
                        n_exponentials: int = 3, sex: str = "male", rbe: float | None = None,
-                       site_selective: bool = False) -> DoseRateResponse:
+                       site_selective: bool = False, state: str | None = None) -> DoseRateResponse:
     """Dose-rate impulse responses of every lesion of ``covariates`` and of ``organs``, per MBq into blood.
 
     ``rbe`` weights the α component of the S-values (RBE-weighted dose rate) when given. ``site_selective``:
-    lesions at sites the agent does not reach take up nothing (:func:`rptici.kinetics.biokinetic_model`).
+    lesions at sites the agent does not reach take up nothing (:func:`rptici.kinetics.biokinetic_model`);
+    ``state``: the agent's physiological state (radioiodine ``withdrawal``; None the reference).
     """
     if int(n_exponentials) != n_exponentials or n_exponentials < 1:
         raise InputError("n_exponentials", n_exponentials, "a whole number of exponential terms, at least 1")
     covariates = covariates or Covariates.reference(sex)
-    model = biokinetic_model(agent, covariates, sex, site_selective=site_selective)
+    model = biokinetic_model(agent, covariates, sex, site_selective=site_selective, state=state)
     lesions = lesion_names(covariates.lesion_masses_g.shape[1])
     regions = tuple(lesions) + tuple(organs)
     masses = target_masses(agent, covariates, model.compartments, sex)
@@ -230,7 +231,9 @@ def dose_rate_response(agent: str, covariates: Covariates | None = None, organs:
                              + ", ".join(name for name in masses if name not in lesions))
     parameters = agent_parameters(agent)
     modes = dose_rate_modes(model, parameters["nuclide"], {region: masses[region] for region in regions},
-                            parameters.get("bone_dosimetry"))
+                            parameters.get("bone_dosimetry"), derived_regions=parameters.get("derived_regions"),
+                            agent=parameters,
+                            body_masses=body_masses_g(covariates, sex))
     coefficients = modes.coefficients if rbe is None else modes.weighted(rbe)
     rates = np.broadcast_to(modes.rates[:, None, :], coefficients.shape)
     reduced, reduced_rates, exact = reduce_exponentials(coefficients, rates, int(n_exponentials))

@@ -182,7 +182,7 @@ def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, Dos
     if cohort.regimen.rpt is not None:
         response = dose_rate_response(cohort.regimen.rpt.agent, cohort.covariates.take(part),
                                       organs=(MARROW,) + cohort.organs, n_exponentials=layout.n_exponentials,
-                                      site_selective=cohort.site_selective)
+                                      site_selective=cohort.site_selective, state=cohort.regimen.rpt.state)
         rates = response.rates[:, [response.index(region) for region in regions], :]
     else:
         rates = np.ones((params.shape[0], len(regions), layout.n_exponentials))

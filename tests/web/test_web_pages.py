@@ -89,8 +89,10 @@ def test_every_catalogued_agent_is_offered_and_the_unsimulatable_ones_say_why(cl
             ici = options(page, f"{arm}_{prefix}_agent")
             assert set(checkpoint_inhibitors()) <= set(ici)
             assert not any("disabled" in tag for tag in ici.values())
-    notes = page.split('id="agent-notes"')[1].split("</details>")[0]
-    assert "[131I]I-MIBG" in notes and "withdrawn" in notes and "no biokinetic model" in notes
+    missing = [name for name in radiopharmaceuticals() if name not in known_agents()]
+    if missing:  # issue 20 gives every agent biokinetics; until then the page says which lack them and why
+        notes = page.split('id="agent-notes"')[1].split("</details>")[0]
+        assert missing[0] in notes and "no biokinetic model" in notes
     assert not DEVELOPER_TEXT.search(text_of(page))
 
 

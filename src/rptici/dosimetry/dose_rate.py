@@ -16,7 +16,11 @@ by the MIRD schema (Bolch et al. 2009, MIRD Pamphlet 21) the dose rate of target
   left out, as in the ICRP 30 α treatment);
 * any other name: organ self-dose (:func:`organ_self_s_value`) of the compartments called ``name`` or
   ``name_*`` (``kidneys`` and ``kidneys_slow``), so red marrow of a β emitter is its own compartment's
-  self-dose.
+  self-dose;
+* with ``cross_dose`` (a :class:`~rptici.dosimetry.phantom.CrossDose`), every other body compartment adds its
+  photon cross-dose S(T ← c) from the stylised reference phantom, scaled to each patient's body mass
+  (:mod:`~rptici.dosimetry.phantom`; blood and rest of body spread over the remainder of the body, lesions
+  anywhere in the body). Without it, self-dose only, as before.
 
 Coefficients are in Gy/d per MBq administered, rates in 1/d; arrays (patients, targets, modes). The
 simulation engine drives its ODE with these; radiobiology integrates them in closed form.
@@ -34,6 +38,7 @@ from ..kinetics.compartments import CompartmentModel
 from ..physics import Nuclide
 from ..units import HOURS_PER_DAY
 from .absorbed_dose import ENERGY_TO_DOSE_MGY_G_PER_MBQ_H, MGY_PER_GY
+from .phantom import CrossDose, phantom_region, photon_cross_s_value
 from .sphere import organ_self_s_value, sphere_s_value
 
 #: Gy/d per (MBq × mGy/(MBq h)): 24 h/d over 1000 mGy/Gy.
@@ -106,10 +111,12 @@ def _bone_fractions(bone_dosimetry: Mapping | None) -> dict[str, dict[str, float
 
 
 def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masses: Mapping[str, object],
-                   bone_dosimetry: Mapping | None = None) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+                   bone_dosimetry: Mapping | None = None, cross_dose: CrossDose | None = None
+                   ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """(targets, S, S_α): S(T ← c) in mGy/(MBq h) per patient, arrays (patients, targets, compartments).
 
-    A target of mass 0 (an absent lesion) gets S = 0. See the module docstring for the target rules.
+    A target of mass 0 (an absent lesion) gets S = 0. See the module docstring for the target rules;
+    ``cross_dose`` adds the phantom's photon cross-dose from every compartment that is not the target's own.
     """
     source = nuclide if isinstance(nuclide, Nuclide) else Nuclide(nuclide)
     patients, names = model.patients, model.compartments
@@ -141,16 +148,38 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
         for column in columns:
             total[:, row, column] = np.asarray(s_value.total) * present
             alpha[:, row, column] = np.asarray(s_value.alpha) * present
+        if cross_dose is not None:
+            _add_cross_dose(total, row, target, set(columns), names, model.excretion, source, cross_dose, present)
+    if cross_dose is not None:
+        for row, target in enumerate(targets):
+            if target in bone:
+                _add_cross_dose(total, row, target, {names.index(name) for name in bone[target] if name in names},
+                                names, model.excretion, source, cross_dose, _masses(target_masses[target], patients,
+                                                                                     target) > 0)
     return targets, total, alpha
 
 
+def _add_cross_dose(total: np.ndarray, row: int, target: str, own: set[int], names: tuple[str, ...],
+                    excretion: tuple[str, ...], nuclide: Nuclide, cross_dose: CrossDose, present: np.ndarray) -> None:
+    """Add the photon cross-dose S(target ← c) of every body compartment c not in ``own`` to row ``row``."""
+    target_region = phantom_region(target)
+    for column, name in enumerate(names):
+        source_region = phantom_region(name, excretion)
+        if column in own or source_region is None:
+            continue
+        s = photon_cross_s_value(nuclide, target_region, source_region, cross_dose.sex, cross_dose.body_mass_kg)
+        total[:, row, column] += np.asarray(s) * present
+
+
 def dose_rate_modes(model: CompartmentModel, nuclide: str | Nuclide, target_masses: Mapping[str, object],
-                    bone_dosimetry: Mapping | None = None, compartment: str = "blood") -> DoseRateModes:
+                    bone_dosimetry: Mapping | None = None, compartment: str = "blood",
+                    cross_dose: CrossDose | None = None) -> DoseRateModes:
     """Dose rate of each target per MBq administered into ``compartment``, as exponential sums.
 
     ``target_masses`` maps target names to masses in g (a number or one per patient); ``bone_dosimetry``
-    is the agent data file's block of α absorbed fractions (Ra-223). Linear models only.
+    is the agent data file's block of α absorbed fractions (Ra-223); ``cross_dose`` adds the reference
+    phantom's photon cross-dose (None: self-dose only). Linear models only.
     """
     amplitudes, rates = model.exponential_modes(compartment)
-    targets, total, alpha = s_value_matrix(model, nuclide, target_masses, bone_dosimetry)
+    targets, total, alpha = s_value_matrix(model, nuclide, target_masses, bone_dosimetry, cross_dose)
     return DoseRateModes(targets, modes_to_dose_rate(amplitudes, total), modes_to_dose_rate(amplitudes, alpha), rates)

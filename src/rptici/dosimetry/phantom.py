@@ -12,7 +12,10 @@ specific absorbed fractions (SAFs) or a published organ S-value table, so rptici
 
       Φ(T ← S; E) = ⟨ (μ_en/ρ) · B_en(μr) · e^(−μr) / (4π r²) ⟩,   r = |x_t − x_s|   (1/g)
 
-  averaged over 2¹⁷ pairs drawn with a fixed seed (the same numbers every run). μ and μ_en of water (Hubbell
+  averaged over 2¹⁷ pairs drawn with a fixed seed (the same numbers every run). Where the regions overlap
+  (a region with itself, or with the whole body or its remainder) the 1/r² makes that average useless, and the
+  kernel is sampled instead: from target points, a step r drawn from the kernel's own radial energy
+  distribution, Φ = ⟨q_S(x_t + rΩ)⟩/ρ with q_S the source's activity density. μ and μ_en of water (Hubbell
   and Seltzer 1995, NISTIR 5632, scaled to 1.04 g/cm³); B_en = 1 + (μ/μ_en − 1)·μr, the linear
   energy-absorption buildup factor whose kernel deposits all the photon energy in an infinite medium
   (∫ 4πr² ρ Φ dr = 1; Berger 1968, MIRD Pamphlet 2, for the point-kernel method). The infinite-medium
@@ -38,10 +41,12 @@ are placed at random in the body: S(lesion ← S) and S(T ← lesion) use ``tota
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -136,6 +141,19 @@ class _Region:
     weights: tuple[float, ...]   # probability of each part (by volume, or the data file's weights)
     volume_cm3: float
     excluded: tuple[Mapping, ...] = ()   # shapes removed from every part (the organs, for the remainder)
+    part_volumes_cm3: tuple[float, ...] = ()
+
+    def density(self, points: np.ndarray) -> np.ndarray:
+        """Probability density (1/cm³) of the region's activity at ``points``: Σ_k w_k 1_k / V_k, less the
+        excluded shapes (parts are disjoint)."""
+        if self.excluded:
+            inside_parts = np.any([inside(part, points) for part in self.parts], axis=0)
+            outside_organs = ~np.any([inside(part, points) for part in self.excluded], axis=0)
+            return (inside_parts & outside_organs) / self.volume_cm3
+        result = np.zeros(len(points))
+        for part, weight, volume in zip(self.parts, self.weights, self.part_volumes_cm3):
+            result += inside(part, points) * (weight / volume)
+        return result
 
 
 @lru_cache(maxsize=1)
@@ -154,14 +172,16 @@ def _regions() -> dict[str, _Region]:
             weights = np.array([float(part["weight"]) for part in parts])
         else:
             weights = np.array(volumes)
-        regions[name] = _Region(name, parts, tuple(weights / weights.sum()), float(sum(volumes)))
+        regions[name] = _Region(name, parts, tuple(weights / weights.sum()), float(sum(volumes)),
+                                part_volumes_cm3=tuple(volumes))
         if name != "red_marrow":
             organ_parts += list(parts)
     total = float(sum(body_volumes))
-    regions["total_body"] = _Region("total_body", body, tuple(np.array(body_volumes) / total), total)
+    regions["total_body"] = _Region("total_body", body, tuple(np.array(body_volumes) / total), total,
+                                    part_volumes_cm3=tuple(body_volumes))
     organ_volume = sum(regions[name].volume_cm3 for name in ORGANS if name != "red_marrow")
     regions["remainder"] = _Region("remainder", body, tuple(np.array(body_volumes) / total), total - organ_volume,
-                                   tuple(organ_parts))
+                                   tuple(organ_parts), tuple(body_volumes))
     return regions
 
 
@@ -247,10 +267,105 @@ def _distances(target: str, source: str) -> np.ndarray:
     return np.maximum(np.linalg.norm(points_t - points_s, axis=1), 1e-6)
 
 
+def overlapping(target: str, source: str) -> bool:
+    """Whether two regions share volume (the same region, or one of them the whole body or its remainder)."""
+    return target == source or bool({target, source} & {"total_body", "remainder"})
+
+
+def _coefficients(energy_MeV: float) -> tuple[float, float]:
+    """(μ in 1/cm, μ_en/ρ in cm²/g) of soft tissue at ``energy_MeV``."""
+    energies, mu_rho, mu_en_rho = _attenuation()
+    density = float(_data()["soft_tissue_density_g_per_cm3"]["value"])
+    return float(_log_log(energy_MeV, energies, mu_rho)) * density, float(_log_log(energy_MeV, energies, mu_en_rho))
+
+
+@lru_cache(maxsize=64)
+def _kernel_walk(target: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Target points, unit directions and the random numbers of the radial draw (fixed seed)."""
+    rng = np.random.default_rng([SEED, 7, REGIONS.index(target)])
+    points = sample_region(target, PAIRS, SEED + 2)
+    directions = rng.standard_normal((PAIRS, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    return points, directions, rng.standard_exponential(PAIRS), rng.standard_exponential(PAIRS), rng.uniform(size=PAIRS)
+
+
+def _kernel_sampled_saf(target: str, source: str, energy_MeV: float, scale: float) -> tuple[float, float]:
+    """SAF (1/g) by sampling the kernel: Φ(T ← S) = E[q_S(x_t + rΩ)] / ρ with r drawn from the kernel's own radial
+    energy distribution 4πr²ρΦ(r), which for the linear buildup is the mixture (μ_en/μ)·Exp + (1 − μ_en/μ)·Gamma(2)
+    in μr. Bounded variance where the regions overlap (the pair average's 1/r² is not). ``scale``: length scale."""
+    mu, mu_en_over_rho = _coefficients(energy_MeV)
+    density = float(_data()["soft_tissue_density_g_per_cm3"]["value"])
+    points, directions, first, second, choose = _kernel_walk(target)
+    depth = np.where(choose < mu_en_over_rho * density / mu, first, first + second)
+    ends = points + directions * (depth / (mu * scale))[:, None]
+    values = _regions()[source].density(ends) / (density * scale**3)
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(values.size))
+
+
 @lru_cache(maxsize=256)
 def _saf_grid(target: str, source: str, sex: str) -> tuple[np.ndarray, np.ndarray]:
-    """(SAF, standard error) in 1/g at :data:`ENERGY_GRID_MeV` for the reference phantom of ``sex``."""
-    distance = _distances(*sorted((target, source))) * _length_scale(sex)  # reciprocity: the same pairs both ways
+    """(SAF, standard error) in 1/g at :data:`ENERGY_GRID_MeV` for the reference phantom of ``sex``, from the
+    packaged table (:data:`TABLE_FILE`, written by :func:`write_saf_table`) when it was made with this module's
+    settings, else computed (:func:`compute_saf`)."""
+    table = _packaged_table()
+    key = _pair_key(target, source)
+    if table is not None and key in table["saf_per_g"][sex]:
+        return np.array(table["saf_per_g"][sex][key]), np.array(table["standard_error_per_g"][sex][key])
+    return compute_saf(target, source, sex)
+
+
+#: Packaged SAF table (data folder): every pair of :data:`REGIONS` for both sexes at :data:`ENERGY_GRID_MeV`.
+TABLE_FILE = "phantom_safs.json"
+
+
+def _pair_key(target: str, source: str) -> str:
+    """Table key of an unordered region pair (Φ is reciprocal: Φ(T ← S) = Φ(S ← T))."""
+    return "|".join(sorted((target, source)))
+
+
+def _settings() -> dict:
+    return {"pairs": PAIRS, "seed": SEED, "energy_MeV": ENERGY_GRID_MeV.tolist(), "regions": list(REGIONS)}
+
+
+@lru_cache(maxsize=1)
+def _packaged_table() -> dict | None:
+    from importlib import resources
+
+    path = resources.files("rptici.data") / TABLE_FILE
+    if not path.is_file():
+        return None
+    table = json.loads(path.read_text(encoding="utf-8"))
+    return table if table.get("settings") == _settings() else None
+
+
+def write_saf_table(path: str | Path) -> Path:
+    """Compute every region pair for both sexes and write the table that :func:`_saf_grid` reads (JSON)."""
+    pairs = [(target, source) for index, target in enumerate(REGIONS) for source in REGIONS[index:]]
+    values: dict[str, dict[str, list[float]]] = {sex: {} for sex in SEXES}
+    errors: dict[str, dict[str, list[float]]] = {sex: {} for sex in SEXES}
+    for sex in SEXES:
+        for target, source in pairs:
+            saf, error = compute_saf(target, source, sex)
+            values[sex][_pair_key(target, source)] = saf.tolist()
+            errors[sex][_pair_key(target, source)] = error.tolist()
+    document = {"what": "photon specific absorbed fractions (1/g) of the stylised adult phantoms, "
+                        "rptici.dosimetry.phantom.compute_saf; regenerate with python -m rptici.dosimetry.phantom",
+                "settings": _settings(), "saf_per_g": values, "standard_error_per_g": errors}
+    path = Path(path)
+    path.write_text(json.dumps(document, indent=0) + "\n", encoding="utf-8")
+    return path
+
+
+def compute_saf(target: str, source: str, sex: str) -> tuple[np.ndarray, np.ndarray]:
+    """(SAF, standard error) in 1/g at :data:`ENERGY_GRID_MeV` for the reference phantom of ``sex``: point pairs
+    for separate regions, kernel sampling where they overlap (:func:`overlapping`)."""
+    scale = _length_scale(sex)
+    if overlapping(target, source):
+        # reciprocity: sample points in the smaller (organ) region and score the larger one's density
+        first, second = (source, target) if target in ("total_body", "remainder") else (target, source)
+        estimates = [_kernel_sampled_saf(first, second, float(energy), scale) for energy in ENERGY_GRID_MeV]
+        return np.array([value for value, _ in estimates]), np.array([error for _, error in estimates])
+    distance = _distances(*sorted((target, source))) * scale  # reciprocity: the same pairs both ways
     values, errors = [], []
     for energy in ENERGY_GRID_MeV:
         kernel = point_kernel(distance, float(energy))
@@ -376,3 +491,10 @@ def s_value_table(nuclide: str | Nuclide, sex: str = "male", regions: Sequence[s
             table[(target, source)] = float(organ_s_value(nuclide, target, source, masses.get(target, 1.0), sex,
                                                           body_mass_kg).total)
     return table
+
+
+if __name__ == "__main__":  # python -m rptici.dosimetry.phantom [path]: regenerate the packaged SAF table
+    import sys
+
+    target_path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parents[1] / "data" / TABLE_FILE
+    print(write_saf_table(target_path))

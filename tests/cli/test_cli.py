@@ -87,8 +87,24 @@ def test_tia_and_dose_on_the_example_patient(tmp_path, reference):
     assert json.loads((tmp_path / "dosimetry.json").read_text())["nuclide"] == "Lu-177"
 
 
+def test_dose_and_regimen_dose_with_and_without_phantom_cross_dose():
+    """``rptici dose`` adds the phantom's photon cross-dose by default (--phantom none: self-dose only); ``rptici
+    regimen dose`` likewise (--self-dose-only). Cross-dose only adds dose."""
+    patient = str(EXAMPLES / "lu177_dotatate_patient.yaml")
+    cross, self_only = run_json("dose", patient), run_json("dose", patient, "--phantom", "none")
+    assert "phantom" in cross["s_values"] and "phantom" not in self_only["s_values"]
+    for region in ("kidneys", "liver", "spleen"):
+        assert cross["regions"][region]["absorbed_dose_Gy"] > self_only["regions"][region]["absorbed_dose_Gy"]
+    scenario = str(EXAMPLES / "scenarios" / "lutathera.yaml")
+    cross, self_only = run_json("regimen", "dose", scenario), run_json("regimen", "dose", scenario, "--self-dose-only")
+    assert "cross-dose" in cross["s_values"] and self_only["s_values"] == "organ self-dose only"
+    marrow = [answer["regions"]["red_marrow"]["rbe_weighted_dose_Gy"] for answer in (cross, self_only)]
+    assert marrow[0] > marrow[1]
+
+
 @pytest.mark.parametrize("arguments, field", [
     (["nuclide", "Lu-999"], "nuclide"),
+    (["dose", str(EXAMPLES / "lu177_dotatate_patient.yaml"), "--phantom", "child"], "--phantom"),
     (["sphere", "--nuclide", "Lu-177", "--mass", "10 GBq"], "mass"),
     (["sphere", "--nuclide", "Lu-177", "--mass", "-3 g"], "mass"),
     (["bed", "--dose", "20 Gy", "--alpha-beta", "2.6 Gy", "--repair-half-time", "2.8 GBq",

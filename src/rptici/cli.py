@@ -259,6 +259,45 @@ def tia(file: Path = typer.Argument(..., help="Patient dataset (YAML) or measure
     _run(action)
 
 
+@app.command("s-values")
+def s_values_command(
+        nuclide_name: str = typer.Option(..., "--nuclide", help="Radionuclide, e.g. Lu-177 (any ICRP-107 nuclide)."),
+        phantom: str = typer.Option("male", "--phantom", help="Adult reference phantom: male or female."),
+        weight: Optional[float] = typer.Option(None, "--weight", help="Body mass (kg) the cross-dose is scaled to."),
+        csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write the table as 'target,source,S [mGy/(MBq*h)]' "
+                                                                   "(usable with rptici dose --s-values)."),
+        as_json: bool = JSON_OPTION) -> None:
+    """Organ S-values of a reference phantom: self-dose at the ICRP 89 organ masses, photon cross-dose between
+    kidneys, liver, spleen, salivary glands, red marrow and the remainder of the body (docs/dosimetry.md)."""
+    from .dosimetry.phantom import ORGANS, s_value_table
+    from .physics import Nuclide
+
+    def action() -> None:
+        if phantom not in ("male", "female"):
+            raise InputError("--phantom", phantom, "male or female")
+        source = Nuclide(nuclide_name)
+        regions = ORGANS + ("remainder",)
+        table = s_value_table(source, phantom, ORGANS, regions, body_mass_kg=weight)
+        if csv_out is not None:
+            lines = ["# rptici s-values: stylised adult reference phantom (docs/dosimetry.md)", "target,source,S [mGy/(MBq*h)]"]
+            lines += [f"{target},{source_name},{value:.6e}" for (target, source_name), value in table.items()]
+            csv_out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = {"nuclide": source.name, "phantom": phantom, "body_mass_kg": weight, "unit": "mGy/(MBq h)",
+                  "regions": list(regions),
+                  "s_values": {f"{target} <- {source_name}": value for (target, source_name), value in table.items()}}
+        if csv_out is not None:
+            result["csv"] = str(csv_out)
+        if as_json:
+            typer.echo(_json_text(result))
+            return
+        _print_table(f"{source.name} S-values (mGy/(MBq h)), adult {phantom} phantom; rows: target, columns: source",
+                     ("target", *regions),
+                     ([target, *(_display(table.get((target, name))) for name in regions)] for target in ORGANS),
+                     no_wrap=("target",))
+
+    _run(action)
+
+
 @app.command()
 def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide, activity, measurements, masses, tissues."),
          model: str = typer.Option("auto", "--model", help="TAC model, or 'auto' for AIC selection."),

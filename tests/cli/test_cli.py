@@ -133,3 +133,18 @@ def test_registry_import_of_a_clinicaltrials_gov_record():
     example = Path(__file__).resolve().parents[1] / "data" / "clinicaltrials_gov_example.json"
     rows = run_json("registry", "list", "--role", "imported", "--import", str(example))
     assert [row["nct"] for row in rows] == ["NCT03658447"]
+
+
+def test_s_values_command_table_and_csv(tmp_path):
+    """``rptici s-values``: self-dose at the ICRP 89 masses (Lu-177 kidneys: k·E_local/m plus photons, within 3 %
+    of OpenDose's 0.2774 mGy/(MBq h) at 310 g, tests/reference/organ_s_values.yaml), reciprocal cross-dose, and a
+    CSV that ``rptici dose --s-values`` reads."""
+    csv_path = tmp_path / "s.csv"
+    answer = run_json("s-values", "--nuclide", "Lu-177", "--csv", str(csv_path))
+    values = answer["s_values"]
+    assert values["kidneys <- kidneys"] == pytest.approx(7.7060e-5 * 3600, rel=0.03)
+    # photon cross-dose only, so S(T <- S) = S(S <- T) exactly (reciprocity of the SAF, MIRD Pamphlet 21)
+    assert values["kidneys <- liver"] == pytest.approx(values["liver <- kidneys"], rel=1e-12)
+    assert values["red_marrow <- remainder"] > 0
+    dose = run_json("dose", str(EXAMPLES / "lu177_dotatate_patient.yaml"), "--s-values", str(csv_path))
+    assert "user table" in dose["s_values"]

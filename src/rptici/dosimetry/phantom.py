@@ -475,23 +475,22 @@ def organ_s_value(nuclide: str | Nuclide, target: str, source: str, target_mass_
     return SValue(0.0 * np.asarray(photon), 0.0 * np.asarray(photon), photon)
 
 
-def s_value_table(nuclide: str | Nuclide, sex: str = "male", regions: Sequence[str] = ORGANS,
-                  masses_g: Mapping[str, float] | None = None, body_mass_kg: float | None = None
-                  ) -> dict[tuple[str, str], float]:
-    """{(target, source): S in mGy/(MBq h)} for every pair of ``regions``: self-dose at the ICRP 89 organ
-    masses of ``sex`` (or ``masses_g``), photon cross-dose from the phantom scaled to ``body_mass_kg``."""
+def s_value_table(nuclide: str | Nuclide, sex: str = "male", targets: Sequence[str] = ORGANS,
+                  sources: Sequence[str] = ORGANS + ("remainder",), masses_g: Mapping[str, float] | None = None,
+                  body_mass_kg: float | None = None) -> dict[tuple[str, str], float]:
+    """{(target, source): S in mGy/(MBq h)}: self-dose at the ICRP 89 organ masses of ``sex`` (or ``masses_g``),
+    photon cross-dose from the phantom scaled to ``body_mass_kg``, for every target and source."""
     anatomy = load_yaml("reference_anatomy.yaml")[check_sex(sex)]["organs_g"]
-    masses = {name: float(anatomy[name]["value"]) for name in regions if name in anatomy}
+    masses = {name: float(anatomy[name]["value"]) for name in targets if name in anatomy}
     masses.update(masses_g or {})
     table = {}
-    for target in regions:
-        for source in regions:
+    for target in targets:
+        for source in sources:
             if target == source and target not in masses:
                 raise InputError(f"masses_g.{target}", None, "the mass (g) of a region with self-dose")
             table[(target, source)] = float(organ_s_value(nuclide, target, source, masses.get(target, 1.0), sex,
                                                           body_mass_kg).total)
     return table
-
 
 if __name__ == "__main__":  # python -m rptici.dosimetry.phantom [path]: regenerate the packaged SAF table
     import sys

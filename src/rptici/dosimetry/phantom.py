@@ -18,9 +18,9 @@ specific absorbed fractions (SAFs) or a published organ S-value table, so rptici
   distribution, Φ = ⟨q_S(x_t + rΩ)⟩/ρ with q_S the source's activity density. μ and μ_en of water (Hubbell
   and Seltzer 1995, NISTIR 5632, scaled to 1.04 g/cm³); B_en = 1 + (μ/μ_en − 1)·μr, the linear
   energy-absorption buildup factor whose kernel deposits all the photon energy in an infinite medium
-  (∫ 4πr² ρ Φ dr = 1; Berger 1968, MIRD Pamphlet 2, for the point-kernel method). The infinite-medium
-  kernel ignores the body's edge (no escape through the skin): cross-doses between organs deep in the trunk
-  are what it is for;
+  (∫ 4πr² ρ Φ dr = 1; Berger 1968, MIRD Pamphlet 2, for the point-kernel method). Kernel sampling counts
+  the escape through the skin (a step that leaves the body deposits nothing); the point-pair average between
+  separate organs does not (infinite medium), which matters little for organs deep in the trunk;
 * α particles and electrons deposit in their source region (self-dose only); bremsstrahlung is not counted,
   so a pure β emitter (Y-90) has no cross-dose here;
 * self-dose S(T ← T) stays :func:`~rptici.dosimetry.sphere.organ_self_s_value` of the patient's organ mass.
@@ -29,7 +29,7 @@ specific absorbed fractions (SAFs) or a published organ S-value table, so rptici
 
 k = 576.7 mGy g/(MBq h MeV). The last factor is the mass scaling to the patient: for a phantom scaled
 uniformly by s in length (s³ = M_patient/M_ref), the SAF of a distant source goes as 1/r², i.e. as
-(M_ref/M_patient)^(2/3) (the 2/3-power photon scaling of Petoussi-Henss et al. 2007 and of MIRD Pamphlet 11).
+(M_ref/M_patient)^(2/3) (attenuation over the changed distances is neglected).
 The adult female is the male geometry scaled by (60 kg / 73 kg)^(1/3) (ICRP 89 body masses), an
 approximation for want of the Cristy–Eckerman adult-female shapes.
 

@@ -215,15 +215,16 @@ def _simulation_warnings(patients: list[dict[str, Any]]) -> list[str]:
 
 def regimen_dose(scenario_or_regimen: Regimen | _dose.DoseScenario | Mapping[str, Any] | str | os.PathLike[str],
                  patients: Covariates | Population | PatientSpec | None = None, *, times: Any = None,
-                 rbe: float | None = None) -> _dose.RegimenDose:
+                 rbe: float | None = None, cross_dose: bool = True) -> _dose.RegimenDose:
     """Closed-form activity, dose, BED, limits (and occupancy with an ICI) of a dose scenario's patients, or of
-    a regimen for ``patients`` (kinetic covariates; default the reference adult)."""
+    a regimen for ``patients`` (kinetic covariates; default the reference adult). ``cross_dose`` False: organ
+    self-dose only, without the reference phantom's photon cross-dose."""
     if isinstance(scenario_or_regimen, (Mapping, str, os.PathLike)):
         scenario_or_regimen = load_scenario(scenario_or_regimen)
     if isinstance(scenario_or_regimen, _dose.DoseScenario):
         if patients is not None:
             raise InputError("patients", type(patients).__name__, "no patients with a dose scenario (it has its own)")
-        return _dose.scenario_dose(scenario_or_regimen, times, rbe)
+        return _dose.scenario_dose(scenario_or_regimen, times, rbe, cross_dose)
     if not isinstance(scenario_or_regimen, Regimen):
         raise InputError("scenario", type(scenario_or_regimen).__name__, "a regimen or a dose scenario")
     sex = "male"
@@ -231,7 +232,7 @@ def regimen_dose(scenario_or_regimen: Regimen | _dose.DoseScenario | Mapping[str
         patients, sex = patients.kinetic_covariates(), patients.sex or "male"
     elif isinstance(patients, Population):
         patients = patients.kinetic_covariates()
-    return _dose.regimen_dose(scenario_or_regimen, patients, times, sex, rbe)
+    return _dose.regimen_dose(scenario_or_regimen, patients, times, sex, rbe, cross_dose=cross_dose)
 
 
 def run_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[str], out: str | os.PathLike[str],

@@ -259,12 +259,55 @@ def tia(file: Path = typer.Argument(..., help="Patient dataset (YAML) or measure
     _run(action)
 
 
+@app.command("s-values")
+def s_values_command(
+        nuclide_name: str = typer.Option(..., "--nuclide", help="Radionuclide, e.g. Lu-177 (any ICRP-107 nuclide)."),
+        phantom: str = typer.Option("male", "--phantom", help="Adult reference phantom: male or female."),
+        weight: Optional[float] = typer.Option(None, "--weight", help="Body mass (kg) the cross-dose is scaled to."),
+        csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write the table as 'target,source,S [mGy/(MBq*h)]' "
+                                                                   "(usable with rptici dose --s-values)."),
+        as_json: bool = JSON_OPTION) -> None:
+    """Organ S-values of a reference phantom: self-dose at the ICRP 89 organ masses, photon cross-dose between
+    kidneys, liver, spleen, salivary glands, red marrow and the remainder of the body (docs/dosimetry.md)."""
+    from .dosimetry.phantom import ORGANS, s_value_table
+    from .physics import Nuclide
+
+    def action() -> None:
+        if phantom not in ("male", "female"):
+            raise InputError("--phantom", phantom, "male or female")
+        source = Nuclide(nuclide_name)
+        regions = ORGANS + ("remainder",)
+        table = s_value_table(source, phantom, ORGANS, regions, body_mass_kg=weight)
+        if csv_out is not None:
+            lines = ["# rptici s-values: stylised adult reference phantom (docs/dosimetry.md)", "target,source,S [mGy/(MBq*h)]"]
+            lines += [f"{target},{source_name},{value:.6e}" for (target, source_name), value in table.items()]
+            csv_out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = {"nuclide": source.name, "phantom": phantom, "body_mass_kg": weight, "unit": "mGy/(MBq h)",
+                  "regions": list(regions),
+                  "s_values": {f"{target} <- {source_name}": value for (target, source_name), value in table.items()}}
+        if csv_out is not None:
+            result["csv"] = str(csv_out)
+        if as_json:
+            typer.echo(_json_text(result))
+            return
+        _print_table(f"{source.name} S-values (mGy/(MBq h)), adult {phantom} phantom; rows: target, columns: source",
+                     ("target", *regions),
+                     ([target, *(_display(table.get((target, name))) for name in regions)] for target in ORGANS),
+                     no_wrap=("target",))
+
+    _run(action)
+
+
 @app.command()
 def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide, activity, measurements, masses, tissues."),
          model: str = typer.Option("auto", "--model", help="TAC model, or 'auto' for AIC selection."),
          s_values: Optional[Path] = typer.Option(None, "--s-values", help="CSV of S-values (target,source,S [unit])."),
          rbe: Optional[float] = typer.Option(None, "--rbe", help="RBE of α particles (default 5)."),
          monte_carlo: int = typer.Option(0, "--monte-carlo", help="Monte Carlo draws for the TIA 95 % interval."),
+         phantom: str = typer.Option("male", "--phantom",
+                                     help="Reference phantom for the photon cross-dose between regions: male, female, "
+                                          "or none (self-dose only)."),
+         weight: Optional[float] = typer.Option(None, "--weight", help="Body mass (kg) the cross-dose is scaled to."),
          out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.html and dosimetry.json."),
          as_json: bool = JSON_OPTION) -> None:
     """Absorbed dose, BED and limits per region from measured time–activity data, with an HTML report."""
@@ -274,8 +317,11 @@ def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide,
 
     def action() -> None:
         table = SValueTable.from_csv(s_values) if s_values else None
+        if phantom not in ("male", "female", "none"):
+            raise InputError("--phantom", phantom, "male, female or none (self-dose only)")
         result = assess_patient(read_measurements(file), model=model, rbe=rbe, s_values=table,
-                                monte_carlo_draws=monte_carlo)
+                                monte_carlo_draws=monte_carlo, phantom=None if phantom == "none" else phantom,
+                                body_mass_kg=weight)
         summary = result.summary()
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
@@ -338,14 +384,20 @@ app.add_typer(regimen_app, name="regimen")
 def regimen_dose_command(
         scenario: Path = typer.Argument(..., help="Scenario YAML: regimen, patient, optional patients and seed."),
         rbe: Optional[float] = typer.Option(None, "--rbe", help="RBE of α particles (default from the data file)."),
+        self_dose_only: bool = typer.Option(False, "--self-dose-only",
+                                            help="Organ self-dose only, without the reference phantom's photon "
+                                                 "cross-dose (for comparison)."),
         as_json: bool = JSON_OPTION) -> None:
     """Absorbed dose, Gy/GBq, BED, EQD2 and limit margins per organ and lesion; occupancy with an ICI."""
     from .api import load_scenario, regimen_dose
 
     def action() -> None:
         loaded = load_scenario(scenario, "dose")
-        result = regimen_dose(loaded, rbe=rbe)
-        summary = {"scenario": loaded.name or scenario.name, "patient": "reference", **result.summary(0)}
+        result = regimen_dose(loaded, rbe=rbe, cross_dose=not self_dose_only)
+        summary = {"scenario": loaded.name or scenario.name, "patient": "reference",
+                   "s_values": "organ self-dose only" if self_dose_only else
+                   f"organ self-dose + photon cross-dose of the stylised adult {loaded.sex} phantom",
+                   **result.summary(0)}
         if loaded.cohort_size:
             summary["cohort"] = {"seed": loaded.seed, "spread_log_normal_sigma": loaded.sigmas,
                                  **result.cohort_summary()}

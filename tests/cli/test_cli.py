@@ -87,8 +87,24 @@ def test_tia_and_dose_on_the_example_patient(tmp_path, reference):
     assert json.loads((tmp_path / "dosimetry.json").read_text())["nuclide"] == "Lu-177"
 
 
+def test_dose_and_regimen_dose_with_and_without_phantom_cross_dose():
+    """``rptici dose`` adds the phantom's photon cross-dose by default (--phantom none: self-dose only); ``rptici
+    regimen dose`` likewise (--self-dose-only). Cross-dose only adds dose."""
+    patient = str(EXAMPLES / "lu177_dotatate_patient.yaml")
+    cross, self_only = run_json("dose", patient), run_json("dose", patient, "--phantom", "none")
+    assert "phantom" in cross["s_values"] and "phantom" not in self_only["s_values"]
+    for region in ("kidneys", "liver", "spleen"):
+        assert cross["regions"][region]["absorbed_dose_Gy"] > self_only["regions"][region]["absorbed_dose_Gy"]
+    scenario = str(EXAMPLES / "scenarios" / "lutathera.yaml")
+    cross, self_only = run_json("regimen", "dose", scenario), run_json("regimen", "dose", scenario, "--self-dose-only")
+    assert "cross-dose" in cross["s_values"] and self_only["s_values"] == "organ self-dose only"
+    marrow = [answer["regions"]["red_marrow"]["rbe_weighted_dose_Gy"] for answer in (cross, self_only)]
+    assert marrow[0] > marrow[1]
+
+
 @pytest.mark.parametrize("arguments, field", [
     (["nuclide", "Lu-999"], "nuclide"),
+    (["dose", str(EXAMPLES / "lu177_dotatate_patient.yaml"), "--phantom", "child"], "--phantom"),
     (["sphere", "--nuclide", "Lu-177", "--mass", "10 GBq"], "mass"),
     (["sphere", "--nuclide", "Lu-177", "--mass", "-3 g"], "mass"),
     (["bed", "--dose", "20 Gy", "--alpha-beta", "2.6 Gy", "--repair-half-time", "2.8 GBq",
@@ -117,3 +133,18 @@ def test_registry_import_of_a_clinicaltrials_gov_record():
     example = Path(__file__).resolve().parents[1] / "data" / "clinicaltrials_gov_example.json"
     rows = run_json("registry", "list", "--role", "imported", "--import", str(example))
     assert [row["nct"] for row in rows] == ["NCT03658447"]
+
+
+def test_s_values_command_table_and_csv(tmp_path):
+    """``rptici s-values``: self-dose at the ICRP 89 masses (Lu-177 kidneys: k·E_local/m plus photons, within 3 %
+    of OpenDose's 0.2774 mGy/(MBq h) at 310 g, tests/reference/organ_s_values.yaml), reciprocal cross-dose, and a
+    CSV that ``rptici dose --s-values`` reads."""
+    csv_path = tmp_path / "s.csv"
+    answer = run_json("s-values", "--nuclide", "Lu-177", "--csv", str(csv_path))
+    values = answer["s_values"]
+    assert values["kidneys <- kidneys"] == pytest.approx(7.7060e-5 * 3600, rel=0.03)
+    # photon cross-dose only, so S(T <- S) = S(S <- T) exactly (reciprocity of the SAF, MIRD Pamphlet 21)
+    assert values["kidneys <- liver"] == pytest.approx(values["liver <- kidneys"], rel=1e-12)
+    assert values["red_marrow <- remainder"] > 0
+    dose = run_json("dose", str(EXAMPLES / "lu177_dotatate_patient.yaml"), "--s-values", str(csv_path))
+    assert "user table" in dose["s_values"]

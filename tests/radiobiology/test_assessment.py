@@ -70,3 +70,28 @@ def test_missing_mass_and_bad_rbe_are_clear_errors(tmp_path):
     path = write_patient(tmp_path, "Lu-177", 50.0, "  kidneys: {mass: 300 g, tissue: kidney}\n")
     with pytest.raises(InputError, match="rbe"):
         assess_patient(read_measurements(path), rbe=-1)
+
+
+def test_phantom_cross_dose_between_measured_regions():
+    """Default: each region adds the photon cross-dose Σ_s Ã_s S_γ(T ← s) of the other measured regions in the
+    adult male phantom (lesions anywhere in the body); phantom=None is self-dose only, for comparison."""
+    from rptici.dosimetry.phantom import photon_cross_s_value
+
+    measurements = read_measurements(EXAMPLES / "lu177_dotatate_patient.yaml")
+    self_only = assess_patient(measurements, phantom=None)
+    with_cross = assess_patient(measurements)
+    tia = {name: region.fit.tia for name, region in self_only.regions.items()}
+    where = {"kidneys": "kidneys", "liver": "liver", "spleen": "spleen", "lesion-1": "total_body",
+             "lesion-2": "total_body"}
+    expected = sum(tia[source] * photon_cross_s_value("Lu-177", "kidneys", where[source])
+                   for source in tia if source != "kidneys") / 1000.0
+    kidneys, kidneys_self = with_cross.regions["kidneys"], self_only.regions["kidneys"]
+    assert kidneys.dose_Gy - kidneys_self.dose_Gy == pytest.approx(expected, rel=1e-9)
+    assert kidneys.dose_photon_Gy - kidneys_self.dose_photon_Gy == pytest.approx(expected, rel=1e-9)
+    assert kidneys.dose_electron_Gy == kidneys_self.dose_electron_Gy
+    assert 0 < expected < 0.05 * kidneys_self.dose_Gy  # Lu-177: photons are 19 % of the energy, most escape
+    assert "phantom" in with_cross.summary()["s_values"] and "phantom" not in self_only.summary()["s_values"]
+    heavier = assess_patient(measurements, body_mass_kg=2 * 73.0).regions["kidneys"]
+    assert heavier.dose_Gy - kidneys_self.dose_Gy == pytest.approx(expected * 2 ** (-2 / 3), rel=1e-9)
+    with pytest.raises(InputError, match="phantom.*child"):
+        assess_patient(measurements, phantom="child")

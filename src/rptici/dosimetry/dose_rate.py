@@ -16,7 +16,11 @@ by the MIRD schema (Bolch et al. 2009, MIRD Pamphlet 21) the dose rate of target
   left out, as in the ICRP 30 α treatment);
 * any other name: organ self-dose (:func:`organ_self_s_value`) of the compartments called ``name`` or
   ``name_*`` (``kidneys`` and ``kidneys_slow``), so red marrow of a β emitter is its own compartment's
-  self-dose.
+  self-dose;
+* with ``cross_dose`` (a :class:`~rptici.dosimetry.phantom.CrossDose`), every other body compartment adds its
+  photon cross-dose S(T ← c) from the stylised reference phantom, scaled to each patient's body mass
+  (:mod:`~rptici.dosimetry.phantom`; blood and rest of body spread over the remainder of the body, lesions
+  anywhere in the body). Without it, self-dose only, as before.
 
 Options from an agent's data file (``agent``; none of them is used by the agents that lack the block):
 
@@ -53,6 +57,7 @@ from ..physics import Nuclide
 from ..physics.nuclides import EnergyPerDecay, own_energy_per_decay
 from ..units import HOURS_PER_DAY
 from .absorbed_dose import ENERGY_TO_DOSE_MGY_G_PER_MBQ_H, MGY_PER_GY
+from .phantom import CrossDose, phantom_region, photon_cross_s_value
 from .sphere import organ_self_s_value, photon_absorbed_fraction, sphere_s_value
 
 #: Gy/d per (MBq × mGy/(MBq h)): 24 h/d over 1000 mGy/Gy.
@@ -183,13 +188,16 @@ def derived_sources(derived_regions: Mapping | None, model: CompartmentModel) ->
 
 def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masses: Mapping[str, object],
                    bone_dosimetry: Mapping | None = None, derived_regions: Mapping | None = None,
-                   agent: Mapping | None = None, body_masses: Mapping[str, object] | None = None
+                   agent: Mapping | None = None, body_masses: Mapping[str, object] | None = None,
+                   cross_dose: CrossDose | None = None
                    ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """(targets, S, S_α): S(T ← c) in mGy/(MBq h) per patient, arrays (patients, targets, compartments).
 
     A target of mass 0 (an absent lesion) gets S = 0. See the module docstring for the target rules;
     ``agent`` is the agent's data file (its ``derived_regions``, unless given, ``photon_cross_dose`` and
-    ``daughters`` blocks), ``body_masses`` the patients' ``total_body`` mass in g (for ``photon_cross_dose``).
+    ``daughters`` blocks), ``body_masses`` the patients' ``total_body`` mass in g (for ``photon_cross_dose``);
+    ``cross_dose`` adds the phantom's photon cross-dose from every compartment that is not the target's own
+    (not for an agent with its own ``photon_cross_dose`` block, which already counts those photons).
     """
     source = nuclide if isinstance(nuclide, Nuclide) else Nuclide(nuclide)
     agent = agent or {}
@@ -201,7 +209,8 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
     alpha = np.zeros_like(total)
     body = [index for index, name in enumerate(names) if name not in model.excretion]
     whole_body_photon = None
-    if agent.get("photon_cross_dose") is not None:
+    if agent.get("photon_cross_dose") is not None:  # the agent's own whole-body photon term replaces the phantom's
+        cross_dose = None
         if "total_body" not in (body_masses or {}):
             raise InputError("body_masses", body_masses, "the patients' total_body masses (g) for photon_cross_dose")
         weight = _masses(body_masses["total_body"], patients, "total_body")
@@ -232,6 +241,9 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
         for column in columns:
             total[:, row, column] = np.asarray(s_value.total) * present
             alpha[:, row, column] = np.asarray(s_value.alpha) * present
+        if cross_dose is not None:  # a derived region's own sources count as its own (their share is self-dose)
+            own = set(columns) | set(derived[target][0] if target in derived else ())
+            _add_cross_dose(total, row, target, own, names, model.excretion, source, cross_dose, present)
         if target.startswith("lesion"):
             continue
         if target in derived:  # with photon_cross_dose the photons of a derived share come from the whole body
@@ -245,6 +257,12 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
         if whole_body_photon is not None:
             others = [column for column in body if column not in columns]
             total[:, row, others] += (whole_body_photon * present)[:, None]
+    if cross_dose is not None:
+        for row, target in enumerate(targets):
+            if target in bone:
+                _add_cross_dose(total, row, target, {names.index(name) for name in bone[target] if name in names},
+                                names, model.excretion, source, cross_dose, _masses(target_masses[target], patients,
+                                                                                     target) > 0)
     for energy, fraction, columns, destination in _releases(agent, source, names):
         for row, target in enumerate(targets):  # the released share leaves the organs that hold the parent
             own = own_columns.get(target, [])
@@ -266,18 +284,32 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
     return targets, total, alpha
 
 
+def _add_cross_dose(total: np.ndarray, row: int, target: str, own: set[int], names: tuple[str, ...],
+                    excretion: tuple[str, ...], nuclide: Nuclide, cross_dose: CrossDose, present: np.ndarray) -> None:
+    """Add the photon cross-dose S(target ← c) of every body compartment c not in ``own`` to row ``row``."""
+    target_region = phantom_region(target)
+    for column, name in enumerate(names):
+        source_region = phantom_region(name, excretion)
+        if column in own or source_region is None:
+            continue
+        s = photon_cross_s_value(nuclide, target_region, source_region, cross_dose.sex, cross_dose.body_mass_kg)
+        total[:, row, column] += np.asarray(s) * present
+
+
 def dose_rate_modes(model: CompartmentModel, nuclide: str | Nuclide, target_masses: Mapping[str, object],
                     bone_dosimetry: Mapping | None = None, compartment: str = "blood",
                     derived_regions: Mapping | None = None, agent: Mapping | None = None,
-                    body_masses: Mapping[str, object] | None = None) -> DoseRateModes:
+                    body_masses: Mapping[str, object] | None = None, cross_dose: CrossDose | None = None
+                    ) -> DoseRateModes:
     """Dose rate of each target per MBq administered into ``compartment``, as exponential sums.
 
     ``target_masses`` maps target names to masses in g (a number or one per patient); ``bone_dosimetry``
     is the agent data file's block of α absorbed fractions (Ra-223), ``derived_regions`` its block of regions
     whose activity is a fraction of some compartments' (blood-based red marrow, total body; default the
-    ``agent``'s); ``agent`` and ``body_masses`` as in :func:`s_value_matrix`. Linear models only.
+    ``agent``'s); ``agent``, ``body_masses`` and ``cross_dose`` (the reference phantom's photon cross-dose; None:
+    self-dose only) as in :func:`s_value_matrix`. Linear models only.
     """
     amplitudes, rates = model.exponential_modes(compartment)
     targets, total, alpha = s_value_matrix(model, nuclide, target_masses, bone_dosimetry, derived_regions, agent,
-                                           body_masses)
+                                           body_masses, cross_dose)
     return DoseRateModes(targets, modes_to_dose_rate(amplitudes, total), modes_to_dose_rate(amplitudes, alpha), rates)

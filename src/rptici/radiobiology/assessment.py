@@ -2,8 +2,10 @@
 
 This is the workbench chain of a clinical dosimetry study (MIRD Pamphlet 16, Siegel et al. 1999;
 EANM dosimetry guidance): each region's curve is fitted (model chosen by AIC), integrated, multiplied
-by the region's self-dose S-value (unit-density sphere for tumours, organ self-dose for organs) or by
-a user S-value table (cross-dose), and converted to BED with the region's tissue parameters. Because a
+by the region's self-dose S-value (unit-density sphere for tumours, organ self-dose for organs) plus the
+photon cross-dose from every other measured region in the stylised reference phantom
+(:mod:`~rptici.dosimetry.phantom`; ``phantom=None`` for self-dose only), or by a user S-value table
+(cross-dose), and converted to BED with the region's tissue parameters. Because a
 fitted curve is a sum of exponentials, the dose rate is too, and the Lea–Catcheside factor G is exact
 (:func:`~rptici.radiobiology.lq.g_factor_exponential_sum`).
 """
@@ -19,6 +21,7 @@ import numpy as np
 from ..dosimetry import (PatientMeasurements, SValue, SValueTable, TacFit, absorbed_dose_components, absorbed_doses,
                          organ_self_s_value, sphere_s_value, tia_monte_carlo)
 from ..dosimetry.absorbed_dose import check_rbe
+from ..dosimetry.phantom import check_sex, mass_scaling, phantom_region, photon_cross_s_value
 from ..errors import InputError
 from ..physics import Nuclide
 from .bed import bed_closed_form, eqd2
@@ -129,13 +132,17 @@ class PatientDosimetry:
     rbe: float
     regions: dict[str, RegionDosimetry] = field(default_factory=dict)
     cross_dose: bool = False
+    phantom: str | None = None
 
     def summary(self) -> dict[str, object]:
+        models = ("self-dose (sphere / organ model)" if self.phantom is None else
+                  f"self-dose (sphere / organ model) + photon cross-dose between measured regions in the stylised "
+                  f"adult {self.phantom} phantom")
         return {
             "patient": self.patient, "nuclide": self.nuclide, "agent": self.agent,
             "administered_activity_MBq": self.administered_activity_MBq, "alpha_rbe": self.rbe,
-            "s_values": ("user table for its targets (cross-dose included), self-dose models elsewhere" if self.cross_dose
-                         else "self-dose (sphere / organ model)"),
+            "s_values": (f"user table for its targets (cross-dose included), {models} elsewhere" if self.cross_dose
+                         else models),
             "regions": (regions := {name: region.summary() for name, region in self.regions.items()}),
             "warnings": region_warnings(regions),
         }
@@ -175,14 +182,18 @@ def _limit_margins(parameters: Tissue, dose: float, bed: float, eqd2_value: floa
 
 
 def assess_patient(measurements: PatientMeasurements, model: str = "auto", rbe: float | None = None,
-                   s_values: SValueTable | None = None, monte_carlo_draws: int = 0, seed: int = 0) -> PatientDosimetry:
+                   s_values: SValueTable | None = None, monte_carlo_draws: int = 0, seed: int = 0,
+                   phantom: str | None = "male", body_mass_kg: float | None = None) -> PatientDosimetry:
     """Fit, integrate and convert every region of ``measurements`` to absorbed dose and BED.
 
     ``rbe`` weights the α dose (default from the data file, 5). ``s_values``, a user table, replaces the
     self-dose models for the regions it lists as targets: their dose sums over every measured source in the
     table (cross-dose included; the table gives total S, so its dose is not split by radiation type).
-    Regions not in the table keep the sphere / organ self-dose model. BED uses the target's own curve
-    shape for the dose-rate time course (exact for self-dose).
+    Regions not in the table keep the sphere / organ self-dose model and, with ``phantom`` (``male`` or
+    ``female``; None for self-dose only), add the photon cross-dose from every other measured region in that
+    reference phantom, scaled to ``body_mass_kg`` (default the reference mass); tumours sit anywhere in the
+    body (:func:`~rptici.dosimetry.phantom.phantom_region`). BED uses the target's own curve shape for the
+    dose-rate time course (exact for self-dose; the cross-dose is a few per cent at most).
     """
     if measurements.nuclide is None:
         raise InputError("nuclide", None, "the radionuclide of the measurements, e.g. 'Lu-177'")
@@ -190,6 +201,9 @@ def assess_patient(measurements: PatientMeasurements, model: str = "auto", rbe: 
         raise InputError("administered_activity", measurements.administered_activity, "a positive activity, e.g. '7.4 GBq'")
     nuclide = Nuclide(measurements.nuclide)
     rbe = check_rbe(rbe)
+    if phantom is not None:
+        check_sex(phantom)
+        mass_scaling(body_mass_kg, phantom)
     check_risk_factors(measurements.risk_factors)
     fits = measurements.fit(model)
     table_doses = {}
@@ -208,7 +222,8 @@ def assess_patient(measurements: PatientMeasurements, model: str = "auto", rbe: 
             tumour = tissue_parameters is not None and tissue_parameters.name in TUMOUR_TISSUES
             s_value = (sphere_s_value if tumour else organ_self_s_value)(nuclide, region.mass)
             split = absorbed_dose_components(fit.tia, s_value)
-            components = (float(split.alpha), float(split.electron), float(split.photon))
+            cross = 0.0 if phantom is None else _cross_dose_Gy(nuclide, name, measurements, fits, phantom, body_mass_kg)
+            components = (float(split.alpha), float(split.electron), float(split.photon) + cross)
         dose = sum(components)
         weighted = rbe * components[0] + components[1] + components[2]
         g = bed = eqd2_value = None
@@ -230,4 +245,25 @@ def assess_patient(measurements: PatientMeasurements, model: str = "auto", rbe: 
             dose_per_activity_Gy_per_GBq=weighted / (measurements.administered_activity / 1000.0),
             g_factor=g, bed_Gy=bed, eqd2_Gy=eqd2_value, tia_monte_carlo_interval_MBq_h=interval, limits=limits)
     return PatientDosimetry(measurements.patient, nuclide.name, measurements.agent, measurements.administered_activity,
-                            rbe, regions, cross_dose=bool(table_doses))
+                            rbe, regions, cross_dose=bool(table_doses), phantom=phantom)
+
+
+def _phantom_region_of(name: str, measurements: PatientMeasurements) -> str:
+    """The phantom region of a measured region: tumours anywhere in the body, organs by name, else the remainder."""
+    region = measurements.regions[name]
+    if region.tissue in TUMOUR_TISSUES:
+        return "total_body"
+    return phantom_region(name) or "remainder"
+
+
+def _cross_dose_Gy(nuclide: Nuclide, target: str, measurements: PatientMeasurements, fits: dict[str, TacFit],
+                   sex: str, body_mass_kg: float | None) -> float:
+    """Photon cross-dose (Gy) to ``target`` from every other measured region: Σ Ã_s S_γ(T ← s) / 1000."""
+    target_region = _phantom_region_of(target, measurements)
+    total = 0.0
+    for source, fit in fits.items():
+        if source == target:
+            continue
+        s = photon_cross_s_value(nuclide, target_region, _phantom_region_of(source, measurements), sex, body_mass_kg)
+        total += float(fit.tia) * float(s) / 1000.0
+    return total

@@ -76,15 +76,17 @@ def cycle_activity_for(remaining_Gy: np.ndarray, cycles: int, dose_per_MBq: np.n
 
 
 def organ_response(regimen: Any, covariates: Any, region: str, sex: str = "male", rbe: float | None = None,
-                   site_selective: bool = False) -> tuple[np.ndarray, np.ndarray, float, str]:
+                   site_selective: bool = False, cross_dose: bool = False) -> tuple[np.ndarray, np.ndarray, float, str]:
     """(RBE-weighted dose per MBq (Gy/MBq), G, α/β (Gy), tissue name) of ``region`` for each patient: the
-    dosimetry of one administration, independent of the activity (linear biokinetics)."""
+    dosimetry of one administration, independent of the activity (linear biokinetics). ``cross_dose``: with the
+    phantom's photon cross-dose (as ``regimen_dose`` by default) or self-dose only (as the trial runner), so that
+    a course is planned on the dosimetry that then reports it."""
     from .regimen_dose import regimen_dose
 
     wanted = tissue(region).name
     unguided = regimen.model_copy(update={"rpt": regimen.rpt.model_copy(update={"guided": None})})
     result = regimen_dose(unguided, covariates, times=np.array([0.0]), sex=sex, rbe=rbe,
-                          site_selective=site_selective, antibody=False)
+                          site_selective=site_selective, antibody=False, cross_dose=cross_dose)
     columns = [index for index, name in enumerate(result.tissues) if name == wanted
                and not result.targets[index].startswith("lesion")]
     if not columns:
@@ -106,14 +108,15 @@ def patient_keys(covariates: Any) -> list[int]:
 
 
 def guided_administrations(regimen: Any, covariates: Any, sex: str = "male", rbe: float | None = None,
-                           site_selective: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                           site_selective: bool = False, cross_dose: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(times in days (cycles,), activities in MBq (cycles, patients)) of ``regimen`` for ``covariates``: the
     schedule's own without guided dosing, else each patient's guided activities (module docstring)."""
     times, nominal = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
     guided = None if regimen.rpt is None else regimen.rpt.guided
     if guided is None:
         return times, nominal
-    per_MBq, g, alpha_beta, _ = organ_response(regimen, covariates, guided.region, sex, rbe, site_selective)
+    per_MBq, g, alpha_beta, _ = organ_response(regimen, covariates, guided.region, sex, rbe, site_selective,
+                                               cross_dose)
     target = guided.target_Gy if guided.target_Gy is not None else target_limit(guided.region, guided.quantity)[0]
     if guided.quantity == "eqd2":
         target = target * (1 + 2 / alpha_beta)

@@ -31,6 +31,7 @@ from .. import seeds
 from ..data import load_yaml
 from ..dosimetry.absorbed_dose import check_rbe
 from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
+from ..dosimetry.phantom import CrossDose
 from ..errors import InputError
 from ..kinetics.biokinetics import (Covariates, agent_parameters, biokinetic_model, body_masses_g, organ_masses_g,
                                     reference_anatomy)
@@ -349,7 +350,7 @@ def default_times(regimen: Regimen, weight_kg: np.ndarray, step_days: float = 1.
 def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: object = None, sex: str = "male",
                  rbe: float | None = None, risk_factors: Sequence[str] = (),
                  site_selective: bool = False, stop_days: object = None, targets: Sequence[str] | None = None,
-                 antibody: bool = True) -> RegimenDose:
+                 antibody: bool = True, cross_dose: bool = True) -> RegimenDose:
     """Activity(t), dose rate(t), cumulative and total absorbed dose, BED and limits of every organ and lesion,
     and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``;
     ``site_selective``: lesions at sites the agent does not reach take up nothing (``biokinetic_model``).
@@ -360,7 +361,10 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     cycles after that day are not given (treatment stopped at progression). Linear biokinetics (closed form) only.
     ``targets``: only these targets (those of the agent among them, in its order), for callers that need a few
     organs (a trial's toxicity): each target's numbers are those of the full call, the other targets cost
-    nothing. ``antibody`` False leaves out the antibody's concentration and occupancy.
+    nothing. ``antibody`` False leaves out the antibody's concentration and occupancy. ``cross_dose`` (default):
+    each target also takes the photon cross-dose of every other body compartment from the stylised reference
+    phantom of ``sex``, scaled to each patient's weight (:mod:`~rptici.dosimetry.phantom`); False: self-dose only
+    (organ and sphere models), for comparison and for the trial engine, whose toxicity was calibrated on it.
     """
     if regimen.rpt is None:
         raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule")
@@ -378,12 +382,14 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
         masses = {name: mass for name, mass in masses.items() if name in targets}
     modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"),
                             derived_regions=parameters.get("derived_regions"), agent=parameters,
-                            body_masses=body_masses_g(covariates, sex))
+                            body_masses=body_masses_g(covariates, sex),
+                            cross_dose=CrossDose(sex, covariates.weight_kg) if cross_dose else None)
     amplitudes, rates = model.exponential_modes()
     if regimen.rpt.guided is not None:  # per-patient activities from the organ's dosimetry (radiobiology.guided)
         from .guided import guided_administrations
 
-        administration_times, administered = guided_administrations(regimen, covariates, sex, rbe, site_selective)
+        administration_times, administered = guided_administrations(regimen, covariates, sex, rbe, site_selective,
+                                                                    cross_dose)
     else:
         administration_times, administered = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
     if stop_days is not None:
@@ -465,6 +471,9 @@ def _add_antibody(result: RegimenDose, regimen: Regimen, covariates: Covariates)
     result.mean_occupancy = np.trapezoid(occupancy[:, second:], window, axis=1) / (end - start)
 
 
-def scenario_dose(scenario: DoseScenario, times: object = None, rbe: float | None = None) -> RegimenDose:
-    """:func:`regimen_dose` for the patients of a scenario (index 0 the reference patient)."""
-    return regimen_dose(scenario.regimen, scenario.covariates, times, scenario.sex, rbe, scenario.patient.risk_factors)
+def scenario_dose(scenario: DoseScenario, times: object = None, rbe: float | None = None,
+                  cross_dose: bool = True) -> RegimenDose:
+    """:func:`regimen_dose` for the patients of a scenario (index 0 the reference patient); ``cross_dose`` False:
+    self-dose only."""
+    return regimen_dose(scenario.regimen, scenario.covariates, times, scenario.sex, rbe, scenario.patient.risk_factors,
+                        cross_dose=cross_dose)

@@ -171,6 +171,7 @@ DOSE_TARGETS = ("kidneys", "salivary_glands", "red_marrow")
 def _organ_doses(regimen, population: Population, site_selective: bool = False,
                  stop_days: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Kidney and salivary BED (Gy), RBE-weighted red-marrow dose and its α part (Gy) per patient; empty without RPT.
+    Self-dose only (``cross_dose=False``): the toxicity models were calibrated on self-dose organ doses.
     ``site_selective``: lesions at sites the agent does not reach take none of it (as in the engine);
     ``stop_days``: no cycle after that day (treatment stopped)."""
     from ..radiobiology.regimen_dose import regimen_dose
@@ -180,14 +181,14 @@ def _organ_doses(regimen, population: Population, site_selective: bool = False,
     covariates = population.kinetic_covariates()
     try:
         result = regimen_dose(regimen, covariates, times=np.array([0.0]), site_selective=site_selective,
-                              stop_days=stop_days, targets=DOSE_TARGETS, antibody=False)
+                              stop_days=stop_days, targets=DOSE_TARGETS, antibody=False, cross_dose=False)
     except InputError as error:
         if error.field != "lesion_masses_g":
             raise
         covariates = dataclasses.replace(covariates, lesion_masses_g=np.zeros((len(population), 0)),
                                          lesion_uptake_factors=None, lesion_sites=None)
         result = regimen_dose(regimen, covariates, times=np.array([0.0]), stop_days=stop_days, targets=DOSE_TARGETS,
-                              antibody=False)
+                              antibody=False, cross_dose=False)
     alpha_part = (result.rbe_weighted_dose_Gy - result.absorbed_dose_Gy) * (
         result.alpha_rbe / (result.alpha_rbe - 1.0) if result.alpha_rbe > 1.0 else 0.0)
     doses = {}

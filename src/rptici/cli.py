@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import InputError, RpticiError, shown
+from .units import format_number
 
 app = typer.Typer(help="rptici: radiopharmaceutical therapy combined with immune checkpoint inhibitors.",
                   no_args_is_help=True, add_completion=False)
@@ -85,7 +86,7 @@ def _display(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:,.0f}" if 1e4 <= abs(value) < 1e9 else f"{value:.4g}"
+        return f"{value:.4g}" if value == 0 or 1e-3 <= abs(value) < 1e4 else format_number(value, 4)  # never 1e+09
     if isinstance(value, dict):
         return ", ".join(f"{key}={_display(item)}" for key, item in value.items()) or "none"
     if isinstance(value, list):

@@ -174,7 +174,7 @@ def test_dosimetry_page_shows_doses_bed_limits_and_margins(client):
     assert page.status_code == 200
     text = text_of(page.text)
     assert 'id="model-status"' in page.text and "Model status." in text
-    assert "Reference patient: median mcrpc patient" in text
+    assert "Reference patient: median patient of 400 virtual patients with metastatic castration-resistant" in text
     table = page.text.split('id="dose-table-A"')[1].split("</table>")[0]
     for target in ("kidneys", "red_marrow", "salivary_glands", "lesion_1"):
         assert f'data-target="{target}"' in table

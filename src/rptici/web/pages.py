@@ -19,6 +19,7 @@ import re
 from typing import Any, Callable, Mapping
 
 from rptici.errors import InputError
+from rptici.units import format_number
 
 from . import forms
 from .limits import WebLimits
@@ -108,24 +109,7 @@ def _limit_label(limit: Mapping[str, Any]) -> str:
     return " ".join(words)
 
 
-def number(value: Any, digits: int = 3) -> str:
-    """A number for a clinician: ``digits`` significant figures (all the digits of the whole part), thousands
-    separated, never in scientific notation
-    ('–' for a missing value)."""
-    if value is None:
-        return "–"
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(value):
-        return "–" if math.isnan(value) else ("∞" if value > 0 else "−∞")
-    if value == 0:
-        return "0"
-    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(value)))))
-    rounded = round(value, decimals)
-    text = f"{rounded:,.{decimals}f}"
-    return text.replace("-", "−")
+number = format_number  # the one definition: rptici.units.format_number
 
 
 # -- one patient -------------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def _display(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.4g}" if value == 0 or 1e-3 <= abs(value) < 1e4 else format_number(value, 4)  # never 1e+09
+        return format_number(value, 4)  # 11,926 and 7,791 alike; never 1e+09
     if isinstance(value, dict):
         return ", ".join(f"{key}={_display(item)}" for key, item in value.items()) or "none"
     if isinstance(value, list):
@@ -252,9 +252,12 @@ def tia(file: Path = typer.Argument(..., help="Patient dataset (YAML) or measure
             typer.echo(_json_text(result))
             return
         _print_table(f"Time-integrated activity: {file.name}",
-                     ("region", "model", "effective half-lives (h)", "TIA (MBq h)", "± SE"),
+                     ("region", "model", "effective half-lives (h)", "TIA (MBq h)", "± SE",
+                      "95 % interval (Student t)", "degrees of freedom"),
                      ([region, summary["model"], _display(summary["effective_half_lives_h"]),
-                       _display(summary["tia_MBq_h"]), _display(summary["tia_standard_error_MBq_h"])]
+                       _display(summary["tia_MBq_h"]), _display(summary["tia_standard_error_MBq_h"]),
+                       "–".join(_display(bound) for bound in summary["tia_interval_95_MBq_h"]),
+                       str(summary["degrees_of_freedom"])]
                       for region, summary in result.items()))
 
     _run(action)

@@ -8,7 +8,7 @@ this returns; it samples and computes nothing itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,14 @@ def reference_patient(disease: str | None) -> tuple[Any, str, str]:
                    f"{lesions} lesion{'s' if lesions != 1 else ''} of "
                    + ", ".join(f"{mass:.3g}" for mass in masses) + " g")
     return covariates, sex, description
+
+
+def row_warnings(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The 'beyond any clinical range' lines (:mod:`rptici.radiobiology.plausibility`) of :func:`dose_rows`."""
+    from ..radiobiology.plausibility import region_warnings
+
+    return region_warnings({row["target"]: {"rbe_weighted_dose_Gy": row.get("dose_Gy"), "bed_Gy": row.get("bed_Gy"),
+                                            "tissue": row.get("tissue")} for row in rows})
 
 
 def dose_rows(result: Any, patient: int = 0) -> list[dict[str, Any]]:

@@ -65,7 +65,7 @@ def dosimetry_context(form: Mapping[str, str], limits: WebLimits) -> tuple[dict[
 def dosimetry_result(scenario: Mapping[str, Any]) -> dict[str, Any]:
     """The dosimetry of every arm of a trial scenario mapping that gives a radiopharmaceutical, at the reference
     patient of its disease, ready for the page."""
-    from rptici.analysis.dosimetry import arm_dosimetry
+    from rptici.analysis.dosimetry import arm_dosimetry, row_warnings
 
     from . import figures
 
@@ -78,6 +78,7 @@ def dosimetry_result(scenario: Mapping[str, Any]) -> dict[str, Any]:
             "arm": section.arm, "label": labels.get(section.arm, ""), "agent": section.agent,
             "nuclide": section.nuclide, "total_GBq": section.total_GBq, "cycles": section.cycles,
             "alpha_rbe": section.alpha_rbe, "rows": [_dose_row(row) for row in section.rows], "ici": section.ici,
+            "warnings": row_warnings(section.rows),  # issue 19, item 14: thousands of Gy said, not only shown
             "error": section.error and _plain_error(section.error),
             "figure": figures.to_html(figures.activity_figure(section), f"activity-{len(rendered)}")
             if section.times is not None and section.activity_MBq else None,

@@ -484,8 +484,9 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host",
         if host not in LOCAL_HOSTS:
             typer.echo(f"warning: serving on {host}: other machines on the network can reach the dashboard "
                        f"(Host names accepted: {', '.join(hosts)})", err=True)
+        dashboard = create_app(run_root, allowed_hosts=hosts)  # refuses a run root it cannot create, before the banner
         typer.echo(f"rptici dashboard on http://{host}:{port}/ (runs in {run_root.resolve()})")
-        uvicorn.run(create_app(run_root, allowed_hosts=hosts), host=host, port=port, log_level="warning")
+        uvicorn.run(dashboard, host=host, port=port, log_level="warning")
 
     _run(action)
 

@@ -193,3 +193,17 @@ def test_an_activity_step_that_overflows_is_refused():  # 1e305 GBq stepped by 1
     regimen = {"rpt": {"agent": "Pluvicto", "activity": "1e305 GBq", "activity_step": "1e305 GBq",
                        "interval": "6 weeks", "cycles": 6}}
     assert "finite" in refused(simulation(regimen=regimen), "regimen.rpt.activity_step").allowed
+
+
+def test_serve_refuses_a_run_root_it_cannot_create_before_it_says_it_is_serving(tmp_path, monkeypatch):
+    # serve --run-root /etc/passwd printed "rptici dashboard on http://..." and then "error: '/etc/passwd': got File
+    # exists", the field and the value the wrong way round
+    pytest.importorskip("uvicorn")
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: pytest.fail("the server was started"))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(app, ["serve", "--run-root", str(blocker)])
+    assert result.exit_code == 2 and "dashboard on" not in result.output, result.output
+    assert result.stderr.startswith(f"error: run_root: got '{blocker}'; expected a folder for the dashboard's runs")

@@ -317,3 +317,20 @@ def test_kaplan_meier_curves_mark_the_censored_patients(run_folder, monkeypatch)
         expected = (scale * 30.0 * (index + 1) + 120.0)[index % 4 == 0]
         assert np.allclose(np.sort(curve["censored"]) * 365.25 / 12, expected), arm  # months -> days
     assert all(curve["censored"].size == 0 for curve in pfs_curves.values())
+
+
+def test_figures_carry_what_a_clinician_reads_them_by():
+    """Issue 19, item 6: the waterfall's colours need a legend, a Kaplan–Meier plot its numbers at risk and '+' censor
+    marks, and the toxicity axes end at 100 % (one ran to 120 %)."""
+    waterfall = figures.waterfall_figure([10, -40, -80, 30], ["SD", "PR", "CR", "PD"]).axes[0]
+    labels = [text.get_text() for text in waterfall.get_legend().get_texts()]
+    assert {"CR", "PR", "SD", "PD"} <= set(labels) and "-30 %" in labels and "+20 %" in labels
+    curve = {"time": [0, 1, 2, 3], "survival": [1, 0.6, 0.6, 0.3], "low": [1, 0.4, 0.4, 0.1],
+             "high": [1, 0.8, 0.8, 0.5], "at_risk": [10, 6], "censored": [1.5, 2.5]}
+    km = figures.kaplan_meier_figure({"arm": curve}, [0, 2])
+    texts = [text.get_text() for axes in km.axes for text in axes.texts]
+    assert "number at risk" in texts and "10" in texts and "6" in texts
+    marks = [line for line in km.axes[0].get_lines() if line.get_marker() == "+"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [1.5, 2.5] and list(marks[0].get_ydata()) == [0.6, 0.6]
+    toxicity = figures.toxicity_figure(["a"], ["kidney"], np.full((1, 1, 5), 0.2), [[0.5, 0.3, 0.2]])
+    assert [axes.get_ylim() for axes in toxicity.axes[:2]] == [(0.0, 100.0), (0.0, 100.0)]

@@ -14,7 +14,6 @@ the value and what is allowed.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, Callable, Mapping
 

@@ -194,3 +194,13 @@ def test_interval_error_shows_the_value_as_written():
 
 def test_numpy_integer_is_a_bare_number():
     assert parse_quantity(np.int64(7400), "activity") == 7400.0
+
+
+def test_numbers_are_written_for_a_clinician():
+    """Issue 19, item 6: 11,930 where the report printed 1.193e+04; 3 significant figures, no trailing zeros."""
+    from rptici.units import format_number
+
+    assert format_number(1.193e4) == "11,930" and format_number(1930.4) == "1,930" and format_number(6858.2) == "6,858"
+    assert format_number(40.0) == "40" and format_number(0.919) == "0.919" and format_number(5.98) == "5.98"
+    assert format_number(-5.98) == "−5.98" and format_number(2.5e9, 4) == "2,500,000,000"
+    assert format_number(1.2e-5) == "0.000012" and format_number(None) == "–" and format_number(float("inf")) == "∞"

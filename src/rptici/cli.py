@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import InputError, RpticiError, shown
+from .units import format_number
 
 app = typer.Typer(help="rptici: radiopharmaceutical therapy combined with immune checkpoint inhibitors.",
                   no_args_is_help=True, add_completion=False)
@@ -85,7 +86,7 @@ def _display(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:,.0f}" if 1e4 <= abs(value) < 1e9 else f"{value:.4g}"
+        return format_number(value, 4)  # 11,926 and 7,791 alike; never 1e+09
     if isinstance(value, dict):
         return ", ".join(f"{key}={_display(item)}" for key, item in value.items()) or "none"
     if isinstance(value, list):
@@ -251,9 +252,12 @@ def tia(file: Path = typer.Argument(..., help="Patient dataset (YAML) or measure
             typer.echo(_json_text(result))
             return
         _print_table(f"Time-integrated activity: {file.name}",
-                     ("region", "model", "effective half-lives (h)", "TIA (MBq h)", "± SE"),
+                     ("region", "model", "effective half-lives (h)", "TIA (MBq h)", "± SE",
+                      "95 % interval (Student t)", "degrees of freedom"),
                      ([region, summary["model"], _display(summary["effective_half_lives_h"]),
-                       _display(summary["tia_MBq_h"]), _display(summary["tia_standard_error_MBq_h"])]
+                       _display(summary["tia_MBq_h"]), _display(summary["tia_standard_error_MBq_h"]),
+                       "–".join(_display(bound) for bound in summary["tia_interval_95_MBq_h"]),
+                       str(summary["degrees_of_freedom"])]
                       for region, summary in result.items()))
 
     _run(action)
@@ -534,9 +538,9 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host",
         if host not in LOCAL_HOSTS:
             typer.echo(f"warning: serving on {host}: other machines on the network can reach the dashboard "
                        f"(Host names accepted: {', '.join(hosts)})", err=True)
+        dashboard = create_app(run_root, allowed_hosts=hosts, decisions_root=decisions)  # refuses a run root it cannot create, before the banner
         typer.echo(f"rptici dashboard on http://{host}:{port}/ (runs in {run_root.resolve()})")
-        uvicorn.run(create_app(run_root, allowed_hosts=hosts, decisions_root=decisions), host=host, port=port,
-                    log_level="warning")
+        uvicorn.run(dashboard, host=host, port=port, log_level="warning")
 
     _run(action)
 

@@ -45,6 +45,30 @@ FAILURE_COLUMNS = (PATIENT_COLUMN, "reason")
 
 _NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _MARKER_PATTERN = re.compile(r"chunk-(\d+)\.json")
+_PARQUET_MAGIC = b"PAR1"  # a Parquet file starts and ends with it (Apache Parquet format specification)
+
+
+def _whole_parquet(path: Path) -> bool:
+    """Whether ``path`` is a file that ends as a Parquet file does: a truncated file (a copy or a disk that gave
+    out) counts as missing, so its chunk is written again rather than read as a traceback (issue 19, items 11 and
+    12). Reads 4 bytes, so checking every chunk of a large run stays cheap."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() < 12:
+                return False
+            handle.seek(-4, os.SEEK_END)
+            return handle.read(4) == _PARQUET_MAGIC
+    except OSError:
+        return False
+
+
+def _readable(path: Path) -> bool:
+    try:
+        pq.read_table(path)
+    except (pa.ArrowException, OSError):
+        return False
+    return True
 
 
 def scenario_hash(scenario: Any) -> str:
@@ -257,7 +281,7 @@ class ResultStore:
             tables = json.loads(marker.read_text(encoding="utf-8"))["rows"]
         except (OSError, ValueError, KeyError, TypeError):
             return False
-        return isinstance(tables, dict) and all(self.chunk_path(index, name).is_file() for name in tables)
+        return isinstance(tables, dict) and all(_whole_parquet(self.chunk_path(index, name)) for name in tables)
 
     def missing_chunks(self, total: int | None = None) -> list[int]:
         """Chunk indices in ``range(total)`` not yet completed (``total`` defaults to the manifest's)."""
@@ -294,7 +318,16 @@ class ResultStore:
         files = self.table_files(table)
         if not files:
             return pd.DataFrame(columns=columns or [])
-        excluded = frozenset(exclude)
+        try:
+            return self._read(files, columns, frozenset(exclude))
+        except (pa.ArrowException, OSError) as error:  # damaged inside, though whole at its end
+            damaged = next((path for path in files if not _readable(path)), files[0])
+            raise InputError(f"{table} table", str(damaged.relative_to(self.folder)),
+                             f"a readable Parquet file of a finished chunk (delete {MARKER_FOLDER}/{damaged.name[:-8]}"
+                             f".json and run 'rptici trial run' into the same folder to write it again; "
+                             f"{str(error).splitlines()[0][:120]})") from None
+
+    def _read(self, files: list[Path], columns: list[str] | None, excluded: frozenset[str]) -> pd.DataFrame:
         schemas = [pq.read_schema(path) for path in files]
 
         def wanted(schema: pa.Schema) -> list[str] | None:

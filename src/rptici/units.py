@@ -169,6 +169,28 @@ def parse_interval(value: object, field: str = "interval", require_unit: bool = 
         raise InputError(field, written, "a positive interval such as 'q3w', 'q6w', 'every 28 days' or '6 weeks'") from None
 
 
+def format_number(value: object, digits: int = 3) -> str:
+    """A number for a clinician: ``digits`` significant figures (all the digits of the whole part), thousands
+    separated, never in scientific notation (11,930, not 1.193e+04; issue 19, item 6), no trailing zeros (as %g), a
+    true minus sign; '–' for a missing value. The one formatter of the reports, the dashboard and the command line's tables."""
+    if value is None:
+        return "–"
+    try:
+        value = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(value):
+        return "–" if math.isnan(value) else ("∞" if value > 0 else "−∞")
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(value)))))
+    rounded = round(value, decimals)
+    text = f"{rounded:,.{decimals}f}"
+    if decimals:  # as %g does: 40, not 40.0
+        text = text.rstrip("0").rstrip(".")
+    return text.replace("-", "−")
+
+
 def format_quantity(number: float, dimension: str, digits: int = 4) -> str:
     """The internal value of ``dimension`` written with its unit, for messages and reports."""
     return f"{number:.{digits}g} {INTERNAL_UNITS[dimension]}".strip()

@@ -85,6 +85,13 @@ def test_tia_and_dose_on_the_example_patient(tmp_path, reference):
     report = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in report and "kidneys" in report
     assert json.loads((tmp_path / "dosimetry.json").read_text())["nuclide"] == "Lu-177"
+    # issue 19, item 6: words, not Python names; no scientific notation; a risk-factor limit says it does not apply
+    import re
+
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r'(src|title)="[^"]*"', "", report))
+    assert not re.search(r"\b\w+_\w+\b", visible), re.findall(r"\b\w+_\w+\b", visible)
+    assert not re.search(r"\d(\.\d+)?e[+-]\d", visible)
+    assert "bed with risk factors <span" in report and "— not applied to this patient" in report
 
 
 def test_dose_and_regimen_dose_with_and_without_phantom_cross_dose():

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
+import os
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -29,8 +32,46 @@ FUZZ = dict(deadline=None, derandomize=True, database=None,
                                    HealthCheck.function_scoped_fixture])
 
 
-def fuzz_settings(examples: int) -> settings:
-    return settings(max_examples=examples, **FUZZ)
+#: How many inputs each fuzz test generates, as a multiple of its budget (``RPTICI_FUZZ_PROFILE``): ``ci`` (the default
+#: and what CI runs: the budgets of the suite sum to at least :data:`SUITE_BUDGET`), ``quick`` (a tenth, for an
+#: edit-and-test loop) and ``deep`` (ten times, for a long hunt).
+FUZZ_PROFILES = {"quick": 0.1, "ci": 1.0, "deep": 10.0}
+
+#: Issue 19, must show: at least 10,000 generated inputs across the suite within CI's budget.
+SUITE_BUDGET = 10_000
+
+#: Budget (``ci`` profile) of every fuzz test defined, and the inputs each has actually been given in this session
+#: (counted where hypothesis calls the test body: generated examples that reached the test, not rejected draws).
+BUDGETS: dict[str, int] = {}
+GENERATED: Counter = Counter()
+
+
+def fuzz_profile() -> str:
+    name = os.environ.get("RPTICI_FUZZ_PROFILE", "ci")
+    if name not in FUZZ_PROFILES:
+        raise ValueError(f"RPTICI_FUZZ_PROFILE: got {name!r}; expected one of {', '.join(FUZZ_PROFILES)}")
+    return name
+
+
+def fuzz_settings(examples: int) -> Callable[[Callable], Callable]:
+    """Hypothesis settings for a fuzz test of ``examples`` inputs (scaled by the profile), counting the inputs run."""
+    scaled = max(1, round(examples * FUZZ_PROFILES[fuzz_profile()]))
+
+    def decorate(test: Callable) -> Callable:
+        test = settings(max_examples=scaled, **FUZZ)(test)
+        name = f"{test.__module__}::{test.__name__}"
+        BUDGETS[name] = examples
+        inner = test.hypothesis.inner_test  # reassignable (hypothesis documents it for wrappers such as pytest-trio)
+
+        @functools.wraps(inner)
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            GENERATED[name] += 1
+            return inner(*args, **kwargs)
+
+        test.hypothesis.inner_test = counted
+        return test
+
+    return decorate
 
 
 #: Longest message of a refusal: one readable line (issue 19, item 14: whole scenarios were printed in 750 characters).

@@ -166,3 +166,44 @@ TRIAL = {"disease": "mcrpc", "patients": 10,
 def test_trial_scenario_rates_and_overrides_are_checked_before_the_run(change, field):
     error = refused({**TRIAL, **change}, field, "trial")
     assert str(change[field] if field == "dropout_per_year" else next(iter(change[field]))) in str(error)
+
+
+@pytest.mark.parametrize("path, value, field", [
+    (("ici", "interval"), "1e308 d", "regimen.ici.interval"),  # found by the fuzz: 35 infusions overflowed to inf
+    (("ici", "start"), "36526 d", "regimen.ici.start"),
+    (("rpt", "interval"), "1e306 d", "regimen.rpt.interval"),
+    (("rpt", "start"), "101 years", "regimen.rpt.start"),
+    (("sequence", "lag"), "1e308 d", "regimen.sequence.lag"),
+])
+def test_a_schedule_beyond_a_century_is_refused(path, value, field):  # was a RuntimeWarning and infinite days
+    regimen = {"rpt": {"agent": "Pluvicto", "activity": "7.4 GBq", "interval": "6 weeks", "cycles": 6},
+               "ici": {"agent": "pembrolizumab", "dose": "200 mg", "interval": "q3w", "infusions": 35},
+               "sequence": {"order": "rpt_first", "lag": "2 weeks"}}
+    regimen[path[0]][path[1]] = value
+    assert "within 36525 days (100 years)" in refused(simulation(regimen=regimen), field).allowed
+
+
+def test_the_longest_schedule_within_a_century_loads():  # the bound is inclusive: 100 years exactly is allowed
+    regimen = {"rpt": {"agent": "Pluvicto", "activity": "7.4 GBq", "interval": "20 years", "cycles": 6}}
+    times = load_scenario(simulation(regimen=regimen), "simulation").regimen.rpt.cycle_times()
+    assert times[-1] == pytest.approx(100 * 365.25)
+
+
+def test_an_activity_step_that_overflows_is_refused():  # 1e305 GBq stepped by 1e305 GBq reached inf
+    regimen = {"rpt": {"agent": "Pluvicto", "activity": "1e305 GBq", "activity_step": "1e305 GBq",
+                       "interval": "6 weeks", "cycles": 6}}
+    assert "finite" in refused(simulation(regimen=regimen), "regimen.rpt.activity_step").allowed
+
+
+def test_serve_refuses_a_run_root_it_cannot_create_before_it_says_it_is_serving(tmp_path, monkeypatch):
+    # serve --run-root /etc/passwd printed "rptici dashboard on http://..." and then "error: '/etc/passwd': got File
+    # exists", the field and the value the wrong way round
+    pytest.importorskip("uvicorn")
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: pytest.fail("the server was started"))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(app, ["serve", "--run-root", str(blocker)])
+    assert result.exit_code == 2 and "dashboard on" not in result.output, result.output
+    assert result.stderr.startswith(f"error: run_root: got '{blocker}'; expected a folder for the dashboard's runs")

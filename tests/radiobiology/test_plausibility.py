@@ -56,3 +56,49 @@ def _scenario(name: str, activity: str) -> dict:
     import yaml
 
     return yaml.safe_load(SCENARIO.format(name=name, activity=activity))
+
+
+HUGE_PATIENT = """patient: huge
+nuclide: Lu-177
+administered_activity: 7.4 GBq
+regions:
+  kidneys: {mass: 310 g, tissue: kidney, times: [4 h, 24 h, 96 h, 168 h], activities: [160 MBq, 130 MBq, 60 MBq, 30 MBq]}
+  lesion: {volume: 12 mL, tissue: tumour, times: [1 d, 3 d, 5 d, 7 d], activities: [20000 MBq, 15000 MBq, 9500 MBq, 6000 MBq]}
+"""
+
+
+def test_the_patient_dosimetry_report_says_a_dose_beyond_range(tmp_path):
+    """The `rptici dose` HTML report showed a lesion of thousands of Gy without a word (issue 19, item 14)."""
+    path = tmp_path / "huge.yaml"
+    path.write_text(HUGE_PATIENT)
+    result = CliRunner().invoke(app, ["dose", str(path), "--model", "mono", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "warning: lesion absorbed dose" in result.output
+    report = next((tmp_path / "out").glob("*.html")).read_text(encoding="utf-8")
+    assert "Beyond any clinical range.</strong> lesion absorbed dose" in report
+
+
+def test_the_dashboards_dosimetry_and_results_say_a_dose_beyond_range(tmp_path):
+    import pytest
+
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from rptici.web import create_app
+    from rptici.web.forms import default_form
+
+    def runner(scenario, folder, progress, chunk_size):
+        progress(1, 1)
+
+    lines = ["A: 3 of 10 patients have a tumour dose beyond any clinical range (highest 6,858 Gy): check the activity "
+             "and its unit"]
+    app = create_app(tmp_path / "runs", runner=runner, summarizer=lambda folder: {"arms": [], "warnings": lines})
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        page = client.post("/dosimetry", data={**default_form(), "a_rpt_activity": "200 GBq"}).text
+        assert "Beyond any clinical range.</strong> kidneys BED" in page
+        assert "Beyond any clinical range" not in client.post("/dosimetry", data=default_form()).text
+        run = client.post("/runs", data=default_form(), follow_redirects=False).headers["location"]
+        for _ in range(200):
+            if client.get(f"{run}/status").json()["state"] not in ("queued", "running"):
+                break
+        assert "Beyond any clinical range.</strong> " + lines[0] in client.get(f"{run}/results").text

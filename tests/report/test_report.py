@@ -25,6 +25,7 @@ from rptici.kinetics.regimen import load_regimen
 from rptici.radiobiology.regimen_dose import regimen_dose
 from rptici.report import figures
 from rptici.analysis.dosimetry import reference_patient
+from rptici.units import format_number
 from rptici.report.trial import regimen_in_words, sample_patients, thinned_risk_times, write_trial_report
 from rptici.store import ResultStore, scenario_hash
 
@@ -179,12 +180,12 @@ def test_dose_table_at_the_reference_patient(report):
     kidneys = result.region_summary(0)["kidneys"]
     assert 0.81 - 0.32 <= kidneys["dose_per_activity_Gy_per_GBq"] <= 0.81 + 0.32
     text = text_of(report)
-    row = f"kidneys {kidneys['tissue']} {kidneys['mass_g']:.3g} {kidneys['rbe_weighted_dose_Gy']:.3g} " \
-          f"{kidneys['dose_per_activity_Gy_per_GBq']:.3g} {kidneys['bed_Gy']:.3g}"
+    row = " ".join(["kidneys", kidneys["tissue"], *(format_number(kidneys[key]) for key in (
+        "mass_g", "rbe_weighted_dose_Gy", "dose_per_activity_Gy_per_GBq", "bed_Gy"))])
     assert text.count(row) == 2  # both arms give the same Lu-PSMA-617 schedule
     bed_limit = next(limit for limit in kidneys["limits"] if limit["name"] == "bed")
     assert bed_limit["limit_Gy"] == 40.0  # kidney BED limit, Bodei et al. 2008 Eur J Nucl Med Mol Imaging 35:1847
-    assert f"{bed_limit['margin_Gy']:.3g}" in text
+    assert format_number(bed_limit["margin_Gy"]) in text
     assert "pembrolizumab (PD-1): trough occupancy" in text
 
 
@@ -282,3 +283,54 @@ def test_replay_rows_accept_the_compare_result():
 def test_report_says_the_model_status_and_borrows_no_numbers_for_an_unrecorded_calibration(report):
     # the fixture folder records no calibration (no scenario.json): the banner must not claim the default's counts
     assert 'id="model-status"' in report and "has not been measured" in report and "28 of 55" not in report
+
+
+def test_the_report_speaks_to_a_clinician(report):
+    """Issue 19, item 6: no scientific notation (a liver of '1.93e+03' g is 1,930 g), no Python names
+    ('red_marrow', 'mcrpc', 'None') in what the reader sees."""
+    text = text_of(report)
+    assert not re.search(r"\d(\.\d+)?e[+-]\d", text), re.search(r".{60}\d(\.\d+)?e[+-]\d.{20}", text)
+    table = text_of(report.split('id="dosimetry"')[1].split('id="endpoints"')[0])
+    assert "red marrow" in table and "red_marrow" not in table and "lesion 1" in table
+    assert not re.search(r"\bmcrpc\b", text) and not re.search(r"\bNone\b(?!: all)", text)
+
+
+def test_kaplan_meier_curves_mark_the_censored_patients(run_folder, monkeypatch):
+    """Issue 19, item 6: the report's Kaplan–Meier plots had no censor marks. The fixture censors every fourth
+    patient's OS (alive at the last follow-up) and no PFS: the plotter gets exactly those times as '+' marks."""
+    from rptici.report import trial
+
+    drawn = {}
+
+    def recording(curves, ticks, title=None):
+        drawn[title] = curves
+        return Figure()
+
+    monkeypatch.setattr(figures, "kaplan_meier_figure", recording)
+    trial.survival_sections(trial.summarize_tables(
+        ResultStore(run_folder).read("patients"), list(RESPONDERS), "Lu-PSMA", keep_fits=True))
+    os_curves = next(curves for title, curves in drawn.items() if "overall" in title.lower())
+    pfs_curves = next(curves for title, curves in drawn.items() if "progression" in title.lower())
+    index = np.arange(PER_ARM)
+    for arm, curve in os_curves.items():
+        scale = 1.0 if arm == "Lu-PSMA" else 1.5
+        expected = (scale * 30.0 * (index + 1) + 120.0)[index % 4 == 0]
+        assert np.allclose(np.sort(curve["censored"]) * 365.25 / 12, expected), arm  # months -> days
+    assert all(curve["censored"].size == 0 for curve in pfs_curves.values())
+
+
+def test_figures_carry_what_a_clinician_reads_them_by():
+    """Issue 19, item 6: the waterfall's colours need a legend, a Kaplan–Meier plot its numbers at risk and '+' censor
+    marks, and the toxicity axes end at 100 % (one ran to 120 %)."""
+    waterfall = figures.waterfall_figure([10, -40, -80, 30], ["SD", "PR", "CR", "PD"]).axes[0]
+    labels = [text.get_text() for text in waterfall.get_legend().get_texts()]
+    assert {"CR", "PR", "SD", "PD"} <= set(labels) and "-30 %" in labels and "+20 %" in labels
+    curve = {"time": [0, 1, 2, 3], "survival": [1, 0.6, 0.6, 0.3], "low": [1, 0.4, 0.4, 0.1],
+             "high": [1, 0.8, 0.8, 0.5], "at_risk": [10, 6], "censored": [1.5, 2.5]}
+    km = figures.kaplan_meier_figure({"arm": curve}, [0, 2])
+    texts = [text.get_text() for axes in km.axes for text in axes.texts]
+    assert "number at risk" in texts and "10" in texts and "6" in texts
+    marks = [line for line in km.axes[0].get_lines() if line.get_marker() == "+"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [1.5, 2.5] and list(marks[0].get_ydata()) == [0.6, 0.6]
+    toxicity = figures.toxicity_figure(["a"], ["kidney"], np.full((1, 1, 5), 0.2), [[0.5, 0.3, 0.2]])
+    assert [axes.get_ylim() for axes in toxicity.axes[:2]] == [(0.0, 100.0), (0.0, 100.0)]

@@ -87,3 +87,36 @@ def test_a_trial_in_which_every_patient_of_an_arm_fails_exits_non_zero_with_the_
     result = CliRunner().invoke(app, ["trial", "run", str(scenario), "--out", str(tmp_path / "run")])
     assert result.exit_code == 1
     assert "every patient of arm(s) radioiodine failed" in result.output and agent in result.output
+
+def test_a_truncated_chunk_file_is_missing_and_a_rerun_restores_it(two_chunk_run):
+    """Issue 19, items 11 and 12: a truncated Parquet file (a copy or a disk that gave out) was a traceback
+    (pyarrow's ArrowInvalid) in trial summary and report; it now counts as missing, like a deleted one."""
+    store = ResultStore(two_chunk_run)
+    assert store.is_complete()
+    whole = store.read("patients")
+    path = store.chunk_path(0, "patients")
+    path.write_bytes(path.read_bytes()[:300])
+    assert ResultStore(two_chunk_run).completed_chunks() == [1]
+    summary = CliRunner().invoke(app, ["trial", "summary", str(two_chunk_run)])
+    assert summary.exit_code == 0 and "INCOMPLETE: 1 of 2 chunks" in summary.output, summary.output
+    rerun = CliRunner().invoke(app, ["trial", "run", str(EXAMPLE), "--patients", "16", "--seed", "5",
+                                     "--chunk-size", "8", "--out", str(two_chunk_run)])
+    assert rerun.exit_code == 0, rerun.output
+    pd.testing.assert_frame_equal(ResultStore(two_chunk_run).read("patients"), whole)
+
+
+def test_a_chunk_file_damaged_inside_is_a_one_line_error_naming_it(two_chunk_run, tmp_path):
+    import shutil
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(two_chunk_run, folder)
+    path = ResultStore(folder).chunk_path(1, "patients")
+    content = bytearray(path.read_bytes())
+    content[100:-200] = b"\x55" * (len(content) - 300)  # both Parquet magics intact, the pages and footer not
+    path.write_bytes(bytes(content))
+    for command in (["trial", "summary", str(folder)], ["report", str(folder)]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2 and isinstance(result.exception, (SystemExit, type(None))), command
+        line = result.stderr.strip()
+        assert line.startswith("error: patients table: got 'patients/chunk-00001.parquet'"), line
+        assert "delete _chunks/chunk-00001.json" in line and "\n" not in line, line

@@ -294,12 +294,16 @@ def test_a_doublet_trial_links_its_full_report_and_every_page_is_clean(page):
     shot(report, "report")
     assert "ipilimumab" in report.content() and report.locator("h1").count() >= 1
     assert report_errors == []
+    # issue 19, item 6: a table 1,572 px wide (the toxicity table, one column per organ) pushed the page sideways
+    assert report.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "report wider than the window"
+    assert report.locator("#toxicity-by-organ").count() == 1
     page.click("#dosimetry-link")
     page.wait_for_selector("#dose-table-A")
     for path in ("/", "/runs", "/registry", "/dosimetry", "/patient"):
         page.goto(path)
         page.wait_for_load_state("load")
         assert page.locator("main h1").count() == 1, path
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{path} wider than the window"
     page.goto("/registry")
     reason = page.locator("tr[data-trial='NCT05663710'] small.why").inner_text()
     assert "does not give the checkpoint-inhibitor dosing interval" in reason and "got None" not in reason

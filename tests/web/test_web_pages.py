@@ -180,7 +180,7 @@ def test_dosimetry_page_shows_doses_bed_limits_and_margins(client):
     assert page.status_code == 200
     text = text_of(page.text)
     assert 'id="model-status"' in page.text and "Model status." in text
-    assert "Reference patient: median mcrpc patient" in text
+    assert "Reference patient: median patient of 400 virtual patients with metastatic castration-resistant" in text
     table = page.text.split('id="dose-table-A"')[1].split("</table>")[0]
     for target in ("kidneys", "red_marrow", "salivary_glands", "lesion_1"):
         assert f'data-target="{target}"' in table
@@ -275,3 +275,29 @@ def test_numbers_are_written_for_a_clinician():
     assert number(11930.4) == "11,930" and number(1.193e4) == "11,930" and number(6858.2) == "6,858"
     assert number(0.000123) == "0.000123" and number(-6.97) == "−6.97" and number(None) == "–"
     assert number(float("nan")) == "–" and number(0) == "0"
+
+
+# -- issue 19, item 4: one meaning for the patient count and the hazard ratios' reference -------------------------
+@pytest.mark.parametrize("control, reference", [("", "A"), ("on", "control")])
+def test_patients_are_per_arm_and_the_hazard_ratio_reference_is_named(control, reference):
+    """The dashboard's count is per arm (the CLI's --patients is the total, split by arm ratio: both say so) and
+    the hazard ratios are against the control arm when one is asked for, else against A (the first regimen)."""
+    scenario, errors = validate(dict(default_form(), compare="on", control=control, patients="30"), WebLimits())
+    assert errors == {}
+    assert [arm["patients"] for arm in scenario["arms"]] == [30] * len(scenario["arms"])
+    assert [arm["name"] for arm in scenario["arms"] if arm.get("control")] == [reference]
+
+
+def test_the_form_and_the_command_line_say_which_count_they_mean(tmp_path):
+    from typer.testing import CliRunner
+
+    from rptici.cli import app
+
+    assert "Total virtual patients (split by" in CliRunner().invoke(app, ["trial", "run", "--help"]).output
+    with TestClient(create_app(tmp_path / "runs", runner=fake_runner, summarizer=fake_summarizer),
+                    base_url=BASE) as client:
+        assert "virtual patients per arm" in client.get("/").text
+        run_id = start(client, compare="on", patients="4")
+        wait_done(client, run_id)
+        results = text_of(client.get(f"/runs/{run_id}/results").text)
+    assert "Hazard ratios against arm A" in results  # was 'HR vs control' with A, the combination, as reference

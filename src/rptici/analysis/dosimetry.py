@@ -8,7 +8,7 @@ this returns; it samples and computes nothing itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ def reference_patient(disease: str | None) -> tuple[Any, str, str]:
     count, each lesion at the median mass of its rank; the ICRP 89 reference adult male without lesions
     when the disease is unknown."""
     from ..kinetics.biokinetics import Covariates
-    from ..population.distributions import known_diseases
+    from ..population.distributions import known_diseases, load_disease
     from ..population.sampling import sample_population
 
     if not disease or str(disease) not in known_diseases():
@@ -40,12 +40,21 @@ def reference_patient(disease: str | None) -> tuple[Any, str, str]:
     covariates = Covariates(float(np.median(population.weight_kg)), float(np.median(population.bsa_m2)),
                             float(np.median(population.gfr_mL_per_min)),
                             float(np.median(population.target_uptake_scale)), masses[None, :])
-    description = (f"median {disease} patient of {REFERENCE_POPULATION} virtual patients: {sex}, "
+    title = load_disease(str(disease)).title  # in words, not the code 'mcrpc' (issue 19, item 6)
+    description = (f"median patient of {REFERENCE_POPULATION} virtual patients with {title}: {sex}, "
                    f"{covariates.weight_kg[0]:.0f} kg, BSA {covariates.bsa_m2[0]:.2f} m², GFR "
                    f"{covariates.gfr_mL_per_min[0]:.0f} mL/min, target uptake ×{covariates.target_uptake_scale[0]:.2f}, "
                    f"{lesions} lesion{'s' if lesions != 1 else ''} of "
                    + ", ".join(f"{mass:.3g}" for mass in masses) + " g")
     return covariates, sex, description
+
+
+def row_warnings(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The 'beyond any clinical range' lines (:mod:`rptici.radiobiology.plausibility`) of :func:`dose_rows`."""
+    from ..radiobiology.plausibility import region_warnings
+
+    return region_warnings({row["target"]: {"rbe_weighted_dose_Gy": row.get("dose_Gy"), "bed_Gy": row.get("bed_Gy"),
+                                            "tissue": row.get("tissue")} for row in rows})
 
 
 def dose_rows(result: Any, patient: int = 0) -> list[dict[str, Any]]:

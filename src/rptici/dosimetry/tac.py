@@ -237,6 +237,25 @@ class TacFit:
     def points(self) -> int:
         return int(self.times.size)
 
+    @property
+    def degrees_of_freedom(self) -> int:
+        """Residual degrees of freedom: points − parameters (1 for a 4-point mono-exponential with uptake)."""
+        return self.points - self.definition.parameter_count
+
+    @property
+    def tia_interval_95(self) -> tuple[float, float]:
+        """95 % interval of the TIA (MBq h): ± t(0.975, points − parameters) × SE, Student's t because the noise
+        is estimated from the residuals (the normal 1.96 when ``absolute_sigma`` gives it); the lower bound not
+        below 0. With few points the SE itself is uncertain: for a 4-point mono-uptake fit (1 degree of freedom,
+        t = 12.7), ± 1.96 SE covered the true TIA in 68 % of 200 simulated data sets and the t interval in 94 %
+        (issue 19, item 7; tests/dosimetry/test_tac.py)."""
+        if self.degrees_of_freedom <= 0 and not self.absolute_sigma:
+            return 0.0, math.inf
+        from scipy.stats import norm, t
+
+        quantile = float(norm.ppf(0.975) if self.absolute_sigma else t.ppf(0.975, self.degrees_of_freedom))
+        return max(self.tia - quantile * self.tia_standard_error, 0.0), self.tia + quantile * self.tia_standard_error
+
     def predict(self, times: object) -> np.ndarray:
         """Fitted activity (MBq) at ``times`` (days)."""
         return evaluate(self.definition, self.parameter_vector, np.asarray(times, dtype=float))
@@ -254,6 +273,8 @@ class TacFit:
             "effective_half_lives_h": [float(value) * HOURS_PER_DAY for value in self.effective_half_lives],
             "tia_MBq_h": self.tia,
             "tia_standard_error_MBq_h": self.tia_standard_error,
+            "tia_interval_95_MBq_h": list(self.tia_interval_95),
+            "degrees_of_freedom": self.degrees_of_freedom,
             "aic": self.aic,
             "aicc": None if math.isinf(self.aicc) else self.aicc,
             "criterion": self.criterion or None,

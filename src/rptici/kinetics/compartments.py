@@ -126,6 +126,21 @@ def _inverse_per_patient(values: np.ndarray, vectors: np.ndarray) -> tuple[np.nd
     return inverse, bad
 
 
+def _activity_by_modes(times: np.ndarray, doses: list[tuple[float, np.ndarray]], chosen: np.ndarray,
+                       rates: np.ndarray, vectors: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """A(t) = V Σ_doses diag(exp(μ (t − t_d))) V⁻¹ a_d for the ``chosen`` patients, shape (chosen, n, times).
+
+    A patient's numbers depend only on its own modes and their dtype, not on its batch-mates (issue 19, item 13:
+    a batch with one oscillating patient is complex; its real patients are passed here as real arrays)."""
+    coefficients = np.zeros((int(chosen.sum()), rates.shape[1], times.size), dtype=complex)
+    for time, vector in doses:
+        elapsed = times - time
+        started = elapsed >= 0
+        weights = np.einsum("pkj,pj->pk", inverse[chosen], vector[chosen])
+        coefficients[:, :, started] += weights[:, :, None] * np.exp(rates[chosen][:, :, None] * elapsed[started])
+    return np.einsum("pik,pkt->pit", vectors[chosen], coefficients).real
+
+
 @dataclass
 class CompartmentModel:
     """Named compartments, transfer rates per patient (1/d) and the physical decay constant (1/d).
@@ -327,14 +342,14 @@ class CompartmentModel:
         rates, vectors, inverse, bad = self._eigensystem()
         result = np.zeros((self.patients, len(self.compartments), times.size))
         good = ~bad
-        if np.any(good):
-            coefficients = np.zeros((int(good.sum()), rates.shape[1], times.size), dtype=complex)
-            for time, vector in doses:
-                elapsed = times - time
-                started = elapsed >= 0
-                weights = np.einsum("pkj,pj->pk", inverse[good], vector[good])
-                coefficients[:, :, started] += weights[:, :, None] * np.exp(rates[good][:, :, None] * elapsed[started])
-            result[good] = np.einsum("pik,pkt->pit", vectors[good], coefficients).real
+        groups = [(good, rates, vectors, inverse)]
+        if np.iscomplexobj(vectors):  # patients with real modes in real arithmetic, as when computed alone
+            real = good & np.all(rates.imag == 0, axis=-1) & np.all(vectors.imag == 0, axis=(-2, -1)) \
+                & np.all(inverse.imag == 0, axis=(-2, -1))
+            groups = [(real, rates.real, vectors.real, inverse.real), (good & ~real, rates, vectors, inverse)]
+        for chosen, modes, shapes, inverted in groups:
+            if np.any(chosen):
+                result[chosen] = _activity_by_modes(times, doses, chosen, modes, shapes, inverted)
         if np.any(bad):
             result[bad] = self._activity_by_exponential(times, doses, bad)
         return result

@@ -66,6 +66,17 @@ def _dimension(value: object, dimensions: tuple[str, ...], field: str, allowed: 
 #: low enough that the event arrays of a cohort stay small.
 MAX_ADMINISTRATIONS = 1000
 
+#: Latest day of any administration from the start of treatment (a schedule's start, its last cycle or infusion, a
+#: lead or a lag): a century, beyond any protocol or follow-up. It keeps the day arithmetic finite: a finite
+#: ``interval: 1e306 d`` times 6 cycles overflowed to infinity (issue 19, found by the fuzz).
+MAX_SCHEDULE_DAYS = 100 * 365.25
+
+
+def _within_schedule(day: float, field: str, value: object, what: str) -> None:
+    """Refuse a schedule whose ``what`` falls later than :data:`MAX_SCHEDULE_DAYS` (or overflows)."""
+    if not day <= MAX_SCHEDULE_DAYS:
+        raise InputError(field, value, f"{what} within {MAX_SCHEDULE_DAYS:g} days (100 years) of the start of treatment")
+
 
 def _administrations(value: object, field: str, what: str) -> int:
     """A whole number of ``what`` from 1 to :data:`MAX_ADMINISTRATIONS` (``6`` or ``6.0``; not ``true``, ``.inf``)."""
@@ -208,6 +219,9 @@ class RptSchedule(Schema):
                                  f"{format_quantity(1.0, dimension).split(' ', 1)[1]}), "
                                  "such as '-0.5 GBq'") from None
             last = value + (self.cycles - 1) * self._step_value
+            if not math.isfinite(last):
+                raise InputError("activity_step", self.activity_step,
+                                 f"a step that keeps every one of the {self.cycles} activities finite")
             if not last > 0:
                 raise InputError("activity_step", self.activity_step,
                                  f"a step that keeps every one of the {self.cycles} activities positive "
@@ -225,6 +239,9 @@ class RptSchedule(Schema):
             raise InputError("interval", None, "an interval between cycles such as '6 weeks' or 'q6w' "
                                                "(needed for more than one cycle)")
         self._start_days = parse_positive(self.start, "time", "start", allow_zero=True, require_unit=True)
+        _within_schedule(self._start_days, "start", self.start, "a first cycle")
+        _within_schedule(self._start_days + self._interval_days * (self.cycles - 1), "interval", self.interval,
+                         f"an interval that puts all {self.cycles} cycles")
         if self.guided is not None and self.activity_step is not None:
             raise InputError("activity_step", self.activity_step, "no step with guided dosing (the dosimetry sets "
                                                                   "each cycle's activity)")
@@ -331,6 +348,11 @@ class IciSchedule(Schema):
         else:
             self._count = int(self.infusions)  # type: ignore[arg-type]
         self._start_days = parse_positive(self.start, "time", "start", allow_zero=True, require_unit=True)
+        _within_schedule(self._start_days, "start", self.start, "a first infusion")
+        _within_schedule(self._start_days + self._interval_days * (self._count - 1),
+                         "duration" if self.duration is not None else "interval",
+                         self.duration if self.duration is not None else self.interval,
+                         f"a schedule that puts all {self._count} infusions")
         return self
 
     @property
@@ -394,12 +416,14 @@ class Sequence(Schema):
             if self.order != "ici_first":
                 raise InputError("lead", self.lead, "no lead time unless order is 'ici_first'")
             self._lead_days = parse_positive(self.lead, "time", "lead", allow_zero=True, require_unit=True)
+            _within_schedule(self._lead_days, "lead", self.lead, "a lead time")
         elif self.order == "ici_first":
             raise InputError("lead", None, "a lead time of the ICI before the first RPT cycle, such as '2 weeks'")
         if self.lag is not None:
             if self.order != "rpt_first":
                 raise InputError("lag", self.lag, "no lag unless order is 'rpt_first'")
             self._lag_days = parse_positive(self.lag, "time", "lag", allow_zero=True, require_unit=True)
+            _within_schedule(self._lag_days, "lag", self.lag, "a lag")
         elif self.order == "rpt_first":
             raise InputError("lag", None, "a lag between the first RPT cycle and the first infusion, such as '4 weeks'")
         return self

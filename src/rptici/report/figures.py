@@ -221,7 +221,7 @@ def toxicity_figure(arms: Sequence[str], organs: Sequence[str], grade_fraction: 
     handles += [Patch(facecolor="white", edgecolor="0.3", hatch=hatches[row % len(hatches)], label=arm)
                 for row, arm in enumerate(arms)]
     left.legend(handles=handles, fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.22))
-    left.set(ylabel="patients (%)", title=title or "worst grade per organ category")
+    left.set(ylabel="patients (%)", title=title or "worst grade per organ category", ylim=(0, 100))  # not 120 %
     left.grid(axis="y", alpha=0.3)
     bottom = np.zeros(len(arms))
     for column, cause in enumerate(causes):
@@ -230,7 +230,7 @@ def toxicity_figure(arms: Sequence[str], organs: Sequence[str], grade_fraction: 
                   label=cause)
         bottom += values
     right.set_xticks(np.arange(len(arms)), list(arms), rotation=30, ha="right", fontsize=8)
-    right.set(ylabel="patients with grade ≥ 3 (%)", title="grade ≥ 3 by attributed cause")
+    right.set(ylabel="patients with grade ≥ 3 (%)", title="grade ≥ 3 by attributed cause", ylim=(0, 100))
     right.legend(fontsize=7)
     right.grid(axis="y", alpha=0.3)
     figure.tight_layout()

@@ -14,6 +14,8 @@ from typing import Any
 import jinja2
 import matplotlib
 
+from rptici.units import format_number
+
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -25,7 +27,8 @@ def _environment() -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
-    environment.filters["sig"] = lambda value, digits=3: "–" if value is None else f"{value:.{digits}g}"
+    environment.filters["sig"] = format_number  # never 1.193e+04 (issue 19, item 6)
+    environment.filters["words"] = lambda name: str(name).replace("_", " ")  # red_marrow -> red marrow
     environment.filters["cell"] = summary_cell
     return environment
 

@@ -242,6 +242,13 @@ def thinned_risk_times(at_risk: Mapping[str, Sequence[float]], most: int = RISK_
     return np.arange(0, count, stride)
 
 
+def _censored_months(curve: Mapping[str, Any]) -> np.ndarray:
+    """Censoring times (months) of a curve summarised with its fit (``keep_fits``), for the '+' marks of the plot
+    (issue 19, item 6: the report's Kaplan–Meier curves had none); empty without the fit."""
+    fit = curve.get("fit")
+    return np.zeros(0) if fit is None else np.asarray(fit.durations, float)[~np.asarray(fit.events, bool)]
+
+
 def survival_sections(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Per time-to-event endpoint of the summary: its Kaplan–Meier figure and the table of medians and hazard
     ratios (with Wald p) against the control arm."""
@@ -255,7 +262,8 @@ def survival_sections(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         chosen = thinned_risk_times(first["at_risk"])
         ticks = np.asarray(first["at_risk"]["time_months"])[chosen]
         drawn = {arm: {"time": curve["time_months"], "survival": curve["survival"], "low": curve["low"],
-                       "high": curve["high"], "at_risk": np.asarray(curve["at_risk"]["n"])[chosen]}
+                       "high": curve["high"], "at_risk": np.asarray(curve["at_risk"]["n"])[chosen],
+                       "censored": _censored_months(curve)}
                  for arm, curve in curves.items()}
         rows = []
         for arm in curves:
@@ -431,7 +439,8 @@ def trial_report_context(data: TrialRunData) -> dict[str, Any]:
     patients, store = data.patients, ResultStore(data.folder)
     arms = list(dict.fromkeys(patients["arm"].tolist())) if "arm" in patients else []
     control = control_arm(data.scenario, arms)
-    summary = summarize_tables(patients, arms, control) if arms else {"arms": [], "km": {}, "control": control}
+    summary = summarize_tables(patients, arms, control, keep_fits=True) if arms else \
+        {"arms": [], "km": {}, "control": control}
     dosimetry, reference = dosimetry_sections(data.scenario)
     replay_columns = list(dict.fromkeys(key for row in data.replay for key in row))
     return {"scenario": scenario_summary(data), "control": control, "dosimetry": dosimetry,

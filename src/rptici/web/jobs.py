@@ -145,7 +145,11 @@ class JobManager:
     def __init__(self, run_root: str | os.PathLike[str], limits: WebLimits, runner: Runner | None = None,
                  summarizer: Summarizer | None = None):
         self.root = Path(run_root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a file of that name (serve --run-root /etc/passwd), no permission, /proc
+            raise InputError("run_root", str(run_root), f"a folder for the dashboard's runs that can be created "
+                                                        f"there ({error.strerror or error})") from None
         self.limits = limits
         self.runner = runner or default_runner
         self.summarizer = summarizer or default_summarizer

@@ -14,11 +14,11 @@ the value and what is allowed.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, Callable, Mapping
 
 from rptici.errors import InputError
+from rptici.units import format_number
 
 from . import forms
 from .limits import WebLimits
@@ -64,7 +64,7 @@ def dosimetry_context(form: Mapping[str, str], limits: WebLimits) -> tuple[dict[
 def dosimetry_result(scenario: Mapping[str, Any]) -> dict[str, Any]:
     """The dosimetry of every arm of a trial scenario mapping that gives a radiopharmaceutical, at the reference
     patient of its disease, ready for the page."""
-    from rptici.analysis.dosimetry import arm_dosimetry
+    from rptici.analysis.dosimetry import arm_dosimetry, row_warnings
 
     from . import figures
 
@@ -77,6 +77,7 @@ def dosimetry_result(scenario: Mapping[str, Any]) -> dict[str, Any]:
             "arm": section.arm, "label": labels.get(section.arm, ""), "agent": section.agent,
             "nuclide": section.nuclide, "total_GBq": section.total_GBq, "cycles": section.cycles,
             "alpha_rbe": section.alpha_rbe, "rows": [_dose_row(row) for row in section.rows], "ici": section.ici,
+            "warnings": row_warnings(section.rows),  # issue 19, item 14: thousands of Gy said, not only shown
             "error": section.error and _plain_error(section.error),
             "figure": figures.to_html(figures.activity_figure(section), f"activity-{len(rendered)}")
             if section.times is not None and section.activity_MBq else None,
@@ -108,24 +109,7 @@ def _limit_label(limit: Mapping[str, Any]) -> str:
     return " ".join(words)
 
 
-def number(value: Any, digits: int = 3) -> str:
-    """A number for a clinician: ``digits`` significant figures (all the digits of the whole part), thousands
-    separated, never in scientific notation
-    ('–' for a missing value)."""
-    if value is None:
-        return "–"
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(value):
-        return "–" if math.isnan(value) else ("∞" if value > 0 else "−∞")
-    if value == 0:
-        return "0"
-    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(value)))))
-    rounded = round(value, decimals)
-    text = f"{rounded:,.{decimals}f}"
-    return text.replace("-", "−")
+number = format_number  # the one definition: rptici.units.format_number
 
 
 # -- one patient -------------------------------------------------------------------------------------------

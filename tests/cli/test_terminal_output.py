@@ -16,9 +16,9 @@ def test_piped_registry_list_is_plain_and_complete():
     result = CliRunner().invoke(app, ["registry", "list"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[1].split("\t") == ["name", "disease", "phase", "rpt", "ici", "n", "role"]
+    assert lines[1].split("\t") == ["name", "disease", "phase", "rpt", "ici", "n", "role", "replayable"]
     assert "…" not in result.output and "[223Ra]RaCl2" in result.output and "atezolizumab" in result.output
-    assert all(len(line.split("\t")) == 7 for line in lines[1:])
+    assert all(len(line.split("\t")) == 8 for line in lines[1:])
 
 
 def test_a_wide_table_in_an_80_column_terminal_is_shown_row_by_row(monkeypatch):

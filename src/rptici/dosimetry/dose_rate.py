@@ -14,6 +14,11 @@ by the MIRD schema (Bolch et al. 2009, MIRD Pamphlet 21) the dose rate of target
   energy from the bone compartments times the ICRP Publication 30 α absorbed fractions,
   S_α(T ← c) = k · E_α · φ(T ← c) / m_T (electron and photon parts of Ra-223, 4.7 % of the energy, are
   left out, as in the ICRP 30 α treatment);
+* targets listed in an agent's ``derived_regions`` block: a region without a compartment of its own whose
+  activity is a fixed ``fraction`` of that of the compartments named in ``from`` (``body``: every compartment
+  that is not excretion), organ self-dose of its mass. Red marrow of the antibodies by the blood-based method
+  (Sgouros 1993 J Nucl Med 34:689: marrow activity concentration = RMBLR × blood concentration, so marrow
+  activity = RMBLR × m_RM / m_blood × blood activity) and the total body (``from: body``, fraction 1);
 * any other name: organ self-dose (:func:`organ_self_s_value`) of the compartments called ``name`` or
   ``name_*`` (``kidneys`` and ``kidneys_slow``), so red marrow of a β emitter is its own compartment's
   self-dose.
@@ -105,8 +110,31 @@ def _bone_fractions(bone_dosimetry: Mapping | None) -> dict[str, dict[str, float
     return result
 
 
+def derived_sources(derived_regions: Mapping | None, model: CompartmentModel) -> dict[str, tuple[list[int], float]]:
+    """Per derived region (data file block ``derived_regions``): the source compartments' indices and the fraction
+    of their activity that is in the region."""
+    result: dict[str, tuple[list[int], float]] = {}
+    names = model.compartments
+    for region, entry in (derived_regions or {}).items():
+        sources = entry.get("from") if isinstance(entry, Mapping) else None
+        if sources == "body":
+            columns = [index for index, name in enumerate(names) if name not in model.excretion]
+        elif isinstance(sources, (list, tuple)) and sources and all(name in names for name in sources):
+            columns = [names.index(name) for name in sources]
+        else:
+            raise InputError(f"derived_regions.{region}.from", sources, "'body' or a list of compartments of the model ("
+                             + ", ".join(names) + ")")
+        fraction = entry.get("fraction", 1.0)
+        value = float(fraction["value"] if isinstance(fraction, Mapping) else fraction)
+        if not 0.0 < value <= 1.0:
+            raise InputError(f"derived_regions.{region}.fraction", value, "a fraction of activity in (0, 1]")
+        result[str(region)] = (columns, value)
+    return result
+
+
 def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masses: Mapping[str, object],
-                   bone_dosimetry: Mapping | None = None) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+                   bone_dosimetry: Mapping | None = None, derived_regions: Mapping | None = None
+                   ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """(targets, S, S_α): S(T ← c) in mGy/(MBq h) per patient, arrays (patients, targets, compartments).
 
     A target of mass 0 (an absent lesion) gets S = 0. See the module docstring for the target rules.
@@ -114,6 +142,7 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
     source = nuclide if isinstance(nuclide, Nuclide) else Nuclide(nuclide)
     patients, names = model.patients, model.compartments
     bone = _bone_fractions(bone_dosimetry)
+    derived = derived_sources(derived_regions, model)
     targets = tuple(str(name) for name in target_masses)
     total = np.zeros((patients, len(targets), len(names)))
     alpha = np.zeros_like(total)
@@ -127,6 +156,13 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
                 if compartment in names:
                     column = names.index(compartment)
                     alpha[:, row, column] = total[:, row, column] = per_mass * fraction
+            continue
+        if target in derived:
+            columns, fraction = derived[target]
+            s_value = organ_self_s_value(source, safe)
+            for column in columns:
+                total[:, row, column] = np.asarray(s_value.total) * present * fraction
+                alpha[:, row, column] = np.asarray(s_value.alpha) * present * fraction
             continue
         if target.startswith("lesion"):
             columns = [model.index(target)] + [index for index, name in enumerate(names)
@@ -145,12 +181,14 @@ def s_value_matrix(model: CompartmentModel, nuclide: str | Nuclide, target_masse
 
 
 def dose_rate_modes(model: CompartmentModel, nuclide: str | Nuclide, target_masses: Mapping[str, object],
-                    bone_dosimetry: Mapping | None = None, compartment: str = "blood") -> DoseRateModes:
+                    bone_dosimetry: Mapping | None = None, compartment: str = "blood",
+                    derived_regions: Mapping | None = None) -> DoseRateModes:
     """Dose rate of each target per MBq administered into ``compartment``, as exponential sums.
 
     ``target_masses`` maps target names to masses in g (a number or one per patient); ``bone_dosimetry``
-    is the agent data file's block of α absorbed fractions (Ra-223). Linear models only.
+    is the agent data file's block of α absorbed fractions (Ra-223), ``derived_regions`` its block of regions
+    whose activity is a fraction of some compartments' (blood-based red marrow, total body). Linear models only.
     """
     amplitudes, rates = model.exponential_modes(compartment)
-    targets, total, alpha = s_value_matrix(model, nuclide, target_masses, bone_dosimetry)
+    targets, total, alpha = s_value_matrix(model, nuclide, target_masses, bone_dosimetry, derived_regions)
     return DoseRateModes(targets, modes_to_dose_rate(amplitudes, total), modes_to_dose_rate(amplitudes, alpha), rates)

@@ -32,7 +32,8 @@ from ..data import load_yaml
 from ..dosimetry.absorbed_dose import check_rbe
 from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
 from ..errors import InputError
-from ..kinetics.biokinetics import Covariates, agent_parameters, biokinetic_model, organ_masses_g, reference_anatomy
+from ..kinetics.biokinetics import (Covariates, agent_parameters, biokinetic_model, organ_masses_g, reference_anatomy,
+                                   subject, subject_covariates)
 from ..kinetics.occupancy import occupancy as occupancy_fraction_of
 from ..kinetics.regimen import Regimen
 from ..kinetics.schema import PatientSpec, Schema, whole
@@ -269,14 +270,19 @@ class RegimenDose:
 
 def target_masses(agent: str, covariates: Covariates, compartments: tuple[str, ...], sex: str = "male"
                   ) -> dict[str, np.ndarray]:
-    """Masses (g) of the targets of ``agent``: organs with a compartment, bone targets, lesions.
+    """Masses (g) of the targets of ``agent``: organs with a compartment, bone targets, derived regions (data file
+    ``derived_regions``: blood-based red marrow, total body), lesions.
 
     Organ and bone-target masses scale with BSA (:func:`organ_masses_g`); bone targets use the masses that
-    go with their absorbed fractions (ICRP 30), organs the ICRP 89 masses.
+    go with their absorbed fractions (ICRP 30), organs the ICRP 89 masses (a mouse agent: the reference mouse's).
     """
+    parameters = agent_parameters(agent)
+    covariates = subject_covariates(parameters, covariates, sex)
+    sex = subject(parameters, sex)
     organs = organ_masses_g(covariates, sex)
-    ratio = covariates.bsa_m2 / reference_anatomy(sex)["body_surface_area_m2"]
-    bone = agent_parameters(agent).get("bone_dosimetry") or {}
+    anatomy = reference_anatomy(sex)
+    ratio = covariates.bsa_m2 / anatomy["body_surface_area_m2"]
+    bone = parameters.get("bone_dosimetry") or {}
     masses: dict[str, np.ndarray] = {}
     for organ, mass in organs.items():
         if organ in bone.get("alpha_absorbed_fractions", {}):
@@ -285,6 +291,12 @@ def target_masses(agent: str, covariates: Covariates, compartments: tuple[str, .
             masses[organ] = mass
     for target, entry in bone.get("target_masses_g", {}).items():
         masses[target] = float(entry["value"]) * ratio
+    for target, entry in (parameters.get("derived_regions") or {}).items():
+        key = entry.get("mass", target)
+        if key not in anatomy:
+            raise InputError(f"{agent}.derived_regions.{target}.mass", key, "a region of reference_anatomy.yaml: "
+                             + ", ".join(sorted(anatomy)))
+        masses[target] = anatomy[key] * ratio
     for number in range(covariates.lesion_masses_g.shape[1]):
         masses[f"lesion_{number + 1}"] = covariates.lesion_masses_g[:, number]
     return masses
@@ -323,7 +335,7 @@ def default_times(regimen: Regimen, weight_kg: np.ndarray, step_days: float = 1.
 def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: object = None, sex: str = "male",
                  rbe: float | None = None, risk_factors: Sequence[str] = (),
                  site_selective: bool = False, stop_days: object = None, targets: Sequence[str] | None = None,
-                 antibody: bool = True) -> RegimenDose:
+                 antibody: bool = True, nuclide: str | None = None) -> RegimenDose:
     """Activity(t), dose rate(t), cumulative and total absorbed dose, BED and limits of every organ and lesion,
     and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``;
     ``site_selective``: lesions at sites the agent does not reach take up nothing (``biokinetic_model``).
@@ -334,15 +346,16 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     cycles after that day are not given (treatment stopped at progression). Linear biokinetics (closed form) only.
     ``targets``: only these targets (those of the agent among them, in its order), for callers that need a few
     organs (a trial's toxicity): each target's numbers are those of the full call, the other targets cost
-    nothing. ``antibody`` False leaves out the antibody's concentration and occupancy.
+    nothing. ``antibody`` False leaves out the antibody's concentration and occupancy. ``nuclide`` replaces the
+    agent's radionuclide (decay and emissions; :func:`~rptici.kinetics.biokinetics.biokinetic_model`).
     """
     if regimen.rpt is None:
         raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule")
-    covariates = covariates or Covariates.reference(sex)
     agent = regimen.rpt.radiopharmaceutical.name
     parameters = agent_parameters(agent)
-    nuclide = Nuclide(parameters["nuclide"])
-    model = biokinetic_model(agent, covariates, sex, site_selective=site_selective)
+    covariates = subject_covariates(parameters, covariates, sex)
+    nuclide = Nuclide(nuclide or parameters["nuclide"])
+    model = biokinetic_model(agent, covariates, sex, site_selective=site_selective, nuclide=nuclide.name)
     times = default_times(regimen, covariates.weight_kg) if times is None else np.atleast_1d(np.asarray(times, float))
     if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times < 0):
         raise InputError("times", times, "finite times >= 0 (d)")
@@ -350,7 +363,8 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     masses = target_masses(agent, covariates, model.compartments, sex)
     if targets is not None:
         masses = {name: mass for name, mass in masses.items() if name in targets}
-    modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"))
+    modes = dose_rate_modes(model, nuclide, masses, parameters.get("bone_dosimetry"),
+                            derived_regions=parameters.get("derived_regions"))
     amplitudes, rates = model.exponential_modes()
     administration_times, administered = regimen.rpt_administrations(covariates.weight_kg, covariates.bsa_m2)
     if stop_days is not None:
@@ -435,3 +449,28 @@ def _add_antibody(result: RegimenDose, regimen: Regimen, covariates: Covariates)
 def scenario_dose(scenario: DoseScenario, times: object = None, rbe: float | None = None) -> RegimenDose:
     """:func:`regimen_dose` for the patients of a scenario (index 0 the reference patient)."""
     return regimen_dose(scenario.regimen, scenario.covariates, times, scenario.sex, rbe, scenario.patient.risk_factors)
+
+
+#: The total-body absorbed dose the Bexxar label prescribes (0.65 Gy with platelets 100,000-149,000/uL).
+TOTAL_BODY_DOSE_GY = 0.75
+
+
+def activity_for_total_body_dose(agent: str, total_body_dose_Gy: float = TOTAL_BODY_DOSE_GY,
+                                 covariates: Covariates | None = None, sex: str = "male") -> np.ndarray:
+    """Activity (MBq, one per patient) that gives ``total_body_dose_Gy`` to the total body: the patient-specific
+    dosing of [131I]I-tositumomab (Bexxar label; Wahl 2005 J Nucl Med 46 Suppl 1:128S), where the activity is
+    the prescribed total-body dose over the total-body dose per MBq measured with a dosimetric dose (here from
+    the model: the agent's ``derived_regions.total_body``, self-dose of the total body)."""
+    if not isinstance(total_body_dose_Gy, (int, float)) or isinstance(total_body_dose_Gy, bool) or \
+            not np.isfinite(total_body_dose_Gy) or total_body_dose_Gy <= 0:
+        raise InputError("total_body_dose_Gy", total_body_dose_Gy, "a positive absorbed dose in Gy (label: 0.75)")
+    parameters = agent_parameters(agent)
+    if "total_body" not in (parameters.get("derived_regions") or {}):
+        raise InputError("agent", agent, "an agent whose data file has derived_regions.total_body (e.g. "
+                                         "[131I]I-tositumomab)")
+    covariates = subject_covariates(parameters, covariates, sex)
+    model = biokinetic_model(agent, covariates, sex)
+    masses = target_masses(agent, covariates, model.compartments, sex)
+    modes = dose_rate_modes(model, parameters["nuclide"], {"total_body": masses["total_body"]},
+                            parameters.get("bone_dosimetry"), derived_regions=parameters["derived_regions"])
+    return total_body_dose_Gy / modes.dose_per_activity()[:, 0]

@@ -230,7 +230,7 @@ def dose_rate_response(agent: str, covariates: Covariates | None = None, organs:
                              + ", ".join(name for name in masses if name not in lesions))
     parameters = agent_parameters(agent)
     modes = dose_rate_modes(model, parameters["nuclide"], {region: masses[region] for region in regions},
-                            parameters.get("bone_dosimetry"))
+                            parameters.get("bone_dosimetry"), derived_regions=parameters.get("derived_regions"))
     coefficients = modes.coefficients if rbe is None else modes.weighted(rbe)
     rates = np.broadcast_to(modes.rates[:, None, :], coefficients.shape)
     reduced, reduced_rates, exact = reduce_exponentials(coefficients, rates, int(n_exponentials))

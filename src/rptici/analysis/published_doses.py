@@ -4,7 +4,9 @@ A biokinetics data file (``rptici/data/biokinetics/*.yaml``) may list ``publishe
 ``{region, low, high, unit, source}`` (low = high for a single published value; ``unit`` a dose per activity
 such as ``Gy/GBq``, ``mGy/MBq`` or, for a mouse agent, ``Gy/MBq``; optional ``rbe`` for an RBE-weighted value
 and ``nuclide`` for a value published for the same carrier with another label, e.g. the imaging analogue
-89Zr-girentuximab: the model then runs with that nuclide's decay and emissions). :func:`comparison` evaluates the model for the reference patient of
+89Zr-girentuximab: the model then runs with that nuclide's decay and emissions; ``calibrated: true`` for a value
+the file's rates were calibrated to, so that the table tells calibration targets from independent checks).
+:func:`comparison` evaluates the model for the reference patient of
 the agent (the ICRP 89 adult male, or the reference mouse of a ``species: mouse`` agent) by the dosimetry of
 ``rptici regimen dose`` (:func:`rptici.radiobiology.regimen_dose.regimen_dose`: closed-form biokinetics,
 self-dose S-values) after one administration, with one lesion of :data:`REFERENCE_LESION_G` so that tumour
@@ -51,6 +53,7 @@ class Comparison:
     model: float
     rbe: float | None = None
     nuclide: str | None = None
+    calibrated: bool = False
 
     @property
     def lower_bound(self) -> float:
@@ -143,7 +146,7 @@ def comparison(agent: str) -> list[Comparison]:
             cache[key] = model_doses(agent, *key)
         model = _model_region(str(entry["region"]), cache[key], name) / _per_GBq(entry["unit"], "unit")
         rows.append(Comparison(name, str(entry["region"]), float(entry["low"]), float(entry["high"]),
-                               str(entry["unit"]), str(entry["source"]), model, *key))
+                               str(entry["unit"]), str(entry["source"]), model, *key, bool(entry.get("calibrated"))))
     return rows
 
 
@@ -176,8 +179,11 @@ def agents_table() -> str:
         "dosimetry of `rptici regimen dose` (closed-form biokinetics, self-dose S-values; red marrow of the",
         "antibodies blood-based, Sgouros 1993).",
         "",
-        "| agent | region | model | published | unit | within | source |",
-        "|---|---|---|---|---|---|---|",
+        "Use: *calibration* for a value the data file's rates were calibrated to (met by construction), *check* for",
+        "an independent comparison.",
+        "",
+        "| agent | region | model | published | unit | within | use | source |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for agent in agents_with_published_doses():
         for row in comparison(agent):
@@ -185,7 +191,8 @@ def agents_table() -> str:
             unit = row.unit + (f" (RBE {row.rbe:g})" if row.rbe is not None else "") + \
                 (f" (as {row.nuclide})" if row.nuclide else "")
             lines.append(f"| {row.agent} | {row.region} | {_number(row.model)} | {published} | {unit} | "
-                         f"{'yes' if row.within else 'NO'} | {row.source} |")
+                         f"{'yes' if row.within else 'NO'} | {'calibration' if row.calibrated else 'check'} | "
+                         f"{row.source} |")
     without = [agent for agent in known_agents() if agent not in agents_with_published_doses()]
     if without:
         lines += ["", "Agents with biokinetics but no `published_doses` in their data file (see the file's header):", ""]

@@ -95,10 +95,14 @@ def test_every_catalogued_agent_is_offered_and_the_unsimulatable_ones_say_why(cl
 
 
 def test_an_unsimulatable_agent_sent_anyway_is_refused_in_words(client):
-    response = client.post("/runs", data={**default_form(), "a_rpt_agent": "Zevalin"})
+    unsimulatable = sorted(set(radiopharmaceuticals()) - set(known_agents()))
+    if not unsimulatable:
+        pytest.skip("every catalogued radiopharmaceutical has a biokinetic model")
+    agent = unsimulatable[0]
+    response = client.post("/runs", data={**default_form(), "a_rpt_agent": agent})
     assert response.status_code == 422
     message = html_module.unescape(field_error(response.text, "a_rpt_agent"))
-    assert "Zevalin" in message and "no biokinetic model" in message and "[177Lu]Lu-PSMA-617" in message
+    assert agent in message and "no biokinetic model" in message and "[177Lu]Lu-PSMA-617" in message
     assert "\n" not in message
 
 

@@ -169,7 +169,7 @@ def test_unknown_species_names_the_field():
 def test_regimen_dose_runs_for_the_antibody_examples(name):
     result = runner.invoke(app, ["regimen", "dose", str(EXAMPLES / "scenarios" / f"{name}.yaml"), "--json"])
     assert result.exit_code == 0, result.output
-    regions = json.loads(result.output)["regions"]
+    regions = json.loads(result.stdout)["regions"]
     assert {"red_marrow", "total_body", "liver", "lesion_1"} <= set(regions)
     assert all(np.isfinite(region["bed_Gy"]) and region["absorbed_dose_Gy"] > 0 for region in regions.values())
 
@@ -177,7 +177,7 @@ def test_regimen_dose_runs_for_the_antibody_examples(name):
 def test_bexxar_example_gives_the_label_total_body_dose():
     """examples/scenarios/bexxar.yaml gives 4.25 GBq, the model's activity for 0.75 Gy total body (1 %)."""
     result = runner.invoke(app, ["regimen", "dose", str(EXAMPLES / "scenarios" / "bexxar.yaml"), "--json"])
-    assert json.loads(result.output)["regions"]["total_body"]["absorbed_dose_Gy"] == pytest.approx(0.75, rel=0.01)
+    assert json.loads(result.stdout)["regions"]["total_body"]["absorbed_dose_Gy"] == pytest.approx(0.75, rel=0.01)
 
 
 @pytest.mark.parametrize("agent", NEW_AGENTS)
@@ -192,5 +192,20 @@ def test_simulate_runs_for_each_new_agent(agent, tmp_path):
         f"patient:\n  lesions: [{'0.1 mL' if mouse else '20 mL'}]\ndays: 30\n", encoding="utf-8")
     result = runner.invoke(app, ["simulate", str(scenario), "--json"])
     assert result.exit_code == 0, result.output
-    text = result.output
-    assert "marrow" in text and "NaN" not in text
+    patient = json.loads(result.stdout)["patients"][0]
+    assert patient["status"] == "ok", patient["reason"]
+    assert np.isfinite(patient["marrow_dose_Gy"]) and patient["marrow_dose_Gy"] > 0
+    assert all(np.isfinite(dose) and dose > 0 for dose in patient["lesion_dose_Gy"])
+
+
+def test_simulate_reports_red_marrow_among_the_organs(tmp_path):
+    """``organs: [spleen, red_marrow]`` (was an xarray dimension error): the organ red-marrow dose is the
+    engine's marrow dose read-out (same closed form; float32 outputs, 1e-5)."""
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("kind: simulation\nregimen:\n  rpt: {agent: Zevalin, activity: 14.8 MBq/kg}\n"
+                        "patient:\n  lesions: [20 mL]\ndays: 30\norgans: [spleen, red_marrow]\n", encoding="utf-8")
+    result = runner.invoke(app, ["simulate", str(scenario), "--json"])
+    assert result.exit_code == 0, result.output
+    patient = json.loads(result.stdout)["patients"][0]
+    assert list(patient["organ_dose_Gy"]) == ["spleen", "red_marrow"]
+    assert patient["organ_dose_Gy"]["red_marrow"] == pytest.approx(patient["marrow_dose_Gy"], rel=1e-5)

@@ -101,3 +101,21 @@ def test_bad_published_entries_name_the_field(monkeypatch):
                                            "source": "x 2020"}]})
     with pytest.raises(InputError, match="a target of the model"):
         comparison("Zevalin")
+
+
+def test_lesion_mass_of_an_entry_changes_the_tumour_model(monkeypatch):
+    """A published tumour dose for small lesions is compared with a lesion of that mass: at the same uptake per
+    gram the self-dose per GBq of a 2 g lesion is below that of a 20 g one (more β energy escapes a small sphere)."""
+    parameters = dict(agent_parameters("Zevalin"))
+    entry = {"region": "tumour", "low": 1.0, "high": 100.0, "unit": "Gy/GBq", "source": "x 2020"}
+    rows = {}
+    for mass in ("2 g", "20 g"):
+        monkeypatch.setattr("rptici.kinetics.biokinetics.agent_parameters",
+                            lambda agent, mass=mass: {**parameters, "published_doses": [{**entry, "lesion_mass": mass}]})
+        rows[mass] = comparison("Zevalin")[0].model
+    assert rows["2 g"] < rows["20 g"]
+    assert rows["20 g"] == pytest.approx(model_doses("Zevalin")["lesion_1"], rel=1e-9)
+    monkeypatch.setattr("rptici.kinetics.biokinetics.agent_parameters",
+                        lambda agent: {**parameters, "published_doses": [{**entry, "lesion_mass": "2 mL"}]})
+    with pytest.raises(InputError, match="lesion_mass"):
+        comparison("Zevalin")

@@ -5,9 +5,9 @@ A biokinetics data file (``rptici/data/biokinetics/*.yaml``) may list ``publishe
 such as ``Gy/GBq``, ``mGy/MBq`` or, for a mouse agent, ``Gy/MBq``; optional ``rbe`` for an RBE-weighted value
 and ``nuclide`` for a value published for the same carrier with another label, e.g. the imaging analogue
 89Zr-girentuximab: the model then runs with that nuclide's decay and emissions; ``calibrated: true`` for a value
-the file's rates were calibrated to, so that the table tells calibration targets from independent checks).
-:func:`comparison` evaluates the model for the reference patient of
-the agent (the ICRP 89 adult male, or the reference mouse of a ``species: mouse`` agent) by the dosimetry of
+the file's rates were calibrated to, so that the table tells calibration targets from independent checks;
+``lesion_mass`` (e.g. ``10 g``) for a tumour region whose lesions differ from :data:`REFERENCE_LESION_G`).
+:func:`comparison` evaluates the model for the reference patient of the agent (the ICRP 89 adult male, or the reference mouse of a ``species: mouse`` agent) by the dosimetry of
 ``rptici regimen dose`` (:func:`rptici.radiobiology.regimen_dose.regimen_dose`: closed-form biokinetics,
 self-dose S-values) after one administration, with one lesion of :data:`REFERENCE_LESION_G` so that tumour
 regions exist. :func:`agents_table` writes the table of ``docs/agents.md`` from the files.
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..units import registry
+from ..units import parse_quantity, registry
 
 #: Widening of a published range for the comparison: the model (one reference patient, reference organ masses,
 #: self-dose only) must lie in [low / TOLERANCE, high × TOLERANCE]. A factor 1.5 because (1) a published single
@@ -109,16 +109,18 @@ def _species(agent: str) -> str:
     return "mouse" if agent_parameters(agent).get("species") == "mouse" else "human"
 
 
-def model_doses(agent: str, rbe: float | None = None, nuclide: str | None = None) -> dict[str, float]:
+def model_doses(agent: str, rbe: float | None = None, nuclide: str | None = None,
+                lesion_mass_g: float | None = None) -> dict[str, float]:
     """Model absorbed dose per administered activity (Gy/GBq) of every target of ``agent`` for its reference
-    patient with one lesion (``lesion_1``; :data:`REFERENCE_LESION_G`); RBE-weighted with ``rbe`` when given;
-    with ``nuclide`` in place of the agent's radionuclide when given."""
+    patient with one lesion (``lesion_1`` of ``lesion_mass_g``, default :data:`REFERENCE_LESION_G`); RBE-weighted
+    with ``rbe`` when given; with ``nuclide`` in place of the agent's radionuclide when given."""
     from ..kinetics.biokinetics import Covariates
     from ..kinetics.regimen import load_regimen
     from ..radiobiology.regimen_dose import regimen_dose
 
     species = _species(agent)
-    covariates = Covariates.reference("male", 1, np.array([[REFERENCE_LESION_G[species]]]))
+    mass = REFERENCE_LESION_G[species] if lesion_mass_g is None else lesion_mass_g
+    covariates = Covariates.reference("male", 1, np.array([[mass]]))
     regimen = load_regimen({"rpt": {"agent": agent, "activity": REFERENCE_ACTIVITY[species]}})
     result = regimen_dose(regimen, covariates, times=np.array([0.0]), rbe=rbe, nuclide=nuclide)
     dose = result.rbe_weighted_dose_Gy if rbe is not None else result.absorbed_dose_Gy
@@ -141,12 +143,18 @@ def comparison(agent: str) -> list[Comparison]:
     name = agent_parameters(agent)["agent"]
     rows, cache = [], {}
     for entry in published_doses(agent):
-        key = (entry.get("rbe"), entry.get("nuclide"))
+        mass = entry.get("lesion_mass")
+        if mass is not None:
+            mass = parse_quantity(mass, "mass", f"{name}.published_doses.lesion_mass", require_unit=True)
+            if not np.isfinite(mass) or mass <= 0:
+                raise InputError(f"{name}.published_doses.lesion_mass", entry["lesion_mass"], "a positive mass ('10 g')")
+        key = (entry.get("rbe"), entry.get("nuclide"), mass)
         if key not in cache:
             cache[key] = model_doses(agent, *key)
         model = _model_region(str(entry["region"]), cache[key], name) / _per_GBq(entry["unit"], "unit")
         rows.append(Comparison(name, str(entry["region"]), float(entry["low"]), float(entry["high"]),
-                               str(entry["unit"]), str(entry["source"]), model, *key, bool(entry.get("calibrated"))))
+                               str(entry["unit"]), str(entry["source"]), model, *key[:2],
+                               bool(entry.get("calibrated"))))
     return rows
 
 

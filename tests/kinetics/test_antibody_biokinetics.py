@@ -112,6 +112,20 @@ def test_tositumomab_activity_for_the_label_total_body_dose():
     assert doses["total_body"] * full[0] / 1000.0 == pytest.approx(0.75, rel=0.01)  # the 20 g lesion takes a little
 
 
+def test_tositumomab_activity_from_a_measured_residence_time():
+    """The label's method with a measured total-body residence time: activity = 0.75 Gy / (S_TB × τ). With the
+    model's own τ (62.4 h, test above) it gives the model's activity (1 %); it is inversely proportional to τ
+    (exact), so a patient clearing twice as slowly gets half the activity."""
+    model = activity_for_total_body_dose("Bexxar")[0]
+    measured = activity_for_total_body_dose("Bexxar", residence_time_h=_total_body_residence_h("Bexxar"))[0]
+    assert measured == pytest.approx(model, rel=0.01)
+    two = activity_for_total_body_dose("Bexxar", residence_time_h=[50.0, 100.0],
+                                       covariates=Covariates.reference(patients=2))
+    assert two[0] == pytest.approx(2.0 * two[1], rel=1e-12)
+    with pytest.raises(InputError, match="residence_time_h"):
+        activity_for_total_body_dose("Bexxar", residence_time_h=-5.0)
+
+
 def test_total_body_dosing_refuses_bad_input():
     with pytest.raises(InputError, match="total_body_dose_Gy"):
         activity_for_total_body_dose("Bexxar", -1.0)

@@ -29,8 +29,9 @@ from pydantic import Field, model_validator
 
 from .. import seeds
 from ..data import load_yaml
-from ..dosimetry.absorbed_dose import check_rbe
+from ..dosimetry.absorbed_dose import MGY_PER_GY, check_rbe
 from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
+from ..dosimetry.sphere import organ_self_s_value
 from ..errors import InputError
 from ..kinetics.biokinetics import (Covariates, agent_parameters, biokinetic_model, organ_masses_g, reference_anatomy,
                                    subject, subject_covariates)
@@ -456,11 +457,15 @@ TOTAL_BODY_DOSE_GY = 0.75
 
 
 def activity_for_total_body_dose(agent: str, total_body_dose_Gy: float = TOTAL_BODY_DOSE_GY,
-                                 covariates: Covariates | None = None, sex: str = "male") -> np.ndarray:
+                                 covariates: Covariates | None = None, sex: str = "male",
+                                 residence_time_h: object = None) -> np.ndarray:
     """Activity (MBq, one per patient) that gives ``total_body_dose_Gy`` to the total body: the patient-specific
-    dosing of [131I]I-tositumomab (Bexxar label; Wahl 2005 J Nucl Med 46 Suppl 1:128S), where the activity is
-    the prescribed total-body dose over the total-body dose per MBq measured with a dosimetric dose (here from
-    the model: the agent's ``derived_regions.total_body``, self-dose of the total body)."""
+    dosing of [131I]I-tositumomab (Bexxar label; Wahl 2005 J Nucl Med 46 Suppl 1:128S): activity = prescribed
+    total-body dose / (S(total body ← total body) × total-body residence time). The residence time is the
+    patient's, measured from whole-body counts after the dosimetric dose (``residence_time_h``, one per patient),
+    else the model's (the agent's ``derived_regions.total_body``); S is the self-dose S-value of a uniform source
+    in the patient's total-body mass (the label's table of "activity hours" by mass; its "maximum effective mass"
+    for obese patients is not applied)."""
     if not isinstance(total_body_dose_Gy, (int, float)) or isinstance(total_body_dose_Gy, bool) or \
             not np.isfinite(total_body_dose_Gy) or total_body_dose_Gy <= 0:
         raise InputError("total_body_dose_Gy", total_body_dose_Gy, "a positive absorbed dose in Gy (label: 0.75)")
@@ -471,6 +476,14 @@ def activity_for_total_body_dose(agent: str, total_body_dose_Gy: float = TOTAL_B
     covariates = subject_covariates(parameters, covariates, sex)
     model = biokinetic_model(agent, covariates, sex)
     masses = target_masses(agent, covariates, model.compartments, sex)
-    modes = dose_rate_modes(model, parameters["nuclide"], {"total_body": masses["total_body"]},
-                            parameters.get("bone_dosimetry"), derived_regions=parameters["derived_regions"])
-    return total_body_dose_Gy / modes.dose_per_activity()[:, 0]
+    if residence_time_h is None:
+        modes = dose_rate_modes(model, parameters["nuclide"], {"total_body": masses["total_body"]},
+                                parameters.get("bone_dosimetry"), derived_regions=parameters["derived_regions"])
+        return total_body_dose_Gy / modes.dose_per_activity()[:, 0]
+    residence = np.broadcast_to(np.asarray(residence_time_h, dtype=float), (covariates.patients,)) \
+        if np.ndim(residence_time_h) <= 1 and np.size(residence_time_h) in (1, covariates.patients) else None
+    if residence is None or np.any(~np.isfinite(residence)) or np.any(residence <= 0):
+        raise InputError("residence_time_h", residence_time_h,
+                         f"positive total-body residence times in h, one or one per patient ({covariates.patients})")
+    s_value = organ_self_s_value(parameters["nuclide"], masses["total_body"]).total  # mGy/(MBq h)
+    return total_body_dose_Gy * MGY_PER_GY / (np.asarray(s_value) * residence)

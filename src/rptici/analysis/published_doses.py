@@ -169,6 +169,13 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _bexxar_activity_GBq() -> float:
+    """The model's activity (GBq) of [131I]I-tositumomab for the label's 0.75 Gy total-body dose, reference adult."""
+    from ..radiobiology.regimen_dose import activity_for_total_body_dose
+
+    return float(activity_for_total_body_dose("[131I]I-tositumomab")[0]) / 1000.0
+
+
 def agents_table() -> str:
     """The Markdown of ``docs/agents.md``: one row per agent and published region (model, published range,
     source) and the agents with biokinetics but no published doses in their file."""
@@ -186,6 +193,27 @@ def agents_table() -> str:
         f"{REFERENCE_LESION_G['human']:g} g ({REFERENCE_LESION_G['mouse']:g} g in the mouse) for the tumour, by the",
         "dosimetry of `rptici regimen dose` (closed-form biokinetics, self-dose S-values; red marrow of the",
         "antibodies blood-based, Sgouros 1993).",
+        "",
+        "How the agents of issue 20 are modelled (each data file's header and `assumption:` marks say more):",
+        "",
+        "- Red marrow of the antibodies and of NM600 has no compartment: its activity is a fixed fraction of blood",
+        "  activity (`derived_regions`: RMBLR 0.36 × m_RM / m_blood, Sgouros 1993 J Nucl Med 34:689); the total body",
+        "  is every body compartment in the total-body mass.",
+        "- The CD20 antibodies ([90Y]Y-ibritumomab tiuxetan, [131I]I-tositumomab) are modelled as given on the label,",
+        "  after the unlabelled-antibody pre-dose that saturates the CD20 sink of blood B cells and spleen: linear",
+        "  kinetics whose rates hold only with the pre-dose (no saturable pre-dose mechanism yet).",
+        "- [131I]I-tositumomab: the label's activity for a 0.75 Gy total-body dose is",
+        "  `rptici.radiobiology.regimen_dose.activity_for_total_body_dose` (from a measured total-body residence",
+        f"  time, or the model's); {_bexxar_activity_GBq():.3g} GBq for the reference adult (52-211 mCi, 1.9-7.8 GBq,",
+        "  were given in practice).",
+        "- [177Lu]Lu-girentuximab: no 177Lu organ dosimetry was found; its uptake rates are calibrated on the",
+        "  89Zr-girentuximab PET dosimetry of the same antibody, the model run with 89Zr (rows \"as Zr-89\").",
+        "- [90Y]Y-ibritumomab tiuxetan: the kidney dose differs 25-fold between studies (5.1 Gy/GBq in the",
+        "  myeloablative study the rates are calibrated on, about 0.2 Gy/GBq in Wiseman et al. 2001); the model",
+        "  follows the former and is checked against Wiseman 2001 for marrow, spleen, liver and lungs",
+        "  (`tests/kinetics/test_antibody_biokinetics.py`).",
+        "- [90Y]Y-NM600 is modelled in a 25 g reference mouse (`species: mouse`); no murine dose per MBq was verified,",
+        "  so every rate is an assumption and it has no rows here.",
         "",
         "Use: *calibration* for a value the data file's rates were calibrated to (met by construction), *check* for",
         "an independent comparison.",

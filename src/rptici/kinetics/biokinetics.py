@@ -45,14 +45,15 @@ MINERAL_SUFFIX = "_mineral"
 
 def reference_anatomy(sex: str = "male") -> dict[str, float]:
     """Reference organ masses (g) and body size: the ICRP Publication 89 adult of ``sex``, or ``mouse``; keys as
-    in the data file, with ``total_body`` and ``blood`` (g)."""
+    in the data file, with ``total_body`` and (where the file gives it) ``blood`` (g)."""
     data = load_yaml("reference_anatomy.yaml")
     if sex not in data:
         raise UnknownNameError("sex", sex, tuple(data))
     entry = data[sex]
     result = {name: float(value["value"]) for name, value in entry["organs_g"].items()}
     result["total_body"] = float(entry["total_body_g"]["value"])
-    result["blood"] = float(entry["blood_g"]["value"])
+    if "blood_g" in entry:  # whole-blood mass, for blood-based marrow fractions
+        result["blood"] = float(entry["blood_g"]["value"])
     result["weight_kg"] = result["total_body"] / 1000.0
     result["body_surface_area_m2"] = float(entry["body_surface_area_m2"]["value"])
     result["gfr_mL_per_min"] = float(entry["glomerular_filtration_rate_mL_per_min"]["value"])

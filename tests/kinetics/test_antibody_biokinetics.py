@@ -212,14 +212,12 @@ def test_simulate_runs_for_each_new_agent(agent, tmp_path):
     assert all(np.isfinite(dose) and dose > 0 for dose in patient["lesion_dose_Gy"])
 
 
-def test_simulate_reports_red_marrow_among_the_organs(tmp_path):
-    """``organs: [spleen, red_marrow]`` (was an xarray dimension error): the organ red-marrow dose is the
-    engine's marrow dose read-out (same closed form; float32 outputs, 1e-5)."""
+def test_simulate_refuses_red_marrow_among_the_organs_in_words(tmp_path):
+    """``organs: [spleen, red_marrow]`` stopped with an xarray dimension error (the engine reports the marrow as
+    marrow_dose, not among the organs); now a one-line error naming the field and what to do."""
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text("kind: simulation\nregimen:\n  rpt: {agent: Zevalin, activity: 14.8 MBq/kg}\n"
                         "patient:\n  lesions: [20 mL]\ndays: 30\norgans: [spleen, red_marrow]\n", encoding="utf-8")
-    result = runner.invoke(app, ["simulate", str(scenario), "--json"])
-    assert result.exit_code == 0, result.output
-    patient = json.loads(result.stdout)["patients"][0]
-    assert list(patient["organ_dose_Gy"]) == ["spleen", "red_marrow"]
-    assert patient["organ_dose_Gy"]["red_marrow"] == pytest.approx(patient["marrow_dose_Gy"], rel=1e-5)
+    result = runner.invoke(app, ["simulate", str(scenario)])
+    assert result.exit_code == 2, result.output
+    assert "organs" in result.output and "marrow_dose" in result.output and "Traceback" not in result.output

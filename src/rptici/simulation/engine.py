@@ -158,7 +158,7 @@ def _cohort(model: TumourImmuneModel, regimen, patients: Any, parameters: Immuni
             own = schedule.ici_times[np.array([name == agent for name in schedule.ici_agents], dtype=bool)]
             antibody_state[agent] = model.antibody_dosing(layout, params, target, own.min() if own.size else 0.0)
     return _Cohort(model, regimen, layout, y0, params, covariates, schedule,
-                   tuple(dict.fromkeys(organs)), parameters, antibody_state,
+                   tuple(organ for organ in organs if organ != MARROW), parameters, antibody_state,
                    site_selective_uptake(parameters, overrides))
 
 
@@ -181,8 +181,7 @@ def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, Dos
     response = None
     if cohort.regimen.rpt is not None:
         response = dose_rate_response(cohort.regimen.rpt.agent, cohort.covariates.take(part),
-                                      organs=(MARROW,) + tuple(organ for organ in cohort.organs if organ != MARROW),
-                                      n_exponentials=layout.n_exponentials,
+                                      organs=(MARROW,) + cohort.organs, n_exponentials=layout.n_exponentials,
                                       site_selective=cohort.site_selective)
         rates = response.rates[:, [response.index(region) for region in regions], :]
     else:

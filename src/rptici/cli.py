@@ -206,19 +206,26 @@ def bed(dose: str = typer.Option(..., "--dose", help="Absorbed dose, e.g. '20 Gy
 @agents_app.command("list")
 def agents_list(kind: Optional[str] = typer.Option(None, "--kind", help="'radiopharmaceutical' or 'checkpoint_inhibitor'."),
                 as_json: bool = JSON_OPTION) -> None:
-    """List the radiopharmaceuticals and checkpoint inhibitors rptici knows."""
+    """List the radiopharmaceuticals and checkpoint inhibitors rptici knows; ``biokinetics``: whether a
+    radiopharmaceutical has a biokinetic model (``rptici simulate`` and ``rptici regimen dose`` run for it)."""
     from .data.catalogue import checkpoint_inhibitors, radiopharmaceuticals
+    from .kinetics import known_agents
 
     def action() -> None:
         kinds = {"radiopharmaceutical": radiopharmaceuticals, "checkpoint_inhibitor": checkpoint_inhibitors}
         if kind is not None and kind not in kinds:
             raise InputError("--kind", kind, "'radiopharmaceutical' or 'checkpoint_inhibitor'")
-        rows = [agent.summary() for name, load in kinds.items() if kind in (None, name) for agent in load().values()]
+        simulated = set(known_agents())
+        rows = [{**agent.summary(), **({"biokinetics": agent.name in simulated} if name == "radiopharmaceutical" else {})}
+                for name, load in kinds.items() if kind in (None, name) for agent in load().values()]
         if as_json:
             typer.echo(_json_text(rows))
             return
-        columns = ("name", "kind", "target", "nuclide", "status")
-        _print_table("Agents", columns, ([str(row.get(column) or "–") for column in columns] for row in rows))
+        columns = ("name", "kind", "target", "nuclide", "status", "biokinetics")
+        shown = {True: "yes", False: "no"}
+        _print_table("Agents", columns, ([shown.get(row.get(column), str(row.get(column) or "–"))
+                                          if column == "biokinetics" else str(row.get(column) or "–")
+                                          for column in columns] for row in rows))
 
     _run(action)
 

@@ -273,8 +273,12 @@ def test_replay_starts_a_run_of_the_trial_regimen_with_a_reference_arm(client):
     assert scenario["arms"][1]["control"] and "ici" not in (scenario["arms"][1]["regimen"] or {})
     assert scenario["arms"][1]["regimen"]["rpt"] == scenario["arms"][0]["regimen"]["rpt"]
     assert scenario["patients"] == 12
-    refused = client.post("/registry/NCT05663710/replay", data={"patients": "6"}, follow_redirects=False)
-    assert refused.status_code == 400
+    from rptici.trials import registry
+
+    blocked = [record for record in registry().filter() if not record.replayable and record.nct]
+    for record in blocked[:1]:  # none since issue 20 gave every agent biokinetics
+        refused = client.post(f"/registry/{record.nct}/replay", data={"patients": "6"}, follow_redirects=False)
+        assert refused.status_code == 400
 
 
 def test_edit_link_reloads_a_run_into_the_form(client):

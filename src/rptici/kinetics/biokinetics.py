@@ -16,7 +16,10 @@ calibrated to). Covariates scale the rates:
 * lesion sites: an agent whose data file lists ``lesions.sites`` (radium-223: bone) reaches only lesions at
   those sites when ``site_selective`` is asked (the model switch ``site_selective_uptake``); a lesion at
   another site takes up nothing, a lesion of unknown site (``""``) counts as reached;
-* body size: organ masses × BSA / BSA_ref (:func:`organ_masses_g`).
+* body size: organ masses × BSA / BSA_ref (:func:`organ_masses_g`);
+* species: an agent whose data file says ``species: mouse`` ([90Y]Y-NM600) is modelled in the reference mouse of
+  ``reference_anatomy.yaml`` (:func:`subject`): its body size, GFR and organ masses replace the patient's
+  (:func:`subject_covariates`; the lesions and target uptake are kept).
 """
 
 from __future__ import annotations
@@ -41,17 +44,21 @@ MINERAL_SUFFIX = "_mineral"
 
 
 SEXES = ("male", "female")
+#: The reference subjects of ``reference_anatomy.yaml``: the ICRP 89 adults and the laboratory mouse.
+SUBJECTS = (*SEXES, "mouse")
 
 
 def reference_anatomy(sex: str = "male") -> dict[str, float]:
-    """Reference adult organ masses (g) and body size (ICRP Publication 89); keys as in the data file."""
+    """Reference organ masses (g) and body size: the ICRP Publication 89 adult of ``sex``, or ``mouse``; keys as
+    in the data file, with ``total_body`` and (where the file gives it) ``blood`` (g)."""
     data = load_yaml("reference_anatomy.yaml")
-    if sex not in SEXES:
-        raise UnknownNameError("sex", sex, SEXES)
+    if sex not in SUBJECTS:
+        raise UnknownNameError("sex", sex, SUBJECTS)
     entry = data[sex]
     result = {name: float(value["value"]) for name, value in entry["organs_g"].items()}
     result["total_body"] = float(entry["total_body_g"]["value"])
-    result["blood"] = float(entry["blood_g"]["value"])
+    if "blood_g" in entry:  # whole-blood mass, for blood-based marrow fractions
+        result["blood"] = float(entry["blood_g"]["value"])
     result["weight_kg"] = result["total_body"] / 1000.0
     result["body_surface_area_m2"] = float(entry["body_surface_area_m2"]["value"])
     result["gfr_mL_per_min"] = float(entry["glomerular_filtration_rate_mL_per_min"]["value"])
@@ -80,6 +87,8 @@ def scaled_mass_g(organ: str, bsa_m2: np.ndarray, sex: str = "male") -> np.ndarr
     anatomy = reference_anatomy(sex)
     bsa = np.asarray(bsa_m2, dtype=float)
     adult = anatomy[organ] * bsa / anatomy["body_surface_area_m2"]
+    if sex not in SEXES:  # the mouse: its own reference, no children
+        return adult
     areas, masses, join = _paediatric_points(sex)
     if organ not in masses:
         return adult
@@ -220,6 +229,27 @@ def agent_parameters(agent: str) -> dict:
     return load_yaml(files[name])
 
 
+def subject(parameters: dict, sex: str = "male") -> str:
+    """The reference anatomy an agent's data file is modelled in: ``mouse`` for ``species: mouse``, else ``sex``."""
+    species = parameters.get("species", "human")
+    if species not in ("human", "mouse"):
+        raise UnknownNameError(f"{parameters.get('agent')}.species", species, ("human", "mouse"))
+    return "mouse" if species == "mouse" else sex
+
+
+def subject_covariates(parameters: dict, covariates: Covariates | None, sex: str = "male") -> Covariates:
+    """``covariates`` for the agent of ``parameters``: for a mouse agent, the reference mouse's weight, BSA and GFR
+    replace the patient's (assumption: a strain of one body size; lesions and target uptake are kept)."""
+    covariates = covariates or Covariates.reference(sex)
+    if subject(parameters, sex) != "mouse":
+        return covariates
+    mouse = reference_anatomy("mouse")
+    count = covariates.patients
+    return Covariates(np.full(count, mouse["weight_kg"]), np.full(count, mouse["body_surface_area_m2"]),
+                      np.full(count, mouse["gfr_mL_per_min"]), covariates.target_uptake_scale,
+                      covariates.lesion_masses_g, covariates.lesion_uptake_factors, covariates.lesion_sites)
+
+
 def organ_masses_g(covariates: Covariates | None = None, sex: str = "male") -> dict[str, np.ndarray]:
     """Organ masses per patient (g): reference masses × BSA / BSA_ref for adults (assumption: organs scale with
     body surface); children from the ICRP 89 paediatric reference individuals (:func:`scaled_mass_g`)."""
@@ -258,7 +288,8 @@ def state_factors(parameters: dict, state: str | None) -> dict[tuple[str, str], 
 
 
 def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str = "male",
-                     saturable: bool = False, site_selective: bool = False, state: str | None = None
+                     saturable: bool = False, site_selective: bool = False, state: str | None = None,
+                     nuclide: str | None = None
                      ) -> CompartmentModel:
     """The compartment model of ``agent`` for each patient in ``covariates`` (reference adult if None).
 
@@ -270,11 +301,15 @@ def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str 
     Each lesion's uptake is scaled by its ``lesion_uptake_factors``; ``site_selective=True`` gives no uptake to
     lesions at sites the data file's ``lesions.sites`` does not list (radium-223: bone only). ``state``: a
     physiological state of the data file's ``states`` block whose factors multiply named transfer rates
-    (:func:`state_factors`; radioiodine: ``withdrawal`` against the reference rhTSH state).
+    (:func:`state_factors`; radioiodine: ``withdrawal`` against the reference rhTSH state). ``nuclide`` replaces
+    the data file's radionuclide (physical decay only): the same carrier with another label, e.g. the imaging
+    analogue 89Zr-girentuximab of [177Lu]Lu-girentuximab (both labels residualising; assumption that the
+    biological kinetics do not depend on the label).
     """
     parameters = agent_parameters(agent)
     factors_of_state = state_factors(parameters, state)
-    covariates = covariates or Covariates.reference(sex)
+    covariates = subject_covariates(parameters, covariates, sex)
+    sex = subject(parameters, sex)
     anatomy = reference_anatomy(sex)
     patients = covariates.patients
     lesions = lesion_names(covariates.lesion_masses_g.shape[1])
@@ -336,5 +371,5 @@ def biokinetic_model(agent: str, covariates: Covariates | None = None, sex: str 
             else:
                 items.append(SaturableUptake("blood", organ, float(entry["value"]) * masses[entry.get("mass", organ)]))
         uptakes = tuple(items)
-    return CompartmentModel(names, rates, Nuclide(parameters["nuclide"]).decay_constant_per_day,
+    return CompartmentModel(names, rates, Nuclide(nuclide or parameters["nuclide"]).decay_constant_per_day,
                             excretion=tuple(parameters["excretion"]), saturable=uptakes, ligand_nmol_per_MBq=ligand)

@@ -29,12 +29,13 @@ from pydantic import Field, model_validator
 
 from .. import seeds
 from ..data import load_yaml
-from ..dosimetry.absorbed_dose import check_rbe
+from ..dosimetry.absorbed_dose import MGY_PER_GY, check_rbe
 from ..dosimetry.dose_rate import DoseRateModes, dose_rate_modes, exponential_sum_integral
 from ..dosimetry.phantom import CrossDose
+from ..dosimetry.sphere import organ_self_s_value
 from ..errors import InputError
 from ..kinetics.biokinetics import (Covariates, agent_parameters, biokinetic_model, body_masses_g, organ_masses_g,
-                                    reference_anatomy)
+                                    reference_anatomy, subject, subject_covariates)
 from ..kinetics.occupancy import occupancy as occupancy_fraction_of
 from ..kinetics.regimen import Regimen
 from ..kinetics.schema import PatientSpec, Schema, whole
@@ -271,18 +272,21 @@ class RegimenDose:
 
 def target_masses(agent: str, covariates: Covariates, compartments: tuple[str, ...], sex: str = "male"
                   ) -> dict[str, np.ndarray]:
-    """Masses (g) of the targets of ``agent``: organs with a compartment, bone targets, lesions.
+    """Masses (g) of the targets of ``agent``: organs with a compartment, bone targets, derived regions (data file
+    ``derived_regions``: blood-based red marrow, total body), lesions.
 
     Organ and bone-target masses scale with BSA (:func:`organ_masses_g`; children from the ICRP 89 paediatric
     reference individuals); bone targets use the masses that go with their absorbed fractions (ICRP 30), organs
-    the ICRP 89 masses. Derived regions (data file ``derived_regions``: blood-based red marrow, total body) are
+    the ICRP 89 masses (a mouse agent: the reference mouse's). Derived regions (data file ``derived_regions``: blood-based red marrow, total body) are
     targets even without a compartment, with the mass of the region their ``mass`` names (``total_body``: the
     patient's weight); ``region_masses_g`` gives fixed masses of regions not in the reference anatomy (a thyroid
     remnant).
     """
+    parameters = agent_parameters(agent)
+    covariates = subject_covariates(parameters, covariates, sex)
+    sex = subject(parameters, sex)
     organs = organ_masses_g(covariates, sex)
     ratio = covariates.bsa_m2 / reference_anatomy(sex)["body_surface_area_m2"]
-    parameters = agent_parameters(agent)
     bone = parameters.get("bone_dosimetry") or {}
     derived = parameters.get("derived_regions") or {}
     masses: dict[str, np.ndarray] = {}
@@ -350,7 +354,7 @@ def default_times(regimen: Regimen, weight_kg: np.ndarray, step_days: float = 1.
 def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: object = None, sex: str = "male",
                  rbe: float | None = None, risk_factors: Sequence[str] = (),
                  site_selective: bool = False, stop_days: object = None, targets: Sequence[str] | None = None,
-                 antibody: bool = True, cross_dose: bool = True) -> RegimenDose:
+                 antibody: bool = True, cross_dose: bool = True, nuclide: str | None = None) -> RegimenDose:
     """Activity(t), dose rate(t), cumulative and total absorbed dose, BED and limits of every organ and lesion,
     and antibody concentration and occupancy(t), for each patient of ``covariates`` under ``regimen``;
     ``site_selective``: lesions at sites the agent does not reach take up nothing (``biokinetic_model``).
@@ -365,14 +369,17 @@ def regimen_dose(regimen: Regimen, covariates: Covariates | None = None, times: 
     each target also takes the photon cross-dose of every other body compartment from the stylised reference
     phantom of ``sex``, scaled to each patient's weight (:mod:`~rptici.dosimetry.phantom`); False: self-dose only
     (organ and sphere models), for comparison and for the trial engine, whose toxicity was calibrated on it.
+    ``nuclide`` replaces the agent's radionuclide (decay and emissions;
+    :func:`~rptici.kinetics.biokinetics.biokinetic_model`).
     """
     if regimen.rpt is None:
         raise InputError("regimen.rpt", None, "a radiopharmaceutical schedule")
-    covariates = covariates or Covariates.reference(sex)
     agent = regimen.rpt.radiopharmaceutical.name
     parameters = agent_parameters(agent)
-    nuclide = Nuclide(parameters["nuclide"])
-    model = biokinetic_model(agent, covariates, sex, site_selective=site_selective, state=regimen.rpt.state)
+    covariates = subject_covariates(parameters, covariates, sex)
+    nuclide = Nuclide(nuclide or parameters["nuclide"])
+    model = biokinetic_model(agent, covariates, sex, site_selective=site_selective, state=regimen.rpt.state,
+                             nuclide=nuclide.name)
     times = default_times(regimen, covariates.weight_kg) if times is None else np.atleast_1d(np.asarray(times, float))
     if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times < 0):
         raise InputError("times", times, "finite times >= 0 (d)")
@@ -477,3 +484,38 @@ def scenario_dose(scenario: DoseScenario, times: object = None, rbe: float | Non
     self-dose only."""
     return regimen_dose(scenario.regimen, scenario.covariates, times, scenario.sex, rbe, scenario.patient.risk_factors,
                         cross_dose=cross_dose)
+#: The total-body absorbed dose the Bexxar label prescribes (0.65 Gy with platelets 100,000-149,000/uL).
+TOTAL_BODY_DOSE_GY = 0.75
+
+
+def activity_for_total_body_dose(agent: str, total_body_dose_Gy: float = TOTAL_BODY_DOSE_GY,
+                                 covariates: Covariates | None = None, sex: str = "male",
+                                 residence_time_h: object = None) -> np.ndarray:
+    """Activity (MBq, one per patient) that gives ``total_body_dose_Gy`` to the total body: the patient-specific
+    dosing of [131I]I-tositumomab (Bexxar label; Wahl 2005 J Nucl Med 46 Suppl 1:128S): activity = prescribed
+    total-body dose / (S(total body ← total body) × total-body residence time). The residence time is the
+    patient's, measured from whole-body counts after the dosimetric dose (``residence_time_h``, one per patient),
+    else the model's (the agent's ``derived_regions.total_body``); S is the self-dose S-value of a uniform source
+    in the patient's total-body mass (the label's table of "activity hours" by mass; its "maximum effective mass"
+    for obese patients is not applied)."""
+    if not isinstance(total_body_dose_Gy, (int, float)) or isinstance(total_body_dose_Gy, bool) or \
+            not np.isfinite(total_body_dose_Gy) or total_body_dose_Gy <= 0:
+        raise InputError("total_body_dose_Gy", total_body_dose_Gy, "a positive absorbed dose in Gy (label: 0.75)")
+    parameters = agent_parameters(agent)
+    if "total_body" not in (parameters.get("derived_regions") or {}):
+        raise InputError("agent", agent, "an agent whose data file has derived_regions.total_body (e.g. "
+                                         "[131I]I-tositumomab)")
+    covariates = subject_covariates(parameters, covariates, sex)
+    model = biokinetic_model(agent, covariates, sex)
+    masses = target_masses(agent, covariates, model.compartments, sex)
+    if residence_time_h is None:
+        modes = dose_rate_modes(model, parameters["nuclide"], {"total_body": masses["total_body"]},
+                                parameters.get("bone_dosimetry"), derived_regions=parameters["derived_regions"])
+        return total_body_dose_Gy / modes.dose_per_activity()[:, 0]
+    residence = np.broadcast_to(np.asarray(residence_time_h, dtype=float), (covariates.patients,)) \
+        if np.ndim(residence_time_h) <= 1 and np.size(residence_time_h) in (1, covariates.patients) else None
+    if residence is None or np.any(~np.isfinite(residence)) or np.any(residence <= 0):
+        raise InputError("residence_time_h", residence_time_h,
+                         f"positive total-body residence times in h, one or one per patient ({covariates.patients})")
+    s_value = organ_self_s_value(parameters["nuclide"], masses["total_body"]).total  # mGy/(MBq h)
+    return total_body_dose_Gy * MGY_PER_GY / (np.asarray(s_value) * residence)

@@ -105,6 +105,9 @@ class SimulationScenario(Schema):
         if self.organs and (self.regimen is None or self.regimen.rpt is None):
             raise InputError("organs", list(self.organs),
                              "organs only with a regimen: that has a radiopharmaceutical (rpt:)")
+        if "red_marrow" in self.organs:  # the engine reports it as marrow_dose / marrow_bed, not among the organs
+            raise InputError("organs", list(self.organs), "organs other than red_marrow (its dose and BED are always "
+                                                          "reported, as marrow_dose and marrow_bed)")
         return self
 
     @property

@@ -54,17 +54,6 @@ def test_a_run_without_a_finished_chunk_is_an_error_not_an_empty_report(tmp_path
         assert result.exit_code == 2 and "at least one finished chunk" in result.output, command
 
 
-def _agent_without_biokinetics() -> str:
-    """A catalogue agent the engine cannot simulate yet (issue 20: [131I]NaI and others until their files land)."""
-    from rptici.data.catalogue import radiopharmaceuticals
-    from rptici.kinetics.biokinetics import known_agents
-
-    missing = sorted(set(radiopharmaceuticals()) - set(known_agents()))
-    if not missing:
-        pytest.skip("every catalogue agent has biokinetics now: no agent makes every patient fail")
-    return missing[0]
-
-
 def test_a_replay_of_a_record_that_cannot_run_refuses_with_the_reason():
     # a record whose agent has no biokinetic model yet (issue 20) says so up front (replayable: false, with the
     # reason) and a replay refuses before simulating anyone; tests/trials/test_replayable_smoke.py runs every record
@@ -78,15 +67,30 @@ def test_a_replay_of_a_record_that_cannot_run_refuses_with_the_reason():
     assert blocked[0].replay_reason.split(":")[0] in result.output
 
 
-def test_a_trial_in_which_every_patient_of_an_arm_fails_exits_non_zero_with_the_reason(tmp_path):
-    agent = _agent_without_biokinetics()
+def test_a_trial_in_which_every_patient_of_an_arm_fails_exits_non_zero_with_the_reason(tmp_path, monkeypatch):
+    # issue 20 item 4: an arm whose every patient fails must not exit 0 (once an agent without biokinetics did;
+    # since every catalogue agent has them, the engine is made to fail every patient here)
+    from rptici.simulation import engine
+
+    real = engine.simulate
+
+    def failing(regimen, patients, t_out, *args, **kwargs):
+        result = real(regimen, patients, t_out, *args, **kwargs)
+        result.status[:] = 3
+        for index in range(len(result.reasons)):
+            result.reasons[index] = "forced failure (test)"
+        return result
+
+    monkeypatch.setattr(engine, "simulate", failing)
     scenario = tmp_path / "blocked.yaml"
     scenario.write_text("kind: trial\nname: blocked\ndisease: dtc\narms:\n  - name: radioiodine\n    regimen:\n"
-                        f"      rpt: {{agent: \"{agent}\", activity: 5.55 GBq, cycles: 1}}\n"
+                        "      rpt: {agent: \"[131I]NaI\", activity: 5.55 GBq, cycles: 1}\n"
                         "patients: 4\nfollow_up: 6 months\nseed: 1\n")
-    result = CliRunner().invoke(app, ["trial", "run", str(scenario), "--out", str(tmp_path / "run")])
-    assert result.exit_code == 1
-    assert "every patient of arm(s) radioiodine failed" in result.output and agent in result.output
+    result = CliRunner().invoke(app, ["trial", "run", str(scenario), "--out", str(tmp_path / "run"),
+                                      "--executor", "serial"])
+    assert result.exit_code == 1, result.output
+    assert "every patient of arm(s) radioiodine failed" in result.output and "forced failure" in result.output
+
 
 def test_a_truncated_chunk_file_is_missing_and_a_rerun_restores_it(two_chunk_run):
     """Issue 19, items 11 and 12: a truncated Parquet file (a copy or a disk that gave out) was a traceback

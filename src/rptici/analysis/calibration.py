@@ -17,11 +17,13 @@ untreated control arms are medians and landmarks only (their ORR and PSA50 come 
 that rptici does not model). Arms that cannot be simulated (agent without lesion kinetics) are reported and
 left out.
 
-Parameters θ (searched in log space, bounded; :data:`PARAMETERS`): tumour radiosensitivity scale, immune
-infiltration scale, immune kill rate, PD-L1 suppression strength (what checkpoint blockade relieves: the ICI potency), the
-fraction of the dose rate that target-low cells receive and the odds scale of their share (intra-lesion uptake
-heterogeneity), the priming rate (the immune response triggered by RPT itself), the doomed-cell lifetime per doubling
-time (mitotic death), the burden term of the death hazard, and the tumour doubling times of mCRPC and GEP-NET. Optimiser: bounded
+Parameters θ (searched in log space, bounded; :data:`PARAMETERS`): tumour radiosensitivity scale and its
+between-patient spread, immune infiltration scale with disease factors, immune kill rate, PD-L1 suppression strength
+(what checkpoint blockade relieves: the ICI potency), the fraction of the dose rate that target-low cells receive and
+the odds scale of their share (intra-lesion uptake heterogeneity), the priming rate, the doomed-cell lifetime per
+doubling time (mitotic death), the death hazard's terms, the tumour doubling times of mCRPC and GEP-NET and the occult
+disease. :data:`FIXED` holds what the evidence fixes instead (the RPT-triggered priming strength: weak, since RPT
+alone gives no out-of-field responses in patients). Optimiser: bounded
 Nelder–Mead (scipy) or CMA-ES (``cma``) from the starting values, at most ``max_evaluations`` evaluations. The
 starting values are a warm start: the values of the packaged default calibration (new parameters at neutral
 values), so that a re-run continues the search rather than restarting it in twenty dimensions.
@@ -50,66 +52,66 @@ from .replay import compare, replay_arms, replay_scenario
 
 #: name → (start, lower, upper, unit, what it does)
 PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
-    "alpha_scale": (0.2, 0.03, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); the "
+    "alpha_scale": (0.06594, 0.03, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); the "
                                        "lower bound allows the effective alpha of RPT to lie well below the "
                                        "external-beam value (0.35/Gy, Webb and Nahum 1993): Lu-PSMA-617 whole-body "
                                        "tumour doses of about 10 Gy per cycle rarely give PSA50 (1 of 11; Violet et al. "
                                        "2019 J Nucl Med 60:517), which external-beam alpha would not allow"),
-    "alpha_spread": (3.0, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
+    "alpha_spread": (6.181, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
                                         "median (rptici.trials.run.spread_alpha): the dose explains only part of "
                                         "the response between patients (Violet et al. 2019: r = -0.57); fitted to "
                                         "the VISION PSA waterfall"),
-    "infiltration_scale": (4.435, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
-    "immunity.pdl1_suppression": (2.376, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
+    "infiltration_scale": (3.819, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
+    "immunity.pdl1_suppression": (2.128, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
-    "immunity.kill_rate": (0.2064, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.2, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
+    "immunity.kill_rate": (0.165, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
+    "immunity.low_uptake_dose_fraction": (0.7161, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
                                                               "(PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (1.0, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
+    "immunity.low_uptake_odds_scale": (2.935, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
                                                            "share (the population files' beta distributions)"),
-    "immunity.priming_rate": (8.812, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
+    "immunity.priming_rate": (19.98, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
-    "immunity.doomed_lifetime_doublings": (0.09707, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
+    "immunity.doomed_lifetime_doublings": (0.06409, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
                                                          "(mitotic death: lethally damaged cells die at mitosis, so "
                                                          "slow tumours keep them for months)"),
-    "death_hazard_scale": (1.091, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
-    "doubling_time_days.mcrpc": (47.16, 30.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound an "
+    "death_hazard_scale": (0.2863, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
+    "doubling_time_days.mcrpc": (30.56, 30.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound an "
                                                       "assumption: faster, untreated lesions grow 20 % in diameter "
                                                       "within four weeks and the control arms' rPFS is then all "
                                                       "growth at the first scan, where the trials saw mostly new "
                                                       "lesions (Gafita et al. 2022)"),
-    "doubling_time_days.gep_net": (75.26, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
-    "death_hazard_scale.gep_net": (0.3106, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
+    "doubling_time_days.gep_net": (69.91, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
+    "death_hazard_scale.gep_net": (0.06892, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
                                                       "(disease-specific: NET liver disease of 60 mL is lived with "
                                                       "for years, NETTER-1 control median OS 36 months)"),
-    "death_hazard_exponent": (0.4758, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
+    "death_hazard_exponent": (1.293, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
                                               "shrinking tumour lowers the hazard less than in proportion"),
-    "disease_hazard.mcrpc": (0.0004929, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone and "
+    "disease_hazard.mcrpc": (0.001178, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone and "
                                                     "marrow disease, cachexia: why responders still die, Claret et al. "
                                                     "2009 J Clin Oncol 27:4103)"),
-    "disease_hazard.gep_net": (6.747e-05, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
-    "infiltration_scale.mcrpc": (0.7531, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
+    "disease_hazard.gep_net": (0.0005144, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
+    "infiltration_scale.mcrpc": (1.168, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
                                                     "one infiltration scale cannot serve melanoma and prostate)"),
-    "alpha_scale.gep_net": (0.9913, 0.1, 3.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
+    "alpha_scale.gep_net": (1.049, 0.1, 3.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
                                              "(well-differentiated, slowly cycling cells; one alpha scale cannot "
                                              "serve prostate adenocarcinoma and NET: NETTER-1 ORR 18 % at lesion "
                                              "doses above those of VISION)"),
-    "infiltration_scale.gep_net": (0.5923, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
+    "infiltration_scale.gep_net": (0.915, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
                                                      "(pembrolizumab ORR 3.7 %, KEYNOTE-158)"),
-    "infiltration_scale.sclc": (1.0, 0.05, 3.0, "1", "disease factor of the immune infiltration for relapsed SCLC "
+    "infiltration_scale.sclc": (1.022, 0.05, 3.0, "1", "disease factor of the immune infiltration for relapsed SCLC "
                                                "(nivolumab ORR 11.9 %, CheckMate 032; SCLC is mostly non-inflamed, "
                                                "Gay et al. 2021 Cancer Cell 39:346)"),
-    "infiltration_scale.merkel": (1.0, 0.05, 3.0, "1", "disease factor of the immune infiltration for Merkel cell "
+    "infiltration_scale.merkel": (1.079, 0.05, 3.0, "1", "disease factor of the immune infiltration for Merkel cell "
                                                  "carcinoma (avelumab ORR 33 % in JAVELIN Merkel 200 part A, after "
                                                  "chemotherapy; one factor cannot serve SCLC and Merkel)"),
-    "low_uptake_anticorrelation": (0.05, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
+    "low_uptake_anticorrelation": (0.01011, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
                                                         "target uptake (SUVmean) with its target-low share: low-SUV "
                                                         "patients carry more target-low cells (TheraP PSA50 91 % at "
                                                         "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),
-    "immunity.occult_fraction_min": (0.0005031, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
+    "immunity.occult_fraction_min": (0.09331, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
                                                         "(fraction of the detection volume): when new lesions appear"),
-    "immunity.occult_dose_fraction": (0.1852, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
+    "immunity.occult_dose_fraction": (0.2205, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
                                                         "occult micrometastases receive"),
 }
 #: Fixed (not fitted) values carried in the calibration file: name → (value, unit, source).

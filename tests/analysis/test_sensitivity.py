@@ -54,12 +54,14 @@ def test_window_is_clipped_to_the_bounds():
     """ln(centre) ± 1 inside the bounds; at a bound the window is one-sided; window 0 is the whole box."""
     centre = {name: start for name, (start, *_rest) in PARAMETERS.items()}
     centre["death_hazard_exponent"] = 2.0  # its upper bound
+    centre["alpha_scale"] = 1.5  # 1.5 × e > its upper bound 2
     bounds = window_bounds(centre, ["alpha_scale", "death_hazard_exponent", "immunity.pdl1_suppression"], 1.0)
     assert bounds["death_hazard_exponent"] == pytest.approx((math.log(2.0) - 1.0, math.log(2.0)))
     assert bounds["alpha_scale"][1] == pytest.approx(math.log(2.0))  # start × e > 2: clipped
     suppression = math.log(centre["immunity.pdl1_suppression"])  # well inside [0.5, 50]
     assert bounds["immunity.pdl1_suppression"] == pytest.approx((suppression - 1, suppression + 1))
-    assert window_bounds(centre, ["alpha_scale"], 0)["alpha_scale"] == pytest.approx((math.log(0.2), math.log(2.0)))
+    _, lower, upper, _, _ = PARAMETERS["alpha_scale"]
+    assert window_bounds(centre, ["alpha_scale"], 0)["alpha_scale"] == pytest.approx((math.log(lower), math.log(upper)))
     with pytest.raises(InputError, match="window"):
         window_bounds(centre, ["alpha_scale"], -1)
 

@@ -52,66 +52,70 @@ from .replay import compare, replay_arms, replay_scenario
 
 #: name → (start, lower, upper, unit, what it does)
 PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
-    "alpha_scale": (0.06594, 0.03, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); the "
+    "alpha_scale": (0.06961, 0.03, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); the "
                                        "lower bound allows the effective alpha of RPT to lie well below the "
                                        "external-beam value (0.35/Gy, Webb and Nahum 1993): Lu-PSMA-617 whole-body "
                                        "tumour doses of about 10 Gy per cycle rarely give PSA50 (1 of 11; Violet et al. "
                                        "2019 J Nucl Med 60:517), which external-beam alpha would not allow"),
-    "alpha_spread": (6.181, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
+    "alpha_spread": (6.548, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
                                         "median (rptici.trials.run.spread_alpha): the dose explains only part of "
                                         "the response between patients (Violet et al. 2019: r = -0.57); fitted to "
                                         "the VISION PSA waterfall"),
-    "infiltration_scale": (3.819, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
-    "immunity.pdl1_suppression": (2.128, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
+    "infiltration_scale": (3.844, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
+    "immunity.pdl1_suppression": (2.955, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
-    "immunity.kill_rate": (0.165, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.7161, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
+    "immunity.kill_rate": (0.1332, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
+    "immunity.low_uptake_dose_fraction": (0.6832, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
                                                               "(PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (2.935, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
+    "immunity.low_uptake_odds_scale": (2.854, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
                                                            "share (the population files' beta distributions)"),
-    "immunity.priming_rate": (19.98, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
+    "immunity.priming_rate": (19.85, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
-    "immunity.doomed_lifetime_doublings": (0.06409, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
+    "immunity.doomed_lifetime_doublings": (0.05664, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
                                                          "(mitotic death: lethally damaged cells die at mitosis, so "
                                                          "slow tumours keep them for months)"),
-    "death_hazard_scale": (0.2863, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
-    "doubling_time_days.mcrpc": (30.56, 30.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound an "
-                                                      "assumption: faster, untreated lesions grow 20 % in diameter "
-                                                      "within four weeks and the control arms' rPFS is then all "
-                                                      "growth at the first scan, where the trials saw mostly new "
-                                                      "lesions (Gafita et al. 2022)"),
-    "doubling_time_days.gep_net": (69.91, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
-    "death_hazard_scale.gep_net": (0.06892, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
+    "death_hazard_scale": (0.563, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
+    "doubling_time_days.mcrpc": (48.11, 45.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound from "
+                                                      "the progression pattern: a lesion's diameter grows by "
+                                                      "2^(t/3T), so an untreated lesion stays below RECIST's +20 % "
+                                                      "at the first 8-week scan only if T >= 71 d, or T >= 43 d under "
+                                                      "the control arm's standard of care (growth x 0.6, "
+                                                      "data/standard_of_care.yaml); the trials saw progression at 12 "
+                                                      "weeks mostly by new lesions, 13 % by size alone (Gafita et "
+                                                      "al. 2022). The 30-day bound let the fit put every VISION "
+                                                      "control patient's progression at the first scan"),
+    "doubling_time_days.gep_net": (86.62, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
+    "death_hazard_scale.gep_net": (0.0558, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
                                                       "(disease-specific: NET liver disease of 60 mL is lived with "
                                                       "for years, NETTER-1 control median OS 36 months)"),
-    "death_hazard_exponent": (1.293, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
+    "death_hazard_exponent": (1.696, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
                                               "shrinking tumour lowers the hazard less than in proportion"),
-    "disease_hazard.mcrpc": (0.001178, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone and "
+    "disease_hazard.mcrpc": (0.001157, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone and "
                                                     "marrow disease, cachexia: why responders still die, Claret et al. "
                                                     "2009 J Clin Oncol 27:4103)"),
-    "disease_hazard.gep_net": (0.0005144, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
-    "infiltration_scale.mcrpc": (1.168, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
+    "disease_hazard.gep_net": (0.0003774, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
+    "infiltration_scale.mcrpc": (0.8886, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
                                                     "one infiltration scale cannot serve melanoma and prostate)"),
-    "alpha_scale.gep_net": (1.049, 0.1, 3.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
+    "alpha_scale.gep_net": (1.216, 0.1, 3.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
                                              "(well-differentiated, slowly cycling cells; one alpha scale cannot "
                                              "serve prostate adenocarcinoma and NET: NETTER-1 ORR 18 % at lesion "
                                              "doses above those of VISION)"),
-    "infiltration_scale.gep_net": (0.915, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
+    "infiltration_scale.gep_net": (0.8217, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
                                                      "(pembrolizumab ORR 3.7 %, KEYNOTE-158)"),
-    "infiltration_scale.sclc": (1.022, 0.05, 3.0, "1", "disease factor of the immune infiltration for relapsed SCLC "
+    "infiltration_scale.sclc": (1.082, 0.05, 3.0, "1", "disease factor of the immune infiltration for relapsed SCLC "
                                                "(nivolumab ORR 11.9 %, CheckMate 032; SCLC is mostly non-inflamed, "
                                                "Gay et al. 2021 Cancer Cell 39:346)"),
-    "infiltration_scale.merkel": (1.079, 0.05, 3.0, "1", "disease factor of the immune infiltration for Merkel cell "
+    "infiltration_scale.merkel": (0.8361, 0.05, 3.0, "1", "disease factor of the immune infiltration for Merkel cell "
                                                  "carcinoma (avelumab ORR 33 % in JAVELIN Merkel 200 part A, after "
                                                  "chemotherapy; one factor cannot serve SCLC and Merkel)"),
-    "low_uptake_anticorrelation": (0.01011, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
+    "low_uptake_anticorrelation": (0.01001, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
                                                         "target uptake (SUVmean) with its target-low share: low-SUV "
                                                         "patients carry more target-low cells (TheraP PSA50 91 % at "
                                                         "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),
-    "immunity.occult_fraction_min": (0.09331, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
+    "immunity.occult_fraction_min": (0.06091, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
                                                         "(fraction of the detection volume): when new lesions appear"),
-    "immunity.occult_dose_fraction": (0.2205, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
+    "immunity.occult_dose_fraction": (0.2207, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
                                                         "occult micrometastases receive"),
 }
 #: Fixed (not fitted) values carried in the calibration file: name → (value, unit, source).

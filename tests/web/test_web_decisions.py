@@ -5,9 +5,6 @@ and see the timeline change. Also the HTML report's timeline of a chosen point."
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +12,7 @@ import pytest
 pytest.importorskip("fastapi")
 
 from rptici.decisions.optimize import optimize  # noqa: E402
+from serving import serving  # noqa: E402
 from rptici.web import create_app  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -102,28 +100,11 @@ def test_report_shows_the_chosen_point_and_refuses_another(decisions_root, tmp_p
         write_optimize_report(result, tmp_path / "r.html", chosen=last + 1)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(decisions_root, tmp_path_factory):
-    uvicorn = pytest.importorskip("uvicorn")
-    port = free_port()
     app = create_app(tmp_path_factory.mktemp("runs-browser"), decisions_root=decisions_root)
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the dashboard server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

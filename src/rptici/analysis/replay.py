@@ -45,7 +45,11 @@ from .status import model_status
 UNTREATED_WORDS = ("placebo", "standard of care", "best supportive", "octreotide")
 COMBINATION_ARM = "RPT + ICI"
 RPT_ALONE_ARM = "RPT alone"
-#: Record disease text → population (first match wins; SCLC before lung NET).
+#: Eligibility read from a record's disease text: "no visceral metastases" (ALSYMPCA) excludes these sites.
+NO_VISCERAL = r"no visceral"
+VISCERAL_SITES = ("liver", "lung")
+
+
 @dataclass(frozen=True)
 class ReplayArm:
     name: str
@@ -113,6 +117,7 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
         "patients": int(patients), "follow_up": f"{follow_up_months} months", "assessments": "q8w x3 then q12w",
         "psa_assessments": "q3w", "seed": int(seed), "chunk_size": 1000, "calibration": calibration,
         **({"baseline_weighting": baseline_trial(record)} if weight_baseline else {}),
+        **({"excluded_sites": list(VISCERAL_SITES)} if re.search(NO_VISCERAL, record.disease or "", re.I) else {}),
     }
     return load_trial_scenario(document)
 

@@ -50,9 +50,10 @@ def to_days(months: ArrayLike) -> NDArray[np.float64]:
 # ----------------------------------------------------------------------------------------------- validation
 
 
-def _assessment_arrays(times: ArrayLike, values: ArrayLike, field: str, unit: str
+def _assessment_arrays(times: ArrayLike, values: ArrayLike, field: str, unit: str, absent_allowed: bool = False
                        ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Check ``values`` [P, T] (column 0 baseline, > 0; later NaN allowed, else >= 0) and ``times`` [T] or [P, T]."""
+    """Check ``values`` [P, T] (column 0 baseline, > 0; later NaN allowed, else >= 0) and ``times`` [T] or [P, T].
+    ``absent_allowed``: a patient's row may be all NaN (nothing measured: no target lesion)."""
     values = np.asarray(values, dtype=float)
     if values.ndim == 1:
         values = values[None, :]
@@ -62,7 +63,8 @@ def _assessment_arrays(times: ArrayLike, values: ArrayLike, field: str, unit: st
     time_array = _times_like(times, values.shape, field)
     if np.any(np.isinf(values)) or np.any(values[~np.isnan(values)] < 0):
         raise InputError(field, "negative or infinite value", f"non-negative {unit} (NaN for a missing assessment)")
-    if np.any(~(values[:, 0] > 0)):
+    absent = np.isnan(values).all(axis=1) if absent_allowed else np.zeros(values.shape[0], dtype=bool)
+    if np.any(~(values[:, 0] > 0) & ~absent):
         raise InputError(field + "[:, 0]", values[:, 0][~(values[:, 0] > 0)][:5], f"a positive baseline in {unit}")
     return time_array, values
 
@@ -152,9 +154,11 @@ def recist(times: ArrayLike, sum_diameters: ArrayLike, new_lesion_times: ArrayLi
     Best overall response is the best before the first PD. With ``confirm``, a CR needs a CR and a PR a PR or CR
     at least 28 days later (before PD); an unconfirmed response counts as SD. SD (or better) must be met at
     least ``minimum_stable_duration`` days after baseline (42 by default), otherwise the best response is PD
-    if progression followed, else NE. Non-target lesions are not modelled.
+    if progression followed, else NE. A patient without target lesions (NaN baseline sum) is not evaluable for
+    response and progresses by a new lesion alone (RECIST 1.1 non-target disease); non-target lesions are not
+    otherwise modelled.
     """
-    time_array, sums = _assessment_arrays(times, sum_diameters, "sum_diameters", "mm")
+    time_array, sums = _assessment_arrays(times, sum_diameters, "sum_diameters", "mm", absent_allowed=True)
     patients = sums.shape[0]
     complete_threshold = _per_patient(complete_response_threshold, patients, "complete_response_threshold",
                                       float(_value("recist", "complete_response_sum")))
@@ -181,7 +185,8 @@ def recist(times: ArrayLike, sum_diameters: ArrayLike, new_lesion_times: ArrayLi
 
     grows = measured & (after - nadir >= increase * nadir - slack) & (after - nadir >= absolute - slack)
     new_seen = after_times >= new_lesion[:, None]
-    progressive = grows | (new_seen & measured)
+    non_target_only = np.isnan(baseline)  # no target lesion: assessed by new lesions alone
+    progressive = grows | (new_seen & (measured | non_target_only))
     complete = measured & (after <= complete_threshold[:, None] + slack)
     partial = measured & (change <= -decrease + _RELATIVE_TOLERANCE)
 

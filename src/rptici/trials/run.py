@@ -104,10 +104,29 @@ def sampled_population(scenario: TrialScenario, patients: int, seed: int, calibr
     entropy-balancing weights to the trial's reported baseline (:mod:`rptici.population.weighting`)."""
     options = {"lesion_uptake_spread": calibration.lesion_uptake_spread(),
                "low_uptake_correlation": calibration.low_uptake_correlation()}
-    if scenario.baseline_weighting is None:
+    if scenario.baseline_weighting is None and not scenario.excluded_sites:
         return sample_population(scenario.disease, patients, seed, scenario.population_method, **options), None
     pool = sample_population(scenario.disease, POOL_FACTOR * patients, seed, scenario.population_method, **options)
+    if scenario.excluded_sites:
+        pool = eligible_patients(pool, scenario.excluded_sites,
+                                 None if scenario.baseline_weighting else patients)
+    if scenario.baseline_weighting is None:
+        return pool, None
     return weighted_cohort(pool, patients, scenario.baseline_weighting, seed)
+
+
+def eligible_patients(pool: Population, excluded_sites: tuple[str, ...], patients: int | None) -> Population:
+    """The patients of ``pool`` without a lesion at ``excluded_sites`` (a trial's eligibility, e.g. ALSYMPCA: no
+    visceral metastases), the first ``patients`` of them renumbered 0..n−1 (all of them when None); InputError
+    when the pool holds too few."""
+    eligible = np.flatnonzero(~np.isin(np.asarray(pool.lesion_sites, dtype=object), excluded_sites).any(axis=1))
+    needed = eligible.size if patients is None else patients
+    if eligible.size < max(needed, 1):
+        raise InputError("excluded_sites", list(excluded_sites),
+                         f"sites that leave at least {needed} of {len(pool)} sampled patients eligible "
+                         f"({eligible.size} are)")
+    cohort = pool.subset(eligible[:needed])
+    return dataclasses.replace(cohort, patient_id=np.arange(needed))
 
 
 def calibrated_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration) -> Population:
@@ -305,11 +324,16 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     stops = _maximum_duration_stops(rules, regimen, count) if rules.active else None
     simulated = _simulate_isolating(simulate_function, regimen, population, grid, doubling, overrides or None,
                                     occult_fraction, stops)
+    has_psa = load_disease(scenario.disease).has_psa and population.has_psa
+
+    def sums_of(diameter: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        return target_sums(diameter, np.asarray(population.lesion_sites, dtype=object)[rows], not has_psa)
+
     if rules.active:
         simulated, stops = _as_given(simulated, stops, rules, regimen, grid, imaging, uniforms[:, 6],
                                      lambda rows, part: _simulate_isolating(
                                          simulate_function, regimen, population.subset(rows), grid, doubling,
-                                         overrides or None, occult_fraction[rows], part))
+                                         overrides or None, occult_fraction[rows], part), sums_of)
     outputs_all, status, reasons, organ = simulated
     if not np.any(status == 0) and all(reason.startswith(WHOLE_ARM) for reason in reasons):
         return pd.DataFrame(), pd.DataFrame(), _failed_frame(ids, arm.name, reasons)
@@ -334,9 +358,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
 
     times = grid[imaging]
     observed = times[None, :] <= end[:, None]
-    sums = np.where(observed, outputs["diameter_sum"][:, imaging], np.nan)
+    sums = np.where(observed, sums_of(outputs["diameter"][:, imaging], index), np.nan)
     psa = None
-    has_psa = load_disease(scenario.disease).has_psa and population.has_psa
     # new lesions from the occult burden: bone ones by the PCWG3 bone-scan rule where the disease has PSA (prostate)
     bone_share = occult["occult_bone_share"] if has_psa else 0.0
     counts = new_lesions(np.where(observed, occult_volume[:, imaging], np.nan), occult["occult_detection_volume"],
@@ -347,7 +370,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
         psa_times = grid[psa_index]
         psa_values = np.where(psa_times[None, :] <= end[:, None], outputs["psa"][:, psa_index], np.nan)
         psa = pcwg3_psa(psa_times, np.maximum(psa_values, 0.0))
-    measurable = np.asarray(population.measurable_disease, dtype=bool)[index]
+    measurable = np.asarray(population.measurable_disease, dtype=bool)[index] & np.isfinite(sums[:, 0])
     record = PatientRecord(recist(times, sums, new_lesion_times=new_lesion_time, confirm=scenario.confirm_response),
                            death, censor, psa, bone_progression=bone,
                            size_progression=recist(times, sums, confirm=scenario.confirm_response).progression_time,
@@ -445,6 +468,20 @@ def _maximum_duration_stops(rules, regimen, count: int) -> tuple[np.ndarray, np.
     return np.full(count, np.inf), ici_stop
 
 
+def target_sums(diameter: np.ndarray, sites: np.ndarray, bone_is_target: bool) -> np.ndarray:
+    """RECIST 1.1 sum of target-lesion diameters [P, T] in mm from the lesions' diameters [P, T, L].
+
+    Every modelled lesion is a target lesion, except that in prostate cancer bone lesions are not
+    (``bone_is_target`` False): PCWG3 assesses bone disease by the bone scan (2 + 2 new lesions), and RECIST only
+    the soft tissue (Scher et al. 2016 J Clin Oncol 34:1402). A patient with no target lesion gets NaN: assessed
+    by new lesions only (RECIST 1.1 non-target disease; Eisenhauer et al. 2009)."""
+    lesions = diameter.shape[2]
+    target = np.asarray(sites, dtype=object)[:, :lesions] != ("bone" if not bone_is_target else None)
+    present = np.isfinite(diameter) & target[:, None, :]
+    sums = np.where(present, diameter, 0.0).sum(axis=2)
+    return np.where(present.any(axis=2), sums, np.nan)
+
+
 def progression_stop_days(times: np.ndarray, sums: np.ndarray, confirmation_days: float | None) -> np.ndarray:
     """Day treatment stops at RECIST 1.1 progression: the first PD scan, or with a confirmation interval the first
     later scan at least that long after it that still shows PD (iRECIST-style confirmation, Seymour et al. 2017
@@ -461,18 +498,19 @@ def progression_stop_days(times: np.ndarray, sums: np.ndarray, confirmation_days
 
 
 def _as_given(simulated, stops, rules, regimen, grid: np.ndarray, imaging: np.ndarray, event_uniforms: np.ndarray,
-              simulate_part: Callable):
+              simulate_part: Callable, sums_of: Callable[[np.ndarray], np.ndarray]):
     """Treatment as given in trials (issue 13 item 5), two passes: the first pass (every patient dosed up to the
     maximum duration) gives each patient's stop day — confirmed progression stops RPT and ICI, the onset of a
     grade ≥ 3 irAE stops the ICI; the patients with administrations after their stop day are simulated again
     without them. Exact, because a trajectory up to a day depends only on the doses given before it: the second
     pass equals the first up to the stop day, so the progression or irAE that set it is unchanged.
-    ``simulate_part(rows, (rpt_stop, ici_stop))`` simulates the arm's patients at positions ``rows`` again."""
+    ``simulate_part(rows, (rpt_stop, ici_stop))`` simulates the arm's patients at positions ``rows`` again;
+    ``sums_of(diameter)`` is the RECIST target sum (:func:`target_sums`) of the lesions' diameters."""
     outputs, status, reasons, organ = simulated
     rpt_stop, ici_stop = (stops[0].copy(), stops[1].copy())
     failed = status != 0
     if "progression" in rules.stop_at:
-        progression = progression_stop_days(grid[imaging], outputs["diameter_sum"][:, imaging].astype(float),
+        progression = progression_stop_days(grid[imaging], sums_of(outputs["diameter"][:, imaging]),
                                             rules.confirmation_days)
         progression[failed] = np.inf
         rpt_stop, ici_stop = np.minimum(rpt_stop, progression), np.minimum(ici_stop, progression)

@@ -19,6 +19,8 @@ A scenario file (YAML) or mapping::
     calibration: default                # packaged data/calibration/<name>.yaml, a file path, or null (none)
     baseline_weighting: VISION          # optional: resample the patients to a trial's reported baseline
                                         # (data/baseline_targets.yaml; rptici.population.weighting)
+    excluded_sites: [liver, lung]       # eligibility: no patient with a lesion at these sites (ALSYMPCA: no
+                                        # visceral metastases)
     treatment: {stop_at: [progression, toxicity], progression_confirmation: 4 weeks, ici_max_duration: 2 years,
                 immune_exposure: follow_up}   # treatment as given in trials (default: the whole regimen for all)
 
@@ -202,6 +204,7 @@ class TrialScenario(Schema):
     chunk_size: whole(1) = 1000  # type: ignore[valid-type]
     population_method: str = "lhs"
     baseline_weighting: str | None = None
+    excluded_sites: tuple[str, ...] = ()
     overrides: dict[str, float] = {}
     calibration: str | None = DEFAULT_CALIBRATION
     treatment: TreatmentRules = TreatmentRules()
@@ -224,6 +227,16 @@ class TrialScenario(Schema):
                 raise InputError("baseline_weighting", self.baseline_weighting,
                                  f"a trial of disease {self.disease} (its targets describe {disease})")
         return self
+
+    @field_validator("excluded_sites")
+    @classmethod
+    def _known_sites(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from ..kinetics.biokinetics import LESION_SITES
+
+        unknown = sorted(set(value) - set(LESION_SITES))
+        if unknown:
+            raise ValueError(f"lesion sites among {', '.join(LESION_SITES)} (unknown: {', '.join(unknown)})")
+        return value
 
     @field_validator("dropout_per_year")
     @classmethod

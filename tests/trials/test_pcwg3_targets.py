@@ -1,0 +1,70 @@
+"""PCWG3 target lesions and trial eligibility (issue 14: the progression structure of mCRPC).
+
+Prostate cancer's bone lesions are assessed by the bone scan, not by RECIST (Scher et al. 2016 J Clin Oncol
+34:1402); a patient without target lesions progresses by a new lesion alone (RECIST 1.1, Eisenhauer et al. 2009
+Eur J Cancer 45:228); ALSYMPCA enrolled no patient with visceral metastases (Parker et al. 2013 N Engl J Med
+369:213)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rptici.analysis.replay import replay_scenario
+from rptici.errors import InputError
+from rptici.trials.endpoints import recist
+from rptici.trials.run import eligible_patients, sampled_population, target_sums
+from rptici.trials.scenario import load_calibration
+
+TIMES = np.array([0.0, 56.0, 112.0])
+
+
+def test_bone_lesions_are_not_target_lesions_in_prostate_cancer():
+    # one patient, two lesions over three scans: a growing bone lesion (+50 %) and a stable 20 mm node
+    diameter = np.array([[[20.0, 20.0], [30.0, 20.0], [40.0, 20.0]]])
+    sites = np.array([["bone", "node"]], dtype=object)
+    assert target_sums(diameter, sites, bone_is_target=False)[0].tolist() == [20.0, 20.0, 20.0]
+    assert target_sums(diameter, sites, bone_is_target=True)[0].tolist() == [40.0, 50.0, 60.0]
+    # the same growth seen by RECIST: progression (+25 % and +10 mm at day 56) only when bone is a target
+    assert recist(TIMES, target_sums(diameter, sites, True)).progression_time[0] == 56.0
+    assert np.isinf(recist(TIMES, target_sums(diameter, sites, False)).progression_time[0])
+
+
+def test_a_patient_with_bone_lesions_only_has_no_target_and_progresses_by_a_new_lesion():
+    diameter = np.array([[[20.0, np.nan], [40.0, np.nan], [60.0, np.nan]]])
+    sums = target_sums(diameter, np.array([["bone", ""]], dtype=object), bone_is_target=False)
+    assert np.isnan(sums).all()
+    alone = recist(TIMES, sums)
+    assert np.isinf(alone.progression_time[0]) and alone.best_response_labels[0] == "NE"
+    # a new soft-tissue lesion first present before the day-112 scan: progression dated at that scan
+    assert recist(TIMES, sums, new_lesion_times=np.array([100.0])).progression_time[0] == 112.0
+    with pytest.raises(InputError, match="sum_diameters"):  # a missing baseline with later values stays an error
+        recist(TIMES, np.array([[np.nan, 20.0, 20.0]]))
+
+
+def test_alsympca_replay_enrols_no_patient_with_visceral_metastases():
+    scenario = replay_scenario("ALSYMPCA", 200, seed=3)
+    assert set(scenario.excluded_sites) == {"liver", "lung"}
+    population, _ = sampled_population(scenario, 200, 3, load_calibration("default"))
+    sites = np.asarray(population.lesion_sites, dtype=object)
+    assert len(population) == 200 and not np.isin(sites, ["liver", "lung"]).any()
+    assert np.array_equal(population.patient_id, np.arange(200))
+    # the mCRPC file puts 10 % of lesions in liver or lung: without the rule a 200-patient cohort has some
+    unrestricted = sampled_population(replay_scenario("VISION", 200, seed=3), 200, 3, load_calibration("default"))[0]
+    assert np.isin(np.asarray(unrestricted.lesion_sites, dtype=object), ["liver", "lung"]).any()
+
+
+def test_eligibility_that_leaves_too_few_patients_is_a_clear_error():
+    scenario = replay_scenario("ALSYMPCA", 50, seed=1)
+    pool, _ = sampled_population(replay_scenario("VISION", 50, seed=1), 50, 1, load_calibration("default"))
+    with pytest.raises(InputError, match="excluded_sites"):
+        eligible_patients(pool, ("bone", "node", "liver", "lung", "soft_tissue"), 10)
+    assert len(eligible_patients(pool, scenario.excluded_sites, None)) < len(pool)
+
+
+def test_an_unknown_excluded_site_names_the_field_and_the_sites_allowed():
+    from rptici.trials.scenario import load_trial_scenario
+
+    document = {"disease": "mcrpc", "arms": [{"name": "control", "regimen": None}], "excluded_sites": ["brain"]}
+    with pytest.raises(InputError, match="excluded_sites.*brain"):
+        load_trial_scenario(document)

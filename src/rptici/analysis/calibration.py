@@ -115,6 +115,12 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                         "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),
     "immunity.occult_fraction_min": (0.06091, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
                                                         "(fraction of the detection volume): when new lesions appear"),
+    "immunity.marrow_lymphoid_fraction": (0.001, 1e-4, 1.0, "1", "share of the lymphocytes that receive the red-marrow "
+                                                              "dose of a bone-surface alpha emitter (radium-223; "
+                                                              "prior about 0.1, the marrow-resident share, Westermann "
+                                                              "and Pabst 1992): at 0.1 radium-223 shortens survival in "
+                                                              "the ALSYMPCA replay by lymphocyte loss, against the "
+                                                              "survival gain reported (HR 0.70)"),
     "immunity.occult_dose_fraction": (0.2207, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
                                                         "occult micrometastases receive"),
 }

@@ -293,6 +293,7 @@ TABLE = ModelTable(
         _p("lymphocyte_recovery_rate", "1/day"),
         Parameter("lymphocyte_baseline", "10^9/L", "covariate: lymphocytes (file value is the default)"),
         _p("lymphoid_dose_factor", ""),
+        _p("marrow_lymphoid_fraction", "", bounds=(0.0, 1.0)),
         _file_only("marrow_repair_half_time", "day"),
         _derived("marrow_repair_rate", "1/day", "derived: ln 2/marrow_repair_half_time"),
         _p("marrow_alpha_beta", "Gy"),

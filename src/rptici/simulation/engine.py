@@ -41,7 +41,7 @@ from ..errors import InputError
 from ..radiobiology import repair_rate, repeated_exponential_dose, tissue
 from ..immunity.model import MODEL, ModelLayout, TumourImmuneModel
 from ..immunity.parameters import ImmunityParameters, load_parameters
-from ..kinetics.biokinetics import Covariates, lesion_names
+from ..kinetics.biokinetics import Covariates, agent_parameters, lesion_names
 from ..kinetics.schema import kinetic_covariates as covariates_of
 from .drivers import DoseRateResponse, Schedule, dose_rate_response, event_arrays, regimen_schedule
 from .solver import SUCCESS, Flush, LinearSystem, Solver, solve, solver_for
@@ -184,6 +184,9 @@ def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, Dos
                                       organs=(MARROW,) + cohort.organs, n_exponentials=layout.n_exponentials,
                                       site_selective=cohort.site_selective, state=cohort.regimen.rpt.state)
         rates = response.rates[:, [response.index(region) for region in regions], :]
+        if agent_parameters(cohort.regimen.rpt.agent).get("lymphoid_exposure") == "marrow":
+            # a bone-surface alpha emitter's marrow dose reaches only the marrow-resident lymphocytes
+            params[:, layout.parameter("lymphoid_dose_factor")] *= params[:, layout.parameter("marrow_lymphoid_fraction")]
     else:
         rates = np.ones((params.shape[0], len(regions), layout.n_exponentials))
     model.set_dose_rate_decay(layout, params, rates)

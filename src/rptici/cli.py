@@ -583,14 +583,20 @@ def simulate_command(
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling a population."),
         days: Optional[float] = typer.Option(None, "--days", help="Horizon in days (default: the scenario's, else 365)."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Trajectories as FILE.png or FILE.html."),
+        lesions_from: Optional[Path] = typer.Option(None, "--lesions-from", help="An image-dose output folder: its "
+                                                    "lesions (volume, dose per cycle, DVH) become the patient's."),
         as_json: bool = JSON_OPTION) -> None:
     """Tumour, PSA, lymphocytes, occupancy, dose and BED over time for one patient or a small cohort."""
     from .api import load_scenario, simulate, simulation_summary
+    from .data import read_mapping
 
     def action() -> None:
         if plot is not None and plot.suffix.lower() not in (".png", ".html"):
             raise InputError("--plot", str(plot), "a file name ending in .png or .html")
-        result = simulate(load_scenario(scenario, "simulation"), patients, days=days, seed=seed)
+        source = scenario if lesions_from is None else {**read_mapping(scenario, "scenario", "a simulation scenario"),
+                                                        "kind": "simulation"}
+        result = simulate(load_scenario(source, "simulation") if lesions_from is None else source, patients,
+                          days=days, seed=seed, lesions_from=lesions_from)
         summary = simulation_summary(result)
         if plot is not None:
             from .report.simulation import write_simulation_plot
@@ -607,6 +613,12 @@ def simulate_command(
                        _display(row["final_change_percent"]), _display(row["best_change_percent"]),
                        _display(row["lesion_dose_Gy"]), _display(row["marrow_dose_Gy"])]
                       for row in _clean(summary["patients"])))
+        if "twin_lesions" in summary:
+            _print_table("Measured lesions (digital twin)",
+                         ("lesion", "region", "volume (mL)", "course dose (Gy)", "dose CV", "EUD (Gy)", "alpha factor"),
+                         ([row["lesion"], row["region"], _display(row["volume_mL"]), _display(row["course_dose_Gy"]),
+                           _display(row["dose_cv"]), _display(row["eud_Gy"]), _display(row["alpha_factor"])]
+                          for row in summary["twin_lesions"]), no_wrap=("lesion", "region"))
         _warn(summary["warnings"])
         _status_line(summary["model_status"])
         if plot is not None:

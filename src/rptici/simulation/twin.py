@@ -109,7 +109,7 @@ def heterogeneity(lesion: MeasuredLesion, alpha: float, alpha_beta: float, repai
     log_mean = log_surviving_fraction(np.array([mean]), np.array([1.0]), alpha, alpha_beta, scales, g)
     a, b = float(scales.sum()), float(np.sum(g * scales**2) / alpha_beta)
     target = -log_dvh / alpha
-    eud = target / a if b == 0 else (-a + math.sqrt(a * a + 4 * b * target)) / (2 * b)
+    eud = 2 * target / (a + math.sqrt(a * a + 4 * b * target))  # the root of b E² + a E = target, stable as b → 0
     return {"log_sf_dvh": log_dvh, "log_sf_mean": log_mean, "factor": log_dvh / log_mean, "eud_Gy": a * eud,
             "cv": lesion.coefficient_of_variation}
 

@@ -108,6 +108,9 @@ def test_twin_lesions_are_the_image_dose_lesions(measured, tmp_path):
     assert [row["region"] for row in rows] == ["lesion_1", "lesion_2"]
     assert all(0 < row["alpha_factor"] < 1 and row["dose_cv"] > 0 for row in rows)
     assert all(row["surviving_fraction_dvh"] > row["surviving_fraction_mean_dose"] for row in rows)
+    uniform = load_simulation_scenario({**SCENARIO, "lesions_from": str(measured), "lesion_heterogeneity": False})
+    plain = build_twin(uniform, uniform.lesions_from)
+    assert np.all(plain.cohort["alpha"] == 0.35) and all(row["alpha_factor"] == 1.0 for row in plain.lesions)
 
 
 def test_heterogeneity_leaves_more_tumour_in_the_model(measured):

@@ -17,7 +17,7 @@ A scenario (YAML) holds:
   dose and BED time courses to report, e.g. ``[kidneys, salivary_glands]``); ``kind: simulation`` for the one
   loader (:func:`rptici.load_scenario`); ``lesions_from:`` an ``rptici image-dose`` output folder whose tumour
   regions replace the patient's lesions, with their measured doses (:mod:`rptici.simulation.twin`; relative to
-  the scenario file).
+  the scenario file) and, unless ``lesion_heterogeneity: false``, their DVH's effect on the surviving fraction.
 """
 
 from __future__ import annotations
@@ -114,6 +114,7 @@ class SimulationScenario(Schema):
     seed: whole(0) = 1  # type: ignore[valid-type]
     organs: tuple[str, ...] = ()
     lesions_from: str | None = None
+    lesion_heterogeneity: bool = True
 
     @field_validator("population")
     @classmethod

@@ -34,7 +34,7 @@ from .kinetics.schema import PatientSpec, prefixed
 from .population import Population
 from .radiobiology import regimen_dose as _dose
 from .simulation.engine import ORGAN_OUTPUTS
-from .simulation.scenario import SimulationScenario, load_simulation_scenario, run_scenario
+from .simulation.scenario import SimulationScenario, load_simulation_scenario, run_scenario, with_resolved_paths
 from .trials.scenario import TrialScenario
 
 Scenario = Regimen | _dose.DoseScenario | SimulationScenario | TrialScenario
@@ -77,6 +77,7 @@ def load_scenario(source: Scenario | Mapping[str, Any] | str | os.PathLike[str],
         return source
     document = read_mapping(source, "scenario", "a scenario mapping (regimen, patient, arms, ...)")
     kind = scenario_kind(document if kind is None else {**document, "kind": kind})
+    document = with_resolved_paths(document, source)  # lesions_from: relative to the scenario file
     if kind == "regimen":
         return Regimen.load({key: value for key, value in document.items() if key != "kind"}, "regimen")
     return KINDS[kind].load(document)
@@ -114,7 +115,7 @@ def _simulation(scenario: Scenario) -> SimulationScenario:
 def simulate(scenario_or_regimen: Scenario | Mapping[str, Any] | str | os.PathLike[str], patients: Any = None, *,
              days: float | None = None, step: float = 1.0, times: Sequence[float] | None = None,
              seed: int | None = None, overrides: Mapping[str, float] | None = None,
-             outputs: Sequence[str] | None = None):
+             outputs: Sequence[str] | None = None, lesions_from: str | os.PathLike[str] | None = None):
     """Simulate a regimen or a simulation scenario; an :class:`xarray.Dataset` of the read-outs.
 
     ``patients``: a number (copies of the scenario's patient, or a sample of its population), a
@@ -122,16 +123,22 @@ def simulate(scenario_or_regimen: Scenario | Mapping[str, Any] | str | os.PathLi
     covariates (with units, as in a scenario's ``patient:``; or arrays in the engine's names). Output days:
     ``times``, else every ``step`` days to ``days`` (default the scenario's horizon). ``overrides``: immunity
     parameters and ``switch_<mechanism>`` values (internal units); ``outputs``: the read-outs (default:
-    tumour, PSA, lymphocytes, occupancy, doses; with organs their dose and BED).
+    tumour, PSA, lymphocytes, occupancy, doses; with organs their dose and BED). ``lesions_from``: an
+    ``rptici image-dose`` output folder whose lesions (volumes, doses per cycle, DVH heterogeneity) replace the
+    patient's — a digital twin (:mod:`rptici.simulation.twin`; its rows in ``attrs["twin"]``).
 
     Dimensions patient, time (d), lesion and organ; each read-out's unit is in its ``attrs["units"]``;
     ``status`` (0: success) and ``reason`` per patient.
     """
+    if lesions_from is not None and isinstance(scenario_or_regimen, (Mapping, str, os.PathLike)):
+        # before validation: with lesions_from a patient needs no lesions and prescribed_rpt no tumour doses
+        document = read_mapping(scenario_or_regimen, "scenario", "a simulation scenario mapping")
+        scenario_or_regimen = {**document, "lesions_from": os.path.abspath(lesions_from)}
     if isinstance(scenario_or_regimen, (Mapping, str, os.PathLike)):
         scenario_or_regimen = load_scenario(scenario_or_regimen)
     scenario = _simulation(scenario_or_regimen)
     count = patients if isinstance(patients, (int, np.integer)) and not isinstance(patients, bool) else None
-    scenario = load_simulation_scenario(scenario, count, seed, days)
+    scenario = load_simulation_scenario(scenario, count, seed, days, lesions_from)
     cohort = None if patients is None or count is not None else _cohort(patients)
     run = run_scenario(scenario, step, times=times, cohort=cohort, overrides=overrides,
                        outputs=None if outputs is None else tuple(outputs))
@@ -160,8 +167,10 @@ def to_dataset(run: Mapping[str, Any], scenario: SimulationScenario):
         coordinates["lesion"] = [f"lesion_{number + 1}" for number in range(lesions)]
     if any(name in ORGAN_OUTPUTS for name in run["values"]):
         coordinates["organ"] = list(scenario.organs)
-    return xr.Dataset(variables, coordinates, attrs={"scenario": scenario.name, "species": scenario.species,
-                                                     "days": float(scenario.days)})
+    attrs = {"scenario": scenario.name, "species": scenario.species, "days": float(scenario.days)}
+    if "twin" in run:
+        attrs["twin"] = run["twin"]
+    return xr.Dataset(variables, coordinates, attrs=attrs)
 
 
 def simulation_summary(result) -> dict[str, Any]:
@@ -192,9 +201,12 @@ def simulation_summary(result) -> dict[str, Any]:
         patients.append(row)
     from .analysis.status import model_status
 
-    return {"scenario": result.attrs["scenario"], "species": result.attrs["species"], "days": result.attrs["days"],
-            "times_d": result["time"].values, "patients": patients, "warnings": _simulation_warnings(patients),
-            "model_status": model_status(UNCALIBRATED).as_dict()}
+    summary = {"scenario": result.attrs["scenario"], "species": result.attrs["species"], "days": result.attrs["days"],
+               "times_d": result["time"].values, "patients": patients, "warnings": _simulation_warnings(patients),
+               "model_status": model_status(UNCALIBRATED).as_dict()}
+    if "twin" in result.attrs:
+        summary["twin_lesions"] = result.attrs["twin"]
+    return summary
 
 
 def _simulation_warnings(patients: list[dict[str, Any]]) -> list[str]:

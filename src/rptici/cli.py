@@ -367,12 +367,29 @@ def image_dose_command(study: Path = typer.Argument(..., help="Imaging study (YA
                                                               "times and calibration, label map with regions."),
                        out: Path = typer.Option(..., "--out", help="Folder for the NIfTI maps, dvh.parquet and "
                                                                    "image_dose.json."),
+                       predict: Optional[int] = typer.Option(None, "--predict-cycles", help="Also predict cycles "
+                                                              "2..N from this (cycle-1) study: cycles.json."),
+                       activity: Optional[str] = typer.Option(None, "--activity", help="Activity of each later cycle "
+                                                              "(e.g. 7.4GBq; default: the study's)."),
+                       half_life_factor: float = typer.Option(1.0, "--half-life-factor", help="Later cycles' "
+                                                              "effective half-life / cycle 1's."),
+                       volume_factor: float = typer.Option(1.0, "--volume-factor", help="Later cycles' lesion "
+                                                           "volume / cycle 1's (same TIA: dose x 1/factor)."),
                        as_json: bool = JSON_OPTION) -> None:
     """Quantitative SPECT/CT to TIA, dose and BED maps, per-region D2/D50/D98 and cumulative DVHs."""
-    from .imaging import image_dose
+    from .imaging import image_dose, predict_cycles
+    from .units import parse_positive
 
     def action() -> None:
+        if predict is None and activity is not None:
+            raise InputError("--activity", activity, "only with --predict-cycles N")
         summary = image_dose(study, out)
+        if predict is not None:
+            later = summary["administered_activity_MBq"] if activity is None else \
+                parse_positive(activity, "activity", "--activity")
+            summary["cycles"] = predict_cycles(summary, predict, later, half_life_factor=half_life_factor,
+                                               volume_factor=volume_factor)
+            (out / "cycles.json").write_text(_json_text(summary["cycles"]))
         if as_json:
             typer.echo(_json_text(summary))
             return
@@ -382,6 +399,13 @@ def image_dose_command(study: Path = typer.Argument(..., help="Imaging study (YA
         _print_table(f"Image dose: {study.name} ({summary['nuclide']}, {summary['dose_method']}, {summary['tia_method']})",
                      ("region", "volume (mL)", "mean (Gy)", "D2 (Gy)", "D50 (Gy)", "D98 (Gy)", "BED mean (Gy)"), rows,
                      no_wrap=("region",))
+        if predict is not None:
+            _print_table(f"Cycles 1-{predict} (cycle 1 measured)",
+                         ("region", "dose per cycle (Gy)", "cumulative dose (Gy)", "± (Gy)", "cumulative BED (Gy)"),
+                         ([name, "; ".join(_display(dose) for dose in region["dose_Gy"]),
+                           _display(region["cumulative_dose_Gy"]), _display(region["cumulative_dose_standard_error_Gy"]),
+                           _display(region.get("cumulative_bed_Gy"))]
+                          for name, region in summary["cycles"]["regions"].items()), no_wrap=("region",))
         console.print(f"output: {out}")
 
     _run(action)
@@ -559,14 +583,20 @@ def simulate_command(
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling a population."),
         days: Optional[float] = typer.Option(None, "--days", help="Horizon in days (default: the scenario's, else 365)."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Trajectories as FILE.png or FILE.html."),
+        lesions_from: Optional[Path] = typer.Option(None, "--lesions-from", help="An image-dose output folder: its "
+                                                    "lesions (volume, dose per cycle, DVH) become the patient's."),
         as_json: bool = JSON_OPTION) -> None:
     """Tumour, PSA, lymphocytes, occupancy, dose and BED over time for one patient or a small cohort."""
     from .api import load_scenario, simulate, simulation_summary
+    from .data import read_mapping
 
     def action() -> None:
         if plot is not None and plot.suffix.lower() not in (".png", ".html"):
             raise InputError("--plot", str(plot), "a file name ending in .png or .html")
-        result = simulate(load_scenario(scenario, "simulation"), patients, days=days, seed=seed)
+        source = scenario if lesions_from is None else {**read_mapping(scenario, "scenario", "a simulation scenario"),
+                                                        "kind": "simulation"}
+        result = simulate(load_scenario(source, "simulation") if lesions_from is None else source, patients,
+                          days=days, seed=seed, lesions_from=lesions_from)
         summary = simulation_summary(result)
         if plot is not None:
             from .report.simulation import write_simulation_plot
@@ -583,6 +613,12 @@ def simulate_command(
                        _display(row["final_change_percent"]), _display(row["best_change_percent"]),
                        _display(row["lesion_dose_Gy"]), _display(row["marrow_dose_Gy"])]
                       for row in _clean(summary["patients"])))
+        if "twin_lesions" in summary:
+            _print_table("Measured lesions (digital twin)",
+                         ("lesion", "region", "volume (mL)", "course dose (Gy)", "dose CV", "EUD (Gy)", "alpha factor"),
+                         ([row["lesion"], row["region"], _display(row["volume_mL"]), _display(row["course_dose_Gy"]),
+                           _display(row["dose_cv"]), _display(row["eud_Gy"]), _display(row["alpha_factor"])]
+                          for row in summary["twin_lesions"]), no_wrap=("lesion", "region"))
         _warn(summary["warnings"])
         _status_line(summary["model_status"])
         if plot is not None:

@@ -13,11 +13,13 @@ et al. 2022 EJNMMI Phys 9:2):
 * :mod:`.kernel` — dose-voxel kernels (MIRD Pamphlet 17; Bolch et al. 1999 J Nucl Med 40:11S);
 * :mod:`.dose` — dose maps (kernel by FFT, or local deposition), CT density, BED maps;
 * :mod:`.dvh` — D2/D50/D98, cumulative DVHs;
-* :mod:`.study` — the study file, the run, the output folder (``rptici image-dose``).
+* :mod:`.study` — the study file, the run, the output folder (``rptici image-dose``);
+* :mod:`.cycles` — dose and BED of cycles 2…N predicted from cycle 1 (``--predict-cycles``).
 
 Scans are assumed already registered and resampled to one grid; nothing here registers, resamples or reads DICOM.
 """
 
+from .cycles import predict_cycles
 from .dose import bed_map, density_from_hu, dose_map
 from .dvh import cumulative_dvh, dose_at_volume, dvh_table, region_statistics
 from .kernel import VoxelKernel, voxel_kernel
@@ -27,5 +29,5 @@ from .volume import Volume, activity_mbq, check_same_grid, read_labels, read_nif
 
 __all__ = ["ImageDoseResult", "Study", "Volume", "VoxelKernel", "VoxelTia", "activity_mbq", "bed_map", "check_same_grid",
            "check_times", "cumulative_dvh", "density_from_hu", "dose_at_volume", "dose_map", "dvh_table", "image_dose",
-           "load_study", "read_labels", "read_nifti", "region_fits", "region_statistics", "run_study",
+           "load_study", "predict_cycles", "read_labels", "read_nifti", "region_fits", "region_statistics", "run_study",
            "voxel_kernel", "voxel_monoexponential", "voxel_single_time_point", "write_nifti", "write_outputs"]

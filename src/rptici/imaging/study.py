@@ -208,6 +208,9 @@ def run_study(study: Study) -> ImageDoseResult:
         entry: dict[str, Any] = {"label": region.label, "tissue": region.tissue}
         entry.update(region_statistics(dose[inside], voxel_ml))
         entry["voxel_tia_MBq_h"] = float(voxel.tia_MBq_h[inside].sum())
+        # the region's activity-weighted effective half-life, ln 2 · ΣÃ / Σ(Ã λ) (Σ Ã λ = Σ A0 of the voxel fits)
+        weighted = float(np.sum(voxel.tia_MBq_h[inside] * voxel.decay_constant_per_day[inside]))
+        entry["effective_half_life_d"] = math.log(2) * entry["voxel_tia_MBq_h"] / weighted if weighted > 0 else None
         density = study.density if np.ndim(study.density) == 0 else study.density[inside]
         entry["mass_g"] = float(np.sum(density * voxel_ml * np.ones(int(inside.sum()))))
         if region.name in fits:

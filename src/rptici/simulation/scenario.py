@@ -15,7 +15,9 @@ A scenario (YAML) holds:
 * optional ``species`` (human, mouse), ``parameters:`` overrides, ``switches:`` {mechanism: on/off},
   ``days`` (horizon), ``patients`` / ``seed``, and ``organs:`` (with a regimen: organs of the agent whose absorbed
   dose and BED time courses to report, e.g. ``[kidneys, salivary_glands]``); ``kind: simulation`` for the one
-  loader (:func:`rptici.load_scenario`).
+  loader (:func:`rptici.load_scenario`); ``lesions_from:`` an ``rptici image-dose`` output folder whose tumour
+  regions replace the patient's lesions, with their measured doses (:mod:`rptici.simulation.twin`; relative to
+  the scenario file) and, unless ``lesion_heterogeneity: false``, their DVH's effect on the surviving fraction.
 """
 
 from __future__ import annotations
@@ -48,13 +50,41 @@ MAX_SIMULATION_PATIENTS = 100_000
 class PrescribedRpt(Schema):
     """One administration with a prescribed mono-exponential dose rate: total tumour and blood/red-marrow
     doses and the effective half-life of the dose rate (``blood_effective_half_life``: the blood's, default
-    the tumour's)."""
+    the tumour's). ``lesion_doses`` / ``lesion_effective_half_lives`` (one per lesion, e.g. measured by
+    ``rptici image-dose``; :mod:`rptici.simulation.twin`) replace ``tumour_dose`` / ``effective_half_life``
+    lesion by lesion."""
 
     day: Day = 0.0  # type: ignore[valid-type]
-    tumour_dose: quantity("dose")  # type: ignore[valid-type]
-    effective_half_life: quantity("time", positive=True)  # type: ignore[valid-type]
+    tumour_dose: quantity("dose") | None = None  # type: ignore[valid-type]
+    effective_half_life: quantity("time", positive=True) | None = None  # type: ignore[valid-type]
     blood_dose: quantity("dose") = 0.0  # type: ignore[valid-type]
     blood_effective_half_life: quantity("time", positive=True) | None = None  # type: ignore[valid-type]
+    lesion_doses: tuple[quantity("dose"), ...] = ()  # type: ignore[valid-type]
+    lesion_effective_half_lives: tuple[quantity("time", positive=True), ...] = ()  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _complete(self) -> PrescribedRpt:
+        if self.effective_half_life is None and self.blood_dose and self.blood_effective_half_life is None:
+            raise InputError("blood_effective_half_life", None,
+                             "the blood's effective half-life when effective_half_life is not given")
+        return self
+
+    def lesion_dose(self, lesion: int) -> float:
+        """The dose of lesion ``lesion`` (Gy): its own when given, else the tumour dose."""
+        return self._per_lesion(self.lesion_doses, self.tumour_dose, lesion, "lesion_doses")
+
+    def lesion_half_life(self, lesion: int) -> float:
+        """The effective half-life (d) of lesion ``lesion``'s dose rate: its own when given, else the tumour's."""
+        return self._per_lesion(self.lesion_effective_half_lives, self.effective_half_life, lesion,
+                                "lesion_effective_half_lives")
+
+    @staticmethod
+    def _per_lesion(values: tuple[float, ...], default: float | None, lesion: int, field: str) -> float:
+        if not values:
+            return float(default)  # type: ignore[arg-type]
+        if lesion >= len(values):
+            raise InputError(f"prescribed_rpt.{field}", list(values), "one value per lesion of the patient")
+        return float(values[lesion])
 
 
 class Infusion(Schema):
@@ -83,6 +113,8 @@ class SimulationScenario(Schema):
     patients: whole(1, MAX_SIMULATION_PATIENTS) = 1  # type: ignore[valid-type]
     seed: whole(0) = 1  # type: ignore[valid-type]
     organs: tuple[str, ...] = ()
+    lesions_from: str | None = None
+    lesion_heterogeneity: bool = True
 
     @field_validator("population")
     @classmethod
@@ -95,8 +127,22 @@ class SimulationScenario(Schema):
     def _consistent(self) -> SimulationScenario:
         if self.patient is not None and self.population is not None:
             raise InputError("patient", None, "one of patient: (covariates) or population: (a disease), not both")
-        if self.patient is not None and not self.patient.lesions:
+        if self.patient is not None and not self.patient.lesions and self.lesions_from is None:
             raise InputError("patient.lesions", [], "a non-empty list of volumes ('10 mL') or diameters ('25 mm')")
+        if self.lesions_from is None:  # with lesions_from the lesions' doses and half-lives come from the images
+            for index, entry in enumerate(self.prescribed_rpt):
+                if entry.tumour_dose is None and not entry.lesion_doses:
+                    raise InputError(f"prescribed_rpt[{index}].tumour_dose", None,
+                                     "a tumour dose ('30 Gy'), or lesion_doses (one per lesion)")
+                if entry.effective_half_life is None and not entry.lesion_effective_half_lives:
+                    raise InputError(f"prescribed_rpt[{index}].effective_half_life", None,
+                                     "the dose rate's effective half-life ('3 d'), or lesion_effective_half_lives")
+                lesions = len(self.patient.lesions) if self.patient is not None else None
+                for field in ("lesion_doses", "lesion_effective_half_lives"):
+                    given = getattr(entry, field)
+                    if given and lesions is not None and len(given) != lesions:
+                        raise InputError(f"prescribed_rpt[{index}].{field}", list(given),
+                                         f"one value per lesion of the patient ({lesions})")
         prescribed = self.prescribed_rpt or self.antibody
         if self.regimen is None and not prescribed:
             raise InputError("regimen", None, "a regimen, or prescribed_rpt / antibody administrations")
@@ -133,13 +179,25 @@ class SimulationScenario(Schema):
 
 
 def load_simulation_scenario(source: SimulationScenario | Mapping[str, Any] | str | Path, patients: int | None = None,
-                             seed: int | None = None, days: float | None = None) -> SimulationScenario:
-    """Validate a scenario (a mapping or a YAML file); ``patients``, ``seed`` and ``days`` override its values."""
+                             seed: int | None = None, days: float | None = None,
+                             lesions_from: str | Path | None = None) -> SimulationScenario:
+    """Validate a scenario (a mapping or a YAML file); ``patients``, ``seed``, ``days`` and ``lesions_from`` (an
+    image-dose output folder) override its values."""
     document = {name: getattr(source, name) for name in SimulationScenario.model_fields} \
         if isinstance(source, SimulationScenario) else \
         read_mapping(source, "scenario", "a scenario mapping (regimen, patient or population, ...)")
-    given = {name: value for name, value in (("patients", patients), ("seed", seed), ("days", days)) if value is not None}
-    return SimulationScenario.load({**document, **given})
+    given = {name: value for name, value in (("patients", patients), ("seed", seed), ("days", days),
+                                            ("lesions_from", None if lesions_from is None else str(lesions_from)))
+             if value is not None}
+    return SimulationScenario.load({**with_resolved_paths(document, source), **given})
+
+
+def with_resolved_paths(document: Mapping[str, Any], source: Any) -> Mapping[str, Any]:
+    """``document`` (read from ``source``) with a relative ``lesions_from`` taken relative to the scenario file."""
+    folder = document.get("lesions_from") if isinstance(document, Mapping) else None
+    if isinstance(source, (str, Path)) and isinstance(folder, str) and not Path(folder).is_absolute():
+        return {**document, "lesions_from": str(Path(source).parent / folder)}
+    return document
 
 
 def prescribed_inputs(scenario: SimulationScenario, cohort: Mapping[str, Any], overrides: Mapping[str, float]):
@@ -159,12 +217,14 @@ def prescribed_inputs(scenario: SimulationScenario, cohort: Mapping[str, Any], o
     for entry in scenario.prescribed_rpt:
         blood_half_life = entry.blood_effective_half_life or entry.effective_half_life
         for region in tuple(range(layout.n_lesions)) + ("blood",):
-            half_life = blood_half_life if region == "blood" else entry.effective_half_life
+            if region == "blood" and blood_half_life is None:  # lesion half-lives only, and no blood dose
+                continue
+            half_life = blood_half_life if region == "blood" else entry.lesion_half_life(region)
             decay = math.log(2.0) / half_life
             if rates.setdefault(region, decay) != decay:
                 raise InputError("prescribed_rpt.effective_half_life", half_life,
                                  "the same effective half-life for every administration")
-            dose = entry.blood_dose if region == "blood" else entry.tumour_dose
+            dose = entry.blood_dose if region == "blood" else entry.lesion_dose(region)
             rows.append((entry.day, layout.dose_rate_state(region, 0), dose * decay))
     for region, decay in rates.items():
         params[:, layout.dose_rate_decay_param(region, 0)] = decay
@@ -201,6 +261,14 @@ def run_scenario(scenario: SimulationScenario, step_days: float = 1.0, *, times:
     parameters and switches."""
     times = np.arange(0.0, scenario.days + 0.5 * step_days, step_days) if times is None else \
         np.asarray(times, dtype=float)
+    twin = None
+    if scenario.lesions_from is not None:
+        if cohort is not None:
+            raise InputError("patients", "a cohort", "no patients given with lesions_from (the twin is one patient)")
+        from .twin import build_twin
+
+        twin = build_twin(scenario, scenario.lesions_from, overrides)
+        scenario, cohort = twin.scenario, twin.cohort
     cohort = scenario.cohort if cohort is None else cohort
     overrides = {**scenario.overrides, **(overrides or {})}
     organ_outputs = ("organ_dose", "organ_bed") if scenario.organs else ()
@@ -216,4 +284,7 @@ def run_scenario(scenario: SimulationScenario, step_days: float = 1.0, *, times:
         values, status, reasons = result.outputs, result.status, result.reasons
     else:
         values, status, reasons = _prescribed(scenario, times, cohort, overrides, outputs)
-    return {"times": times, "values": values, "status": np.asarray(status), "reasons": list(reasons)}
+    run = {"times": times, "values": values, "status": np.asarray(status), "reasons": list(reasons)}
+    if twin is not None:
+        run["twin"] = twin.lesions
+    return run

@@ -13,8 +13,9 @@ rescaled silently). Activity images are in Bq/mL (``units: Bq/mL``) or in counts
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -29,11 +30,13 @@ _TO_MBQ_PER_ML = {"Bq/mL": 1e-6, "kBq/mL": 1e-3, "MBq/mL": 1.0}
 
 @dataclass(frozen=True, eq=False)
 class Volume:
-    """A 3-D image: ``data`` indexed (i, j, k), ``affine`` 4×4 (mm), ``name`` for error messages."""
+    """A 3-D image: ``data`` indexed (i, j, k), ``affine`` 4×4 (mm, RAS+), ``name`` for error messages, ``meta`` what
+    the file said about itself (DICOM: modality, units, frame of reference, decay correction; NIfTI: nothing)."""
 
     data: np.ndarray
     affine: np.ndarray
     name: str = "image"
+    meta: Mapping[str, Any] = dataclass_field(default_factory=dict)
 
     @property
     def spacing_mm(self) -> tuple[float, float, float]:
@@ -74,6 +77,15 @@ def read_nifti(path: str | Path, field: str) -> Volume:
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) <= 0:
         raise InputError(field, f"{path.name}: affine {affine.tolist()}", "a finite, invertible voxel-to-mm affine")
     return Volume(data, affine, field)
+
+
+def read_image(path: str | Path, field: str, modalities: tuple[str, ...] = ("NM", "PT")) -> Volume:
+    """A NIfTI file, or a DICOM series (a folder, or a multi-frame DICOM file) by :mod:`.dicom`."""
+    from .dicom import is_dicom, read_dicom_series
+
+    if is_dicom(path):
+        return read_dicom_series(path, field, modalities)
+    return read_nifti(path, field)
 
 
 def write_nifti(volume: Volume | np.ndarray, path: str | Path, affine: np.ndarray | None = None) -> Path:

@@ -21,10 +21,11 @@ attributes are reported.
 
 **Label maps.** DICOM-SEG (``BINARY``, ``FRACTIONAL`` — a voxel belongs to a segment when its fraction is ≥ 0.5 —
 or ``LABELMAP``), frames on the image grid; RTSTRUCT closed planar contours rasterised onto the image grid: a voxel
-belongs to a contour when its **centre** is inside the polygon by the even–odd (crossing-number) rule, so several
-contours of one ROI on one plane make holes; each image slice takes the contours of the nearest contour plane within
-half the contour-plane spacing. Where regions overlap, the smaller region wins (lesions inside organs inside a body
-outline). Regions are matched to segments/ROIs by name (``roi:`` in the study when the names differ).
+belongs to a contour when its **centre** is inside the polygon by the even–odd (crossing-number) rule (a centre on
+an edge: see :func:`points_in_polygon`), so several contours of one ROI on one plane make holes; each image slice
+takes the contours of the nearest contour plane (the lower one on a tie) within half the median contour-plane spacing
+(half a slice for a single plane). Where regions overlap, the smaller region wins (lesions inside organs inside a
+body outline). Regions are matched to segments/ROIs by name (``roi:`` in the study when the names differ).
 """
 
 from __future__ import annotations
@@ -427,7 +428,9 @@ def _segment_masks(dataset: Any, reference: Volume, field: str, wanted: list[str
 
 def points_in_polygon(x: np.ndarray, y: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Even–odd (crossing-number) test of points (x, y) against a closed polygon (n, 2) — W. R. Franklin's PNPOLY:
-    a point is inside when a ray towards +x crosses the boundary an odd number of times (edges half-open in y)."""
+    a point is inside when a ray towards +x crosses the boundary an odd number of times. A point on the boundary of
+    an axis-aligned rectangle is inside on its low-x and low-y edges and outside on its high ones (half-open), so two
+    contours sharing an edge never both take a voxel."""
     inside = np.zeros(np.broadcast(x, y).shape, bool)
     x0, y0 = polygon[-1]
     for x1, y1 in polygon:

@@ -83,6 +83,8 @@ def read_image(path: str | Path, field: str, modalities: tuple[str, ...] = ("NM"
     """A NIfTI file, or a DICOM series (a folder, or a multi-frame DICOM file) by :mod:`.dicom`."""
     from .dicom import is_dicom, read_dicom_series
 
+    if not Path(path).exists():
+        raise InputError(field, str(path), "an existing NIfTI file (.nii, .nii.gz), DICOM series folder or DICOM file")
     if is_dicom(path):
         return read_dicom_series(path, field, modalities)
     return read_nifti(path, field)
@@ -109,8 +111,8 @@ def check_same_grid(reference: Volume, other: Volume) -> None:
                          "and resampled to one grid)")
     spacing, wanted = np.array(other.spacing_mm), np.array(reference.spacing_mm)
     if np.max(np.abs(spacing - wanted)) > GRID_TOLERANCE_MM:
-        raise InputError(f"{other.name}.voxel_spacing_mm", [round(v, 4) for v in spacing],
-                         f"the voxel size of {reference.name}, {[round(v, 4) for v in wanted]} mm")
+        raise InputError(f"{other.name}.voxel_spacing_mm", [round(float(v), 4) for v in spacing],
+                         f"the voxel size of {reference.name}, {[round(float(v), 4) for v in wanted]} mm")
     difference = np.max(np.abs(other.affine[:3, :] - reference.affine[:3, :]))
     if difference > GRID_TOLERANCE_MM:
         raise InputError(f"{other.name}.affine", np.round(other.affine, 3).tolist(),

@@ -52,11 +52,13 @@ def small_labels() -> np.ndarray:
 def small(tmp_path):
     """Two PET scans (BQML) and a DICOM-SEG on one frame of reference; the study as a mapping."""
     data = asymmetric()
-    for index, scale in enumerate((1.0, 0.5)):
+    for index, (scale, day) in enumerate(((1.0, "20260102"), (0.5, "20260104"))):   # 24 h and 72 h after
         writer.write_series(np.round(data * scale), AFFINE, tmp_path / f"pt{index}", modality="PT", units="BQML",
                             frame_of_reference=FOR, name=f"pt{index}",
-                            extra={"DecayCorrection": "START", "DecayFactor": "1.0123", "CorrectedImage": ["DECY", "ATTN"]},
-                            radiopharmaceutical={"RadionuclideHalfLife": "574300.8"})
+                            extra={"DecayCorrection": "START", "DecayFactor": "1.0123", "CorrectedImage": ["DECY", "ATTN"],
+                                   "SeriesDate": day, "SeriesTime": "093000"},
+                            radiopharmaceutical={"RadionuclideHalfLife": "574300.8",
+                                                 "RadiopharmaceuticalStartDateTime": "20260101093000"})
     writer.write_seg(small_labels(), {1: "Organ", 2: "Lesion"}, AFFINE, tmp_path / "seg.dcm", frame_of_reference=FOR)
     study = {"nuclide": "Lu-177", "method": "local",
              "images": [{"file": "pt0", "time": "24 h"}, {"file": "pt1", "time": "72 h"}],
@@ -143,6 +145,37 @@ def test_bqml_units_come_from_dicom_and_decay_attributes_are_reported(small):
     assert decay["DecayCorrection"] == "START" and decay["DecayFactor"] == "1.0123"
     assert decay["CorrectedImage"] == ["DECY", "ATTN"]
     assert loaded.dicom["images[0]"]["frame_of_reference_uid"] == FOR
+    assert decay["hours_after_administration"] == 24.0 and loaded.dicom["images[1]"]["decay"][
+        "hours_after_administration"] == 72.0
+    assert loaded.notes == []
+    study["images"][1]["time"] = "48 h"              # the study disagrees with the header: said, study's time kept
+    loaded = load_study(study, folder)
+    assert loaded.notes == ["images[1]: the study's time is 48 h, the DICOM header's 72 h after administration "
+                            "(the study's is used)"]
+    assert loaded.times_days[1] == 2.0
+
+
+def test_real_world_value_mapping_gives_bq_per_ml(small):
+    """Quantitative SPECT stored with a Real World Value Mapping (units Bq/ml, UCUM) instead of a Units tag."""
+    folder, study = small
+    mapping, units = pydicom.Dataset(), pydicom.Dataset()
+    units.CodeValue, units.CodingSchemeDesignator, units.CodeMeaning = "Bq/ml", "UCUM", "becquerels/milliliter"
+    mapping.MeasurementUnitsCodeSequence = pydicom.Sequence([units])
+    mapping.RealWorldValueSlope, mapping.RealWorldValueIntercept = 0.25, 0.0
+    mapping.LUTLabel, mapping.LUTExplanation = "BQML", "activity concentration"
+    writer.write_series(asymmetric(), AFFINE, folder / "xspect", modality="NM", units=None, multiframe=True,
+                        frame_of_reference=FOR, name="xspect",
+                        extra={"RealWorldValueMappingSequence": pydicom.Sequence([mapping])})
+    study["images"][0]["file"] = "xspect"
+    loaded = load_study(study, folder)
+    assert loaded.dicom["images[0]"]["units"] == "Bq/mL"
+    assert loaded.dicom["images[0]"]["scaling"] == "real world value mapping (Bq/ml)"
+    np.testing.assert_allclose(loaded.activities[0], asymmetric() * 0.25 * 1e-6 * 0.06, rtol=1e-12)
+    # the same as single-frame slices (each slice carries the mapping)
+    writer.write_series(asymmetric(), AFFINE, folder / "slices", modality="PT", units=None, frame_of_reference=FOR,
+                        name="slices", extra={"RealWorldValueMappingSequence": pydicom.Sequence([mapping])})
+    study["images"][0]["file"] = "slices"
+    np.testing.assert_array_equal(load_study(study, folder).activities[0], loaded.activities[0])
 
 
 def test_study_units_that_contradict_dicom_are_refused(small):

@@ -195,12 +195,46 @@ def _decay(dataset: Any, field: str) -> dict[str, Any]:
         codes = item.get("RadionuclideCodeSequence")
         if codes and codes[0].get("CodeMeaning"):
             report["Radionuclide"] = str(codes[0].CodeMeaning)
+    hours = _hours_after_administration(dataset, info[0] if info else None)
+    if hours is not None:
+        report["hours_after_administration"] = round(hours, 4)
     correction = str(report.get("DecayCorrection", "")).upper()
     if correction == "ADMIN":
         raise InputError(f"{field}.DecayCorrection", "ADMIN",
                          "START or NONE: images decay-corrected to the administration time lose the physical decay "
                          "the kinetics need; export them corrected to the scan start or uncorrected")
     return report
+
+
+def _datetime(date: Any, time: Any = None):
+    """A DICOM DT, or DA + TM, as a naive datetime (None when absent or unreadable)."""
+    from datetime import datetime
+
+    text = str(date or "").strip() + (str(time or "").strip() if time is not None else "")
+    text = text.split("&")[0].split("+")[0]
+    if len(text) < 12 or (time is not None and not str(time or "").strip()):
+        return None
+    whole, _, fraction = text.partition(".")
+    try:
+        moment = datetime.strptime(whole[:14].ljust(14, "0"), "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    return moment.replace(microsecond=int(fraction[:6].ljust(6, "0"))) if fraction.isdigit() else moment
+
+
+def _hours_after_administration(dataset: Any, item: Any) -> float | None:
+    """Scan start (Acquisition Date Time, Acquisition or Series Date + Time) minus the radiopharmaceutical start."""
+    if item is None:
+        return None
+    given = _datetime(item.get("RadiopharmaceuticalStartDateTime"))
+    if given is None and item.get("RadiopharmaceuticalStartTime"):
+        given = _datetime(dataset.get("SeriesDate"), item.get("RadiopharmaceuticalStartTime"))
+    scan = (_datetime(dataset.get("AcquisitionDateTime"))
+            or _datetime(dataset.get("AcquisitionDate"), dataset.get("AcquisitionTime"))
+            or _datetime(dataset.get("SeriesDate"), dataset.get("SeriesTime")))
+    if given is None or scan is None:
+        return None
+    return (scan - given).total_seconds() / 3600.0
 
 
 def _multiframe_geometry(dataset: Any, field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -301,15 +335,18 @@ def _slice_stack(datasets: list[Any], field: str, units: str | None):
         if tilt > SLICE_TOLERANCE_MM:
             raise InputError(f"{field}.ImagePositionPatient", f"slices offset {tilt:.3g} mm from the normal",
                              "slices stacked along the normal of their orientation (no gantry tilt)")
-    slices, scaling = [], ""
+    slices, scaling, found = [], "", set()
     for dataset in datasets:
-        slice_units = _units(dataset, field) if units is not None else None
-        if slice_units != units:
-            raise InputError(f"{field}.Units", slice_units, f"the units of the series' first slice, {units}")
-        values, units, scaling = _rescaled(dataset, _pixels(dataset, field).astype(float), units)
+        header = _units(dataset, field) if _modality(dataset) in _ACTIVITY_MODALITIES else None
+        if header != units:
+            raise InputError(f"{field}.Units", header, f"the units of the series' first slice, {units}")
+        values, value_units, scaling = _rescaled(dataset, _pixels(dataset, field).astype(float), units)
+        found.add(value_units)
         slices.append(values)
+    if len(found) > 1:
+        raise InputError(f"{field}.RealWorldValueMappingSequence", sorted(map(str, found)), "one unit for every slice")
     affine = _affine_lps(positions[0], row, column, spacing, normal * step)
-    return np.stack(slices), affine, scaling, units
+    return np.stack(slices), affine, scaling, found.pop()
 
 
 # ---------------------------------------------------------------------------------------------------------------

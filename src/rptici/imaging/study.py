@@ -165,6 +165,7 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
         raise InputError("images", images, "a list of images, each {file, time, units, ...}")
     volumes, times, activities = [], [], []
     dicom: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
     for index, entry in enumerate(images):
         where = f"images[{index}]"
         if not isinstance(entry, Mapping):
@@ -173,6 +174,10 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
             raise InputError(f"{where}.time", None, "the scan time after administration, e.g. '24 h'")
         times.append(parse_positive(entry["time"], "time", f"{where}.time"))
         volume = read_image(_path(base, entry.get("file"), f"{where}.file"), where)
+        header_hours = volume.meta.get("decay", {}).get("hours_after_administration")
+        if header_hours is not None and abs(header_hours - times[-1] * 24.0) > max(1.0, 0.02 * times[-1] * 24.0):
+            notes.append(f"{where}: the study's time is {times[-1] * 24.0:.4g} h, the DICOM header's "
+                         f"{header_hours:.4g} h after administration (the study's is used)")
         if volumes:
             check_same_grid(volumes[0], volume)
         volumes.append(volume)
@@ -193,7 +198,6 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
     else:
         labels = read_labels(label_path, {r.label: r.name for r in regions})
     check_same_grid(volumes[0], labels)
-    notes = []
     density: float | np.ndarray = SOFT_TISSUE_DENSITY
     if document.get("ct") is not None:
         ct = document["ct"]

@@ -243,8 +243,15 @@ def test_non_uniform_slice_spacing_is_refused(small):
 def test_mixed_series_in_one_folder_is_refused(small):
     folder, study = small
     shutil.copy(folder / "pt1" / "slice_0000.dcm", folder / "pt0" / "other_series.dcm")
-    with pytest.raises(InputError, match=r"images\[0\]\.SeriesInstanceUID: got '2 series in pt0: .*expected one DICOM "
-                                         r"series per folder"):
+    with pytest.raises(InputError, match=r"images\[0\]\.SeriesInstanceUID: got '2 series in pt0'; expected one DICOM "
+                                         r"series per folder \(found [0-9.]+ \(8 files, PT\), [0-9.]+ \(1 files, PT\)"):
+        load_study(study, folder)
+    (folder / "pt0" / "other_series.dcm").unlink()
+    (folder / "pt0" / "notes.txt").write_text("not DICOM: skipped")
+    truncated = (folder / "pt0" / "slice_0003.dcm").read_bytes()
+    (folder / "pt0" / "slice_0003.dcm").write_bytes(truncated[:700])
+    with pytest.raises(InputError, match=r"images\[0\]\.ImageOrientationPatient: got 'missing in slice_0003\.dcm'; "
+                                         r"expected slices with .*\(a truncated file\?\)"):
         load_study(study, folder)
 
 

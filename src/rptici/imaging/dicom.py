@@ -77,6 +77,8 @@ def _pydicom():
 def _datasets(path: Path, field: str, stop_before_pixels: bool = False) -> list[Any]:
     """Every DICOM file in ``path`` (a folder, not recursive, or one file); other files are skipped."""
     pydicom = _pydicom()
+    from pydicom.errors import InvalidDicomError
+
     if not path.exists():
         raise InputError(field, str(path), "an existing DICOM folder or file")
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
@@ -84,8 +86,10 @@ def _datasets(path: Path, field: str, stop_before_pixels: bool = False) -> list[
     for file in files:
         try:
             dataset = pydicom.dcmread(file, stop_before_pixels=stop_before_pixels)
-        except Exception:  # not DICOM (a README, a NIfTI beside the series): skipped
+        except InvalidDicomError:  # not DICOM (a README, a NIfTI beside the series): skipped
             continue
+        except Exception as error:  # DICOM, but truncated or malformed
+            raise InputError(field, str(file), f"a readable DICOM file ({type(error).__name__}: {error})") from None
         if getattr(dataset, "file_meta", None) is not None and \
                 str(dataset.file_meta.get("MediaStorageSOPClassUID", "")) == "1.2.840.10008.1.3.10":
             continue  # DICOMDIR
@@ -101,10 +105,10 @@ def _one_series(datasets: list[Any], field: str, path: Path) -> list[Any]:
         uid = str(dataset.get("SeriesInstanceUID", "?"))
         series[uid] = series.get(uid, 0) + 1
     if len(series) > 1:
-        found = ", ".join(f"{uid} ({n} files, {_modality(d)})" for uid, n in series.items()
+        found = ", ".join(f"{uid} ({n} files, {_modality(d)})" for uid, n in sorted(series.items(), key=lambda kv: (-kv[1], kv[0]))
                           for d in [next(x for x in datasets if str(x.get("SeriesInstanceUID", "?")) == uid)])
-        raise InputError(f"{field}.SeriesInstanceUID", f"{len(series)} series in {path.name}: {found}",
-                         "one DICOM series per folder (put each series in its own folder)")
+        raise InputError(f"{field}.SeriesInstanceUID", f"{len(series)} series in {path.name}",
+                         f"one DICOM series per folder (found {found}; put each series in its own folder)")
     return datasets
 
 
@@ -292,9 +296,12 @@ def read_dicom_series(path: str | Path, field: str, modalities: Sequence[str] = 
 
 def _slice_stack(datasets: list[Any], field: str, units: str | None):
     first = datasets[0]
-    for key in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing"):
-        if key not in first:
-            raise InputError(f"{field}.{key}", None, "slices with Image Position/Orientation (Patient) and Pixel Spacing")
+    for dataset in datasets:
+        for key in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Rows", "Columns", "PixelData"):
+            if key not in dataset:
+                raise InputError(f"{field}.{key}", f"missing in {Path(str(dataset.filename)).name}",
+                                 "slices with Image Position/Orientation (Patient), Pixel Spacing and pixel data "
+                                 "(a truncated file?)")
     row, column = _orientation(first.ImageOrientationPatient, field)
     spacing = _floats(first.PixelSpacing, 2, field, "PixelSpacing")
     shape = (int(first.Rows), int(first.Columns))

@@ -78,11 +78,12 @@ def write_series(data: np.ndarray, affine_ras: np.ndarray, folder: str | Path, *
                  units: str | None = "BQML", multiframe: bool = False, frame_of_reference: str | None = None,
                  study_uid: str | None = None, name: str = "series", intercept: float = 0.0,
                  extra: Mapping[str, object] | None = None, radiopharmaceutical: Mapping[str, object] | None = None,
-                 file_order: Sequence[int] | None = None) -> Path:
+                 file_order: Sequence[int] | None = None, negative_spacing: bool = False) -> Path:
     """Write a volume (i, j, k) with its RAS+ affine as a DICOM series in ``folder``.
 
     Single-frame slices (one file per k, each with its own rescale slope) or one NM multi-frame file (frames along
-    the normal row × column; a volume whose k axis runs the other way is flipped first). ``file_order`` writes the
+    the normal row × column; a volume whose k axis runs the other way is flipped first, or, with
+    ``negative_spacing``, written as it is with a negative Spacing Between Slices, PS3.3 C.8.4.15). ``file_order`` writes the
     slice files under names in another order (the reader must sort by position, not by name).
     """
     folder = Path(folder)
@@ -109,7 +110,10 @@ def write_series(data: np.ndarray, affine_ras: np.ndarray, folder: str | Path, *
             setattr(ds, key, value)
 
     if multiframe:
-        if step @ normal < 0:   # frames must run along +normal: flip k
+        sign = 1.0
+        if step @ normal < 0 and negative_spacing:
+            sign, step = -1.0, -step
+        elif step @ normal < 0:   # frames must run along +normal: flip k
             data, origin, step = data[:, :, ::-1], origin + step * (data.shape[2] - 1), -step
         ds = _base(modality, uid("sop", name, 0), study_uid, series_uid, frame_of_reference)
         frames = np.transpose(data, (2, 1, 0))          # (k, row = j, column = i)
@@ -119,7 +123,7 @@ def write_series(data: np.ndarray, affine_ras: np.ndarray, folder: str | Path, *
         ds.FrameIncrementPointer = 0x00540080           # Slice Vector
         ds.SliceVector = list(range(1, frames.shape[0] + 1))
         ds.NumberOfSlices = frames.shape[0]
-        ds.SpacingBetweenSlices = _ds(np.linalg.norm(step))
+        ds.SpacingBetweenSlices = _ds(sign * np.linalg.norm(step))
         ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
         detector = Dataset()
         detector.ImagePositionPatient = [_ds(v) for v in origin]

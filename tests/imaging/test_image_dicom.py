@@ -81,7 +81,11 @@ def test_asymmetric_phantom_gives_the_same_voxels_from_nifti_and_dicom(tmp_path)
     flipped_affine[:3, 2] *= -1
     writer.write_series(data[:, :, ::-1], flipped_affine, tmp_path / "flipped", modality="PT", name="flipped")
     writer.write_series(data, AFFINE, tmp_path / "nm", modality="NM", units=None, multiframe=True, name="nm")
-    for folder in ("pt", "flipped", "nm"):
+    # NM frames stacked against the normal, told by a negative Spacing Between Slices (PS3.3 C.8.4.15; GE writes these)
+    writer.write_series(data[:, :, ::-1], flipped_affine, tmp_path / "nm_negative", modality="NM", units=None,
+                        multiframe=True, name="nm_negative", negative_spacing=True)
+    assert float(pydicom.dcmread(tmp_path / "nm_negative" / "nm_negative.dcm").SpacingBetweenSlices) == -5.0
+    for folder in ("pt", "flipped", "nm", "nm_negative"):
         dicom = read_image(tmp_path / folder, folder)
         np.testing.assert_array_equal(dicom.data, nifti.data)
         np.testing.assert_allclose(dicom.affine, nifti.affine, atol=1e-9)

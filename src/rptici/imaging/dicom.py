@@ -10,7 +10,8 @@ the normal ``row × column``. The same patient point therefore has the same voxe
 **Series.** One folder = one series (else an error naming the series found): single-frame slices (PT, CT, NM) sorted
 by position, equally spaced along the normal (within :data:`SLICE_TOLERANCE_MM`) and not tilted; or one multi-frame
 NM file (reconstructed tomography: frame ``k`` at Image Position + k · Spacing Between Slices · normal, geometry from the
-Detector Information Sequence; PS3.3 C.8.4.10). Pixel values are rescaled per file (Rescale Slope/Intercept), or by the
+Detector Information Sequence; PS3.3 C.8.4.10; a negative spacing stacks the frames against the normal, C.8.4.15, and
+the frames are then reversed so that ``k`` always runs along the normal). Pixel values are rescaled per file (Rescale Slope/Intercept), or by the
 Real World Value Mapping Sequence when it carries activity-concentration units (quantitative SPECT).
 
 **Units.** Units (0054,1001) ``BQML`` → ``Bq/mL``; ``CNTS`` → ``counts`` (calibration factor and acquisition duration
@@ -249,9 +250,15 @@ def _multiframe_geometry(dataset: Any, field: str) -> tuple[np.ndarray, np.ndarr
                          "Orientation (Patient) (in the Detector Information Sequence for NM)")
     position = _floats(source.ImagePositionPatient, 3, field, "ImagePositionPatient")
     row, column = _orientation(source.ImageOrientationPatient, field)
-    step = dataset.get("SpacingBetweenSlices") or dataset.get("SliceThickness")
-    if step is None or not float(step) > 0:
-        raise InputError(f"{field}.SpacingBetweenSlices", step, "a positive slice spacing (mm) for a multi-frame image")
+    # PS3.3 C.8.4.15: the sign of Spacing Between Slices gives the stacking direction (negative: in front of the first
+    # slice, i.e. against row × column; some GE reconstructions); Slice Thickness only when it is absent
+    step = dataset.get("SpacingBetweenSlices")
+    if step is None or float(step) == 0:
+        step = dataset.get("SliceThickness")
+        if step is None or not float(step) > 0:
+            raise InputError(f"{field}.SpacingBetweenSlices", step, "a non-zero slice spacing (mm) for a multi-frame image")
+    if not np.isfinite(float(step)):
+        raise InputError(f"{field}.SpacingBetweenSlices", step, "a finite slice spacing (mm)")
     return position, row, column, float(step)
 
 
@@ -283,6 +290,8 @@ def read_dicom_series(path: str | Path, field: str, modalities: Sequence[str] = 
         pixels = _pixels(first, field).reshape(frames, int(first.Rows), int(first.Columns)).astype(float)
         stack, units, scaling = _rescaled(first, pixels, units)
         normal = np.cross(row, column)
+        if step < 0:   # stacked against the normal: reverse, so that k runs along row × column as for slices
+            stack, position, step = stack[::-1], position + normal * step * (frames - 1), -step
         affine = _affine_lps(position, row, column, spacing, normal * step)
     else:
         stack, affine, scaling, units = _slice_stack(datasets, field, units)

@@ -4,6 +4,7 @@ rptici.imaging.dicom, compared with the same images written as NIfTI by nibabel;
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import shutil
 from pathlib import Path
@@ -12,7 +13,9 @@ import nibabel
 import numpy as np
 import pydicom
 import pytest
+from typer.testing import CliRunner
 
+from rptici.cli import app
 from rptici.errors import InputError
 from rptici.imaging import image_dose, load_study, read_image
 from rptici.imaging.dicom import points_in_polygon, read_dicom_labels
@@ -126,8 +129,17 @@ def test_rescale_slope_per_slice_and_bqml_to_mbq(tmp_path):
 
 @pytest.mark.parametrize("labels", ["seg", "rtstruct"])
 def test_phantom_as_dicom_gives_the_nifti_dose(tmp_path, labels):
+    """`rptici image-dose` on the noisy, blurred example phantom: the DICOM study gives the NIfTI study's dose."""
     study = writer.make_dicom_study(tmp_path, SHAPE, 4.8, seed=2, labels=labels)
-    dicom, nifti = image_dose(study), image_dose(study.with_name("study.yaml"))
+    summaries = {}
+    for name, path in (("dicom", study), ("nifti", study.with_name("study.yaml"))):
+        result = CliRunner().invoke(app, ["image-dose", str(path), "--out", str(tmp_path / name), "--json"])
+        assert result.exit_code == 0, result.output
+        summaries[name] = json.loads(result.output)
+    dicom, nifti = summaries["dicom"], summaries["nifti"]
+    dose_dicom = read_image(tmp_path / "dicom/dose_Gy.nii.gz", "dose").data
+    dose_nifti = read_image(tmp_path / "nifti/dose_Gy.nii.gz", "dose").data
+    np.testing.assert_allclose(dose_dicom, dose_nifti, rtol=1e-6, atol=0)
     assert set(dicom["regions"]) == set(nifti["regions"])
     for name, region in nifti["regions"].items():
         for key in ("volume_mL", "mean_Gy", "min_Gy", "max_Gy", "D2_Gy", "D50_Gy", "D98_Gy", "voxel_tia_MBq_h",
@@ -319,6 +331,22 @@ def test_seg_labels_match_the_nifti_labels_and_the_smaller_region_wins(small):
     organ = read_dicom_labels(path, [(1, "Organ", "Organ")], reference).data
     lesion = small_labels() == 2
     assert organ[lesion].all()
+
+
+def test_a_seg_off_the_image_grid_is_refused(small):
+    folder, study = small
+    shifted = AFFINE.copy()
+    shifted[2, 3] += 2.5                                     # half a slice: frames between the image's slices
+    writer.write_seg(small_labels(), {1: "Organ", 2: "Lesion"}, shifted, folder / "seg.dcm", frame_of_reference=FOR)
+    with pytest.raises(InputError, match=r"labels\.frame\[0\]\.ImagePositionPatient: got .*expected a slice position of "
+                                         r"images\[0\]'s grid \(voxel \[0\.0, 0\.0, 1\.5\]\)"):
+        load_study(study, folder)
+    finer = AFFINE.copy()
+    finer[:3, 1] *= 0.5
+    writer.write_seg(small_labels(), {1: "Organ", 2: "Lesion"}, finer, folder / "seg.dcm", frame_of_reference=FOR)
+    with pytest.raises(InputError, match=r"labels\.PixelSpacing: got \[1\.5, 4\.0\]; expected the pixel spacing of "
+                                         r"images\[0\]"):
+        load_study(study, folder)
 
 
 def test_missing_segment_and_roi_names_are_refused(small):

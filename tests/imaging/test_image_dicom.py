@@ -358,6 +358,11 @@ def test_missing_segment_and_roi_names_are_refused(small):
     study["labels"]["regions"].pop(3)
     study["labels"]["regions"][2] = {"name": "lesion_1", "roi": "Lesion"}     # another name, mapped by roi:
     assert load_study(study, folder).regions[1].name == "lesion_1"
+    study["labels"]["regions"].pop(2)                                       # a segment left out: said, not used
+    loaded = load_study(study, folder)
+    assert loaded.notes == ["labels: segments/ROIs not named in the study, not used: Lesion"]
+    assert set(np.unique(loaded.labels)) == {0, 1}
+    study["labels"]["regions"][2] = {"name": "lesion_1", "roi": "Lesion"}
     writer.write_seg(small_labels(), {1: "Organ", 2: ""}, AFFINE, folder / "seg.dcm", frame_of_reference=FOR)
     with pytest.raises(InputError, match=r"labels\.SegmentSequence\[2\]\.SegmentLabel: got None"):
         load_study(study, folder)

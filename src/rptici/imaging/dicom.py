@@ -411,7 +411,8 @@ def read_dicom_labels(path: str | Path, regions: Iterable[tuple[int, str, str]],
     for label, _, source in sorted(regions, key=lambda r: -int(masks[r[2]].sum())):
         labels[masks[source]] = label
     meta = {"format": "DICOM", "modality": _modality(dataset), "frame_of_reference_uid":
-            str(dataset.get("FrameOfReferenceUID", "")) or None}
+            str(dataset.get("FrameOfReferenceUID", "")) or None,
+            "not_used": sorted(set(available) - {source for _, _, source in regions})}
     return Volume(labels, reference.affine.copy(), field, meta)
 
 

@@ -194,7 +194,9 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
     label_path = _path(base, label_spec.get("file"), "labels.file")
     if is_dicom(label_path):
         labels = read_dicom_labels(label_path, [(r.label, r.name, r.roi or r.name) for r in regions], volumes[0])
-        dicom["labels"] = dict(labels.meta)
+        dicom["labels"] = {key: value for key, value in labels.meta.items() if key != "format"}
+        if labels.meta["not_used"]:
+            notes.append(f"labels: segments/ROIs not named in the study, not used: {', '.join(labels.meta['not_used'])}")
     else:
         labels = read_labels(label_path, {r.label: r.name for r in regions})
     check_same_grid(volumes[0], labels)

@@ -382,6 +382,8 @@ def image_dose_command(study: Path = typer.Argument(..., help="Imaging study (YA
         _print_table(f"Image dose: {study.name} ({summary['nuclide']}, {summary['dose_method']}, {summary['tia_method']})",
                      ("region", "volume (mL)", "mean (Gy)", "D2 (Gy)", "D50 (Gy)", "D98 (Gy)", "BED mean (Gy)"), rows,
                      no_wrap=("region",))
+        for note in summary["notes"]:
+            console.print(f"note: {note}")
         console.print(f"output: {out}")
 
     _run(action)

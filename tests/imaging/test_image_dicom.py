@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from rptici.cli import app
 from rptici.errors import InputError
-from rptici.imaging import image_dose, load_study, read_image
+from rptici.imaging import load_study, read_image
 from rptici.imaging.dicom import points_in_polygon, read_dicom_labels
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -277,7 +277,8 @@ def test_mismatched_spacing_orientation_and_frame_of_reference_are_refused(small
     coarse[:3, 0] *= 1.5
     writer.write_series(asymmetric(), coarse, folder / "coarse", modality="PT", frame_of_reference=FOR, name="c")
     study["images"][1]["file"] = "coarse"
-    with pytest.raises(InputError, match=r"images\[1\]\.voxel_spacing_mm: got \[6\.0, 3\.0, 5\.0\]; expected the voxel size of images\[0\], \[4\.0, 3\.0, 5\.0\] mm"):
+    with pytest.raises(InputError, match=r"images\[1\]\.voxel_spacing_mm: got \[6\.0, 3\.0, 5\.0\]; expected the voxel "
+                                         r"size of images\[0\], \[4\.0, 3\.0, 5\.0\] mm"):
         load_study(study, folder)
     turned = AFFINE.copy()
     turned[:3, :2] *= -1                                    # same voxel sizes, turned 180° in the slice plane

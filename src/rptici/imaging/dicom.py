@@ -1,4 +1,5 @@
-"""DICOM input (pydicom): SPECT/PET and CT series into a :class:`~.volume.Volume`, DICOM-SEG and RTSTRUCT into a label map.
+"""DICOM input (pydicom): SPECT/PET and CT series into a :class:`~.volume.Volume`, DICOM-SEG and RTSTRUCT into a
+label map.
 
 **Orientation.** DICOM positions are in the patient's LPS frame (+x left, +y posterior, +z head; PS3.3 C.7.6.2.1.1);
 a :class:`Volume` keeps the NIfTI convention, RAS+ (+x right, +y anterior). The reader builds the DICOM
@@ -9,13 +10,15 @@ the normal ``row × column``. The same patient point therefore has the same voxe
 
 **Series.** One folder = one series (else an error naming the series found): single-frame slices (PT, CT, NM) sorted
 by position, equally spaced along the normal (within :data:`SLICE_TOLERANCE_MM`) and not tilted; or one multi-frame
-NM file (reconstructed tomography: frame ``k`` at Image Position + k · Spacing Between Slices · normal, geometry from the
-Detector Information Sequence; PS3.3 C.8.4.10; a negative spacing stacks the frames against the normal, C.8.4.15, and
-the frames are then reversed so that ``k`` always runs along the normal). Pixel values are rescaled per file (Rescale Slope/Intercept), or by the
-Real World Value Mapping Sequence when it carries activity-concentration units (quantitative SPECT).
+NM file (reconstructed tomography: frame ``k`` at Image Position + k · Spacing Between Slices · normal, geometry from
+the Detector Information Sequence; PS3.3 C.8.4.10; a negative spacing stacks the frames against the normal,
+C.8.4.15, and the frames are then reversed so that ``k`` always runs along the normal). Pixel values are rescaled
+per file (Rescale Slope/Intercept), or by the Real World Value Mapping Sequence when it carries
+activity-concentration units (quantitative SPECT).
 
 **Units.** Units (0054,1001) ``BQML`` → ``Bq/mL``; ``CNTS`` → ``counts`` (calibration factor and acquisition duration
-from the study, as for NIfTI); anything else (``GML`` = SUV, ``PROPCNTS``…) is refused; no Units tag → the study must say.
+from the study, as for NIfTI); anything else (``GML`` = SUV, ``PROPCNTS``…) is refused; no Units tag → the study
+must say.
 Decay correction (0054,1102) ``START`` or ``NONE`` is accepted (values at scan time); ``ADMIN`` (corrected to the
 administration) is refused, since the kinetics need the activity present at each scan. The decay-correction
 attributes are reported.

@@ -406,6 +406,8 @@ def image_dose_command(study: Path = typer.Argument(..., help="Imaging study (YA
                            _display(region["cumulative_dose_Gy"]), _display(region["cumulative_dose_standard_error_Gy"]),
                            _display(region.get("cumulative_bed_Gy"))]
                           for name, region in summary["cycles"]["regions"].items()), no_wrap=("region",))
+        for note in summary["notes"]:
+            console.print(f"note: {note}")
         console.print(f"output: {out}")
 
     _run(action)

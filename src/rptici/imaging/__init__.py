@@ -9,6 +9,7 @@ SPECT/CT scans (EANM/MIRD guidance: Ljungberg et al. 2016 J Nucl Med 57:151, MIR
 et al. 2022 EJNMMI Phys 9:2):
 
 * :mod:`.volume` — NIfTI images (nibabel), grid checks, counts → MBq with the calibration factor;
+* :mod:`.dicom` — DICOM series (pydicom: NM/PT/CT, LPS → RAS), DICOM-SEG and RTSTRUCT label maps;
 * :mod:`.kinetics` — voxel mono-exponential TIA, region TACs by :func:`rptici.dosimetry.tac.fit_tac`, Hänscheid STP;
 * :mod:`.kernel` — dose-voxel kernels (MIRD Pamphlet 17; Bolch et al. 1999 J Nucl Med 40:11S);
 * :mod:`.dose` — dose maps (kernel by FFT, or local deposition), CT density, BED maps;
@@ -16,18 +17,20 @@ et al. 2022 EJNMMI Phys 9:2):
 * :mod:`.study` — the study file, the run, the output folder (``rptici image-dose``);
 * :mod:`.cycles` — dose and BED of cycles 2…N predicted from cycle 1 (``--predict-cycles``).
 
-Scans are assumed already registered and resampled to one grid; nothing here registers, resamples or reads DICOM.
+Scans are assumed already registered and resampled to one grid; nothing here registers or resamples.
 """
 
 from .cycles import predict_cycles
+from .dicom import read_dicom_labels, read_dicom_series
 from .dose import bed_map, density_from_hu, dose_map
 from .dvh import cumulative_dvh, dose_at_volume, dvh_table, region_statistics
 from .kernel import VoxelKernel, voxel_kernel
 from .kinetics import VoxelTia, check_times, region_fits, voxel_monoexponential, voxel_single_time_point
 from .study import ImageDoseResult, Study, image_dose, load_study, run_study, write_outputs
-from .volume import Volume, activity_mbq, check_same_grid, read_labels, read_nifti, write_nifti
+from .volume import Volume, activity_mbq, check_same_grid, read_image, read_labels, read_nifti, write_nifti
 
-__all__ = ["ImageDoseResult", "Study", "Volume", "VoxelKernel", "VoxelTia", "activity_mbq", "bed_map", "check_same_grid",
-           "check_times", "cumulative_dvh", "density_from_hu", "dose_at_volume", "dose_map", "dvh_table", "image_dose",
-           "load_study", "predict_cycles", "read_labels", "read_nifti", "region_fits", "region_statistics", "run_study",
-           "voxel_kernel", "voxel_monoexponential", "voxel_single_time_point", "write_nifti", "write_outputs"]
+__all__ = ["ImageDoseResult", "Study", "Volume", "VoxelKernel", "VoxelTia", "activity_mbq", "bed_map",
+           "check_same_grid", "check_times", "cumulative_dvh", "density_from_hu", "dose_at_volume", "dose_map",
+           "dvh_table", "image_dose", "load_study", "predict_cycles", "read_dicom_labels", "read_dicom_series",
+           "read_image", "read_labels", "read_nifti", "region_fits", "region_statistics", "run_study", "voxel_kernel",
+           "voxel_monoexponential", "voxel_single_time_point", "write_nifti", "write_outputs"]

@@ -15,6 +15,11 @@ Study file (paths relative to the file)::
       file: labels.nii.gz
       regions: {1: {name: kidney_left, tissue: kidney}, 3: {name: lesion_1, tissue: tumour}}
 
+Every ``file`` may also be a DICOM series — a folder (one series) or a multi-frame file — and ``labels.file`` a
+DICOM-SEG or RTSTRUCT whose segments/ROIs are matched to the regions by name (``roi: NAME`` when the file's name
+differs); DICOM units (BQML, CNTS) replace ``units`` (a different ``units`` in the study is an error). See
+:mod:`.dicom`.
+
 One image gives the single-time-point (Hänscheid) TIA; two or more the voxel mono-exponential fit, and three or more
 also the region fits with :func:`rptici.dosimetry.tac.fit_tac`.
 """
@@ -38,7 +43,8 @@ from .dose import HU_SLOPE_ABOVE_WATER, METHODS, SOFT_TISSUE_DENSITY, bed_map, d
 from .dvh import dose_at_volume, dvh_table, region_statistics
 from .kernel import voxel_kernel
 from .kinetics import check_times, region_fits, voxel_monoexponential, voxel_single_time_point
-from .volume import Volume, activity_mbq, check_same_grid, read_labels, read_nifti, write_nifti
+from .dicom import is_dicom, read_dicom_labels
+from .volume import Volume, activity_mbq, check_same_grid, read_image, read_labels, write_nifti
 
 _ALLOWED = "an imaging study (YAML mapping with nuclide, administered_activity, images, labels)"
 
@@ -48,6 +54,7 @@ class Region:
     label: int
     name: str
     tissue: str | None
+    roi: str | None = None            # the segment/ROI name in a DICOM-SEG or RTSTRUCT, when not ``name``
 
 
 @dataclass(eq=False)
@@ -63,6 +70,7 @@ class Study:
     method: str = "kernel"
     photons: bool = True
     notes: list[str] = field(default_factory=list)
+    dicom: dict[str, dict[str, Any]] = field(default_factory=dict)   # what each DICOM input said about itself
 
 
 def _path(base: Path, value: Any, field_name: str) -> Path:
@@ -91,11 +99,45 @@ def _regions(spec: Any) -> list[Region]:
             if name not in tissue_names():
                 raise UnknownNameError(f"labels.regions.{label}.tissue", name, list(tissue_names()))
             tissue(name)
-        regions.append(Region(label, entry["name"], name))
+        roi = entry.get("roi")
+        if roi is not None and (not isinstance(roi, str) or not roi.strip()):
+            raise InputError(f"labels.regions.{label}.roi", roi, "the segment or ROI name in the DICOM-SEG/RTSTRUCT")
+        regions.append(Region(label, entry["name"], name, roi))
     names = [r.name for r in regions]
     if len(set(names)) != len(names):
         raise InputError("labels.regions", names, "distinct region names")
     return regions
+
+
+def _same_frame_of_reference(volume: Volume, dicom: dict[str, dict[str, Any]]) -> None:
+    """Record a DICOM input; its frame of reference must be the one of the DICOM inputs before it."""
+    if volume.meta.get("format") != "DICOM":
+        return
+    uid = volume.meta.get("frame_of_reference_uid")
+    for name, earlier in dicom.items():
+        wanted = earlier.get("frame_of_reference_uid")
+        if uid and wanted and uid != wanted:
+            raise InputError(f"{volume.name}.FrameOfReferenceUID", uid,
+                             f"the frame of reference of {name}, {wanted} (registered images share one frame of "
+                             "reference)")
+    dicom[volume.name] = {key: value for key, value in volume.meta.items() if key != "format"}
+
+
+def _units(units: Any, volume: Volume, where: str, nuclide: Nuclide, dicom: dict[str, dict[str, Any]]) -> Any:
+    """The study's ``units``, or the DICOM file's (they must agree when both are given); checks the DICOM half-life."""
+    if volume.meta.get("format") != "DICOM":
+        return units
+    _same_frame_of_reference(volume, dicom)
+    stated = volume.meta.get("units")
+    if stated is not None and units is not None and units != stated:
+        raise InputError(f"{where}.units", units, f"the units the DICOM image states, {stated} (or leave units out)")
+    half_life = volume.meta.get("decay", {}).get("RadionuclideHalfLife")
+    if half_life is not None:
+        expected = math.log(2) / nuclide.decay_constant_per_day * 86400.0
+        if abs(float(half_life) / expected - 1) > 0.01:
+            raise InputError(f"{where}.RadionuclideHalfLife", f"{float(half_life):.6g} s",
+                             f"the half-life of the study's nuclide {nuclide.name}, {expected:.6g} s (within 1 %)")
+    return stated if stated is not None else units
 
 
 def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None) -> Study:
@@ -122,6 +164,8 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
     if not isinstance(images, list) or not images:
         raise InputError("images", images, "a list of images, each {file, time, units, ...}")
     volumes, times, activities = [], [], []
+    dicom: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
     for index, entry in enumerate(images):
         where = f"images[{index}]"
         if not isinstance(entry, Mapping):
@@ -129,11 +173,15 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
         if "time" not in entry:
             raise InputError(f"{where}.time", None, "the scan time after administration, e.g. '24 h'")
         times.append(parse_positive(entry["time"], "time", f"{where}.time"))
-        volume = read_nifti(_path(base, entry.get("file"), f"{where}.file"), where)
+        volume = read_image(_path(base, entry.get("file"), f"{where}.file"), where)
+        header_hours = volume.meta.get("decay", {}).get("hours_after_administration")
+        if header_hours is not None and abs(header_hours - times[-1] * 24.0) > max(1.0, 0.02 * times[-1] * 24.0):
+            notes.append(f"{where}: the study's time is {times[-1] * 24.0:.4g} h, the DICOM header's "
+                         f"{header_hours:.4g} h after administration (the study's is used)")
         if volumes:
             check_same_grid(volumes[0], volume)
         volumes.append(volume)
-        units = entry.get("units")
+        units = _units(entry.get("units"), volume, where, nuclide, dicom)
         if units is None:
             raise InputError(f"{where}.units", None, "Bq/mL, kBq/mL, MBq/mL or counts (never assumed)")
         activities.append(activity_mbq(volume, units, entry.get("calibration_cps_per_MBq"),
@@ -143,16 +191,23 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
     if not isinstance(label_spec, Mapping):
         raise InputError("labels", label_spec, "{file: labels.nii.gz, regions: {1: {name, tissue}, ...}}")
     regions = _regions(label_spec.get("regions"))
-    labels = read_labels(_path(base, label_spec.get("file"), "labels.file"), {r.label: r.name for r in regions})
+    label_path = _path(base, label_spec.get("file"), "labels.file")
+    if is_dicom(label_path):
+        labels = read_dicom_labels(label_path, [(r.label, r.name, r.roi or r.name) for r in regions], volumes[0])
+        dicom["labels"] = {key: value for key, value in labels.meta.items() if key != "format"}
+        if labels.meta["not_used"]:
+            notes.append(f"labels: segments/ROIs not named in the study, not used: {', '.join(labels.meta['not_used'])}")
+    else:
+        labels = read_labels(label_path, {r.label: r.name for r in regions})
     check_same_grid(volumes[0], labels)
-    notes = []
     density: float | np.ndarray = SOFT_TISSUE_DENSITY
     if document.get("ct") is not None:
         ct = document["ct"]
         if not isinstance(ct, Mapping):
             raise InputError("ct", ct, "{file: ct.nii.gz (HU, on the SPECT grid), hu_slope_above_water: 6.1e-4}")
-        ct_volume = read_nifti(_path(base, ct.get("file"), "ct.file"), "ct")
+        ct_volume = read_image(_path(base, ct.get("file"), "ct.file"), "ct", ("CT",))
         check_same_grid(volumes[0], ct_volume)
+        _same_frame_of_reference(ct_volume, dicom)
         slope = ct.get("hu_slope_above_water", HU_SLOPE_ABOVE_WATER)
         if not isinstance(slope, (int, float)) or not math.isfinite(slope) or slope <= 0:
             raise InputError("ct.hu_slope_above_water", slope, "a positive slope in g/mL per HU")
@@ -164,7 +219,7 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
             raise InputError("density", value, "a density in g/mL between 0 and 3")
         density = float(value)
     return Study(nuclide, administered, times_array, np.stack(activities), volumes[0], labels.data,
-                 regions, density, method, photons, notes)
+                 regions, density, method, photons, notes, dicom)
 
 
 @dataclass(eq=False)
@@ -184,6 +239,7 @@ class ImageDoseResult:
                 "grid": list(study.reference.shape), "voxel_mm": [round(v, 4) for v in study.reference.spacing_mm],
                 "times_days": study.times_days.tolist(), "tia_method": self.tia_method, "dose_method": study.method,
                 "photons": study.photons and study.method == "kernel", "notes": study.notes,
+                **({"dicom": study.dicom} if study.dicom else {}),
                 "kernel": voxel_kernel(study.nuclide, study.reference.spacing_cm,
                                        photons=study.photons and study.method == "kernel").summary(),
                 "regions": self.regions}

@@ -13,8 +13,9 @@ rescaled silently). Activity images are in Bq/mL (``units: Bq/mL``) or in counts
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -29,11 +30,13 @@ _TO_MBQ_PER_ML = {"Bq/mL": 1e-6, "kBq/mL": 1e-3, "MBq/mL": 1.0}
 
 @dataclass(frozen=True, eq=False)
 class Volume:
-    """A 3-D image: ``data`` indexed (i, j, k), ``affine`` 4×4 (mm), ``name`` for error messages."""
+    """A 3-D image: ``data`` indexed (i, j, k), ``affine`` 4×4 (mm, RAS+), ``name`` for error messages, ``meta`` what
+    the file said about itself (DICOM: modality, units, frame of reference, decay correction; NIfTI: nothing)."""
 
     data: np.ndarray
     affine: np.ndarray
     name: str = "image"
+    meta: Mapping[str, Any] = dataclass_field(default_factory=dict)
 
     @property
     def spacing_mm(self) -> tuple[float, float, float]:
@@ -76,6 +79,17 @@ def read_nifti(path: str | Path, field: str) -> Volume:
     return Volume(data, affine, field)
 
 
+def read_image(path: str | Path, field: str, modalities: tuple[str, ...] = ("NM", "PT")) -> Volume:
+    """A NIfTI file, or a DICOM series (a folder, or a multi-frame DICOM file) by :mod:`.dicom`."""
+    from .dicom import is_dicom, read_dicom_series
+
+    if not Path(path).exists():
+        raise InputError(field, str(path), "an existing NIfTI file (.nii, .nii.gz), DICOM series folder or DICOM file")
+    if is_dicom(path):
+        return read_dicom_series(path, field, modalities)
+    return read_nifti(path, field)
+
+
 def write_nifti(volume: Volume | np.ndarray, path: str | Path, affine: np.ndarray | None = None) -> Path:
     """Write ``volume`` (or an array with ``affine``) as NIfTI (float32 for floating data)."""
     import nibabel
@@ -97,8 +111,8 @@ def check_same_grid(reference: Volume, other: Volume) -> None:
                          "and resampled to one grid)")
     spacing, wanted = np.array(other.spacing_mm), np.array(reference.spacing_mm)
     if np.max(np.abs(spacing - wanted)) > GRID_TOLERANCE_MM:
-        raise InputError(f"{other.name}.voxel_spacing_mm", [round(v, 4) for v in spacing],
-                         f"the voxel size of {reference.name}, {[round(v, 4) for v in wanted]} mm")
+        raise InputError(f"{other.name}.voxel_spacing_mm", [round(float(v), 4) for v in spacing],
+                         f"the voxel size of {reference.name}, {[round(float(v), 4) for v in wanted]} mm")
     difference = np.max(np.abs(other.affine[:3, :] - reference.affine[:3, :]))
     if difference > GRID_TOLERANCE_MM:
         raise InputError(f"{other.name}.affine", np.round(other.affine, 3).tolist(),

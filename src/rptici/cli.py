@@ -365,14 +365,17 @@ def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide,
 @app.command("image-dose")
 def image_dose_command(study: Path = typer.Argument(..., help="Imaging study (YAML): nuclide, activity, images with "
                                                               "times and calibration, label map with regions."),
-                       out: Path = typer.Option(..., "--out", help="Folder for the NIfTI maps, dvh.parquet and "
-                                                                   "image_dose.json."),
+                       out: Path = typer.Option(..., "--out", help="Folder for the NIfTI maps, dvh.parquet, "
+                                                                   "dvh_band.parquet, image_dose.json and report.html."),
                        as_json: bool = JSON_OPTION) -> None:
-    """Quantitative SPECT/CT to TIA, dose and BED maps, per-region D2/D50/D98 and cumulative DVHs."""
-    from .imaging import image_dose
+    """Quantitative SPECT/CT to TIA, dose and BED maps, per-region D2/D50/D98, DVHs with bands, an HTML report."""
+    from .imaging import load_study, run_study, write_outputs
+    from .report.imaging import write_image_dose_report
 
     def action() -> None:
-        summary = image_dose(study, out)
+        result = run_study(load_study(study))
+        summary = {**result.summary(), "files": write_outputs(result, out)}
+        summary["files"]["report"] = str(write_image_dose_report(result, Path(out) / "report.html"))
         if as_json:
             typer.echo(_json_text(summary))
             return

@@ -132,3 +132,15 @@ def test_dvh_band_contains_the_noiseless_dvh(folders, tmp_path):
     assert np.all(table["volume_fraction_low"] <= table["volume_fraction_high"])
     again = run_study(_study(folders["noisy"]))
     assert again.regions["lesion_1"]["mean_Gy_interval_95"] == noisy.regions["lesion_1"]["mean_Gy_interval_95"]
+
+
+def test_a_region_convolved_on_its_box_equals_the_full_grid(folders):
+    from rptici.imaging import dose_map, voxel_kernel
+    from rptici.imaging.uncertainty import _component
+
+    study = _study(folders["noisy"], uncertainty=False)
+    tia = run_study(study).tia_MBq_h
+    mask = study.labels == 3
+    half = np.array(voxel_kernel(study.nuclide, study.reference.spacing_cm).total().shape) // 2
+    full = dose_map(np.where(mask, tia, 0.0), study.nuclide, study.reference.spacing_cm, density=study.density)
+    assert np.allclose(_component(tia, mask, study, half), full, rtol=0, atol=1e-9 * full.max())

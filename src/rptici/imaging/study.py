@@ -249,7 +249,8 @@ def run_study(study: Study) -> ImageDoseResult:
         table = pd.concat([table, dvh_table(bed, study.labels, bed_tissue, quantity="bed")], ignore_index=True)
     band, uncertainty = None, None
     if study.uncertainty is not None and fits:
-        band, uncertainty = dose_uncertainty(voxel.tia_MBq_h, study, fits, regions, **study.uncertainty)
+        band, uncertainty = dose_uncertainty(voxel.tia_MBq_h, study, fits, regions, **study.uncertainty,
+                                             dose_Gy=dose)
     return ImageDoseResult(study, voxel.tia_MBq_h, voxel.decay_constant_per_day, dose, bed, regions, table, voxel.method,
                            activities, fits, band, partial_volume, uncertainty)
 

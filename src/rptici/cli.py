@@ -365,8 +365,8 @@ def dose(file: Path = typer.Argument(..., help="Patient dataset (YAML): nuclide,
 @app.command("image-dose")
 def image_dose_command(study: Path = typer.Argument(..., help="Imaging study (YAML): nuclide, activity, images with "
                                                               "times and calibration, label map with regions."),
-                       out: Path = typer.Option(..., "--out", help="Folder for the NIfTI maps, dvh.parquet and "
-                                                                   "image_dose.json."),
+                       out: Path = typer.Option(..., "--out", help="Folder for the NIfTI maps, dvh.parquet, "
+                                                                   "dvh_band.parquet, image_dose.json and report.html."),
                        predict: Optional[int] = typer.Option(None, "--predict-cycles", help="Also predict cycles "
                                                               "2..N from this (cycle-1) study: cycles.json."),
                        activity: Optional[str] = typer.Option(None, "--activity", help="Activity of each later cycle "
@@ -376,14 +376,17 @@ def image_dose_command(study: Path = typer.Argument(..., help="Imaging study (YA
                        volume_factor: float = typer.Option(1.0, "--volume-factor", help="Later cycles' lesion "
                                                            "volume / cycle 1's (same TIA: dose x 1/factor)."),
                        as_json: bool = JSON_OPTION) -> None:
-    """Quantitative SPECT/CT to TIA, dose and BED maps, per-region D2/D50/D98 and cumulative DVHs."""
-    from .imaging import image_dose, predict_cycles
+    """Quantitative SPECT/CT to TIA, dose and BED maps, per-region D2/D50/D98, DVHs with bands, an HTML report."""
+    from .imaging import load_study, predict_cycles, run_study, write_outputs
+    from .report.imaging import write_image_dose_report
     from .units import parse_positive
 
     def action() -> None:
         if predict is None and activity is not None:
             raise InputError("--activity", activity, "only with --predict-cycles N")
-        summary = image_dose(study, out)
+        result = run_study(load_study(study))
+        summary = {**result.summary(), "files": write_outputs(result, out)}
+        summary["files"]["report"] = str(write_image_dose_report(result, Path(out) / "report.html"))
         if predict is not None:
             later = summary["administered_activity_MBq"] if activity is None else \
                 parse_positive(activity, "activity", "--activity")

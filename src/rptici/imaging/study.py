@@ -8,6 +8,8 @@ Study file (paths relative to the file)::
     photons: true             # photon kernel (μ_en approximation) with the kernel method
     density: 1.04             # g/mL, when no CT is given
     ct: {file: ct.nii.gz, hu_slope_above_water: 6.1e-4}     # optional
+    partial_volume: {psf_fwhm_mm: 12}   # optional: GTM partial-volume correction (:mod:`.pvc`), default off
+    uncertainty: {draws: 200, seed: 0}  # region-TIA Monte Carlo → dose intervals, DVH bands (:mod:`.uncertainty`)
     images:                   # registered to one grid, in time order
       - {file: spect_1.nii.gz, time: 4 h, units: counts, calibration_cps_per_MBq: 9.5, acquisition_duration_s: 1200}
       - {file: spect_2.nii.gz, time: 24 h, units: Bq/mL}
@@ -44,6 +46,8 @@ from .dvh import dose_at_volume, dvh_table, region_statistics
 from .kernel import voxel_kernel
 from .kinetics import check_times, region_fits, voxel_monoexponential, voxel_single_time_point
 from .dicom import is_dicom, read_dicom_labels
+from .pvc import correct_activities, spec_fwhm
+from .uncertainty import check_uncertainty, dose_uncertainty
 from .volume import Volume, activity_mbq, check_same_grid, read_image, read_labels, write_nifti
 
 _ALLOWED = "an imaging study (YAML mapping with nuclide, administered_activity, images, labels)"
@@ -71,6 +75,8 @@ class Study:
     photons: bool = True
     notes: list[str] = field(default_factory=list)
     dicom: dict[str, dict[str, Any]] = field(default_factory=dict)   # what each DICOM input said about itself
+    psf_fwhm_mm: tuple[float, float, float] | None = None
+    uncertainty: dict[str, int] | None = field(default_factory=lambda: check_uncertainty(None))
 
 
 def _path(base: Path, value: Any, field_name: str) -> Path:
@@ -145,10 +151,11 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
     document = read_mapping(source, "study", _ALLOWED)
     base = base or (Path(source).parent if not isinstance(source, Mapping) else Path("."))
     unknown = set(document) - {"nuclide", "administered_activity", "method", "photons", "density", "ct", "images",
-                               "labels", "patient", "notes"}
+                               "labels", "patient", "notes", "partial_volume", "uncertainty"}
     if unknown:
         raise InputError("study", sorted(unknown), "only the keys nuclide, administered_activity, method, photons, "
-                                                   "density, ct, images, labels, patient, notes")
+                                                   "density, ct, images, labels, patient, notes, partial_volume, "
+                                                   "uncertainty")
     if "nuclide" not in document:
         raise InputError("nuclide", None, "a radionuclide such as Lu-177")
     nuclide = Nuclide(str(document["nuclide"]))
@@ -219,7 +226,8 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
             raise InputError("density", value, "a density in g/mL between 0 and 3")
         density = float(value)
     return Study(nuclide, administered, times_array, np.stack(activities), volumes[0], labels.data,
-                 regions, density, method, photons, notes, dicom)
+                 regions, density, method, photons, notes, dicom, spec_fwhm(document.get("partial_volume")),
+                 check_uncertainty(document.get("uncertainty")))
 
 
 @dataclass(eq=False)
@@ -232,6 +240,11 @@ class ImageDoseResult:
     regions: dict[str, dict[str, Any]]
     dvh: Any
     tia_method: str
+    activities: np.ndarray | None = None      # (times, *grid) MBq, after partial-volume correction when asked
+    fits: dict[str, Any] = field(default_factory=dict)
+    dvh_band: Any = None
+    partial_volume: dict[str, Any] | None = None
+    uncertainty: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         study = self.study
@@ -242,21 +255,26 @@ class ImageDoseResult:
                 **({"dicom": study.dicom} if study.dicom else {}),
                 "kernel": voxel_kernel(study.nuclide, study.reference.spacing_cm,
                                        photons=study.photons and study.method == "kernel").summary(),
-                "regions": self.regions}
+                "partial_volume": self.partial_volume, "uncertainty": self.uncertainty, "regions": self.regions}
 
 
 def run_study(study: Study) -> ImageDoseResult:
     """TIA (voxel), dose and BED maps, and per-region statistics and DVHs of a loaded study."""
+    activities, partial_volume = study.activities, None
+    if study.psf_fwhm_mm is not None:
+        activities, partial_volume = correct_activities(study.activities, study.labels,
+                                                        [r.label for r in study.regions], study.psf_fwhm_mm,
+                                                        study.reference.spacing_mm)
     if study.times_days.size == 1:
-        voxel = voxel_single_time_point(float(study.times_days[0]), study.activities[0])
+        voxel = voxel_single_time_point(float(study.times_days[0]), activities[0])
     else:
-        voxel = voxel_monoexponential(study.times_days, study.activities, study.nuclide.decay_constant_per_day)
+        voxel = voxel_monoexponential(study.times_days, activities, study.nuclide.decay_constant_per_day)
     dose = dose_map(voxel.tia_MBq_h, study.nuclide, study.reference.spacing_cm, method=study.method,
                     density=study.density, photons=study.photons)
     bed = bed_map(dose, voxel.decay_constant_per_day, study.labels,
                   {r.label: r.tissue for r in study.regions if r.tissue})
     names = {r.label: r.name for r in study.regions}
-    fits = region_fits(study.times_days, study.activities, study.labels, names, study.nuclide.name)
+    fits = region_fits(study.times_days, activities, study.labels, names, study.nuclide.name)
     regions: dict[str, dict[str, Any]] = {}
     voxel_ml = study.reference.voxel_volume_ml
     for region in study.regions:
@@ -269,6 +287,8 @@ def run_study(study: Study) -> ImageDoseResult:
         entry["effective_half_life_d"] = math.log(2) * entry["voxel_tia_MBq_h"] / weighted if weighted > 0 else None
         density = study.density if np.ndim(study.density) == 0 else study.density[inside]
         entry["mass_g"] = float(np.sum(density * voxel_ml * np.ones(int(inside.sum()))))
+        if partial_volume is not None:
+            entry["recovery_coefficient"] = partial_volume["compartments"][region.label]["recovery_coefficient"]
         if region.name in fits:
             fit = fits[region.name]
             entry["fit"] = {"model": fit.model, "tia_MBq_h": fit.tia, "tia_standard_error_MBq_h": fit.tia_standard_error,
@@ -286,7 +306,12 @@ def run_study(study: Study) -> ImageDoseResult:
         import pandas as pd
 
         table = pd.concat([table, dvh_table(bed, study.labels, bed_tissue, quantity="bed")], ignore_index=True)
-    return ImageDoseResult(study, voxel.tia_MBq_h, voxel.decay_constant_per_day, dose, bed, regions, table, voxel.method)
+    band, uncertainty = None, None
+    if study.uncertainty is not None and fits:
+        band, uncertainty = dose_uncertainty(voxel.tia_MBq_h, study, fits, regions, **study.uncertainty,
+                                             dose_Gy=dose)
+    return ImageDoseResult(study, voxel.tia_MBq_h, voxel.decay_constant_per_day, dose, bed, regions, table, voxel.method,
+                           activities, fits, band, partial_volume, uncertainty)
 
 
 def write_outputs(result: ImageDoseResult, out: str | Path) -> dict[str, str]:
@@ -299,6 +324,9 @@ def write_outputs(result: ImageDoseResult, out: str | Path) -> dict[str, str]:
              "bed": write_nifti(result.bed_Gy, folder / "bed_Gy.nii.gz", affine)}
     files["dvh"] = folder / "dvh.parquet"
     result.dvh.to_parquet(files["dvh"], index=False)
+    if result.dvh_band is not None:
+        files["dvh_band"] = folder / "dvh_band.parquet"
+        result.dvh_band.to_parquet(files["dvh_band"], index=False)
     files["summary"] = folder / "image_dose.json"
     paths = {key: str(value) for key, value in files.items()}
     summary = {**result.summary(), "files": paths}

@@ -52,6 +52,14 @@ MODES = ("none", "rigid", "rigid+deformable")
 MODALITIES = ("ct", "spect")
 #: Least fraction of the reference grid's voxels that must fall inside the moving scan after registration.
 MIN_OVERLAP = 0.5
+#: Least mutual information (nats, Mattes, 32 bins) after registration: below it the scans share no structure
+#: (a noise image against the phantom gives 0.01; the phantom's scans 0.08–0.9). A heuristic floor.
+MIN_MUTUAL_INFORMATION = 0.02
+#: A scan counts as already aligned when registration ends within this relative metric difference of the start
+#: (not better) and moves the reference grid's corners by less than ALIGNED_SHIFT_MM: then the start (identity)
+#: is kept and a note says so; any other failure to improve raises RegistrationError.
+ALIGNED_METRIC = 2e-3
+ALIGNED_SHIFT_MM = 1.0
 #: Largest number of sub-samples per axis when averaging a fine image into a coarse reference voxel.
 MAX_SUBSAMPLES = 4
 #: Sub-voxel points resampled at once (bounds the memory of resampling a fine CT: ~ 64 MiB of float32).
@@ -199,6 +207,8 @@ class Registration:
             entry["deformable"] = self.deformable
         if self.activity_retained is not None:
             entry["activity_retained_fraction"] = round(self.activity_retained, 5)
+        if self.notes:
+            entry["notes"] = list(self.notes)
         return entry
 
 
@@ -215,8 +225,12 @@ def _metric_setup(sitk, method, bins: int = 32, sampling: float = 0.25, seed: in
     method.SetInterpolator(sitk.sitkLinear)
 
 
-def _prepare(volume: Volume, data: np.ndarray | None = None):
-    """Registration input: float32 image; NaNs refused (the caller has checked finiteness)."""
+def _prepare(volume: Volume, data: np.ndarray | None = None, field_name: str = "image"):
+    """Registration input as a float32 image; an image without contrast cannot be registered."""
+    values = np.asarray(volume.data if data is None else data)
+    if not np.all(np.isfinite(values)) or float(np.ptp(values)) <= 0:
+        raise RegistrationError(f"{field_name}.registration", f"{volume.name}: uniform or non-finite values",
+                                "an image with structure to register (finite, not constant)")
     return to_sitk(volume, data)
 
 
@@ -233,8 +247,13 @@ def _execute(sitk, method, fixed, moving, field_name: str, stage: str):
                                 "images with shared structure and overlapping fields of view") from None
 
 
-def _check_improved(field_name: str, stage: str, initial: float, final: float) -> None:
-    if not (math.isfinite(final) and final < initial):
+def check_improved(field_name: str, stage: str, initial: float, final: float, require_decrease: bool = True) -> None:
+    """Raise :class:`RegistrationError` unless the metric (−MI) decreased and enough mutual information remains."""
+    if math.isfinite(final) and -final < MIN_MUTUAL_INFORMATION:
+        raise RegistrationError(f"{field_name}.registration", f"{stage}: mutual information {-final:.3g} nats",
+                                f"at least {MIN_MUTUAL_INFORMATION} nats after registration (the scans share no "
+                                "structure: wrong file, empty scan, or no overlap)")
+    if not math.isfinite(final) or (require_decrease and not final < initial):
         raise RegistrationError(f"{field_name}.registration",
                                 f"{stage}: Mattes MI {final:.6g} after vs {initial:.6g} before",
                                 "a registration that improves its metric (the identity is never used silently; "
@@ -246,7 +265,8 @@ def register_rigid(fixed: Volume, moving: Volume, field_name: str, modality: str
     """Rigid (6-parameter) registration of ``moving`` to ``fixed``; :class:`RegistrationError` unless it improves."""
     sitk = _sitk()
     check_overlap(fixed, moving, field_name)
-    fixed_image, moving_image = _prepare(fixed, fixed_data), _prepare(moving, moving_data)
+    fixed_image = _prepare(fixed, fixed_data, field_name)
+    moving_image = _prepare(moving, moving_data, field_name)
     centre = fixed_image.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in fixed_image.GetSize()])
     initial = sitk.Euler3DTransform()
     initial.SetCenter(centre)
@@ -266,14 +286,25 @@ def register_rigid(fixed: Volume, moving: Volume, field_name: str, modality: str
     _metric_setup(sitk, check)
     check.SetInitialTransform(rigid, inPlace=False)
     metric_final = check.MetricEvaluate(fixed_image, moving_image)
-    _check_improved(field_name, "rigid registration", metric_initial, metric_final)
+    notes = []
+    corners = _FLIP @ _corners_mm(fixed).T
+    shift = max(float(np.linalg.norm(np.array(rigid.TransformPoint(tuple(c))) - c)) for c in corners.T)
+    if not metric_final < metric_initial and abs(metric_final - metric_initial) <= ALIGNED_METRIC * abs(metric_initial) \
+            and shift < ALIGNED_SHIFT_MM:
+        notes.append(f"{field_name}: already aligned — the optimum ({shift:.2f} mm at the grid's corners, metric "
+                     f"{metric_final:.5g}) is no better than the start ({metric_initial:.5g}); the start (identity) is kept")
+        rigid = sitk.Euler3DTransform(initial)
+        metric_final = metric_initial
+        check_improved(field_name, "rigid registration", metric_initial, metric_final, require_decrease=False)
+    else:
+        check_improved(field_name, "rigid registration", metric_initial, metric_final)
     overlap = overlap_fraction(fixed, moving, rigid)
     if overlap < MIN_OVERLAP:
         raise RegistrationError(f"{field_name}.registration", f"overlap {overlap:.2f} after rigid registration",
                                 f"at least {MIN_OVERLAP:.0%} of {fixed.name}'s grid inside the registered scan")
     return Registration(field_name, modality, rigid, rigid, float(metric_initial), float(metric_final),
                         float(metric_final), overlap, int(method.GetOptimizerIteration()),
-                        method.GetOptimizerStopConditionDescription())
+                        method.GetOptimizerStopConditionDescription(), notes=notes)
 
 
 def register_deformable(fixed: Volume, moving: Volume, registration: Registration, mask: np.ndarray,
@@ -288,7 +319,8 @@ def register_deformable(fixed: Volume, moving: Volume, registration: Registratio
                                                                 f"{list(fixed.shape[:3])}")
     if not mask.any():
         raise InputError("registration.mask", "no voxels", "a mask with at least one voxel")
-    fixed_image, moving_image = _prepare(fixed, fixed_data), _prepare(moving, moving_data)
+    fixed_image = _prepare(fixed, fixed_data, field_name)
+    moving_image = _prepare(moving, moving_data, field_name)
     physical = [n * s for n, s in zip(fixed_image.GetSize(), fixed_image.GetSpacing())]
     mesh = [max(1, int(round(length / grid_spacing_mm))) for length in physical]
     bspline = sitk.BSplineTransformInitializer(fixed_image, mesh, order=3)
@@ -314,7 +346,7 @@ def register_deformable(fixed: Volume, moving: Volume, registration: Registratio
     check.SetMetricFixedMask(to_sitk(fixed, mask.astype(np.uint8), pixel=sitk.sitkUInt8))
     check.SetInitialTransform(composite, inPlace=False)
     metric_after = check.MetricEvaluate(fixed_image, moving_image)
-    _check_improved(field_name, "deformable registration (inside the mask)", metric_before, metric_after)
+    check_improved(field_name, "deformable registration (inside the mask)", metric_before, metric_after)
     field = sitk.TransformToDisplacementField(bspline, sitk.sitkVectorFloat64, fixed_image.GetSize(),
                                               fixed_image.GetOrigin(), fixed_image.GetSpacing(),
                                               fixed_image.GetDirection())
@@ -333,7 +365,7 @@ def register_deformable(fixed: Volume, moving: Volume, registration: Registratio
                                 "an invertible deformation (a coarser grid_spacing_mm)")
     return Registration(field_name, registration.modality, composite, registration.rigid, registration.metric_initial,
                         registration.metric_rigid, float(metric_after), registration.overlap, registration.iterations,
-                        registration.stop, deformable)
+                        registration.stop, deformable, notes=list(registration.notes))
 
 
 def _subsamples(source: Volume, reference: Volume) -> tuple[int, int, int]:

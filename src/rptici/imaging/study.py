@@ -196,6 +196,7 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
             check_same_grid(volumes[0], mask_volume)
             mask = np.asarray(mask_volume.data) > 0
         stacked, registrations = register_series(volumes, activities, cts, registration, mask)
+        notes.extend(note for r in registrations for note in r.notes)
         notes.extend(f"{r.field}: {r.activity_retained:.1%} of its activity on the first scan's grid (the rest is "
                      "outside its field of view)" for r in registrations if r.activity_retained < 0.99)
     else:

@@ -53,11 +53,12 @@ def rigid_matrix(rotation_deg=(0.0, 0.0, 0.0), translation_mm=(0.0, 0.0, 0.0)) -
     return matrix
 
 
-def phantom(shape=(64, 64, 48), voxel_mm=4.8, motion=None):
+def phantom(shape=(64, 64, 48), voxel_mm=4.8, motion=None, kidney_shift_mm=(0.0, 0.0, 0.0)):
     """Label map (0 outside, 1/2 kidneys, 3/4 lesions, 5 body) and CT (HU) on a grid centred at 0.
 
     ``motion`` (4×4, mm): the phantom moved so that its point x is at ``motion`` · x (voxels take the label of
-    the unmoved phantom at motion⁻¹ · centre).
+    the unmoved phantom at motion⁻¹ · centre). ``kidney_shift_mm``: the kidneys displaced inside the body (before
+    the motion), as they slide with breathing — a deformation no rigid transform undoes.
     """
     axes = [(np.arange(n) - (n - 1) / 2) * voxel_mm for n in shape]
     x, y, z = np.meshgrid(*axes, indexing="ij")
@@ -68,8 +69,10 @@ def phantom(shape=(64, 64, 48), voxel_mm=4.8, motion=None):
     labels = np.zeros(shape, np.int16)
     body = (x / (0.45 * size[0]))**2 + (y / (0.35 * size[1]))**2 <= 1
     labels[body] = 5
+    kx, ky, kz = kidney_shift_mm
     for label, side in ((1, -1), (2, 1)):
-        kidney = ((x - side * 0.22 * size[0]) / 28)**2 + ((y + 0.10 * size[1]) / 22)**2 + (z / 55)**2 <= 1
+        kidney = ((x - kx - side * 0.22 * size[0]) / 28)**2 + ((y - ky + 0.10 * size[1]) / 22)**2 \
+            + ((z - kz) / 55)**2 <= 1
         labels[kidney & body] = label
     for label, centre, radius in ((3, (0.05 * size[0], 0.12 * size[1], 0.1 * size[2]), 18.0),
                                   (4, (-0.12 * size[0], 0.1 * size[1], -0.2 * size[2]), 11.0)):
@@ -94,11 +97,12 @@ def activity_at(labels, time_days, voxel_ml, physical_half_life_d=6.647):
 
 
 def make_phantom_study(folder, shape=(64, 64, 48), voxel_mm=4.8, seed=1, noise=True, blur=True,
-                       motions=None) -> Path:
+                       motions=None, kidney_shifts=None) -> Path:
     """Write the phantom's NIfTI files and study.yaml into ``folder``; returns the study file.
 
     ``motions``: one entry per scan, None or (rotation_deg, translation_mm) (see :data:`MOTIONS`); when given,
-    every scan gets its own CT and the study asks for ``registration: rigid``.
+    every scan gets its own CT and the study asks for ``registration: rigid``. ``kidney_shifts``: one (x, y, z)
+    displacement (mm) of the kidneys inside the body per scan (with ``motions``).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -113,7 +117,9 @@ def make_phantom_study(folder, shape=(64, 64, 48), voxel_mm=4.8, seed=1, noise=T
         scan_labels = labels
         if motions is not None:
             motion = motions[index - 1]
-            scan_labels, scan_ct = phantom(tuple(shape), voxel_mm, None if motion is None else rigid_matrix(*motion))
+            shift = (kidney_shifts or [None] * len(TIMES_H))[index - 1] or (0.0, 0.0, 0.0)
+            scan_labels, scan_ct = phantom(tuple(shape), voxel_mm, None if motion is None else rigid_matrix(*motion),
+                                           shift)
             nibabel.save(nibabel.Nifti1Image(scan_ct.astype(np.float32), affine), str(folder / f"ct_t{index}.nii.gz"))
         activity = activity_at(scan_labels, hours / 24.0, voxel_ml)
         if blur:

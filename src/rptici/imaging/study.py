@@ -280,7 +280,7 @@ def write_outputs(result: ImageDoseResult, out: str | Path) -> dict[str, str]:
              "bed": write_nifti(result.bed_Gy, folder / "bed_Gy.nii.gz", affine)}
     for registration in result.study.registrations:
         key = registration.field.replace("[", "_").replace("]", "")
-        files[f"transform_{key}"] = write_transform(registration, folder / f"transform_{key}.tfm")
+        files[f"transform_{key}"] = write_transform(registration, folder, f"transform_{key}")
     files["dvh"] = folder / "dvh.parquet"
     result.dvh.to_parquet(files["dvh"], index=False)
     files["summary"] = folder / "image_dose.json"

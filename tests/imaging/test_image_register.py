@@ -83,11 +83,13 @@ def test_rigid_registration_on_spect_recovers_the_known_motion(noisy_moved):
 
 
 def test_rigid_registration_on_ct(noisy_moved):
-    study = load_study(noisy_moved)  # the generated study: registration: rigid, a CT per scan → on the CTs
+    study = load_study(_edit(noisy_moved, lambda d: d.update(registration={"method": "rigid", "on": "ct"})))
     assert {r.modality for r in study.registrations} == {"ct"}
     for rotation_error, displacement_error in _errors(study, study.registrations):
         # the phantom's CT has little structure along z (a uniform body and spine; only the kidneys, 40 HU in 0 HU,
-        # end in z): 1.5 mm here (measured ≤ 1.3 mm), 0.5 degree (measured ≤ 0.37)
+        # end in z): 1.5 mm here (measured ≤ 1.3 mm), 0.5 degree (measured ≤ 0.37). On the 64×64×48 phantom one
+        # scan ends 4.6 mm off along z (docs/imaging.md), which is why the SPECTs are the default
+        # (the generated study, registration: rigid)
         assert rotation_error < 0.5
         assert displacement_error < 1.5
 
@@ -187,9 +189,11 @@ def test_deformable_refinement_on_the_ct_restores_displaced_kidneys(clean_pair, 
     moved = phantom.make_phantom_study(tmp_path / "kidneys", SHAPE, 4.8, noise=False, motions=phantom.MOTIONS,
                                        kidney_shifts=KIDNEY_SHIFTS)
     truth = image_dose(still)["regions"]
-    rigid = image_dose(_edit(moved, lambda d: d.update(registration="rigid"), "rigid.yaml"))
+    # rigid stage on the CTs (the body and spine; on the SPECTs the displaced hot kidneys pull the rigid fit and
+    # the lesions end 4–13 % off, measured)
+    rigid = image_dose(_edit(moved, lambda d: d.update(registration={"method": "rigid", "on": "ct"}), "rigid.yaml"))
     study = load_study(_edit(moved, lambda d: d.update(registration={
-        "method": "rigid+deformable", "mask": ["kidney_left", "kidney_right"]}), "deformable.yaml"))
+        "method": "rigid+deformable", "on": "ct", "mask": ["kidney_left", "kidney_right"]}), "deformable.yaml"))
     deformable = run_study(study).summary()
     for name in ("kidney_left", "kidney_right"):
         reference = truth[name]["fit"]["tia_MBq_h"]
@@ -272,9 +276,8 @@ def test_registration_options_and_masks_are_checked(clean_pair, tmp_path):
         load_study(_edit(moved, lambda d: d.update(registration="rigid+deformable")))
     with pytest.raises(InputError, match=r"registration\.mask: got \['spleen'\]"):
         load_study(_edit(moved, lambda d: d.update(registration={"method": "rigid+deformable", "mask": ["spleen"]})))
-    with pytest.raises(InputError, match=r"registration\.on: got 'spect'.*demons"):
-        load_study(_edit(moved, lambda d: d.update(registration={"method": "rigid+deformable", "on": "spect",
-                                                                  "mask": ["kidney_left"]})))
+    with pytest.raises(InputError, match=r"registration\.on: got 'mri'"):
+        load_study(_edit(moved, lambda d: d.update(registration={"method": "rigid", "on": "mri"})))
     with pytest.raises(InputError, match=r"registration\.margin_mm"):
         load_study(_edit(moved, lambda d: d.update(registration={"method": "rigid", "margin_mm": -1})))
     small = np.ones((10, 10, 10), np.uint8)

@@ -13,9 +13,11 @@ et al. 2022 EJNMMI Phys 9:2):
 * :mod:`.kernel` — dose-voxel kernels (MIRD Pamphlet 17; Bolch et al. 1999 J Nucl Med 40:11S);
 * :mod:`.dose` — dose maps (kernel by FFT, or local deposition), CT density, BED maps;
 * :mod:`.dvh` — D2/D50/D98, cumulative DVHs;
+* :mod:`.register` — rigid (and masked deformable) registration of later scans to the first, activity-conserving
+  resampling onto its grid (SimpleITK);
 * :mod:`.study` — the study file, the run, the output folder (``rptici image-dose``).
 
-Scans are assumed already registered and resampled to one grid; nothing here registers, resamples or reads DICOM.
+With ``registration: none`` (the default) the scans must already share one grid and be aligned.
 """
 
 from .dose import bed_map, density_from_hu, dose_map

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from rptici.errors import InputError
-from rptici.imaging import Volume, image_dose, load_study, read_nifti, run_study, write_outputs
+from rptici.imaging import Volume, image_dose, load_study, run_study, write_outputs
 from rptici.imaging import register as reg
 
 sitk = pytest.importorskip("SimpleITK")

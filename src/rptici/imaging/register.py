@@ -151,19 +151,6 @@ def overlap_fraction(reference: Volume, moving: Volume, transform, stride: int =
     return float(inside.mean())
 
 
-def euler_matrix(rotation_deg=(0.0, 0.0, 0.0), translation_mm=(0.0, 0.0, 0.0), centre_mm=(0.0, 0.0, 0.0)) -> np.ndarray:
-    """4×4 rigid matrix x → R (x − c) + c + t, R = Rz Ry Rx (degrees about x, y, z; any frame, mm)."""
-    ax, ay, az = (math.radians(v) for v in rotation_deg)
-    rx = np.array([[1, 0, 0], [0, math.cos(ax), -math.sin(ax)], [0, math.sin(ax), math.cos(ax)]])
-    ry = np.array([[math.cos(ay), 0, math.sin(ay)], [0, 1, 0], [-math.sin(ay), 0, math.cos(ay)]])
-    rz = np.array([[math.cos(az), -math.sin(az), 0], [math.sin(az), math.cos(az), 0], [0, 0, 1]])
-    matrix = np.eye(4)
-    matrix[:3, :3] = rz @ ry @ rx
-    centre = np.asarray(centre_mm, float)
-    matrix[:3, 3] = centre + np.asarray(translation_mm, float) - matrix[:3, :3] @ centre
-    return matrix
-
-
 def rigid_matrix_ras(transform) -> np.ndarray:
     """The 4×4 matrix (RAS mm) of a rigid SimpleITK transform (fixed point → moving point)."""
     rotation = np.array(transform.GetMatrix()).reshape(3, 3)

@@ -9,7 +9,7 @@ scan is the reference (fixed image) and each later scan (moving image) is
   TMI 22:120; intensity relations change with time because organs wash out at different rates, so mutual
   information rather than correlation), regular-step gradient descent in three resolutions (shrink 4, 2, 1; Gaussian
   smoothing 2, 1, 1 voxels), 32 histogram bins, a regular 25 % voxel sample (at most 10⁵ voxels per level) with a
-  fixed seed (deterministic), on
+  fixed seed (deterministic up to the order of ITK's threaded sums), on
   the SPECTs (default; verified within 1 mm on the phantom) or on the CTs (``on: ct``; the hybrid SPECT/CT shares
   its frame with its CT; the phantom's CT, a uniform cylinder along z, verifies it less well);
 * optionally **refined deformably** (:func:`register_deformable`), always on the CTs, by diffeomorphic demons (Vercauteren

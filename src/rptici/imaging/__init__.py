@@ -17,11 +17,13 @@ et al. 2022 EJNMMI Phys 9:2):
 * :mod:`.pvc` — partial-volume correction: Gaussian PSF, geometric transfer matrix (Rousset et al. 1998), sphere
   recovery coefficients;
 * :mod:`.uncertainty` — region-TIA Monte Carlo from the TAC-fit covariance → mean-dose and D_x intervals, DVH bands;
+* :mod:`.register` — rigid (and masked deformable) registration of later scans to the first, activity-conserving
+  resampling onto its grid (SimpleITK);
 * :mod:`.study` — the study file, the run, the output folder (``rptici image-dose``; its HTML report is
   :mod:`rptici.report.imaging`, a layer above);
 * :mod:`.cycles` — dose and BED of cycles 2…N predicted from cycle 1 (``--predict-cycles``).
 
-Scans are assumed already registered and resampled to one grid; nothing here registers or resamples.
+With ``registration: none`` (the default) the scans must already share one grid and be aligned.
 """
 
 from .cycles import predict_cycles

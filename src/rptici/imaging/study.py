@@ -8,11 +8,12 @@ Study file (paths relative to the file)::
     photons: true             # photon kernel (μ_en approximation) with the kernel method
     density: 1.04             # g/mL, when no CT is given
     ct: {file: ct.nii.gz, hu_slope_above_water: 6.1e-4}     # optional
+    registration: none        # none (scans on one grid, already aligned) | rigid | rigid+deformable | {method, ...}
     partial_volume: {psf_fwhm_mm: 12}   # optional: GTM partial-volume correction (:mod:`.pvc`), default off
     uncertainty: {draws: 200, seed: 0}  # region-TIA Monte Carlo → dose intervals, DVH bands (:mod:`.uncertainty`)
-    images:                   # registered to one grid, in time order
+    images:                   # in time order; with registration each may have its own grid and a ct
       - {file: spect_1.nii.gz, time: 4 h, units: counts, calibration_cps_per_MBq: 9.5, acquisition_duration_s: 1200}
-      - {file: spect_2.nii.gz, time: 24 h, units: Bq/mL}
+      - {file: spect_2.nii.gz, time: 24 h, units: Bq/mL, ct: ct_2.nii.gz}
     labels:
       file: labels.nii.gz
       regions: {1: {name: kidney_left, tissue: kidney}, 3: {name: lesion_1, tissue: tumour}}
@@ -23,7 +24,8 @@ differs); DICOM units (BQML, CNTS) replace ``units`` (a different ``units`` in t
 :mod:`.dicom`.
 
 One image gives the single-time-point (Hänscheid) TIA; two or more the voxel mono-exponential fit, and three or more
-also the region fits with :func:`rptici.dosimetry.tac.fit_tac`.
+also the region fits with :func:`rptici.dosimetry.tac.fit_tac`. With ``registration`` the later scans are registered
+to the first and resampled onto its grid (:mod:`rptici.imaging.register`) before any TAC is formed.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from .kernel import voxel_kernel
 from .kinetics import check_times, region_fits, voxel_monoexponential, voxel_single_time_point
 from .dicom import is_dicom, read_dicom_labels
 from .pvc import correct_activities, spec_fwhm
+from .register import (check_overlap, parse_registration, region_mask, register_series, resample_intensity,
+                       same_grid, write_transform)
 from .uncertainty import check_uncertainty, dose_uncertainty
 from .volume import Volume, activity_mbq, check_same_grid, read_image, read_labels, write_nifti
 
@@ -77,6 +81,8 @@ class Study:
     dicom: dict[str, dict[str, Any]] = field(default_factory=dict)   # what each DICOM input said about itself
     psf_fwhm_mm: tuple[float, float, float] | None = None
     uncertainty: dict[str, int] | None = field(default_factory=lambda: check_uncertainty(None))
+    registration: str = "none"
+    registrations: list[Any] = field(default_factory=list)
 
 
 def _path(base: Path, value: Any, field_name: str) -> Path:
@@ -151,11 +157,11 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
     document = read_mapping(source, "study", _ALLOWED)
     base = base or (Path(source).parent if not isinstance(source, Mapping) else Path("."))
     unknown = set(document) - {"nuclide", "administered_activity", "method", "photons", "density", "ct", "images",
-                               "labels", "patient", "notes", "partial_volume", "uncertainty"}
+                               "labels", "patient", "notes", "partial_volume", "uncertainty", "registration"}
     if unknown:
         raise InputError("study", sorted(unknown), "only the keys nuclide, administered_activity, method, photons, "
                                                    "density, ct, images, labels, patient, notes, partial_volume, "
-                                                   "uncertainty")
+                                                   "uncertainty, registration")
     if "nuclide" not in document:
         raise InputError("nuclide", None, "a radionuclide such as Lu-177")
     nuclide = Nuclide(str(document["nuclide"]))
@@ -167,10 +173,11 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
     photons = document.get("photons", True)
     if not isinstance(photons, bool):
         raise InputError("photons", photons, "true or false")
+    registration = parse_registration(document.get("registration"))
     images = document.get("images")
     if not isinstance(images, list) or not images:
         raise InputError("images", images, "a list of images, each {file, time, units, ...}")
-    volumes, times, activities = [], [], []
+    volumes, times, activities, cts = [], [], [], []
     dicom: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
     for index, entry in enumerate(images):
@@ -186,8 +193,15 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
             notes.append(f"{where}: the study's time is {times[-1] * 24.0:.4g} h, the DICOM header's "
                          f"{header_hours:.4g} h after administration (the study's is used)")
         if volumes:
-            check_same_grid(volumes[0], volume)
+            if registration.mode == "none":
+                check_same_grid(volumes[0], volume)
+            else:
+                check_overlap(volumes[0], volume, where)
         volumes.append(volume)
+        if entry.get("ct") is not None and registration.mode == "none":
+            notes.append(f"{where}.ct not used (registration: none)")
+        cts.append(None if entry.get("ct") is None or registration.mode == "none"
+                   else read_image(_path(base, entry["ct"], f"{where}.ct"), f"{where}.ct", ("CT",)))
         units = _units(entry.get("units"), volume, where, nuclide, dicom)
         if units is None:
             raise InputError(f"{where}.units", None, "Bq/mL, kBq/mL, MBq/mL or counts (never assumed)")
@@ -213,21 +227,45 @@ def load_study(source: str | Path | Mapping[str, Any], base: Path | None = None)
         if not isinstance(ct, Mapping):
             raise InputError("ct", ct, "{file: ct.nii.gz (HU, on the SPECT grid), hu_slope_above_water: 6.1e-4}")
         ct_volume = read_image(_path(base, ct.get("file"), "ct.file"), "ct", ("CT",))
-        check_same_grid(volumes[0], ct_volume)
+        if registration.mode == "none" or same_grid(volumes[0], ct_volume):
+            check_same_grid(volumes[0], ct_volume)
         _same_frame_of_reference(ct_volume, dicom)
         slope = ct.get("hu_slope_above_water", HU_SLOPE_ABOVE_WATER)
         if not isinstance(slope, (int, float)) or not math.isfinite(slope) or slope <= 0:
             raise InputError("ct.hu_slope_above_water", slope, "a positive slope in g/mL per HU")
         density = density_from_hu(ct_volume.data, float(slope))
         notes.append("density from CT by the bilinear HU calibration")
+        if not same_grid(volumes[0], ct_volume):  # the first scan's CT, same frame: density averaged per voxel
+            check_overlap(volumes[0], ct_volume, "ct")
+            density = resample_intensity(density, ct_volume, volumes[0], outside=float(density_from_hu(-1000.0)))
+            notes.append("CT density resampled onto the first scan's grid (mean density per voxel, mass conserving)")
+        if cts and cts[0] is None and registration.mode != "none":
+            cts[0] = ct_volume
     elif "density" in document:
         value = document["density"]
         if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= 3:
             raise InputError("density", value, "a density in g/mL between 0 and 3")
         density = float(value)
-    return Study(nuclide, administered, times_array, np.stack(activities), volumes[0], labels.data,
+    registrations = []
+    if registration.mode != "none" and len(volumes) > 1:
+        mask = None
+        if registration.mask_regions:
+            mask = region_mask(labels, {r.name: r.label for r in regions}, registration.mask_regions,
+                               registration.margin_mm)
+        elif registration.mask_file:
+            mask_volume = read_image(_path(base, registration.mask_file, "registration.mask_file"),
+                                     "registration.mask_file", ("SEG", "RTSTRUCT", "OT", "NM", "PT", "CT"))
+            check_same_grid(volumes[0], mask_volume)
+            mask = np.asarray(mask_volume.data) > 0
+        stacked, registrations = register_series(volumes, activities, cts, registration, mask)
+        notes.extend(note for r in registrations for note in r.notes)
+        notes.extend(f"{r.field}: {r.activity_retained:.1%} of its activity on the first scan's grid (the rest is "
+                     "outside its field of view)" for r in registrations if r.activity_retained < 0.99)
+    else:
+        stacked = np.stack(activities)
+    return Study(nuclide, administered, times_array, stacked, volumes[0], labels.data,
                  regions, density, method, photons, notes, dicom, spec_fwhm(document.get("partial_volume")),
-                 check_uncertainty(document.get("uncertainty")))
+                 check_uncertainty(document.get("uncertainty")), registration.mode, registrations)
 
 
 @dataclass(eq=False)
@@ -253,6 +291,8 @@ class ImageDoseResult:
                 "times_days": study.times_days.tolist(), "tia_method": self.tia_method, "dose_method": study.method,
                 "photons": study.photons and study.method == "kernel", "notes": study.notes,
                 **({"dicom": study.dicom} if study.dicom else {}),
+                "registration": {"method": study.registration,
+                                 "images": [r.summary() for r in study.registrations]},
                 "kernel": voxel_kernel(study.nuclide, study.reference.spacing_cm,
                                        photons=study.photons and study.method == "kernel").summary(),
                 "partial_volume": self.partial_volume, "uncertainty": self.uncertainty, "regions": self.regions}
@@ -322,6 +362,9 @@ def write_outputs(result: ImageDoseResult, out: str | Path) -> dict[str, str]:
     files = {"tia": write_nifti(result.tia_MBq_h, folder / "tia_MBq_h.nii.gz", affine),
              "dose": write_nifti(result.dose_Gy, folder / "dose_Gy.nii.gz", affine),
              "bed": write_nifti(result.bed_Gy, folder / "bed_Gy.nii.gz", affine)}
+    for registration in result.study.registrations:
+        key = registration.field.replace("[", "_").replace("]", "")
+        files[f"transform_{key}"] = write_transform(registration, folder, f"transform_{key}")
     files["dvh"] = folder / "dvh.parquet"
     result.dvh.to_parquet(files["dvh"], index=False)
     if result.dvh_band is not None:

@@ -12,7 +12,6 @@ Each grid runs in its own process (peak RSS per grid).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import resource
 import subprocess
@@ -22,12 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _phantom_module():
-    spec = importlib.util.spec_from_file_location("make_phantom_study", ROOT / "examples/imaging/make_phantom_study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from bench_imaging import _phantom_module  # noqa: E402  (the script's folder is on sys.path)
 
 
 def run_one(shape: tuple[int, int, int], on: str, deformable: bool, voxel_mm: float = 4.8) -> dict:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -260,7 +261,8 @@ class ResultStore:
             _test_kill_point(index, number, target)
             _atomic_write(target, lambda path, table=table: pq.write_table(table, path))
         marker = {"chunk": index, "rows": {name: table.num_rows for name, table in arrow_tables.items()},
-                  "written": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                  "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "writer": {"host": socket.gethostname(), "pid": os.getpid()}}
         marker_path = self._marker_path(index)
         marker_path.parent.mkdir(exist_ok=True)
         _atomic_write(marker_path, lambda path: path.write_text(json.dumps(marker) + "\n", encoding="utf-8"))

@@ -36,6 +36,7 @@ the size rule alone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -619,14 +620,38 @@ def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
     return scenario_hash({"scenario": document, "calibration": dict(calibration.values)})
 
 
+def simulate_and_write(task: ChunkTask, folder: str) -> dict[str, Any]:
+    """Worker side of a run whose workers write (:func:`run_trial` with ``worker_writes``): simulate the chunk and
+    write its tables and completion marker into the run folder ``folder`` (a path every worker reaches: the same
+    machine, or a shared file system). Returns only the chunk index and its row counts, so that nothing but
+    completion goes back to the client."""
+    store = ResultStore(folder)
+    index = task.start // store.manifest.chunk_size
+    tables = simulate_chunk(task)
+    store.write_chunk(index, tables)
+    return {"chunk": index, "rows": {name: int(len(table)) for name, table in tables.items()}}
+
+
+def _written_by_worker(index: int, result: Mapping[str, Any]) -> None:
+    """Client side of worker writes: the chunk's marker is already written; check it is the chunk sent."""
+    if result.get("chunk") != index:
+        raise InputError("chunk", result.get("chunk"), f"chunk {index}, the one sent to the worker")
+
+
 def run_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[str], out: str | os.PathLike[str], *,
               patients: int | None = None, seed: int | None = None, chunk_size: int | None = None,
-              executor: Any = None, progress: Callable[[int, int], None] | None = None) -> TrialRun:
+              executor: Any = None, progress: Callable[[int, int], None] | None = None,
+              worker_writes: bool | None = None) -> TrialRun:
     """Run (or resume) a trial into folder ``out``; only chunks without a completion marker are simulated.
 
     ``patients`` overrides the scenario's total (split by the arms' ratios); ``executor``: see
     :func:`rptici.parallel.executor_from` ("local", "serial", "processes:N", "dask:N", "tcp://host:port", ...).
+    ``worker_writes`` (default: on a Dask executor): each worker writes its chunk's Parquet files and marker into
+    ``out`` itself (:func:`simulate_and_write`; ``out`` must then be a path the workers reach) and the client
+    only records completion; otherwise the tables come back and the calling process writes them.
     """
+    from ..parallel import DaskExecutor, executor_from
+
     scenario = load_trial_scenario(scenario)
     total, seed, chunk_size, counts = _resolved(scenario, patients, seed, chunk_size)
     calibration = load_calibration(scenario.calibration)
@@ -635,8 +660,21 @@ def run_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[st
     _write_scenario(store.folder, scenario, counts, calibration)
     missing = store.missing_chunks()
     tasks = chunk_tasks(scenario, patients, seed, chunk_size, calibration, missing) if missing else {}
-    report = run_chunks(simulate_chunk, tasks, executor=executor, on_result=store.write_chunk, progress=progress,
-                        max_pending="auto")
+    if not missing:
+        return TrialRun(store.folder, scenario, run_chunks(simulate_chunk, {}, progress=progress))
+    pool, owned = executor_from(executor)
+    finished = False
+    try:
+        if worker_writes is None:
+            worker_writes = isinstance(pool, DaskExecutor)
+        function, on_result = (functools.partial(simulate_and_write, folder=str(store.folder)), _written_by_worker) \
+            if worker_writes else (simulate_chunk, store.write_chunk)
+        report = run_chunks(function, tasks, executor=pool, on_result=on_result, progress=progress,
+                            max_pending="auto")
+        finished = True
+    finally:
+        if owned:  # as run_chunks does for an executor it makes: on an interrupt, queued chunks are dropped
+            pool.shutdown(wait=finished, cancel_futures=not finished)
     return TrialRun(store.folder, scenario, report)
 
 

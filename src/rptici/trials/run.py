@@ -317,10 +317,10 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     ok = status == 0
     failures = _failed_frame(ids[~ok], arm.name, [reasons[i] or f"solver status {status[i]}" for i in np.flatnonzero(~ok)])
     index = np.flatnonzero(ok)
-    patients = _base_frame(population, ids, arm.name)
-    patients["status"] = np.where(ok, OK, FAILED)
+    columns = _base_columns(population, ids, arm.name)  # the table is built once at the end, not column by column
+    columns["status"] = np.where(ok, OK, FAILED)
     if index.size == 0:
-        return patients, pd.DataFrame(), failures
+        return pd.DataFrame(columns), pd.DataFrame(), failures
     outputs = {name: outputs_all[name][index] for name in ENGINE_OUTPUTS}
     draws = uniforms[index]
     ages = np.asarray(population.age_years)[index]
@@ -391,7 +391,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
         if np.asarray(values).dtype.kind == "b":
             full = np.zeros(count, dtype=bool)
         full[index] = values
-        patients[column] = full
+        columns[column] = full
+    patients = pd.DataFrame(columns)
 
     assessment_columns = {"patient": np.repeat(ids[index], times.size), "arm": arm.name,
                           "time_days": np.tile(times, index.size),
@@ -505,7 +506,12 @@ def _as_given(simulated, stops, rules, regimen, grid: np.ndarray, imaging: np.nd
 
 
 def _base_frame(population: Population, ids: np.ndarray, arm: str) -> pd.DataFrame:
-    return pd.DataFrame({
+    return pd.DataFrame(_base_columns(population, ids, arm))
+
+
+def _base_columns(population: Population, ids: np.ndarray, arm: str) -> dict[str, Any]:
+    """The baseline columns of the patient table (ids, arm, covariates), in table order."""
+    return ({
         "patient": ids, "arm": arm, "measurable": np.asarray(population.measurable_disease, dtype=bool),
         "age_years": population.age_years, "weight_kg": population.weight_kg,
         "lesion_count": np.asarray(population.lesion_count, dtype=np.int64),
@@ -547,8 +553,8 @@ def simulate_chunk(task: ChunkTask, simulate_function: Callable | None = None) -
             extra["arm"] = missing["arm"].to_numpy()
             extra["status"] = FAILED
             patients = pd.concat([patients, extra], ignore_index=True).sort_values("patient", kind="stable")
-    for column in flag_columns():
-        if column in patients.columns:
+    for column in flag_columns():  # True only where set (arms without the endpoint leave NaN or nothing)
+        if column in patients.columns and patients[column].dtype != bool:
             patients[column] = np.array([value is True or isinstance(value, np.bool_) and bool(value)
                                          for value in patients[column]], dtype=bool)
     tables["patients"] = patients.reset_index(drop=True)

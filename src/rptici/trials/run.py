@@ -511,7 +511,7 @@ def _base_frame(population: Population, ids: np.ndarray, arm: str) -> pd.DataFra
 
 def _base_columns(population: Population, ids: np.ndarray, arm: str) -> dict[str, Any]:
     """The baseline columns of the patient table (ids, arm, covariates), in table order."""
-    return ({
+    return {
         "patient": ids, "arm": arm, "measurable": np.asarray(population.measurable_disease, dtype=bool),
         "age_years": population.age_years, "weight_kg": population.weight_kg,
         "lesion_count": np.asarray(population.lesion_count, dtype=np.int64),
@@ -519,7 +519,7 @@ def _base_columns(population: Population, ids: np.ndarray, arm: str) -> dict[str
         "baseline_volume_mL": population.total_lesion_volume_mL, "target_uptake": population.target_uptake,
         "pdl1": population.pdl1, "immune_infiltration": population.immune_infiltration,
         "alpha_per_Gy": population.alpha_per_Gy, "lymphocytes_1e9_per_L": population.lymphocytes_1e9_per_L,
-        "psa_ng_per_mL": population.psa_ng_per_mL})
+        "psa_ng_per_mL": population.psa_ng_per_mL}
 
 
 def simulate_chunk(task: ChunkTask, simulate_function: Callable | None = None) -> dict[str, pd.DataFrame]:

@@ -8,11 +8,12 @@ Sections (each in fresh subprocesses, so that peak RSS is the run's own):
 * ``million``: the first ``--million-chunks`` chunks of a 10⁶-patient run (population sampled for all 10⁶,
   chunks built just in time) then stopped: the fixed cost of a 10⁶ run (population sampling time, memory
   held) and the peak RSS with chunks in flight; with ``run``'s throughput it extrapolates the 10⁶ wall time;
-* ``summary``: ``rptici trial summary`` of 10⁶ patients, made by linking ``run``'s chunk files over and over
-  into a run folder of 10⁶ patients (same rows repeated: the cost of the summary, not new results): wall, RSS;
+* ``summary``: the summary of 10⁶ patients, made by linking ``run``'s chunk files over and over into a run folder
+  of 10⁶ patients (same rows repeated: the cost of the summary, not new results): wall, RSS; with Kaplan–Meier and
+  Cox from DuckDB event tables (``aggregate``, the default from 10⁵ patients) and per patient with lifelines;
 * ``dask``: the same trial on a ``LocalCluster`` with 1 and with 2 worker processes (one thread each, numba
-  one thread each) and serially in one process with numba on one thread: scaling efficiency
-  T₁ / (2 T₂) and the per-chunk overhead (T_dask,1 − T_serial) / chunks.
+  one thread each; the workers write their chunks) and serially in one process with numba on one thread, ``--repeats``
+  times interleaved: scaling efficiency T₁ / (2 T₂) and the per-chunk overhead (T_dask,1 − T_serial) / chunks.
 
 Usage: python benchmarks/bench_scale.py [--sections run,million,summary,dask] [--patients 20000]
        [--dask-patients 2000] [--dask-chunk 250] [--million-chunks 4]
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,9 +87,9 @@ print(json.dumps({"sampling_s": sampled, "rss_after_sampling_MiB": after_samplin
 
 SUMMARY = RSS + """
 import json, sys, time
-from rptici.api import summarize
+from rptici.analysis.summary import summarize
 begin = time.perf_counter()
-summary = summarize(sys.argv[1])
+summary = summarize(sys.argv[1], aggregate=sys.argv[2] == "aggregate")
 print(json.dumps({"wall_s": time.perf_counter() - begin, "peak_rss_MiB": rss(), "patients": summary["patients"]}))
 """
 
@@ -149,6 +151,9 @@ def main() -> None:
     parser.add_argument("--summary-patients", type=int, default=1_000_000)
     parser.add_argument("--dask-patients", type=int, default=2000)
     parser.add_argument("--dask-chunk", type=int, default=250)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the dask section")
+    parser.add_argument("--summary-modes", default="aggregate,lifelines",
+                        help="summary section: through event tables (aggregate), per patient (lifelines), or both")
     arguments = parser.parse_args()
     sections = arguments.sections.split(",")
     environment = {"PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -181,23 +186,30 @@ def main() -> None:
         if "summary" in sections:
             big = Path(folder) / "big"
             replicate(run_folder, big, arguments.summary_patients)
-            row = child(SUMMARY, str(big))
-            results["summary"] = row
-            print(f"summary of {row['patients']} patients (chunks repeated): {row['wall_s']:.1f} s, peak RSS "
-                  f"{row['peak_rss_MiB']:.0f} MiB", flush=True)
+            for mode in arguments.summary_modes.split(","):
+                row = child(SUMMARY, str(big), mode)
+                results[f"summary_{mode}"] = row
+                print(f"summary of {row['patients']} patients (chunks repeated), {mode}: {row['wall_s']:.1f} s, "
+                      f"peak RSS {row['peak_rss_MiB']:.0f} MiB", flush=True)
     if "dask" in sections:
-        rows = {}
-        for workers in (0, 1, 2):
-            rows[workers] = child(DASK, str(SCENARIO), str(arguments.dask_patients), str(arguments.dask_chunk),
-                                  str(workers))
-            print(f"  {'serial, numba 1 thread' if workers == 0 else f'LocalCluster {workers} worker(s)'}: "
-                  f"{rows[workers]['wall_s']:.1f} s", flush=True)
+        walls: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        for repeat in range(arguments.repeats):  # interleaved: every repeat runs all three, in turn
+            for workers in ((0, 1, 2) if repeat % 2 == 0 else (2, 1, 0)):
+                walls[workers].append(child(DASK, str(SCENARIO), str(arguments.dask_patients),
+                                            str(arguments.dask_chunk), str(workers))["wall_s"])
+                print(f"  repeat {repeat + 1}, {'serial, numba 1 thread' if workers == 0 else f'LocalCluster {workers} worker(s)'}: "
+                      f"{walls[workers][-1]:.1f} s", flush=True)
+        rows = {workers: statistics.median(values) for workers, values in walls.items()}
         chunks = -(-arguments.dask_patients // arguments.dask_chunk)
-        efficiency = rows[1]["wall_s"] / (2 * rows[2]["wall_s"])
-        overhead = (rows[1]["wall_s"] - rows[0]["wall_s"]) / chunks
-        results["dask"] = {"rows": rows, "efficiency": efficiency, "per_chunk_overhead_s": overhead}
-        print(f"dask: {arguments.dask_patients} patients in {chunks} chunks: scaling efficiency 1 -> 2 workers "
-              f"{efficiency:.2f}; per-chunk overhead {1e3 * overhead:.0f} ms (1 worker vs serial)", flush=True)
+        efficiency = rows[1] / (2 * rows[2])
+        efficiencies = [one / (2 * two) for one, two in zip(walls[1], walls[2])]
+        overhead = (rows[1] - rows[0]) / chunks
+        results["dask"] = {"walls": walls, "medians": rows, "efficiency": efficiency, "per_chunk_overhead_s": overhead}
+        print(f"dask: {arguments.dask_patients} patients in {chunks} chunks of {arguments.dask_chunk}, medians of "
+              f"{arguments.repeats} interleaved repeats: serial {rows[0]:.1f} s, 1 worker {rows[1]:.1f} s, 2 workers "
+              f"{rows[2]:.1f} s; scaling efficiency 1 -> 2 workers {efficiency:.2f} (per repeat "
+              f"{min(efficiencies):.2f}-{max(efficiencies):.2f}); per-chunk overhead {1e3 * overhead:.0f} ms "
+              f"(1 worker vs serial)", flush=True)
     print(json.dumps(results, default=float))
 
 

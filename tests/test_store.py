@@ -98,10 +98,10 @@ def test_crash_before_marker_leaves_chunk_missing(tmp_path, monkeypatch) -> None
     store.write_chunk(0, chunk_tables(0))
     original = store_module._atomic_write
 
-    def crash_on_marker(target, write):
+    def crash_on_marker(target, write, **options):
         if target.suffix == ".json":
             raise KeyboardInterrupt
-        original(target, write)
+        original(target, write, **options)
 
     with monkeypatch.context() as patch:
         patch.setattr(store_module, "_atomic_write", crash_on_marker)

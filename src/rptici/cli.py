@@ -692,6 +692,7 @@ def trial_run(scenario: Path = typer.Argument(..., help="Trial scenario (YAML), 
               chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Patients per chunk (one Parquet file each)."),
               executor: str = typer.Option("local", "--executor", help="local, serial, processes:N, dask[:N] or tcp://host:port."),
               ensemble: int = typer.Option(0, "--ensemble", min=0, help="Members of the calibration ensemble that give each arm's endpoints a 95 % prediction interval (0: none)."),
+              client_writes: bool = typer.Option(False, "--client-writes", help="On Dask, send each chunk's tables back to be written here (workers without a shared file system); by default workers write into --out."),
               as_json: bool = JSON_OPTION) -> None:
     """Run (or resume) a virtual trial; results in Parquet chunks with a DuckDB view, then a summary."""
 
@@ -701,12 +702,13 @@ def trial_run(scenario: Path = typer.Argument(..., help="Trial scenario (YAML), 
         from .trials.run import run_size
 
         if as_json:
-            run = run_trial(scenario, out, patients=patients, seed=seed, chunk_size=chunk_size, executor=executor)
+            run = run_trial(scenario, out, patients=patients, seed=seed, chunk_size=chunk_size, executor=executor,
+                            worker_writes=False if client_writes else None)
         else:
             total, size = run_size(scenario, patients, chunk_size)
             with RichProgress("patients", items_per_chunk=size, items=total) as bar:
                 run = run_trial(scenario, out, patients=patients, seed=seed, chunk_size=chunk_size,
-                                executor=executor, progress=bar)
+                                executor=executor, progress=bar, worker_writes=False if client_writes else None)
         with run.store.database("results.duckdb"):
             pass
         if ensemble:

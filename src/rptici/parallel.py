@@ -408,3 +408,61 @@ class RichProgress:
         if self._task is None:
             self._task = self._progress.add_task(self._description, total=total)
         self._progress.update(self._task, completed=done, total=total)
+
+
+# evaluations (calibration, sensitivity, optimisation) ------------------------------------------------------
+class EvaluationError(RuntimeError):
+    """An evaluation of :func:`map_ordered` raised: the first failure's message, with its (worker's) traceback."""
+
+    def __init__(self, failure: ChunkFailure, failed: int, total: int):
+        super().__init__(f"{failed} of {total} evaluation(s) failed; evaluation {failure.index} ({failure.stage}): "
+                         f"{failure.error}\n{failure.traceback}")
+        self.failure = failure
+
+
+def map_ordered(function: Callable[[Any], Any], items: Iterable[Any], executor: Any = None) -> list[Any]:
+    """``[function(item) for item in items]`` on ``executor`` (a spec or an executor, as :func:`run_chunks`), in
+    the items' order: at most :data:`PENDING_PER_SLOT` items per worker in flight, every item run even when one
+    fails, then :class:`EvaluationError` with the first failure's traceback. ``executor=None`` runs here, serially.
+    Calibration, sensitivity analysis and optimisation evaluate their candidates through this."""
+    items = list(items)
+    if executor is None:
+        executor = SerialExecutor()
+    results: dict[int, Any] = {}
+    report = run_chunks(function, items, executor=executor, on_result=results.__setitem__, max_pending="auto")
+    if report.failed:
+        first = min(report.failed, key=lambda failure: failure.index)
+        raise EvaluationError(first, len(report.failed), len(items))
+    return [results[index] for index in range(len(items))]
+
+
+_SHARED: dict[str, futures.Executor] = {}
+
+
+def shared_executor(spec: Any) -> Any:
+    """The executor of ``spec`` (:func:`executor_from`), kept open and reused by every later call with the same
+    spec string in this process, so that a fit which evaluates one generation at a time starts its worker
+    processes or Dask cluster once (their imports, compiled kernel and cached calibration targets stay warm)
+    instead of once per generation; closed at exit (:func:`close_shared_executors`). An executor or client given as
+    an object is returned as is (its owner closes it); None stays None (evaluate here)."""
+    if spec is None or not isinstance(spec, str):
+        return spec
+    key = spec.strip()
+    if key not in _SHARED:
+        pool, _ = executor_from(key)
+        if not _SHARED:
+            import atexit
+
+            atexit.register(close_shared_executors)
+        _SHARED[key] = pool
+    return _SHARED[key]
+
+
+def close_shared_executors() -> None:
+    """Shut down the executors that :func:`shared_executor` opened."""
+    while _SHARED:
+        _, pool = _SHARED.popitem()
+        try:
+            pool.shutdown()
+        except Exception:  # noqa: BLE001 -- at exit a cluster may already be gone
+            pass

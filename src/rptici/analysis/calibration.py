@@ -407,15 +407,10 @@ def _evaluate_all(points: list[dict[str, float]], trials: tuple[str, ...], patie
         return []
     if executor is None:
         return [evaluate(values, targets) for values in points]
-    from ..parallel import executor_from
+    from ..parallel import map_ordered, shared_executor
 
-    pool, owned = executor_from(executor)
-    try:
-        return list(pool.map(functools.partial(_evaluate_in_worker, trials=trials, patients=patients, seed=seed),
-                             points))
-    finally:
-        if owned:
-            pool.shutdown()
+    return map_ordered(functools.partial(_evaluate_in_worker, trials=trials, patients=patients, seed=seed), points,
+                       shared_executor(executor))
 
 
 def _cma_es(objectives: Callable[[list[np.ndarray]], list[float]], x0: np.ndarray, lower: np.ndarray,

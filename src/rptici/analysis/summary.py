@@ -35,8 +35,12 @@ def _number(value: float) -> float | None:
 
 def survival_curve(times_days: np.ndarray, events: np.ndarray, horizon_months: float) -> dict[str, Any]:
     """KM curve on a fixed month grid (step :data:`CURVE_STEP_MONTHS`), median with CI, numbers at risk."""
-    months = to_months(times_days)
-    fit = kaplan_meier(months, events)
+    return curve_from_fit(kaplan_meier(to_months(times_days), events), horizon_months)
+
+
+def curve_from_fit(fit: Any, horizon_months: float) -> dict[str, Any]:
+    """The summary's curve of a Kaplan–Meier fit in months (:class:`~rptici.analysis.survival.KaplanMeier` or
+    :class:`~rptici.analysis.aggregate.CountedKaplanMeier`): grid, band, numbers at risk, median with CI."""
     grid = np.arange(0.0, horizon_months + 1e-9, CURVE_STEP_MONTHS)
     survival, low, high = fit.survival_at(grid)
     at_risk_times = np.arange(0.0, horizon_months + 1e-9, AT_RISK_STEP_MONTHS)
@@ -60,13 +64,19 @@ STATISTICS = TrialStatistics()
 
 def summarize_tables(patients: pd.DataFrame, arms: Sequence[str] | None = None, control: str | None = None,
                      follow_up_months: float | None = None, failures: pd.DataFrame | None = None,
-                     keep_fits: bool = False) -> dict[str, Any]:
+                     keep_fits: bool = False,
+                     time_to_event: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any] | None]]] | None = None
+                     ) -> dict[str, Any]:
     """The summary dictionary (see the module docstring) of a ``patients`` table: per arm ``n``, ``failed``,
     ``control`` and what each registered endpoint gives (:func:`rptici.trials.endpoint_registry.endpoints`);
-    ``km[endpoint][arm]`` the Kaplan–Meier curves (with their lifelines fit when ``keep_fits``)."""
+    ``km[endpoint][arm]`` the Kaplan–Meier curves (with their lifelines fit when ``keep_fits``).
+    ``time_to_event[endpoint][arm]``: (values, curve) computed elsewhere (from the store's event tables,
+    :func:`time_to_event_from_store`), used instead of the per-patient estimators (the table need not hold those
+    endpoints' time columns)."""
     arms = list(arms) if arms is not None else list(dict.fromkeys(patients["arm"]))
     valid = patients[patients["status"] == "ok"] if "status" in patients.columns else patients
-    present = [item for item in endpoints() if item.available(valid)]
+    time_to_event = time_to_event or {}
+    present = [item for item in endpoints() if item.name in time_to_event or item.available(valid)]
     if follow_up_months is None:
         columns = [item.columns[0] for item in present if isinstance(item, TimeToEvent)]
         follow_up_months = float(to_months(valid[columns].max().max())) if len(valid) and columns else 0.0
@@ -79,7 +89,7 @@ def summarize_tables(patients: pd.DataFrame, arms: Sequence[str] | None = None, 
         row: dict[str, Any] = {"arm": arm, "n": int(len(group)), "failed": failed_count, "control": arm == control}
         data = ArmData(arm, group, valid, control, follow_up_months, STATISTICS)
         for item in present:
-            values, curve = item.summarise(data)
+            values, curve = time_to_event[item.name][arm] if item.name in time_to_event else item.summarise(data)
             row.update(values)
             if curve is not None:
                 km[item.name][arm] = curve if keep_fits else {key: value for key, value in curve.items() if key != "fit"}
@@ -127,8 +137,55 @@ UNREAD_COLUMNS = frozenset({"age_years", "weight_kg", "lesion_count", "baseline_
                             "marrow_alpha_dose_Gy", "rpt_stop_days", "ici_stop_days"})
 
 
-def summarize(folder: str | Path) -> dict[str, Any]:
-    """Summary of the run in ``folder`` (completed chunks only; ``complete`` says whether all are done)."""
+#: Runs of at least this many patients are summarised through event tables (:func:`time_to_event_from_store`).
+AGGREGATE_FROM = 100_000
+
+
+def time_to_event_from_store(store: Any, arms: Sequence[str], control: str | None, horizon_months: float
+                             ) -> dict[str, dict[str, tuple[dict[str, Any], dict[str, Any] | None]]]:
+    """Per time-to-event endpoint the store holds, per arm: the values and curve of
+    :meth:`rptici.trials.endpoint_registry.TimeToEvent.summarise`, from DuckDB ``GROUP BY arm, time`` tables over
+    the Parquet chunks (:mod:`rptici.analysis.aggregate`: Kaplan–Meier exact; Cox with Efron ties exact and
+    converged to machine precision), so that no per-patient column is held."""
+    from .aggregate import EventCounts, cox_counts, event_counts_from_store, kaplan_meier_counts
+    from ..trials.endpoints import days_per_month
+
+    with store.database() as connection:
+        columns = {row[0] for row in connection.execute("DESCRIBE patients").fetchall()}
+        result: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any] | None]]] = {}
+        for item in endpoints():
+            if not isinstance(item, TimeToEvent) or not set(item.columns) <= columns:
+                continue
+            counts = {arm: table.scaled(days_per_month()) for arm, table in
+                      event_counts_from_store(connection, item.time_column, item.event_column).items()}
+            name, per_arm = item.name, {}
+            for arm in arms:
+                table: EventCounts | None = counts.get(arm)
+                values: dict[str, Any] = {f"median_{name}_months": None, f"median_{name}_ci": [None, None],
+                                          f"{name}_events": 0 if table is None else int(table.events.sum())}
+                curve = None
+                if table is not None:
+                    curve = curve_from_fit(kaplan_meier_counts(table), horizon_months)
+                    values[f"median_{name}_months"], values[f"median_{name}_ci"] = curve["median"], curve["median_ci"]
+                if item.hazard_ratio:
+                    values[f"hr_{name}"] = values[f"hr_{name}_p"] = None
+                    reference = counts.get(control) if control is not None else None
+                    if table is not None and reference is not None and arm != control and \
+                            table.events.sum() + reference.events.sum() > 0:
+                        fit = cox_counts(table, reference)
+                        values[f"hr_{name}"] = [_number(fit.hazard_ratio), _number(fit.low), _number(fit.high)]
+                        values[f"hr_{name}_p"] = _number(fit.p)
+                per_arm[arm] = (values, curve)
+            result[name] = per_arm
+    return result
+
+
+def summarize(folder: str | Path, aggregate: bool | None = None) -> dict[str, Any]:
+    """Summary of the run in ``folder`` (completed chunks only; ``complete`` says whether all are done).
+
+    ``aggregate`` (default: runs of :data:`AGGREGATE_FROM` patients or more): time-to-event endpoints from the
+    store's event tables (:func:`time_to_event_from_store`) instead of lifelines on the per-patient rows; the two
+    agree to the precision of lifelines' Cox convergence (``tests/analysis/test_aggregate.py``)."""
     from ..store import ResultStore
 
     store = ResultStore(folder)
@@ -142,8 +199,14 @@ def summarize(folder: str | Path) -> dict[str, Any]:
     from ..trials.scenario import load_trial_scenario
 
     follow_up = float(to_months(load_trial_scenario(scenario).follow_up_days))
-    summary = summarize_tables(store.read("patients", exclude=UNREAD_COLUMNS), arms, control, follow_up,
-                               store.failures())
+    if aggregate is None:
+        aggregate = store.manifest.patients >= AGGREGATE_FROM
+    time_to_event, unread = None, UNREAD_COLUMNS
+    if aggregate:
+        time_to_event = time_to_event_from_store(store, arms, control, follow_up)
+        unread = unread | {item.time_column for item in endpoints() if isinstance(item, TimeToEvent)}
+    summary = summarize_tables(store.read("patients", exclude=unread), arms, control, follow_up,
+                               store.failures(), time_to_event=time_to_event)
     summary.update(name=scenario.get("name"), disease=scenario.get("disease"), seed=store.manifest.seed,
                    complete=store.is_complete(), chunks_done=len(store.completed_chunks()),
                    chunks=store.manifest.chunks, calibration=document.get("calibration", {}).get("source"))

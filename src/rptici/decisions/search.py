@@ -112,7 +112,9 @@ def nsga2_search(levels: Sequence[int], evaluate: Callable[[Key], tuple[list[flo
             keys.append(tuple(key))
         missing = list(dict.fromkeys(key for key in keys if key not in evaluations))
         if executor is not None and len(missing) > 1:
-            results = list(executor.map(evaluate, missing))
+            from ..parallel import map_ordered
+
+            results = map_ordered(evaluate, missing, executor)
         else:
             results = [evaluate(key) for key in missing]
         for key, result in zip(missing, results):

@@ -36,6 +36,7 @@ the size rule alone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,10 +341,10 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     ok = status == 0
     failures = _failed_frame(ids[~ok], arm.name, [reasons[i] or f"solver status {status[i]}" for i in np.flatnonzero(~ok)])
     index = np.flatnonzero(ok)
-    patients = _base_frame(population, ids, arm.name)
-    patients["status"] = np.where(ok, OK, FAILED)
+    columns = _base_columns(population, ids, arm.name)  # the table is built once at the end, not column by column
+    columns["status"] = np.where(ok, OK, FAILED)
     if index.size == 0:
-        return patients, pd.DataFrame(), failures
+        return pd.DataFrame(columns), pd.DataFrame(), failures
     outputs = {name: outputs_all[name][index] for name in ENGINE_OUTPUTS}
     draws = uniforms[index]
     ages = np.asarray(population.age_years)[index]
@@ -413,7 +414,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
         if np.asarray(values).dtype.kind == "b":
             full = np.zeros(count, dtype=bool)
         full[index] = values
-        patients[column] = full
+        columns[column] = full
+    patients = pd.DataFrame(columns)
 
     assessment_columns = {"patient": np.repeat(ids[index], times.size), "arm": arm.name,
                           "time_days": np.tile(times, index.size),
@@ -542,7 +544,12 @@ def _as_given(simulated, stops, rules, regimen, grid: np.ndarray, imaging: np.nd
 
 
 def _base_frame(population: Population, ids: np.ndarray, arm: str) -> pd.DataFrame:
-    return pd.DataFrame({
+    return pd.DataFrame(_base_columns(population, ids, arm))
+
+
+def _base_columns(population: Population, ids: np.ndarray, arm: str) -> dict[str, Any]:
+    """The baseline columns of the patient table (ids, arm, covariates), in table order."""
+    return {
         "patient": ids, "arm": arm, "measurable": np.asarray(population.measurable_disease, dtype=bool),
         "age_years": population.age_years, "weight_kg": population.weight_kg,
         "lesion_count": np.asarray(population.lesion_count, dtype=np.int64),
@@ -550,7 +557,7 @@ def _base_frame(population: Population, ids: np.ndarray, arm: str) -> pd.DataFra
         "baseline_volume_mL": population.total_lesion_volume_mL, "target_uptake": population.target_uptake,
         "pdl1": population.pdl1, "immune_infiltration": population.immune_infiltration,
         "alpha_per_Gy": population.alpha_per_Gy, "lymphocytes_1e9_per_L": population.lymphocytes_1e9_per_L,
-        "psa_ng_per_mL": population.psa_ng_per_mL})
+        "psa_ng_per_mL": population.psa_ng_per_mL}
 
 
 def simulate_chunk(task: ChunkTask, simulate_function: Callable | None = None) -> dict[str, pd.DataFrame]:
@@ -584,8 +591,8 @@ def simulate_chunk(task: ChunkTask, simulate_function: Callable | None = None) -
             extra["arm"] = missing["arm"].to_numpy()
             extra["status"] = FAILED
             patients = pd.concat([patients, extra], ignore_index=True).sort_values("patient", kind="stable")
-    for column in flag_columns():
-        if column in patients.columns:
+    for column in flag_columns():  # True only where set (arms without the endpoint leave NaN or nothing)
+        if column in patients.columns and patients[column].dtype != bool:
             patients[column] = np.array([value is True or isinstance(value, np.bool_) and bool(value)
                                          for value in patients[column]], dtype=bool)
     tables["patients"] = patients.reset_index(drop=True)
@@ -657,14 +664,38 @@ def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
     return scenario_hash({"scenario": document, "calibration": dict(calibration.values)})
 
 
+def simulate_and_write(task: ChunkTask, folder: str) -> dict[str, Any]:
+    """Worker side of a run whose workers write (:func:`run_trial` with ``worker_writes``): simulate the chunk and
+    write its tables and completion marker into the run folder ``folder`` (a path every worker reaches: the same
+    machine, or a shared file system). Returns only the chunk index and its row counts, so that nothing but
+    completion goes back to the client."""
+    store = ResultStore(folder)
+    index = task.start // store.manifest.chunk_size
+    tables = simulate_chunk(task)
+    store.write_chunk(index, tables)
+    return {"chunk": index, "rows": {name: int(len(table)) for name, table in tables.items()}}
+
+
+def _written_by_worker(index: int, result: Mapping[str, Any]) -> None:
+    """Client side of worker writes: the chunk's marker is already written; check it is the chunk sent."""
+    if result.get("chunk") != index:
+        raise InputError("chunk", result.get("chunk"), f"chunk {index}, the one sent to the worker")
+
+
 def run_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[str], out: str | os.PathLike[str], *,
               patients: int | None = None, seed: int | None = None, chunk_size: int | None = None,
-              executor: Any = None, progress: Callable[[int, int], None] | None = None) -> TrialRun:
+              executor: Any = None, progress: Callable[[int, int], None] | None = None,
+              worker_writes: bool | None = None) -> TrialRun:
     """Run (or resume) a trial into folder ``out``; only chunks without a completion marker are simulated.
 
     ``patients`` overrides the scenario's total (split by the arms' ratios); ``executor``: see
     :func:`rptici.parallel.executor_from` ("local", "serial", "processes:N", "dask:N", "tcp://host:port", ...).
+    ``worker_writes`` (default: on a Dask executor): each worker writes its chunk's Parquet files and marker into
+    ``out`` itself (:func:`simulate_and_write`; ``out`` must then be a path the workers reach) and the client
+    only records completion; otherwise the tables come back and the calling process writes them.
     """
+    from ..parallel import DaskExecutor, executor_from
+
     scenario = load_trial_scenario(scenario)
     total, seed, chunk_size, counts = _resolved(scenario, patients, seed, chunk_size)
     calibration = load_calibration(scenario.calibration)
@@ -673,8 +704,21 @@ def run_trial(scenario: TrialScenario | Mapping[str, Any] | str | os.PathLike[st
     _write_scenario(store.folder, scenario, counts, calibration)
     missing = store.missing_chunks()
     tasks = chunk_tasks(scenario, patients, seed, chunk_size, calibration, missing) if missing else {}
-    report = run_chunks(simulate_chunk, tasks, executor=executor, on_result=store.write_chunk, progress=progress,
-                        max_pending="auto")
+    if not missing:
+        return TrialRun(store.folder, scenario, run_chunks(simulate_chunk, {}, progress=progress))
+    pool, owned = executor_from(executor)
+    finished = False
+    try:
+        if worker_writes is None:
+            worker_writes = isinstance(pool, DaskExecutor)
+        function, on_result = (functools.partial(simulate_and_write, folder=str(store.folder)), _written_by_worker) \
+            if worker_writes else (simulate_chunk, store.write_chunk)
+        report = run_chunks(function, tasks, executor=pool, on_result=on_result, progress=progress,
+                            max_pending="auto")
+        finished = True
+    finally:
+        if owned:  # as run_chunks does for an executor it makes: on an interrupt, queued chunks are dropped
+            pool.shutdown(wait=finished, cancel_futures=not finished)
     return TrialRun(store.folder, scenario, report)
 
 

@@ -153,7 +153,7 @@ def _first_at_or_below(timeline: NDArray[np.float64], values: NDArray[np.float64
 def kaplan_meier_counts(counts: EventCounts, label: str | None = None) -> CountedKaplanMeier:
     """Kaplan–Meier curve, exponential-Greenwood 95 % band and medians from an event table (as lifelines:
     the timeline starts at 0)."""
-    times, deaths, removed = counts.times, counts.events.astype(float), counts.removed
+    times, deaths = counts.times, counts.events.astype(float)
     at_risk = counts.at_risk.astype(float)
     if times[0] > 0:  # lifelines' timeline starts at 0 with nobody leaving
         times, deaths = np.concatenate([[0.0], times]), np.concatenate([[0.0], deaths])

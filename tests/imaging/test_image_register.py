@@ -298,7 +298,7 @@ def test_registration_is_deterministic(noisy_moved):
     moving = read_nifti(folder / "spect_t3.nii.gz", "images[2]")
     first = reg.register_rigid(reference, moving, "images[2]")
     second = reg.register_rigid(reference, moving, "images[2]")
-    # fixed sampling seed: the same transform; not bit for bit, as ITK's threads sum the metric in varying order
-    # (measured: parameters equal to 1e-14)
-    assert np.allclose(first.rigid.GetParameters(), second.rigid.GetParameters(), rtol=0, atol=1e-9)
-    assert first.metric_final == pytest.approx(second.metric_final, rel=1e-9)
+    # fixed sampling seed and one ITK thread: the same transform, bit for bit (with threads the metric's sums run in
+    # varying order: parameters differed by up to 4e-7 under load)
+    assert first.rigid.GetParameters() == second.rigid.GetParameters()
+    assert first.metric_final == second.metric_final

@@ -300,7 +300,9 @@ def test_the_form_and_the_command_line_say_which_count_they_mean(tmp_path):
 
     from rptici.cli import app
 
-    assert "Total virtual patients (split by" in CliRunner().invoke(app, ["trial", "run", "--help"]).output
+    # a wide terminal, so that rich does not wrap the option's help across lines
+    help_text = CliRunner().invoke(app, ["trial", "run", "--help"], env={"COLUMNS": "200"}).output
+    assert "Total virtual patients (split by" in help_text
     with TestClient(create_app(tmp_path / "runs", runner=fake_runner, summarizer=fake_summarizer),
                     base_url=BASE) as client:
         assert "virtual patients per arm" in client.get("/").text

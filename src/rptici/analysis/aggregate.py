@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import InputError
+from .survival import SurvivalCurve
 
 #: Two-sided 95 % normal quantile, as lifelines computes it (``scipy.stats.norm.ppf(0.975)``).
 Z_95 = 1.959963984540054
@@ -101,28 +102,11 @@ def event_counts_from_store(connection: Any, time_column: str, event_column: str
 
 
 @dataclass(frozen=True)
-class CountedKaplanMeier:
+class CountedKaplanMeier(SurvivalCurve):
     """A Kaplan–Meier estimate from an event table, with the attributes and methods of
     :class:`rptici.analysis.survival.KaplanMeier` that the summary, replay and report use."""
 
-    label: str | None
-    timeline: NDArray[np.float64]
-    survival: NDArray[np.float64]
-    survival_low: NDArray[np.float64]
-    survival_high: NDArray[np.float64]
-    median: float
-    median_low: float
-    median_high: float
     counts: EventCounts
-
-    def _step(self, values: NDArray[np.float64], times: ArrayLike) -> NDArray[np.float64]:
-        index = np.searchsorted(self.timeline, np.asarray(times, dtype=float), side="right") - 1
-        return np.where(index >= 0, values[np.maximum(index, 0)], 1.0)
-
-    def survival_at(self, times: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-        """S(t) with its 95 % CI at ``times`` (right-continuous step function)."""
-        return (self._step(self.survival, times), self._step(self.survival_low, times),
-                self._step(self.survival_high, times))
 
     def at_risk(self, times: ArrayLike) -> NDArray[np.int64]:
         """Numbers at risk (time ≥ t), as printed under a KM plot."""

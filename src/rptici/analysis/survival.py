@@ -32,11 +32,9 @@ def _durations(times: ArrayLike, events: ArrayLike, field: str = "times"
 
 
 @dataclass(frozen=True)
-class KaplanMeier:
-    """A Kaplan–Meier estimate (Kaplan & Meier 1958) with pointwise 95 % CI (lifelines: exponential Greenwood).
-
-    ``median`` and its CI are NaN/inf when the curve (or its bound) does not reach 0.5 (lifelines returns inf).
-    """
+class SurvivalCurve:
+    """A Kaplan–Meier step curve with pointwise 95 % CI and its median (the part shared by the per-patient and the
+    counted estimates)."""
 
     label: str | None
     timeline: NDArray[np.float64]
@@ -46,8 +44,6 @@ class KaplanMeier:
     median: float
     median_low: float
     median_high: float
-    durations: NDArray[np.float64]
-    events: NDArray[np.bool_]
 
     def _step(self, values: NDArray[np.float64], times: ArrayLike) -> NDArray[np.float64]:
         index = np.searchsorted(self.timeline, np.asarray(times, dtype=float), side="right") - 1
@@ -57,6 +53,17 @@ class KaplanMeier:
         """S(t) with its 95 % CI at ``times`` (right-continuous step function)."""
         return (self._step(self.survival, times), self._step(self.survival_low, times),
                 self._step(self.survival_high, times))
+
+
+@dataclass(frozen=True)
+class KaplanMeier(SurvivalCurve):
+    """A Kaplan–Meier estimate (Kaplan & Meier 1958) with pointwise 95 % CI (lifelines: exponential Greenwood).
+
+    ``median`` and its CI are NaN/inf when the curve (or its bound) does not reach 0.5 (lifelines returns inf).
+    """
+
+    durations: NDArray[np.float64]
+    events: NDArray[np.bool_]
 
     def at_risk(self, times: ArrayLike) -> NDArray[np.int64]:
         """Numbers at risk: patients still observed (time ≥ t), as printed under a KM plot."""

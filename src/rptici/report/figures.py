@@ -265,3 +265,21 @@ def time_activity_figure(time: ArrayLike, activity: Mapping[str, ArrayLike], adm
     axes.set(yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
     axes.grid(alpha=0.3)
     return figure
+
+
+def fitted_tac_figure(curves: Sequence[tuple[int, str, object]], end_days: float, ylabel: str, title: str,
+                      points: int = 400) -> Figure:
+    """Measured points and fitted time–activity curves on a log axis against hours. ``curves``: (colour index,
+    label, fit) with the fit's ``times`` (d), ``activities``, ``model`` and ``predict(days)``; the curves run from 0
+    to ``end_days``."""
+    figure = Figure(figsize=(8, 4.5))
+    axes = figure.subplots()
+    grid = np.linspace(0.0, end_days, points)[1:]
+    for index, label, fit in curves:
+        colour = f"C{index % 10}"
+        axes.plot(fit.times * 24, fit.activities, "o", color=colour)
+        axes.plot(grid * 24, fit.predict(grid), "-", color=colour, label=f"{label} ({fit.model})")
+    axes.set(xlabel="time after administration (h)", ylabel=ylabel, yscale="log", title=title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return figure

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import __version__
+from .figures import fitted_tac_figure
 from .html import figure_to_data_uri, render_html
 
 #: Dose below this fraction of the maximum is not overlaid (the anatomy shows through).
@@ -89,23 +90,11 @@ def tac_figure(result: Any) -> Figure | None:
     """Each region's total activity at each scan (points) and its fitted curve (line); None with fewer than 3 scans."""
     if not result.fits:
         return None
-    figure = Figure(figsize=(8, 4.5))
-    axes = figure.subplots()
-    times = result.study.times_days
-    grid = np.linspace(0.0, float(times.max()) * 1.3, 300)[1:]
-    for index, region in enumerate(result.study.regions):
-        fit = result.fits.get(region.name)
-        if fit is None:
-            continue
-        colour = f"C{index % 10}"
-        axes.plot(fit.times * 24, fit.activities, "o", color=colour)
-        axes.plot(grid * 24, fit.predict(grid), "-", color=colour, label=f"{region.name} ({fit.model})")
     corrected = " (partial-volume corrected)" if result.partial_volume else ""
-    axes.set(xlabel="time after administration (h)", ylabel="region activity (MBq)", yscale="log",
-             title=f"region time–activity curves{corrected}: scans (points), fits (lines)")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    return figure
+    curves = [(index, region.name, result.fits[region.name]) for index, region in enumerate(result.study.regions)
+              if result.fits.get(region.name) is not None]
+    return fitted_tac_figure(curves, float(result.study.times_days.max()) * 1.3, "region activity (MBq)",
+                             f"region time–activity curves{corrected}: scans (points), fits (lines)", points=300)
 
 
 def write_image_dose_report(result: Any, path: str | Path) -> Path:

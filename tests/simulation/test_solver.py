@@ -9,8 +9,8 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from rptici.errors import InputError
-from rptici.simulation.solver import (DORMAND_PRINCE_54, NON_FINITE, NON_FINITE_INPUT, SUCCESS, TOO_MANY_STEPS, Auto,
-                                     Dopri5, LinearSystem, PIController, Radau, solve, solve_batched)
+from rptici.simulation.solver import (DORMAND_PRINCE_54, NON_FINITE, NON_FINITE_INPUT, STIFF_FAILED, SUCCESS,
+                                     TOO_MANY_STEPS, Auto, Dopri5, LinearSystem, PIController, Radau, solve, solve_batched)
 
 numba = pytest.importorskip("numba")
 
@@ -44,6 +44,13 @@ def predator_prey(t, y, p, dydt):
 def stiff_relaxation(t, y, p, dydt):
     """y' = −λ (y − cos t): stiff for large λ (Hairer & Wanner 1996, section IV.1, a Curtiss–Hirschfelder form)."""
     dydt[0] = -p[0] * (y[0] - np.cos(t))
+
+
+@numba.njit
+def poisoned_off_start(t, y, p, dydt):
+    """y' = −y, except for a patient with p = 1, whose derivative is NaN anywhere but at y = 0: its Jacobian by
+    finite differences is not finite (as the immune equations' can be at extreme parameters)."""
+    dydt[0] = -y[0] if p[0] == 0.0 else (0.0 if y[0] == 0.0 else np.nan)
 
 
 def chain_with_doses(patients: int, seed: int = 1):
@@ -216,6 +223,16 @@ def test_stiff_patients_fall_back_to_radau():
     t = times[None, :]
     exact = (lam ** 2 * np.cos(t) + lam * np.sin(t) - lam ** 2 * np.exp(-lam * t)) / (lam ** 2 + 1.0)
     np.testing.assert_allclose(result.y[:, :, 0], exact, rtol=1e-6, atol=1e-8)
+
+
+def test_a_patient_whose_stiff_solve_raises_fails_alone():
+    times = np.linspace(0.0, 2.0, 5)
+    controller = PIController(rtol=1e-6, atol=1e-10)
+    result = solve(poisoned_off_start, np.array([[1.0], [0.0], [1.0]]), np.array([[0.0], [1.0], [0.0]]), times,
+                   solver=Radau(controller))
+    assert result.status.tolist() == [SUCCESS, STIFF_FAILED, SUCCESS]
+    assert np.all(np.isnan(result.y[1])) and "Radau" in result.reasons[1]
+    np.testing.assert_allclose(result.y[[0, 2], :, 0], np.exp(-times)[None, :].repeat(2, axis=0), rtol=1e-5)
 
 
 def test_states_first_layout_and_output_selection():

@@ -666,8 +666,12 @@ def _radau_patient(rhs, y0, params, t0, t_out, event_times, event_state, event_a
                 out[t_out == begin] = y[output_states]
             if finish == begin:
                 continue
-            solution = solve_ivp(derivative, (begin, finish), y, method="Radau", rtol=rtol, atol=atol,
-                                 first_step=None if first_step is None else min(first_step, finish - begin))
+            try:
+                solution = solve_ivp(derivative, (begin, finish), y, method="Radau", rtol=rtol, atol=atol,
+                                     first_step=None if first_step is None else min(first_step, finish - begin))
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError):  # a non-finite Jacobian: this patient fails
+                out[:] = np.nan
+                return STIFF_FAILED, float(begin), evaluations
             evaluations += int(solution.nfev)
             if solution.status != 0 or not np.all(np.isfinite(solution.y)):
                 out[:] = np.nan

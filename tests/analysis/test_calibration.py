@@ -6,16 +6,29 @@ import math
 
 import pytest
 
-from rptici.analysis.calibration import PARAMETERS, _variance, calibrate, calibration_targets
+from rptici.analysis.calibration import PARAMETERS, _term_row, _variance, calibrate, calibration_targets
 from rptici.data import load_yaml
 from rptici.errors import InputError
 from rptici.trials import load_calibration, registry
 
 
 def test_objective_weights():
-    """σ² of ln(rate) is (1 − p)/(n p): VISION PSA50 46 % in 551 men (Sartor et al. 2021 N Engl J Med 385:1091)."""
-    assert _variance("fraction", 0.46, 551) == pytest.approx(0.54 / (551 * 0.46), rel=1e-12)
+    """σ² of asin √p is 1/(4n) whatever p, of ln(median) 1/n: VISION PSA50 46 % and median OS 15.3 months in 551 men
+    (Sartor et al. 2021 N Engl J Med 385:1091)."""
+    assert _variance("fraction", 0.46, 551) == pytest.approx(1 / (4 * 551), rel=1e-12)
     assert _variance("months", 15.3, 551) == pytest.approx(1 / 551, rel=1e-12)
+
+
+def test_a_rate_of_zero_costs_what_its_sampling_error_says():
+    """KEYNOTE-199 cohort 1 ORR 5 % of 133 (Antonarakis et al. 2020): a simulated 0 is about 3.4 standard errors
+    away on the arcsine scale (finite), one of 10 % about 1.7 the other way."""
+    row = {"unit": "fraction", "reported": 0.05, "n": 133, "low": None, "high": None}
+    zero = _term_row("KEYNOTE-199", "cohort 1", "orr", {**row, "simulated": 0.0}, 24.0)
+    double = _term_row("KEYNOTE-199", "cohort 1", "orr", {**row, "simulated": 0.10}, 24.0)
+    sd = math.sqrt(1 / (4 * 133) + 0.05 ** 2)
+    assert zero["term"] == pytest.approx((math.asin(math.sqrt(0.05)) / sd) ** 2, rel=1e-12)
+    assert zero["term"] == pytest.approx(11.6, abs=0.1)
+    assert double["term"] == pytest.approx(((math.asin(math.sqrt(0.10)) - math.asin(math.sqrt(0.05))) / sd) ** 2)
 
 
 def test_combination_trials_are_never_calibration_targets():
@@ -50,6 +63,8 @@ def test_calibrate_runs_and_reports_every_endpoint():
     reported = {(row["arm"], row["endpoint"]): row["reported"] for row in result.table}
     assert reported[("pembrolizumab, PD-L1 positive (cohort 1)", "orr")] == pytest.approx(0.05)
     assert sorted(value for (arm, endpoint), value in reported.items() if endpoint == "median_os") == [7.9, 9.5, 14.1]
+    # disease control (CR, PR, or SD for >= 6 months) 10 %, 9 %, 22 %: data/trials_amendments.yaml, same paper
+    assert sorted(value for (arm, endpoint), value in reported.items() if endpoint == "dcr") == [0.09, 0.10, 0.22]
     assert math.isfinite(result.objective) and result.evaluations == 1
 
 
@@ -72,3 +87,12 @@ def test_cma_es_searches_inside_the_bounds_and_never_reports_worse_than_its_star
         calibrate(("KEYNOTE-199",), patients=10, max_evaluations=1, method="bfgs")
     with pytest.raises(InputError, match="two parameters"):
         calibrate(("KEYNOTE-199",), patients=10, max_evaluations=2, method="cma", parameters=names[:1])
+
+
+def test_an_evidence_entry_marked_objective_false_is_reported_but_not_fitted():
+    """VISION's progression by 12 weeks counting new lesions on PSMA PET (Gafita et al. 2022) is reported beside the
+    replay but is no term of the objective (data/rpt_evidence.yaml: PET finds lesions before CT and bone scan)."""
+    result = calibrate(("VISION",), patients=15, max_evaluations=0)
+    fitted = {row["endpoint"] for row in result.table if row["arm"] == "evidence"}
+    assert "vision_psa_waterfall[0]" in fitted
+    assert not any(name.startswith("progression_by_new_lesions") for name in fitted)

@@ -45,9 +45,11 @@ def test_progression_by_size_and_by_any_rule_at_the_landmark():
 
 def test_evidence_entries_carry_sources_and_counts():
     """Every entry names a calibration trial, a source and an n; the reported values are those of
-    tests/reference/rpt_response.yaml (TheraP PSA50 0.91 vs 0.52 by SUVmean 10, Buteau et al. 2022)."""
+    tests/reference/rpt_response.yaml (TheraP PSA50 0.91 vs 0.52 by SUVmean 10, Buteau et al. 2022; radium-223
+    PSA50 0.16 in 110 real-world patients, Prostate 2017;77:479)."""
     entries = evidence_entries()
-    assert {entry["trial"] for entry in entries.values()} <= {"VISION", "TheraP"}
+    assert {entry["trial"] for entry in entries.values()} <= {"VISION", "TheraP", "ALSYMPCA"}
+    assert entries["radium223_psa50"]["value"] == [0.16] and entries["radium223_psa50"]["n"] == 110
     assert all(entry["source"] and entry["n"] for entry in entries.values())
     assert entries["therap_psa50_by_suvmean"]["value"] == [0.91, 0.52]
     rows = compare_evidence("TheraP", pd.DataFrame({"arm": ["Lu-PSMA-617"] * 2, "status": ["ok", "ok"],

@@ -74,7 +74,7 @@ def test_centre_is_the_default_calibration():
 
 def test_output_matrix_takes_objective_and_log_values_and_drops_partial_endpoints():
     row = lambda endpoint, value: {"trial": "T", "arm": "A", "endpoint": endpoint, "reported": 0.5,  # noqa: E731
-                                   "weight": 4.0, "log_simulated": value}
+                                   "weight": 4.0, "scaled_simulated": value}
     evaluations = [(1.0, [row("orr", -1.0), row("psa50", -2.0)], []), (2.0, [row("orr", -0.5)], [])]
     names, matrix, described = output_matrix(evaluations)
     assert names == [OBJECTIVE, "T | A | orr"]

@@ -1,9 +1,9 @@
 """The endpoint registry (rptici.trials.endpoint_registry): one object per endpoint, iterated over by the trial
 runner, the summary, the replay, the report, the dashboard and the CLI.
 
-The main test adds an endpoint — the disease control rate, CR + PR + SD as best overall response among patients
-with measurable disease (RECIST 1.1, Eisenhauer et al. 2009 Eur J Cancer 45:228) — in this file alone, and
-finds it in the per-patient table, the per-arm summary, the HTML report, the CLI and the replay comparison.
+The main test adds an endpoint — CR + PR + SD as best overall response among patients with measurable disease,
+without the duration that the registered disease control rate asks (RECIST 1.1, Eisenhauer et al. 2009 Eur J
+Cancer 45:228) — in this file alone, and finds it in the per-patient table, the per-arm summary, the HTML report, the CLI and the replay comparison.
 """
 
 from __future__ import annotations
@@ -30,31 +30,32 @@ from rptici.trials.run import run_trial, simulate_trial
 SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "trials" / "prince_like.yaml"
 
 
-def disease_control(record):
+def stable_or_better(record):
     """CR, PR or SD as best overall response."""
-    return {"disease_control": record.response.best_response <= STABLE_DISEASE}
+    return {"stable_or_better": record.response.best_response <= STABLE_DISEASE}
 
 
-DISEASE_CONTROL = Rate("dcr", "disease control rate (RECIST 1.1)", "fraction", ("disease_control",), ("dcr",),
-                       ("disease_control",), "DCR", compute=disease_control, denominator="measurable")
+STABLE_OR_BETTER = Rate("sd_or_better", "stable disease or better (RECIST 1.1)", "fraction", ("stable_or_better",),
+                        ("sd_or_better",), ("stable_or_better",), "SD or better", compute=stable_or_better,
+                        denominator="measurable")
 
 
 @pytest.fixture
-def with_disease_control():
-    register(DISEASE_CONTROL, before="pfs")
-    yield DISEASE_CONTROL
-    unregister("dcr")
+def with_stable_or_better():
+    register(STABLE_OR_BETTER, before="pfs")
+    yield STABLE_OR_BETTER
+    unregister("sd_or_better")
 
 
 def test_the_registry_names_each_endpoint_once_with_its_keys_and_columns():
     names = [item.name for item in endpoints()]
-    assert names == ["orr", "psa50", "pfs", "os", "psa_pfs", "new_lesion_share", "grade3plus"]
+    assert names == ["orr", "psa50", "dcr", "pfs", "os", "psa_pfs", "new_lesion_share", "grade3plus"]
     assert endpoint("pfs").registry_keys == ("median_rpfs", "median_pfs")
     assert endpoint("os").columns == ("os_days", "os_event")
     assert "grade3plus_any" in flag_columns() and "objective_response" in flag_columns()
     assert ("hr_pfs", "hazard ratio PFS vs control", "ratio", None) in summary_rows()
     with pytest.raises(InputError, match="endpoint"):
-        endpoint("dcr")
+        endpoint("sd_or_better")
     with pytest.raises(InputError, match="not yet registered"):
         register(endpoint("orr"))
 
@@ -69,43 +70,43 @@ def test_landmark_survival_is_read_and_answered_by_its_time_to_event_endpoint():
         == [("grade3plus_immune_related", 0.341, None), ("grade3plus_radiation_related", 0.273, None)]
 
 
-def test_a_new_endpoint_appears_in_table_summary_replay_and_report(with_disease_control, tmp_path):
+def test_a_new_endpoint_appears_in_table_summary_replay_and_report(with_stable_or_better, tmp_path):
     run = run_trial(SCENARIO, tmp_path / "run", patients=24, seed=5, executor="serial")
     patients = run.store.read("patients")
-    assert patients["disease_control"].dtype == bool
+    assert patients["stable_or_better"].dtype == bool
     summary = summarize(run.folder)
     for row in summary["arms"]:
         arm = patients[(patients["arm"] == row["arm"]) & (patients["status"] == "ok") & patients["measurable"]]
         # counted independently from the stored RECIST labels
         controlled = int(arm["best_response"].isin(["CR", "PR", "SD"]).sum())
-        assert row["dcr_evaluable"] == len(arm) > 0
-        assert row["dcr"] == pytest.approx(controlled / len(arm), abs=1e-12)
-        assert row["orr"] <= row["dcr"]  # CR + PR is part of CR + PR + SD
-        assert row["dcr_ci"][0] <= row["dcr"] <= row["dcr_ci"][1]
+        assert row["sd_or_better_evaluable"] == len(arm) > 0
+        assert row["sd_or_better"] == pytest.approx(controlled / len(arm), abs=1e-12)
+        assert row["orr"] <= row["sd_or_better"]  # CR + PR is part of CR + PR + SD
+        assert row["sd_or_better_ci"][0] <= row["sd_or_better"] <= row["sd_or_better_ci"][1]
 
     page = write_trial_report(run.folder).read_text(encoding="utf-8")
-    cells = re.search(r'<tr data-key="dcr"><td[^>]*>disease control rate \(RECIST 1\.1\)</td>(.*?)</tr>', page, re.S)
+    cells = re.search(r'<tr data-key="sd_or_better"><td[^>]*>stable disease or better \(RECIST 1\.1\)</td>(.*?)</tr>', page, re.S)
     assert cells is not None
     shown = re.findall(r"<td>(\d+) %", cells.group(1))
     header = re.search(r'<table id="endpoint-table">\s*<tr><th>endpoint</th>(.*?)</tr>', page, re.S).group(1)
     columns = [name.replace(" (control)", "") for name in re.findall(r"<th>(.*?)</th>", header)]
-    rate_of = {row["arm"]: row["dcr"] for row in summary["arms"]}
+    rate_of = {row["arm"]: row["sd_or_better"] for row in summary["arms"]}
     assert shown == [f"{100 * rate_of[arm]:.0f}" for arm in columns]
 
     html = tmp_path / "summary.html"
     outcome = CliRunner().invoke(app, ["trial", "summary", str(run.folder), "--html", str(html), "--json"])
     assert outcome.exit_code == 0, outcome.output
-    assert [row["dcr"] for row in json.loads(outcome.output)["arms"]] == [row["dcr"] for row in summary["arms"]]
-    assert '<tr data-key="dcr">' in html.read_text(encoding="utf-8")  # the same report, from the CLI
+    assert [row["sd_or_better"] for row in json.loads(outcome.output)["arms"]] == [row["sd_or_better"] for row in summary["arms"]]
+    assert '<tr data-key="sd_or_better">' in html.read_text(encoding="utf-8")  # the same report, from the CLI
 
     record = registry().get("PRINCE")
-    record = record.model_copy(update={"results": {**record.results, "dcr": 0.8}})
+    record = record.model_copy(update={"results": {**record.results, "sd_or_better": 0.8}})
     scenario = replay_scenario(record, patients=24, seed=5, calibration=None, follow_up_months=6)
     result = compare(record, scenario, simulate_trial(scenario))
-    rows = [row for row in result["endpoints"] if row["endpoint"] == "dcr"]
+    rows = [row for row in result["endpoints"] if row["endpoint"] == "sd_or_better"]
     assert len(rows) == 1 and rows[0]["reported"] == 0.8
     simulated = next(arm for arm in result["summary"]["arms"] if arm["arm"] == rows[0]["arm"])
-    assert rows[0]["simulated"] == simulated["dcr"] and rows[0]["low"] == simulated["dcr_ci"][0]
+    assert rows[0]["simulated"] == simulated["sd_or_better"] and rows[0]["low"] == simulated["sd_or_better_ci"][0]
     assert np.isfinite(rows[0]["ratio"])
 
 

@@ -77,3 +77,16 @@ def test_with_occult_disease_new_lesions_drive_progression_and_switched_off_rpfs
     # same patients, same draws: switched off, no patient progresses earlier and some progress later
     assert np.all(off["pfs_days"].to_numpy() >= on["pfs_days"].to_numpy())
     assert off["pfs_days"].mean() > on["pfs_days"].mean()
+
+
+def test_disease_control_is_a_response_or_six_months_without_progression_death_or_dropout():
+    # KEYNOTE-199 (Antonarakis et al. 2020 J Clin Oncol 38:395): CR, PR, or SD / non-CR/non-PD for >= 6 months
+    # patients: a responder who later progresses (day 112); stable until day 200; stable, censored at day 150;
+    # stable, dead at day 170; progressing at day 56
+    sums = np.array([[50.0, 30.0, 30.0, 70.0], [50.0, 50.0, 50.0, 50.0], [50.0, 50.0, 50.0, 50.0],
+                     [50.0, 50.0, 50.0, 50.0], [50.0, 70.0, 70.0, 70.0]])
+    response = recist(TIMES, sums)
+    record = PatientRecord(response, death=np.array([np.inf, np.inf, np.inf, 170.0, np.inf]),
+                           censor=np.array([400.0, 400.0, 150.0, 400.0, 400.0]))
+    control = endpoint("dcr").per_patient(record)["disease_control"]
+    np.testing.assert_array_equal(control, [True, True, False, False, False])

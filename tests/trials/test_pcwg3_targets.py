@@ -54,6 +54,14 @@ def test_alsympca_replay_enrols_no_patient_with_visceral_metastases():
     assert np.isin(np.asarray(unrestricted.lesion_sites, dtype=object), ["liver", "lung"]).any()
 
 
+def test_radium_223_replays_in_mcrpc_follow_its_label_and_other_replays_do_not():
+    # Xofigo label: "symptomatic bone metastases and no known visceral metastatic disease" (radium-223 + pembrolizumab,
+    # NCT03093428, replays within it); radium-223 in NSCLC (NCT03996473) keeps lung lesions, the primary's site
+    assert set(replay_scenario("NCT03093428", 200, seed=3).excluded_sites) == {"liver", "lung"}
+    assert replay_scenario("NCT03996473", 200, seed=3).excluded_sites == ()
+    assert replay_scenario("PRINCE", 200, seed=3).excluded_sites == ()
+
+
 def test_eligibility_that_leaves_too_few_patients_is_a_clear_error():
     scenario = replay_scenario("ALSYMPCA", 50, seed=1)
     pool, _ = sampled_population(replay_scenario("VISION", 50, seed=1), 50, 1, load_calibration("default"))

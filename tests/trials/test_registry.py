@@ -401,6 +401,8 @@ def test_amendments_keep_the_reported_values():
     for raw in amended(_monotherapy(), load_yaml(AMENDMENTS_FILE), AMENDMENTS_FILE):
         for raw_arm, original_arm in zip(raw["arms"], original[raw["trial"]]["arms"], strict=True):
             for key, value in raw_arm["outcomes"].items():
+                if key not in original_arm["outcomes"]:  # an endpoint the amendment adds (KEYNOTE-199 dcr)
+                    continue
                 before = original_arm["outcomes"][key]
                 if isinstance(value, dict):
                     assert value["responders"] / value["evaluable"] == pytest.approx(before, abs=0.0015)

@@ -156,21 +156,21 @@ def test_alpha_spread_widens_the_log_spread_around_the_median_and_keeps_the_orde
     the median and every patient's rank stay, and k = 1 changes nothing (calibrated_population applies it before
     ``alpha_scale``)."""
     from rptici.population import load_disease, sample_population
-    from rptici.trials.run import calibrated_population, spread_alpha
+    from rptici.trials.run import calibrated_population, spread_log
     from rptici.trials.scenario import calibration_from_document
 
     alpha = np.asarray(sample_population("mcrpc", 401, 3).alpha_per_Gy)
     median = load_disease("mcrpc").marginal("alpha").median()
-    spread = spread_alpha(alpha, median, 3.0)
+    spread = spread_log(alpha, median, 3.0)
     assert np.std(np.log(spread)) == pytest.approx(3.0 * np.std(np.log(alpha)), rel=1e-9)
     assert np.array_equal(np.argsort(spread), np.argsort(alpha))
     assert np.median(spread) == pytest.approx(median * (np.median(alpha) / median) ** 3)
-    assert spread_alpha(alpha, median, 1.0) == pytest.approx(alpha, rel=1e-12)
+    assert spread_log(alpha, median, 1.0) == pytest.approx(alpha, rel=1e-12)
     scenario = load_trial_scenario(SCENARIO)
     calibration = calibration_from_document({"parameters": {"alpha_spread": 2.0, "alpha_scale": 0.5}}, "test")
     plain = np.asarray(run_module.sampled_population(scenario, 40, 3, calibration)[0].alpha_per_Gy)
     fitted = np.asarray(calibrated_population(scenario, 40, 3, calibration).alpha_per_Gy)
-    assert fitted == pytest.approx(0.5 * spread_alpha(plain, median, 2.0))
+    assert fitted == pytest.approx(0.5 * spread_log(plain, median, 2.0))
 
 
 # --- issue 19, item 14 -----------------------------------------------------------------------------------------

@@ -7,12 +7,16 @@ evaluation (common random numbers: fixed seed), and compared endpoint by endpoin
 
 Objective (reproducible, documented in docs/validation.md)::
 
-    J(θ) = Σ_endpoints (ln s_i(θ) − ln r_i)² / (σ_i² + σ_model²)
+    J(θ) = Σ_endpoints (g(s_i(θ)) − g(r_i))² / (σ_i² + σ_model²)
 
-with r_i the reported value, s_i the simulated one; σ_i² the sampling variance of ln r_i: (1 − p)/(n p) for a
-rate or landmark p in n patients (delta method, binomial), 1/n for a median (exponential survival, about n
-events); σ_model = 0.1 (a floor so that the largest trials do not decide alone). A simulated rate of 0 is
-floored at 1/(2 N) (N virtual patients); a median not reached is set to 1.5 × the follow-up. Endpoints of
+with r_i the reported value, s_i the simulated one, and g the scale on which the sampling error of r_i is about
+normal with a variance that does not depend on the unknown truth: for a rate or landmark p in n patients the
+arcsine square root, g(p) = asin √p, variance σ_i² = 1/(4n) (Bartlett 1936; Anscombe 1948), σ_model = 0.05 (about
+±0.05 in p near one half: the widening of the trial-level tolerance); for a median in months the logarithm,
+σ_i² = 1/n (exponential survival, about n events), σ_model = 0.1. The floors keep the largest trials from deciding
+alone. A rate scale, unlike the logarithm, stays finite at a simulated rate of 0: a cold tumour's ORR of 0 against a
+reported 3-5 % costs what its sampling error says, not an unbounded amount (the tolerance band of such a rate starts
+at 0). A median not reached is set to 1.5 × the follow-up. Endpoints of
 untreated control arms are medians and landmarks only (their ORR and PSA50 come from standard-of-care drugs
 that rptici does not model). Arms that cannot be simulated (agent without lesion kinetics) are reported and
 left out.
@@ -48,6 +52,7 @@ from ..trials.registry import registry
 from ..trials.run import simulate_trial
 from ..trials.scenario import Calibration
 from .ensemble import likelihood_ratio_set
+from .evidence import evidence_entries
 from .replay import compare, replay_arms, replay_scenario
 
 #: name → (start, lower, upper, unit, what it does)
@@ -58,7 +63,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                        "tumour doses of about 10 Gy per cycle rarely give PSA50 (1 of 11; Violet et al. "
                                        "2019 J Nucl Med 60:517), which external-beam alpha would not allow"),
     "alpha_spread": (6.548, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
-                                        "median (rptici.trials.run.spread_alpha): the dose explains only part of "
+                                        "median (rptici.trials.run.spread_log): the dose explains only part of "
                                         "the response between patients (Violet et al. 2019: r = -0.57); fitted to "
                                         "the VISION PSA waterfall"),
     "infiltration_scale": (3.844, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
@@ -75,7 +80,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                          "(mitotic death: lethally damaged cells die at mitosis, so "
                                                          "slow tumours keep them for months)"),
     "death_hazard_scale": (0.563, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
-    "doubling_time_days.mcrpc": (48.11, 45.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound from "
+    "doubling_time_days.mcrpc": (59.05, 45.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound from "
                                                       "the progression pattern: a lesion's diameter grows by "
                                                       "2^(t/3T), so an untreated lesion stays below RECIST's +20 % "
                                                       "at the first 8-week scan only if T >= 71 d, or T >= 43 d under "
@@ -90,13 +95,20 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                       "for years, NETTER-1 control median OS 36 months)"),
     "death_hazard_exponent": (1.696, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
                                               "shrinking tumour lowers the hazard less than in proportion"),
-    "disease_hazard.mcrpc": (0.001157, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone and "
-                                                    "marrow disease, cachexia: why responders still die, Claret et al. "
-                                                    "2009 J Clin Oncol 27:4103)"),
+    "disease_hazard.mcrpc": (0.00112, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
+                                                   "and marrow disease, cachexia: why responders still die, Claret et "
+                                                   "al. 2009 J Clin Oncol 27:4103)"),
     "disease_hazard.gep_net": (0.0003774, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
-    "infiltration_scale.mcrpc": (0.8886, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
+    "infiltration_scale.mcrpc": (0.357, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
                                                     "one infiltration scale cannot serve melanoma and prostate)"),
+    "alpha_scale.mcrpc": (0.6243, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
+                                             "immune infiltration fitted to KEYNOTE-199's disease control, the "
+                                             "radiation itself must carry Lu-PSMA-617's responses"),
+    "infiltration_spread.mcrpc": (1.99, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
+                                                   "infiltration (rptici.trials.run.spread_log): pembrolizumab "
+                                                   "holds few patients, durably (KEYNOTE-199: ORR 3-5 %, disease "
+                                                   "control 9-22 %)"),
     "alpha_scale.gep_net": (1.216, 0.1, 3.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
                                              "(well-differentiated, slowly cycling cells; one alpha scale cannot "
                                              "serve prostate adenocarcinoma and NET: NETTER-1 ORR 18 % at lesion "
@@ -140,7 +152,8 @@ FIXED: dict[str, tuple[float, str, str]] = {
                                        "one patient (Violet et al. 2019 J Nucl Med 60:517; Völter et al. 2021 "
                                        "Diagnostics 11:428; tests/reference/rpt_response.yaml)"),
 }
-MODEL_SD = 0.1
+#: σ_model of the objective (module docstring): in ln for medians, in asin √p for rates.
+MODEL_SD = {"months": 0.1, "fraction": 0.05}
 #: Optimisers of :func:`calibrate`, with the words the calibration file records.
 OPTIMISERS = {"nelder-mead": "bounded Nelder-Mead in log space (scipy.optimize.minimize)",
               "cma": "CMA-ES in log space scaled to [0, 1] (cma package; Hansen 2016)"}
@@ -181,8 +194,9 @@ class CalibrationResult:
         return {
             "description": "Calibration of rptici's uncertain parameters to the monotherapy trials "
                            "(data/trials_monotherapy.yaml). The combination trials were never used.",
-            "objective": "J = sum over endpoints of (ln simulated - ln reported)^2 / (sigma_i^2 + 0.1^2); sigma_i^2 = "
-                         "(1-p)/(n p) for rates and landmarks, 1/n for medians (rptici.analysis.calibration)",
+            "objective": "J = sum over endpoints of (g(simulated) - g(reported))^2 / (sigma_i^2 + sigma_model^2); "
+                         "rates and landmarks: g = asin sqrt p, sigma_i^2 = 1/(4n), sigma_model = 0.05; medians: "
+                         "g = ln, sigma_i^2 = 1/n, sigma_model = 0.1 (rptici.analysis.calibration)",
             "optimiser": OPTIMISERS[self.method],
             "fitted": {"date": datetime.now(timezone.utc).date().isoformat(), "seed": self.seed,
                        "patients_per_trial": self.patients, "evaluations": self.evaluations,
@@ -204,12 +218,15 @@ class CalibrationResult:
 
 
 def _variance(unit: str, reported: float, n: int | None) -> float:
-    """Variance of ln(reported) for a median in months (1/n) or a fraction ((1 − p)/(n p))."""
+    """Sampling variance of g(reported) (module docstring): 1/n for a median in months (of ln), 1/(4n) for a
+    fraction (of asin √p)."""
     n = max(int(n or 30), 1)
-    if unit == "months":
-        return 1.0 / n
-    p = min(max(reported, 1e-3), 1 - 1e-3)
-    return (1 - p) / (n * p)
+    return 1.0 / n if unit == "months" else 1.0 / (4 * n)
+
+
+def _scaled(unit: str, value: float) -> float:
+    """g(value): ln of a median in months, asin √p of a fraction (clipped to [0, 1])."""
+    return math.log(value) if unit == "months" else math.asin(math.sqrt(min(max(value, 0.0), 1.0)))
 
 
 def calibration_targets(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed: int = 1
@@ -253,29 +270,31 @@ def evaluate(values: dict[str, float], targets: list[tuple[Any, Any]]) -> tuple[
                 if name not in skipped:
                     skipped.append(name)
                 continue
-            rows.append(_term_row(trial, row["arm"], row["endpoint"], row, arm_n[row["arm"]], follow_up))
-        patients_ok = max(int(np.sum(tables["patients"]["status"] == "ok")), 1)
+            rows.append(_term_row(trial, row["arm"], row["endpoint"], row, follow_up))
         for item in result["evidence"]:
-            rows.append(_term_row(trial, "evidence", f"{item['name']}[{item['index']}]", item, patients_ok, follow_up))
+            if not evidence_entries()[item["name"]].get("objective", True):
+                continue
+            rows.append(_term_row(trial, "evidence", f"{item['name']}[{item['index']}]", item, follow_up))
     return sum(row["term"] for row in rows), rows, skipped
 
 
-def _term_row(trial: str, arm: str, endpoint: str, compared: dict[str, Any], n_virtual: int,
-              follow_up_months: float) -> dict[str, Any]:
+def _term_row(trial: str, arm: str, endpoint: str, compared: dict[str, Any], follow_up_months: float
+              ) -> dict[str, Any]:
     """One objective term (module docstring) from a compared endpoint or evidence row (``unit``, ``reported``,
-    ``simulated``, ``low``, ``high``, ``n``): a median not reached counts as 1.5 × the follow-up, a rate is floored
-    at 1/(2 N) of the ``n_virtual`` simulated patients; ``log_simulated`` is the logarithm of that floored value
-    (the model output that the objective and the sensitivity analysis compare)."""
+    ``simulated``, ``low``, ``high``, ``n``): a median not reached counts as 1.5 × the follow-up, a rate that the arm
+    cannot give as 0; ``scaled_simulated`` is g of that value, the model output on the objective's scale that the
+    sensitivity analysis compares."""
+    unit = compared["unit"]
     simulated = compared["simulated"]
     if simulated is None:
-        simulated = 1.5 * follow_up_months if compared["unit"] == "months" else 0.5 / n_virtual
-    simulated = max(simulated, 0.5 / n_virtual)
-    variance = _variance(compared["unit"], compared["reported"], compared["n"]) + MODEL_SD ** 2
-    term = (math.log(simulated) - math.log(compared["reported"])) ** 2 / variance
+        simulated = 1.5 * follow_up_months if unit == "months" else 0.0
+    floor = MODEL_SD["months" if unit == "months" else "fraction"]
+    variance = _variance(unit, compared["reported"], compared["n"]) + floor ** 2
+    term = (_scaled(unit, simulated) - _scaled(unit, compared["reported"])) ** 2 / variance
     return {"trial": trial, "arm": arm, "endpoint": endpoint, "reported": compared["reported"],
             "simulated": compared["simulated"], "low": compared["low"], "high": compared["high"],
             "n_reported": compared["n"], "weight": 1.0 / variance, "term": term,
-            "log_simulated": math.log(simulated)}
+            "scaled_simulated": _scaled(unit, simulated)}
 
 
 def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed: int = 1,

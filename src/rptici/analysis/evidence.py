@@ -1,10 +1,11 @@
 """How the virtual patients of a calibration trial compare with the monotherapy evidence on how the agents act.
 
 ``data/rpt_evidence.yaml`` lists what the registry's trial endpoints do not hold (the VISION week-12 PSA waterfall
-and rPFS by its groups, TheraP PSA50 by PSMA PET SUVmean, progression by new lesions): each entry names the trial
-whose replay measures it, the arm, a measure of :data:`MEASURES` and the reported values with their n. A measure
-is a small pure function of one arm's per-patient table (``trials.run`` columns) returning one simulated value
-per reported value (None where the arm cannot give it, e.g. a median not reached).
+and rPFS by its groups, TheraP PSA50 by PSMA PET SUVmean, progression by new lesions, radium-223's PSA50): each
+entry names the trial whose replay measures it, the arm, a measure of :data:`MEASURES` and the reported values with
+their n; ``objective: false`` keeps an entry out of the calibration objective (reported only). A measure is a small
+pure function of one arm's per-patient table (``trials.run`` columns) returning one simulated value per reported
+value (None where the arm cannot give it, e.g. a median not reached).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def psa50_by_suvmean(patients: pd.DataFrame, entry: dict[str, Any]) -> list[floa
     return rates
 
 
+def psa50(patients: pd.DataFrame, entry: dict[str, Any]) -> list[float | None]:
+    """The PSA50 rate of the arm."""
+    return [float(patients["psa50"].astype(bool).mean()) if len(patients) else None]
+
+
 def progression_size_vs_any(patients: pd.DataFrame, entry: dict[str, Any]) -> list[float | None]:
     """Share of patients progressed by the landmark by RECIST size rules alone, and by any radiographic rule
     (growth, a new lesion on CT, the PCWG3 bone scan)."""
@@ -77,6 +83,7 @@ MEASURES: dict[str, Callable[[pd.DataFrame, dict[str, Any]], list[float | None]]
     "psa_waterfall": psa_waterfall,
     "rpfs_by_psa_group": rpfs_by_psa_group,
     "psa50_by_suvmean": psa50_by_suvmean,
+    "psa50": psa50,
     "progression_size_vs_any": progression_size_vs_any,
 }
 

@@ -48,6 +48,10 @@ RPT_ALONE_ARM = "RPT alone"
 #: Eligibility read from a record's disease text: "no visceral metastases" (ALSYMPCA) excludes these sites.
 NO_VISCERAL = r"no visceral"
 VISCERAL_SITES = ("liver", "lung")
+#: Radium-223 is given in castration-resistant prostate cancer within its label, "symptomatic bone metastases and no
+#: known visceral metastatic disease" (Xofigo prescribing information; ALSYMPCA's eligibility, Parker et al. 2013
+#: N Engl J Med 369:213), so a replay of a radium-223 trial in mCRPC enrols no patient with visceral lesions.
+RADIUM_223 = "[223Ra]RaCl2"
 
 
 @dataclass(frozen=True)
@@ -117,9 +121,18 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
         "patients": int(patients), "follow_up": f"{follow_up_months} months", "assessments": "q8w x3 then q12w",
         "psa_assessments": "q3w", "seed": int(seed), "chunk_size": 1000, "calibration": calibration,
         **({"baseline_weighting": baseline_trial(record)} if weight_baseline else {}),
-        **({"excluded_sites": list(VISCERAL_SITES)} if re.search(NO_VISCERAL, record.disease or "", re.I) else {}),
+        **({"excluded_sites": list(excluded)} if (excluded := excluded_sites(record)) else {}),
     }
     return load_trial_scenario(document)
+
+
+def excluded_sites(record: TrialRecord) -> tuple[str, ...]:
+    """Lesion sites that exclude a patient from ``record``'s replay: the visceral sites when the record says "no
+    visceral metastases" or gives radium-223 in mCRPC (:data:`RADIUM_223`); none otherwise."""
+    agents = {spec.agent_name for spec in (record.rpt, *(arm.rpt for arm in record.arms)) if spec is not None}
+    if re.search(NO_VISCERAL, record.disease or "", re.I) or (RADIUM_223 in agents and record.population == "mcrpc"):
+        return VISCERAL_SITES
+    return ()
 
 
 def baseline_trial(record: TrialRecord) -> str:

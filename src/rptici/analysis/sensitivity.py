@@ -1,13 +1,13 @@
 """Global sensitivity analysis of the calibration: Morris elementary effects of every uncertain parameter.
 
 What: for each parameter of :data:`rptici.analysis.calibration.PARAMETERS` and each model output — the calibration
-objective J and the logarithm of every calibration endpoint's simulated value (``log_simulated`` of the objective's
-rows: a rate of 0 floored at 1/(2 N), a median not reached at 1.5 × the follow-up) — the Morris screening indices
-μ* (mean absolute elementary effect), its bootstrap 95 % half-width and σ (spread of the effects: non-linearity or
-interaction). Morris 1991 Technometrics 33:161 (elementary effects on a p-level grid, r one-at-a-time
-trajectories, r (k + 1) evaluations); Campolongo, Cariboni and Saltelli 2007 Environ Model Softw 22:1509 (μ*, the
-mean of the absolute effects, which effects of opposite sign cannot cancel). Sampler and estimator: SALib
-(Herman and Usher 2017 JOSS 2:97), seeded, so the indices are deterministic for a seed.
+objective J and every calibration endpoint's simulated value on the objective's scale (``scaled_simulated`` of the
+objective's rows: ln of a median, a median not reached at 1.5 × the follow-up; asin √p of a rate) — the Morris
+screening indices μ* (mean absolute elementary effect), its bootstrap 95 % half-width and σ (spread of the effects:
+non-linearity or interaction). Morris 1991 Technometrics 33:161 (elementary effects on a p-level grid, r
+one-at-a-time trajectories, r (k + 1) evaluations); Campolongo, Cariboni and Saltelli 2007 Environ Model Softw
+22:1509 (μ*, the mean of the absolute effects, which effects of opposite sign cannot cancel). Sampler and estimator:
+SALib (Herman and Usher 2017 JOSS 2:97), seeded, so the indices are deterministic for a seed.
 
 Why Morris, not Sobol: one evaluation replays all calibration trials (seconds); Sobol indices need N (k + 2)
 ≈ 10⁴ evaluations for k = 21, Morris ranks the parameters with ~10² and is the standard screening design.
@@ -164,7 +164,7 @@ def _output_key(row: dict[str, Any]) -> str:
 def output_matrix(evaluations: Sequence[tuple[float, list[dict[str, Any]], list[str]]]
                   ) -> tuple[list[str], np.ndarray, dict[str, dict[str, Any]]]:
     """(output names, evaluations × outputs matrix, endpoint descriptions) from :func:`evaluate` results: J first,
-    then each endpoint's ``log_simulated``. An endpoint missing from any evaluation is left out."""
+    then each endpoint's ``scaled_simulated``. An endpoint missing from any evaluation is left out."""
     keys: list[str] = []
     described: dict[str, dict[str, Any]] = {}
     for row in evaluations[0][1]:
@@ -173,7 +173,7 @@ def output_matrix(evaluations: Sequence[tuple[float, list[dict[str, Any]], list[
             keys.append(key)
             described[key] = {"trial": row["trial"], "arm": row["arm"], "endpoint": row["endpoint"],
                               "reported": row["reported"], "sd": round(1.0 / math.sqrt(row["weight"]), 4)}
-    tables = [{_output_key(row): row["log_simulated"] for row in rows} for _, rows, _ in evaluations]
+    tables = [{_output_key(row): row["scaled_simulated"] for row in rows} for _, rows, _ in evaluations]
     keys = [key for key in keys if all(key in table for table in tables)]
     matrix = np.array([[objective] + [table[key] for key in keys]
                        for (objective, _, _), table in zip(evaluations, tables)], dtype=float)

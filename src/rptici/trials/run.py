@@ -57,8 +57,8 @@ from ..immunity.covariates import occult_fraction_draw
 from ..immunity.parameters import load_parameters
 from .endpoints import (PROGRESSIVE_DISEASE, bone_scan_progression, censoring_times, death_times, dropout_times,
                         pcwg3_psa, recist)
-from .scenario import (SCALES, Calibration, TreatmentRules, TrialScenario, load_calibration, load_trial_scenario,
-                       parse_schedule)
+from .scenario import (SCALES, SPREADS, Calibration, TreatmentRules, TrialScenario, load_calibration,
+                       load_trial_scenario, parse_schedule)
 from .standard_of_care import background_adverse_events, standard_of_care, treated_doubling_time
 from .toxicity import attribute_toxicity, immune_adverse_events, immune_event_onset, radiation_toxicity
 
@@ -132,28 +132,34 @@ def eligible_patients(pool: Population, excluded_sites: tuple[str, ...], patient
 
 def calibrated_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration) -> Population:
     """The trial's population (:func:`sampled_population`) with the calibration's covariate scales applied
-    (``alpha_scale``, ``infiltration_scale``, each with its disease factor ``<scale>.<disease>`` where the
-    calibration has one)."""
+    (the spreads ``alpha_spread``, ``infiltration_spread`` first, then the scales ``alpha_scale``,
+    ``infiltration_scale``, each with its disease-specific value ``<name>.<disease>`` where the calibration has one)."""
     population = sampled_population(scenario, patients, seed, calibration)[0]
-    if calibration.alpha_spread() != 1.0:
-        median = load_disease(scenario.disease).marginal("alpha").median()
-        population = dataclasses.replace(population, alpha_per_Gy=spread_alpha(
-            np.asarray(population.alpha_per_Gy), median, calibration.alpha_spread()))
+    spreads = {attribute: spread_log(np.asarray(getattr(population, attribute)),
+                                     load_disease(scenario.disease).marginal(marginal).median(),
+                                     calibration.spread(name, scenario.disease))
+               for name, (attribute, marginal) in SPREADS.items() if calibration.spread(name, scenario.disease) != 1.0}
+    population = dataclasses.replace(population, **spreads) if spreads else population
     changes = {attribute: np.asarray(getattr(population, attribute)) * calibration.scale(name, scenario.disease)
                for name, attribute in SCALES.items() if calibration.scale(name, scenario.disease) != 1.0}
     return dataclasses.replace(population, **changes) if changes else population
 
 
-def spread_alpha(alpha: np.ndarray, median: float, exponent: float) -> np.ndarray:
-    """Tumour radiosensitivities with their between-patient log-spread around ``median`` multiplied by
-    ``exponent``: α' = median × (α/median)^exponent (same order of patients, same median, no new random numbers).
+def spread_log(values: np.ndarray, median: float, exponent: float) -> np.ndarray:
+    """A covariate with its between-patient log-spread around ``median`` multiplied by ``exponent``:
+    x' = median × (x/median)^exponent (same order of patients, same median, no new random numbers).
 
-    Why: the population files' α comes from external-beam fits (Webb and Nahum 1993: SD 0.08 around 0.35/Gy), but in
-    RPT the dose explains only part of the response between patients (Lu-PSMA-617: whole-body tumour dose vs PSA
-    change r = −0.57, responders 14.1 vs non-responders 9.6 Gy median with overlap, Violet et al. 2019 J Nucl Med
-    60:517; NETTER-1 dosimetry: no dose–shrinkage correlation, Bodei et al. 2025), so the effective
-    radiosensitivity spreads wider; the exponent is fitted to the monotherapy PSA waterfall."""
-    return median * (np.maximum(alpha, 1e-12) / median) ** exponent
+    Why, for the tumour radiosensitivity α (``alpha_spread``): the population files' α comes from external-beam fits
+    (Webb and Nahum 1993: SD 0.08 around 0.35/Gy), but in RPT the dose explains only part of the response between
+    patients (Lu-PSMA-617: whole-body tumour dose vs PSA change r = −0.57, responders 14.1 vs non-responders 9.6 Gy
+    median with overlap, Violet et al. 2019 J Nucl Med 60:517; NETTER-1 dosimetry: no dose–shrinkage correlation,
+    Bodei et al. 2025), so the effective radiosensitivity spreads wider; the exponent is fitted to the monotherapy
+    PSA waterfall. For the immune infiltration (``infiltration_spread.<disease>``): a checkpoint inhibitor helps few
+    patients of a cold tumour, durably, and leaves the rest progressing (mCRPC: pembrolizumab ORR 3-5 % with disease
+    control of at least 6 months in 9-10 %, KEYNOTE-199, Antonarakis et al. 2020 J Clin Oncol 38:395), which the
+    population file's narrow beta distribution of infiltration does not give: immune phenotypes are close to bimodal
+    (inflamed vs desert, Chen and Mellman 2017 Nature 541:321)."""
+    return median * (np.maximum(values, 1e-12) / median) ** exponent
 
 
 def allocate(counts: list[int], seed: int) -> np.ndarray:

@@ -338,9 +338,10 @@ LESION_UPTAKE_SPREAD = "lesion_uptake_spread"
 #: Minus the correlation of a patient's target-low share with its target uptake (rptici.population.sampling): a
 #: larger share of target-low cells goes with a lower SUVmean, so the correlation is negative and the value positive.
 LOW_UPTAKE_ANTICORRELATION = "low_uptake_anticorrelation"
-#: The exponent that widens (> 1) or narrows (< 1) the between-patient log-spread of tumour radiosensitivity
-#: around the disease's median (rptici.trials.run.spread_alpha).
-ALPHA_SPREAD = "alpha_spread"
+#: Exponents that widen (> 1) or narrow (< 1) the between-patient log-spread of a covariate around the disease's
+#: median (rptici.trials.run.spread_log): name → (population attribute, population-file marginal); each may have a
+#: disease-specific value ``<name>.<disease>``, which replaces the general one.
+SPREADS = {"alpha_spread": ("alpha_per_Gy", "alpha"), "infiltration_spread": ("immune_infiltration", "infiltration")}
 
 
 @dataclass(frozen=True)
@@ -368,9 +369,11 @@ class Calibration:
         value = self.values.get(LESION_UPTAKE_SPREAD)
         return None if value is None else float(value)
 
-    def alpha_spread(self) -> float:
-        """The exponent of :func:`rptici.trials.run.spread_alpha` (1: the population file's spread)."""
-        return float(self.values.get(ALPHA_SPREAD, 1.0))
+    def spread(self, name: str, disease: str | None = None) -> float:
+        """The exponent ``name`` of :func:`rptici.trials.run.spread_log` (:data:`SPREADS`) for ``disease``:
+        ``<name>.<disease>`` where the calibration has one, else ``name``, else 1 (the population file's spread)."""
+        general = float(self.values.get(name, 1.0))
+        return general if disease is None else float(self.values.get(f"{name}.{disease}", general))
 
     def low_uptake_correlation(self) -> float:
         """The Gaussian-copula correlation of target uptake and target-low share: −``low_uptake_anticorrelation``
@@ -394,8 +397,8 @@ class Calibration:
 
 
 def _check_calibration_name(name: str) -> None:
-    known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, LOW_UPTAKE_ANTICORRELATION, ALPHA_SPREAD, *SCALES)
-    families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, *SCALES)
+    known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, LOW_UPTAKE_ANTICORRELATION, *SPREADS, *SCALES)
+    families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, *SPREADS, *SCALES)
     if name in known or name.startswith(tuple(f"{family}." for family in families)) or name.startswith("immunity."):
         return
     raise InputError("calibration.parameters", name,

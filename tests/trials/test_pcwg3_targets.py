@@ -76,3 +76,19 @@ def test_an_unknown_excluded_site_names_the_field_and_the_sites_allowed():
     document = {"disease": "mcrpc", "arms": [{"name": "control", "regimen": None}], "excluded_sites": ["brain"]}
     with pytest.raises(InputError, match="excluded_sites.*brain"):
         load_trial_scenario(document)
+
+
+def test_the_assessments_table_holds_the_sums_that_recist_reads():
+    # prostate: the stored sum of diameters is the target-lesion sum (no bone lesions, PCWG3), so a report's waterfall
+    # and the RECIST calls read the same numbers; a bone-only patient has no sum
+    from rptici.trials.run import simulate_trial
+
+    tables = simulate_trial(replay_scenario("VISION", 60, seed=3), patients=60, seed=3)
+    patients = tables["patients"].set_index("patient")
+    first = tables["assessments"].sort_values("time_days").groupby("patient").first()
+    lesions = first[[f"lesion_{k}" for k in range(1, 9)]].sum(axis=1, min_count=1)
+    total = patients.loc[first.index, "baseline_sum_diameters_mm"]
+    assert (first["sum_diameters_mm"].dropna() <= total[first["sum_diameters_mm"].notna()] + 1e-6).all()
+    assert (first["sum_diameters_mm"] < lesions - 1e-6).any()  # some patients carry bone lesions besides targets
+    assert first["sum_diameters_mm"].isna().any()  # bone-only patients: no RECIST target
+    assert not patients.loc[first.index[first["sum_diameters_mm"].isna()], "measurable"].any()

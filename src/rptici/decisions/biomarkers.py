@@ -44,7 +44,7 @@ COVARIATES = {
     "psa_ng_per_mL": ("PSA (ng/mL, log)", "log"),
     "baseline_volume_mL": ("tumour burden (mL, log)", "log"),
     "lesion_count": ("number of target lesions", "none"),
-    "baseline_sum_diameters_mm": ("sum of target-lesion diameters (mm)", "none"),
+    "baseline_sum_diameters_mm": ("sum of the lesions' diameters at baseline (mm)", "none"),
     "age_years": ("age (years)", "none"),
     "weight_kg": ("body weight (kg)", "none"),
     "alpha_per_Gy": ("intrinsic radiosensitivity α (latent)", "none"),

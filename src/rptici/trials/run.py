@@ -66,7 +66,7 @@ from .toxicity import attribute_toxicity, immune_adverse_events, immune_event_on
 #: event, occult burden, anaemia (added last, so that the others keep their numbers).
 UNIFORMS_PER_PATIENT = 11
 OK, FAILED = "ok", "failed"
-ENGINE_OUTPUTS = ("diameter", "diameter_sum", "volume_sum", "psa", "lymphocytes", "occupancy", "ctla4_occupancy",
+ENGINE_OUTPUTS = ("diameter", "volume_sum", "psa", "lymphocytes", "occupancy", "ctla4_occupancy",
                   "occult_volume", "tumour_dose")
 
 
@@ -365,7 +365,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
 
     times = grid[imaging]
     observed = times[None, :] <= end[:, None]
-    sums = np.where(observed, sums_of(outputs["diameter"][:, imaging], index), np.nan)
+    target_sum = sums_of(outputs["diameter"][:, imaging], index)  # what RECIST reads (PCWG3: no bone targets)
+    sums = np.where(observed, target_sum, np.nan)
     psa = None
     # new lesions from the occult burden: bone ones by the PCWG3 bone-scan rule where the disease has PSA (prostate)
     bone_share = occult["occult_bone_share"] if has_psa else 0.0
@@ -378,6 +379,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
         psa_values = np.where(psa_times[None, :] <= end[:, None], outputs["psa"][:, psa_index], np.nan)
         psa = pcwg3_psa(psa_times, np.maximum(psa_values, 0.0))
     measurable = np.asarray(population.measurable_disease, dtype=bool)[index] & np.isfinite(sums[:, 0])
+    columns["measurable"] = np.asarray(columns["measurable"], dtype=bool).copy()
+    columns["measurable"][index] = measurable  # response-evaluable: a target lesion at baseline (ORR's denominator)
     record = PatientRecord(recist(times, sums, new_lesion_times=new_lesion_time, confirm=scenario.confirm_response),
                            death, censor, psa, bone_progression=bone,
                            size_progression=recist(times, sums, confirm=scenario.confirm_response).progression_time,
@@ -425,7 +428,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
 
     assessment_columns = {"patient": np.repeat(ids[index], times.size), "arm": arm.name,
                           "time_days": np.tile(times, index.size),
-                          "sum_diameters_mm": outputs["diameter_sum"][:, imaging].ravel(),
+                          "sum_diameters_mm": target_sum.ravel(),
                           "psa": outputs["psa"][:, imaging].ravel() if has_psa else np.nan,
                           "lymphocytes": outputs["lymphocytes"][:, imaging].ravel()}
     diameters = outputs["diameter"][:, imaging, :]

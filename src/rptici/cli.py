@@ -764,6 +764,7 @@ def calibrate(trials: Optional[list[str]] = typer.Option(None, "--trials", help=
               step: float = typer.Option(0.2, "--step", help="CMA-ES initial step, a fraction of each parameter's log range (0.05 refines a warm start)."),
               history: Optional[Path] = typer.Option(None, "--history", help="Evaluation log (JSON lines): a re-run with the same file resumes the fit."),
               executor: Optional[str] = typer.Option(None, "--executor", help="Evaluate each CMA-ES generation in parallel: processes:N, dask:N or a scheduler address."),
+              parameters: Optional[list[str]] = typer.Option(None, "--parameters", help="Fit only these parameters (repeat; a block fit): the others stay at their packaged values. Default all."),
               as_json: bool = JSON_OPTION) -> None:
     """Fit the uncertain parameters to the monotherapy trials only; writes the parameter file and sim-vs-reported."""
 
@@ -772,7 +773,8 @@ def calibrate(trials: Optional[list[str]] = typer.Option(None, "--trials", help=
 
         log = None if as_json else (lambda message: console.print(message))
         result = fit(tuple(trials) if trials else DEFAULT_TRIALS, patients=patients, seed=seed,
-                     max_evaluations=evaluations, method=method, log=log, history=history, executor=executor, step=step)
+                     max_evaluations=evaluations, method=method, log=log, history=history, executor=executor, step=step,
+                     parameters=parameters or None)
         if out is not None:
             write_calibration(result, out)
         document = result.document()

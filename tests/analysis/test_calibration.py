@@ -83,6 +83,11 @@ def test_cma_es_searches_inside_the_bounds_and_never_reports_worse_than_its_star
             assert lower * (1 - 1e-9) <= float(values[name]) <= upper * (1 + 1e-9)
     assert result.objective <= result.start_objective
     assert "CMA-ES" in result.document()["optimiser"]
+    # a block fit writes every parameter: the ones it did not search at the values it held them
+    written = result.document()["parameters"]
+    assert set(PARAMETERS) <= set(written)
+    assert written["alpha_scale"]["value"] == pytest.approx(PARAMETERS["alpha_scale"][0], rel=1e-3)
+    assert written["alpha_scale"]["source"].startswith("held") and "fitted by" in written["immunity.kill_rate"]["source"]
     with pytest.raises(InputError, match="method"):
         calibrate(("KEYNOTE-199",), patients=10, max_evaluations=1, method="bfgs")
     with pytest.raises(InputError, match="two parameters"):
@@ -96,3 +101,20 @@ def test_an_evidence_entry_marked_objective_false_is_reported_but_not_fitted():
     fitted = {row["endpoint"] for row in result.table if row["arm"] == "evidence"}
     assert "vision_psa_waterfall[0]" in fitted
     assert not any(name.startswith("progression_by_new_lesions") for name in fitted)
+
+
+def test_the_command_line_fits_a_block_of_parameters(tmp_path):
+    """``rptici calibrate --parameters``: the named parameters are searched, the file holds all of them."""
+    from typer.testing import CliRunner
+
+    from rptici.cli import app
+
+    out = tmp_path / "block.yaml"
+    outcome = CliRunner().invoke(app, ["calibrate", "--trials", "KEYNOTE-199", "--patients", "8", "--evaluations", "0",
+                                       "--parameters", "immunity.kill_rate", "--out", str(out), "--json"])
+    assert outcome.exit_code == 0, outcome.output
+    calibration = load_calibration(str(out))
+    assert set(PARAMETERS) <= set(calibration.values)
+    wrong = CliRunner().invoke(app, ["calibrate", "--trials", "KEYNOTE-199", "--patients", "8", "--evaluations", "0",
+                                     "--parameters", "no_such_parameter"])
+    assert wrong.exit_code != 0 and "no_such_parameter" in wrong.output

@@ -180,6 +180,8 @@ class CalibrationResult:
     method: str = "nelder-mead"
     #: (fitted values, objective) of every evaluation, in the order the optimiser asked for them
     evaluated: list[tuple[dict[str, float], float]] = field(default_factory=list)
+    #: the parameters of :data:`PARAMETERS` that this fit did not search (a block fit), at the values it held them
+    held: dict[str, float] = field(default_factory=dict)
 
     def document(self) -> dict[str, Any]:
         """The calibration file's content (see data/calibration/default.yaml)."""
@@ -189,6 +191,10 @@ class CalibrationResult:
             parameters[name] = {"value": float(f"{value:.4g}"), "unit": unit, "bounds": [lower, upper], "start": start,
                                 "meaning": meaning,
                                 "source": f"fitted by rptici calibrate to {', '.join(self.trials)} (monotherapy only)"}
+        for name, value in self.held.items():
+            start, lower, upper, unit, meaning = PARAMETERS[name]
+            parameters[name] = {"value": float(f"{value:.4g}"), "unit": unit, "bounds": [lower, upper], "start": start,
+                                "meaning": meaning, "source": "held at its start value: not searched by this fit"}
         for name, (value, unit, source) in FIXED.items():
             parameters[name] = {"value": value, "unit": unit, "source": source, "fitted": False}
         return {
@@ -370,7 +376,8 @@ def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed:
                              trials=tuple(item.acronym or item.name for item, _ in targets),
                              skipped=best["skipped"], method=method,
                              evaluated=[({name: values[name] for name in names}, value)
-                                        for values, value in record.asked])
+                                        for values, value in record.asked],
+                             held={name: initial[name] for name in PARAMETERS if name not in names})
 
 
 class EvaluationHistory:

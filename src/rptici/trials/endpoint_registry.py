@@ -27,8 +27,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ..errors import InputError
-from .endpoints import (NOT_EVALUABLE, PARTIAL_RESPONSE, RESPONSE_LABELS, PsaResult, RecistResult, time_to_event,
-                        to_days)
+from .endpoints import (NOT_EVALUABLE, PARTIAL_RESPONSE, RESPONSE_LABELS, PsaResult, RecistResult,
+                        disease_control_days, time_to_event, to_months)
 from .toxicity import ToxicityResult
 
 #: Attributed causes of grade ≥ 3 toxicity in the summary, ``any`` last.
@@ -399,20 +399,12 @@ def _psa50(record: PatientRecord) -> dict[str, NDArray[Any]]:
             "psa_best_percent_change_12wk": record.psa.best_percent_change_by(PSA_WATERFALL_LANDMARK_DAYS)}
 
 
-#: Disease control must last this long: KEYNOTE-199 counts CR, PR, or SD / non-CR/non-PD for at least 6 months
-#: (Antonarakis et al. 2020 J Clin Oncol 38:395).
-DISEASE_CONTROL_MONTHS = 6.0
-
-
 def _disease_control(record: PatientRecord) -> dict[str, NDArray[Any]]:
     """Disease control: an objective response, or neither radiographic progression nor death nor dropout before
-    :data:`DISEASE_CONTROL_MONTHS` (stable disease, or non-CR/non-PD in non-measurable disease, held that long);
-    every treated patient is in the denominator, as in KEYNOTE-199."""
-    best = record.response.best_response
-    if record.measurable is not None:
-        best = np.where(np.asarray(record.measurable, dtype=bool), best, NOT_EVALUABLE)
+    :func:`~.endpoints.disease_control_days` (stable disease, or non-CR/non-PD in non-measurable disease, held that
+    long); every treated patient is in the denominator, as in KEYNOTE-199."""
     ended = np.minimum(np.minimum(record.event_time("progression"), record.death), record.censor)
-    return {"disease_control": (best <= PARTIAL_RESPONSE) | (ended >= to_days(DISEASE_CONTROL_MONTHS))}
+    return {"disease_control": _objective_response(record)["objective_response"] | (ended >= disease_control_days())}
 
 
 def _new_lesion_progression(record: PatientRecord) -> dict[str, NDArray[Any]]:
@@ -438,7 +430,8 @@ _ENDPOINTS: list[Endpoint] = [
     Rate("psa50", "PSA50 response (PCWG3)", "fraction", ("psa50", "psa_best_percent_change", "psa_best_percent_change_12wk"),
          ("psa50",),
          ("psa50",), "PSA50", compute=_psa50),
-    Rate("dcr", f"disease control rate (response, or no progression for {DISEASE_CONTROL_MONTHS:g} months)",
+    Rate("dcr", "disease control rate (response, or no progression for "
+                f"{float(to_months(disease_control_days())):g} months)",
          "fraction", ("disease_control",), ("dcr",), ("disease_control",), "DCR", compute=_disease_control),
     TimeToEvent("pfs", "progression-free survival (radiographic)", "months", ("pfs_days", "pfs_event"),
                 ("median_rpfs", "median_pfs"), ("pfs_event",), "PFS", events=("progression", "death")),

@@ -37,6 +37,11 @@ def days_per_month() -> float:
     return float(_value("survival", "days_per_month"))
 
 
+def disease_control_days() -> float:
+    """How long stable disease must last to count as disease control (data/endpoints.yaml, KEYNOTE-199: 6 months)."""
+    return float(_value("recist", "disease_control_duration"))
+
+
 def to_months(days: ArrayLike) -> NDArray[np.float64]:
     """Convert days to months of 30.4375 days."""
     return np.asarray(days, dtype=float) / days_per_month()

@@ -49,7 +49,8 @@ def with_stable_or_better():
 
 def test_the_registry_names_each_endpoint_once_with_its_keys_and_columns():
     names = [item.name for item in endpoints()]
-    assert names == ["orr", "psa50", "dcr", "pfs", "os", "psa_pfs", "new_lesion_share", "grade3plus"]
+    assert names == ["orr", "psa50", "dcr", "pfs", "os", "psa_pfs", "composite_pfs", "new_lesion_share",
+                     "grade3plus"]
     assert endpoint("pfs").registry_keys == ("median_rpfs", "median_pfs")
     assert endpoint("os").columns == ("os_days", "os_event")
     assert "grade3plus_any" in flag_columns() and "objective_response" in flag_columns()

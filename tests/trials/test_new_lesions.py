@@ -90,3 +90,22 @@ def test_disease_control_is_a_response_or_six_months_without_progression_death_o
                            censor=np.array([400.0, 400.0, 150.0, 400.0, 400.0]))
     control = endpoint("dcr").per_patient(record)["disease_control"]
     np.testing.assert_array_equal(control, [True, True, False, False, False])
+
+
+def test_therap_progression_free_survival_is_the_first_of_psa_or_radiographic_progression_or_death():
+    # TheraP (Hofman et al. 2021 Lancet 397:797) counted PSA progression as a PFS event; rptici's composite_pfs is
+    # the first of PSA progression, radiographic progression and death, censored at follow-up
+    from types import SimpleNamespace
+
+    sums = np.array([[50.0, 50.0, 70.0, 70.0], [50.0, 50.0, 50.0, 50.0], [50.0, 50.0, 50.0, 50.0]])
+    record = PatientRecord(recist(TIMES, sums), death=np.array([np.inf, 150.0, np.inf]),
+                           censor=np.full(3, 200.0),
+                           psa=SimpleNamespace(progression_time=np.array([84.0, np.inf, np.inf])))
+    columns = endpoint("composite_pfs").per_patient(record)
+    np.testing.assert_array_equal(columns["composite_pfs_days"], [84.0, 150.0, 200.0])
+    np.testing.assert_array_equal(columns["composite_pfs_event"], [True, True, False])
+    # radiographic PFS alone waits for the scan at day 112
+    np.testing.assert_array_equal(endpoint("pfs").per_patient(record)["pfs_days"], [112.0, 150.0, 200.0])
+    # without PSA (a disease without a marker) the endpoint is not computed
+    assert endpoint("composite_pfs").per_patient(PatientRecord(recist(TIMES, sums), death=np.full(3, np.inf),
+                                                               censor=np.full(3, 200.0))) == {}

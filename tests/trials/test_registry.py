@@ -130,6 +130,10 @@ def test_monotherapy_calibration_numbers():
     assert (vision.hazard_ratios["os"].estimate, vision.hazard_ratios["os"].interval) == (0.62, "95 % CI")
     assert vision.hazard_ratios["rpfs"].interval == "99.2 % CI"
     assert registry().get("KEYNOTE-158").acronym == "KEYNOTE-158 (NET cohort)"
+    # TheraP's 12-month PFS 19 % counted PSA progression (Hofman et al. 2021 Lancet): the amendment (null removes a
+    # key) moves it from radiographic PFS to the composite endpoint
+    therap = registry().get("TheraP").arms[0].outcomes
+    assert therap["composite_pfs_12mo"] == 0.19 and "pfs_12mo" not in therap
 
 
 def test_unknown_agent_is_kept_and_flagged():

@@ -64,10 +64,10 @@ def _trial_names(raw: dict) -> tuple[str, ...]:
 def amended(trials: list[dict], amendments: list[dict], where: str) -> list[dict]:
     """Copies of the raw ``trials`` with ``amendments`` applied. Each amendment names a trial (``trial``: its name,
     NCT number or acronym), may ``set`` trial-level keys (:data:`AMENDABLE_KEYS`: ``rpt``, ``ici``, ``sequence``),
-    and per named arm replaces outcome keys and sets other keys (``rpt``, ``ici``). It needs a ``source``; its
-    ``choice`` says what was decided where the source gave a range or nothing. Each amended copy lists, under
-    ``amendments``, what was changed, what the source had said, the choice and the source. An amendment naming an
-    unknown trial, arm or key is an error."""
+    and per named arm replaces outcome keys (null removes one) and sets other keys (``rpt``, ``ici``). It needs a
+    ``source``; its ``choice`` says what was decided where the source gave a range or nothing. Each amended copy
+    lists, under ``amendments``, what was changed, what the source had said, the choice and the source. An
+    amendment naming an unknown trial, arm or key is an error."""
     trials = [dict(raw) for raw in trials]
     for number, amendment in enumerate(amendments or []):
         place = f"{where}: [{number}]"
@@ -92,7 +92,11 @@ def amended(trials: list[dict], amendments: list[dict], where: str) -> list[dict
                 raise InputError(f"{place}.arms", name, "an arm of " + _trial_names(record)[0] + ": "
                                  + ", ".join(str(arm.get("name")) for arm in arms))
             for key, value in arm_changes.items():
-                arm[key] = {**(arm.get("outcomes") or {}), **value} if key == "outcomes" else value
+                if key == "outcomes":
+                    merged = {**(arm.get("outcomes") or {}), **value}
+                    arm[key] = {outcome: reported for outcome, reported in merged.items() if reported is not None}
+                else:
+                    arm[key] = value
         record["arms"] = arms
         changed = [*changes, *(f"arms.{name}" for name in amendment.get("arms") or {})]
         record["amendments"] = [*record.get("amendments", []),

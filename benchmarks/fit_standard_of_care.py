@@ -55,6 +55,8 @@ def main() -> None:
     results = {}
     for name in care.known_standards_of_care():
         entry = care.standard_of_care(name)
+        if entry.trial is None:  # a disease's default background, no control arm of its own
+            continue
         rows = []
         for reduction in GRID:
             try:

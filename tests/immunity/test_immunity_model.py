@@ -510,3 +510,29 @@ def test_stroma_keeps_the_measured_lesion_from_disappearing():
     assert observables(y00, p0, layout)["volume"][0] == pytest.approx(8.0, rel=1e-12)
     with pytest.raises(InputError, match="stroma_share"):
         patient("human", {"stroma_share": 1.0}, layout=layout, volumes=(8.0,))
+
+
+@pytest.mark.parametrize("gain", [0.0003, 0.5])
+def test_anti_ctla4_expansion_is_bounded_by_its_set_point_and_washes_out(gain):
+    """Ipilimumab 3 mg/kg x4 without RPT raises the effector pool towards its set point 1 + g·occupancy and no
+    further, and the pool returns to baseline after wash-out: memory forms only as antigen wanes, so the loop memory
+    → recall → effectors → memory cannot grow by itself. (Before December 2026 it grew at about 0.1/d, and a gain
+    of 0.0003 cut CheckMate 650's PSA by 10⁴ within a year.)"""
+    import dataclasses
+
+    from rptici.kinetics import Regimen
+    from rptici.simulation.engine import simulate
+
+    regimen = Regimen.model_validate({"ici": [{"agent": "ipilimumab", "dose": "3 mg/kg", "interval": "3 weeks",
+                                              "infusions": 4}]})
+    patients = {"lesion_volumes_mL": np.array([[12.0, 3.0], [40.0, np.nan], [5.0, 9.0]]),
+                "infiltration": np.array([0.2, 0.6, 1.0]), "psa": np.array([10.0, 40.0, 3.0])}
+    base = load_parameters("human")
+    parameters = dataclasses.replace(base, values={**base.values, "ctla4_expansion_gain": gain})
+    result = simulate(regimen, patients, np.arange(0.0, 731.0, 7.0), parameters=parameters, organs=(),
+                      outputs=("effector_blood", "memory", "ctla4_occupancy"), output_dtype=np.float64)
+    assert np.all(result.success)
+    assert result["ctla4_occupancy"].max() > 0.9  # the antibody reached its target
+    assert result["effector_blood"].max() <= 1.0 + gain * result["ctla4_occupancy"].max() + 1e-9
+    assert result["effector_blood"].max() > 1.0 + 0.5 * gain  # and did expand the pool
+    np.testing.assert_allclose(result["effector_blood"][:, -1], 1.0, atol=0.03 * gain)

@@ -114,21 +114,26 @@ def test_ici_before_or_with_rpt_beats_long_after():
     before or with RT beats giving it after, and the benefit worsens the longer it is delayed.
 
     Criterion: the better of the before (−3 d) and with (0 d) schedules has at least 10 percentage points
-    more responders (≤ 10 mm³ at day 60) than the start 21 days after RPT; and from "with" onwards the
-    responder fraction does not rise with the delay (0 d ≥ +7 d ≥ +21 d). Found (100 mice): 0.85, 0.86,
-    0.67, 0.28 for starts −3, 0, +7, +21 d (without the exhaustion mechanism: 0.89, 0.90, 0.89, 0.94).
+    more responders (≤ 10 mm³ at day 60) than the start 21 days after RPT; and the +7 d start is no better than
+    "with" by more than sampling noise (5 points of 100 mice), the +21 d start worse than +7 d. Found (100 mice,
+    December 2026): 0.69, 0.74, 0.69, 0.04 for starts −3, 0, +7, +21 d.
     """
     rates = sequencing_rates()
     assert max(rates[:2]) > rates[-1] + 0.1, rates
-    assert rates[1] >= rates[2] >= rates[3], rates
+    assert rates[1] >= rates[2] - 0.05 and rates[2] > rates[3], rates
 
 
-def test_sequencing_effect_needs_exhaustion():
-    """The sequencing effect is carried by T-cell exhaustion (switch_exhaustion): without it a late antibody
-    rescues as well as an early one — the +21 d start is no worse than the best early start (within 5
-    percentage points; found 0.94 against 0.90)."""
-    rates = sequencing_rates({"switch_exhaustion": 0})
-    assert rates[-1] >= max(rates[:2]) - 0.05, rates
+def test_sequencing_effect_is_carried_by_the_priming_window():
+    """Why a late antibody fails: blockade amplifies the priming that RPT's antigen drives (ici_priming_gain) only
+    while that antigen matures dendritic cells, and the effectors primed in that window contract within weeks.
+    Exhaustion is not needed for it: switched off, the +21 d start still trails the best early start by at least
+    30 points (found 0.02 vs 0.77); without the priming gain of blockade the early starts lose most of their
+    advantage (found 0.28 vs 0.74). (Until December 2026 memory could form under antigen and grow by itself, and the
+    effect needed exhaustion: a late start rescued as well as an early one without it.)"""
+    without_exhaustion = sequencing_rates({"switch_exhaustion": 0})
+    assert max(without_exhaustion[:2]) - without_exhaustion[-1] >= 0.3, without_exhaustion
+    with_gain, without_gain = sequencing_rates(), sequencing_rates({"ici_priming_gain": 0.0})
+    assert max(with_gain[:2]) - max(without_gain[:2]) >= 0.3, (with_gain, without_gain)
 
 
 @pytest.mark.parametrize("memory", [1, 0])

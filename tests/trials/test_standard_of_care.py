@@ -22,7 +22,7 @@ def test_every_standard_of_care_has_sources_and_a_registry_arm():
         entry = standard_of_care(name)
         assert 0.0 <= entry.growth_rate_reduction < 1.0 and 0.0 <= entry.background_grade3plus <= 1.0
         assert all(entry.sources[key] for key in ("growth_rate_reduction", "background_grade3plus"))
-        assert entry.trial and entry.arms
+        assert (entry.trial and entry.arms) or entry.disease
 
 
 def test_background_rates_are_the_untreated_arms_reported_rates():
@@ -36,6 +36,13 @@ def test_registry_arms_find_their_standard_of_care():
     assert for_registry_arm(("VISION", "NCT03511664"), "standard of care") == "vision_standard_of_care"
     assert for_registry_arm(("NETTER-1",), "octreotide LAR 60 mg q4w") == "netter1_octreotide_lar_60mg"
     assert for_registry_arm(("PRINCE",), "RPT alone") is None
+    # an mCRPC arm without its own gets the disease's background events (VISION control arm's 38 %), nothing else
+    default = for_registry_arm(("TheraP",), "Lu-PSMA-617", "mcrpc")
+    assert default == "mcrpc_disease_background"
+    assert standard_of_care(default).background_grade3plus == 0.38
+    assert standard_of_care(default).growth_rate_reduction == 0.0
+    assert for_registry_arm(("VISION",), "standard of care", "mcrpc") == "vision_standard_of_care"
+    assert for_registry_arm(("NETTER-1",), "Lu-DOTATATE + octreotide LAR 30 mg", "gep_net") is None
 
 
 def test_growth_rate_reduction_lengthens_the_doubling_time():
@@ -84,3 +91,29 @@ def test_a_trial_with_a_standard_of_care_arm_stores_and_summarises_background_ev
     rates = {row["arm"]: row["grade3plus_rate"] for row in summary["arms"]}
     assert rates["untreated"]["disease"] == 0.0
     assert rates["placebo + BSC"]["any"] >= rates["placebo + BSC"]["disease"] > 0.0
+
+
+def test_therap_replay_carries_the_mcrpc_disease_background():
+    """TheraP's 33 % grade >= 3 adverse events (Hofman et al. 2021 Lancet) are all-cause, and TheraP has no control
+    arm of its own: its Lu-PSMA-617 arm gets the mCRPC background (VISION's control arm, 38 %), no growth effect."""
+    from rptici.analysis.replay import replay_arms
+    from rptici.trials.registry import registry
+
+    (arm,) = replay_arms(registry().get("TheraP"))
+    assert arm.standard_of_care == "mcrpc_disease_background"
+    vision = {item.name: item.standard_of_care for item in replay_arms(registry().get("VISION"))}
+    assert set(vision.values()) == {"vision_standard_of_care"}  # a trial's own declaration comes first
+
+
+def test_patient_doubling_times_spread_log_normally_around_the_arm_value():
+    from scipy.stats import norm
+
+    from rptici.trials.run import patient_doubling_times
+
+    uniforms = (np.arange(2000) + 0.5) / 2000
+    assert patient_doubling_times(90.0, 0.0, uniforms) == 90.0  # no spread: one value, as before
+    times = patient_doubling_times(90.0, 0.8, uniforms)
+    assert np.median(times) == pytest.approx(90.0, rel=1e-3)
+    # log growth rate = log(ln 2/T) has SD 0.8; a high uniform is a fast tumour (short doubling time)
+    assert np.std(np.log(np.log(2) / times)) == pytest.approx(0.8 * np.std(norm.ppf(uniforms)), rel=1e-9)
+    assert times[-1] < times[0]

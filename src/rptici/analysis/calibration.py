@@ -70,17 +70,17 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
     "immunity.pdl1_suppression": (2.955, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
     "immunity.kill_rate": (0.1332, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.6832, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
+    "immunity.low_uptake_dose_fraction": (0.1492, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
                                                               "(PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (2.854, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
+    "immunity.low_uptake_odds_scale": (9.52, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
                                                            "share (the population files' beta distributions)"),
-    "immunity.priming_rate": (19.85, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
+    "immunity.priming_rate": (4.625, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
-    "immunity.doomed_lifetime_doublings": (0.05664, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
+    "immunity.doomed_lifetime_doublings": (0.06763, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
                                                          "(mitotic death: lethally damaged cells die at mitosis, so "
                                                          "slow tumours keep them for months)"),
     "death_hazard_scale": (0.563, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
-    "doubling_time_days.mcrpc": (59.05, 45.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound from "
+    "doubling_time_days.mcrpc": (71.22, 45.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound from "
                                                       "the progression pattern: a lesion's diameter grows by "
                                                       "2^(t/3T), so an untreated lesion stays below RECIST's +20 % "
                                                       "at the first 8-week scan only if T >= 71 d, or T >= 43 d under "
@@ -89,35 +89,50 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                       "weeks mostly by new lesions, 13 % by size alone (Gafita et "
                                                       "al. 2022). The 30-day bound let the fit put every VISION "
                                                       "control patient's progression at the first scan"),
-    "doubling_time_days.gep_net": (86.62, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
-    "death_hazard_scale.gep_net": (0.0558, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
+    "doubling_time_days.gep_net": (147.7, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
+    "death_hazard_scale.gep_net": (0.085, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
                                                       "(disease-specific: NET liver disease of 60 mL is lived with "
                                                       "for years, NETTER-1 control median OS 36 months)"),
     "death_hazard_exponent": (1.696, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
                                               "shrinking tumour lowers the hazard less than in proportion"),
-    "disease_hazard.mcrpc": (0.00112, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
+    "disease_hazard.mcrpc": (0.0007489, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
                                                    "and marrow disease, cachexia: why responders still die, Claret et "
                                                    "al. 2009 J Clin Oncol 27:4103)"),
-    "disease_hazard.gep_net": (0.0003774, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
-    "infiltration_scale.mcrpc": (0.357, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
+    "disease_hazard.gep_net": (1.79e-06, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
+    "infiltration_scale.mcrpc": (0.2299, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
                                                     "one infiltration scale cannot serve melanoma and prostate)"),
-    "alpha_scale.mcrpc": (0.6243, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
+    "alpha_scale.mcrpc": (4.408, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
                                              "immune infiltration fitted to KEYNOTE-199's disease control, the "
                                              "radiation itself must carry Lu-PSMA-617's responses"),
-    "infiltration_spread.mcrpc": (1.99, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
+    "infiltration_spread.mcrpc": (1.895, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
                                                    "infiltration (rptici.trials.run.spread_log): pembrolizumab "
                                                    "holds few patients, durably (KEYNOTE-199: ORR 3-5 %, disease "
                                                    "control 9-22 %)"),
-    "alpha_scale.gep_net": (1.216, 0.1, 3.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
+    "alpha_scale.gep_net": (3.47, 0.1, 5.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
                                              "(well-differentiated, slowly cycling cells; one alpha scale cannot "
                                              "serve prostate adenocarcinoma and NET: NETTER-1 ORR 18 % at lesion "
                                              "doses above those of VISION)"),
-    "infiltration_scale.gep_net": (0.8217, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
+    "growth_spread.gep_net": (1.213, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the GEP-NET "
+                                                "doubling time (rptici.trials.run.patient_doubling_times): NETs of "
+                                                "grades 1-2 grow at very different rates, so pembrolizumab leaves "
+                                                "the slow ones progression-free for months (KEYNOTE-158) while "
+                                                "Lu-DOTATATE holds its responders for years (NETTER-1)"),
+    "infiltration_scale.gep_net": (0.05181, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
                                                      "(pembrolizumab ORR 3.7 %, KEYNOTE-158)"),
     "infiltration_scale.sclc": (1.082, 0.05, 3.0, "1", "disease factor of the immune infiltration for relapsed SCLC "
                                                "(nivolumab ORR 11.9 %, CheckMate 032; SCLC is mostly non-inflamed, "
                                                "Gay et al. 2021 Cancer Cell 39:346)"),
+    "doubling_time_days.sclc": (60.0, 15.0, 300.0, "d", "tumour volume doubling time, relapsed SCLC (the parameter "
+                                                       "set's 60 d before it had its own)"),
+    "growth_spread.sclc": (0.5, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the SCLC doubling "
+                                            "time (rptici.trials.run.patient_doubling_times)"),
+    "disease_hazard.sclc": (1e-05, 1e-06, 1e-02, "1/d", "burden-independent disease hazard, relapsed SCLC (third "
+                                                    "line: CheckMate 032 12-month OS 28 %)"),
+    "doubling_time_days.merkel": (60.0, 15.0, 500.0, "d", "tumour volume doubling time, Merkel cell carcinoma (the "
+                                                         "parameter set's 60 d before it had its own)"),
+    "growth_spread.merkel": (0.5, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the Merkel "
+                                              "doubling time (rptici.trials.run.patient_doubling_times)"),
     "infiltration_scale.merkel": (0.8361, 0.05, 3.0, "1", "disease factor of the immune infiltration for Merkel cell "
                                                  "carcinoma (avelumab ORR 33 % in JAVELIN Merkel 200 part A, after "
                                                  "chemotherapy; one factor cannot serve SCLC and Merkel)"),
@@ -127,6 +142,9 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                         "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),
     "immunity.occult_fraction_min": (0.06091, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
                                                         "(fraction of the detection volume): when new lesions appear"),
+    "immunity.ctla4_expansion_gain": (0.1677, 1e-3, 5.0, "1", "rise of the effector pool's set point at full anti-CTLA-4 "
+                                                      "occupancy, without radiation (expansion on endogenous "
+                                                      "antigen): what ipilimumab adds to nivolumab in CheckMate 650"),
     "immunity.marrow_lymphoid_fraction": (0.001, 1e-4, 1.0, "1", "share of the lymphocytes that receive the red-marrow "
                                                               "dose of a bone-surface alpha emitter (radium-223; "
                                                               "prior about 0.1, the marrow-resident share, Westermann "

@@ -63,6 +63,13 @@ class ReplayArm:
     standard_of_care: str | None = None
 
 
+def _population_or_none(record: TrialRecord) -> str | None:
+    try:
+        return population_for(record)
+    except InputError:
+        return None
+
+
 def replay_arms(record: TrialRecord) -> list[ReplayArm]:
     """The arms a replay of ``record`` simulates (see the module docstring)."""
     from ..trials.registry import regimen_mapping
@@ -70,14 +77,16 @@ def replay_arms(record: TrialRecord) -> list[ReplayArm]:
     trial_level = [status for status in record.regimens if status.arm is None and status.replayable]
     if trial_level:
         mapping = regimen_mapping(record)
-        arms = [ReplayArm(COMBINATION_ARM if "rpt" in mapping and "ici" in mapping else record.name, mapping, None)]
+        care = for_registry_arm((record.acronym, record.nct), "", _population_or_none(record))
+        arms = [ReplayArm(COMBINATION_ARM if "rpt" in mapping and "ici" in mapping else record.name, mapping, None,
+                          standard_of_care=care)]
         if "rpt" in mapping and "ici" in mapping:
             alone = {"rpt": mapping["rpt"], "sequence": {"order": "concurrent"}}
-            arms.append(ReplayArm(RPT_ALONE_ARM, alone, None, control=True))
+            arms.append(ReplayArm(RPT_ALONE_ARM, alone, None, control=True, standard_of_care=care))
         return arms
     arms = []
     for arm in record.arms:
-        care = for_registry_arm((record.acronym, record.nct), arm.name)
+        care = for_registry_arm((record.acronym, record.nct), arm.name, _population_or_none(record))
         if any(status.arm == arm.name and status.replayable for status in record.regimens):
             arms.append(ReplayArm(arm.name, regimen_mapping(record, arm=arm.name), arm.name, standard_of_care=care))
         elif arm.rpt is None and arm.ici is None and any(word in arm.name.casefold() for word in UNTREATED_WORDS):

@@ -37,12 +37,13 @@ Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to th
   dendritic      C' = k_C a(A) ((1 − w) + w I/(I+K_I)) − δ_C C
                  a(A) = s_sat A/(A+K_A) + (1 − s_sat) s_P A/(A+K_G)          (graded priming, below)
   priming        Π = s_pr k_p C (L/L0)(1 + s_cp g_c occ_c)(1 + g_ip s_ici occ)(1 + s_reg φ_R)/(1 + s_reg φ_R R)
-  effector pool  T' = δ_T(1 − T) + (1 − x) Π + s_m k_r M B/(B+K_B) − s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L) T
+  effector pool  T' = δ_T(1 + s_ce g_ce occ_c − T) + (1 − x) Π + s_m k_r M B/(B+K_B) − s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L) T
   exhaustion     X' = x Π − (δ_X + s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L)) X,   x = s_x g_x e/(1 + s_x g_x e)
                  e = φ_P P̄ (1 − s_ici occ) B/(B + K_X),  P̄ = Σ V P / Σ V      (unblocked PD-1 engagement)
   regulatory     R' = δ_R(1 + g_R C − R) − (s_cd d_c occ_c + d_R) R − s_lk α_R Ḋ_L R
   suppressors    M_s' = δ_M(1 + g_M A/(A+K_A) − M_s)
-  memory         M' = s_m f_m δ_T max(T − 1, 0) − δ_m M          (memory from contracting effectors)
+  memory         M' = s_m f_m δ_T max(T − T*, 0) K_B/(B+K_B) − δ_m M   (memory from effectors contracting as
+                 antigen wanes, T* = 1 + s_ce g_ce occ_c the pool's set point; below)
   lymphocytes    L' = r_L (L0 − L) − s_lk(α_L Ḋ_L + 2β_L Ḋ_L Γ_L) L        (Ḋ_L = f_L Ḋ_blood, Γ_L = f_L Γ_b)
   PSA            PSA' = s_psa p (Σ(V+W+U) + s_occ O) − k_psa PSA
   occult         O_+' = s_occ[s_g r_o G(O) O_+²/(O_+ + v_c) − s_rk(ᾱḊ_o + 2β̄Ḋ_oΓ_o) O_+ − κ_o O_+],  O = O_+ + O_−
@@ -111,6 +112,22 @@ The lesion-volume covariate is the measured volume: the tumour cells are V(0) = 
 S0 = σ/(1 − σ) V(0) = σ of it, which never shrinks below S0 and grows with the tumour above it. It enters
 only the measured volume and diameter (:func:`.observables.observables`), not the dynamics; σ = 0 removes it.
 
+Anti-CTLA-4 without radiation. Besides multiplying the priming that RPT's antigen drives (g_c), anti-CTLA-4
+raises the set point of the effector pool itself by g_ce occ_c (``ctla4_expansion_gain``): it expands and broadens
+the T cells primed on the tumour's endogenous antigen, with no radiation (Kvistborg et al. 2014 Sci Transl Med
+6:254ra128). Without it nivolumab + ipilimumab acted as nivolumab alone (CheckMate 650 ORR 25 % reported, 7 %
+simulated). Memory forms from contraction above the set point, not from the raised set point itself.
+
+Memory. Memory cells form from contracting effectors as antigen wanes, not under persistent antigen (Wherry et
+al. 2004 PNAS 101:16004: antigen-independent memory CD8 T cells do not develop while antigen persists; Kaech and
+Cui 2012 Nat Rev Immunol 12:749), hence the factor K_B/(B+K_B), the complement of the recall signal. Recall
+re-expands the pool without using it up (memory cells self-renew). Until December 2026 memory also formed under
+antigen: the loop memory → recall → effectors → contraction → memory then grew at f_m k_r − δ_m ≈ 0.1/d from any
+seed, and any priming at all (one RPT cycle's antigen, or the smallest anti-CTLA-4 expansion) grew into the
+eradication of visible and occult disease (the all-or-none immune control that calibration leaned on). Now the
+loop's rate is at most f_m k_r s(1 − s) − δ_m with s = B/(B+K_B), ≤ f_m k_r/4 where the burden passes K_B, and
+negative elsewhere.
+
 Graded priming (issue 13 item 3). With ``switch_priming_saturation`` on (the calibrated default) the signal
 A/(A+K_A) saturates at about one Lu-177 cycle's antigen (K_A = 0.5 mL; one cycle kills about 18 mL of
 tumour, 2–7 mL of antigen), so RPT-triggered priming is all or none. Off, the signal is s_P A/(A+K_G) with
@@ -136,7 +153,8 @@ from .table import (  # generated index constants (table.TABLE)
     PK_CLEARANCE, PK_CLEARANCE_EMAX, PK_CLEARANCE_HILL, PK_CLEARANCE_T50, PK_HALF_OCCUPANCY,
     PK_INTERCOMPARTMENTAL_CLEARANCE, PK_PERIPHERAL_VOLUME, P_ANTIBODY_CLEARANCE, P_ANTIBODY_FIRST_DOSE_TIME,
     P_ANTIGEN_CLEARANCE_RATE, P_ANTIGEN_GRADED_HALF_SATURATION, P_ANTIGEN_HALF_SATURATION, P_ANTIGEN_YIELD, P_CELL_VOLUME, P_CTLA4_CLEARANCE,
-    P_CTLA4_FIRST_DOSE_TIME, P_CTLA4_PRIMING_GAIN, P_CTLA4_TREG_DEPLETION_RATE, P_DC_DEATH_RATE,
+    P_CTLA4_EXPANSION_GAIN, P_CTLA4_FIRST_DOSE_TIME, P_CTLA4_PRIMING_GAIN, P_CTLA4_TREG_DEPLETION_RATE,
+    P_DC_DEATH_RATE,
     P_DC_MATURATION_RATE, P_DOOMED_DEATH_RATE, P_EFFECTOR_BLOOD_DEATH_RATE, P_EFFECTOR_TUMOUR_TURNOVER_RATE,
     P_EXHAUSTED_DEATH_RATE, P_EXHAUSTED_FUNCTION, P_EXHAUSTED_FUNCTION_BLOCKED, P_EXHAUSTION_BURDEN_HALF_SATURATION,
     P_EXHAUSTION_GAIN, P_ICI_PRIMING_GAIN, P_INTERFERON_CLEARANCE_RATE, P_INTERFERON_HALF_SATURATION, P_KILL_RATE,
@@ -148,7 +166,7 @@ from .table import (  # generated index constants (table.TABLE)
     P_PDL1_EFFECTOR_HALF_SATURATION, P_PDL1_IFN_GAIN, P_PDL1_RADIATION_GAIN, P_PDL1_RATE, P_PDL1_SUPPRESSION,
     P_PRIMING_RATE, P_PRIMING_STRENGTH, P_PSA_CLEARANCE_RATE, P_PSA_PRODUCTION, P_RADIATION_SIGNAL_DECAY_RATE,
     P_RADIATION_SIGNAL_HALF_SATURATION, P_STING_DEPENDENCE, P_STING_YIELD, P_SWITCH_ABSCOPAL,
-    P_SWITCH_CTLA4_PRIMING, P_SWITCH_CTLA4_TREG_DEPLETION, P_SWITCH_EXHAUSTION, P_SWITCH_GOMPERTZ, P_SWITCH_GROWTH,
+    P_SWITCH_CTLA4_EXPANSION, P_SWITCH_CTLA4_PRIMING, P_SWITCH_CTLA4_TREG_DEPLETION, P_SWITCH_EXHAUSTION, P_SWITCH_GOMPERTZ, P_SWITCH_GROWTH,
     P_SWITCH_ICI_SUPPRESSION_RELIEF, P_SWITCH_IMMUNOGENIC_CELL_DEATH, P_SWITCH_LYMPHOCYTE_KILL, P_SWITCH_MEMORY,
     P_SWITCH_MHC_UPREGULATION, P_SWITCH_MITOTIC_DEATH, P_SWITCH_PDL1_IFN, P_SWITCH_PDL1_RADIATION, P_SWITCH_PRIMING, P_SWITCH_PRIMING_SATURATION,
     P_SWITCH_PSA, P_SWITCH_RADIATION_KILL, P_SWITCH_REGULATORY_SUPPRESSION, P_SWITCH_STING,
@@ -469,7 +487,8 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
                       * _saturation(burden, p[P_EXHAUSTION_BURDEN_HALF_SATURATION]))
     exhausted_share = p[P_SWITCH_EXHAUSTION] * p[P_EXHAUSTION_GAIN] * engagement
     exhausted_share = exhausted_share / (1.0 + exhausted_share)
-    dydt[S_EFFECTOR_BLOOD] = (p[P_EFFECTOR_BLOOD_DEATH_RATE] * (1.0 - effector_blood)
+    set_point = 1.0 + p[P_SWITCH_CTLA4_EXPANSION] * p[P_CTLA4_EXPANSION_GAIN] * occupancy_ctla4
+    dydt[S_EFFECTOR_BLOOD] = (p[P_EFFECTOR_BLOOD_DEATH_RATE] * (set_point - effector_blood)
                               + (1.0 - exhausted_share) * priming
                               + recall - lymphocyte_kill * effector_blood)
     dydt[S_EXHAUSTED] = exhausted_share * priming - (p[P_EXHAUSTED_DEATH_RATE] + lymphocyte_kill) * exhausted
@@ -479,8 +498,11 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
                           * regulatory
                           - switch_lymphocyte_kill * p[P_TREG_RADIOSENSITIVITY] * lymphoid_rate * regulatory)
     dydt[S_SUPPRESSOR] = p[P_MDSC_TURNOVER_RATE] * (1.0 + p[P_MDSC_RECRUITMENT_GAIN] * antigen_signal - suppressor)
-    contraction = p[P_EFFECTOR_BLOOD_DEATH_RATE] * max(effector_blood - 1.0, 0.0)
-    dydt[S_MEMORY] = p[P_SWITCH_MEMORY] * p[P_MEMORY_FRACTION] * contraction - p[P_MEMORY_DECAY_RATE] * memory
+    contraction = p[P_EFFECTOR_BLOOD_DEATH_RATE] * max(effector_blood - set_point, 0.0)
+    # memory forms as antigen wanes, not under persistent antigen (module docstring, "Memory")
+    antigen_free = 1.0 - _saturation(burden, p[P_MEMORY_RECALL_HALF_SATURATION])
+    dydt[S_MEMORY] = (p[P_SWITCH_MEMORY] * p[P_MEMORY_FRACTION] * contraction * antigen_free
+                      - p[P_MEMORY_DECAY_RATE] * memory)
     dydt[S_LYMPHOCYTES] = (p[P_LYMPHOCYTE_RECOVERY_RATE] * (baseline_lymphocytes - lymphocytes)
                            - lymphocyte_kill * lymphocytes)
     dydt[S_PSA] = p[P_SWITCH_PSA] * p[P_PSA_PRODUCTION] * volume - p[P_PSA_CLEARANCE_RATE] * y[S_PSA]

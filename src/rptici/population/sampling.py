@@ -165,7 +165,8 @@ class Population:
     def engine_patients(self, doubling_time_days: float | None = None) -> dict[str, np.ndarray]:
         """The patients as the engine takes them (:func:`rptici.simulation.engine.simulate`): covariates in its
         names and internal units (PD-L1 from % to a fraction, capped at 1; PSA only where every patient has one);
-        ``doubling_time_days`` a per-disease tumour doubling time for all patients (None: the parameter set's).
+        ``doubling_time_days`` the tumour doubling time, one for all patients or one per patient (None: the
+        parameter set's).
         The one adapter from a Population to the engine."""
         patients = {
             "lesion_volumes_mL": np.array(self.lesion_volumes_mL),
@@ -184,7 +185,8 @@ class Population:
         if self.has_psa:
             patients["psa"] = np.array(self.psa_ng_per_mL)
         if doubling_time_days is not None:
-            patients["doubling_time_days"] = np.full(len(self), float(doubling_time_days))
+            patients["doubling_time_days"] = np.array(np.broadcast_to(np.asarray(doubling_time_days, dtype=float),
+                                                                      (len(self),)))
         return patients
 
     def subset(self, indices) -> "Population":

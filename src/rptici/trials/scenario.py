@@ -342,13 +342,16 @@ LOW_UPTAKE_ANTICORRELATION = "low_uptake_anticorrelation"
 #: median (rptici.trials.run.spread_log): name → (population attribute, population-file marginal); each may have a
 #: disease-specific value ``<name>.<disease>``, which replaces the general one.
 SPREADS = {"alpha_spread": ("alpha_per_Gy", "alpha"), "infiltration_spread": ("immune_infiltration", "infiltration")}
+#: ``growth_spread.<disease>``: the log-SD of each patient's tumour growth rate around the disease's (0: every patient
+#: grows at the disease's doubling time; rptici.trials.run.patient_doubling_times).
+GROWTH_SPREAD = "growth_spread"
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``, ``death_hazard_exponent``,
     ``disease_hazard.<disease>``, ``lesion_uptake_spread``, ``low_uptake_anticorrelation``,
-    ``doubling_time_days.<disease>`` and
+    ``doubling_time_days.<disease>``, ``growth_spread.<disease>`` and
     ``immunity.<parameter>``; a scale may also have a disease-specific factor ``<scale>.<disease>``. ``source``:
     where they came from."""
 
@@ -375,6 +378,10 @@ class Calibration:
         general = float(self.values.get(name, 1.0))
         return general if disease is None else float(self.values.get(f"{name}.{disease}", general))
 
+    def growth_spread(self, disease: str) -> float:
+        """The log-SD of the patients' tumour growth rates for ``disease`` (``growth_spread.<disease>``; 0 if none)."""
+        return float(self.values.get(f"{GROWTH_SPREAD}.{disease}", 0.0))
+
     def low_uptake_correlation(self) -> float:
         """The Gaussian-copula correlation of target uptake and target-low share: −``low_uptake_anticorrelation``
         (0: independent)."""
@@ -398,7 +405,7 @@ class Calibration:
 
 def _check_calibration_name(name: str) -> None:
     known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, LOW_UPTAKE_ANTICORRELATION, *SPREADS, *SCALES)
-    families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, *SPREADS, *SCALES)
+    families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, GROWTH_SPREAD, *SPREADS, *SCALES)
     if name in known or name.startswith(tuple(f"{family}." for family in families)) or name.startswith("immunity."):
         return
     raise InputError("calibration.parameters", name,

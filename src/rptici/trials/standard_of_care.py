@@ -8,7 +8,9 @@ A trial arm that declares ``standard_of_care: <name>`` (``data/standard_of_care.
 - a background probability of a grade ≥ 3 adverse event from the disease itself (the rate of the trial's
   untreated/placebo arm; :func:`background_adverse_events`), added to the radiation and immune events.
 
-Without a declared standard of care an arm is untreated growth with no background events, as before.
+Without a declared standard of care an arm is untreated growth with no background events, except a registry arm of
+a disease with a default entry (``disease:``; mCRPC): the reported all-cause rates of a trial without a control arm
+(TheraP) hold the disease's own events too.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class StandardOfCare:
     sources: dict[str, str]
     trial: str | None = None
     arms: tuple[str, ...] = ()
+    #: the disease whose registry arms without a declared standard of care get this entry (background events)
+    disease: str | None = None
 
 
 def _fraction(entry: object, where: str) -> tuple[float, str]:
@@ -61,7 +65,8 @@ def _catalogue() -> dict[str, StandardOfCare]:
         if values["growth_rate_reduction"] >= 1.0:
             raise InputError(f"{FILE}:{name}.growth_rate_reduction", values["growth_rate_reduction"], "below 1")
         result[name] = StandardOfCare(name, str(entry.get("meaning", "")), sources=sources, trial=entry.get("trial"),
-                                      arms=tuple(str(arm) for arm in entry.get("arms", ())), **values)
+                                      arms=tuple(str(arm) for arm in entry.get("arms", ())),
+                                      disease=entry.get("disease"), **values)
     return result
 
 
@@ -77,12 +82,14 @@ def standard_of_care(name: str) -> StandardOfCare:
     return catalogue[name]
 
 
-def for_registry_arm(trial_names: tuple[str | None, ...], arm: str) -> str | None:
+def for_registry_arm(trial_names: tuple[str | None, ...], arm: str, disease: str | None = None) -> str | None:
     """The standard of care declared for arm ``arm`` of the registry trial known by ``trial_names`` (acronym,
-    NCT number), or None."""
+    NCT number); else the default entry of ``disease``; else None."""
     names = {name.casefold() for name in trial_names if name}
-    return next((item.name for item in _catalogue().values()
-                 if item.trial and item.trial.casefold() in names and arm in item.arms), None)
+    declared = next((item.name for item in _catalogue().values()
+                     if item.trial and item.trial.casefold() in names and arm in item.arms), None)
+    return declared or next((item.name for item in _catalogue().values()
+                             if disease is not None and item.disease == disease), None)
 
 
 def treated_doubling_time(doubling_time_days: float, growth_rate_reduction: float) -> float:

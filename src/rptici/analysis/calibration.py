@@ -120,20 +120,16 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                 "Lu-DOTATATE holds its responders for years (NETTER-1)"),
     "infiltration_scale.gep_net": (0.05181, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
                                                      "(pembrolizumab ORR 3.7 %, KEYNOTE-158)"),
-    "infiltration_scale.sclc": (1.082, 0.05, 3.0, "1", "disease factor of the immune infiltration for relapsed SCLC "
+    "infiltration_scale.sclc": (0.7314, 0.05, 3.0, "1", "disease factor of the immune infiltration for relapsed SCLC "
                                                "(nivolumab ORR 11.9 %, CheckMate 032; SCLC is mostly non-inflamed, "
                                                "Gay et al. 2021 Cancer Cell 39:346)"),
-    "doubling_time_days.sclc": (60.0, 15.0, 300.0, "d", "tumour volume doubling time, relapsed SCLC (the parameter "
-                                                       "set's 60 d before it had its own)"),
-    "growth_spread.sclc": (0.5, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the SCLC doubling "
+    "growth_spread.sclc": (1.456, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the SCLC doubling "
                                             "time (rptici.trials.run.patient_doubling_times)"),
-    "disease_hazard.sclc": (1e-05, 1e-06, 1e-02, "1/d", "burden-independent disease hazard, relapsed SCLC (third "
+    "disease_hazard.sclc": (0.0001805, 1e-06, 1e-02, "1/d", "burden-independent disease hazard, relapsed SCLC (third "
                                                     "line: CheckMate 032 12-month OS 28 %)"),
-    "doubling_time_days.merkel": (60.0, 15.0, 500.0, "d", "tumour volume doubling time, Merkel cell carcinoma (the "
-                                                         "parameter set's 60 d before it had its own)"),
-    "growth_spread.merkel": (0.5, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the Merkel "
+    "growth_spread.merkel": (1.965, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the Merkel "
                                               "doubling time (rptici.trials.run.patient_doubling_times)"),
-    "infiltration_scale.merkel": (0.8361, 0.05, 3.0, "1", "disease factor of the immune infiltration for Merkel cell "
+    "infiltration_scale.merkel": (0.7582, 0.05, 3.0, "1", "disease factor of the immune infiltration for Merkel cell "
                                                  "carcinoma (avelumab ORR 33 % in JAVELIN Merkel 200 part A, after "
                                                  "chemotherapy; one factor cannot serve SCLC and Merkel)"),
     "low_uptake_anticorrelation": (0.01001, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "

@@ -474,8 +474,8 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
                * (1.0 + p[P_SWITCH_CTLA4_PRIMING] * p[P_CTLA4_PRIMING_GAIN] * occupancy_ctla4)
                * (1.0 + p[P_ICI_PRIMING_GAIN] * relief)
                * (1.0 + treg_priming) / (1.0 + treg_priming * max(regulatory, 0.0)))
-    recall = (p[P_SWITCH_MEMORY] * p[P_MEMORY_RECALL_RATE] * max(memory, 0.0)
-              * _saturation(burden, p[P_MEMORY_RECALL_HALF_SATURATION]))
+    antigen_present = _saturation(burden, p[P_MEMORY_RECALL_HALF_SATURATION])  # recall needs it, memory forms without
+    recall = p[P_SWITCH_MEMORY] * p[P_MEMORY_RECALL_RATE] * max(memory, 0.0) * antigen_present
     lymphoid_rate = p[P_LYMPHOID_DOSE_FACTOR] * blood_rate
     lymphoid_damage = p[P_LYMPHOID_DOSE_FACTOR] * blood_damage
     lymphocyte_kill = switch_lymphocyte_kill * (p[P_LYMPHOCYTE_ALPHA] * lymphoid_rate
@@ -500,8 +500,7 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
     dydt[S_SUPPRESSOR] = p[P_MDSC_TURNOVER_RATE] * (1.0 + p[P_MDSC_RECRUITMENT_GAIN] * antigen_signal - suppressor)
     contraction = p[P_EFFECTOR_BLOOD_DEATH_RATE] * max(effector_blood - set_point, 0.0)
     # memory forms as antigen wanes, not under persistent antigen (module docstring, "Memory")
-    antigen_free = 1.0 - _saturation(burden, p[P_MEMORY_RECALL_HALF_SATURATION])
-    dydt[S_MEMORY] = (p[P_SWITCH_MEMORY] * p[P_MEMORY_FRACTION] * contraction * antigen_free
+    dydt[S_MEMORY] = (p[P_SWITCH_MEMORY] * p[P_MEMORY_FRACTION] * contraction * (1.0 - antigen_present)
                       - p[P_MEMORY_DECAY_RATE] * memory)
     dydt[S_LYMPHOCYTES] = (p[P_LYMPHOCYTE_RECOVERY_RATE] * (baseline_lymphocytes - lymphocytes)
                            - lymphocyte_kill * lymphocytes)

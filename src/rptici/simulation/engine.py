@@ -26,7 +26,10 @@ Assumptions stated once: a lesion's mass for its S-value is its baseline volume 
 S-values are for unit density) and stays fixed while the tumour shrinks; the blood/red-marrow driver of
 the model is the red-marrow self-dose rate of the agent's ``red_marrow`` compartment; other organs
 (``organs``) get their absorbed dose and BED in closed form from the same exponentials (they do not feed
-back; :func:`rptici.radiobiology.repeated_exponential_dose`).
+back; :func:`rptici.radiobiology.repeated_exponential_dose`). The dose rates that drive cell kill in the ODE
+(lesions and red marrow) are RBE-weighted: the α part of an α emitter's dose counts RBE times
+(``data/absorbed_fractions.yaml``, 5 for deterministic effects; Sgouros et al. 2010 J Nucl Med 51:311, MIRD
+Pamphlet 22), electrons and photons once; for β emitters this is the absorbed dose.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..dosimetry.absorbed_dose import default_alpha_rbe
 from ..errors import InputError
 from ..radiobiology import repair_rate, repeated_exponential_dose, tissue
 from ..immunity.model import MODEL, ModelLayout, TumourImmuneModel
@@ -182,7 +186,8 @@ def _with_kinetics(cohort: _Cohort, part: slice) -> tuple[np.ndarray, tuple, Dos
     if cohort.regimen.rpt is not None:
         response = dose_rate_response(cohort.regimen.rpt.agent, cohort.covariates.take(part),
                                       organs=(MARROW,) + cohort.organs, n_exponentials=layout.n_exponentials,
-                                      site_selective=cohort.site_selective, state=cohort.regimen.rpt.state)
+                                      site_selective=cohort.site_selective, state=cohort.regimen.rpt.state,
+                                      rbe=default_alpha_rbe())
         rates = response.rates[:, [response.index(region) for region in regions], :]
         if agent_parameters(cohort.regimen.rpt.agent).get("lymphoid_exposure") == "marrow":
             # a bone-surface alpha emitter's marrow dose reaches only the marrow-resident lymphocytes

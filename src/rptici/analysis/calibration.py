@@ -70,17 +70,17 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
     "immunity.pdl1_suppression": (2.955, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
     "immunity.kill_rate": (0.1332, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.1492, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
+    "immunity.low_uptake_dose_fraction": (0.1808, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
                                                               "(PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (9.52, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
+    "immunity.low_uptake_odds_scale": (5.229, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
                                                            "share (the population files' beta distributions)"),
-    "immunity.priming_rate": (4.625, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
+    "immunity.priming_rate": (6.537, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
-    "immunity.doomed_lifetime_doublings": (0.06763, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
+    "immunity.doomed_lifetime_doublings": (0.181, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
                                                          "(mitotic death: lethally damaged cells die at mitosis, so "
                                                          "slow tumours keep them for months)"),
     "death_hazard_scale": (0.563, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
-    "doubling_time_days.mcrpc": (71.22, 45.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound from "
+    "doubling_time_days.mcrpc": (68.26, 45.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound from "
                                                       "the progression pattern: a lesion's diameter grows by "
                                                       "2^(t/3T), so an untreated lesion stays below RECIST's +20 % "
                                                       "at the first 8-week scan only if T >= 71 d, or T >= 43 d under "
@@ -95,17 +95,17 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                       "for years, NETTER-1 control median OS 36 months)"),
     "death_hazard_exponent": (1.696, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
                                               "shrinking tumour lowers the hazard less than in proportion"),
-    "disease_hazard.mcrpc": (0.0007489, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
+    "disease_hazard.mcrpc": (0.000819, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
                                                    "and marrow disease, cachexia: why responders still die, Claret et "
                                                    "al. 2009 J Clin Oncol 27:4103)"),
     "disease_hazard.gep_net": (1.79e-06, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
-    "infiltration_scale.mcrpc": (0.2299, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
+    "infiltration_scale.mcrpc": (0.2198, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
                                                     "one infiltration scale cannot serve melanoma and prostate)"),
-    "alpha_scale.mcrpc": (4.408, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
+    "alpha_scale.mcrpc": (3.369, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
                                              "immune infiltration fitted to KEYNOTE-199's disease control, the "
                                              "radiation itself must carry Lu-PSMA-617's responses"),
-    "infiltration_spread.mcrpc": (1.895, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
+    "infiltration_spread.mcrpc": (2.396, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
                                                    "infiltration (rptici.trials.run.spread_log): pembrolizumab "
                                                    "holds few patients, durably (KEYNOTE-199: ORR 3-5 %, disease "
                                                    "control 9-22 %)"),
@@ -138,7 +138,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                         "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),
     "immunity.occult_fraction_min": (0.06091, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
                                                         "(fraction of the detection volume): when new lesions appear"),
-    "immunity.ctla4_expansion_gain": (0.1677, 1e-3, 5.0, "1", "rise of the effector pool's set point at full anti-CTLA-4 "
+    "immunity.ctla4_expansion_gain": (0.3139, 1e-3, 5.0, "1", "rise of the effector pool's set point at full anti-CTLA-4 "
                                                       "occupancy, without radiation (expansion on endogenous "
                                                       "antigen): what ipilimumab adds to nivolumab in CheckMate 650"),
     "immunity.marrow_lymphoid_fraction": (0.001, 1e-4, 1.0, "1", "share of the lymphocytes that receive the red-marrow "

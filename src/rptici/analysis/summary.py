@@ -106,7 +106,7 @@ def summarize_tables(patients: pd.DataFrame, arms: Sequence[str] | None = None, 
 #: Per-patient dose columns of the patient table: (region the plausibility bound is of, dose or BED, words).
 DOSE_COLUMNS = {"kidney_bed_Gy": ("kidneys", "bed", "kidney BED"), "marrow_dose_Gy": ("red_marrow", "dose",
                                                                                      "red-marrow dose"),
-                "tumour_dose_Gy": ("lesion", "dose", "tumour dose")}
+                "tumour_dose_Gy": ("lesion", "dose", "tumour dose (RBE-weighted)")}
 
 
 def dose_warnings(patients: pd.DataFrame, arms: Sequence[str]) -> list[str]:

@@ -25,7 +25,10 @@ def test_the_default_calibration_carries_its_measured_counts_and_says_it_is_not_
     assert MEASURED["calibration"] == "calibration/default.yaml"
     assert (status.calibration_within, status.calibration_total) == FITTED
     assert (status.validation_within, status.validation_total) == PREDICTED
-    assert status.credible == (FITTED[0] / FITTED[1] >= 0.8 and PREDICTED[0] / PREDICTED[1] >= 0.6)  # issue 14
+    directions = MEASURED["direction_checks"]
+    assert len(directions) == 2 and status.failed_directions == tuple(c["name"] for c in directions if not c["passed"])
+    assert status.credible == (FITTED[0] / FITTED[1] >= 0.8 and PREDICTED[0] / PREDICTED[1] >= 0.6
+                               and all(c["passed"] for c in directions))  # issue 14
     assert ("not yet credible" in status.headline) != status.credible
     assert "{} of {}".format(*FITTED) in status.headline and "{} of {}".format(*PREDICTED) in status.headline
     assert model_status("calibration/default.yaml") == model_status("default") == status
@@ -37,6 +40,14 @@ def test_credible_only_when_both_shares_reach_the_thresholds():
     assert not ModelStatus("x", "2027-01-01", 37, 47, 11, 17).credible  # 78.7 %
     assert not ModelStatus("x", "2027-01-01", 38, 47, 10, 17).credible  # 58.8 %
     assert "not yet credible" not in ModelStatus("x", "2027-01-01", 38, 47, 11, 17).headline
+
+
+def test_not_credible_while_a_direction_check_fails_even_with_both_shares_reached():
+    # issue 14 also requires the direction right: PRINCE's gain, radium-223 + an ICI no better than radium alone
+    status = ModelStatus("x", "2027-01-01", 47, 58, 11, 17, failed_directions=("PRINCE: pembrolizumab adds",))
+    assert not status.credible
+    assert "not yet credible" in status.headline and "direction wrong in PRINCE" in status.headline
+    assert status.as_dict()["failed_directions"] == ["PRINCE: pembrolizumab adds"]
 
 
 def test_another_calibration_is_not_given_borrowed_numbers():

@@ -16,7 +16,8 @@ import yaml
 from ..data import load_yaml
 
 #: Shares of endpoints within tolerance that the project requires before calling predictions credible
-#: (issue 14: at least 80 % of calibration endpoints and 60 % of combination endpoints).
+#: (issue 14: at least 80 % of calibration endpoints and 60 % of combination endpoints, and every direction check
+#: of :func:`rptici.analysis.validation.direction_checks` passed).
 CREDIBLE_CALIBRATION_SHARE = 0.8
 CREDIBLE_VALIDATION_SHARE = 0.6
 STATUS_FILE = "model_status.yaml"
@@ -38,14 +39,17 @@ class ModelStatus:
     validation_within: int | None
     validation_total: int | None
     known_failures: tuple[str, ...] = ()
+    #: Names of the direction checks that failed (issue 14: e.g. PRINCE's gain from pembrolizumab).
+    failed_directions: tuple[str, ...] = ()
 
     @property
     def credible(self) -> bool:
-        """Both shares at or above the project's thresholds."""
+        """Both shares at or above the project's thresholds and no direction check failed."""
         if self.calibration_total is None or self.validation_total is None:
             return False
         return (self.calibration_within / self.calibration_total >= CREDIBLE_CALIBRATION_SHARE
-                and self.validation_within / self.validation_total >= CREDIBLE_VALIDATION_SHARE)
+                and self.validation_within / self.validation_total >= CREDIBLE_VALIDATION_SHARE
+                and not self.failed_directions)
 
     @property
     def headline(self) -> str:
@@ -57,6 +61,8 @@ class ModelStatus:
                      f"monotherapy trials it was calibrated on and {self.validation_within} of "
                      f"{self.validation_total} endpoints of the combination trials it predicts, within trial-level "
                      f"tolerance (measured {self.measured}, calibration '{self.calibration}'; docs/validation.md)")
+        if self.failed_directions:
+            agreement += "; it gets the direction wrong in " + "; ".join(self.failed_directions)
         if self.credible:
             return f"Research model: {agreement}."
         return (f"Research model, not yet credible: {agreement}. Do not use these predictions for treatment "
@@ -68,7 +74,8 @@ class ModelStatus:
                 "calibration_endpoints": self.calibration_total,
                 "validation_endpoints_within_tolerance": self.validation_within,
                 "validation_endpoints": self.validation_total, "credible": self.credible,
-                "known_failures": list(self.known_failures), "headline": self.headline}
+                "known_failures": list(self.known_failures), "failed_directions": list(self.failed_directions),
+                "headline": self.headline}
 
 
 def model_status(calibration: str | None = None) -> ModelStatus:
@@ -84,7 +91,8 @@ def model_status(calibration: str | None = None) -> ModelStatus:
     fitted, predicted = document["calibration_endpoints"], document["validation_endpoints"]
     return ModelStatus(name, str(document["measured"]), int(fitted["within_tolerance"]), int(fitted["total"]),
                        int(predicted["within_tolerance"]), int(predicted["total"]),
-                       tuple(document.get("known_failures", ())))
+                       tuple(document.get("known_failures", ())),
+                       tuple(check["name"] for check in document.get("direction_checks", ()) if not check["passed"]))
 
 
 def write_model_status(document: dict[str, object]) -> Path:

@@ -278,6 +278,8 @@ def status_document(report: dict[str, Any]) -> dict[str, Any]:
                                        "total": report[table]["total"],
                                        "trials": list(dict.fromkeys(row["trial"] for row in report[table]["rows"]))}
                for table in ("calibration", "validation")},
+            "direction_checks": [{"name": check["name"], "value": check["value"], "passed": check["passed"]}
+                                 for check in report["direction_checks"]],
             "known_failures": failures}
 
 

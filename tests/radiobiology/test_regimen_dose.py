@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rptici.cli import app
+from rptici.dosimetry.absorbed_dose import default_alpha_rbe
 from rptici.dosimetry.dose_rate import dose_rate_modes
 from rptici.errors import InputError
 from rptici.dosimetry import organ_self_s_value
@@ -265,7 +266,8 @@ def test_simulate_radium_with_atezolizumab_for_mcrpc_patients_with_bone_lesions(
     """Ra-223 55 kBq/kg q4w × 3 with atezolizumab 1200 mg q3w (design of NCT02814669) for three mCRPC
     patients with 1-3 bone lesions: the engine runs (no lesion refusal) and each lesion's delivered dose
     by day 300 equals the closed form Σ_a A_a Σ_k c_k/r_k of the exact dose-rate modes (rtol 1e-3; the
-    engine carries 4 exponentials that keep the integral exact)."""
+    engine carries 4 exponentials that keep the integral exact), RBE-weighted as the engine's cell kill is
+    (α × 5, MIRD Pamphlet 22); the absorbed dose itself is of the order Pacilio et al. 2016 measured."""
     pytest.importorskip("numba")
     from rptici.kinetics import Regimen
     from rptici.simulation.engine import simulate
@@ -284,10 +286,13 @@ def test_simulate_radium_with_atezolizumab_for_mcrpc_patients_with_bone_lesions(
     lesions = ("lesion_1", "lesion_2", "lesion_3")
     modes = dose_rate_modes(model, "Ra-223", {name: masses[name] for name in lesions})
     # 55 kBq/kg × 3 cycles; Ra-223 decays to 4e-7 of a cycle's dose between day 56 and day 300
-    expected = modes.dose_per_activity() * (0.055 * weights * 3)[:, None]
+    administered = (0.055 * weights * 3)[:, None]
+    expected = modes.dose_per_activity(rbe=default_alpha_rbe()) * administered
+    absorbed = modes.dose_per_activity() * administered
     present = np.isfinite(volumes)
     np.testing.assert_allclose(delivered[present], expected[present], rtol=1e-3)
-    assert np.all((expected[present] > 0.43 * 3 * 0.5) & (expected[present] < 1.21 * 3 * 2))  # Pacilio 2016 order
+    assert np.all((absorbed[present] > 0.43 * 3 * 0.5) & (absorbed[present] < 1.21 * 3 * 2))  # Pacilio 2016 order
+    assert np.all(expected[present] > 4.5 * absorbed[present])  # nearly all of radium-223's dose is α
 
 
 # -- lesion (tumour) absorbed dose per activity for a typical lesion at target-uptake scale 1 ---------------------

@@ -194,3 +194,32 @@ def test_extreme_allocation_ratios_split_plainly_or_say_why_not(ratios, text):
     with pytest.raises(InputError, match=r"^patients: got 2; expected enough patients for every arm") as caught:
         scenario.arm_counts(2)
     assert text in str(caught.value)
+
+
+def test_prior_lines_scale_infiltration_and_a_first_line_trial_has_none():
+    """``prior_line_infiltration.<disease>`` f: each patient's infiltration × f^lines (prior systemic lines from the
+    population file; JAVELIN Merkel 200 part A: 1, 2, >= 3 in 59/30/11 %); a scenario's ``prior_lines`` sets every
+    patient's lines (a first-line trial: 0, so f changes nothing); KEYNOTE-017's replay is first line (its record's
+    disease text), JAVELIN Merkel 200's is not; a negative count names the field."""
+    from rptici.analysis.replay import replay_scenario
+    from rptici.errors import InputError
+    from rptici.trials.run import calibrated_population
+    from rptici.trials.scenario import calibration_from_document
+
+    document = {"name": "merkel", "disease": "merkel", "arms": [{"name": "avelumab"}], "patients": 60}
+    plain = calibrated_population(load_trial_scenario(document), 60, 3, run_module.Calibration())
+    calibration = calibration_from_document({"parameters": {"prior_line_infiltration.merkel": 0.5}}, "test")
+    fitted = calibrated_population(load_trial_scenario(document), 60, 3, calibration)
+    lines = np.asarray(plain.prior_lines)
+    assert set(lines) == {1, 2, 3}
+    assert np.asarray(fitted.immune_infiltration) == pytest.approx(np.asarray(plain.immune_infiltration) * 0.5 ** lines)
+    first = calibrated_population(load_trial_scenario({**document, "prior_lines": 0}), 60, 3, calibration)
+    assert np.all(np.asarray(first.prior_lines) == 0)
+    assert np.asarray(first.immune_infiltration) == pytest.approx(np.asarray(plain.immune_infiltration))
+    other = calibration_from_document({"parameters": {"prior_line_infiltration.sclc": 0.5}}, "test")
+    assert np.asarray(calibrated_population(load_trial_scenario(document), 60, 3, other).immune_infiltration) == \
+        pytest.approx(np.asarray(plain.immune_infiltration))  # another disease's factor does not apply
+    assert replay_scenario("KEYNOTE-017", 40, seed=1).prior_lines == 0
+    assert replay_scenario("JAVELIN Merkel 200 (part A)", 40, seed=1).prior_lines is None
+    with pytest.raises(InputError, match="prior_lines"):
+        load_trial_scenario({**document, "prior_lines": -1})

@@ -127,11 +127,16 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                             "time (rptici.trials.run.patient_doubling_times)"),
     "disease_hazard.sclc": (0.0001805, 1e-06, 1e-02, "1/d", "burden-independent disease hazard, relapsed SCLC (third "
                                                     "line: CheckMate 032 12-month OS 28 %)"),
-    "growth_spread.merkel": (1.965, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the Merkel "
+    "growth_spread.merkel": (1.935, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the Merkel "
                                               "doubling time (rptici.trials.run.patient_doubling_times)"),
-    "infiltration_scale.merkel": (0.7582, 0.05, 3.0, "1", "disease factor of the immune infiltration for Merkel cell "
+    "infiltration_scale.merkel": (0.8645, 0.05, 3.0, "1", "disease factor of the immune infiltration for Merkel cell "
                                                  "carcinoma (avelumab ORR 33 % in JAVELIN Merkel 200 part A, after "
                                                  "chemotherapy; one factor cannot serve SCLC and Merkel)"),
+    "prior_line_infiltration.merkel": (0.7452, 0.2, 2.0, "1", "factor on the immune infiltration per prior systemic "
+                                       "line in Merkel cell carcinoma (infiltration x f^lines): checkpoint blockade "
+                                       "works better first line (KEYNOTE-017 ORR 56 %; avelumab first line, JAVELIN "
+                                       "Merkel 200 part B, 40 %, D'Angelo et al. 2021 J Immunother Cancer) than after "
+                                       "chemotherapy (part A 33 %)"),
     "low_uptake_anticorrelation": (0.01001, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
                                                         "target uptake (SUVmean) with its target-low share: low-SUV "
                                                         "patients carry more target-low cells (TheraP PSA50 91 % at "

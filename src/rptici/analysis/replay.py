@@ -48,6 +48,8 @@ RPT_ALONE_ARM = "RPT alone"
 #: Eligibility read from a record's disease text: "no visceral metastases" (ALSYMPCA) excludes these sites.
 NO_VISCERAL = r"no visceral"
 VISCERAL_SITES = ("liver", "lung")
+#: A record whose disease text says "first line" (KEYNOTE-017) enrols patients without prior systemic therapy.
+FIRST_LINE = r"\bfirst[- ]line\b"
 #: Radium-223 is given in castration-resistant prostate cancer within its label, "symptomatic bone metastases and no
 #: known visceral metastatic disease" (Xofigo prescribing information; ALSYMPCA's eligibility, Parker et al. 2013
 #: N Engl J Med 369:213), so a replay of a radium-223 trial in mCRPC enrols no patient with visceral lesions.
@@ -131,6 +133,7 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
         "psa_assessments": "q3w", "seed": int(seed), "chunk_size": 1000, "calibration": calibration,
         **({"baseline_weighting": baseline_trial(record)} if weight_baseline else {}),
         **({"excluded_sites": list(excluded)} if (excluded := excluded_sites(record)) else {}),
+        **({"prior_lines": 0} if re.search(FIRST_LINE, record.disease or "", re.I) else {}),
     }
     return load_trial_scenario(document)
 

@@ -134,8 +134,12 @@ def eligible_patients(pool: Population, excluded_sites: tuple[str, ...], patient
 def calibrated_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration) -> Population:
     """The trial's population (:func:`sampled_population`) with the calibration's covariate scales applied
     (the spreads ``alpha_spread``, ``infiltration_spread`` first, then the scales ``alpha_scale``,
-    ``infiltration_scale``, each with its disease-specific value ``<name>.<disease>`` where the calibration has one)."""
+    ``infiltration_scale``, each with its disease-specific value ``<name>.<disease>`` where the calibration has one,
+    then the infiltration factor per prior systemic line, ``prior_line_infiltration.<disease>``). A scenario's
+    ``prior_lines`` gives every patient that many prior lines (a first-line trial: 0)."""
     population = sampled_population(scenario, patients, seed, calibration)[0]
+    if scenario.prior_lines is not None:
+        population = dataclasses.replace(population, prior_lines=np.full(len(population), scenario.prior_lines))
     spreads = {attribute: spread_log(np.asarray(getattr(population, attribute)),
                                      load_disease(scenario.disease).marginal(marginal).median(),
                                      calibration.spread(name, scenario.disease))
@@ -143,6 +147,10 @@ def calibrated_population(scenario: TrialScenario, patients: int, seed: int, cal
     population = dataclasses.replace(population, **spreads) if spreads else population
     changes = {attribute: np.asarray(getattr(population, attribute)) * calibration.scale(name, scenario.disease)
                for name, attribute in SCALES.items() if calibration.scale(name, scenario.disease) != 1.0}
+    per_line = calibration.prior_line_infiltration(scenario.disease)
+    if per_line != 1.0:
+        infiltration = changes.get("immune_infiltration", np.asarray(population.immune_infiltration))
+        changes["immune_infiltration"] = infiltration * per_line ** np.asarray(population.prior_lines, dtype=float)
     return dataclasses.replace(population, **changes) if changes else population
 
 

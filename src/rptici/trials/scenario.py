@@ -21,6 +21,8 @@ A scenario file (YAML) or mapping::
                                         # (data/baseline_targets.yaml; rptici.population.weighting)
     excluded_sites: [liver, lung]       # eligibility: no patient with a lesion at these sites (ALSYMPCA: no
                                         # visceral metastases)
+    prior_lines: 0                      # every patient's prior systemic lines (a first-line trial: 0); default:
+                                        # the population file's distribution
     treatment: {stop_at: [progression, toxicity], progression_confirmation: 4 weeks, ici_max_duration: 2 years,
                 immune_exposure: follow_up}   # treatment as given in trials (default: the whole regimen for all)
 
@@ -205,6 +207,7 @@ class TrialScenario(Schema):
     population_method: str = "lhs"
     baseline_weighting: str | None = None
     excluded_sites: tuple[str, ...] = ()
+    prior_lines: whole(0, 20) | None = None  # type: ignore[valid-type]
     overrides: dict[str, float] = {}
     calibration: str | None = DEFAULT_CALIBRATION
     treatment: TreatmentRules = TreatmentRules()
@@ -345,13 +348,16 @@ SPREADS = {"alpha_spread": ("alpha_per_Gy", "alpha"), "infiltration_spread": ("i
 #: ``growth_spread.<disease>``: the log-SD of each patient's tumour growth rate around the disease's (0: every patient
 #: grows at the disease's doubling time; rptici.trials.run.patient_doubling_times).
 GROWTH_SPREAD = "growth_spread"
+#: ``prior_line_infiltration.<disease>``: the factor f on a patient's immune infiltration per prior systemic line,
+#: infiltration × f^lines (1: no effect; rptici.trials.run.calibrated_population).
+PRIOR_LINE_INFILTRATION = "prior_line_infiltration"
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``, ``death_hazard_exponent``,
     ``disease_hazard.<disease>``, ``lesion_uptake_spread``, ``low_uptake_anticorrelation``,
-    ``doubling_time_days.<disease>``, ``growth_spread.<disease>`` and
+    ``doubling_time_days.<disease>``, ``growth_spread.<disease>``, ``prior_line_infiltration.<disease>`` and
     ``immunity.<parameter>``; a scale may also have a disease-specific factor ``<scale>.<disease>``. ``source``:
     where they came from."""
 
@@ -382,6 +388,10 @@ class Calibration:
         """The log-SD of the patients' tumour growth rates for ``disease`` (``growth_spread.<disease>``; 0 if none)."""
         return float(self.values.get(f"{GROWTH_SPREAD}.{disease}", 0.0))
 
+    def prior_line_infiltration(self, disease: str) -> float:
+        """The factor on immune infiltration per prior systemic line for ``disease`` (1 if none)."""
+        return float(self.values.get(f"{PRIOR_LINE_INFILTRATION}.{disease}", 1.0))
+
     def low_uptake_correlation(self) -> float:
         """The Gaussian-copula correlation of target uptake and target-low share: −``low_uptake_anticorrelation``
         (0: independent)."""
@@ -405,7 +415,8 @@ class Calibration:
 
 def _check_calibration_name(name: str) -> None:
     known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, LOW_UPTAKE_ANTICORRELATION, *SPREADS, *SCALES)
-    families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, GROWTH_SPREAD, *SPREADS, *SCALES)
+    families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, GROWTH_SPREAD, PRIOR_LINE_INFILTRATION, *SPREADS,
+                *SCALES)
     if name in known or name.startswith(tuple(f"{family}." for family in families)) or name.startswith("immunity."):
         return
     raise InputError("calibration.parameters", name,

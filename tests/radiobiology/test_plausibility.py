@@ -48,8 +48,8 @@ def test_a_trial_summary_counts_the_patients_beyond_range():
     lines = dose_warnings(patients, ["a", "b"])
     assert lines == ["a: 1 of 2 patients have a kidney BED beyond any clinical range (highest 1,944 Gy): check the "
                      "activity and its unit",
-                     "a: 1 of 2 patients have a tumour dose (RBE-weighted) beyond any clinical range (highest 6,858 Gy): check the "
-                     "activity and its unit"]
+                     "a: 1 of 2 patients have a tumour dose (RBE-weighted) beyond any clinical range (highest "
+                     "6,858 Gy): check the activity and its unit"]
 
 
 def _scenario(name: str, activity: str) -> dict:

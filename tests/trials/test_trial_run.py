@@ -223,3 +223,22 @@ def test_prior_lines_scale_infiltration_and_a_first_line_trial_has_none():
     assert replay_scenario("JAVELIN Merkel 200 (part A)", 40, seed=1).prior_lines is None
     with pytest.raises(InputError, match="prior_lines"):
         load_trial_scenario({**document, "prior_lines": -1})
+
+
+def test_an_arm_sets_its_own_prior_lines_whatever_the_chunking():
+    """CheckMate 650's chemotherapy-naive cohort has one prior line (its amendment), the post-chemotherapy cohort the
+    mCRPC file's 2-5; the lines follow the allocation, so they are the same whatever the chunk size."""
+    from rptici.analysis.replay import replay_scenario
+    from rptici.trials.run import chunk_tasks
+
+    scenario = replay_scenario("CheckMate 650", 90, seed=2)
+    assert [arm.prior_lines for arm in scenario.arms] == [1, None]
+
+    def lines(chunk_size):
+        tasks = chunk_tasks(scenario, chunk_size=chunk_size).values()
+        return (np.concatenate([np.asarray(task.population.prior_lines) for task in tasks]),
+                np.concatenate([task.arms for task in tasks]))
+
+    prior, arms = lines(1000)
+    assert np.all(prior[arms == 0] == 1) and set(prior[arms == 1]) <= {2, 3, 4, 5}
+    assert np.array_equal(lines(17)[0], prior)

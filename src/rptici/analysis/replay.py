@@ -63,6 +63,7 @@ class ReplayArm:
     record_arm: str | None
     control: bool = False
     standard_of_care: str | None = None
+    prior_lines: int | None = None
 
 
 def _population_or_none(record: TrialRecord) -> str | None:
@@ -90,9 +91,11 @@ def replay_arms(record: TrialRecord) -> list[ReplayArm]:
     for arm in record.arms:
         care = for_registry_arm((record.acronym, record.nct), arm.name, _population_or_none(record))
         if any(status.arm == arm.name and status.replayable for status in record.regimens):
-            arms.append(ReplayArm(arm.name, regimen_mapping(record, arm=arm.name), arm.name, standard_of_care=care))
+            arms.append(ReplayArm(arm.name, regimen_mapping(record, arm=arm.name), arm.name, standard_of_care=care,
+                                  prior_lines=arm.prior_lines))
         elif arm.rpt is None and arm.ici is None and any(word in arm.name.casefold() for word in UNTREATED_WORDS):
-            arms.append(ReplayArm(arm.name, None, arm.name, control=True, standard_of_care=care))
+            arms.append(ReplayArm(arm.name, None, arm.name, control=True, standard_of_care=care,
+                                  prior_lines=arm.prior_lines))
     if not arms:
         raise InputError("trial", record.name, f"a trial with a replayable regimen ({record.replay_reason})")
     return arms
@@ -128,7 +131,8 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
         "name": f"replay of {record.name}", "disease": population_for(record),
         "description": f"{record.acronym or record.name}: {record.disease} ({record.reference or 'no reference'})",
         "arms": [{"name": arm.name, "regimen": arm.regimen, "control": arm.control,
-                  **({"standard_of_care": arm.standard_of_care} if arm.standard_of_care else {})} for arm in arms],
+                  **({"standard_of_care": arm.standard_of_care} if arm.standard_of_care else {}),
+                  **({"prior_lines": arm.prior_lines} if arm.prior_lines is not None else {})} for arm in arms],
         "patients": int(patients), "follow_up": f"{follow_up_months} months", "assessments": "q8w x3 then q12w",
         "psa_assessments": "q3w", "seed": int(seed), "chunk_size": 1000, "calibration": calibration,
         **({"baseline_weighting": baseline_trial(record)} if weight_baseline else {}),

@@ -163,6 +163,9 @@ class ArmRecord(_Record):
     ici: IciSpec | tuple[IciSpec, ...] | None = None
     description: str | None = None
     outcomes: dict[str, ResultValue] = Field(default_factory=dict)
+    #: Prior systemic lines of every patient of the arm where the trial defines its cohort by them (CheckMate 650's
+    #: chemotherapy-naive cohort: 1); None: the population file's distribution.
+    prior_lines: int | None = Field(default=None, ge=0)
 
 
 class RegimenStatus(_Record):
@@ -491,7 +494,7 @@ def population_for(record: TrialRecord) -> str:
                                                 "NET, renal, thyroid, neuroblastoma, lymphoma)")
 
 
-_RESERVED_ARM = {"name", "n", "rpt", "ici", "outcomes", "description"}
+_RESERVED_ARM = {"name", "n", "rpt", "ici", "outcomes", "description", "prior_lines"}
 
 
 def _arm(raw: object, where: str) -> ArmRecord:
@@ -501,7 +504,7 @@ def _arm(raw: object, where: str) -> ArmRecord:
     outcomes.update({key: value for key, value in raw.items() if key not in _RESERVED_ARM})
     return ArmRecord(name=str(raw["name"]), n=raw.get("n"), rpt=_rpt_spec(raw.get("rpt"), f"{where}.rpt"),
                      ici=_ici_spec(raw.get("ici"), f"{where}.ici"), description=_text(raw.get("description")),
-                     outcomes=outcomes)
+                     outcomes=outcomes, prior_lines=raw.get("prior_lines"))
 
 
 def _amendment_notes(record: TrialRecord) -> tuple[str, ...]:

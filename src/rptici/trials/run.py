@@ -131,15 +131,22 @@ def eligible_patients(pool: Population, excluded_sites: tuple[str, ...], patient
     return dataclasses.replace(cohort, patient_id=np.arange(needed))
 
 
-def calibrated_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration) -> Population:
+def calibrated_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration,
+                          arms: np.ndarray | None = None) -> Population:
     """The trial's population (:func:`sampled_population`) with the calibration's covariate scales applied
     (the spreads ``alpha_spread``, ``infiltration_spread`` first, then the scales ``alpha_scale``,
     ``infiltration_scale``, each with its disease-specific value ``<name>.<disease>`` where the calibration has one,
     then the infiltration factor per prior systemic line, ``prior_line_infiltration.<disease>``). A scenario's
-    ``prior_lines`` gives every patient that many prior lines (a first-line trial: 0)."""
+    ``prior_lines`` gives every patient that many prior lines (a first-line trial: 0), an arm's ``prior_lines`` its
+    own patients (``arms``: each patient's arm index, :func:`allocate`)."""
     population = sampled_population(scenario, patients, seed, calibration)[0]
+    lines = np.asarray(population.prior_lines).copy()
     if scenario.prior_lines is not None:
-        population = dataclasses.replace(population, prior_lines=np.full(len(population), scenario.prior_lines))
+        lines[:] = scenario.prior_lines
+    for index, arm in enumerate(scenario.arms):
+        if arm.prior_lines is not None and arms is not None:
+            lines[np.asarray(arms) == index] = arm.prior_lines
+    population = dataclasses.replace(population, prior_lines=lines)
     spreads = {attribute: spread_log(np.asarray(getattr(population, attribute)),
                                      load_disease(scenario.disease).marginal(marginal).median(),
                                      calibration.spread(name, scenario.disease))
@@ -672,8 +679,8 @@ def chunk_tasks(scenario: TrialScenario, patients: int | None = None, seed: int 
     the chunks in flight beside it (the population is sampled once for the whole trial)."""
     total, seed, chunk_size, counts = _resolved(scenario, patients, seed, chunk_size)
     calibration = load_calibration(scenario.calibration) if calibration is None else calibration
-    population = calibrated_population(scenario, total, seed, calibration)
     arms = allocate(counts, seed)
+    population = calibrated_population(scenario, total, seed, calibration, arms)
     ranges = chunk_ranges(total, chunk_size)
 
     def build(index: int) -> ChunkTask:

@@ -22,7 +22,7 @@ A scenario file (YAML) or mapping::
     excluded_sites: [liver, lung]       # eligibility: no patient with a lesion at these sites (ALSYMPCA: no
                                         # visceral metastases)
     prior_lines: 0                      # every patient's prior systemic lines (a first-line trial: 0); default:
-                                        # the population file's distribution
+                                        # the population file's distribution; an arm may set its own
     treatment: {stop_at: [progression, toxicity], progression_confirmation: 4 weeks, ici_max_duration: 2 years,
                 immune_exposure: follow_up}   # treatment as given in trials (default: the whole regimen for all)
 
@@ -108,6 +108,7 @@ class ArmSpec(Schema):
     patients: whole(1, MAX_TRIAL_PATIENTS) | None = None  # type: ignore[valid-type]
     ratio: float = 1.0
     standard_of_care: str | None = None
+    prior_lines: whole(0, 20) | None = None  # type: ignore[valid-type]
 
     @field_validator("standard_of_care")
     @classmethod

@@ -114,13 +114,13 @@ def test_ici_before_or_with_rpt_beats_long_after():
     before or with RT beats giving it after, and the benefit worsens the longer it is delayed.
 
     Criterion: the better of the before (−3 d) and with (0 d) schedules has at least 10 percentage points
-    more responders (≤ 10 mm³ at day 60) than the start 21 days after RPT; and the +7 d start is no better than
-    "with" by more than sampling noise (5 points of 100 mice), the +21 d start worse than +7 d. Found (100 mice,
-    December 2026): 0.69, 0.74, 0.69, 0.04 for starts −3, 0, +7, +21 d.
+    more responders (≤ 10 mm³ at day 60) than the start 21 days after RPT; and from "with" onwards the
+    responder fraction does not rise with the delay (0 d ≥ +7 d ≥ +21 d). Found (100 mice, December 2026): 0.69,
+    0.74, 0.69, 0.04 for starts −3, 0, +7, +21 d.
     """
     rates = sequencing_rates()
     assert max(rates[:2]) > rates[-1] + 0.1, rates
-    assert rates[1] >= rates[2] - 0.05 and rates[2] > rates[3], rates
+    assert rates[1] >= rates[2] >= rates[3], rates
 
 
 def test_sequencing_effect_is_carried_by_the_priming_window():

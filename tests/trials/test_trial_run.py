@@ -242,3 +242,43 @@ def test_an_arm_sets_its_own_prior_lines_whatever_the_chunking():
     prior, arms = lines(1000)
     assert np.all(prior[arms == 0] == 1) and set(prior[arms == 1]) <= {2, 3, 4, 5}
     assert np.array_equal(lines(17)[0], prior)
+
+
+def test_an_arm_enrols_by_measurable_disease_whatever_the_chunking():
+    """KEYNOTE-199 enrolled RECIST-measurable disease in cohorts 1-2 and bone-predominant disease without it in
+    cohort 3 (Antonarakis et al. 2020 J Clin Oncol 38:395; its amendment): each arm's patients meet its criterion
+    (ORR's denominator is then every patient of cohorts 1-2 and none of cohort 3), drawn once for the whole trial so
+    the same whatever the chunk size; about a third of the mCRPC population has no measurable disease (VISION:
+    439 of 581 in the PFS analysis set response-evaluable, bone-only patients besides), so both kinds occur in an
+    arm without a criterion. A criterion no patient meets, or a weighting beside it, names the field."""
+    from rptici.analysis.replay import replay_scenario
+    from rptici.trials.run import chunk_tasks, measurable_at_baseline
+
+    scenario = replay_scenario("KEYNOTE-199", 150, seed=2)
+    assert [arm.measurable_disease for arm in scenario.arms] == [True, True, False]
+
+    def cohorts(chunk_size):
+        tasks = list(chunk_tasks(scenario, chunk_size=chunk_size).values())
+        return (np.concatenate([measurable_at_baseline(task.population) for task in tasks]),
+                np.concatenate([task.arms for task in tasks]),
+                np.concatenate([np.asarray(task.population.alpha_per_Gy) for task in tasks]))
+
+    measurable, arms, alpha = cohorts(1000)
+    assert np.all(measurable[arms < 2]) and not np.any(measurable[arms == 2])
+    again = cohorts(23)
+    assert np.array_equal(again[0], measurable) and np.array_equal(again[2], alpha)
+    tables = run_module.simulate_trial(scenario, chunk_size=40)["patients"]
+    assert tables.groupby("arm")["measurable"].mean().to_dict() == {
+        "pembrolizumab, PD-L1 positive (cohort 1)": 1.0, "pembrolizumab, PD-L1 negative (cohort 2)": 1.0,
+        "pembrolizumab, bone-predominant (cohort 3)": 0.0}
+
+    plain = replay_scenario("VISION", 300, seed=2, calibration=None)
+    share = np.mean(measurable_at_baseline(run_module.calibrated_population(plain, 300, 2, run_module.Calibration())))
+    assert 0.45 < share < 0.85
+
+    document = {"name": "merkel", "disease": "merkel", "patients": 40,
+                "arms": [{"name": "avelumab", "measurable_disease": False}]}
+    with pytest.raises(InputError, match=r"arms\[0\].measurable_disease"):
+        run_module.simulate_trial(load_trial_scenario(document))  # every Merkel patient has measurable disease
+    with pytest.raises(InputError, match="baseline_weighting"):
+        load_trial_scenario({**document, "disease": "mcrpc", "baseline_weighting": "VISION"})

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -63,7 +63,7 @@ class ReplayArm:
     record_arm: str | None
     control: bool = False
     standard_of_care: str | None = None
-    prior_lines: int | None = None
+    cohort: Mapping[str, Any] = field(default_factory=dict)  # the registry arm's own patients (ArmRecord.cohort)
 
 
 def _population_or_none(record: TrialRecord) -> str | None:
@@ -92,10 +92,10 @@ def replay_arms(record: TrialRecord) -> list[ReplayArm]:
         care = for_registry_arm((record.acronym, record.nct), arm.name, _population_or_none(record))
         if any(status.arm == arm.name and status.replayable for status in record.regimens):
             arms.append(ReplayArm(arm.name, regimen_mapping(record, arm=arm.name), arm.name, standard_of_care=care,
-                                  prior_lines=arm.prior_lines))
+                                  cohort=arm.cohort()))
         elif arm.rpt is None and arm.ici is None and any(word in arm.name.casefold() for word in UNTREATED_WORDS):
             arms.append(ReplayArm(arm.name, None, arm.name, control=True, standard_of_care=care,
-                                  prior_lines=arm.prior_lines))
+                                  cohort=arm.cohort()))
     if not arms:
         raise InputError("trial", record.name, f"a trial with a replayable regimen ({record.replay_reason})")
     return arms
@@ -119,7 +119,7 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
         unknown = sorted(set(only_arms) - {arm.name for arm in arms})
         if unknown:
             raise InputError("only_arms", unknown, "arms of the replay: " + ", ".join(arm.name for arm in arms))
-        arms = [ReplayArm(arm.name, arm.regimen, arm.record_arm, False, arm.standard_of_care)
+        arms = [dataclasses.replace(arm, control=False)
                 for arm in arms if arm.name in only_arms]
     if follow_up_months is None:
         longest = 0.0
@@ -132,7 +132,7 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
         "description": f"{record.acronym or record.name}: {record.disease} ({record.reference or 'no reference'})",
         "arms": [{"name": arm.name, "regimen": arm.regimen, "control": arm.control,
                   **({"standard_of_care": arm.standard_of_care} if arm.standard_of_care else {}),
-                  **({"prior_lines": arm.prior_lines} if arm.prior_lines is not None else {})} for arm in arms],
+                  **arm.cohort} for arm in arms],
         "patients": int(patients), "follow_up": f"{follow_up_months} months", "assessments": "q8w x3 then q12w",
         "psa_assessments": "q3w", "seed": int(seed), "chunk_size": 1000, "calibration": calibration,
         **({"baseline_weighting": baseline_trial(record)} if weight_baseline else {}),

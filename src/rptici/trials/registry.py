@@ -166,6 +166,17 @@ class ArmRecord(_Record):
     #: Prior systemic lines of every patient of the arm where the trial defines its cohort by them (CheckMate 650's
     #: chemotherapy-naive cohort: 1); None: the population file's distribution.
     prior_lines: int | None = Field(default=None, ge=0)
+    #: Whether the arm enrolled RECIST-measurable disease only (True) or only patients without it (False), where the
+    #: trial defines its cohort so (KEYNOTE-199 cohorts 1-2 and 3); None: any.
+    measurable_disease: bool | None = None
+
+    def cohort(self) -> dict[str, Any]:
+        """What the arm says of its own patients (:data:`COHORT_FIELDS` that are set), for a scenario's arm."""
+        return {name: getattr(self, name) for name in COHORT_FIELDS if getattr(self, name) is not None}
+
+
+#: The arm-level cohort definitions a registry arm passes to a replay's arm (rptici.trials.scenario.ArmSpec).
+COHORT_FIELDS = ("prior_lines", "measurable_disease")
 
 
 class RegimenStatus(_Record):
@@ -494,7 +505,7 @@ def population_for(record: TrialRecord) -> str:
                                                 "NET, renal, thyroid, neuroblastoma, lymphoma)")
 
 
-_RESERVED_ARM = {"name", "n", "rpt", "ici", "outcomes", "description", "prior_lines"}
+_RESERVED_ARM = {"name", "n", "rpt", "ici", "outcomes", "description", *COHORT_FIELDS}
 
 
 def _arm(raw: object, where: str) -> ArmRecord:
@@ -504,7 +515,7 @@ def _arm(raw: object, where: str) -> ArmRecord:
     outcomes.update({key: value for key, value in raw.items() if key not in _RESERVED_ARM})
     return ArmRecord(name=str(raw["name"]), n=raw.get("n"), rpt=_rpt_spec(raw.get("rpt"), f"{where}.rpt"),
                      ici=_ici_spec(raw.get("ici"), f"{where}.ici"), description=_text(raw.get("description")),
-                     outcomes=outcomes, prior_lines=raw.get("prior_lines"))
+                     outcomes=outcomes, **{name: raw[name] for name in COHORT_FIELDS if name in raw})
 
 
 def _amendment_notes(record: TrialRecord) -> tuple[str, ...]:

@@ -97,21 +97,26 @@ class ChunkTask:
     seed: int
 
 
-def sampled_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration
-                       ) -> tuple[Population, Weighting | None]:
+def sampled_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration,
+                       arms: np.ndarray | None = None) -> tuple[Population, Weighting | None]:
     """The trial's sampled patients (the calibration's within-patient spread of lesion target expression,
     ``lesion_uptake_spread``, else the disease file's, and the correlation of target uptake with the target-low
     share, ``low_uptake_anticorrelation``) and, with ``baseline_weighting``, the weighting: then the
     patients are resampled from a pool of :data:`~rptici.population.weighting.POOL_FACTOR` times as many by its
-    entropy-balancing weights to the trial's reported baseline (:mod:`rptici.population.weighting`)."""
+    entropy-balancing weights to the trial's reported baseline (:mod:`rptici.population.weighting`). The
+    trial's ``excluded_sites`` and, given each patient's arm (``arms``), the arms' ``measurable_disease`` select
+    from such a pool too (:func:`eligible_patients`, :func:`arm_cohorts`)."""
     options = {"lesion_uptake_spread": calibration.lesion_uptake_spread(),
                "low_uptake_correlation": calibration.low_uptake_correlation()}
-    if scenario.baseline_weighting is None and not scenario.excluded_sites:
+    by_arm = arms is not None and any(arm.measurable_disease is not None for arm in scenario.arms)
+    if scenario.baseline_weighting is None and not scenario.excluded_sites and not by_arm:
         return sample_population(scenario.disease, patients, seed, scenario.population_method, **options), None
     pool = sample_population(scenario.disease, POOL_FACTOR * patients, seed, scenario.population_method, **options)
     if scenario.excluded_sites:
         pool = eligible_patients(pool, scenario.excluded_sites,
-                                 None if scenario.baseline_weighting else patients)
+                                 None if scenario.baseline_weighting or by_arm else patients)
+    if by_arm:
+        return arm_cohorts(pool, scenario, np.asarray(arms)), None
     if scenario.baseline_weighting is None:
         return pool, None
     return weighted_cohort(pool, patients, scenario.baseline_weighting, seed)
@@ -131,6 +136,37 @@ def eligible_patients(pool: Population, excluded_sites: tuple[str, ...], patient
     return dataclasses.replace(cohort, patient_id=np.arange(needed))
 
 
+def measurable_at_baseline(population: Population) -> np.ndarray:
+    """RECIST-measurable disease at baseline per patient: drawn as measurable and with a target lesion
+    (:func:`target_sums`: in prostate cancer a bone-only patient has none) — ORR's denominator."""
+    has_psa = load_disease(population.disease).has_psa and population.has_psa
+    diameters = np.asarray(population.lesion_diameters_mm, dtype=float)[:, None, :]
+    has_target = np.isfinite(target_sums(diameters, np.asarray(population.lesion_sites, dtype=object),
+                                         not has_psa)[:, 0])
+    return np.asarray(population.measurable_disease, dtype=bool) & has_target
+
+
+def arm_cohorts(pool: Population, scenario: TrialScenario, arms: np.ndarray) -> Population:
+    """The trial's patients drawn from ``pool`` arm by arm (``arms``: each patient's arm index): the arms in order
+    each take the next unused pool patients that meet their ``measurable_disease`` (any patient where None), placed
+    at the arm's positions; renumbered 0..n−1. Cohorts defined by their disease, as KEYNOTE-199's (measurable
+    disease in cohorts 1-2, bone-predominant in cohort 3). InputError when the pool holds too few."""
+    measurable = measurable_at_baseline(pool)
+    used = np.zeros(len(pool), dtype=bool)
+    order = np.empty(arms.size, dtype=np.intp)
+    for index, arm in enumerate(scenario.arms):
+        positions = np.flatnonzero(arms == index)
+        wanted = ~used if arm.measurable_disease is None else ~used & (measurable == arm.measurable_disease)
+        chosen = np.flatnonzero(wanted)[:positions.size]
+        if chosen.size < positions.size:
+            raise InputError(f"arms[{index}].measurable_disease", arm.measurable_disease,
+                             f"a criterion that {positions.size} of {len(pool)} sampled patients meet "
+                             f"(after the arms before it: {chosen.size} do)")
+        used[chosen] = True
+        order[positions] = chosen
+    return dataclasses.replace(pool.subset(order), patient_id=np.arange(arms.size))
+
+
 def calibrated_population(scenario: TrialScenario, patients: int, seed: int, calibration: Calibration,
                           arms: np.ndarray | None = None) -> Population:
     """The trial's population (:func:`sampled_population`) with the calibration's covariate scales applied
@@ -138,8 +174,9 @@ def calibrated_population(scenario: TrialScenario, patients: int, seed: int, cal
     ``infiltration_scale``, each with its disease-specific value ``<name>.<disease>`` where the calibration has one,
     then the infiltration factor per prior systemic line, ``prior_line_infiltration.<disease>``). A scenario's
     ``prior_lines`` gives every patient that many prior lines (a first-line trial: 0), an arm's ``prior_lines`` its
-    own patients (``arms``: each patient's arm index, :func:`allocate`)."""
-    population = sampled_population(scenario, patients, seed, calibration)[0]
+    own patients (``arms``: each patient's arm index, :func:`allocate`; also for the arms' eligibility,
+    :func:`arm_cohorts`)."""
+    population = sampled_population(scenario, patients, seed, calibration, arms)[0]
     lines = np.asarray(population.prior_lines).copy()
     if scenario.prior_lines is not None:
         lines[:] = scenario.prior_lines
@@ -420,7 +457,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
         psa_times = grid[psa_index]
         psa_values = np.where(psa_times[None, :] <= end[:, None], outputs["psa"][:, psa_index], np.nan)
         psa = pcwg3_psa(psa_times, np.maximum(psa_values, 0.0))
-    measurable = np.asarray(population.measurable_disease, dtype=bool)[index] & np.isfinite(sums[:, 0])
+    measurable = measurable_at_baseline(population)[index]
     columns["measurable"] = np.asarray(columns["measurable"], dtype=bool).copy()
     columns["measurable"][index] = measurable  # response-evaluable: a target lesion at baseline (ORR's denominator)
     record = PatientRecord(recist(times, sums, new_lesion_times=new_lesion_time, confirm=scenario.confirm_response),

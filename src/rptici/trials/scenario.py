@@ -22,7 +22,8 @@ A scenario file (YAML) or mapping::
     excluded_sites: [liver, lung]       # eligibility: no patient with a lesion at these sites (ALSYMPCA: no
                                         # visceral metastases)
     prior_lines: 0                      # every patient's prior systemic lines (a first-line trial: 0); default:
-                                        # the population file's distribution; an arm may set its own
+                                        # the population file's distribution; an arm may set its own, and
+                                        # its eligibility: measurable_disease true / false (KEYNOTE-199's cohorts)
     treatment: {stop_at: [progression, toxicity], progression_confirmation: 4 weeks, ici_max_duration: 2 years,
                 immune_exposure: follow_up}   # treatment as given in trials (default: the whole regimen for all)
 
@@ -100,7 +101,11 @@ class ArmSpec(Schema):
     """One arm: its name, its regimen mapping (``rptici.kinetics.load_regimen``; null: no active treatment),
     whether it is the reference arm, its share of the patients (``patients`` or ``ratio``), and the standard of
     care its patients also receive (a name of ``data/standard_of_care.yaml``: a growth-rate reduction and
-    background disease-related adverse events, :mod:`.standard_of_care`; None: untreated growth, no background)."""
+    background disease-related adverse events, :mod:`.standard_of_care`; None: untreated growth, no background).
+
+    An arm that is a cohort of its own may set who is in it: ``prior_lines`` (every patient's prior systemic lines)
+    and ``measurable_disease`` (True: RECIST-measurable disease required, a target lesion at baseline; False: only
+    patients without, e.g. bone-predominant prostate cancer; None: the population as sampled)."""
 
     name: str
     regimen: dict[str, Any] | None = None
@@ -109,6 +114,7 @@ class ArmSpec(Schema):
     ratio: float = 1.0
     standard_of_care: str | None = None
     prior_lines: whole(0, 20) | None = None  # type: ignore[valid-type]
+    measurable_disease: bool | None = None
 
     @field_validator("standard_of_care")
     @classmethod
@@ -230,6 +236,10 @@ class TrialScenario(Schema):
             if disease != self.disease:
                 raise InputError("baseline_weighting", self.baseline_weighting,
                                  f"a trial of disease {self.disease} (its targets describe {disease})")
+            if any(arm.measurable_disease is not None for arm in self.arms):
+                raise InputError("baseline_weighting", self.baseline_weighting,
+                                 "null when an arm sets measurable_disease (an arm's eligibility and a weighting "
+                                 "to the whole trial's baseline do not combine)")
         return self
 
     @field_validator("excluded_sites")

@@ -282,3 +282,29 @@ def test_an_arm_enrols_by_measurable_disease_whatever_the_chunking():
         run_module.simulate_trial(load_trial_scenario(document))  # every Merkel patient has measurable disease
     with pytest.raises(InputError, match="baseline_weighting"):
         load_trial_scenario({**document, "disease": "mcrpc", "baseline_weighting": "VISION"})
+
+
+def test_immune_deserts_take_the_lowest_infiltration_share_of_a_disease():
+    """``inflamed_share.<disease>`` s: the patients whose sampled infiltration lies below the population file's
+    (1 − s) quantile have none (immune deserts; Chen and Mellman 2017 Nature 541:321), the others keep theirs; the
+    threshold is the file's, so the share of deserts is 1 − s up to the sampling (Latin hypercube: within 0.02 at
+    400 patients) and a patient's status does not depend on the sample size; another disease's share does not
+    apply; a share outside (0, 1] names the field."""
+    from rptici.trials.run import calibrated_population, immune_deserts
+    from rptici.trials.scenario import calibration_from_document
+
+    document = {"name": "mcrpc", "disease": "mcrpc", "arms": [{"name": "pembrolizumab"}], "patients": 400}
+    plain = calibrated_population(load_trial_scenario(document), 400, 5, run_module.Calibration())
+    calibration = calibration_from_document({"parameters": {"inflamed_share.mcrpc": 0.25}}, "test")
+    deserts = calibrated_population(load_trial_scenario(document), 400, 5, calibration)
+    before, after = np.asarray(plain.immune_infiltration), np.asarray(deserts.immune_infiltration)
+    desert = after == 0.0
+    assert desert.mean() == pytest.approx(0.75, abs=0.02)
+    assert np.array_equal(after[~desert], before[~desert]) and before[desert].max() < before[~desert].min()
+    assert immune_deserts(plain, 1.0) is plain
+    other = calibration_from_document({"parameters": {"inflamed_share.merkel": 0.25}}, "test")
+    assert np.array_equal(np.asarray(calibrated_population(load_trial_scenario(document), 400, 5, other)
+                                     .immune_infiltration), before)
+    for share in (0.0, 1.5):
+        with pytest.raises(InputError, match="inflamed_share"):
+            immune_deserts(plain, share)

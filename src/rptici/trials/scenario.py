@@ -362,13 +362,18 @@ GROWTH_SPREAD = "growth_spread"
 #: ``prior_line_infiltration.<disease>``: the factor f on a patient's immune infiltration per prior systemic line,
 #: infiltration × f^lines (1: no effect; rptici.trials.run.calibrated_population).
 PRIOR_LINE_INFILTRATION = "prior_line_infiltration"
+#: ``inflamed_share.<disease>``: the share s of the patients whose tumours are inflamed; the others (their sampled
+#: infiltration below the population file's (1 − s) quantile) are immune deserts with no infiltration (1: all as
+#: sampled; rptici.trials.run.immune_deserts).
+INFLAMED_SHARE = "inflamed_share"
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``, ``death_hazard_exponent``,
     ``disease_hazard.<disease>``, ``lesion_uptake_spread``, ``low_uptake_anticorrelation``,
-    ``doubling_time_days.<disease>``, ``growth_spread.<disease>``, ``prior_line_infiltration.<disease>`` and
+    ``doubling_time_days.<disease>``, ``growth_spread.<disease>``, ``prior_line_infiltration.<disease>``,
+    ``inflamed_share.<disease>`` and
     ``immunity.<parameter>``; a scale may also have a disease-specific factor ``<scale>.<disease>``. ``source``:
     where they came from."""
 
@@ -403,6 +408,10 @@ class Calibration:
         """The factor on immune infiltration per prior systemic line for ``disease`` (1 if none)."""
         return float(self.values.get(f"{PRIOR_LINE_INFILTRATION}.{disease}", 1.0))
 
+    def inflamed_share(self, disease: str) -> float:
+        """The share of ``disease``'s patients with an inflamed tumour (``inflamed_share.<disease>``; 1 if none)."""
+        return float(self.values.get(f"{INFLAMED_SHARE}.{disease}", 1.0))
+
     def low_uptake_correlation(self) -> float:
         """The Gaussian-copula correlation of target uptake and target-low share: −``low_uptake_anticorrelation``
         (0: independent)."""
@@ -426,8 +435,8 @@ class Calibration:
 
 def _check_calibration_name(name: str) -> None:
     known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, LOW_UPTAKE_ANTICORRELATION, *SPREADS, *SCALES)
-    families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, GROWTH_SPREAD, PRIOR_LINE_INFILTRATION, *SPREADS,
-                *SCALES)
+    families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, GROWTH_SPREAD, PRIOR_LINE_INFILTRATION,
+                INFLAMED_SHARE, *SPREADS, *SCALES)
     if name in known or name.startswith(tuple(f"{family}." for family in families)) or name.startswith("immunity."):
         return
     raise InputError("calibration.parameters", name,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -275,6 +277,16 @@ def test_an_arm_enrols_by_measurable_disease_whatever_the_chunking():
     plain = replay_scenario("VISION", 300, seed=2, calibration=None)
     share = np.mean(measurable_at_baseline(run_module.calibrated_population(plain, 300, 2, run_module.Calibration())))
     assert 0.45 < share < 0.85
+
+    criterion = scenario.model_dump(mode="json")
+    criterion["arms"][2]["measurable_disease"] = None
+    assert run_module.run_hash(scenario, run_module.Calibration()) != \
+        run_module.run_hash(load_trial_scenario(criterion), run_module.Calibration())
+    # without any arm criterion the field is left out of the hash, so earlier runs resume (PRINCE-like example,
+    # hash recorded with rptici 7b94d91, before the field existed)
+    example = Path(__file__).resolve().parents[2] / "examples" / "trials" / "prince_like.yaml"
+    assert run_module.run_hash(load_trial_scenario(example), run_module.Calibration()) \
+        == "daa983254a5bf01f79b8bd1055c8f155540ca7e9c13d39dc7866baf472ae9af0"
 
     document = {"name": "merkel", "disease": "merkel", "patients": 40,
                 "arms": [{"name": "avelumab", "measurable_disease": False}]}

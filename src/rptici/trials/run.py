@@ -770,7 +770,10 @@ def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
         excluded.add("treatment")
     if scenario.baseline_weighting is None:
         excluded.add("baseline_weighting")
-    document = scenario.model_dump(mode="json", exclude=excluded)
+    exclude: dict[str, Any] = dict.fromkeys(excluded, True)
+    if all(arm.measurable_disease is None for arm in scenario.arms):  # as for the treatment rules
+        exclude["arms"] = {"__all__": {"measurable_disease"}}
+    document = scenario.model_dump(mode="json", exclude=exclude)
     return scenario_hash({"scenario": document, "calibration": dict(calibration.values)})
 
 

@@ -62,7 +62,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                        "external-beam value (0.35/Gy, Webb and Nahum 1993): Lu-PSMA-617 whole-body "
                                        "tumour doses of about 10 Gy per cycle rarely give PSA50 (1 of 11; Violet et al. "
                                        "2019 J Nucl Med 60:517), which external-beam alpha would not allow"),
-    "alpha_spread": (6.548, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
+    "alpha_spread": (7.595, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
                                         "median (rptici.trials.run.spread_log): the dose explains only part of "
                                         "the response between patients (Violet et al. 2019: r = -0.57); fitted to "
                                         "the VISION PSA waterfall"),
@@ -70,13 +70,13 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
     "immunity.pdl1_suppression": (2.955, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
     "immunity.kill_rate": (0.1332, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.1808, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
+    "immunity.low_uptake_dose_fraction": (0.1606, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
                                                               "(PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (5.229, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
+    "immunity.low_uptake_odds_scale": (2.84, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
                                                            "share (the population files' beta distributions)"),
     "immunity.priming_rate": (6.537, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
-    "immunity.doomed_lifetime_doublings": (0.181, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
+    "immunity.doomed_lifetime_doublings": (0.2543, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
                                                          "(mitotic death: lethally damaged cells die at mitosis, so "
                                                          "slow tumours keep them for months)"),
     "death_hazard_scale": (0.563, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
@@ -102,14 +102,14 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
     "infiltration_scale.mcrpc": (0.2198, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
                                                     "one infiltration scale cannot serve melanoma and prostate)"),
-    "alpha_scale.mcrpc": (3.369, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
+    "alpha_scale.mcrpc": (2.816, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
                                              "immune infiltration fitted to KEYNOTE-199's disease control, the "
                                              "radiation itself must carry Lu-PSMA-617's responses"),
     "infiltration_spread.mcrpc": (2.396, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
                                                    "infiltration (rptici.trials.run.spread_log): pembrolizumab "
                                                    "holds few patients, durably (KEYNOTE-199: ORR 3-5 %, disease "
                                                    "control 9-22 %)"),
-    "alpha_scale.gep_net": (3.47, 0.1, 5.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
+    "alpha_scale.gep_net": (4.636, 0.1, 5.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
                                              "(well-differentiated, slowly cycling cells; one alpha scale cannot "
                                              "serve prostate adenocarcinoma and NET: NETTER-1 ORR 18 % at lesion "
                                              "doses above those of VISION)"),
@@ -137,7 +137,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                        "works better first line (KEYNOTE-017 ORR 56 %; avelumab first line, JAVELIN "
                                        "Merkel 200 part B, 40 %, D'Angelo et al. 2021 J Immunother Cancer) than after "
                                        "chemotherapy (part A 33 %)"),
-    "low_uptake_anticorrelation": (0.01001, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
+    "low_uptake_anticorrelation": (0.01072, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
                                                         "target uptake (SUVmean) with its target-low share: low-SUV "
                                                         "patients carry more target-low cells (TheraP PSA50 91 % at "
                                                         "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),

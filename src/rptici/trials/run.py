@@ -108,7 +108,7 @@ def sampled_population(scenario: TrialScenario, patients: int, seed: int, calibr
     from such a pool too (:func:`eligible_patients`, :func:`arm_cohorts`)."""
     options = {"lesion_uptake_spread": calibration.lesion_uptake_spread(),
                "low_uptake_correlation": calibration.low_uptake_correlation()}
-    by_arm = arms is not None and any(arm.measurable_disease is not None for arm in scenario.arms)
+    by_arm = arms is not None and scenario.arms_select
     if scenario.baseline_weighting is None and not scenario.excluded_sites and not by_arm:
         return sample_population(scenario.disease, patients, seed, scenario.population_method, **options), None
     pool = sample_population(scenario.disease, POOL_FACTOR * patients, seed, scenario.population_method, **options)
@@ -771,7 +771,7 @@ def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
     if scenario.baseline_weighting is None:
         excluded.add("baseline_weighting")
     exclude: dict[str, Any] = dict.fromkeys(excluded, True)
-    if all(arm.measurable_disease is None for arm in scenario.arms):  # as for the treatment rules
+    if not scenario.arms_select:  # as for the treatment rules
         exclude["arms"] = {"__all__": {"measurable_disease"}}
     document = scenario.model_dump(mode="json", exclude=exclude)
     return scenario_hash({"scenario": document, "calibration": dict(calibration.values)})

@@ -236,7 +236,7 @@ class TrialScenario(Schema):
             if disease != self.disease:
                 raise InputError("baseline_weighting", self.baseline_weighting,
                                  f"a trial of disease {self.disease} (its targets describe {disease})")
-            if any(arm.measurable_disease is not None for arm in self.arms):
+            if self.arms_select:
                 raise InputError("baseline_weighting", self.baseline_weighting,
                                  "null when an arm sets measurable_disease (an arm's eligibility and a weighting "
                                  "to the whole trial's baseline do not combine)")
@@ -302,6 +302,11 @@ class TrialScenario(Schema):
     @property
     def output_step_days(self) -> float:
         return parse_positive(self.output_step, "time", "output_step")
+
+    @property
+    def arms_select(self) -> bool:
+        """Whether an arm enrols by its own criterion (``measurable_disease``), so that patients are drawn per arm."""
+        return any(arm.measurable_disease is not None for arm in self.arms)
 
     @property
     def control_arm(self) -> str | None:

@@ -118,3 +118,17 @@ def test_the_command_line_fits_a_block_of_parameters(tmp_path):
     wrong = CliRunner().invoke(app, ["calibrate", "--trials", "KEYNOTE-199", "--patients", "8", "--evaluations", "0",
                                      "--parameters", "no_such_parameter"])
     assert wrong.exit_code != 0 and "no_such_parameter" in wrong.output
+    # --start: the search begins at another calibration file's values (and holds its unfitted ones there)
+    begun = tmp_path / "begun.yaml"
+    started = CliRunner().invoke(app, ["calibrate", "--trials", "KEYNOTE-199", "--patients", "8", "--evaluations", "0",
+                                       "--parameters", "immunity.kill_rate", "--start", str(out), "--out", str(begun),
+                                       "--json"])
+    assert started.exit_code == 0, started.output
+    assert load_calibration(str(begun)).values == load_calibration(str(out)).values
+    text = out.read_text().replace(f"value: {PARAMETERS['death_hazard_scale'][0]}", "value: 0.25", 1)
+    (tmp_path / "other.yaml").write_text(text)
+    other = tmp_path / "other_fit.yaml"
+    assert CliRunner().invoke(app, ["calibrate", "--trials", "KEYNOTE-199", "--patients", "8", "--evaluations", "0",
+                                    "--parameters", "immunity.kill_rate", "--start", str(tmp_path / "other.yaml"),
+                                    "--out", str(other), "--json"]).exit_code == 0
+    assert load_calibration(str(other)).values["death_hazard_scale"] == 0.25  # an unfitted value held at the start's

@@ -169,6 +169,8 @@ class ArmRecord(_Record):
     #: Whether the arm enrolled RECIST-measurable disease only (True) or only patients without it (False), where the
     #: trial defines its cohort so (KEYNOTE-199 cohorts 1-2 and 3); None: any.
     measurable_disease: bool | None = None
+    #: The share of screened patients the trial's PET screen turned away for target-low disease (TheraP); None: none.
+    pet_screen_exclusion: float | None = Field(default=None, ge=0.0, lt=1.0)
 
     def cohort(self) -> dict[str, Any]:
         """What the arm says of its own patients (:data:`COHORT_FIELDS` that are set), for a scenario's arm."""
@@ -176,7 +178,7 @@ class ArmRecord(_Record):
 
 
 #: The arm-level cohort definitions a registry arm passes to a replay's arm (rptici.trials.scenario.ArmSpec).
-COHORT_FIELDS = ("prior_lines", "measurable_disease")
+COHORT_FIELDS = ("prior_lines", "measurable_disease", "pet_screen_exclusion")
 
 
 class RegimenStatus(_Record):

@@ -58,7 +58,7 @@ from ..immunity.covariates import occult_fraction_draw
 from ..immunity.parameters import load_parameters
 from .endpoints import (PROGRESSIVE_DISEASE, bone_scan_progression, censoring_times, death_times, dropout_times,
                         pcwg3_psa, recist)
-from .scenario import (SCALES, SPREADS, Calibration, TreatmentRules, TrialScenario, load_calibration,
+from .scenario import (ARM_CRITERIA, SCALES, SPREADS, Calibration, TreatmentRules, TrialScenario, load_calibration,
                        load_trial_scenario, parse_schedule)
 from .standard_of_care import background_adverse_events, standard_of_care, treated_doubling_time
 from .toxicity import attribute_toxicity, immune_adverse_events, immune_event_onset, radiation_toxicity
@@ -104,7 +104,7 @@ def sampled_population(scenario: TrialScenario, patients: int, seed: int, calibr
     share, ``low_uptake_anticorrelation``) and, with ``baseline_weighting``, the weighting: then the
     patients are resampled from a pool of :data:`~rptici.population.weighting.POOL_FACTOR` times as many by its
     entropy-balancing weights to the trial's reported baseline (:mod:`rptici.population.weighting`). The
-    trial's ``excluded_sites`` and, given each patient's arm (``arms``), the arms' ``measurable_disease`` select
+    trial's ``excluded_sites`` and, given each patient's arm (``arms``), the arms' eligibility criteria select
     from such a pool too (:func:`eligible_patients`, :func:`arm_cohorts`)."""
     options = {"lesion_uptake_spread": calibration.lesion_uptake_spread(),
                "low_uptake_correlation": calibration.low_uptake_correlation()}
@@ -148,19 +148,32 @@ def measurable_at_baseline(population: Population) -> np.ndarray:
 
 def arm_cohorts(pool: Population, scenario: TrialScenario, arms: np.ndarray) -> Population:
     """The trial's patients drawn from ``pool`` arm by arm (``arms``: each patient's arm index): the arms in order
-    each take the next unused pool patients that meet their ``measurable_disease`` (any patient where None), placed
-    at the arm's positions; renumbered 0..n−1. Cohorts defined by their disease, as KEYNOTE-199's (measurable
-    disease in cohorts 1-2, bone-predominant in cohort 3). InputError when the pool holds too few."""
+    each take the next unused pool patients that meet their criteria, placed at the arm's positions; renumbered
+    0..n−1. ``measurable_disease``: cohorts defined by their disease, as KEYNOTE-199's (measurable disease in cohorts
+    1-2, bone-predominant in cohort 3); ``pet_screen_exclusion`` f: a PET screen that turns away the share f of the
+    pool with the largest target-low share (TheraP's PSMA-low or FDG-discordant disease). InputError when the pool
+    holds too few."""
     measurable = measurable_at_baseline(pool)
+    low_share = np.asarray(pool.low_uptake_fraction, dtype=float)
     used = np.zeros(len(pool), dtype=bool)
     order = np.empty(arms.size, dtype=np.intp)
     for index, arm in enumerate(scenario.arms):
         positions = np.flatnonzero(arms == index)
-        wanted = ~used if arm.measurable_disease is None else ~used & (measurable == arm.measurable_disease)
+        wanted = ~used
+        if arm.measurable_disease is not None:
+            wanted &= measurable == arm.measurable_disease
+        if arm.pet_screen_exclusion is not None:
+            if not np.any(low_share > 0):
+                raise InputError(f"arms[{index}].pet_screen_exclusion", arm.pet_screen_exclusion,
+                                 f"null: the {scenario.disease} population has no target-low share "
+                                 "(low_uptake_fraction) for a PET screen to read")
+            wanted &= low_share <= np.quantile(low_share, 1.0 - arm.pet_screen_exclusion)
         chosen = np.flatnonzero(wanted)[:positions.size]
         if chosen.size < positions.size:
-            raise InputError(f"arms[{index}].measurable_disease", arm.measurable_disease,
-                             f"a criterion that {positions.size} of {len(pool)} sampled patients meet "
+            criteria = {name: getattr(arm, name) for name in ARM_CRITERIA if getattr(arm, name) is not None}
+            (name, value), = criteria.items() if len(criteria) == 1 else ((None, criteria),)
+            raise InputError(f"arms[{index}]" + (f".{name}" if name else ""), value,
+                             f"criteria that {positions.size} of {len(pool)} sampled patients meet "
                              f"(after the arms before it: {chosen.size} do)")
         used[chosen] = True
         order[positions] = chosen
@@ -771,8 +784,9 @@ def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
     if scenario.baseline_weighting is None:
         excluded.add("baseline_weighting")
     exclude: dict[str, Any] = dict.fromkeys(excluded, True)
-    if not scenario.arms_select:  # as for the treatment rules
-        exclude["arms"] = {"__all__": {"measurable_disease"}}
+    unset = set(ARM_CRITERIA) - set(scenario.arm_criteria_set)
+    if unset:  # as for the treatment rules
+        exclude["arms"] = {"__all__": unset}
     document = scenario.model_dump(mode="json", exclude=exclude)
     return scenario_hash({"scenario": document, "calibration": dict(calibration.values)})
 

@@ -49,7 +49,7 @@ from pydantic import field_validator, model_validator
 from ..data import load_yaml, read_mapping
 from ..errors import InputError
 from ..kinetics.regimen import Regimen, Sequence, load_regimen
-from ..kinetics.schema import Schema, whole
+from ..kinetics.schema import Schema, quantity, whole
 from ..population import known_diseases
 from ..units import parse_interval, parse_positive
 from .endpoints import SurvivalParameters
@@ -97,6 +97,10 @@ def parse_schedule(text: str, horizon_days: float, field_name: str = "assessment
 MAX_TRIAL_PATIENTS = 1_000_000
 
 
+#: The eligibility criteria an arm may set for its own patients (:func:`rptici.trials.run.arm_cohorts`).
+ARM_CRITERIA = ("measurable_disease", "pet_screen_exclusion")
+
+
 class ArmSpec(Schema):
     """One arm: its name, its regimen mapping (``rptici.kinetics.load_regimen``; null: no active treatment),
     whether it is the reference arm, its share of the patients (``patients`` or ``ratio``), and the standard of
@@ -105,7 +109,9 @@ class ArmSpec(Schema):
 
     An arm that is a cohort of its own may set who is in it: ``prior_lines`` (every patient's prior systemic lines)
     and ``measurable_disease`` (True: RECIST-measurable disease required, a target lesion at baseline; False: only
-    patients without, e.g. bone-predominant prostate cancer; None: the population as sampled)."""
+    patients without, e.g. bone-predominant prostate cancer; None: the population as sampled), and
+    ``pet_screen_exclusion``: the share of the screened patients that a PET screen turns away for target-low disease
+    (TheraP's FDG-discordant or PSMA-low disease), those with the largest target-low share (None: no such screen)."""
 
     name: str
     regimen: dict[str, Any] | None = None
@@ -115,6 +121,7 @@ class ArmSpec(Schema):
     standard_of_care: str | None = None
     prior_lines: whole(0, 20) | None = None  # type: ignore[valid-type]
     measurable_disease: bool | None = None
+    pet_screen_exclusion: quantity("dimensionless", maximum=0.99) | None = None  # type: ignore[valid-type]
 
     @field_validator("standard_of_care")
     @classmethod
@@ -238,8 +245,8 @@ class TrialScenario(Schema):
                                  f"a trial of disease {self.disease} (its targets describe {disease})")
             if self.arms_select:
                 raise InputError("baseline_weighting", self.baseline_weighting,
-                                 "null when an arm sets measurable_disease (an arm's eligibility and a weighting "
-                                 "to the whole trial's baseline do not combine)")
+                                 "null when an arm sets " + " or ".join(ARM_CRITERIA) + " (an arm's eligibility and "
+                                 "a weighting to the whole trial's baseline do not combine)")
         return self
 
     @field_validator("excluded_sites")
@@ -305,8 +312,13 @@ class TrialScenario(Schema):
 
     @property
     def arms_select(self) -> bool:
-        """Whether an arm enrols by its own criterion (``measurable_disease``), so that patients are drawn per arm."""
-        return any(arm.measurable_disease is not None for arm in self.arms)
+        """Whether an arm enrols by its own criterion (:data:`ARM_CRITERIA`), so that patients are drawn per arm."""
+        return bool(self.arm_criteria_set)
+
+    @property
+    def arm_criteria_set(self) -> tuple[str, ...]:
+        """The eligibility criteria (:data:`ARM_CRITERIA`) that at least one arm sets."""
+        return tuple(name for name in ARM_CRITERIA if any(getattr(arm, name) is not None for arm in self.arms))
 
     @property
     def control_arm(self) -> str | None:

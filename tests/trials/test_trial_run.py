@@ -154,6 +154,32 @@ def test_disease_specific_death_hazard_scale():
         calibration_from_document({"parameters": {"death_scale.gep_net": 1.0}}, "test")
 
 
+def test_a_model_parameter_may_have_a_disease_specific_value():
+    """``immunity.<parameter>.<disease>`` replaces ``immunity.<parameter>`` for that disease only (the doomed-cell
+    lifetime of slowly cycling NETs), and a GEP-NET trial's patients keep their doomed cells longer with it; a
+    suffix that is no disease is refused, naming the parameter."""
+    from rptici.trials.scenario import calibration_from_document
+
+    calibration = calibration_from_document({"parameters": {"immunity.doomed_lifetime_doublings": 0.25,
+                                                            "immunity.doomed_lifetime_doublings.gep_net": 2.0,
+                                                            "immunity.kill_rate": 0.1}}, "test")
+    assert calibration.immunity_overrides("gep_net") == {"doomed_lifetime_doublings": 2.0, "kill_rate": 0.1}
+    assert calibration.immunity_overrides("mcrpc") == {"doomed_lifetime_doublings": 0.25, "kill_rate": 0.1}
+    assert calibration.immunity_overrides() == {"doomed_lifetime_doublings": 0.25, "kill_rate": 0.1}
+    with pytest.raises(InputError, match=r"immunity.kill_rate.prostate"):
+        calibration_from_document({"parameters": {"immunity.kill_rate.prostate": 0.1}}, "test")
+
+    scenario = load_trial_scenario({"name": "net", "disease": "gep_net", "patients": 60, "follow_up": "8 months",
+                                    "arms": [{"name": "Lu-DOTATATE", "regimen": {"rpt": {
+                                        "agent": "[177Lu]Lu-DOTATATE", "activity": "7.4 GBq", "interval": "8 weeks",
+                                        "cycles": 2}}}]})
+    short, long = (run_module.simulate_trial(scenario, calibration=calibration_from_document(
+        {"parameters": {"immunity.doomed_lifetime_doublings.gep_net": value}}, "test"))["patients"]
+        for value in (0.1, 3.0))
+    # doomed cells keep their volume while they live: a longer lifetime, a smaller best shrinkage
+    assert long["best_percent_change"].median() > short["best_percent_change"].median() + 5
+
+
 def test_alpha_spread_widens_the_log_spread_around_the_median_and_keeps_the_order():
     """``alpha_spread`` k: α' = median × (α/median)^k, so the standard deviation of ln α is k times the file's,
     the median and every patient's rank stay, and k = 1 changes nothing (calibrated_population applies it before

@@ -435,7 +435,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     count = ids.size
     regimen = arm.load_regimen()
     grid, imaging, psa_index = output_grid(scenario)
-    overrides = {**calibration.immunity_overrides(), **scenario.overrides}
+    overrides = {**calibration.immunity_overrides(scenario.disease), **scenario.overrides}
     occult = occult_settings(overrides)
     occult_fraction = occult_fraction_draw(uniforms[:, 9], occult["occult_fraction_min"])
     doubling = patient_doubling_times(arm_doubling_time(scenario, calibration, arm_index),

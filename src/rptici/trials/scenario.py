@@ -434,9 +434,20 @@ class Calibration:
         (0: independent)."""
         return -float(self.values.get(LOW_UPTAKE_ANTICORRELATION, 0.0))
 
-    def immunity_overrides(self) -> dict[str, float]:
-        return {name.split(".", 1)[1]: float(value) for name, value in self.values.items()
-                if name.startswith("immunity.")}
+    def immunity_overrides(self, disease: str | None = None) -> dict[str, float]:
+        """The model parameters ``immunity.<parameter>`` the calibration sets, ``immunity.<parameter>.<disease>``
+        in place of the general value for ``disease`` (and left out for any other disease): one value cannot
+        serve every tumour where the biology differs (the doomed-cell lifetime of slowly cycling NETs)."""
+        general, specific = {}, {}
+        for name, value in self.values.items():
+            if not name.startswith("immunity."):
+                continue
+            parameter, _, suffix = name.split(".", 1)[1].partition(".")
+            if not suffix:
+                general[parameter] = float(value)
+            elif suffix == disease:
+                specific[parameter] = float(value)
+        return general | specific
 
     def survival_parameters(self, disease: str | None = None) -> SurvivalParameters:
         """Death-hazard parameters with the burden term scaled by ``death_hazard_scale`` and, for ``disease``,
@@ -454,11 +465,17 @@ def _check_calibration_name(name: str) -> None:
     known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, LOW_UPTAKE_ANTICORRELATION, *SPREADS, *SCALES)
     families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, GROWTH_SPREAD, PRIOR_LINE_INFILTRATION,
                 INFLAMED_SHARE, *SPREADS, *SCALES)
-    if name in known or name.startswith(tuple(f"{family}." for family in families)) or name.startswith("immunity."):
+    if name.startswith("immunity."):
+        disease = name.split(".", 1)[1].partition(".")[2]
+        if disease and disease not in known_diseases():
+            raise InputError("calibration.parameters", name, "immunity.<parameter> or immunity.<parameter>.<disease>, "
+                                                             "a disease among " + ", ".join(known_diseases()))
+        return
+    if name in known or name.startswith(tuple(f"{family}." for family in families)):
         return
     raise InputError("calibration.parameters", name,
                      "one of " + ", ".join(known) + ", " + ", ".join(f"{family}.<disease>" for family in families)
-                     + ", immunity.<parameter>")
+                     + ", immunity.<parameter>[.<disease>]")
 
 
 def calibration_from_document(document: Mapping[str, Any], source: str) -> Calibration:

@@ -353,15 +353,20 @@ def test_bad_input():
 
 
 def test_low_uptake_share_follows_its_beta_and_changes_no_other_draw(populations):
-    """Target-low share: beta(mean 0.15, sd 0.12) for mCRPC and GEP-NET (data files; SSTR2A negative/weak in 22 % of
-    NET liver metastases, Charoenpitakchai et al. 2017 Virchows Arch 470:545), mean and sd to ± 0.005 at n = 5000
-    (LHS-stratified); drawn from its own stream, so a disease without it gets 0 and the other covariates are the
-    draws of a file without it."""
-    for disease in ("mcrpc", "gep_net"):
+    """Target-low share: beta(mean 0.15, sd 0.12) for GEP-NET (SSTR2A negative/weak in 22 % of NET liver
+    metastases, Charoenpitakchai et al. 2017 Virchows Arch 470:545) and the bimodal beta(mean 0.15, sd 0.25) for
+    mCRPC (FDG+/PSMA- disease is a property of the patient: 18 of 54 men referred for Lu-PSMA, Michalski et al. 2021;
+    beta(0.156, 0.884): 12 % of patients with a share above one half, 47 % below 0.01), mean and sd to ± 0.005 and
+    the shares to ± 0.02 at n = 5000 (LHS-stratified); drawn from its own stream, so a disease without it gets 0 and
+    the other covariates are the draws of a file without it."""
+    for disease, sd in (("mcrpc", 0.25), ("gep_net", 0.12)):
         share = populations[disease].low_uptake_fraction
         assert share.mean() == pytest.approx(0.15, abs=0.005)
-        assert share.std() == pytest.approx(0.12, abs=0.005)
+        assert share.std() == pytest.approx(sd, abs=0.005)
         assert np.all((share >= 0) & (share <= 1))
+    bimodal = populations["mcrpc"].low_uptake_fraction
+    assert np.mean(bimodal > 0.5) == pytest.approx(0.12, abs=0.02)
+    assert np.mean(bimodal < 0.01) == pytest.approx(0.47, abs=0.02)
     assert populations["sclc"].low_uptake_fraction.mean() == pytest.approx(0.35, abs=0.005)
     import dataclasses
 

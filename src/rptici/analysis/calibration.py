@@ -62,7 +62,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                        "external-beam value (0.35/Gy, Webb and Nahum 1993): Lu-PSMA-617 whole-body "
                                        "tumour doses of about 10 Gy per cycle rarely give PSA50 (1 of 11; Violet et al. "
                                        "2019 J Nucl Med 60:517), which external-beam alpha would not allow"),
-    "alpha_spread": (7.595, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
+    "alpha_spread": (3.776, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
                                         "median (rptici.trials.run.spread_log): the dose explains only part of "
                                         "the response between patients (Violet et al. 2019: r = -0.57); fitted to "
                                         "the VISION PSA waterfall"),
@@ -70,15 +70,23 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
     "immunity.pdl1_suppression": (2.955, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
     "immunity.kill_rate": (0.1332, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.1606, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
+    "immunity.low_uptake_dose_fraction": (0.04564, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
                                                               "(PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (2.84, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
+    "immunity.low_uptake_odds_scale": (2.811, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
                                                            "share (the population files' beta distributions)"),
     "immunity.priming_rate": (6.537, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
-    "immunity.doomed_lifetime_doublings": (0.2543, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
+    "immunity.doomed_lifetime_doublings": (0.2573, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
                                                          "(mitotic death: lethally damaged cells die at mitosis, so "
                                                          "slow tumours keep them for months)"),
+    "immunity.doomed_lifetime_doublings.gep_net": (2.713, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling "
+                                                  "time in GEP-NET: lethally damaged cells die at their next "
+                                                  "mitoses, so the lifetime scales with the potential doubling time, "
+                                                  "a share 1 - phi of the volume doubling time (phi the cell loss "
+                                                  "factor; Steel 1977): about 0.26 for mCRPC, higher where little is "
+                                                  "lost, as in slowly cycling, well-differentiated NETs (Ki-67 < 20 %, "
+                                                  "grades 1-2); Lu-DOTATATE stabilises NETs for years with few "
+                                                  "responses (NETTER-1: ORR 18 %, 20-month PFS 65 %)"),
     "death_hazard_scale": (0.563, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
     "doubling_time_days.mcrpc": (68.26, 45.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound from "
                                                       "the progression pattern: a lesion's diameter grows by "
@@ -89,8 +97,8 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                       "weeks mostly by new lesions, 13 % by size alone (Gafita et "
                                                       "al. 2022). The 30-day bound let the fit put every VISION "
                                                       "control patient's progression at the first scan"),
-    "doubling_time_days.gep_net": (147.7, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
-    "death_hazard_scale.gep_net": (0.085, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
+    "doubling_time_days.gep_net": (152.9, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
+    "death_hazard_scale.gep_net": (0.09221, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
                                                       "(disease-specific: NET liver disease of 60 mL is lived with "
                                                       "for years, NETTER-1 control median OS 36 months)"),
     "death_hazard_exponent": (1.696, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
@@ -98,27 +106,29 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
     "disease_hazard.mcrpc": (0.000819, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
                                                    "and marrow disease, cachexia: why responders still die, Claret et "
                                                    "al. 2009 J Clin Oncol 27:4103)"),
-    "disease_hazard.gep_net": (1.79e-06, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
+    "disease_hazard.gep_net": (1.055e-06, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
     "infiltration_scale.mcrpc": (0.2198, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
                                                     "one infiltration scale cannot serve melanoma and prostate)"),
-    "alpha_scale.mcrpc": (2.816, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
+    "alpha_scale.mcrpc": (2.983, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
                                              "immune infiltration fitted to KEYNOTE-199's disease control, the "
                                              "radiation itself must carry Lu-PSMA-617's responses"),
     "infiltration_spread.mcrpc": (2.396, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
                                                    "infiltration (rptici.trials.run.spread_log): pembrolizumab "
                                                    "holds few patients, durably (KEYNOTE-199: ORR 3-5 %, disease "
                                                    "control 9-22 %)"),
-    "alpha_scale.gep_net": (4.636, 0.1, 5.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
-                                             "(well-differentiated, slowly cycling cells; one alpha scale cannot "
-                                             "serve prostate adenocarcinoma and NET: NETTER-1 ORR 18 % at lesion "
-                                             "doses above those of VISION)"),
-    "growth_spread.gep_net": (1.213, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the GEP-NET "
+    "alpha_scale.gep_net": (14.95, 0.1, 15.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
+                                              "(well-differentiated, slowly cycling cells; one alpha scale cannot "
+                                              "serve prostate adenocarcinoma and NET: NETTER-1 ORR 18 % at lesion "
+                                              "doses above those of VISION); the upper bound 15 lets a NET's "
+                                              "effective alpha reach the external-beam 0.35/Gy (about 1/alpha_scale), "
+                                              "not beyond; the former bound 5 held the fit"),
+    "growth_spread.gep_net": (0.7699, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the GEP-NET "
                                                 "doubling time (rptici.trials.run.patient_doubling_times): NETs of "
                                                 "grades 1-2 grow at very different rates, so pembrolizumab leaves "
                                                 "the slow ones progression-free for months (KEYNOTE-158) while "
                                                 "Lu-DOTATATE holds its responders for years (NETTER-1)"),
-    "infiltration_scale.gep_net": (0.05181, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
+    "infiltration_scale.gep_net": (0.05604, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
                                                      "(pembrolizumab ORR 3.7 %, KEYNOTE-158)"),
     "infiltration_scale.sclc": (0.7314, 0.05, 3.0, "1", "disease factor of the immune infiltration for relapsed SCLC "
                                                "(nivolumab ORR 11.9 %, CheckMate 032; SCLC is mostly non-inflamed, "
@@ -137,7 +147,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                        "works better first line (KEYNOTE-017 ORR 56 %; avelumab first line, JAVELIN "
                                        "Merkel 200 part B, 40 %, D'Angelo et al. 2021 J Immunother Cancer) than after "
                                        "chemotherapy (part A 33 %)"),
-    "low_uptake_anticorrelation": (0.01072, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
+    "low_uptake_anticorrelation": (0.9437, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
                                                         "target uptake (SUVmean) with its target-low share: low-SUV "
                                                         "patients carry more target-low cells (TheraP PSA50 91 % at "
                                                         "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),

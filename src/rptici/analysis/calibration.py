@@ -103,17 +103,17 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                       "for years, NETTER-1 control median OS 36 months)"),
     "death_hazard_exponent": (1.696, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
                                               "shrinking tumour lowers the hazard less than in proportion"),
-    "disease_hazard.mcrpc": (0.000819, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
+    "disease_hazard.mcrpc": (0.000838, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
                                                    "and marrow disease, cachexia: why responders still die, Claret et "
                                                    "al. 2009 J Clin Oncol 27:4103)"),
     "disease_hazard.gep_net": (1.055e-06, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
-    "infiltration_scale.mcrpc": (0.2198, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
+    "infiltration_scale.mcrpc": (0.2084, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
                                                     "one infiltration scale cannot serve melanoma and prostate)"),
     "alpha_scale.mcrpc": (2.983, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
                                              "immune infiltration fitted to KEYNOTE-199's disease control, the "
                                              "radiation itself must carry Lu-PSMA-617's responses"),
-    "infiltration_spread.mcrpc": (2.396, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
+    "infiltration_spread.mcrpc": (2.696, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
                                                    "infiltration (rptici.trials.run.spread_log): pembrolizumab "
                                                    "holds few patients, durably (KEYNOTE-199: ORR 3-5 %, disease "
                                                    "control 9-22 %)"),
@@ -147,13 +147,17 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                        "works better first line (KEYNOTE-017 ORR 56 %; avelumab first line, JAVELIN "
                                        "Merkel 200 part B, 40 %, D'Angelo et al. 2021 J Immunother Cancer) than after "
                                        "chemotherapy (part A 33 %)"),
+    "prior_line_infiltration.mcrpc": (0.8469, 0.2, 2.0, "1", "factor on the immune infiltration per prior systemic line "
+                                      "in mCRPC (infiltration x f^lines): nivolumab + ipilimumab gave ORR 25 % before "
+                                      "chemotherapy (one prior line) and 10 % after it (CheckMate 650, Sharma et al. "
+                                      "2020); the mCRPC population file's patients have had 2-5 lines"),
     "low_uptake_anticorrelation": (0.9437, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
                                                         "target uptake (SUVmean) with its target-low share: low-SUV "
                                                         "patients carry more target-low cells (TheraP PSA50 91 % at "
                                                         "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),
     "immunity.occult_fraction_min": (0.06091, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
                                                         "(fraction of the detection volume): when new lesions appear"),
-    "immunity.ctla4_expansion_gain": (0.3139, 1e-3, 5.0, "1", "rise of the effector pool's set point at full anti-CTLA-4 "
+    "immunity.ctla4_expansion_gain": (0.7299, 1e-3, 5.0, "1", "rise of the effector pool's set point at full anti-CTLA-4 "
                                                       "occupancy, without radiation (expansion on endogenous "
                                                       "antigen): what ipilimumab adds to nivolumab in CheckMate 650"),
     "immunity.marrow_lymphoid_fraction": (0.001, 1e-4, 1.0, "1", "share of the lymphocytes that receive the red-marrow "

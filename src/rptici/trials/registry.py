@@ -170,7 +170,7 @@ class ArmRecord(_Record):
     #: trial defines its cohort so (KEYNOTE-199 cohorts 1-2 and 3); None: any.
     measurable_disease: bool | None = None
     #: The share of screened patients the trial's PET screen turned away for target-low disease (TheraP); None: none.
-    pet_screen_exclusion: float | None = Field(default=None, ge=0.0, lt=1.0)
+    pet_screen_exclusion: float | None = Field(default=None, ge=0.0, le=0.99)
 
     def cohort(self) -> dict[str, Any]:
         """What the arm says of its own patients (:data:`COHORT_FIELDS` that are set), for a scenario's arm."""

@@ -440,13 +440,12 @@ class Calibration:
         serve every tumour where the biology differs (the doomed-cell lifetime of slowly cycling NETs)."""
         general, specific = {}, {}
         for name, value in self.values.items():
-            if not name.startswith("immunity."):
-                continue
-            parameter, _, suffix = name.split(".", 1)[1].partition(".")
-            if not suffix:
-                general[parameter] = float(value)
-            elif suffix == disease:
-                specific[parameter] = float(value)
+            if name.startswith("immunity."):
+                parameter, suffix = _immunity_name(name)
+                if not suffix:
+                    general[parameter] = float(value)
+                elif suffix == disease:
+                    specific[parameter] = float(value)
         return general | specific
 
     def survival_parameters(self, disease: str | None = None) -> SurvivalParameters:
@@ -461,12 +460,18 @@ class Calibration:
             disease_hazard=float(self.values.get(f"{DISEASE_HAZARD}.{disease}", base.disease_hazard)))
 
 
+def _immunity_name(name: str) -> tuple[str, str]:
+    """(parameter, disease) of a calibration name ``immunity.<parameter>[.<disease>]``; disease "" when general."""
+    parameter, _, disease = name.split(".", 1)[1].partition(".")
+    return parameter, disease
+
+
 def _check_calibration_name(name: str) -> None:
     known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, LOW_UPTAKE_ANTICORRELATION, *SPREADS, *SCALES)
     families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, GROWTH_SPREAD, PRIOR_LINE_INFILTRATION,
                 INFLAMED_SHARE, *SPREADS, *SCALES)
     if name.startswith("immunity."):
-        disease = name.split(".", 1)[1].partition(".")[2]
+        disease = _immunity_name(name)[1]
         if disease and disease not in known_diseases():
             raise InputError("calibration.parameters", name, "immunity.<parameter> or immunity.<parameter>.<disease>, "
                                                              "a disease among " + ", ".join(known_diseases()))

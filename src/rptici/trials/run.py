@@ -171,8 +171,11 @@ def arm_cohorts(pool: Population, scenario: TrialScenario, arms: np.ndarray) -> 
         chosen = np.flatnonzero(wanted)[:positions.size]
         if chosen.size < positions.size:
             criteria = {name: getattr(arm, name) for name in ARM_CRITERIA if getattr(arm, name) is not None}
-            (name, value), = criteria.items() if len(criteria) == 1 else ((None, criteria),)
-            raise InputError(f"arms[{index}]" + (f".{name}" if name else ""), value,
+            field, value = f"arms[{index}]", criteria
+            if len(criteria) == 1:  # name the one criterion, as the scenario's fields are named
+                (name, value), = criteria.items()
+                field = f"{field}.{name}"
+            raise InputError(field, value,
                              f"criteria that {positions.size} of {len(pool)} sampled patients meet "
                              f"(after the arms before it: {chosen.size} do)")
         used[chosen] = True

@@ -100,7 +100,8 @@ def test_every_parameter_has_unit_and_source():
                           "marrow_repair_half_time", "psa_half_life", "infiltration", "pdl1_expression",
                           "body_weight", "default_half_occupancy", "low_uptake_fraction",
                           "low_uptake_odds_scale", "doomed_lifetime_doublings",
-                          "occult_detection_volume", "occult_fraction", "occult_fraction_min", "occult_bone_share"}
+                          "occult_detection_volume", "occult_fraction", "occult_fraction_min", "occult_fraction_max",
+                          "occult_bone_share"}
     # a value taken from tissues.yaml is the radiobiology layer's value
     assert load_parameters("human")["lymphocyte_alpha"] == tissue("lymphocytes").alpha
 

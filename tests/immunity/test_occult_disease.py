@@ -86,11 +86,23 @@ def test_radiation_kills_occult_disease_but_its_target_low_part_regrows():
     assert np.all(stronger[:, day_60] < treated[:, day_60])
 
 
-def test_the_initial_occult_burden_is_below_detection_and_drawn_log_uniform():
+def test_the_initial_occult_burden_is_drawn_log_uniform():
+    """Log-uniform from occult_fraction_min to occult_fraction_max detection volumes (default max 1: below
+    detection, as before the maximum existed); a patient's burden may exceed one detection volume (the sum of his
+    micrometastases), not be negative or infinite."""
     draws = occult_fraction_draw(np.array([0.0, 0.5, 0.999999]), 0.01)
     np.testing.assert_allclose(draws, [0.01, 0.1, 1.0], rtol=1e-4)
-    with pytest.raises(InputError, match="occult_fraction"):
-        rptici.simulate(scenario(), {**COHORT, "occult_fraction": np.array([0.5, 1.2])}, times=[0.0, 1.0],
-                        overrides=ON, outputs=("occult_volume",))
+    np.testing.assert_array_equal(draws, np.power(0.01, 1.0 - np.array([0.0, 0.5, 0.999999])))  # max 1: unchanged
+    np.testing.assert_allclose(occult_fraction_draw(np.array([0.0, 0.5, 0.999999]), 0.01, 4.0), [0.01, 0.2, 4.0],
+                               rtol=1e-4)
+    result = rptici.simulate(scenario(), {**COHORT, "occult_fraction": np.array([0.5, 1.2])}, times=[0.0, 1.0],
+                             overrides=ON, outputs=("occult_volume",))
+    np.testing.assert_allclose(result["occult_volume"][:, 0], np.array([0.5, 1.2]) * 0.5)  # x detection volume
+    for bad in (np.array([0.5, -1.0]), np.array([0.5, np.inf])):
+        with pytest.raises(InputError, match="occult_fraction"):
+            rptici.simulate(scenario(), {**COHORT, "occult_fraction": bad}, times=[0.0, 1.0], overrides=ON,
+                            outputs=("occult_volume",))
     with pytest.raises(InputError, match="occult_fraction_min"):
         occult_fraction_draw(np.array([0.5]), 0.0)
+    with pytest.raises(InputError, match="occult_fraction_max"):
+        occult_fraction_draw(np.array([0.5]), 0.01, 0.5)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from importlib import resources
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
 from rptici.errors import InputError, UnknownNameError
-from rptici.kinetics.biokinetics import Covariates
+from rptici.kinetics.biokinetics import LESION_SITES, Covariates
 from rptici.population import (
     METHODS, known_diseases, load_disease, mosteller_bsa, patient_streams, sample_population,
-    select_virtual_patients, sphere_volume_mL,
+    select_virtual_patients, site_hazard_ratio, sphere_volume_mL,
 )
+from rptici.population.distributions import parse_disease
 
 DISEASES = ("ccrcc", "dtc", "gep_net", "lung_net", "lymphoma", "mcrpc", "merkel", "neuroblastoma", "nsclc_bone",
             "sclc")
@@ -148,6 +152,36 @@ def test_lymphoma_follows_lugano_and_the_radioimmunotherapy_trials(populations):
     # median age about 60 in Witzig et al. 2002 J Clin Oncol 20:2453 and Kaminski et al. 2001 J Clin Oncol 19:3918
     assert np.median(lymphoma.age_years) == pytest.approx(60, abs=2)
     assert load_disease("lymphoma").target.agent == "[90Y]Y-ibritumomab tiuxetan"
+
+
+def test_the_site_of_mcrpc_sets_the_death_hazard_ratio(populations):
+    # Halabi et al. 2016 J Clin Oncol 34:1652 (8,820 men): lung (no liver) against bone ± nodes HR 1.14, liver against
+    # lung 1.52, so liver against bone 1.14 x 1.52 = 1.73 (± 0.005: the product as written in the file)
+    by_site = dict(zip(("bone", "node", "liver", "lung", "soft_tissue"), (1.0, 1.0, 1.73, 1.14, 1.0)))
+    ratios = dict(zip(LESION_SITES, load_disease("mcrpc").lesions.site_hazard_ratios))
+    assert {site: ratios[site] for site in by_site} == pytest.approx(by_site, abs=0.005)
+    mcrpc = populations["mcrpc"]
+    ratio = site_hazard_ratio(mcrpc)
+    liver = (mcrpc.lesion_sites == "liver").any(axis=1)
+    lung = (mcrpc.lesion_sites == "lung").any(axis=1) & ~liver
+    assert np.all(ratio[liver] == 1.73) and np.all(ratio[lung] == 1.14) and np.all(ratio[~liver & ~lung] == 1.0)
+    assert 0.0 < liver.mean() < 0.5 and 0.0 < lung.mean() < 0.5
+    # a disease that gives no ratios: every patient 1
+    assert np.all(site_hazard_ratio(populations["gep_net"]) == 1.0)
+
+
+def test_malformed_site_hazard_ratios_are_refused():
+    document = yaml.safe_load(resources.files("rptici.data").joinpath("populations/mcrpc.yaml").read_text())
+    for ratios, error, field in (({"liver": -1.0}, InputError, "death_hazard_ratios.liver"),
+                                 ({"brain": 2.0}, UnknownNameError, "death_hazard_ratios")):
+        bad = copy.deepcopy(document)
+        bad["lesions"]["sites"]["death_hazard_ratios"] = ratios
+        with pytest.raises(error, match=field):
+            parse_disease(bad, "mcrpc")
+    unsourced = copy.deepcopy(document)
+    del unsourced["lesions"]["sites"]["death_hazard_source"]
+    with pytest.raises(InputError, match="death_hazard_source"):
+        parse_disease(unsourced, "mcrpc")
 
 
 #: CDC 2000 growth charts, boys' 50th percentiles (Kuczmarski et al. 2002 Vital Health Stat 11(246); statage and

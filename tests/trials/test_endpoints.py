@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -178,6 +179,23 @@ def test_death_times_with_a_linear_hazard_solve_the_quadratic():
     uniforms = np.array([0.1, 0.5, 0.9])
     deaths = death_times(times, np.tile(burden, (3, 1)), [60, 60, 60], uniforms, constant_hazard(1e-3))
     assert deaths == pytest.approx(np.sqrt(2 * -np.log1p(-uniforms) / slope), rel=1e-9)
+
+
+def test_a_hazard_ratio_scales_the_disease_part_of_the_hazard_only():
+    # Constant disease hazard λ and no background: a patient with hazard ratio r dies at T/r (inversion exact).
+    rate = 1e-3
+    uniforms = np.array([0.2, 0.5, 0.8])
+    times = np.linspace(0, 2000, 21)
+    burden = np.full((3, times.size), 100.0)
+    reference = death_times(times, burden, [65, 65, 65], uniforms, constant_hazard(rate))
+    scaled = death_times(times, burden, [65, 65, 65], uniforms, constant_hazard(rate), [1.0, 1.73, 2.0])
+    assert scaled == pytest.approx(reference / np.array([1.0, 1.73, 2.0]), rel=1e-9)
+    # the background (Gompertz) hazard is not scaled: with no disease hazard the ratio changes nothing
+    no_disease = dataclasses.replace(SurvivalParameters.default(), burden_hazard_at_reference=0.0, disease_hazard=0.0)
+    assert death_times(times, burden, [65, 65, 65], uniforms, no_disease, 3.0) == pytest.approx(
+        death_times(times, burden, [65, 65, 65], uniforms, no_disease), rel=1e-12)
+    with pytest.raises(InputError, match="hazard_ratio"):
+        death_times(times, burden, [65, 65, 65], uniforms, constant_hazard(rate), [1.0, 0.0, 1.0])
 
 
 def test_background_mortality_doubles_in_8_years_and_gives_life_expectancy():

@@ -34,6 +34,12 @@ def test_occult_burden_becomes_counts_of_new_lesions_and_progression():
     sums = np.array([[50.0, 30.0, 30.0, 30.0], [50.0, 50.0, 50.0, 50.0]])
     response = recist(TIMES, sums, new_lesion_times=first_new_lesion(TIMES, counts["soft_tissue"]))
     np.testing.assert_array_equal(response.progression_time, [168.0, np.inf])
+    # counted from the baseline's, never below 0: 2.4 detection volumes at baseline (none of its lesions new),
+    # then 4.0 (one new in bone, floor(0.7 × 4.0) − floor(0.7 × 2.4) = 2 − 1, and one in soft tissue, 1 − 0),
+    # then shrinking to 1.0 (none)
+    counted = new_lesions(np.array([[1.2, 2.0, 0.5, np.nan]]), 0.5, 0.7)
+    np.testing.assert_array_equal(counted["bone"], [[0, 1, 0, np.nan]])
+    np.testing.assert_array_equal(counted["soft_tissue"], [[0, 1, 0, np.nan]])
     with pytest.raises(InputError, match="occult_detection_volume"):
         new_lesions(burden, 0.0)
     with pytest.raises(InputError, match="occult_bone_share"):
@@ -77,6 +83,16 @@ def test_with_occult_disease_new_lesions_drive_progression_and_switched_off_rpfs
     # same patients, same draws: switched off, no patient progresses earlier and some progress later
     assert np.all(off["pfs_days"].to_numpy() >= on["pfs_days"].to_numpy())
     assert off["pfs_days"].mean() > on["pfs_days"].mean()
+
+
+def test_a_larger_occult_burden_brings_new_lesions_sooner():
+    """``occult_fraction_max`` above 1 widens the initial occult burden upwards (the same uniforms): new lesions,
+    counted from the baseline's, come at earlier scans, so no patient progresses later and some earlier."""
+    on = {**RADIATION_ONLY, "switch_occult_disease": 1}
+    below = trial(on)
+    above = trial({**on, "occult_fraction_max": 8.0})
+    assert np.all(above["pfs_days"].to_numpy() <= below["pfs_days"].to_numpy())
+    assert above["progression_by_new_lesion"].sum() > below["progression_by_new_lesion"].sum()
 
 
 def test_disease_control_is_a_response_or_six_months_without_progression_death_or_dropout():

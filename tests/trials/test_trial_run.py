@@ -254,6 +254,31 @@ def test_prior_lines_scale_infiltration_and_a_first_line_trial_has_none():
         load_trial_scenario({**document, "prior_lines": -1})
 
 
+def test_the_death_hazard_rises_with_prior_lines_and_the_site_of_disease(reference, tmp_path):
+    """Each patient's factor on the disease's death hazard is his site ratio (liver 1.73, lung 1.14 in mCRPC;
+    Halabi et al. 2016) times g^lines (``prior_line_hazard.<disease>``); with the same seed every patient's death comes
+    no later when g > 1 (the same uniform inverts a larger cumulative hazard), and strictly earlier for some."""
+    import yaml
+    from rptici.population import site_hazard_ratio
+    from rptici.trials.run import calibrated_population, death_hazard_ratio
+    from rptici.trials.scenario import calibration_from_document
+
+    calibration = calibration_from_document({"parameters": {"prior_line_hazard.mcrpc": 1.5}}, "test")
+    population = calibrated_population(load_trial_scenario(SCENARIO), 24, 3, calibration)
+    lines = np.asarray(population.prior_lines, dtype=float)
+    assert death_hazard_ratio(population, calibration, "mcrpc") == pytest.approx(
+        site_hazard_ratio(population) * 1.5 ** lines)
+    assert death_hazard_ratio(population, calibration, "sclc") == pytest.approx(site_hazard_ratio(population))
+    path = tmp_path / "calibration.yaml"
+    path.write_text(yaml.safe_dump({"parameters": {"prior_line_hazard.mcrpc": {"value": 1.5, "unit": "1",
+                                                                              "source": "test"}}}))
+    run = run_trial({**SCENARIO, "calibration": str(path)}, tmp_path / "run", executor="serial")
+    later = ResultStore(tmp_path / "run").read("patients")
+    assert run.report.ok and len(later) == len(reference)
+    assert np.all(later["death_days"].to_numpy() <= reference["death_days"].to_numpy())
+    assert np.any(later["death_days"].to_numpy() < reference["death_days"].to_numpy())
+
+
 def test_an_arm_sets_its_own_prior_lines_whatever_the_chunking():
     """CheckMate 650's chemotherapy-naive cohort has one prior line (its amendment), the post-chemotherapy cohort the
     mCRPC file's 2-5; the lines follow the allocation, so they are the same whatever the chunk size."""

@@ -103,9 +103,17 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                       "for years, NETTER-1 control median OS 36 months)"),
     "death_hazard_exponent": (1.696, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
                                               "shrinking tumour lowers the hazard less than in proportion"),
-    "disease_hazard.mcrpc": (0.000838, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
+    "disease_hazard.mcrpc": (0.000345, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
                                                    "and marrow disease, cachexia: why responders still die, Claret et "
                                                    "al. 2009 J Clin Oncol 27:4103)"),
+    "death_hazard_scale.mcrpc": (0.391617, 0.1, 10.0, "1", "multiplies the burden term of the death hazard for mCRPC, "
+                                                 "beside the general scale (with the death hazard ratios of lung and "
+                                                 "liver disease, Halabi et al. 2016, populations/mcrpc.yaml)"),
+    "prior_line_hazard.mcrpc": (1.289104, 0.8, 2.0, "1", "factor on the disease's death hazard per prior systemic line "
+                                                "in mCRPC (g^lines; rptici.trials.run.death_hazard_ratio): men "
+                                                "who start a treatment earlier live longer whatever their measured "
+                                                "burden (CheckMate 650: OS 19.0 months before chemotherapy, 15.2 "
+                                                "after; VISION's control arm after 2-3 lines 11.3)"),
     "disease_hazard.gep_net": (1.055e-06, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
     "infiltration_scale.mcrpc": (0.2084, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "

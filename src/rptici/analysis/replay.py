@@ -41,6 +41,8 @@ from .summary import STATISTICS, summarize_tables
 from .tolerance import holds, tolerance_band
 from .status import model_status
 
+#: Imaging of a replay whose record gives no schedule: q8w for 24 weeks, then q12w (VISION's protocol).
+DEFAULT_ASSESSMENTS = "q8w x3 then q12w"
 #: Words of an arm name that mark "no active treatment modelled" (the control of a placebo-controlled trial).
 UNTREATED_WORDS = ("placebo", "standard of care", "best supportive", "octreotide")
 COMBINATION_ARM = "RPT + ICI"
@@ -106,8 +108,9 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
                     only_arms: tuple[str, ...] | None = None, weight_baseline: bool = False) -> TrialScenario:
     """A :class:`TrialScenario` replaying ``record`` with ``patients`` in total (split equally between arms).
 
-    Follow-up: at least 24 months and 1.5 × the longest reported median or landmark; imaging q8w for 6 months,
-    then q12w (the schedule of VISION and NETTER-1); PSA every 3 weeks. ``only_arms``: replay these arms only
+    Follow-up: at least 24 months and 1.5 × the longest reported median or landmark; imaging on the record's
+    schedule (``assessments``, the trial's protocol) or else q8w for 6 months, then q12w (VISION's); PSA every 3
+    weeks. ``only_arms``: replay these arms only
     (e.g. a control arm when fitting its standard of care), none of them the reference arm. ``weight_baseline``:
     the patients are resampled to the trial's reported baseline (scenario ``baseline_weighting``;
     ``data/baseline_targets.yaml``).
@@ -133,8 +136,8 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
         "arms": [{"name": arm.name, "regimen": arm.regimen, "control": arm.control,
                   **({"standard_of_care": arm.standard_of_care} if arm.standard_of_care else {}),
                   **arm.cohort} for arm in arms],
-        "patients": int(patients), "follow_up": f"{follow_up_months} months", "assessments": "q8w x3 then q12w",
-        "psa_assessments": "q3w", "seed": int(seed), "chunk_size": 1000, "calibration": calibration,
+        "patients": int(patients), "follow_up": f"{follow_up_months} months",
+        "assessments": record.assessments or DEFAULT_ASSESSMENTS, "psa_assessments": "q3w", "seed": int(seed), "chunk_size": 1000, "calibration": calibration,
         **({"baseline_weighting": baseline_trial(record)} if weight_baseline else {}),
         **({"excluded_sites": list(excluded)} if (excluded := excluded_sites(record)) else {}),
         **({"prior_lines": 0} if re.search(FIRST_LINE, record.disease or "", re.I) else {}),

@@ -37,8 +37,8 @@ class ImmunityCovariates:
     0.1) and pdl1 (fraction of PD-L1-positive tumour cells) per patient or per lesion; alpha (1/Gy) per
     patient or lesion; lymphocytes (10⁹/L), psa (ng/mL, NaN if not prostate cancer), weight_kg per
     patient; doubling_time_days per patient or lesion; low_uptake_fraction (initial share of target-low
-    cells, 0 to 1) per patient or lesion; occult_fraction (initial occult burden as a fraction of the detection
-    volume, 0 to below 1; used when switch occult_disease is on) per patient. None: the parameter set's default.
+    cells, 0 to 1) per patient or lesion; occult_fraction (initial occult burden in detection volumes, non-negative;
+    used when switch occult_disease is on) per patient. None: the parameter set's default.
     """
 
     lesion_volumes_mL: Any
@@ -157,9 +157,6 @@ def _baseline(parameters: ImmunityParameters, layout: ModelLayout, patients: Any
     low_share = odds_scale * low_share / (1.0 - low_share + odds_scale * low_share)
     occult_fraction = _per_patient(_covariate(patients, "occult_fraction"), values["occult_fraction"], size,
                                    "patients.occult_fraction", positive=False)
-    if np.any(occult_fraction >= 1.0):
-        raise InputError("patients.occult_fraction", float(np.max(occult_fraction)),
-                         "fractions of the detection volume from 0 to below 1 (occult: not yet detectable)")
     occult = values["switch_occult_disease"] * occult_fraction * values["occult_detection_volume"]
     return _Baseline(
         volumes=np.where(present, volumes, 0.0) * (1.0 - stroma_share), present=present, infiltration=infiltration,
@@ -173,13 +170,18 @@ def _baseline(parameters: ImmunityParameters, layout: ModelLayout, patients: Any
         occult=occult)
 
 
-def occult_fraction_draw(uniforms: np.ndarray, minimum: float) -> np.ndarray:
-    """Initial occult burden as a fraction of the detection volume, log-uniform from ``minimum`` to 1 for
-    uniforms u in [0, 1): minimum^(1 − u). Untreated, the first new lesion then appears after
-    log2(1/fraction) doubling times (exponential growth), uniformly spread over 0 to log2(1/minimum)."""
+def occult_fraction_draw(uniforms: np.ndarray, minimum: float, maximum: float = 1.0) -> np.ndarray:
+    """Initial occult burden in detection volumes, log-uniform from ``minimum`` to ``maximum`` for uniforms u in
+    [0, 1): minimum^(1 − u) maximum^u. The burden is the sum of a patient's micrometastases, each below detection;
+    new lesions count from it (:func:`rptici.trials.run.new_lesions`), so untreated the first one appears after
+    log2((f + 1)/f) doubling times from f detection volumes: a patient with much occult disease shows new lesions
+    at the first scans, one with little only after log2(1/minimum) doubling times."""
     if not 0.0 < minimum <= 1.0:
         raise InputError("occult_fraction_min", minimum, "a fraction from above 0 to 1")
-    return np.power(minimum, 1.0 - np.asarray(uniforms, dtype=float))
+    if not 1.0 <= maximum <= 100.0:
+        raise InputError("occult_fraction_max", maximum, "a multiple of the detection volume from 1 to 100")
+    u = np.asarray(uniforms, dtype=float)
+    return np.power(minimum, 1.0 - u) * np.power(maximum, u)
 
 
 def _lesion_mean(values: np.ndarray, present: np.ndarray) -> np.ndarray:

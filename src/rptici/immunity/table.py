@@ -327,8 +327,9 @@ TABLE = ModelTable(
         _derived("occult_growth_rate", "1/day", "derived: the patient's doubling time at the initial occult burden"),
         _p("occult_dose_fraction", "", bounds=(0.0, 1.0)),
         Parameter("occult_detection_volume", "mL", vector=False, bounds=(0.05, 5.0)),
-        Parameter("occult_fraction", "", vector=False, bounds=(0.0, 1.0)),
+        Parameter("occult_fraction", "", vector=False, bounds=(0.0, 100.0)),
         Parameter("occult_fraction_min", "", vector=False, bounds=(1e-4, 1.0)),
+        Parameter("occult_fraction_max", "", vector=False, bounds=(1.0, 100.0)),
         Parameter("occult_bone_share", "", vector=False, bounds=(0.0, 1.0)),
         # per lesion
         _derived("present", "", "covariate: the lesion exists", lesion=True),

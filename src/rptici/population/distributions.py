@@ -139,7 +139,9 @@ class Target:
 class LesionSpecification:
     """Lesions: a count, then each lesion's longest diameter (mm), spheres of the given density; each lesion's
     site drawn from ``site_frequencies`` (in the order of :data:`LESION_SITES`; empty: unknown sites) and its
-    target expression relative to the patient's, log-normal with coefficient of variation ``uptake_spread``."""
+    target expression relative to the patient's, log-normal with coefficient of variation ``uptake_spread``.
+    ``site_hazard_ratios`` (same order, 1 where not given): the hazard ratio for death of a patient with disease at
+    each site, against one without (:func:`rptici.population.sampling.site_hazard_ratio`)."""
 
     count: Marginal
     diameter: Marginal
@@ -151,6 +153,8 @@ class LesionSpecification:
     sites_source: str = ""
     uptake_spread: float = 0.0
     uptake_spread_source: str = ""
+    site_hazard_ratios: tuple[float, ...] = ()
+    site_hazard_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -304,6 +308,23 @@ def _site_frequencies(entry: dict | None, where: str) -> tuple[tuple[float, ...]
     return tuple(values / values.sum()), str(entry["source"])
 
 
+def _site_hazard_ratios(entry: dict | None, where: str) -> tuple[tuple[float, ...], str]:
+    """Death hazard ratios by site in the order of :data:`LESION_SITES` (missing sites 1) and their source; ()
+    when the disease gives none."""
+    ratios = (entry or {}).get("death_hazard_ratios")
+    if ratios is None:
+        return (), ""
+    if not isinstance(ratios, dict) or "death_hazard_source" not in entry:
+        raise InputError(f"{where}.death_hazard_ratios", ratios,
+                         "a mapping {site: hazard ratio} with 'death_hazard_source' beside it")
+    for site, value in ratios.items():
+        if site not in LESION_SITES:
+            raise UnknownNameError(f"{where}.death_hazard_ratios", site, LESION_SITES)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise InputError(f"{where}.death_hazard_ratios.{site}", value, "a positive finite hazard ratio")
+    return tuple(float(ratios.get(site, 1.0)) for site in LESION_SITES), str(entry["death_hazard_source"])
+
+
 def _uptake_spread(entry: dict | None, where: str) -> tuple[float, str]:
     """The within-patient coefficient of variation of lesion target expression (0 when not given), its source."""
     if entry is None:
@@ -358,11 +379,12 @@ def parse_disease(data: dict, name: str) -> Disease:
         raise InputError(f"{where}: lesions.diameter.lower", diameter.parameters.get("lower"),
                          f">= the measurable minimum {minimum} mm")
     frequencies, sites_source = _site_frequencies(lesion_data.get("sites"), f"{where}: lesions.sites")
+    hazard_ratios, hazard_source = _site_hazard_ratios(lesion_data.get("sites"), f"{where}: lesions.sites")
     spread, spread_source = _uptake_spread(lesion_data.get("uptake_spread"), f"{where}: lesions.uptake_spread")
     lesions = LesionSpecification(count, diameter, minimum, float(lesion_data["density"]["value"]),
                                   float(lesion_data["measurable_fraction"]["value"]),
                                   str(lesion_data["measurable_fraction"]["source"]), frequencies, sites_source,
-                                  spread, spread_source)
+                                  spread, spread_source, hazard_ratios, hazard_source)
 
     target_data = data["target"]
     target = Target(str(target_data["name"]), str(target_data["agent"]), str(target_data["measure"]),

@@ -58,6 +58,20 @@ def lesion_sites(frequencies, uniforms: np.ndarray, present: np.ndarray) -> np.n
     return np.where(present, np.array(LESION_SITES, dtype=object)[index], "")
 
 
+def site_hazard_ratio(population: Population) -> np.ndarray:
+    """Each patient's hazard ratio for death by the site of his disease: that of his worst site among the disease's
+    ``site_hazard_ratios`` (mCRPC: lung and liver metastases, Halabi et al. 2016 J Clin Oncol 34:1652), 1 where
+    the disease gives none or he has no disease at those sites."""
+    ratios = load_disease(population.disease).lesions.site_hazard_ratios
+    if not ratios:
+        return np.ones(len(population))
+    sites = np.asarray(population.lesion_sites, dtype=object)
+    patient_ratio = np.ones(len(population))
+    for site, ratio in zip(LESION_SITES, ratios):
+        patient_ratio = np.where((sites == site).any(axis=1), np.maximum(patient_ratio, ratio), patient_ratio)
+    return patient_ratio
+
+
 def lesion_uptake_factors(spread: float, normals: np.ndarray, volumes_mL: np.ndarray) -> np.ndarray:
     """Each lesion's target expression relative to its patient's (patients, lesions; NaN for absent lesions).
 

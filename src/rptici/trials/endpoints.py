@@ -406,24 +406,27 @@ def background_hazard(age_years: ArrayLike, parameters: SurvivalParameters | Non
 
 
 def death_hazard(times: ArrayLike, burden: ArrayLike, age_years: ArrayLike,
-                 parameters: SurvivalParameters | None = None) -> NDArray[np.float64]:
-    """Death hazard per day [P, T]: background at the age reached, the burden-independent disease hazard and the
-    tumour-burden term."""
+                 parameters: SurvivalParameters | None = None, hazard_ratio: ArrayLike = 1.0) -> NDArray[np.float64]:
+    """Death hazard per day [P, T]: background at the age reached, plus the burden-independent disease hazard and
+    the tumour-burden term times each patient's ``hazard_ratio`` [P] (the site of his disease,
+    :func:`rptici.population.sampling.site_hazard_ratio`)."""
     p = parameters or SurvivalParameters.default()
     time_array = np.asarray(times, dtype=float)
     burden_array = np.asarray(burden, dtype=float)
     ages = np.asarray(age_years, dtype=float)[:, None] + time_array / 365.25
     burden_term = p.burden_hazard_at_reference * (burden_array / p.reference_burden) ** p.burden_exponent
-    return background_hazard(ages, p) + p.disease_hazard + burden_term
+    ratio = np.broadcast_to(np.asarray(hazard_ratio, dtype=float), ages.shape[:1])[:, None]
+    return background_hazard(ages, p) + ratio * (p.disease_hazard + burden_term)
 
 
 def death_times(times: ArrayLike, burden: ArrayLike, age_years: ArrayLike, uniforms: ArrayLike,
-                parameters: SurvivalParameters | None = None) -> NDArray[np.float64]:
+                parameters: SurvivalParameters | None = None, hazard_ratio: ArrayLike = 1.0) -> NDArray[np.float64]:
     """Death time in days by inversion of the cumulative hazard: H(T) = −ln(1 − u).
 
     ``burden`` [P, T] is the tumour burden (default unit mL of tumour, as ``reference_burden``) at ``times``
     ([T] or [P, T], days, increasing, from 0 = start of treatment); ``age_years`` [P] the age at start;
-    ``uniforms`` [P] in [0, 1). The hazard is taken piecewise linear between the grid times (trapezoidal H;
+    ``uniforms`` [P] in [0, 1); ``hazard_ratio`` [P] or one value multiplies the disease's part of the hazard
+    (:func:`death_hazard`). The hazard is taken piecewise linear between the grid times (trapezoidal H;
     the quadratic is solved exactly within an interval) and held at its last value after the grid.
     """
     time_array = np.asarray(times, dtype=float)
@@ -443,7 +446,10 @@ def death_times(times: ArrayLike, burden: ArrayLike, age_years: ArrayLike, unifo
     if not np.all((draws >= 0) & (draws < 1)):
         raise InputError("uniforms", uniforms, "uniform numbers in [0, 1), one per patient")
 
-    hazard = death_hazard(time_array, burden_array, ages, parameters)
+    ratios = _per_patient(hazard_ratio, patients, "hazard_ratio", np.nan)
+    if not np.all(np.isfinite(ratios) & (ratios > 0)):
+        raise InputError("hazard_ratio", hazard_ratio, "positive finite hazard ratios, one per patient or one for all")
+    hazard = death_hazard(time_array, burden_array, ages, parameters, ratios)
     step = np.diff(time_array, axis=1)
     increments = 0.5 * (hazard[:, 1:] + hazard[:, :-1]) * step
     cumulative = np.concatenate([np.zeros((patients, 1)), np.cumsum(increments, axis=1)], axis=1)

@@ -37,6 +37,7 @@ from rptici.errors import InputError, UnknownNameError
 from rptici.kinetics.biokinetics import known_agents
 from rptici.kinetics.regimen import load_regimen
 from rptici.population.distributions import known_diseases
+from rptici.trials.scenario import parse_schedule
 
 Role = Literal["validation", "calibration", "imported"]
 ResultValue = float | int | str | dict[str, float | int | str]
@@ -54,7 +55,7 @@ AMENDMENTS_FILE = "trials_amendments.yaml"
 #: documented choice, a missing activity or dose from the protocol or the label; every entry with its source.
 COMBINATION_AMENDMENTS_FILE = "trials_combination_amendments.yaml"
 #: Trial-level keys an amendment may set (``set:``); the record keeps what the source said in ``amendments``.
-AMENDABLE_KEYS = ("rpt", "ici", "sequence")
+AMENDABLE_KEYS = ("rpt", "ici", "sequence", "assessments")
 
 
 def _trial_names(raw: dict) -> tuple[str, ...]:
@@ -220,6 +221,8 @@ class TrialRecord(_Record):
     rpt: RptSpec | None = None
     ici: IciSpec | tuple[IciSpec, ...] | None = None
     sequence: str | None = None
+    #: The imaging schedule of the trial's protocol (scenario syntax, e.g. "q9w x5 then q12w"); None: not given.
+    assessments: str | None = None
     n: int | None = None
     arms: tuple[ArmRecord, ...] = ()
     result_summary: str | None = None
@@ -538,13 +541,21 @@ def _with_regimens(record: TrialRecord, ici_duration: str = ASSUMED_ICI_DURATION
     return record.model_copy(update={"regimens": tuple(statuses)})
 
 
+def _assessments(value: object, where: str) -> str | None:
+    """A record's imaging schedule, checked as a scenario reads it (:func:`rptici.trials.scenario.parse_schedule`)."""
+    if value is None:
+        return None
+    parse_schedule(str(value), 365.25, where)
+    return str(value)
+
+
 def _amendments(raw: dict) -> tuple[Amendment, ...]:
     return tuple(Amendment(changed=tuple(item["changed"]), was=item.get("was") or {}, choice=item.get("choice"),
                            source=item["source"]) for item in raw.get("amendments") or [])
 
 
 _COMBINATION_KEYS = {"nct", "acronym", "title", "disease", "phase", "disease_status", "target", "rpt", "ici",
-                     "sequence", "status", "n", "arms", "results", "reference", "amendments"}
+                     "sequence", "assessments", "status", "n", "arms", "results", "reference", "amendments"}
 
 
 def _combination_record(raw: dict, where: str) -> TrialRecord:
@@ -556,14 +567,16 @@ def _combination_record(raw: dict, where: str) -> TrialRecord:
         nct=raw.get("nct"), acronym=_text(raw.get("acronym")), title=_text(raw.get("title")),
         disease=raw.get("disease"), disease_status=raw.get("disease_status"), phase=_text(raw.get("phase")),
         status=raw.get("status"), target=raw.get("target"), rpt=_rpt_spec(raw.get("rpt"), f"{where}.rpt"),
-        ici=_ici_spec(raw.get("ici"), f"{where}.ici"), sequence=raw.get("sequence"), n=raw.get("n"),
+        ici=_ici_spec(raw.get("ici"), f"{where}.ici"), sequence=raw.get("sequence"),
+        assessments=_assessments(raw.get("assessments"), f"{where}.assessments"), n=raw.get("n"),
         arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
         result_summary=summary, results=results, reference=raw.get("reference"), role="validation",
         amendments=_amendments(raw))
     return _with_regimens(record)
 
 
-_MONOTHERAPY_KEYS = {"trial", "nct", "disease", "arms", "hazard_ratios", "notes", "source", "amendments"}
+_MONOTHERAPY_KEYS = {"trial", "nct", "disease", "assessments", "arms", "hazard_ratios", "notes", "source",
+                     "amendments"}
 
 
 def _monotherapy_record(raw: dict, where: str) -> TrialRecord:
@@ -573,6 +586,7 @@ def _monotherapy_record(raw: dict, where: str) -> TrialRecord:
                      for key, value in (raw.get("hazard_ratios") or {}).items()}
     record = TrialRecord(
         nct=raw.get("nct"), acronym=_text(raw.get("trial")), disease=raw.get("disease"),
+        assessments=_assessments(raw.get("assessments"), f"{where}.assessments"),
         arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
         hazard_ratios=hazard_ratios, notes=raw.get("notes"), reference=raw.get("source"), role="calibration",
         amendments=_amendments(raw))

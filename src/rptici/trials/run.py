@@ -50,7 +50,7 @@ from .. import seeds
 from ..errors import InputError
 from ..immunity.table import MAX_LESIONS
 from ..parallel import ChunkReport, LazyChunks, chunk_ranges, run_chunks
-from ..population import Population, load_disease, patient_streams, sample_population
+from ..population import Population, load_disease, patient_streams, sample_population, site_hazard_ratio
 from ..population.weighting import POOL_FACTOR, Weighting, weighted_cohort
 from ..store import ResultStore, scenario_hash
 from .endpoint_registry import PatientRecord, endpoint, endpoints, flag_columns
@@ -214,6 +214,15 @@ def calibrated_population(scenario: TrialScenario, patients: int, seed: int, cal
         infiltration = changes.get("immune_infiltration", np.asarray(population.immune_infiltration))
         changes["immune_infiltration"] = infiltration * per_line ** np.asarray(population.prior_lines, dtype=float)
     return dataclasses.replace(population, **changes) if changes else population
+
+
+def death_hazard_ratio(population: Population, calibration: Calibration, disease: str) -> np.ndarray:
+    """Each patient's factor on the disease's part of his death hazard: the site of his disease
+    (:func:`rptici.population.sampling.site_hazard_ratio`) times g^lines, g = ``prior_line_hazard.<disease>`` per
+    prior systemic line (the later the line, the shorter the survival, whatever the measured burden: the disease
+    that earlier lines left behind is more resistant, and fewer effective treatments remain)."""
+    lines = np.asarray(population.prior_lines, dtype=float)
+    return site_hazard_ratio(population) * calibration.prior_line_hazard(disease) ** lines
 
 
 def immune_deserts(population: Population, inflamed_share: float) -> Population:
@@ -440,7 +449,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     grid, imaging, psa_index = output_grid(scenario)
     overrides = {**calibration.immunity_overrides(scenario.disease), **scenario.overrides}
     occult = occult_settings(overrides)
-    occult_fraction = occult_fraction_draw(uniforms[:, 9], occult["occult_fraction_min"])
+    occult_fraction = occult_fraction_draw(uniforms[:, 9], occult["occult_fraction_min"],
+                                           occult["occult_fraction_max"])
     doubling = patient_doubling_times(arm_doubling_time(scenario, calibration, arm_index),
                                       calibration.growth_spread(scenario.disease), uniforms[:, 11])
     rules = scenario.treatment
@@ -474,7 +484,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     survival = calibration.survival_parameters(scenario.disease)
     occult_volume = np.nan_to_num(np.maximum(outputs["occult_volume"], 0.0))
     burden = np.nan_to_num(np.maximum(outputs["volume_sum"], 0.0)) + occult_volume
-    death = death_times(grid, burden, ages, draws[:, 0], survival)
+    death = death_times(grid, burden, ages, draws[:, 0], survival,
+                        death_hazard_ratio(population, calibration, scenario.disease)[index])
     rate = None if scenario.dropout_per_year is None else scenario.dropout_per_year / 365.25
     dropout = dropout_times(draws[:, 1], rate)
     censor = censoring_times(np.full(index.size, scenario.follow_up_days), dropout)
@@ -558,25 +569,27 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
 
 
 def occult_settings(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
-    """Detection volume (mL), bone share of new lesions and lower end of the initial occult burden (fraction of
-    the detection volume) of the human parameter set with ``overrides`` (data/immunity_human.yaml)."""
+    """Detection volume (mL), bone share of new lesions and the range of the initial occult burden (in detection
+    volumes) of the human parameter set with ``overrides`` (data/immunity_human.yaml)."""
     values = load_parameters("human").with_overrides(overrides).values
     return {name: float(values[name]) for name in ("occult_detection_volume", "occult_bone_share",
-                                                   "occult_fraction_min")}
+                                                   "occult_fraction_min", "occult_fraction_max")}
 
 
 def new_lesions(occult_volume: np.ndarray, detection_volume: float, bone_share: float = 0.0
                 ) -> dict[str, np.ndarray]:
-    """Cumulative counts of new lesions seen at each assessment (patients, assessments; NaN where not assessed):
-    every ``detection_volume`` of occult burden is one lesion, the share ``bone_share`` of it in bone
-    (``bone``) and the rest in soft tissue (``soft_tissue``). At baseline the burden is below one detection
-    volume, so both counts start at 0."""
+    """Cumulative counts of new lesions seen at each assessment (patients, assessments; NaN where not assessed; the
+    first assessment is baseline): every ``detection_volume`` of occult burden is one lesion, the share
+    ``bone_share`` of it in bone (``bone``) and the rest in soft tissue (``soft_tissue``), counted from the
+    baseline's (what the baseline scan shows is not new) and never below 0 (disease that shrinks does not
+    un-appear)."""
     if not detection_volume > 0:
         raise InputError("occult_detection_volume", detection_volume, "a positive volume in mL")
     if not 0.0 <= bone_share <= 1.0:
         raise InputError("occult_bone_share", bone_share, "a fraction from 0 to 1")
     lesions = np.asarray(occult_volume, dtype=float) / detection_volume
-    return {"bone": np.floor(bone_share * lesions), "soft_tissue": np.floor((1.0 - bone_share) * lesions)}
+    counts = {"bone": np.floor(bone_share * lesions), "soft_tissue": np.floor((1.0 - bone_share) * lesions)}
+    return {site: np.maximum(count - count[:, :1], 0.0) for site, count in counts.items()}
 
 
 def first_new_lesion(times: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -379,6 +379,9 @@ GROWTH_SPREAD = "growth_spread"
 #: ``prior_line_infiltration.<disease>``: the factor f on a patient's immune infiltration per prior systemic line,
 #: infiltration × f^lines (1: no effect; rptici.trials.run.calibrated_population).
 PRIOR_LINE_INFILTRATION = "prior_line_infiltration"
+#: ``prior_line_hazard.<disease>``: the factor g on the disease's part of a patient's death hazard per prior
+#: systemic line, g^lines (1: no effect; rptici.trials.run.death_hazard_ratio).
+PRIOR_LINE_HAZARD = "prior_line_hazard"
 #: ``inflamed_share.<disease>``: the share s of the patients whose tumours are inflamed; the others (their sampled
 #: infiltration below the population file's (1 − s) quantile) are immune deserts with no infiltration (1: all as
 #: sampled; rptici.trials.run.immune_deserts).
@@ -390,7 +393,7 @@ class Calibration:
     """Fitted values (internal units) by name; see :data:`SCALES`, ``death_hazard_scale``, ``death_hazard_exponent``,
     ``disease_hazard.<disease>``, ``lesion_uptake_spread``, ``low_uptake_anticorrelation``,
     ``doubling_time_days.<disease>``, ``growth_spread.<disease>``, ``prior_line_infiltration.<disease>``,
-    ``inflamed_share.<disease>`` and
+    ``prior_line_hazard.<disease>``, ``inflamed_share.<disease>`` and
     ``immunity.<parameter>``; a scale may also have a disease-specific factor ``<scale>.<disease>``. ``source``:
     where they came from."""
 
@@ -424,6 +427,10 @@ class Calibration:
     def prior_line_infiltration(self, disease: str) -> float:
         """The factor on immune infiltration per prior systemic line for ``disease`` (1 if none)."""
         return float(self.values.get(f"{PRIOR_LINE_INFILTRATION}.{disease}", 1.0))
+
+    def prior_line_hazard(self, disease: str) -> float:
+        """The factor on the disease's death hazard per prior systemic line for ``disease`` (1 if none)."""
+        return float(self.values.get(f"{PRIOR_LINE_HAZARD}.{disease}", 1.0))
 
     def inflamed_share(self, disease: str) -> float:
         """The share of ``disease``'s patients with an inflamed tumour (``inflamed_share.<disease>``; 1 if none)."""
@@ -469,7 +476,7 @@ def _immunity_name(name: str) -> tuple[str, str]:
 def _check_calibration_name(name: str) -> None:
     known = (DEATH_SCALE, DEATH_EXPONENT, LESION_UPTAKE_SPREAD, LOW_UPTAKE_ANTICORRELATION, *SPREADS, *SCALES)
     families = ("doubling_time_days", DISEASE_HAZARD, DEATH_SCALE, GROWTH_SPREAD, PRIOR_LINE_INFILTRATION,
-                INFLAMED_SHARE, *SPREADS, *SCALES)
+                PRIOR_LINE_HAZARD, INFLAMED_SHARE, *SPREADS, *SCALES)
     if name.startswith("immunity."):
         disease = _immunity_name(name)[1]
         if disease and disease not in known_diseases():

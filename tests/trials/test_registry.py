@@ -421,6 +421,7 @@ def test_a_record_carries_its_trials_imaging_schedule_into_the_replay():
     26:2124; its amendment): the replay scans on that schedule, a record without one on VISION's (q8w x3 then q12w);
     a schedule the scenario cannot read is refused at load, naming the field."""
     from rptici.analysis.replay import DEFAULT_ASSESSMENTS, replay_scenario
+    from rptici.trials.registry import _monotherapy_record
     from rptici.trials.scenario import parse_schedule
 
     record = registry().get("KEYNOTE-158 (NET cohort)")
@@ -429,8 +430,6 @@ def test_a_record_carries_its_trials_imaging_schedule_into_the_replay():
     days = parse_schedule(scenario.assessments, 730.0)
     assert days[1:7].tolist() == [63.0, 126.0, 189.0, 252.0, 315.0, 399.0]
     assert replay_scenario("VISION", 40, seed=1).assessments == DEFAULT_ASSESSMENTS == "q8w x3 then q12w"
-    from rptici.trials.registry import _monotherapy_record
-
     (vision, *_) = amended(_monotherapy(), [{"trial": "VISION", "set": {"assessments": "every so often"},
                                              "source": "test"}], AMENDMENTS_FILE)
     with pytest.raises(InputError, match=r"^trial\[0\]\.assessments"):

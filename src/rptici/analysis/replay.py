@@ -110,10 +110,9 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
 
     Follow-up: at least 24 months and 1.5 × the longest reported median or landmark; imaging on the record's
     schedule (``assessments``, the trial's protocol) or else q8w for 6 months, then q12w (VISION's); PSA every 3
-    weeks. ``only_arms``: replay these arms only
-    (e.g. a control arm when fitting its standard of care), none of them the reference arm. ``weight_baseline``:
-    the patients are resampled to the trial's reported baseline (scenario ``baseline_weighting``;
-    ``data/baseline_targets.yaml``).
+    weeks. ``only_arms``: replay these arms only (e.g. a control arm when fitting its standard of care), none of
+    them the reference arm. ``weight_baseline``: the patients are resampled to the trial's reported baseline
+    (scenario ``baseline_weighting``; ``data/baseline_targets.yaml``).
     """
     if isinstance(record, str):
         record = registry().get(record)
@@ -137,7 +136,8 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
                   **({"standard_of_care": arm.standard_of_care} if arm.standard_of_care else {}),
                   **arm.cohort} for arm in arms],
         "patients": int(patients), "follow_up": f"{follow_up_months} months",
-        "assessments": record.assessments or DEFAULT_ASSESSMENTS, "psa_assessments": "q3w", "seed": int(seed), "chunk_size": 1000, "calibration": calibration,
+        "assessments": record.assessments or DEFAULT_ASSESSMENTS, "psa_assessments": "q3w", "seed": int(seed),
+        "chunk_size": 1000, "calibration": calibration,
         **({"baseline_weighting": baseline_trial(record)} if weight_baseline else {}),
         **({"excluded_sites": list(excluded)} if (excluded := excluded_sites(record)) else {}),
         **({"prior_lines": 0} if re.search(FIRST_LINE, record.disease or "", re.I) else {}),

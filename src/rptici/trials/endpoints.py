@@ -408,8 +408,8 @@ def background_hazard(age_years: ArrayLike, parameters: SurvivalParameters | Non
 def death_hazard(times: ArrayLike, burden: ArrayLike, age_years: ArrayLike,
                  parameters: SurvivalParameters | None = None, hazard_ratio: ArrayLike = 1.0) -> NDArray[np.float64]:
     """Death hazard per day [P, T]: background at the age reached, plus the burden-independent disease hazard and
-    the tumour-burden term times each patient's ``hazard_ratio`` [P] (the site of his disease,
-    :func:`rptici.population.sampling.site_hazard_ratio`)."""
+    the tumour-burden term times each patient's ``hazard_ratio`` [P] (the site of his disease and his prior lines,
+    :func:`rptici.trials.run.death_hazard_ratio`)."""
     p = parameters or SurvivalParameters.default()
     time_array = np.asarray(times, dtype=float)
     burden_array = np.asarray(burden, dtype=float)
@@ -448,7 +448,8 @@ def death_times(times: ArrayLike, burden: ArrayLike, age_years: ArrayLike, unifo
 
     ratios = _per_patient(hazard_ratio, patients, "hazard_ratio", np.nan)
     if not np.all(np.isfinite(ratios) & (ratios > 0)):
-        raise InputError("hazard_ratio", hazard_ratio, "positive finite hazard ratios, one per patient or one for all")
+        raise InputError("hazard_ratio", hazard_ratio,
+                         "positive finite hazard ratios, one per patient or one for all")
     hazard = death_hazard(time_array, burden_array, ages, parameters, ratios)
     step = np.diff(time_array, axis=1)
     increments = 0.5 * (hazard[:, 1:] + hazard[:, :-1]) * step

@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import InputError
 from .layout import ModelLayout
 from .parameters import ImmunityParameters
+from .table import TABLE
 
 
 #: Covariate names a ``patients`` object may carry (attribute or mapping key), with accepted spellings.
@@ -178,8 +179,9 @@ def occult_fraction_draw(uniforms: np.ndarray, minimum: float, maximum: float = 
     at the first scans, one with little only after log2(1/minimum) doubling times."""
     if not 0.0 < minimum <= 1.0:
         raise InputError("occult_fraction_min", minimum, "a fraction from above 0 to 1")
-    if not 1.0 <= maximum <= 100.0:
-        raise InputError("occult_fraction_max", maximum, "a multiple of the detection volume from 1 to 100")
+    low, high = next(item.bounds for item in TABLE.parameters if item.name == "occult_fraction_max")
+    if not low <= maximum <= high:
+        raise InputError("occult_fraction_max", maximum, f"a multiple of the detection volume from {low:g} to {high:g}")
     u = np.asarray(uniforms, dtype=float)
     return np.power(minimum, 1.0 - u) * np.power(maximum, u)
 

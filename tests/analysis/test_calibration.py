@@ -19,6 +19,19 @@ def test_objective_weights():
     assert _variance("months", 15.3, 551) == pytest.approx(1 / 551, rel=1e-12)
 
 
+def test_a_hazard_ratio_is_weighed_on_the_log_scale():
+    """KEYNOTE-921 rPFS HR 0.85 in 1030 men (Petrylak et al. 2025 J Clin Oncol): σ² of ln HR is taken as 4/n (every
+    patient an event, 1:1), plus the floor 0.1²; a simulated 0.74 is then about 1.1 standard errors away, and a
+    hazard ratio with no events in either arm counts as 1."""
+    assert _variance("ratio", 0.85, 1030) == pytest.approx(4 / 1030, rel=1e-12)
+    row = {"unit": "ratio", "reported": 0.85, "n": 1030, "low": None, "high": None}
+    term = _term_row("KEYNOTE-921", "pembrolizumab + docetaxel", "hr_pfs", {**row, "simulated": 0.74}, 29.4)["term"]
+    assert term == pytest.approx(math.log(0.74 / 0.85) ** 2 / (4 / 1030 + 0.01), rel=1e-12)
+    assert term == pytest.approx(1.38, abs=0.01)
+    none = _term_row("KEYNOTE-921", "pembrolizumab + docetaxel", "hr_pfs", {**row, "simulated": None}, 29.4)["term"]
+    assert none == pytest.approx(math.log(0.85) ** 2 / (4 / 1030 + 0.01), rel=1e-12)
+
+
 def test_a_rate_of_zero_costs_what_its_sampling_error_says():
     """KEYNOTE-199 cohort 1 ORR 5 % of 133 (Antonarakis et al. 2020): a simulated 0 is about 3.4 standard errors
     away on the arcsine scale (finite), one of 10 % about 1.7 the other way."""

@@ -3,7 +3,8 @@
 Trial-level tolerance (issue 13): a rate holds when the simulated value lies inside the reported value's Wilson
 95 % interval at the trial's n, widened by ±0.05; a median holds within a factor 4/3. Reported values and n from
 data/trials_monotherapy.yaml (VISION: Sartor et al. 2021 N Engl J Med 385:1091; ALSYMPCA: Parker et al. 2013
-N Engl J Med 369:213; NETTER-1: Strosberg et al. 2017 N Engl J Med 376:125). The control arm alone is replayed
+N Engl J Med 369:213; NETTER-1: Strosberg et al. 2017 N Engl J Med 376:125) and data/trials_monotherapy_added.yaml
+(KEYNOTE-921, KEYNOTE-641). The control arm alone is replayed
 (200 patients, seed 1, default calibration), with the standard of care data/standard_of_care.yaml declares for it.
 """
 
@@ -56,3 +57,12 @@ def test_alsympca_placebo_grade3plus():
 def test_netter1_octreotide_pfs():
     row, reported = control_arm("NETTER-1")
     assert_median_holds(row["median_pfs_months"], reported["median_pfs"][0])  # 8.4 months
+
+
+def test_keynote921_and_641_control_rpfs():
+    """Placebo + docetaxel 8.3 months (KEYNOTE-921, Petrylak et al. 2025 J Clin Oncol) and placebo + enzalutamide
+    9.0 months (KEYNOTE-641, Graff et al. ESMO 2023 abstract 1771MO), data/trials_monotherapy_added.yaml."""
+    for trial, median in (("KEYNOTE-921", 8.3), ("KEYNOTE-641", 9.0)):
+        row, reported = control_arm(trial)
+        assert reported["median_rpfs"][0] == median
+        assert_median_holds(row["median_pfs_months"], median)

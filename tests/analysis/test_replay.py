@@ -35,6 +35,28 @@ def test_populations_and_randomised_arms():
     assert rows[(COMBINATION_ARM, "median_rpfs")] == 6.1 and rows[(RPT_ALONE_ARM, "median_rpfs")] == 5.7
 
 
+def test_reported_hazard_ratios_are_the_treated_arm_against_the_control():
+    """VISION (Sartor et al. 2021 N Engl J Med 385:1091): rPFS HR 0.40 and OS HR 0.62 over 831 men; KEYNOTE-921
+    (Petrylak et al. 2025 J Clin Oncol): rPFS HR 0.85 over 1030. TheraP's HR is against cabazitaxel, an arm the replay
+    does not simulate: no row."""
+    vision = {(row["arm"], row["endpoint"]): (row["reported"], row["n"])
+              for row in reported_endpoints(registry().get("VISION"))}
+    assert vision[("Lu-PSMA-617 + standard of care", "hr_pfs")] == (0.40, 831)
+    assert vision[("Lu-PSMA-617 + standard of care", "hr_os")] == (0.62, 831)
+    keynote = {(row["arm"], row["endpoint"]): row["reported"]
+               for row in reported_endpoints(registry().get("KEYNOTE-921"))}
+    assert keynote[("pembrolizumab + docetaxel", "hr_pfs")] == 0.85
+    assert not any(row["endpoint"].startswith("hr_") for row in reported_endpoints(registry().get("TheraP")))
+
+
+def test_a_replayed_hazard_ratio_is_the_cox_estimate_of_the_summary():
+    result = replay("KEYNOTE-921", patients=60, seed=1)
+    row = next(item for item in result["endpoints"] if item["endpoint"] == "hr_pfs")
+    arm = next(item for item in result["summary"]["arms"] if item["arm"] == "pembrolizumab + docetaxel")
+    assert row["unit"] == "ratio" and [row["simulated"], row["low"], row["high"]] == arm["hr_pfs"]
+    assert row["low"] < row["simulated"] < row["high"]
+
+
 def test_small_prince_replay_has_simulated_values_inside_their_intervals():
     result = replay("PRINCE", patients=30, seed=2)
     assert result["summary"]["patients"] == 30

@@ -71,6 +71,18 @@ def test_landmark_survival_is_read_and_answered_by_its_time_to_event_endpoint():
         == [("grade3plus_immune_related", 0.341, None), ("grade3plus_radiation_related", 0.273, None)]
 
 
+def test_a_reported_hazard_ratio_is_read_by_the_endpoint_whose_median_it_compares():
+    """``hr_rpfs`` (a registry record's hazard ratio for rPFS) is PFS's ``hr_pfs``, a ratio read from the arm's
+    summary row (estimate, low, high); PSA-PFS, which has no hazard ratio against control, reads none."""
+    assert endpoint("pfs").reported("hr_rpfs", 0.85) == [("hr_pfs", 0.85, None)]
+    assert endpoint("os").reported("hr_os", 0.92) == [("hr_os", 0.92, None)]
+    assert endpoint("os").reported("hr_rpfs", 0.85) == []
+    assert endpoint("psa_pfs").reported("hr_psa_pfs", 0.9) == [] and not endpoint("psa_pfs").answers("hr_psa_pfs")
+    assert endpoint("pfs").answers("hr_pfs") and endpoint("pfs").unit_of("hr_pfs") == "ratio"
+    assert endpoint("pfs").simulated("hr_pfs", {"hr_pfs": [0.74, 0.6, 0.9]}, None, None) == (0.74, 0.6, 0.9)
+    assert endpoint("pfs").simulated("hr_pfs", {"hr_pfs": None}, None, None) == (None, None, None)
+
+
 def test_a_new_endpoint_appears_in_table_summary_replay_and_report(with_stable_or_better, tmp_path):
     run = run_trial(SCENARIO, tmp_path / "run", patients=24, seed=5, executor="serial")
     patients = run.store.read("patients")

@@ -41,6 +41,10 @@ def _monotherapy() -> list:
     return yaml.safe_load(_packaged("trials_monotherapy.yaml"))
 
 
+def _added() -> list:
+    return yaml.safe_load(_packaged("trials_monotherapy_added.yaml"))
+
+
 # --- the packaged copies ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["trials_combination.yaml", "trials_monotherapy.yaml"])
@@ -62,9 +66,28 @@ def test_every_trial_of_both_files_is_a_record():
     trials = registry().trials
     combination, monotherapy = _combination(), _monotherapy()
     assert len([record for record in trials if record.role == "validation"]) == len(combination["trials"]) == 12
-    assert len([record for record in trials if record.role == "calibration"]) == len(monotherapy) == 10
+    assert len([record for record in trials if record.role == "calibration"]) == len(monotherapy) + len(_added()) == 12
     assert [record.nct for record in trials if record.role == "validation"] == [raw["nct"] for raw in combination["trials"]]
     assert len(registry().case_reports) == len(combination["case_reports"])
+
+
+def test_added_calibration_trials_are_records_with_their_sources():
+    """KEYNOTE-921 (Petrylak et al. 2025 J Clin Oncol): pembrolizumab or placebo with docetaxel in 515 + 515 men
+    after one ARPI; rPFS HR 0.85 (95 % CI 0.71-1.01), OS HR 0.92 (0.78-1.09). KEYNOTE-641: with enzalutamide, 621 +
+    623 men, rPFS HR 0.98. Read from rptici's own file of added calibration trials, not from the reference copy,
+    whose trials it leaves as they are."""
+    record = registry().get("KEYNOTE-921")
+    assert record.role == "calibration" and record.nct == "NCT03834506"
+    assert [(arm.n, arm.prior_lines) for arm in record.arms] == [(515, 1), (515, 1)]
+    rpfs, os_ = record.hazard_ratios["rpfs"], record.hazard_ratios["os"]
+    assert (rpfs.estimate, rpfs.low, rpfs.high) == (0.85, 0.71, 1.01)
+    assert (os_.estimate, os_.low, os_.high) == (0.92, 0.78, 1.09)
+    keynote641 = registry().get("NCT03834493")  # KEYNOTE-641 (Graff et al. ESMO 2023 abstract 1771MO)
+    assert [arm.n for arm in keynote641.arms] == [621, 623] and keynote641.hazard_ratios["rpfs"].estimate == 0.98
+    assert all(raw["source"] for raw in _added())
+    without = Registry.load(added_monotherapy=None)
+    assert {"KEYNOTE-921", "KEYNOTE-641"}.isdisjoint(trial.acronym for trial in without)
+    assert len(without.filter(role="calibration")) == len(_monotherapy())
 
 
 def test_prince_numbers_equal_the_file():
@@ -179,7 +202,7 @@ def test_filter_by_phase_status_and_role():
     assert "NCT03658447" in _names(registry().filter(phase=1)) and "NCT03658447" not in phase_two
     assert _names(registry().filter(status="completed")) == {"NCT02814669", "NCT03093428", "NCT03658447", "NCT03325816"}
     assert _names(registry().filter(status="ongoing")) == {"NCT05663710", "NCT05239533", "NCT04261855"}
-    assert len(registry().filter(role="calibration")) == 10
+    assert len(registry().filter(role="calibration")) == 12
     with pytest.raises(InputError):
         registry().filter(role="training")
     with pytest.raises(InputError):
@@ -332,7 +355,7 @@ def test_list_and_show_are_json_ready():
     assert json.loads(json.dumps(shown)) == shown
     assert shown["results"]["psa50"] == 0.76 and shown["regimens"][0]["mapping"]["rpt"]["cycles"] == 6
     everything = json.loads(registry().to_json())
-    assert len(everything["trials"]) == 22 and len(everything["case_reports"]) == 2
+    assert len(everything["trials"]) == 12 + 10 + 2 and len(everything["case_reports"]) == 2  # + KEYNOTE-921 and -641
 
 
 # --- ClinicalTrials.gov import ---------------------------------------------------------------------------

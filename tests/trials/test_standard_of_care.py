@@ -36,6 +36,9 @@ def test_registry_arms_find_their_standard_of_care():
     assert for_registry_arm(("VISION", "NCT03511664"), "standard of care") == "vision_standard_of_care"
     assert for_registry_arm(("NETTER-1",), "octreotide LAR 60 mg q4w") == "netter1_octreotide_lar_60mg"
     assert for_registry_arm(("PRINCE",), "RPT alone") is None
+    assert for_registry_arm(("KEYNOTE-921",), "placebo + docetaxel") == "keynote921_docetaxel"
+    assert for_registry_arm(("KEYNOTE-921",), "pembrolizumab + docetaxel") == "keynote921_docetaxel"
+    assert for_registry_arm(("KEYNOTE-641",), "placebo + enzalutamide") == "keynote641_enzalutamide"
     # an mCRPC arm without its own gets the disease's background events (VISION control arm's 38 %), nothing else
     default = for_registry_arm(("TheraP",), "Lu-PSMA-617", "mcrpc")
     assert default == "mcrpc_disease_background"

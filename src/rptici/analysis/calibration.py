@@ -1,6 +1,7 @@
 """Calibration of the uncertain population and model parameters to the MONOTHERAPY trials only.
 
-Targets: the registry records with role ``calibration`` (``data/trials_monotherapy.yaml``); the combination
+Targets: the registry records with role ``calibration`` (``data/trials_monotherapy.yaml`` and the trials rptici adds,
+``data/trials_monotherapy_added.yaml``); the combination
 trials (role ``validation``) are never read here. Each calibration trial is replayed
 (:func:`rptici.analysis.replay.replay_scenario`) with the same virtual patients and random numbers at every
 evaluation (common random numbers: fixed seed), and compared endpoint by endpoint.
@@ -13,10 +14,12 @@ with r_i the reported value, s_i the simulated one, and g the scale on which the
 normal with a variance that does not depend on the unknown truth: for a rate or landmark p in n patients the
 arcsine square root, g(p) = asin √p, variance σ_i² = 1/(4n) (Bartlett 1936; Anscombe 1948), σ_model = 0.05 (about
 ±0.05 in p near one half: the widening of the trial-level tolerance); for a median in months the logarithm,
-σ_i² = 1/n (exponential survival, about n events), σ_model = 0.1. The floors keep the largest trials from deciding
-alone. A rate scale, unlike the logarithm, stays finite at a simulated rate of 0: a cold tumour's ORR of 0 against a
-reported 3-5 % costs what its sampling error says, not an unbounded amount (the tolerance band of such a rate starts
-at 0). A median not reached is set to 1.5 × the follow-up. Endpoints of
+σ_i² = 1/n (exponential survival, about n events), σ_model = 0.1; for a hazard ratio against the control arm the
+logarithm too, σ_i² = 4/n with n the trial's total (ln HR of a 1:1 trial whose n patients all had the event: the
+smallest sampling variance it can have; Tsiatis 1981 Biometrika 68:311), σ_model = 0.1. The floors keep the largest
+trials from deciding alone. A rate scale, unlike the logarithm, stays finite at a simulated rate of 0: a cold
+tumour's ORR of 0 against a reported 3-5 % costs what its sampling error says, not an unbounded amount (the
+tolerance band of such a rate starts at 0). A median not reached is set to 1.5 × the follow-up. Endpoints of
 untreated control arms are medians and landmarks only (their ORR and PSA50 come from standard-of-care drugs
 that rptici does not model). Arms that cannot be simulated (agent without lesion kinetics) are reported and
 left out.
@@ -193,14 +196,14 @@ FIXED: dict[str, tuple[float, str, str]] = {
                                        "one patient (Violet et al. 2019 J Nucl Med 60:517; Völter et al. 2021 "
                                        "Diagnostics 11:428; tests/reference/rpt_response.yaml)"),
 }
-#: σ_model of the objective (module docstring): in ln for medians, in asin √p for rates.
-MODEL_SD = {"months": 0.1, "fraction": 0.05}
+#: σ_model of the objective (module docstring): in ln for medians and hazard ratios, in asin √p for rates.
+MODEL_SD = {"months": 0.1, "ratio": 0.1, "fraction": 0.05}
 #: Optimisers of :func:`calibrate`, with the words the calibration file records.
 OPTIMISERS = {"nelder-mead": "bounded Nelder-Mead in log space (scipy.optimize.minimize)",
               "cma": "CMA-ES in log space scaled to [0, 1] (cma package; Hansen 2016)"}
 #: The calibration trials used by default (acronyms of role ``calibration`` records).
 DEFAULT_TRIALS = ("VISION", "TheraP", "ALSYMPCA", "KEYNOTE-199", "NETTER-1", "KEYNOTE-158", "KEYNOTE-017",
-                  "JAVELIN Merkel 200", "CheckMate 032", "CheckMate 650")
+                  "JAVELIN Merkel 200", "CheckMate 032", "CheckMate 650", "KEYNOTE-921", "KEYNOTE-641")
 SKIPPED_ENDPOINTS_IN_CONTROL = ("orr", "psa50")
 
 
@@ -240,10 +243,12 @@ class CalibrationResult:
             parameters[name] = {"value": value, "unit": unit, "source": source, "fitted": False}
         return {
             "description": "Calibration of rptici's uncertain parameters to the monotherapy trials "
-                           "(data/trials_monotherapy.yaml). The combination trials were never used.",
+                           "(data/trials_monotherapy.yaml, data/trials_monotherapy_added.yaml). The combination "
+                           "trials were never used.",
             "objective": "J = sum over endpoints of (g(simulated) - g(reported))^2 / (sigma_i^2 + sigma_model^2); "
                          "rates and landmarks: g = asin sqrt p, sigma_i^2 = 1/(4n), sigma_model = 0.05; medians: "
-                         "g = ln, sigma_i^2 = 1/n, sigma_model = 0.1 (rptici.analysis.calibration)",
+                         "g = ln, sigma_i^2 = 1/n, sigma_model = 0.1; hazard ratios against control: g = ln, "
+                         "sigma_i^2 = 4/n, sigma_model = 0.1 (rptici.analysis.calibration)",
             "optimiser": OPTIMISERS[self.method],
             "fitted": {"date": datetime.now(timezone.utc).date().isoformat(), "seed": self.seed,
                        "patients_per_trial": self.patients, "evaluations": self.evaluations,
@@ -265,15 +270,17 @@ class CalibrationResult:
 
 
 def _variance(unit: str, reported: float, n: int | None) -> float:
-    """Sampling variance of g(reported) (module docstring): 1/n for a median in months (of ln), 1/(4n) for a
-    fraction (of asin √p)."""
+    """Sampling variance of g(reported) (module docstring): 1/n for a median in months (of ln), 4/n for a hazard
+    ratio (of ln), 1/(4n) for a fraction (of asin √p)."""
     n = max(int(n or 30), 1)
-    return 1.0 / n if unit == "months" else 1.0 / (4 * n)
+    return {"months": 1.0 / n, "ratio": 4.0 / n}.get(unit, 1.0 / (4 * n))
 
 
 def _scaled(unit: str, value: float) -> float:
-    """g(value): ln of a median in months, asin √p of a fraction (clipped to [0, 1])."""
-    return math.log(value) if unit == "months" else math.asin(math.sqrt(min(max(value, 0.0), 1.0)))
+    """g(value): ln of a median in months or of a hazard ratio, asin √p of a fraction (clipped to [0, 1])."""
+    if unit in ("months", "ratio"):
+        return math.log(max(value, 1e-9))
+    return math.asin(math.sqrt(min(max(value, 0.0), 1.0)))
 
 
 def calibration_targets(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed: int = 1
@@ -329,13 +336,13 @@ def _term_row(trial: str, arm: str, endpoint: str, compared: dict[str, Any], fol
               ) -> dict[str, Any]:
     """One objective term (module docstring) from a compared endpoint or evidence row (``unit``, ``reported``,
     ``simulated``, ``low``, ``high``, ``n``): a median not reached counts as 1.5 × the follow-up, a rate that the arm
-    cannot give as 0; ``scaled_simulated`` is g of that value, the model output on the objective's scale that the
-    sensitivity analysis compares."""
+    cannot give as 0, a hazard ratio without events as 1; ``scaled_simulated`` is g of that value, the model output
+    on the objective's scale that the sensitivity analysis compares."""
     unit = compared["unit"]
     simulated = compared["simulated"]
     if simulated is None:
-        simulated = 1.5 * follow_up_months if unit == "months" else 0.0
-    floor = MODEL_SD["months" if unit == "months" else "fraction"]
+        simulated = {"months": 1.5 * follow_up_months, "ratio": 1.0}.get(unit, 0.0)
+    floor = MODEL_SD.get(unit, MODEL_SD["fraction"])
     variance = _variance(unit, compared["reported"], compared["n"]) + floor ** 2
     term = (_scaled(unit, simulated) - _scaled(unit, compared["reported"])) ** 2 / variance
     return {"trial": trial, "arm": arm, "endpoint": endpoint, "reported": compared["reported"],

@@ -200,7 +200,9 @@ def _reported_values(record: TrialRecord, arms: list[ReplayArm]) -> list[tuple[s
 
 
 def reported_endpoints(record: TrialRecord, arms: list[ReplayArm] | None = None) -> list[dict[str, Any]]:
-    """Rows ``{arm, endpoint, reported, n}`` of what ``record`` reported, mapped onto the replay's arms."""
+    """Rows ``{arm, endpoint, reported, n}`` of what ``record`` reported, mapped onto the replay's arms; a reported
+    hazard ratio (``hazard_ratios``) is the first treated arm's ``hr_<endpoint>`` where the replay has a control arm,
+    with the trial's total n."""
     arms = replay_arms(record) if arms is None else arms
     names = [arm.name for arm in arms]
     main = next((arm.name for arm in arms if not arm.control), names[0])
@@ -221,6 +223,9 @@ def reported_endpoints(record: TrialRecord, arms: list[ReplayArm] | None = None)
             add(RPT_ALONE_ARM, comparator.group("key"), value, None)
         elif not comparator:
             add(main, key, value, record.total_n)
+    if any(arm.control for arm in arms) and main not in {arm.name for arm in arms if arm.control}:
+        for key, ratio in record.hazard_ratios.items():  # the treated arm against the replay's control
+            add(main, f"hr_{key}", ratio.estimate, record.total_n)
     for arm in record.arms:
         target = next((replay.name for replay in arms if replay.record_arm == arm.name), None)
         if target is None and "alone" in arm.name.casefold() and RPT_ALONE_ARM in names:

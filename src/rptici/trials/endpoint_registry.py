@@ -156,7 +156,7 @@ class Endpoint:
         return name in self.registry_keys
 
     def unit_of(self, name: str) -> str:
-        """Unit of replay endpoint ``name``: 'fraction' or 'months'."""
+        """Unit of replay endpoint ``name``: 'fraction', 'months' or 'ratio'."""
         return self.unit
 
     def simulated(self, name: str, row: Mapping[str, Any], curve: Mapping[str, Any] | None,
@@ -273,19 +273,24 @@ class TimeToEvent(Endpoint):
         return values, curve
 
     def reported(self, key: str, value: Any) -> list[tuple[str, float, int | None]]:
+        """Also a landmark ``<name>_<N>mo`` and a hazard ratio ``hr_<x>`` whose ``median_<x>`` is this endpoint's
+        (``hr_rpfs`` is PFS's), against the replay's control arm."""
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
         match = LANDMARK.match(key)
-        if match and match.group("endpoint") == self.name and isinstance(value, (int, float)) \
-                and not isinstance(value, bool):
+        if match and match.group("endpoint") == self.name and number:
             return [(key, float(value), None)]
+        if self.hazard_ratio and number and key.startswith("hr_") and f"median_{key[3:]}" in self.registry_keys:
+            return [(f"hr_{self.name}", float(value), None)]
         return super().reported(key, value)
 
     def answers(self, name: str) -> bool:
         match = LANDMARK.match(name)
-        return super().answers(name) or bool(match and match.group("endpoint") == self.name)
+        return super().answers(name) or bool(match and match.group("endpoint") == self.name) or \
+            (self.hazard_ratio and name == f"hr_{self.name}")
 
     def unit_of(self, name: str) -> str:
-        """A landmark is a fraction surviving, a median is in months."""
-        return "fraction" if LANDMARK.match(name) else self.unit
+        """A landmark is a fraction surviving, a hazard ratio a ratio, a median is in months."""
+        return "fraction" if LANDMARK.match(name) else "ratio" if name == f"hr_{self.name}" else self.unit
 
     def simulated(self, name: str, row: Mapping[str, Any], curve: Mapping[str, Any] | None,
                   statistics: Statistics) -> tuple[float | None, float | None, float | None]:
@@ -296,6 +301,9 @@ class TimeToEvent(Endpoint):
                 return None, None, None
             survival, low, high = curve["fit"].survival_at([months])
             return float(survival[0]), float(low[0]), float(high[0])
+        if name == f"hr_{self.name}":
+            estimate, low, high = row.get(name) or (None, None, None)
+            return estimate, low, high
         if f"median_{self.name}_months" not in row:
             return None, None, None
         low, high = row[f"median_{self.name}_ci"]

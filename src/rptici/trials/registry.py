@@ -3,7 +3,10 @@
 Two packaged files seed it (copies of ``shared/reference``):
 
 - ``trials_combination.yaml``: the RPT + ICI trials (role ``"validation"``: never used to fit anything);
-- ``trials_monotherapy.yaml``: RPT-alone and ICI-alone trials (role ``"calibration"``).
+- ``trials_monotherapy.yaml``: RPT-alone and ICI-alone trials (role ``"calibration"``);
+
+and one file of rptici's own, ``trials_monotherapy_added.yaml``: further calibration trials in the same format, each
+with its source (a checkpoint inhibitor added to a standard of care against placebo: what the antibody itself adds).
 
 Records imported from ClinicalTrials.gov API v2 files get role ``"imported"``
 (:meth:`Registry.add_clinicaltrials_gov`).
@@ -49,6 +52,8 @@ ASSUMED_ICI_DURATION = "2 years"
 
 COMBINATION_FILE = "trials_combination.yaml"
 MONOTHERAPY_FILE = "trials_monotherapy.yaml"
+#: Calibration trials rptici adds to the reference copy (same format, role ``calibration``), each with its source.
+ADDED_MONOTHERAPY_FILE = "trials_monotherapy_added.yaml"
 #: What rptici adds to the verbatim monotherapy copy (ORR denominators, a two-antibody regimen), with sources.
 AMENDMENTS_FILE = "trials_amendments.yaml"
 #: What rptici adds to the verbatim combination copy so that each trial has a replayable regimen: a range made a
@@ -687,10 +692,12 @@ class Registry:
     @classmethod
     def load(cls, combination: str = COMBINATION_FILE, monotherapy: str = MONOTHERAPY_FILE,
              amendments: str | None = AMENDMENTS_FILE,
-             combination_amendments: str | None = COMBINATION_AMENDMENTS_FILE) -> Registry:
-        """The registry of the packaged files (names of files in ``rptici/data``); ``amendments`` and
-        ``combination_amendments`` (files, or None for the files as they are) are applied to the monotherapy and
-        the combination records (:func:`amended`)."""
+             combination_amendments: str | None = COMBINATION_AMENDMENTS_FILE,
+             added_monotherapy: str | None = ADDED_MONOTHERAPY_FILE) -> Registry:
+        """The registry of the packaged files (names of files in ``rptici/data``); ``added_monotherapy`` (None:
+        none) holds calibration trials beyond the reference copy; ``amendments`` and ``combination_amendments``
+        (files, or None for the files as they are) are applied to the monotherapy and the combination records
+        (:func:`amended`)."""
         combined = load_yaml(combination)
         raw_combination = combined.get("trials") or []
         if combination_amendments is not None:
@@ -698,10 +705,14 @@ class Registry:
                                       combination_amendments)
         trials = [_combination_record(raw, f"{combination}: trials[{index}]")
                   for index, raw in enumerate(raw_combination)]
-        raw_monotherapy = load_yaml(monotherapy) or []
+        reference = load_yaml(monotherapy) or []
+        added = (load_yaml(added_monotherapy) or []) if added_monotherapy is not None else []
+        places = [f"{monotherapy}: [{index}]" for index in range(len(reference))] + \
+                 [f"{added_monotherapy}: [{index}]" for index in range(len(added))]
+        raw_monotherapy = [*reference, *added]
         if amendments is not None:
             raw_monotherapy = amended(raw_monotherapy, load_yaml(amendments) or [], amendments)
-        trials += [_monotherapy_record(raw, f"{monotherapy}: [{index}]") for index, raw in enumerate(raw_monotherapy)]
+        trials += [_monotherapy_record(raw, place) for raw, place in zip(raw_monotherapy, places)]
         reports = [_case_report(raw, f"{combination}: case_reports[{index}]")
                    for index, raw in enumerate(combined.get("case_reports") or [])]
         return cls(trials, reports)

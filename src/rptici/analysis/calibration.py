@@ -106,13 +106,13 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                       "for years, NETTER-1 control median OS 36 months)"),
     "death_hazard_exponent": (1.696, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
                                               "shrinking tumour lowers the hazard less than in proportion"),
-    "disease_hazard.mcrpc": (0.000345, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
+    "disease_hazard.mcrpc": (0.0004985, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
                                                    "and marrow disease, cachexia: why responders still die, Claret et "
                                                    "al. 2009 J Clin Oncol 27:4103)"),
-    "death_hazard_scale.mcrpc": (0.391617, 0.1, 10.0, "1", "multiplies the burden term of the death hazard for mCRPC, "
+    "death_hazard_scale.mcrpc": (0.1579, 0.1, 10.0, "1", "multiplies the burden term of the death hazard for mCRPC, "
                                                  "beside the general scale (with the death hazard ratios of lung and "
                                                  "liver disease, Halabi et al. 2016, populations/mcrpc.yaml)"),
-    "prior_line_hazard.mcrpc": (1.289104, 0.8, 2.0, "1", "factor on the disease's death hazard per prior systemic line "
+    "prior_line_hazard.mcrpc": (1.272, 0.8, 2.0, "1", "factor on the disease's death hazard per prior systemic line "
                                                 "in mCRPC (g^lines; rptici.trials.run.death_hazard_ratio): men "
                                                 "who start a treatment earlier live longer whatever their measured "
                                                 "burden (CheckMate 650: OS 19.0 months before chemotherapy, 15.2 "

@@ -316,3 +316,15 @@ def test_a_run_says_when_the_engine_compiles_first(monkeypatch):
     assert jobs._starting_message().startswith("compiling the engine (first run only, about ")
     monkeypatch.setattr(rptici.api, "engine_ready", lambda: True)
     assert jobs._starting_message() == jobs.SIMULATING
+
+
+def test_a_replayed_hazard_ratio_is_shown_as_a_ratio_not_a_rate():
+    """KEYNOTE-921's rPFS hazard ratio (0.85; Petrylak et al. 2025 J Clin Oncol) is a ratio on the run page, not 85 %."""
+    from rptici.trials.run import simulate_trial
+    from rptici.trials.scenario import load_trial_scenario
+    from rptici.web.replay import replay_comparison, replay_scenario
+
+    scenario = replay_scenario("KEYNOTE-921", patients_per_arm=20)
+    rows = replay_comparison("KEYNOTE-921", scenario, simulate_trial(load_trial_scenario(scenario)))
+    kinds = {row["endpoint"]: row["kind"] for row in rows}
+    assert kinds["hr_pfs"] == kinds["hr_os"] == "ratio" and kinds["median_rpfs"] == "months"

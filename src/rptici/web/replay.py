@@ -59,5 +59,5 @@ def replay_comparison(trial: str, scenario: dict[str, Any], tables: dict) -> lis
     result = compare(registry().get(trial), load_trial_scenario(scenario), tables)
     return [{"endpoint": row.get("endpoint"), "arm": row.get("arm"), "reported": row.get("reported"),
              "simulated": [row.get("simulated"), row.get("low"), row.get("high")],
-             "kind": "months" if row["unit"] == "months" else "rate",
+             "kind": row["unit"] if row["unit"] in ("months", "ratio") else "rate",
              "inside": row.get("reported_inside_ci")} for row in result["endpoints"]]

@@ -73,7 +73,8 @@ def test_every_trial_of_both_files_is_a_record():
 
 def test_added_calibration_trials_are_records_with_their_sources():
     """KEYNOTE-921 (Petrylak et al. 2025 J Clin Oncol): pembrolizumab or placebo with docetaxel in 515 + 515 men
-    after one ARPI; rPFS HR 0.85 (95 % CI 0.71-1.01), OS HR 0.92 (0.78-1.09). KEYNOTE-641: with enzalutamide, 621 +
+    after one ARPI; rPFS HR 0.85 (95 % CI 0.71-1.01), OS HR 0.92 (0.78-1.09); rPFS at 18 months 9.4 % with
+    pembrolizumab, OS at 24 months 38.5 % with placebo (The ASCO Post's summary). KEYNOTE-641: with enzalutamide, 621 +
     623 men, rPFS HR 0.98. Read from rptici's own file of added calibration trials, not from the reference copy,
     whose trials it leaves as they are."""
     record = registry().get("KEYNOTE-921")
@@ -82,6 +83,7 @@ def test_added_calibration_trials_are_records_with_their_sources():
     rpfs, os_ = record.hazard_ratios["rpfs"], record.hazard_ratios["os"]
     assert (rpfs.estimate, rpfs.low, rpfs.high) == (0.85, 0.71, 1.01)
     assert (os_.estimate, os_.low, os_.high) == (0.92, 0.78, 1.09)
+    assert record.arms[0].outcomes["pfs_18mo"] == 0.094 and record.arms[1].outcomes["os_24mo"] == 0.385  # landmarks
     keynote641 = registry().get("NCT03834493")  # KEYNOTE-641 (Graff et al. ESMO 2023 abstract 1771MO)
     assert [arm.n for arm in keynote641.arms] == [621, 623] and keynote641.hazard_ratios["rpfs"].estimate == 0.98
     assert all(raw["source"] for raw in _added())

@@ -21,7 +21,7 @@ def test_objective_weights():
 
 def test_a_hazard_ratio_is_weighed_on_the_log_scale():
     """KEYNOTE-921 rPFS HR 0.85 in 1030 men (Petrylak et al. 2025 J Clin Oncol): σ² of ln HR is taken as 4/n (every
-    patient an event, 1:1), plus the floor 0.1²; a simulated 0.74 is then about 1.1 standard errors away, and a
+    patient an event, 1:1), plus the floor 0.1²; a simulated 0.74 is then about 1.2 standard errors away, and a
     hazard ratio with no events in either arm counts as 1."""
     assert _variance("ratio", 0.85, 1030) == pytest.approx(4 / 1030, rel=1e-12)
     row = {"unit": "ratio", "reported": 0.85, "n": 1030, "low": None, "high": None}

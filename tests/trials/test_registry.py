@@ -86,6 +86,7 @@ def test_added_calibration_trials_are_records_with_their_sources():
     assert record.arms[0].outcomes["pfs_18mo"] == 0.094 and record.arms[1].outcomes["os_24mo"] == 0.385  # landmarks
     keynote641 = registry().get("NCT03834493")  # KEYNOTE-641 (Graff et al. ESMO 2023 abstract 1771MO)
     assert [arm.n for arm in keynote641.arms] == [621, 623] and keynote641.hazard_ratios["rpfs"].estimate == 0.98
+    assert keynote641.assessments == "q9w x5 then q12w"  # every 9 weeks in the first year (trial-design abstract)
     assert all(raw["source"] for raw in _added())
     without = Registry.load(added_monotherapy=None)
     assert {"KEYNOTE-921", "KEYNOTE-641"}.isdisjoint(trial.acronym for trial in without)

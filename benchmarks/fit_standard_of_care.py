@@ -5,7 +5,7 @@ rPFS (``trials_monotherapy.yaml`` only; never a combination trial), the control 
 of reductions r, and the r whose simulated median is nearest the reported one on a log scale is printed (ties:
 the middle of the tied r). Medians fall on assessment days, so several r may tie. Run:
 
-    PYTHONPATH=src python benchmarks/fit_standard_of_care.py --patients 300 --seed 1
+    PYTHONPATH=src python benchmarks/fit_standard_of_care.py --patients 300 --seed 1 [--only keynote921_docetaxel]
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", nargs="*", default=None, help="the standards of care to fit (default: all)")
     options = parser.parse_args()
     results = {}
-    for name in care.known_standards_of_care():
+    for name in options.only or care.known_standards_of_care():
         entry = care.standard_of_care(name)
         if entry.trial is None:  # a disease's default background, no control arm of its own
             continue

@@ -66,3 +66,21 @@ def test_keynote921_and_641_control_rpfs():
         row, reported = control_arm(trial)
         assert reported["median_rpfs"][0] == median
         assert_median_holds(row["median_pfs_months"], median)
+
+
+def test_keynote921_docetaxel_stops_after_ten_cycles():
+    """KEYNOTE-921's placebo + docetaxel arm: rPFS at 18 months 6.5 % (n 515; Petrylak et al. 2025 J Clin Oncol,
+    data/trials_monotherapy_added.yaml), within the trial-level tolerance. Docetaxel is given for up to 10 cycles
+    (data/standard_of_care.yaml ``duration``); a docetaxel that slowed growth for the whole follow-up left 16-19 %
+    free of progression at 18 months (seed 1, before December 2026's duration)."""
+    from lifelines import KaplanMeierFitter
+
+    record = registry().get("KEYNOTE-921")
+    control = next(arm for arm in replay_arms(record) if arm.control)
+    scenario = replay_scenario(record, PATIENTS, 1, only_arms=(control.name,))
+    patients = simulate_trial(scenario)["patients"]
+    fit = KaplanMeierFitter().fit(patients["pfs_days"] / (365.25 / 12), patients["pfs_event"].astype(bool))
+    reported, n = next((row["reported"], row["n"]) for row in reported_endpoints(record, replay_arms(record))
+                       if row["arm"] == control.name and row["endpoint"] == "pfs_18mo")
+    assert (reported, n) == (0.065, 515)
+    assert_rate_holds(float(fit.survival_function_at_times(18.0).iloc[0]), reported, n)

@@ -11,7 +11,7 @@ from rptici.trials import attribute_toxicity
 from rptici.trials.scenario import load_trial_scenario
 from rptici.trials.standard_of_care import (background_adverse_events, for_registry_arm, known_standards_of_care,
                                             standard_of_care, treated_doubling_time)
-from rptici.trials.run import arm_doubling_time
+from rptici.trials.run import arm_doubling_time, care_end_covariates
 from rptici.trials.scenario import Calibration
 
 
@@ -120,3 +120,31 @@ def test_patient_doubling_times_spread_log_normally_around_the_arm_value():
     # log growth rate = log(ln 2/T) has SD 0.8; a high uniform is a fast tumour (short doubling time)
     assert np.std(np.log(np.log(2) / times)) == pytest.approx(0.8 * np.std(norm.ppf(uniforms)), rel=1e-9)
     assert times[-1] < times[0]
+
+
+def test_docetaxel_is_given_for_ten_cycles_and_then_growth_is_untreated():
+    """KEYNOTE-921: docetaxel 75 mg/m2 every 3 weeks for up to 10 cycles (Petrylak et al. 2025 J Clin Oncol): the
+    care ends 210 days after the start; an ARPI (KEYNOTE-641's enzalutamide) is given throughout."""
+    docetaxel = standard_of_care("keynote921_docetaxel")
+    assert docetaxel.duration_days == 210.0 and "10 cycles" in docetaxel.sources["duration"]
+    assert standard_of_care("keynote641_enzalutamide").duration_days is None
+    document = {"disease": "mcrpc", "patients": 2,
+                "arms": [{"name": "docetaxel", "standard_of_care": "keynote921_docetaxel"},
+                         {"name": "enzalutamide", "standard_of_care": "keynote641_enzalutamide"}]}
+    scenario = load_trial_scenario(document)
+    treated = np.array([200.0, 400.0])
+    covariates = care_end_covariates(scenario, 0, treated)
+    assert covariates["care_end_days"] == 210.0
+    np.testing.assert_allclose(covariates["doubling_time_after_care_days"],
+                               treated * (1.0 - docetaxel.growth_rate_reduction))
+    assert care_end_covariates(scenario, 1, treated) == {}
+
+
+def test_a_duration_without_a_time_unit_is_refused():
+    from rptici.trials.standard_of_care import _duration_days
+
+    assert _duration_days({"value": "30 weeks", "source": "s"}, "x") == (210.0, "s")
+    for bad in ({"value": 210, "source": "s"}, {"value": "210 mg", "source": "s"}, {"value": "-3 d", "source": "s"},
+                {"value": "210 d"}):
+        with pytest.raises(InputError, match="duration"):
+            _duration_days(bad, "standard_of_care.yaml:docetaxel.duration")

@@ -27,6 +27,8 @@ COVARIATES: dict[str, tuple[str, ...]] = {
     "doubling_time": ("doubling_time_days", "doubling_time"),
     "low_uptake_fraction": ("low_uptake_fraction",),
     "occult_fraction": ("occult_fraction",),
+    "doubling_time_after_care": ("doubling_time_after_care_days",),
+    "care_end": ("care_end_days",),
 }
 
 
@@ -39,7 +41,9 @@ class ImmunityCovariates:
     patient or lesion; lymphocytes (10⁹/L), psa (ng/mL, NaN if not prostate cancer), weight_kg per
     patient; doubling_time_days per patient or lesion; low_uptake_fraction (initial share of target-low
     cells, 0 to 1) per patient or lesion; occult_fraction (initial occult burden in detection volumes, non-negative;
-    used when switch occult_disease is on) per patient. None: the parameter set's default.
+    used when switch occult_disease is on) per patient; care_end_days (the day a standard of care with a duration
+    ends; inf: never) per patient and doubling_time_after_care_days (the doubling time after it, per patient or
+    lesion; the doubling time where not given). None: the parameter set's default.
     """
 
     lesion_volumes_mL: Any
@@ -52,6 +56,8 @@ class ImmunityCovariates:
     doubling_time_days: Any = None
     low_uptake_fraction: Any = None
     occult_fraction: Any = None
+    doubling_time_after_care_days: Any = None
+    care_end_days: Any = None
 
 
 def _covariate(patients: Any, key: str) -> Any:
@@ -108,6 +114,8 @@ class _Baseline:
     pdl1: np.ndarray             # baseline PD-L1 state
     alpha: np.ndarray
     doubling_time: np.ndarray
+    doubling_after_care: np.ndarray  # the doubling time after a standard of care with a duration ends
+    care_end: np.ndarray         # the day it ends per patient (inf: never)
     low_share: np.ndarray        # initial share of target-low viable cells per lesion
     lymphocytes: np.ndarray
     psa: np.ndarray              # NaN where not given
@@ -152,6 +160,18 @@ def _baseline(parameters: ImmunityParameters, layout: ModelLayout, patients: Any
                            "patients.doubling_time_days")
     if np.any(doubling <= 0):
         raise InputError("patients.doubling_time_days", "non-positive value", "positive doubling times in days")
+    after_care = _covariate(patients, "doubling_time_after_care")
+    doubling_after_care = doubling if after_care is None else _per_lesion(
+        after_care, values["doubling_time"], size, lesions, "patients.doubling_time_after_care_days")
+    if np.any(doubling_after_care <= 0):
+        raise InputError("patients.doubling_time_after_care_days", "non-positive value",
+                         "positive doubling times in days")
+    given = _covariate(patients, "care_end")
+    care_end = np.full(size, np.inf) if given is None else np.asarray(given, dtype=float)
+    if care_end.ndim == 0:
+        care_end = np.full(size, float(care_end))
+    if care_end.shape != (size,) or np.any(np.isnan(care_end)) or np.any(care_end < 0):
+        raise InputError("patients.care_end_days", given, f"a day ≥ 0, or one per patient ({size}); inf: never ends")
     low_share = _per_lesion(_covariate(patients, "low_uptake_fraction"), values["low_uptake_fraction"], size, lesions,
                             "patients.low_uptake_fraction", upper=1.0)
     odds_scale = values["low_uptake_odds_scale"]  # calibration: multiplies the odds s/(1 − s) of every share
@@ -162,7 +182,8 @@ def _baseline(parameters: ImmunityParameters, layout: ModelLayout, patients: Any
     return _Baseline(
         volumes=np.where(present, volumes, 0.0) * (1.0 - stroma_share), present=present, infiltration=infiltration,
         effector=effector,
-        pdl1_base=pdl1_base, pdl1=pdl1_base + induced, alpha=alpha, doubling_time=doubling, low_share=low_share,
+        pdl1_base=pdl1_base, pdl1=pdl1_base + induced, alpha=alpha, doubling_time=doubling,
+        doubling_after_care=doubling_after_care, care_end=care_end, low_share=low_share,
         lymphocytes=_per_patient(_covariate(patients, "lymphocytes"), values["lymphocyte_baseline"], size,
                                  "patients.lymphocytes"),
         psa=_per_patient(_covariate(patients, "psa"), math.nan, size, "patients.psa", positive=False,
@@ -278,7 +299,10 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     high_volume = safe_volume - low_volume
     extinction = (high_volume**2 / (high_volume + cell_volume) + low_volume**2 / (low_volume + cell_volume)) / safe_volume
     growth_rate = (math.log(2.0) / base.doubling_time + baseline_kill) / (shape * extinction)
-    put("occult_growth_rate", _occult_growth_rate(values, base))
+    growth_rate_after_care = (math.log(2.0) / base.doubling_after_care + baseline_kill) / (shape * extinction)
+    put("occult_growth_rate", _occult_growth_rate(values, base, base.doubling_time))
+    put("occult_growth_rate_after_care", _occult_growth_rate(values, base, base.doubling_after_care))
+    put("care_end_time", base.care_end)
     alpha_beta = values["tumour_alpha_beta"]
     repair = math.log(2.0) / values["tumour_repair_half_time"]
     # mitotic death: doomed cells live k × T_d (at least τ0); stroma: σ/(1 − σ) of the initial tumour-cell volume
@@ -289,6 +313,7 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     for lesion in range(layout.n_lesions):
         start = layout.lesion_parameter_start(lesion)
         columns = {"present": base.present[:, lesion].astype(float), "growth_rate": growth_rate[:, lesion],
+                   "growth_rate_after_care": growth_rate_after_care[:, lesion],
                    "carrying_capacity": capacity, "alpha": base.alpha[:, lesion],
                    "beta": base.alpha[:, lesion] / alpha_beta, "repair_rate": repair,
                    "infiltration": base.infiltration[:, lesion], "pdl1_base": base.pdl1_base[:, lesion],
@@ -300,9 +325,9 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     return vector
 
 
-def _occult_growth_rate(values: Mapping[str, float], base: _Baseline) -> np.ndarray:
+def _occult_growth_rate(values: Mapping[str, float], base: _Baseline, doubling_time: np.ndarray) -> np.ndarray:
     """Growth rate r_o (1/d) of the occult burden: untreated, r_o G(O0) e(O0) − κ_o = ln 2/T̄_d at the initial
-    burden O0 (T̄_d the mean doubling time of the patient's lesions, κ_o the baseline immune kill of the
+    burden O0 (T̄_d the mean of the patient's lesions' ``doubling_time``, κ_o the baseline immune kill of the
     equations' occult term, e the one-cell extinction factor); O0 = one detection volume where it is 0."""
     high, low = occult_parts(base)
     total = np.where(base.occult > 0, base.occult, values["occult_detection_volume"])
@@ -316,7 +341,7 @@ def _occult_growth_rate(values: Mapping[str, float], base: _Baseline) -> np.ndar
     kill = values["kill_rate"] * _lesion_mean(base.infiltration, base.present) / (
         1.0 + values["pdl1_suppression"] * mean_pdl1
         + values["switch_regulatory_suppression"] * (values["treg_suppression"] + values["mdsc_suppression"]))
-    doubling = _lesion_mean(base.doubling_time, base.present)
+    doubling = _lesion_mean(doubling_time, base.present)
     return (math.log(2.0) / doubling + kill) / (shape * extinction)
 
 
@@ -327,7 +352,7 @@ def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients:
     Lesions at (1 − stroma_share) of their volumes (all viable, the share ``low_uptake_fraction`` of them target-low), no dose, baseline infiltrate and PD-L1; effector, regulatory
     and suppressor pools at 1 (their baseline), no antigen, interferon, mature DCs, memory or exhausted
     cells; lymphocytes
-    and PSA at the patient's baseline (PSA 0 where not given); no antibody.
+    and PSA at the patient's baseline (PSA 0 where not given); no antibody; the standard of care given (1).
     """
     parameters = parameters.with_overrides(overrides)
     base = _baseline(parameters, layout, patients)
@@ -338,6 +363,7 @@ def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients:
     state[:, layout.state("lymphocytes")] = base.lymphocytes
     state[:, layout.state("psa")] = np.nan_to_num(base.psa)
     state[:, layout.state("occult")], state[:, layout.state("occult_low")] = occult_parts(base)
+    state[:, layout.state("standard_of_care")] = 1.0  # given from day 0; an event at care_end_time ends it
     for lesion in range(layout.n_lesions):
         present = base.present[:, lesion]
         state[:, layout.state("viable", lesion)] = base.volumes[:, lesion] * (1.0 - base.low_share[:, lesion])

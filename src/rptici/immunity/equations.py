@@ -106,6 +106,13 @@ like a fully reached lesion. The trial runner turns the burden into new lesions 
 ``occult_detection_volume``), which RECIST 1.1 and the PCWG3 bone-scan rule count as progression. Off
 (``switch_occult_disease`` = 0, the default) the burden is 0 and constant.
 
+Standard of care with a duration. An arm's standard of care slows every lesion's and the occult burden's growth
+(its growth rate r is that of the longer, treated doubling time; :mod:`rptici.trials.standard_of_care`). Where the
+care ends on a day (docetaxel's ten cycles), the state c (``standard_of_care``) drops from 1 to 0 by an event at
+``care_end_time`` and the growth rates after it are those of the untreated doubling time (``growth_rate_after_care``,
+``occult_growth_rate_after_care``; equal to r where the care has no end, so c changes nothing there). The doomed
+cells' lifetime keeps the treated doubling time.
+
 Stroma. A CT measures the whole lesion: tumour cells plus stroma (fibrosis, necrosis, vessels, matrix),
 which makes up a share σ (``stroma_share``) of carcinomas and does not disappear when the tumour cells die.
 The lesion-volume covariate is the measured volume: the tumour cells are V(0) = (1 − σ) of it and the stroma
@@ -162,7 +169,7 @@ from .table import (  # generated index constants (table.TABLE)
     P_LYMPHOCYTE_RECOVERY_RATE, P_LYMPHOID_DOSE_FACTOR, P_MARROW_REPAIR_RATE, P_MDSC_RECRUITMENT_GAIN,
     P_MDSC_SUPPRESSION, P_MDSC_TURNOVER_RATE, P_MEMORY_DECAY_RATE, P_MEMORY_FRACTION,
     P_MEMORY_RECALL_HALF_SATURATION, P_MEMORY_RECALL_RATE, P_MHC_GAIN, P_N_EXPONENTIALS, P_N_LESIONS,
-    P_OCCULT_DOSE_FRACTION, P_OCCULT_GROWTH_RATE, P_SWITCH_OCCULT_DISEASE,
+    P_OCCULT_DOSE_FRACTION, P_OCCULT_GROWTH_RATE, P_OCCULT_GROWTH_RATE_AFTER_CARE, P_SWITCH_OCCULT_DISEASE,
     P_PDL1_EFFECTOR_HALF_SATURATION, P_PDL1_IFN_GAIN, P_PDL1_RADIATION_GAIN, P_PDL1_RATE, P_PDL1_SUPPRESSION,
     P_PRIMING_RATE, P_PRIMING_STRENGTH, P_PSA_CLEARANCE_RATE, P_PSA_PRODUCTION, P_RADIATION_SIGNAL_DECAY_RATE,
     P_RADIATION_SIGNAL_HALF_SATURATION, P_STING_DEPENDENCE, P_STING_YIELD, P_SWITCH_ABSCOPAL,
@@ -172,10 +179,11 @@ from .table import (  # generated index constants (table.TABLE)
     P_SWITCH_PSA, P_SWITCH_RADIATION_KILL, P_SWITCH_REGULATORY_SUPPRESSION, P_SWITCH_STING,
     P_SWITCH_TRAFFICKING_LIMIT, P_SWITCH_UPTAKE_HETEROGENEITY, P_TRAFFICKING_INTERFERON_GAIN, P_TREG_DEPLETION_RATE,
     P_TREG_EXPANSION_GAIN, P_TREG_RADIOSENSITIVITY, P_TREG_SUPPRESSION, P_TREG_TURNOVER_RATE, Q_ALPHA, Q_BETA,
-    Q_CARRYING_CAPACITY, Q_DOOMED_DEATH_RATE, Q_GROWTH_RATE, Q_INFILTRATION, Q_PDL1_BASE, Q_PRESENT, Q_REPAIR_RATE,
+    Q_CARRYING_CAPACITY, Q_DOOMED_DEATH_RATE, Q_GROWTH_RATE, Q_GROWTH_RATE_AFTER_CARE, Q_INFILTRATION, Q_PDL1_BASE, Q_PRESENT, Q_REPAIR_RATE,
     S_ANTIBODY_CENTRAL, S_ANTIBODY_PERIPHERAL, S_ANTIGEN, S_CTLA4_CENTRAL, S_CTLA4_PERIPHERAL, S_DENDRITIC_CELLS,
     S_EFFECTOR_BLOOD, S_EXHAUSTED, S_INTERFERON, S_LYMPHOCYTES, S_MARROW_DOSE, S_MARROW_QUADRATIC,
-    S_MARROW_REPAIR_RESIDUAL, S_MEMORY, S_OCCULT, S_OCCULT_LOW, S_PSA, S_REGULATORY, S_SUPPRESSOR,
+    S_MARROW_REPAIR_RESIDUAL, S_MEMORY, S_OCCULT, S_OCCULT_LOW, S_PSA, S_REGULATORY, S_STANDARD_OF_CARE,
+    S_SUPPRESSOR,
 )
 
 try:  # numba is optional (the "fast" extra); without it the same functions run as plain Python
@@ -332,6 +340,10 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         if p[first_lesion_parameter + lesion * lesion_parameter_size + Q_PRESENT] != 0.0:
             largest_dose = max(largest_dose, y[first_lesion + lesion * lesion_size + L_DOSE])
 
+    # a standard of care with a duration: its growth rates while given, the untreated ones after (an event ends it)
+    on_care = y[S_STANDARD_OF_CARE] > 0.5
+    dydt[S_STANDARD_OF_CARE] = 0.0
+
     # lesions, summing what the systemic equations need (burden, dying cells, radiation kill, PD-L1 met)
     burden = 0.0
     engaged = 0.0
@@ -380,7 +392,7 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
                 shape = math.log(p[q + Q_CARRYING_CAPACITY] / total)
             else:
                 shape = 1.0 - total / p[q + Q_CARRYING_CAPACITY]
-            per_cell = p[P_SWITCH_GROWTH] * p[q + Q_GROWTH_RATE] * shape
+            per_cell = p[P_SWITCH_GROWTH] * p[q + (Q_GROWTH_RATE if on_care else Q_GROWTH_RATE_AFTER_CARE)] * shape
             if viable > 0.0:
                 growth = per_cell * viable * viable / (viable + p[P_CELL_VOLUME])
             if viable_low > 0.0:  # each sub-population needs its own surviving cells to regrow
@@ -445,7 +457,7 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
             shape = math.log(capacity / occult_total)
         else:
             shape = 1.0 - occult_total / capacity
-        per_cell = p[P_SWITCH_GROWTH] * p[P_OCCULT_GROWTH_RATE] * shape
+        per_cell = p[P_SWITCH_GROWTH] * p[P_OCCULT_GROWTH_RATE if on_care else P_OCCULT_GROWTH_RATE_AFTER_CARE] * shape
         switch = p[P_SWITCH_OCCULT_DISEASE]
         kill = p[P_SWITCH_RADIATION_KILL] * (alpha * occult_rate + 2.0 * beta * occult_rate * occult_damage)
         kill_low = p[P_SWITCH_RADIATION_KILL] * (alpha * low_fraction * occult_rate + 2.0 * beta * low_fraction

@@ -113,6 +113,23 @@ def repair_residual_events(layout: ModelLayout, params: np.ndarray, events):
             np.take_along_axis(amounts, order, 1))
 
 
+def care_end_events(layout: ModelLayout, params: np.ndarray, events):
+    """``events`` (times, states, amounts; each (patients, events)) with the end of each patient's standard of
+    care: c drops from 1 to 0 at ``care_end_time`` where that is finite; sorted by time."""
+    event_times, event_state, event_amount = (np.asarray(array) for array in events)
+    if "care_end_time" not in layout.table.global_parameters:
+        return event_times, event_state, event_amount
+    end = params[:, layout.parameter("care_end_time")]
+    if not np.any(np.isfinite(end)):
+        return event_times, event_state, event_amount
+    times = np.concatenate([event_times, end[:, None]], axis=1)
+    states = np.concatenate([event_state, np.full((end.size, 1), layout.state("standard_of_care"))], axis=1)
+    amounts = np.concatenate([event_amount, np.where(np.isfinite(end), -1.0, 0.0)[:, None]], axis=1)
+    order = np.argsort(times, axis=1, kind="stable")
+    return (np.take_along_axis(times, order, 1), np.take_along_axis(states, order, 1).astype(np.int64),
+            np.take_along_axis(amounts, order, 1))
+
+
 #: Drivers decaying faster than this (1/d) are flushed to zero once negligible (see solve_batched).
 FLUSH_RATE_PER_DAY = 1.0
 #: A fast driver is negligible below this fraction of its largest jump (or FLUSH_ATOL_FACTOR × atol).
@@ -154,7 +171,7 @@ def linear_system(layout: ModelLayout, params: np.ndarray) -> dict[str, np.ndarr
     i.e. has repair weight 0); each lesion's radiation signal Y' = Σ_k u_k − k_Y Y; and the antibodies
     with constant clearance as 2×2 blocks (:func:`antibody_blocks`). An absent
     lesion's states are constant in ``rhs``, so their rates and weights are 0 here too; so are the occult
-    burden's states when switch ``occult_disease`` is off for every patient.
+    burden's states when switch ``occult_disease`` is off for every patient, and the standard of care's state.
     """
     regions = ("blood",) + tuple(range(layout.n_lesions))
     n_exp = layout.n_exponentials
@@ -184,6 +201,10 @@ def linear_system(layout: ModelLayout, params: np.ndarray) -> dict[str, np.ndarr
             and not np.any(params[:, layout.parameter("switch_occult_disease")]):
         states = np.concatenate([states, [layout.state("occult"), layout.state("occult_low")]]).astype(np.int64)
         rates = np.concatenate([rates, np.zeros((params.shape[0], 2))], axis=1)
+    # the standard of care's on/off state c is constant between its events
+    if "standard_of_care" in layout.table.systemic_states:
+        states = np.concatenate([states, [layout.state("standard_of_care")]]).astype(np.int64)
+        rates = np.concatenate([rates, np.zeros((params.shape[0], 1))], axis=1)
     blocks, matrices = antibody_blocks(layout, params)
     return {"states": states, "rates": rates, "sources": sources, "weights": weights, "blocks": blocks,
             "block_matrices": matrices}

@@ -80,8 +80,9 @@ class TumourImmuneModel:
         return layout.state(f"{prefix}_central")
 
     def dosing_events(self, layout: ModelLayout, params: np.ndarray, events):
-        """``events`` completed by the repair residual's jumps (:func:`.linear.repair_residual_events`)."""
-        return linear.repair_residual_events(layout, params, events)
+        """``events`` completed by the repair residual's jumps (:func:`.linear.repair_residual_events`) and the
+        end of a standard of care with a duration (:func:`.linear.care_end_events`)."""
+        return linear.care_end_events(layout, params, linear.repair_residual_events(layout, params, events))
 
     def linear_system(self, layout: ModelLayout, params: np.ndarray) -> dict[str, np.ndarray]:
         return linear.linear_system(layout, params)

@@ -213,6 +213,9 @@ TABLE = ModelTable(
         # occult micrometastatic disease (issue 13 item 2): below the detection limit, surfaces as new lesions
         State("occult", "mL", "occult micrometastatic burden, target-positive cells"),
         State("occult_low", "mL", "occult micrometastatic burden, target-low/-negative cells"),
+        # a standard of care given for a limited time (docetaxel's cycles): 1 while given, 0 after its last day
+        State("standard_of_care", "1", "1 while the arm's standard of care slows growth, 0 after it ends (an event "
+              "at care_end_time)"),
         State("viable", "mL", "viable target-positive tumour cells", lesion=True),
         State("doomed", "mL", "lethally irradiated cells, dying over τ", lesion=True),
         State("repair_residual", "Gy", "fast part r of the lesion's sublethal damage Γ", lesion=True),
@@ -331,9 +334,14 @@ TABLE = ModelTable(
         Parameter("occult_fraction_min", "", vector=False, bounds=(1e-4, 1.0)),
         Parameter("occult_fraction_max", "", vector=False, bounds=(1.0, 100.0)),
         Parameter("occult_bone_share", "", vector=False, bounds=(0.0, 1.0)),
+        # a standard of care with a duration: growth at the untreated rate after its last day
+        _derived("care_end_time", "day", "covariate: the day the arm's standard of care ends (inf: never)"),
+        _derived("occult_growth_rate_after_care", "1/day", "derived: occult_growth_rate at the untreated doubling time"),
         # per lesion
         _derived("present", "", "covariate: the lesion exists", lesion=True),
         _derived("growth_rate", "1/day", "derived: the stated doubling time at the initial volume", lesion=True),
+        _derived("growth_rate_after_care", "1/day", "derived: growth_rate at the doubling time after the standard of "
+                 "care ends (the untreated one; growth_rate where the care has no end)", lesion=True),
         Parameter("carrying_capacity", "mL", lesion=True),
         _derived("alpha", "1/Gy", "covariate: alpha (file tumour_alpha is the default)", lesion=True),
         _derived("beta", "1/Gy^2", "derived: alpha/tumour_alpha_beta", lesion=True),

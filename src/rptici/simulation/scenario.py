@@ -32,8 +32,8 @@ from pydantic import field_validator, model_validator
 
 from ..data import read_mapping
 from ..errors import InputError
-from ..immunity.model import (MAX_LESIONS, ModelLayout, initial_state, observable_states, observables, parameter_vector,
-                              repair_residual_events, rhs)
+from ..immunity.model import (MAX_LESIONS, MODEL, ModelLayout, initial_state, observable_states, observables,
+                              parameter_vector, rhs)
 from ..immunity.parameters import load_parameters
 from ..kinetics.regimen import Regimen
 from ..kinetics.schema import PatientSpec, Schema, quantity, whole
@@ -204,7 +204,7 @@ def prescribed_inputs(scenario: SimulationScenario, cohort: Mapping[str, Any], o
     """(layout, parameter vectors, initial states, events) of a scenario with prescribed dose rates: one
     mono-exponential dose-rate component per region (every lesion, blood) and the antibody infusions. The
     events (times, states, amounts; each (patients, events)) are before
-    :func:`~rptici.immunity.model.repair_residual_events`, so a caller may still scale an amount per patient."""
+    :meth:`~rptici.immunity.model.TumourImmuneModel.dosing_events`, so a caller may still scale an amount per patient."""
     volumes = np.atleast_2d(np.asarray(cohort["lesion_volumes_mL"], dtype=float))
     layout = ModelLayout(volumes.shape[1], 1)
     antibody = scenario.antibody_name or ("anti_pd1" if scenario.species == "mouse" else "pembrolizumab")
@@ -244,7 +244,7 @@ def _prescribed(scenario: SimulationScenario, times: np.ndarray, cohort: Mapping
     regimen's biokinetics (four exponentials per region, propagated exactly between events), while a
     prescribed dose rate is one exponential per region with no biokinetic model behind it."""
     layout, params, y0, events = prescribed_inputs(scenario, cohort, overrides)
-    events = repair_residual_events(layout, params, events)
+    events = MODEL.dosing_events(layout, params, events)  # the repair residuals' jumps, the end of a standard of care
     selected = observable_states(layout, outputs)
     result = solve_batched(rhs, y0, params, times, *events, t0=0.0, rtol=1e-6, atol=1e-10, output_states=selected,
                            method="auto")

@@ -343,6 +343,24 @@ def arm_doubling_time(scenario: TrialScenario, calibration: Calibration, arm_ind
     return treated_doubling_time(doubling, reduction)
 
 
+def care_end_covariates(scenario: TrialScenario, arm_index: int, doubling_time_days: float | np.ndarray | None
+                        ) -> dict[str, float | np.ndarray]:
+    """The engine covariates of a standard of care given for a limited time: the day it ends (``care_end_days``)
+    and the patients' doubling times after it, untreated (``doubling_time_after_care_days``: the arm's doubling
+    times times 1 − r); none for an arm whose standard of care has no duration."""
+    name = scenario.arms[arm_index].standard_of_care
+    care = standard_of_care(name) if name is not None else None
+    if care is None or care.duration_days is None:
+        return {}
+    if doubling_time_days is None:
+        from ..immunity import load_parameters
+
+        doubling_time_days = treated_doubling_time(load_parameters("human")["doubling_time"],
+                                                   care.growth_rate_reduction)
+    return {"care_end_days": care.duration_days,
+            "doubling_time_after_care_days": doubling_time_days * (1.0 - care.growth_rate_reduction)}
+
+
 def patient_doubling_times(doubling_time_days: float | None, growth_spread: float,
                            uniforms: np.ndarray) -> float | np.ndarray | None:
     """Each patient's tumour doubling time: the arm's T_d with a log-normal spread of the growth rate ln 2/T_d,
@@ -365,6 +383,11 @@ def patient_doubling_times(doubling_time_days: float | None, growth_spread: floa
 def _rows(value: float | np.ndarray | None, rows) -> float | np.ndarray | None:
     """``value`` for the patients at ``rows`` when it is one per patient, else itself."""
     return value[rows] if isinstance(value, np.ndarray) else value
+
+
+def _rows_of(covariates: Mapping[str, Any], rows) -> dict[str, Any]:
+    """``covariates`` for the patients at ``rows`` (each value one per patient, one for all, or None)."""
+    return {name: _rows(value, rows) for name, value in covariates.items()}
 
 
 def _cumulative_exposure(times: np.ndarray, occupancy: np.ndarray) -> np.ndarray:
@@ -391,20 +414,20 @@ WHOLE_ARM = "simulation not possible: "
 
 
 def _simulate_isolating(simulate_function: Callable, regimen, population: Population, grid: np.ndarray,
-                        doubling_time_days: float | np.ndarray | None, overrides: Mapping[str, float] | None,
-                        occult_fraction: np.ndarray | None = None, stops: tuple[np.ndarray, np.ndarray] | None = None
+                        covariates: Mapping[str, Any], overrides: Mapping[str, float] | None,
+                        stops: tuple[np.ndarray, np.ndarray] | None = None
                         ) -> tuple[dict[str, np.ndarray], np.ndarray, list[str], dict[str, np.ndarray]]:
     """(outputs, status, reasons, organ doses) of ``population``; when the batch raises InputError (a patient whose
     inputs the kinetics cannot take), the batch is halved until the failing patients are isolated, so that one
     patient never takes others down with it. Each patient's result does not depend on its batch (own step).
-    ``occult_fraction``: each patient's initial occult burden; ``stops``: (RPT, ICI) stop day per patient
+    ``covariates``: the engine covariates the arm adds to the population's (doubling times, initial occult burden,
+    the standard of care's end), one value for all or one per patient; ``stops``: (RPT, ICI) stop day per patient
     (treatment as given, :class:`.scenario.TreatmentRules`)."""
     from ..simulation.engine import site_selective_uptake
 
     try:
-        patients = population.engine_patients(doubling_time_days)
-        if occult_fraction is not None:
-            patients["occult_fraction"] = occult_fraction
+        patients = population.engine_patients()
+        patients.update({name: value for name, value in covariates.items() if value is not None})
         extra = {} if stops is None else {"rpt_stop_days": stops[0], "ici_stop_days": stops[1]}
         result = simulate_function(regimen, patients, grid, organs=(), outputs=ENGINE_OUTPUTS, overrides=overrides,
                                    **extra)
@@ -421,8 +444,7 @@ def _simulate_isolating(simulate_function: Callable, regimen, population: Popula
                     [WHOLE_ARM + str(error)], {})
         middle = count // 2
         parts = [_simulate_isolating(simulate_function, regimen, population.subset(np.arange(start, stop)), grid,
-                                     _rows(doubling_time_days, slice(start, stop)), overrides,
-                                     None if occult_fraction is None else occult_fraction[start:stop],
+                                     _rows_of(covariates, slice(start, stop)), overrides,
                                      None if stops is None else (stops[0][start:stop], stops[1][start:stop]))
                  for start, stop in ((0, middle), (middle, count))]
     outputs = {name: np.concatenate([part[0][name] for part in parts]) for name in ENGINE_OUTPUTS}
@@ -453,10 +475,12 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
                                            occult["occult_fraction_max"])
     doubling = patient_doubling_times(arm_doubling_time(scenario, calibration, arm_index),
                                       calibration.growth_spread(scenario.disease), uniforms[:, 11])
+    covariates = {"doubling_time_days": doubling, "occult_fraction": occult_fraction,
+                  **care_end_covariates(scenario, arm_index, doubling)}
     rules = scenario.treatment
     stops = _maximum_duration_stops(rules, regimen, count) if rules.active else None
-    simulated = _simulate_isolating(simulate_function, regimen, population, grid, doubling, overrides or None,
-                                    occult_fraction, stops)
+    simulated = _simulate_isolating(simulate_function, regimen, population, grid, covariates, overrides or None,
+                                    stops)
     has_psa = load_disease(scenario.disease).has_psa and population.has_psa
 
     def sums_of(diameter: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -466,8 +490,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
         simulated, stops = _as_given(simulated, stops, rules, regimen, grid, imaging, uniforms[:, 6],
                                      lambda rows, part: _simulate_isolating(
                                          simulate_function, regimen, population.subset(rows), grid,
-                                         _rows(doubling, rows),
-                                         overrides or None, occult_fraction[rows], part), sums_of)
+                                         _rows_of(covariates, rows), overrides or None, part), sums_of)
     outputs_all, status, reasons, organ = simulated
     if not np.any(status == 0) and all(reason.startswith(WHOLE_ARM) for reason in reasons):
         return pd.DataFrame(), pd.DataFrame(), _failed_frame(ids, arm.name, reasons)

@@ -5,6 +5,8 @@ A trial arm that declares ``standard_of_care: <name>`` (``data/standard_of_care.
 - a tumour growth-rate reduction r: every lesion's net growth rate ln 2/T_d is multiplied by (1 − r), i.e. its
   doubling time is divided by (1 − r) (:func:`treated_doubling_time`); r is fitted to the arm's reported PFS in
   ``trials_monotherapy.yaml`` (a monotherapy control arm: calibration, never a combination trial);
+- optionally a duration (``duration``: docetaxel's ten cycles), after which the lesions grow at the untreated rate
+  again (the state ``standard_of_care`` of :mod:`rptici.immunity.equations`; :func:`rptici.trials.run.care_end_covariates`);
 - a background probability of a grade ≥ 3 adverse event from the disease itself (the rate of the trial's
   untreated/placebo arm; :func:`background_adverse_events`), added to the radiation and immune events.
 
@@ -23,6 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..data import load_yaml
 from ..errors import InputError, UnknownNameError
+from ..units import parse_positive
 
 FILE = "standard_of_care.yaml"
 EFFECTS = ("growth_rate_reduction", "background_grade3plus")
@@ -41,6 +44,8 @@ class StandardOfCare:
     arms: tuple[str, ...] = ()
     #: the disease whose registry arms without a declared standard of care get this entry (background events)
     disease: str | None = None
+    #: days from the arm's start to the care's end (docetaxel's last cycle + one cycle), None: given throughout
+    duration_days: float | None = None
 
 
 def _fraction(entry: object, where: str) -> tuple[float, str]:
@@ -54,6 +59,13 @@ def _fraction(entry: object, where: str) -> tuple[float, str]:
     return float(value), str(entry["source"])
 
 
+def _duration_days(entry: object, where: str) -> tuple[float, str]:
+    """(days, source) of a ``{value: "<number> <time unit>", source}`` duration, positive."""
+    if not isinstance(entry, dict) or "value" not in entry or "source" not in entry:
+        raise InputError(where, entry, "{value: '210 d', source}")
+    return parse_positive(entry["value"], "time", where, require_unit=True), str(entry["source"])
+
+
 @lru_cache(maxsize=None)
 def _catalogue() -> dict[str, StandardOfCare]:
     entries = load_yaml(FILE)["standards_of_care"]
@@ -64,9 +76,12 @@ def _catalogue() -> dict[str, StandardOfCare]:
             values[effect], sources[effect] = _fraction(entry.get(effect), f"{FILE}:{name}.{effect}")
         if values["growth_rate_reduction"] >= 1.0:
             raise InputError(f"{FILE}:{name}.growth_rate_reduction", values["growth_rate_reduction"], "below 1")
+        duration = None
+        if entry.get("duration") is not None:
+            duration, sources["duration"] = _duration_days(entry["duration"], f"{FILE}:{name}.duration")
         result[name] = StandardOfCare(name, str(entry.get("meaning", "")), sources=sources, trial=entry.get("trial"),
                                       arms=tuple(str(arm) for arm in entry.get("arms", ())),
-                                      disease=entry.get("disease"), **values)
+                                      disease=entry.get("disease"), duration_days=duration, **values)
     return result
 
 

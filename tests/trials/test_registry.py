@@ -87,6 +87,8 @@ def test_added_calibration_trials_are_records_with_their_sources():
     keynote641 = registry().get("NCT03834493")  # KEYNOTE-641 (Graff et al. ESMO 2023 abstract 1771MO)
     assert [arm.n for arm in keynote641.arms] == [621, 623] and keynote641.hazard_ratios["rpfs"].estimate == 0.98
     assert keynote641.assessments == "q9w x5 then q12w"  # every 9 weeks in the first year (trial-design abstract)
+    # prior abiraterone in 60.9 %: one prior line for mCRPC, none in the other 39.1 % (a mixed cohort)
+    assert [arm.prior_lines for arm in keynote641.arms] == [{0: 0.391, 1: 0.609}] * 2
     assert all(raw["source"] for raw in _added())
     without = Registry.load(added_monotherapy=None)
     assert {"KEYNOTE-921", "KEYNOTE-641"}.isdisjoint(trial.acronym for trial in without)

@@ -298,6 +298,35 @@ def test_an_arm_sets_its_own_prior_lines_whatever_the_chunking():
     assert np.array_equal(lines(17)[0], prior)
 
 
+def test_a_mixed_prior_line_cohort_gets_its_shares_whatever_the_chunking():
+    """KEYNOTE-641 enrolled men with and without prior abiraterone (60.9 %; Graff et al. ESMO 2023 abstract 1771MO):
+    each arm has 39.1 % with no prior line for mCRPC and 60.9 % with one, to the nearest patient (20 of 51, 20 of 50), the patients with the
+    fewest sampled lines getting none; the same whatever the chunk size. Shares that do not sum to 1, or lines out of
+    range, name the field."""
+    from rptici.analysis.replay import replay_scenario
+    from rptici.trials.run import assigned_prior_lines, chunk_tasks
+
+    scenario = replay_scenario("KEYNOTE-641", 101, seed=3)
+    assert [arm.prior_lines for arm in scenario.arms] == [{0: 0.391, 1: 0.609}] * 2
+
+    def lines(chunk_size):
+        tasks = chunk_tasks(scenario, chunk_size=chunk_size).values()
+        return (np.concatenate([np.asarray(task.population.prior_lines) for task in tasks]),
+                np.concatenate([task.arms for task in tasks]))
+
+    prior, arms = lines(1000)
+    for arm in (0, 1):
+        size = np.sum(arms == arm)  # 51 and 50
+        assert np.sum(prior[arms == arm] == 0) == round(0.391 * size) and set(prior[arms == arm]) == {0, 1}
+    assert np.array_equal(lines(13)[0], prior)
+    sampled = np.array([5, 2, 3, 2, 4])
+    np.testing.assert_array_equal(assigned_prior_lines(sampled, {0: 0.4, 1: 0.6}), [1, 0, 1, 0, 1])
+    document = {"disease": "mcrpc", "patients": 4, "arms": [{"name": "a"}]}
+    for bad in ({0: 0.5, 1: 0.4}, {-1: 1.0}, {0: 1.5, 1: -0.5}, {}, 2.5, True):
+        with pytest.raises(InputError, match="prior_lines"):
+            load_trial_scenario({**document, "prior_lines": bad})
+
+
 def test_an_arm_enrols_by_measurable_disease_whatever_the_chunking():
     """KEYNOTE-199 enrolled RECIST-measurable disease in cohorts 1-2 and bone-predominant disease without it in
     cohort 3 (Antonarakis et al. 2020 J Clin Oncol 38:395; its amendment): each arm's patients meet its criterion

@@ -170,8 +170,9 @@ class ArmRecord(_Record):
     description: str | None = None
     outcomes: dict[str, ResultValue] = Field(default_factory=dict)
     #: Prior systemic lines of every patient of the arm where the trial defines its cohort by them (CheckMate 650's
-    #: chemotherapy-naive cohort: 1); None: the population file's distribution.
-    prior_lines: int | None = Field(default=None, ge=0)
+    #: chemotherapy-naive cohort: 1), or the shares of a mixed cohort ({0: 0.391, 1: 0.609}, KEYNOTE-641); None: the
+    #: population file's distribution (checked where a replay's arm takes it, rptici.trials.scenario.prior_lines_field).
+    prior_lines: int | dict[int, float] | None = None
     #: Whether the arm enrolled RECIST-measurable disease only (True) or only patients without it (False), where the
     #: trial defines its cohort so (KEYNOTE-199 cohorts 1-2 and 3); None: any.
     measurable_disease: bool | None = None

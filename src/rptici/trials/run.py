@@ -194,12 +194,14 @@ def calibrated_population(scenario: TrialScenario, patients: int, seed: int, cal
     own patients (``arms``: each patient's arm index, :func:`allocate`; also for the arms' eligibility,
     :func:`arm_cohorts`)."""
     population = sampled_population(scenario, patients, seed, calibration, arms)[0]
-    lines = np.asarray(population.prior_lines).copy()
+    sampled = np.asarray(population.prior_lines)
+    lines = sampled.copy()
     if scenario.prior_lines is not None:
-        lines[:] = scenario.prior_lines
+        lines[:] = assigned_prior_lines(sampled, scenario.prior_lines)
     for index, arm in enumerate(scenario.arms):
         if arm.prior_lines is not None and arms is not None:
-            lines[np.asarray(arms) == index] = arm.prior_lines
+            rows = np.asarray(arms) == index
+            lines[rows] = assigned_prior_lines(sampled[rows], arm.prior_lines)
     population = dataclasses.replace(population, prior_lines=lines)
     population = immune_deserts(population, calibration.inflamed_share(scenario.disease))
     spreads = {attribute: spread_log(np.asarray(getattr(population, attribute)),
@@ -214,6 +216,20 @@ def calibrated_population(scenario: TrialScenario, patients: int, seed: int, cal
         infiltration = changes.get("immune_infiltration", np.asarray(population.immune_infiltration))
         changes["immune_infiltration"] = infiltration * per_line ** np.asarray(population.prior_lines, dtype=float)
     return dataclasses.replace(population, **changes) if changes else population
+
+
+def assigned_prior_lines(sampled: np.ndarray, prior_lines: int | Mapping[int, float]) -> np.ndarray:
+    """The prior lines a cohort's patients get: ``prior_lines`` for all, or for a mixed cohort ({lines: share}) the
+    shares in order of the patients' sampled lines (the fewest sampled get the fewest; ties in patient order), each
+    share's count rounded from the cumulative shares, so that the numbers do not depend on the chunking."""
+    if not isinstance(prior_lines, Mapping):
+        return np.full(len(sampled), prior_lines, dtype=np.int64)
+    order = np.argsort(np.asarray(sampled), kind="stable")
+    bounds = np.rint(np.cumsum([0.0] + list(prior_lines.values())) * len(sampled)).astype(int)
+    result = np.empty(len(sampled), dtype=np.int64)
+    for lines, start, stop in zip(prior_lines, bounds[:-1], bounds[1:]):
+        result[order[start:stop]] = lines
+    return result
 
 
 def death_hazard_ratio(population: Population, calibration: Calibration, disease: str) -> np.ndarray:

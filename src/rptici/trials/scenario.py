@@ -21,8 +21,9 @@ A scenario file (YAML) or mapping::
                                         # (data/baseline_targets.yaml; rptici.population.weighting)
     excluded_sites: [liver, lung]       # eligibility: no patient with a lesion at these sites (ALSYMPCA: no
                                         # visceral metastases)
-    prior_lines: 0                      # every patient's prior systemic lines (a first-line trial: 0); default:
-                                        # the population file's distribution; an arm may set its own, and
+    prior_lines: 0                      # every patient's prior systemic lines (a first-line trial: 0), or shares
+                                        # {0: 0.39, 1: 0.61}; default: the population file's distribution; an arm
+                                        # may set its own, and
                                         # its eligibility: measurable_disease true / false (KEYNOTE-199's cohorts)
     treatment: {stop_at: [progression, toxicity], progression_confirmation: 4 weeks, ici_max_duration: 2 years,
                 immune_exposure: follow_up}   # treatment as given in trials (default: the whole regimen for all)
@@ -41,10 +42,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import numpy as np
-from pydantic import field_validator, model_validator
+from pydantic import BeforeValidator, field_validator, model_validator
 
 from ..data import load_yaml, read_mapping
 from ..errors import InputError
@@ -97,6 +98,30 @@ def parse_schedule(text: str, horizon_days: float, field_name: str = "assessment
 MAX_TRIAL_PATIENTS = 1_000_000
 
 
+def prior_lines_field(value: object) -> int | dict[int, float] | None:
+    """Prior systemic lines: a whole number from 0 to 20 for every patient, or the shares of a mixed cohort
+    ``{lines: share}`` (whole numbers from 0 to 20, shares from 0 to 1 that sum to 1; KEYNOTE-641: 39 % with none,
+    61 % with one)."""
+    if value is None:
+        return None
+    allowed = "a whole number of lines from 0 to 20, or {lines: share} with shares summing to 1"
+    if isinstance(value, Mapping):
+        shares: dict[int, float] = {}
+        for lines, share in value.items():
+            if isinstance(lines, bool) or not isinstance(lines, (int, np.integer)) or not 0 <= lines <= 20 or                     isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+                raise InputError("prior_lines", dict(value), allowed)
+            shares[int(lines)] = float(share)
+        if not shares or abs(sum(shares.values()) - 1.0) > 1e-6:
+            raise InputError("prior_lines", dict(value), allowed)
+        return dict(sorted(shares.items()))
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= 20:
+        raise InputError("prior_lines", value, allowed)
+    return int(value)
+
+
+#: Prior systemic lines of every patient, or of a mixed cohort (:func:`prior_lines_field`).
+PriorLines = Annotated[int | dict[int, float] | None, BeforeValidator(prior_lines_field)]
+
 #: The eligibility criteria an arm may set for its own patients (:func:`rptici.trials.run.arm_cohorts`).
 ARM_CRITERIA = ("measurable_disease", "pet_screen_exclusion")
 
@@ -107,8 +132,8 @@ class ArmSpec(Schema):
     care its patients also receive (a name of ``data/standard_of_care.yaml``: a growth-rate reduction and
     background disease-related adverse events, :mod:`.standard_of_care`; None: untreated growth, no background).
 
-    An arm that is a cohort of its own may set who is in it: ``prior_lines`` (every patient's prior systemic lines)
-    and ``measurable_disease`` (True: RECIST-measurable disease required, a target lesion at baseline; False: only
+    An arm that is a cohort of its own may set who is in it: ``prior_lines`` (every patient's prior systemic lines,
+    or the shares of a mixed cohort, :func:`prior_lines_field`) and ``measurable_disease`` (True: RECIST-measurable disease required, a target lesion at baseline; False: only
     patients without, e.g. bone-predominant prostate cancer; None: the population as sampled), and
     ``pet_screen_exclusion``: the share of the screened patients that a PET screen turns away for target-low disease
     (TheraP's FDG-discordant or PSMA-low disease), those with the largest target-low share (None: no such screen)."""
@@ -119,7 +144,7 @@ class ArmSpec(Schema):
     patients: whole(1, MAX_TRIAL_PATIENTS) | None = None  # type: ignore[valid-type]
     ratio: float = 1.0
     standard_of_care: str | None = None
-    prior_lines: whole(0, 20) | None = None  # type: ignore[valid-type]
+    prior_lines: PriorLines = None
     measurable_disease: bool | None = None
     pet_screen_exclusion: quantity("dimensionless", maximum=0.99) | None = None  # type: ignore[valid-type]
 
@@ -221,7 +246,7 @@ class TrialScenario(Schema):
     population_method: str = "lhs"
     baseline_weighting: str | None = None
     excluded_sites: tuple[str, ...] = ()
-    prior_lines: whole(0, 20) | None = None  # type: ignore[valid-type]
+    prior_lines: PriorLines = None
     overrides: dict[str, float] = {}
     calibration: str | None = DEFAULT_CALIBRATION
     treatment: TreatmentRules = TreatmentRules()

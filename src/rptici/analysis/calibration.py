@@ -106,25 +106,25 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                       "for years, NETTER-1 control median OS 36 months)"),
     "death_hazard_exponent": (1.696, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
                                               "shrinking tumour lowers the hazard less than in proportion"),
-    "disease_hazard.mcrpc": (0.0003479, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
+    "disease_hazard.mcrpc": (0.000405, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
                                                    "and marrow disease, cachexia: why responders still die, Claret et "
                                                    "al. 2009 J Clin Oncol 27:4103)"),
-    "death_hazard_scale.mcrpc": (0.1306, 0.1, 10.0, "1", "multiplies the burden term of the death hazard for mCRPC, "
+    "death_hazard_scale.mcrpc": (0.1401, 0.1, 10.0, "1", "multiplies the burden term of the death hazard for mCRPC, "
                                                  "beside the general scale (with the death hazard ratios of lung and "
                                                  "liver disease, Halabi et al. 2016, populations/mcrpc.yaml)"),
-    "prior_line_hazard.mcrpc": (1.431, 0.8, 2.0, "1", "factor on the disease's death hazard per prior systemic line "
+    "prior_line_hazard.mcrpc": (1.316, 0.8, 2.0, "1", "factor on the disease's death hazard per prior systemic line "
                                                 "in mCRPC (g^lines; rptici.trials.run.death_hazard_ratio): men "
                                                 "who start a treatment earlier live longer whatever their measured "
                                                 "burden (CheckMate 650: OS 19.0 months before chemotherapy, 15.2 "
                                                 "after; VISION's control arm after 2-3 lines 11.3)"),
     "disease_hazard.gep_net": (1.055e-06, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
-    "infiltration_scale.mcrpc": (0.4331, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
+    "infiltration_scale.mcrpc": (0.422, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
                                                     "one infiltration scale cannot serve melanoma and prostate)"),
     "alpha_scale.mcrpc": (2.983, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
                                              "immune infiltration fitted to KEYNOTE-199's disease control, the "
                                              "radiation itself must carry Lu-PSMA-617's responses"),
-    "infiltration_spread.mcrpc": (3.984, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
+    "infiltration_spread.mcrpc": (3.321, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
                                                    "infiltration (rptici.trials.run.spread_log): pembrolizumab "
                                                    "holds few patients, durably (KEYNOTE-199: ORR 3-5 %, disease "
                                                    "control 9-22 %)"),
@@ -158,7 +158,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                        "works better first line (KEYNOTE-017 ORR 56 %; avelumab first line, JAVELIN "
                                        "Merkel 200 part B, 40 %, D'Angelo et al. 2021 J Immunother Cancer) than after "
                                        "chemotherapy (part A 33 %)"),
-    "prior_line_infiltration.mcrpc": (0.4922, 0.2, 2.0, "1", "factor on the immune infiltration per prior systemic line "
+    "prior_line_infiltration.mcrpc": (0.5092, 0.2, 2.0, "1", "factor on the immune infiltration per prior systemic line "
                                       "in mCRPC (infiltration x f^lines): nivolumab + ipilimumab gave ORR 25 % before "
                                       "chemotherapy (one prior line) and 10 % after it (CheckMate 650, Sharma et al. "
                                       "2020); the mCRPC population file's patients have had 2-5 lines"),
@@ -168,7 +168,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                         "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),
     "immunity.occult_fraction_min": (0.06091, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
                                                         "(fraction of the detection volume): when new lesions appear"),
-    "immunity.ctla4_expansion_gain": (0.4558, 1e-3, 5.0, "1", "rise of the effector pool's set point at full anti-CTLA-4 "
+    "immunity.ctla4_expansion_gain": (0.3192, 1e-3, 5.0, "1", "rise of the effector pool's set point at full anti-CTLA-4 "
                                                       "occupancy, without radiation (expansion on endogenous "
                                                       "antigen): what ipilimumab adds to nivolumab in CheckMate 650"),
     "immunity.marrow_lymphoid_fraction": (0.001, 1e-4, 1.0, "1", "share of the lymphocytes that receive the red-marrow "

@@ -321,6 +321,8 @@ def test_a_mixed_prior_line_cohort_gets_its_shares_whatever_the_chunking():
     assert np.array_equal(lines(13)[0], prior)
     sampled = np.array([5, 2, 3, 2, 4])
     np.testing.assert_array_equal(assigned_prior_lines(sampled, {0: 0.4, 1: 0.6}), [1, 0, 1, 0, 1])
+    # shares that sum to 1 only within the field's 1e-6 still place every patient (the last share takes the rest)
+    assert np.sum(assigned_prior_lines(np.zeros(1_000_000), {0: 0.5, 1: 0.4999994}) == 1) == 500_000
     document = {"disease": "mcrpc", "patients": 4, "arms": [{"name": "a"}]}
     for bad in ({0: 0.5, 1: 0.4}, {-1: 1.0}, {0: 1.5, 1: -0.5}, {}, 2.5, True):
         with pytest.raises(InputError, match="prior_lines"):

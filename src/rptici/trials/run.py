@@ -226,6 +226,7 @@ def assigned_prior_lines(sampled: np.ndarray, prior_lines: int | Mapping[int, fl
         return np.full(len(sampled), prior_lines, dtype=np.int64)
     order = np.argsort(np.asarray(sampled), kind="stable")
     bounds = np.rint(np.cumsum([0.0] + list(prior_lines.values())) * len(sampled)).astype(int)
+    bounds[-1] = len(sampled)  # shares summing to 1 within rounding still place every patient
     result = np.empty(len(sampled), dtype=np.int64)
     for lines, start, stop in zip(prior_lines, bounds[:-1], bounds[1:]):
         result[order[start:stop]] = lines

@@ -152,6 +152,12 @@ def test_switch_off_equals_strength_zero(mechanism):
             p_zero[[LAYOUT.parameter("beta", lesion) for lesion in range(LAYOUT.n_lesions)]] = 0.0
         if mechanism == "memory":  # no memory formed and none recalled
             p_zero[LAYOUT.parameter("memory_recall_rate")] = 0.0
+        if mechanism == "immune_escape":  # a selected share of invisible cells (0 in the human file: no escape)
+            for vector in (p_on, p_off):
+                vector[LAYOUT.parameter("immune_escape_fraction")] = 0.01
+            y = y.copy()
+            y[[LAYOUT.state("immune_selection", lesion) for lesion in range(LAYOUT.n_lesions)]] = 3.0
+            y_zero = y
     elif mechanism == "mitotic_death":  # off: every lesion clears doomed cells at the fixed 1/τ0
         y_zero = y
         p_zero[[LAYOUT.parameter("doomed_death_rate", lesion) for lesion in range(LAYOUT.n_lesions)]] = \

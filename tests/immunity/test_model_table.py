@@ -55,8 +55,9 @@ def test_generated_tables_match_the_table():
     assert table.S_ANTIGEN == 0 and table.L_VIABLE == 0 and table.Q_PRESENT == 0
     assert GLOBAL_PARAMETERS.index("switch_growth") == table.P_SWITCH_GROWTH == 4
     assert table.P_ANTIBODY_HALF_OCCUPANCY - table.P_ANTIBODY_CLEARANCE == table.PK_HALF_OCCUPANCY == 7
-    assert {"mitotic_death", "site_selective_uptake", "priming_saturation", "occult_disease"} <= set(SWITCHES)
-    assert len(SWITCHES) == 25
+    assert {"mitotic_death", "site_selective_uptake", "priming_saturation", "occult_disease",
+            "immune_escape"} <= set(SWITCHES)
+    assert len(SWITCHES) == 26
     assert PARAMETER_UNITS["kill_rate"] == "1/day" and "doomed_death_rate" not in PARAMETER_UNITS
     assert equations.S_MARROW_REPAIR_RESIDUAL == TABLE.systemic_states.index("marrow_repair_residual")
     # every parameter file defines exactly the table's file parameters (the loader checks both ways)

@@ -247,6 +247,8 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     """
     parameters = parameters.with_overrides(overrides)
     values = parameters.values
+    if not 0.0 <= values["immune_escape_fraction"] < 1.0:
+        raise InputError("immune_escape_fraction", values["immune_escape_fraction"], "a share from 0 to below 1")
     base = _baseline(parameters, layout, patients)
     size = base.volumes.shape[0]
     vector = np.zeros((size, layout.n_params))
@@ -303,6 +305,7 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     put("occult_growth_rate", _occult_growth_rate(values, base, base.doubling_time))
     put("occult_growth_rate_after_care", _occult_growth_rate(values, base, base.doubling_after_care))
     put("care_end_time", base.care_end)
+    put("occult_baseline_immune_kill", _occult_baseline_kill(values, base))
     alpha_beta = values["tumour_alpha_beta"]
     repair = math.log(2.0) / values["tumour_repair_half_time"]
     # mitotic death: doomed cells live k × T_d (at least τ0); stroma: σ/(1 − σ) of the initial tumour-cell volume
@@ -318,7 +321,8 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
                    "beta": base.alpha[:, lesion] / alpha_beta, "repair_rate": repair,
                    "infiltration": base.infiltration[:, lesion], "pdl1_base": base.pdl1_base[:, lesion],
                    "doomed_death_rate": doomed_death_rate[:, lesion], "stroma_volume": stroma_volume[:, lesion],
-                   "baseline_volume": base.volumes[:, lesion] / (1.0 - values["stroma_share"])}
+                   "baseline_volume": base.volumes[:, lesion] / (1.0 - values["stroma_share"]),
+                   "baseline_immune_kill": baseline_kill[:, lesion]}
         for offset, name in enumerate(layout.table.lesion_parameters):
             vector[:, start + offset] = np.where(base.present[:, lesion], columns[name], 0.0) \
                 if name != "present" else columns[name]
@@ -336,13 +340,18 @@ def _occult_growth_rate(values: Mapping[str, float], base: _Baseline, doubling_t
     extinction = (high**2 / (high + cell_volume) + low**2 / (low + cell_volume)) / total
     capacity = values["carrying_capacity"]
     shape = np.log(capacity / total) if values["switch_gompertz"] else 1.0 - total / capacity
+    doubling = _lesion_mean(doubling_time, base.present)
+    return (math.log(2.0) / doubling + _occult_baseline_kill(values, base)) / (shape * extinction)
+
+
+def _occult_baseline_kill(values: Mapping[str, float], base: _Baseline) -> np.ndarray:
+    """κ_o (1/d), the untreated immune kill of the occult burden in the equations' occult term: the lesions' mean
+    infiltration, suppressed by their volume-weighted PD-L1 and the systemic suppressors at baseline."""
     volumes = np.where(base.present, base.volumes, 0.0)
     mean_pdl1 = np.sum(volumes * base.pdl1, axis=1) / np.maximum(volumes.sum(axis=1), 1e-300)
-    kill = values["kill_rate"] * _lesion_mean(base.infiltration, base.present) / (
+    return values["kill_rate"] * _lesion_mean(base.infiltration, base.present) / (
         1.0 + values["pdl1_suppression"] * mean_pdl1
         + values["switch_regulatory_suppression"] * (values["treg_suppression"] + values["mdsc_suppression"]))
-    doubling = _lesion_mean(doubling_time, base.present)
-    return (math.log(2.0) / doubling + kill) / (shape * extinction)
 
 
 def initial_state(parameters: ImmunityParameters, layout: ModelLayout, patients: Any,

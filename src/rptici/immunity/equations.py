@@ -26,6 +26,7 @@ Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to th
                  1/τ = 1/τ0 + s_mit (1/max(τ0, k T_d) − 1/τ0)               (mitotic death, below)
   measured vol.  V_CT = V + W + U + max(S0, σ/(1 − σ)(V + W + U)),  S0 = σ/(1 − σ) V(0)   (stroma, below)
   immune kill    κ = k_kill E m S,  m = 1 + s_mhc g_mhc Y/(Y+K_Y)           (MHC-I)
+                 applied as κ₀ + (κ − κ₀)/(1 + ρ/(1 − ρ) e^Λ) where κ > κ₀,  Λ' = max(κ − κ₀, 0)   (escape, below)
                  S = 1/(1 + φ_P P (1 − s_ici occ) + s_reg(φ_R R + φ_S M_s))
   radiation sig. Y' = Ḋ − k_Y Y                                             (drives MHC-I and PD-L1)
   PD-L1          P' = k_P (P_b + s_pi g_i E/(E+K_E) + s_pr g_r Y/(Y+K_Y) − P)
@@ -113,6 +114,19 @@ care ends on a day (docetaxel's ten cycles), the state c (``standard_of_care``) 
 ``occult_growth_rate_after_care``; equal to r where the care has no end, so c changes nothing there). The doomed
 cells' lifetime keeps the treated doubling time.
 
+Immune escape. A share ρ (``immune_escape_fraction``) of each lesion's cells is invisible to the effectors that
+treatment adds (loss of the antigen, of MHC-I or of interferon signalling: B2M truncation and JAK1/2 loss in melanoma
+relapsing on anti-PD-1, Zaretsky et al. 2016 N Engl J Med 375:819; Sade-Feldman et al. 2017 Nat Commun 8:1136). The
+untreated tumour has already escaped its baseline kill κ₀ (``baseline_immune_kill``, the lesion's untreated rate), so
+only kill above it selects: the visible cells undergo the log-kill Λ (``immune_selection``) more than the invisible
+ones, whose share grows as ρ e^Λ, and the lesion's mean kill is κ₀ + (κ − κ₀) v, v = 1/(1 + ρ/(1 − ρ) e^Λ) — exactly
+the two populations written out, with one state instead of two (they grow and take radiation alike). A lesion held
+by immune kill is back at its baseline volume about ln(1/ρ) T_d/ln 2 after the visible cells are gone, unless fewer
+than one invisible cell was left (the extinction factor V/(V + v_c)). The occult burden has its own Λ
+(``occult_immune_selection``) against its untreated kill. ρ = 0 (the human file's value) is no escape; the
+calibration sets it for mCRPC, whose few neoantigens are mostly subclonal, not for Merkel cell carcinoma, whose viral
+antigens are in every cell and whose responses to PD-1 blockade last.
+
 Stroma. A CT measures the whole lesion: tumour cells plus stroma (fibrosis, necrosis, vessels, matrix),
 which makes up a share σ (``stroma_share``) of carcinomas and does not disappear when the tumour cells die.
 The lesion-volume covariate is the measured volume: the tumour cells are V(0) = (1 − σ) of it and the stroma
@@ -155,36 +169,36 @@ import numpy as np
 from ..utils import codecache
 from . import table
 from .table import (  # generated index constants (table.TABLE)
-    L_DOOMED, L_DOSE, L_EFFECTOR, L_PDL1, L_QUADRATIC, L_RADIATION_SIGNAL, L_REPAIR_RESIDUAL, L_VIABLE,
-    L_VIABLE_LOW, N_GLOBAL_PARAMETERS, N_LESION_PARAMETERS, N_LESION_STATES, N_SYSTEMIC_STATES, PK_CENTRAL_VOLUME,
-    PK_CLEARANCE, PK_CLEARANCE_EMAX, PK_CLEARANCE_HILL, PK_CLEARANCE_T50, PK_HALF_OCCUPANCY,
+    L_DOOMED, L_DOSE, L_EFFECTOR, L_IMMUNE_SELECTION, L_PDL1, L_QUADRATIC, L_RADIATION_SIGNAL, L_REPAIR_RESIDUAL,
+    L_VIABLE, L_VIABLE_LOW, N_GLOBAL_PARAMETERS, N_LESION_PARAMETERS, N_LESION_STATES, N_SYSTEMIC_STATES,
+    PK_CENTRAL_VOLUME, PK_CLEARANCE, PK_CLEARANCE_EMAX, PK_CLEARANCE_HILL, PK_CLEARANCE_T50, PK_HALF_OCCUPANCY,
     PK_INTERCOMPARTMENTAL_CLEARANCE, PK_PERIPHERAL_VOLUME, P_ANTIBODY_CLEARANCE, P_ANTIBODY_FIRST_DOSE_TIME,
-    P_ANTIGEN_CLEARANCE_RATE, P_ANTIGEN_GRADED_HALF_SATURATION, P_ANTIGEN_HALF_SATURATION, P_ANTIGEN_YIELD, P_CELL_VOLUME, P_CTLA4_CLEARANCE,
-    P_CTLA4_EXPANSION_GAIN, P_CTLA4_FIRST_DOSE_TIME, P_CTLA4_PRIMING_GAIN, P_CTLA4_TREG_DEPLETION_RATE,
-    P_DC_DEATH_RATE,
-    P_DC_MATURATION_RATE, P_DOOMED_DEATH_RATE, P_EFFECTOR_BLOOD_DEATH_RATE, P_EFFECTOR_TUMOUR_TURNOVER_RATE,
-    P_EXHAUSTED_DEATH_RATE, P_EXHAUSTED_FUNCTION, P_EXHAUSTED_FUNCTION_BLOCKED, P_EXHAUSTION_BURDEN_HALF_SATURATION,
-    P_EXHAUSTION_GAIN, P_ICI_PRIMING_GAIN, P_INTERFERON_CLEARANCE_RATE, P_INTERFERON_HALF_SATURATION, P_KILL_RATE,
+    P_ANTIGEN_CLEARANCE_RATE, P_ANTIGEN_GRADED_HALF_SATURATION, P_ANTIGEN_HALF_SATURATION, P_ANTIGEN_YIELD,
+    P_CELL_VOLUME, P_CTLA4_CLEARANCE, P_CTLA4_EXPANSION_GAIN, P_CTLA4_FIRST_DOSE_TIME, P_CTLA4_PRIMING_GAIN,
+    P_CTLA4_TREG_DEPLETION_RATE, P_DC_DEATH_RATE, P_DC_MATURATION_RATE, P_DOOMED_DEATH_RATE,
+    P_EFFECTOR_BLOOD_DEATH_RATE, P_EFFECTOR_TUMOUR_TURNOVER_RATE, P_EXHAUSTED_DEATH_RATE, P_EXHAUSTED_FUNCTION,
+    P_EXHAUSTED_FUNCTION_BLOCKED, P_EXHAUSTION_BURDEN_HALF_SATURATION, P_EXHAUSTION_GAIN, P_ICI_PRIMING_GAIN,
+    P_IMMUNE_ESCAPE_FRACTION, P_INTERFERON_CLEARANCE_RATE, P_INTERFERON_HALF_SATURATION, P_KILL_RATE,
     P_LOW_UPTAKE_DOSE_FRACTION, P_LYMPHOCYTE_ALPHA, P_LYMPHOCYTE_BASELINE, P_LYMPHOCYTE_BETA,
     P_LYMPHOCYTE_RECOVERY_RATE, P_LYMPHOID_DOSE_FACTOR, P_MARROW_REPAIR_RATE, P_MDSC_RECRUITMENT_GAIN,
     P_MDSC_SUPPRESSION, P_MDSC_TURNOVER_RATE, P_MEMORY_DECAY_RATE, P_MEMORY_FRACTION,
     P_MEMORY_RECALL_HALF_SATURATION, P_MEMORY_RECALL_RATE, P_MHC_GAIN, P_N_EXPONENTIALS, P_N_LESIONS,
-    P_OCCULT_DOSE_FRACTION, P_OCCULT_GROWTH_RATE, P_OCCULT_GROWTH_RATE_AFTER_CARE, P_SWITCH_OCCULT_DISEASE,
+    P_OCCULT_BASELINE_IMMUNE_KILL, P_OCCULT_DOSE_FRACTION, P_OCCULT_GROWTH_RATE, P_OCCULT_GROWTH_RATE_AFTER_CARE,
     P_PDL1_EFFECTOR_HALF_SATURATION, P_PDL1_IFN_GAIN, P_PDL1_RADIATION_GAIN, P_PDL1_RATE, P_PDL1_SUPPRESSION,
     P_PRIMING_RATE, P_PRIMING_STRENGTH, P_PSA_CLEARANCE_RATE, P_PSA_PRODUCTION, P_RADIATION_SIGNAL_DECAY_RATE,
     P_RADIATION_SIGNAL_HALF_SATURATION, P_STING_DEPENDENCE, P_STING_YIELD, P_SWITCH_ABSCOPAL,
-    P_SWITCH_CTLA4_EXPANSION, P_SWITCH_CTLA4_PRIMING, P_SWITCH_CTLA4_TREG_DEPLETION, P_SWITCH_EXHAUSTION, P_SWITCH_GOMPERTZ, P_SWITCH_GROWTH,
-    P_SWITCH_ICI_SUPPRESSION_RELIEF, P_SWITCH_IMMUNOGENIC_CELL_DEATH, P_SWITCH_LYMPHOCYTE_KILL, P_SWITCH_MEMORY,
-    P_SWITCH_MHC_UPREGULATION, P_SWITCH_MITOTIC_DEATH, P_SWITCH_PDL1_IFN, P_SWITCH_PDL1_RADIATION, P_SWITCH_PRIMING, P_SWITCH_PRIMING_SATURATION,
-    P_SWITCH_PSA, P_SWITCH_RADIATION_KILL, P_SWITCH_REGULATORY_SUPPRESSION, P_SWITCH_STING,
-    P_SWITCH_TRAFFICKING_LIMIT, P_SWITCH_UPTAKE_HETEROGENEITY, P_TRAFFICKING_INTERFERON_GAIN, P_TREG_DEPLETION_RATE,
-    P_TREG_EXPANSION_GAIN, P_TREG_RADIOSENSITIVITY, P_TREG_SUPPRESSION, P_TREG_TURNOVER_RATE, Q_ALPHA, Q_BETA,
-    Q_CARRYING_CAPACITY, Q_DOOMED_DEATH_RATE, Q_GROWTH_RATE, Q_GROWTH_RATE_AFTER_CARE, Q_INFILTRATION, Q_PDL1_BASE,
-    Q_PRESENT, Q_REPAIR_RATE,
-    S_ANTIBODY_CENTRAL, S_ANTIBODY_PERIPHERAL, S_ANTIGEN, S_CTLA4_CENTRAL, S_CTLA4_PERIPHERAL, S_DENDRITIC_CELLS,
-    S_EFFECTOR_BLOOD, S_EXHAUSTED, S_INTERFERON, S_LYMPHOCYTES, S_MARROW_DOSE, S_MARROW_QUADRATIC,
-    S_MARROW_REPAIR_RESIDUAL, S_MEMORY, S_OCCULT, S_OCCULT_LOW, S_PSA, S_REGULATORY, S_STANDARD_OF_CARE,
-    S_SUPPRESSOR,
+    P_SWITCH_CTLA4_EXPANSION, P_SWITCH_CTLA4_PRIMING, P_SWITCH_CTLA4_TREG_DEPLETION, P_SWITCH_EXHAUSTION,
+    P_SWITCH_GOMPERTZ, P_SWITCH_GROWTH, P_SWITCH_ICI_SUPPRESSION_RELIEF, P_SWITCH_IMMUNE_ESCAPE,
+    P_SWITCH_IMMUNOGENIC_CELL_DEATH, P_SWITCH_LYMPHOCYTE_KILL, P_SWITCH_MEMORY, P_SWITCH_MHC_UPREGULATION,
+    P_SWITCH_MITOTIC_DEATH, P_SWITCH_OCCULT_DISEASE, P_SWITCH_PDL1_IFN, P_SWITCH_PDL1_RADIATION, P_SWITCH_PRIMING,
+    P_SWITCH_PRIMING_SATURATION, P_SWITCH_PSA, P_SWITCH_RADIATION_KILL, P_SWITCH_REGULATORY_SUPPRESSION,
+    P_SWITCH_STING, P_SWITCH_TRAFFICKING_LIMIT, P_SWITCH_UPTAKE_HETEROGENEITY, P_TRAFFICKING_INTERFERON_GAIN,
+    P_TREG_DEPLETION_RATE, P_TREG_EXPANSION_GAIN, P_TREG_RADIOSENSITIVITY, P_TREG_SUPPRESSION, P_TREG_TURNOVER_RATE,
+    Q_ALPHA, Q_BASELINE_IMMUNE_KILL, Q_BETA, Q_CARRYING_CAPACITY, Q_DOOMED_DEATH_RATE, Q_GROWTH_RATE,
+    Q_GROWTH_RATE_AFTER_CARE, Q_INFILTRATION, Q_PDL1_BASE, Q_PRESENT, Q_REPAIR_RATE, S_ANTIBODY_CENTRAL,
+    S_ANTIBODY_PERIPHERAL, S_ANTIGEN, S_CTLA4_CENTRAL, S_CTLA4_PERIPHERAL, S_DENDRITIC_CELLS, S_EFFECTOR_BLOOD,
+    S_EXHAUSTED, S_INTERFERON, S_LYMPHOCYTES, S_MARROW_DOSE, S_MARROW_QUADRATIC, S_MARROW_REPAIR_RESIDUAL, S_MEMORY,
+    S_OCCULT, S_OCCULT_IMMUNE_SELECTION, S_OCCULT_LOW, S_PSA, S_REGULATORY, S_STANDARD_OF_CARE, S_SUPPRESSOR,
 )
 
 try:  # numba is optional (the "fast" extra); without it the same functions run as plain Python
@@ -287,6 +301,18 @@ def _doomed_death_rate(p: np.ndarray, q: int) -> float:
     """1/τ of the lesion whose parameters start at ``q``: the lesion's mitotic rate 1/(k T_d) when
     ``switch_mitotic_death`` is on, else the fixed 1/τ0 (module docstring, "Mitotic death")."""
     return p[P_DOOMED_DEATH_RATE] + p[P_SWITCH_MITOTIC_DEATH] * (p[q + Q_DOOMED_DEATH_RATE] - p[P_DOOMED_DEATH_RATE])
+
+
+@jit
+def _escaped_kill(kill: float, baseline: float, selection: float, p: np.ndarray) -> float:
+    """Immune kill rate of a population whose immune-visible cells have undergone the log-kill Λ (``selection``)
+    above the baseline rate κ₀ (module docstring, "Immune escape"): κ₀ + (κ − κ₀) v(Λ) for κ > κ₀, else κ;
+    v = 1/(1 + ρ/(1 − ρ) e^Λ) is the visible share when the fraction ρ of the cells was invisible at the start."""
+    excess = kill - baseline
+    odds = p[P_SWITCH_IMMUNE_ESCAPE] * p[P_IMMUNE_ESCAPE_FRACTION] / (1.0 - p[P_IMMUNE_ESCAPE_FRACTION])
+    if excess <= 0.0 or odds == 0.0:
+        return kill
+    return baseline + excess / (1.0 + odds * math.exp(min(selection, 700.0)))
 
 
 @jit
@@ -407,6 +433,9 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         mhc = 1.0 + p[P_SWITCH_MHC_UPREGULATION] * p[P_MHC_GAIN] * radiation_signal
         suppression = 1.0 / (1.0 + p[P_PDL1_SUPPRESSION] * max(pdl1, 0.0) * (1.0 - relief) + systemic_suppression)
         immune_rate = p[P_KILL_RATE] * max(effector, 0.0) * mhc * suppression
+        baseline_kill = p[q + Q_BASELINE_IMMUNE_KILL]
+        dydt[s + L_IMMUNE_SELECTION] = max(immune_rate - baseline_kill, 0.0)
+        immune_rate = _escaped_kill(immune_rate, baseline_kill, y[s + L_IMMUNE_SELECTION], p)
 
         dydt[s + L_VIABLE] = growth - radiation_kill - immune_rate * viable
         dydt[s + L_VIABLE_LOW] = growth_low - radiation_kill_low - immune_rate * viable_low
@@ -445,6 +474,7 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
     occult_total = max(occult, 0.0) + max(occult_low, 0.0)
     dydt[S_OCCULT] = 0.0
     dydt[S_OCCULT_LOW] = 0.0
+    dydt[S_OCCULT_IMMUNE_SELECTION] = 0.0
     if present > 0 and occult_total > 0.0:
         scale = p[P_OCCULT_DOSE_FRACTION] / present
         occult_rate = scale * mean_rate
@@ -454,6 +484,9 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
         mean_pdl1 = engaged / burden if burden > 0.0 else 0.0
         occult_kill = (p[P_KILL_RATE] * mean_infiltration / present * functional_blood * trafficking_boost
                        / (1.0 + p[P_PDL1_SUPPRESSION] * mean_pdl1 * (1.0 - relief) + systemic_suppression))
+        occult_baseline = p[P_OCCULT_BASELINE_IMMUNE_KILL]
+        dydt[S_OCCULT_IMMUNE_SELECTION] = p[P_SWITCH_OCCULT_DISEASE] * max(occult_kill - occult_baseline, 0.0)
+        occult_kill = _escaped_kill(occult_kill, occult_baseline, y[S_OCCULT_IMMUNE_SELECTION], p)
         if p[P_SWITCH_GOMPERTZ] != 0.0:
             shape = math.log(capacity / occult_total)
         else:
@@ -524,7 +557,8 @@ def rhs(t: float, y: np.ndarray, p: np.ndarray, dydt: np.ndarray) -> None:
 
 
 #: The jitted functions of this module, compiled again by :func:`equations_for` against another table.
-_COMPILED = ("_saturation", "dendritic_signal", "_antibody", "_dose_rate_and_damage", "_doomed_death_rate", "rhs")
+_COMPILED = ("_saturation", "dendritic_signal", "_antibody", "_dose_rate_and_damage", "_doomed_death_rate",
+             "_escaped_kill", "rhs")
 
 
 _EQUATIONS: dict[tuple, Callable] = {}

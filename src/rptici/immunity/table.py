@@ -216,6 +216,9 @@ TABLE = ModelTable(
         # a standard of care given for a limited time (docetaxel's cycles): 1 while given, 0 after its last day
         State("standard_of_care", "1", "1 while the arm's standard of care slows growth, 0 after it ends (an event "
               "at care_end_time)"),
+        # immune escape (issue 14, eleventh pass): immune kill above baseline selects variants it cannot see
+        State("occult_immune_selection", "1", "log-kill of the occult burden's immune-visible cells by immune kill "
+              "above its baseline (selects immune-escape variants)"),
         State("viable", "mL", "viable target-positive tumour cells", lesion=True),
         State("doomed", "mL", "lethally irradiated cells, dying over τ", lesion=True),
         State("repair_residual", "Gy", "fast part r of the lesion's sublethal damage Γ", lesion=True),
@@ -225,6 +228,8 @@ TABLE = ModelTable(
         State("pdl1", "1", "fraction of PD-L1-positive tumour cells", lesion=True),
         State("radiation_signal", "Gy", "radiation signal driving MHC-I and PD-L1", lesion=True),
         State("viable_low", "mL", "viable target-low tumour cells (uptake heterogeneity)", lesion=True),
+        State("immune_selection", "1", "log-kill of the lesion's immune-visible cells by immune kill above its "
+              "baseline (selects immune-escape variants)", lesion=True),
     ),
     parameters=(
         _derived("n_lesions", "", "layout: lesions of the patient"),
@@ -337,6 +342,11 @@ TABLE = ModelTable(
         # a standard of care with a duration: growth at the untreated rate after its last day
         _derived("care_end_time", "day", "covariate: the day the arm's standard of care ends (inf: never)"),
         _derived("occult_growth_rate_after_care", "1/day", "derived: occult_growth_rate at the untreated doubling time"),
+        # immune escape: variants the effectors cannot see (antigen or MHC-I loss) outgrow immune kill above baseline
+        Switch("immune_escape", "immune kill above baseline selects immune-escape variants",
+               equivalent="immune_escape_fraction"),
+        _p("immune_escape_fraction", "", bounds=(0.0, 0.1)),
+        _derived("occult_baseline_immune_kill", "1/day", "derived: the occult burden's untreated immune kill rate"),
         # per lesion
         _derived("present", "", "covariate: the lesion exists", lesion=True),
         _derived("growth_rate", "1/day", "derived: the stated doubling time at the initial volume", lesion=True),
@@ -352,6 +362,7 @@ TABLE = ModelTable(
         _derived("stroma_volume", "mL", "derived: stroma_share/(1 − stroma_share) × the initial volume", lesion=True),
         _derived("baseline_volume", "mL", "covariate: the measured initial volume (weights of the whole-body tumour "
                  "dose: mass-weighted at uniform density)", lesion=True),
+        _derived("baseline_immune_kill", "1/day", "derived: the lesion's untreated immune kill rate κ₀", lesion=True),
         # file values that only build the vector or the initial state
         _file_only("doubling_time", "day"),
         _file_only("doomed_lifetime_doublings", ""),

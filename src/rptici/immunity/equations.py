@@ -26,8 +26,8 @@ Equations (t in days; V, U in mL; Ḋ in Gy/d; immune cell states relative to th
                  1/τ = 1/τ0 + s_mit (1/max(τ0, k T_d) − 1/τ0)               (mitotic death, below)
   measured vol.  V_CT = V + W + U + max(S0, σ/(1 − σ)(V + W + U)),  S0 = σ/(1 − σ) V(0)   (stroma, below)
   immune kill    κ = k_kill E m S,  m = 1 + s_mhc g_mhc Y/(Y+K_Y)           (MHC-I)
-                 applied as κ₀ + (κ − κ₀)/(1 + ρ/(1 − ρ) e^Λ) where κ > κ₀,  Λ' = max(κ − κ₀, 0)   (escape, below)
                  S = 1/(1 + φ_P P (1 − s_ici occ) + s_reg(φ_R R + φ_S M_s))
+                 applied as κ₀ + (κ − κ₀)/(1 + ρ/(1 − ρ) e^Λ) where κ > κ₀,  Λ' = max(κ − κ₀, 0)   (escape, below)
   radiation sig. Y' = Ḋ − k_Y Y                                             (drives MHC-I and PD-L1)
   PD-L1          P' = k_P (P_b + s_pi g_i E/(E+K_E) + s_pr g_r Y/(Y+K_Y) − P)
   infiltrate     E' = k_E χ (1 + (T + f_X X − 1) reach)(1 + g_I I/(I+K_I)) − k_E E − s_lk(α_L Ḋ + 2β_L ḊΓ) E

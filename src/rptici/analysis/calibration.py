@@ -165,9 +165,10 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
     "immunity.immune_escape_fraction.mcrpc": (1e-6, 1e-9, 0.05, "1", "share of an mCRPC lesion's cells invisible to "
                                               "the treatment-induced effectors (immune escape): pembrolizumab's "
                                               "control wanes by 18 months in KEYNOTE-921 (rPFS 9.4 %), where "
-                                              "lesions held by immune kill never escaped; prostate cancer's few "
-                                              "neoantigens are mostly subclonal (Rizvi et al. 2015, McGranahan et "
-                                              "al. 2016), Merkel's viral antigens clonal, so 0 elsewhere"),
+                                              "lesions held by immune kill never escaped; prostate cancer has few "
+                                              "mutations (Alexandrov et al. 2013) and blockade needs clonal "
+                                              "neoantigens (McGranahan et al. 2016), Merkel's viral antigens are in "
+                                              "every cell, so 0 elsewhere"),
     "low_uptake_anticorrelation": (0.9437, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
                                                         "target uptake (SUVmean) with its target-low share: low-SUV "
                                                         "patients carry more target-low cells (TheraP PSA50 91 % at "

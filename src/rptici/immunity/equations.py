@@ -124,8 +124,9 @@ the two populations written out, with one state instead of two (they grow and ta
 by immune kill is back at its baseline volume about ln(1/ρ) T_d/ln 2 after the visible cells are gone, unless fewer
 than one invisible cell was left (the extinction factor V/(V + v_c)). The occult burden has its own Λ
 (``occult_immune_selection``) against its untreated kill. ρ = 0 (the human file's value) is no escape; the
-calibration sets it for mCRPC, whose few neoantigens are mostly subclonal, not for Merkel cell carcinoma, whose viral
-antigens are in every cell and whose responses to PD-1 blockade last.
+calibration sets it for mCRPC, which carries few mutations (Alexandrov et al. 2013 Nature 500:415) and so few
+neoantigens, of which blockade needs clonal ones (McGranahan et al. 2016 Science 351:1463); not for Merkel cell
+carcinoma, whose viral antigens are in every cell and whose responses to PD-1 blockade last.
 
 Stroma. A CT measures the whole lesion: tumour cells plus stroma (fibrosis, necrosis, vessels, matrix),
 which makes up a share σ (``stroma_share``) of carcinomas and does not disappear when the tumour cells die.

@@ -26,6 +26,33 @@ def test_prince_arms_and_reported_values():
     assert rows[(COMBINATION_ARM, "median_rpfs")] == pytest.approx(11.2)
 
 
+def test_a_trials_cohort_enrols_every_arm_of_its_replay(tmp_path):
+    """A cohort set on a whole trial by an amendment reaches every arm its replay simulates: PRINCE's combination and
+    its RPT-alone reference alike (both stand for the same men). The value here is a test value, not PRINCE's: its
+    Table 1 (prior docetaxel) is not in the repository. An arm's own cohort wins over its trial's (KEYNOTE-199's
+    cohorts); a key an amendment may not set is refused by name."""
+    from rptici.analysis.replay import replay_scenario
+    from rptici.errors import InputError
+    from rptici.trials.registry import Registry
+
+    amendments = tmp_path / "amendments.yaml"
+    amendments.write_text("- {trial: PRINCE, set: {prior_lines: 1, pet_screen_exclusion: 0.21}, source: test value}\n")
+    record = Registry.load(combination_amendments=str(amendments)).get("PRINCE")
+    assert record.cohort() == {"prior_lines": 1, "pet_screen_exclusion": 0.21}
+    assert record.amendments[0].was == {"prior_lines": None, "pet_screen_exclusion": None}
+    scenario = replay_scenario(record, patients=40, seed=1)
+    assert [(arm.name, arm.prior_lines, arm.pet_screen_exclusion) for arm in scenario.arms] == \
+        [(COMBINATION_ARM, 1, 0.21), (RPT_ALONE_ARM, 1, 0.21)]
+    assert all(not arm.cohort for arm in replay_arms(registry().get("PRINCE")))  # as shipped: the population file's
+    keynote = registry().get("KEYNOTE-199").model_copy(update={"measurable_disease": True, "prior_lines": 2})
+    assert [(arm.cohort["measurable_disease"], arm.cohort["prior_lines"]) for arm in replay_arms(keynote)] == \
+        [(True, 2), (True, 2), (False, 2)]
+    outcome = tmp_path / "outcome.yaml"  # (files are read once: a new name)
+    outcome.write_text("- {trial: PRINCE, set: {results: {psa50: 0.9}}, source: test}\n")
+    with pytest.raises(InputError, match="results"):
+        Registry.load(combination_amendments=str(outcome))
+
+
 def test_populations_and_randomised_arms():
     """NCT03325816 enrolled extensive-stage SCLC and lung NET (replayed as SCLC); NCT03093428 reported medians
     per arm (Choudhury et al. 2024: rPFS 6.1 vs 5.7 months)."""

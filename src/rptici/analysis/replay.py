@@ -1,15 +1,16 @@
 """Replay of a registry trial: a virtual trial built from its record, compared endpoint by endpoint with what
 the trial reported.
 
-A combination trial (RPT + ICI at trial level) is replayed with two arms: the combination and the same
-RPT without the checkpoint inhibitor (``RPT alone``, the reference arm), so that each replay also predicts the
-effect of adding the ICI. Arms the record lists (monotherapy trials, randomised combination trials) keep
-their names; an arm without a replayable regimen is replayed as "no active treatment" only when its name
-says it is a placebo, best supportive or standard of care or octreotide (:data:`UNTREATED_WORDS`), and is
-skipped otherwise (e.g. cabazitaxel in TheraP, which rptici does not model). An arm for which
-``data/standard_of_care.yaml`` declares a standard of care (VISION, NETTER-1 and ALSYMPCA controls; VISION and
-ALSYMPCA RPT arms too, whose patients also received it) carries its growth-rate reduction and background
-grade ≥ 3 adverse events (:mod:`rptici.trials.standard_of_care`).
+A combination trial (RPT + ICI at trial level) is replayed with two arms: the combination and the same RPT without
+the checkpoint inhibitor (``RPT alone``, the reference arm), so that each replay also predicts the effect of adding
+the ICI; both enrol the trial's cohort where its record defines one (prior lines, a PET screen:
+:class:`rptici.trials.registry.Cohort`, set by an amendment with its source). Arms the record lists (monotherapy
+trials, randomised combination trials) keep their names and their own cohort over the trial's; an arm without a
+replayable regimen is replayed as "no active treatment" only when its name says it is a placebo, best supportive or
+standard of care or octreotide (:data:`UNTREATED_WORDS`), and is skipped otherwise (e.g. cabazitaxel in TheraP,
+which rptici does not model). An arm for which ``data/standard_of_care.yaml`` declares a standard of care (VISION,
+NETTER-1 and ALSYMPCA controls; VISION and ALSYMPCA RPT arms too, whose patients also received it) carries its
+growth-rate reduction and background grade ≥ 3 adverse events (:mod:`rptici.trials.standard_of_care`).
 
 Reported values come from the record's ``results`` and arms' ``outcomes`` (fractions, months). Simulated
 values carry 95 % intervals of the virtual trial itself (exact binomial for rates, Kaplan–Meier for medians
@@ -84,20 +85,21 @@ def replay_arms(record: TrialRecord) -> list[ReplayArm]:
         mapping = regimen_mapping(record)
         care = for_registry_arm((record.acronym, record.nct), "", _population_or_none(record))
         arms = [ReplayArm(COMBINATION_ARM if "rpt" in mapping and "ici" in mapping else record.name, mapping, None,
-                          standard_of_care=care)]
+                          standard_of_care=care, cohort=record.cohort())]
         if "rpt" in mapping and "ici" in mapping:
             alone = {"rpt": mapping["rpt"], "sequence": {"order": "concurrent"}}
-            arms.append(ReplayArm(RPT_ALONE_ARM, alone, None, control=True, standard_of_care=care))
+            arms.append(ReplayArm(RPT_ALONE_ARM, alone, None, control=True, standard_of_care=care,
+                                  cohort=record.cohort()))
         return arms
     arms = []
     for arm in record.arms:
         care = for_registry_arm((record.acronym, record.nct), arm.name, _population_or_none(record))
         if any(status.arm == arm.name and status.replayable for status in record.regimens):
             arms.append(ReplayArm(arm.name, regimen_mapping(record, arm=arm.name), arm.name, standard_of_care=care,
-                                  cohort=arm.cohort()))
+                                  cohort={**record.cohort(), **arm.cohort()}))
         elif arm.rpt is None and arm.ici is None and any(word in arm.name.casefold() for word in UNTREATED_WORDS):
             arms.append(ReplayArm(arm.name, None, arm.name, control=True, standard_of_care=care,
-                                  cohort=arm.cohort()))
+                                  cohort={**record.cohort(), **arm.cohort()}))
     if not arms:
         raise InputError("trial", record.name, f"a trial with a replayable regimen ({record.replay_reason})")
     return arms

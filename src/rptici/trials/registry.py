@@ -59,17 +59,14 @@ AMENDMENTS_FILE = "trials_amendments.yaml"
 #: What rptici adds to the verbatim combination copy so that each trial has a replayable regimen: a range made a
 #: documented choice, a missing activity or dose from the protocol or the label; every entry with its source.
 COMBINATION_AMENDMENTS_FILE = "trials_combination_amendments.yaml"
-#: Trial-level keys an amendment may set (``set:``); the record keeps what the source said in ``amendments``.
-AMENDABLE_KEYS = ("rpt", "ici", "sequence", "assessments")
-
-
 def _trial_names(raw: dict) -> tuple[str, ...]:
     return tuple(str(raw[key]) for key in ("trial", "nct", "acronym") if raw.get(key))
 
 
 def amended(trials: list[dict], amendments: list[dict], where: str) -> list[dict]:
     """Copies of the raw ``trials`` with ``amendments`` applied. Each amendment names a trial (``trial``: its name,
-    NCT number or acronym), may ``set`` trial-level keys (:data:`AMENDABLE_KEYS`: ``rpt``, ``ici``, ``sequence``),
+    NCT number or acronym), may ``set`` trial-level keys (:data:`AMENDABLE_KEYS`: ``rpt``, ``ici``, ``sequence``,
+    ``assessments`` and the trial's cohort, :class:`Cohort`),
     and per named arm replaces outcome keys (null removes one) and sets other keys (``rpt``, ``ici``). It needs a
     ``source``; its ``choice`` says what was decided where the source gave a range or nothing. Each amended copy
     lists, under ``amendments``, what was changed, what the source had said, the choice and the source. An
@@ -160,8 +157,34 @@ class HazardRatio(_Record):
     interval: str = "95 % CI"
 
 
-class ArmRecord(_Record):
-    """One arm: name, patients, its own treatment where the source gives it, and per-arm outcomes."""
+class Cohort(_Record):
+    """Who a trial or one of its arms enrolled, where the source defines its patients beyond the disease: what a
+    replay's arm takes from it (:meth:`cohort`). On a trial without arms (a single-arm combination trial), every arm
+    its replay simulates (the combination and the RPT-alone reference) enrols that cohort."""
+
+    #: Prior systemic lines of every patient where the trial defines its cohort by them (CheckMate 650's
+    #: chemotherapy-naive cohort: 1), or the shares of a mixed cohort ({0: 0.391, 1: 0.609}, KEYNOTE-641); None: the
+    #: population file's distribution (checked where a replay's arm takes it, rptici.trials.scenario.prior_lines_field).
+    prior_lines: int | dict[int, float] | None = None
+    #: Whether the cohort is RECIST-measurable disease only (True) or only patients without it (False), where the
+    #: trial defines it so (KEYNOTE-199 cohorts 1-2 and 3); None: any.
+    measurable_disease: bool | None = None
+    #: The share of screened patients the trial's PET screen turned away for target-low disease (TheraP); None: none.
+    pet_screen_exclusion: float | None = Field(default=None, ge=0.0, le=0.99)
+
+    def cohort(self) -> dict[str, Any]:
+        """The :data:`COHORT_FIELDS` that are set, for a scenario's arm."""
+        return {name: getattr(self, name) for name in COHORT_FIELDS if getattr(self, name) is not None}
+
+
+#: The cohort definitions a registry trial or arm passes to a replay's arm (rptici.trials.scenario.ArmSpec).
+COHORT_FIELDS = tuple(Cohort.model_fields)
+#: Trial-level keys an amendment may set (``set:``); the record keeps what the source said in ``amendments``.
+AMENDABLE_KEYS = ("rpt", "ici", "sequence", "assessments", *COHORT_FIELDS)
+
+
+class ArmRecord(Cohort):
+    """One arm: name, patients, its own treatment where the source gives it, per-arm outcomes and its cohort."""
 
     name: str
     n: int | None = None
@@ -169,23 +192,6 @@ class ArmRecord(_Record):
     ici: IciSpec | tuple[IciSpec, ...] | None = None
     description: str | None = None
     outcomes: dict[str, ResultValue] = Field(default_factory=dict)
-    #: Prior systemic lines of every patient of the arm where the trial defines its cohort by them (CheckMate 650's
-    #: chemotherapy-naive cohort: 1), or the shares of a mixed cohort ({0: 0.391, 1: 0.609}, KEYNOTE-641); None: the
-    #: population file's distribution (checked where a replay's arm takes it, rptici.trials.scenario.prior_lines_field).
-    prior_lines: int | dict[int, float] | None = None
-    #: Whether the arm enrolled RECIST-measurable disease only (True) or only patients without it (False), where the
-    #: trial defines its cohort so (KEYNOTE-199 cohorts 1-2 and 3); None: any.
-    measurable_disease: bool | None = None
-    #: The share of screened patients the trial's PET screen turned away for target-low disease (TheraP); None: none.
-    pet_screen_exclusion: float | None = Field(default=None, ge=0.0, le=0.99)
-
-    def cohort(self) -> dict[str, Any]:
-        """What the arm says of its own patients (:data:`COHORT_FIELDS` that are set), for a scenario's arm."""
-        return {name: getattr(self, name) for name in COHORT_FIELDS if getattr(self, name) is not None}
-
-
-#: The arm-level cohort definitions a registry arm passes to a replay's arm (rptici.trials.scenario.ArmSpec).
-COHORT_FIELDS = ("prior_lines", "measurable_disease", "pet_screen_exclusion")
 
 
 class RegimenStatus(_Record):
@@ -213,7 +219,7 @@ class Amendment(_Record):
     source: str
 
 
-class TrialRecord(_Record):
+class TrialRecord(Cohort):
     """One clinical trial as reported, with its role (validation, calibration or imported)."""
 
     nct: str | None = None
@@ -561,7 +567,8 @@ def _amendments(raw: dict) -> tuple[Amendment, ...]:
 
 
 _COMBINATION_KEYS = {"nct", "acronym", "title", "disease", "phase", "disease_status", "target", "rpt", "ici",
-                     "sequence", "assessments", "status", "n", "arms", "results", "reference", "amendments"}
+                     "sequence", "assessments", "status", "n", "arms", "results", "reference", "amendments",
+                     *COHORT_FIELDS}
 
 
 def _combination_record(raw: dict, where: str) -> TrialRecord:
@@ -577,12 +584,12 @@ def _combination_record(raw: dict, where: str) -> TrialRecord:
         assessments=_assessments(raw.get("assessments"), f"{where}.assessments"), n=raw.get("n"),
         arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
         result_summary=summary, results=results, reference=raw.get("reference"), role="validation",
-        amendments=_amendments(raw))
+        amendments=_amendments(raw), **{name: raw[name] for name in COHORT_FIELDS if name in raw})
     return _with_regimens(record)
 
 
 _MONOTHERAPY_KEYS = {"trial", "nct", "disease", "assessments", "arms", "hazard_ratios", "notes", "source",
-                     "amendments"}
+                     "amendments", *COHORT_FIELDS}
 
 
 def _monotherapy_record(raw: dict, where: str) -> TrialRecord:
@@ -595,7 +602,7 @@ def _monotherapy_record(raw: dict, where: str) -> TrialRecord:
         assessments=_assessments(raw.get("assessments"), f"{where}.assessments"),
         arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
         hazard_ratios=hazard_ratios, notes=raw.get("notes"), reference=raw.get("source"), role="calibration",
-        amendments=_amendments(raw))
+        amendments=_amendments(raw), **{name: raw[name] for name in COHORT_FIELDS if name in raw})
     return _with_regimens(record)
 
 

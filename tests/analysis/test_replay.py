@@ -53,6 +53,25 @@ def test_a_trials_cohort_enrols_every_arm_of_its_replay(tmp_path):
         Registry.load(combination_amendments=str(outcome))
 
 
+def test_a_what_if_cohort_takes_the_records_place_and_bad_fields_are_refused_by_name():
+    """``replay(..., cohort=...)`` and ``rptici registry replay --prior-lines/--pet-screen``: whom the trial enrolled,
+    over what its record says (KEYNOTE-199's arms keep their own measurable-disease criterion); an unknown field or a
+    share out of range is an error naming it, before anything is simulated."""
+    from rptici.analysis.replay import with_cohort
+    from rptici.errors import InputError
+
+    keynote = with_cohort(registry().get("KEYNOTE-199"), {"prior_lines": 1})
+    assert [arm.cohort for arm in replay_arms(keynote)] == [
+        {"prior_lines": 1, "measurable_disease": True}, {"prior_lines": 1, "measurable_disease": True},
+        {"prior_lines": 1, "measurable_disease": False}]
+    assert with_cohort(registry().get("PRINCE"), {}).cohort() == {}
+    with pytest.raises(InputError, match="cohort.prior_line") as caught:
+        with_cohort(registry().get("PRINCE"), {"prior_line": 1})
+    assert "prior_lines" in str(caught.value)
+    outcome = CliRunner().invoke(app, ["registry", "replay", "PRINCE", "--patients", "20", "--pet-screen", "1.5"])
+    assert outcome.exit_code != 0 and "cohort.pet_screen_exclusion" in outcome.output and "1.5" in outcome.output
+
+
 def test_populations_and_randomised_arms():
     """NCT03325816 enrolled extensive-stage SCLC and lung NET (replayed as SCLC); NCT03093428 reported medians
     per arm (Choudhury et al. 2024: rPFS 6.1 vs 5.7 months)."""

@@ -26,9 +26,10 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from ..errors import InputError
-from ..trials.registry import TrialRecord, population_for, registry
+from ..trials.registry import COHORT_FIELDS, Cohort, TrialRecord, population_for, registry
 from ..population.weighting import baseline_summary, baseline_targets, baseline_trials
 from ..trials.run import sampled_population, simulate_trial
 from ..trials.standard_of_care import for_registry_arm
@@ -275,8 +276,13 @@ def compare(record: TrialRecord, scenario: TrialScenario, tables: dict[str, pd.D
 
 
 def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Calibration | None = "default",
-           follow_up_months: float | None = None, ensemble: int = 0, weight_baseline: bool = False) -> dict[str, Any]:
+           follow_up_months: float | None = None, ensemble: int = 0, weight_baseline: bool = False,
+           cohort: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Replay trial ``name`` (NCT number or acronym) with ``patients`` virtual patients; see :func:`compare`.
+
+    ``cohort``: whom the trial enrolled, in place of what its record says (:class:`~rptici.trials.registry.Cohort`
+    fields, e.g. ``{"prior_lines": 1}``): a what-if, since a combination record rarely says (the result's
+    ``cohort`` keeps it).
 
     ``weight_baseline``: the virtual patients are resampled to the trial's reported baseline
     (:mod:`rptici.population.weighting`); ``baseline`` of the result compares that baseline with the patients.
@@ -285,7 +291,7 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
     ``prediction_high``) from that many members of the calibration's ensemble (:mod:`rptici.analysis.ensemble`),
     each replayed with new virtual patients at the trial's own size, so that the interval holds the calibration's
     uncertainty and the sampling spread of a trial of that size (not only the virtual trial's own interval)."""
-    record = registry().get(name)
+    record = with_cohort(registry().get(name), cohort or {})
     scenario = replay_scenario(record, patients, seed,
                                calibration if isinstance(calibration, str) or calibration is None else None,
                                follow_up_months, weight_baseline=weight_baseline)
@@ -293,7 +299,7 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
     tables = simulate_trial(scenario, calibration=calibration_object)
     result = compare(record, scenario, tables)
     result.update(patients=patients, seed=seed, calibration=calibration_object.source,
-                  model_status=model_status(calibration_object.source).as_dict())
+                  model_status=model_status(calibration_object.source).as_dict(), cohort=record.cohort())
     baseline = baseline_comparison(record, scenario, calibration_object)
     if baseline is not None:
         result["baseline"] = baseline
@@ -305,6 +311,19 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
                                                         float(to_months(scenario.follow_up_days)),
                                                         record.total_n or patients, weight_baseline)
     return result
+
+
+def with_cohort(record: TrialRecord, cohort: Mapping[str, Any]) -> TrialRecord:
+    """``record`` enrolling ``cohort`` (:class:`~rptici.trials.registry.Cohort` fields) over its own; a field that is
+    not one, or a value out of range, is an InputError naming it."""
+    try:
+        merged = Cohort(**{**record.cohort(), **cohort})
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        raise InputError(f"cohort.{field}", problem.get("input"),
+                         f"{problem['msg']}; cohort fields: {', '.join(COHORT_FIELDS)}") from None
+    return record.model_copy(update={name: getattr(merged, name) for name in COHORT_FIELDS})
 
 
 def add_prediction_intervals(rows: list[dict[str, Any]], record: TrialRecord, seed: int, calibration: str,

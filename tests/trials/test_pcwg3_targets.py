@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rptici.analysis.replay import replay_scenario
-from rptici.errors import InputError
+from rptici.errors import InputError, UnknownNameError
 from rptici.trials.endpoints import recist
 from rptici.trials.run import eligible_patients, sampled_population, target_sums
 from rptici.trials.scenario import load_calibration
@@ -60,6 +60,21 @@ def test_radium_223_replays_in_mcrpc_follow_its_label_and_other_replays_do_not()
     assert set(replay_scenario("NCT03093428", 200, seed=3).excluded_sites) == {"liver", "lung"}
     assert replay_scenario("NCT03996473", 200, seed=3).excluded_sites == ()
     assert replay_scenario("PRINCE", 200, seed=3).excluded_sites == ()
+
+
+def test_a_trials_own_eligibility_overrides_the_label_rule():
+    """Radium-223 + atezolizumab (NCT02814669) required visceral metastases and/or lymphadenopathy and RECIST-measurable
+    disease (ClinicalTrials.gov inclusion criteria; its amendment): its replay excludes no site and enrols measurable
+    disease only, so some of its men have liver or lung lesions, where the label rule would have left none. A site
+    that is not one is refused by name where a record gives it."""
+    from rptici.trials.registry import _excluded_sites
+
+    scenario = replay_scenario("NCT02814669", 200, seed=3)
+    assert scenario.excluded_sites == () and all(arm.measurable_disease for arm in scenario.arms)
+    population, _ = sampled_population(scenario, 200, 3, load_calibration("default"))
+    assert np.isin(np.asarray(population.lesion_sites, dtype=object), ["liver", "lung"]).any()
+    with pytest.raises(UnknownNameError, match="brain"):
+        _excluded_sites(["bone", "brain"], "trials[0].excluded_sites")
 
 
 def test_eligibility_that_leaves_too_few_patients_is_a_clear_error():

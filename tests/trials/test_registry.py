@@ -296,7 +296,7 @@ def test_combination_amendments_keep_what_the_source_said_and_say_where_the_new_
     source, and list the choice among their regimens' assumptions; reported results are never amended."""
     amendments = load_yaml(COMBINATION_AMENDMENTS_FILE)
     assert {entry["trial"] for entry in amendments} == {"NCT05663710", "NCT05239533", "NCT04261855", "NCT02914405",
-                                                         "NCT03457948"}
+                                                         "NCT03457948", "NCT02814669", "NCT03093428"}
     raw = {item["nct"]: item for item in _combination()["trials"]}
     for entry in amendments:
         record = registry().get(entry["trial"])

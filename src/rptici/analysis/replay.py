@@ -149,8 +149,11 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
 
 
 def excluded_sites(record: TrialRecord) -> tuple[str, ...]:
-    """Lesion sites that exclude a patient from ``record``'s replay: the visceral sites when the record says "no
-    visceral metastases" or gives radium-223 in mCRPC (:data:`RADIUM_223`); none otherwise."""
+    """Lesion sites that exclude a patient from ``record``'s replay: those its record names (its trial's eligibility,
+    set by an amendment with its source; () for none); else the visceral sites when the record says "no visceral
+    metastases" or gives radium-223 in mCRPC (:data:`RADIUM_223`); none otherwise."""
+    if record.excluded_sites is not None:
+        return record.excluded_sites
     agents = {spec.agent_name for spec in (record.rpt, *(arm.rpt for arm in record.arms)) if spec is not None}
     if re.search(NO_VISCERAL, record.disease or "", re.I) or (RADIUM_223 in agents and record.population == "mcrpc"):
         return VISCERAL_SITES

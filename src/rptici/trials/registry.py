@@ -37,7 +37,7 @@ from rptici.data import load_yaml
 from rptici.data import catalogue
 from rptici.data.catalogue import normalized_name, radiopharmaceutical
 from rptici.errors import InputError, UnknownNameError
-from rptici.kinetics.biokinetics import known_agents
+from rptici.kinetics.biokinetics import LESION_SITES, known_agents
 from rptici.kinetics.regimen import load_regimen
 from rptici.population.distributions import known_diseases
 from rptici.trials.scenario import parse_schedule
@@ -56,9 +56,12 @@ MONOTHERAPY_FILE = "trials_monotherapy.yaml"
 ADDED_MONOTHERAPY_FILE = "trials_monotherapy_added.yaml"
 #: What rptici adds to the verbatim monotherapy copy (ORR denominators, a two-antibody regimen), with sources.
 AMENDMENTS_FILE = "trials_amendments.yaml"
-#: What rptici adds to the verbatim combination copy so that each trial has a replayable regimen: a range made a
-#: documented choice, a missing activity or dose from the protocol or the label; every entry with its source.
+#: What rptici adds to the verbatim combination copy so that each trial replays as it was run: a range made a
+#: documented choice, a missing activity or dose from the protocol or the label, the imaging schedule, whom it
+#: enrolled; every entry with its source.
 COMBINATION_AMENDMENTS_FILE = "trials_combination_amendments.yaml"
+
+
 def _trial_names(raw: dict) -> tuple[str, ...]:
     return tuple(str(raw[key]) for key in ("trial", "nct", "acronym") if raw.get(key))
 
@@ -66,7 +69,7 @@ def _trial_names(raw: dict) -> tuple[str, ...]:
 def amended(trials: list[dict], amendments: list[dict], where: str) -> list[dict]:
     """Copies of the raw ``trials`` with ``amendments`` applied. Each amendment names a trial (``trial``: its name,
     NCT number or acronym), may ``set`` trial-level keys (:data:`AMENDABLE_KEYS`: ``rpt``, ``ici``, ``sequence``,
-    ``assessments`` and the trial's cohort, :class:`Cohort`),
+    ``assessments``, ``excluded_sites`` and the trial's cohort, :class:`Cohort`),
     and per named arm replaces outcome keys (null removes one) and sets other keys (``rpt``, ``ici``). It needs a
     ``source``; its ``choice`` says what was decided where the source gave a range or nothing. Each amended copy
     lists, under ``amendments``, what was changed, what the source had said, the choice and the source. An
@@ -180,7 +183,7 @@ class Cohort(_Record):
 #: The cohort definitions a registry trial or arm passes to a replay's arm (rptici.trials.scenario.ArmSpec).
 COHORT_FIELDS = tuple(Cohort.model_fields)
 #: Trial-level keys an amendment may set (``set:``); the record keeps what the source said in ``amendments``.
-AMENDABLE_KEYS = ("rpt", "ici", "sequence", "assessments", *COHORT_FIELDS)
+AMENDABLE_KEYS = ("rpt", "ici", "sequence", "assessments", "excluded_sites", *COHORT_FIELDS)
 
 
 class ArmRecord(Cohort):
@@ -235,6 +238,9 @@ class TrialRecord(Cohort):
     sequence: str | None = None
     #: The imaging schedule of the trial's protocol (scenario syntax, e.g. "q9w x5 then q12w"); None: not given.
     assessments: str | None = None
+    #: Lesion sites whose presence kept a patient out, where the eligibility says (() where it says none: NCT02814669
+    #: required visceral or nodal disease); None: the replay's rule (rptici.analysis.replay.excluded_sites).
+    excluded_sites: tuple[str, ...] | None = None
     n: int | None = None
     arms: tuple[ArmRecord, ...] = ()
     result_summary: str | None = None
@@ -561,6 +567,18 @@ def _assessments(value: object, where: str) -> str | None:
     return str(value)
 
 
+def _excluded_sites(value: object, where: str) -> tuple[str, ...] | None:
+    """A record's excluded lesion sites, each one of :data:`~rptici.kinetics.biokinetics.LESION_SITES`."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise InputError(where, value, "a list of lesion sites (" + ", ".join(LESION_SITES) + "), [] for none")
+    for site in value:
+        if site not in LESION_SITES:
+            raise UnknownNameError(where, site, LESION_SITES)
+    return tuple(value)
+
+
 def _amendments(raw: dict) -> tuple[Amendment, ...]:
     return tuple(Amendment(changed=tuple(item["changed"]), was=item.get("was") or {}, choice=item.get("choice"),
                            source=item["source"]) for item in raw.get("amendments") or [])
@@ -568,7 +586,7 @@ def _amendments(raw: dict) -> tuple[Amendment, ...]:
 
 _COMBINATION_KEYS = {"nct", "acronym", "title", "disease", "phase", "disease_status", "target", "rpt", "ici",
                      "sequence", "assessments", "status", "n", "arms", "results", "reference", "amendments",
-                     *COHORT_FIELDS}
+                     "excluded_sites", *COHORT_FIELDS}
 
 
 def _combination_record(raw: dict, where: str) -> TrialRecord:
@@ -582,6 +600,7 @@ def _combination_record(raw: dict, where: str) -> TrialRecord:
         status=raw.get("status"), target=raw.get("target"), rpt=_rpt_spec(raw.get("rpt"), f"{where}.rpt"),
         ici=_ici_spec(raw.get("ici"), f"{where}.ici"), sequence=raw.get("sequence"),
         assessments=_assessments(raw.get("assessments"), f"{where}.assessments"), n=raw.get("n"),
+        excluded_sites=_excluded_sites(raw.get("excluded_sites"), f"{where}.excluded_sites"),
         arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
         result_summary=summary, results=results, reference=raw.get("reference"), role="validation",
         amendments=_amendments(raw), **{name: raw[name] for name in COHORT_FIELDS if name in raw})
@@ -589,7 +608,7 @@ def _combination_record(raw: dict, where: str) -> TrialRecord:
 
 
 _MONOTHERAPY_KEYS = {"trial", "nct", "disease", "assessments", "arms", "hazard_ratios", "notes", "source",
-                     "amendments", *COHORT_FIELDS}
+                     "amendments", "excluded_sites", *COHORT_FIELDS}
 
 
 def _monotherapy_record(raw: dict, where: str) -> TrialRecord:
@@ -600,6 +619,7 @@ def _monotherapy_record(raw: dict, where: str) -> TrialRecord:
     record = TrialRecord(
         nct=raw.get("nct"), acronym=_text(raw.get("trial")), disease=raw.get("disease"),
         assessments=_assessments(raw.get("assessments"), f"{where}.assessments"),
+        excluded_sites=_excluded_sites(raw.get("excluded_sites"), f"{where}.excluded_sites"),
         arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
         hazard_ratios=hazard_ratios, notes=raw.get("notes"), reference=raw.get("source"), role="calibration",
         amendments=_amendments(raw), **{name: raw[name] for name in COHORT_FIELDS if name in raw})

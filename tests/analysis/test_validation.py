@@ -64,6 +64,28 @@ def test_a_small_report_is_deterministic_and_renders(tmp_path):
     markdown = validation_markdown(first)
     for text in (page, markdown):
         assert "Code verification" in text and "Validation: the combination trials" in text and "PRINCE" in text
+        assert "How the combination trials are replayed" in text
+
+
+def test_the_report_says_how_each_combination_trial_is_replayed():
+    """Each validation trial's replay design comes from its record: NCT03093428's 12-weekly imaging and the radium-223
+    label's exclusion of visceral disease, NCT02814669's measurable disease with no site excluded (its eligibility),
+    PRINCE on the default schedule with the population file's men; every amendment with its source."""
+    from rptici.analysis.validation import VALIDATION_TRIALS, replay_design
+    from rptici.report.validation import design_section
+
+    designs = {design["trial"]: design for design in map(replay_design, VALIDATION_TRIALS)}
+    radium = designs["NCT03093428"]
+    assert radium["assessments"] == "q12w" and radium["excluded_sites"] == ["liver", "lung"]
+    assert radium["excluded_by"] == "the replay's rule" and "every 12 weeks" in radium["amendments"][0]["source"]
+    atezolizumab = designs["NCT02814669"]
+    assert atezolizumab["cohort"] == {"measurable_disease": True} and atezolizumab["excluded_sites"] == []
+    assert atezolizumab["excluded_by"] == "the trial's eligibility"
+    prince = designs["NCT03658447"]
+    assert prince["cohort"] is None and prince["amendments"] == [] and prince["assessments"].startswith("q8w x3")
+    rows = {row[0]: row for row in design_section(list(designs.values())).rows}
+    assert rows["NCT02814669"][2] == "measurable disease only; prior lines as the mcrpc population file's"
+    assert rows["NCT03658447"][4] == "–"
 
 
 def test_cli_writes_json_html_and_markdown_and_refuses_status_at_other_settings(tmp_path):

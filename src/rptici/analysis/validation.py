@@ -7,7 +7,9 @@
 * **calibration table**: every reported endpoint of the monotherapy trials the model was fitted to: reported,
   simulated with the virtual trial's 95 % interval, the prediction interval from the calibration ensemble, and
   whether it holds within the trial-level tolerance (:mod:`rptici.analysis.tolerance`);
-* **validation table**: the same for the combination trials with results, which were never fitted;
+* **validation table**: the same for the combination trials with results, which were never fitted, and how each is
+  replayed (imaging, whom it enrolled, the sites that kept men out, and the source of every amendment), so that a
+  reader sees what was set and that no result was;
 * **direction checks** that the project requires of the combination predictions (issue 14): PRINCE's
   combination PSA50 at least 10 points above Lu-PSMA-617 alone; radium-223 plus an ICI no better than
   radium-223 alone (rPFS hazard ratio between 0.8 and 1.25);
@@ -32,7 +34,7 @@ from .. import __version__
 from ..trials.registry import registry
 from ..trials.scenario import calibration_document
 from .calibration import DEFAULT_TRIALS
-from .replay import replay
+from .replay import DEFAULT_ASSESSMENTS, excluded_sites, replay
 from .sensitivity import packaged_sensitivity, table_rows
 from .status import CREDIBLE_CALIBRATION_SHARE, CREDIBLE_VALIDATION_SHARE
 from .tolerance import holds, tolerance_band
@@ -182,6 +184,19 @@ def replay_all(names: Sequence[str], patients: int, seed: int, calibration: str,
     return results
 
 
+def replay_design(name: str) -> dict[str, Any]:
+    """How the replay of trial ``name`` is run: its imaging schedule, whom it enrols (its cohort, else the population
+    file's patients), the lesion sites that keep a patient out, and every amendment (what it changed and its source)."""
+    record = registry().get(name)
+    cohort = record.cohort()
+    return {"trial": record.name, "population": record.population,
+            "assessments": record.assessments or f"{DEFAULT_ASSESSMENTS} (VISION's; the record gives none)",
+            "cohort": cohort or None, "excluded_sites": list(excluded_sites(record)),
+            "excluded_by": "the trial's eligibility" if record.excluded_sites is not None else "the replay's rule",
+            "amendments": [{"changed": list(amendment.changed), "source": amendment.source}
+                           for amendment in record.amendments]}
+
+
 def _arm_value(result: dict[str, Any], arm: str, key: str) -> float | None:
     row = next((item for item in result.get("summary", {}).get("arms", []) if item["arm"] == arm), None)
     value = None if row is None else row.get(key)
@@ -260,7 +275,8 @@ def validate(patients: int = 600, seed: int = 1, calibration: str = "default", e
             "calibration": {**calibration_share, "rows": calibration_rows,
                             "errors": {name: result["error"] for name, result in fitted.items() if "error" in result}},
             "validation": {**validation_share, "rows": validation_rows,
-                           "errors": {name: result["error"] for name, result in predicted.items() if "error" in result}},
+                           "errors": {name: result["error"] for name, result in predicted.items() if "error" in result},
+                           "replayed_as": [replay_design(name) for name in validation_trials]},
             "direction_checks": [asdict(check) for check in directions],
             "sensitivity": sensitivity_summary(),
             "credible": credible,

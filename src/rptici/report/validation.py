@@ -63,6 +63,31 @@ def _endpoint_section(title: str, table: Mapping[str, Any]) -> Section:
                    ENDPOINT_HEADER, rows, failed)
 
 
+def _enrolled(cohort: Mapping[str, Any] | None, population: str | None) -> str:
+    cohort = cohort or {}
+    words = {"prior_lines": lambda value: f"prior lines {value}",
+             "measurable_disease": lambda value: "measurable disease only" if value else "no measurable disease",
+             "pet_screen_exclusion": lambda value: f"a PET screen turning away {value:.0%}"}
+    parts = [words[key](value) for key, value in cohort.items()]
+    if "prior_lines" not in cohort:
+        parts.append(f"prior lines as the {population} population file's")
+    return "; ".join(parts)
+
+
+def design_section(designs: Sequence[Mapping[str, Any]]) -> Section:
+    """How each combination trial is replayed: imaging, whom it enrols, excluded sites, amendments with sources."""
+    return Section("How the combination trials are replayed",
+                   "What each replay takes from the trial's design, never from its results: the imaging schedule, whom "
+                   "it enrolled, the lesion sites that kept men out, and the source of every amendment "
+                   "(data/trials_combination_amendments.yaml).",
+                   ("trial", "imaging", "enrolled", "sites excluded", "amended (source)"),
+                   [[design["trial"], design["assessments"], _enrolled(design["cohort"], design["population"]),
+                     f"{', '.join(design['excluded_sites'])} ({design['excluded_by']})" if design["excluded_sites"]
+                     else f"none ({design['excluded_by']})",
+                     "; ".join(f"{', '.join(item['changed'])}: {item['source']}" for item in design["amendments"])
+                     or "–"] for design in designs])
+
+
 def sections(report: Mapping[str, Any]) -> list[Section]:
     """The report's sections, in order (shared by the HTML and the Markdown)."""
     model, settings = report["model"], report["settings"]
@@ -102,7 +127,8 @@ def sections(report: Mapping[str, Any]) -> list[Section]:
         [[check["name"], check["method"], _number(check["value"]), check["tolerance"],
           "yes" if check["passed"] else "no"] for check in report["direction_checks"]],
         [not check["passed"] for check in report["direction_checks"]])
-    return [summary, verification, calibration_section, validation_section, directions,
+    designs = [design_section(validation["replayed_as"])] if validation.get("replayed_as") else []
+    return [summary, verification, calibration_section, validation_section, *designs, directions,
             sensitivity_section(report.get("sensitivity"))]
 
 

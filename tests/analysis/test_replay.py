@@ -55,8 +55,8 @@ def test_a_trials_cohort_enrols_every_arm_of_its_replay(tmp_path):
 
 def test_a_what_if_cohort_takes_the_records_place_and_bad_fields_are_refused_by_name():
     """``replay(..., cohort=...)`` and ``rptici registry replay --prior-lines/--pet-screen``: whom the trial enrolled,
-    over what its record says (KEYNOTE-199's arms keep their own measurable-disease criterion); an unknown field or a
-    share out of range is an error naming it, before anything is simulated."""
+    over what its record and its arms say for the fields given (KEYNOTE-199's arms keep their own measurable-disease
+    criterion); an unknown field or a share out of range is an error naming it, before anything is simulated."""
     from rptici.analysis.replay import with_cohort
     from rptici.errors import InputError
 
@@ -64,6 +64,10 @@ def test_a_what_if_cohort_takes_the_records_place_and_bad_fields_are_refused_by_
     assert [arm.cohort for arm in replay_arms(keynote)] == [
         {"prior_lines": 1, "measurable_disease": True}, {"prior_lines": 1, "measurable_disease": True},
         {"prior_lines": 1, "measurable_disease": False}]
+    # a what-if reaches arms that define their own lines too (CheckMate 650's chemotherapy-naive cohort: 1)
+    checkmate = registry().get("CheckMate 650")
+    assert sorted(str(arm.cohort.get("prior_lines")) for arm in replay_arms(checkmate)) == ["1", "None"]
+    assert [arm.cohort["prior_lines"] for arm in replay_arms(with_cohort(checkmate, {"prior_lines": 3}))] == [3, 3]
     assert with_cohort(registry().get("PRINCE"), {}).cohort() == {}
     with pytest.raises(InputError, match="cohort.prior_line") as caught:
         with_cohort(registry().get("PRINCE"), {"prior_line": 1})

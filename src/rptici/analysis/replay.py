@@ -317,16 +317,18 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
 
 
 def with_cohort(record: TrialRecord, cohort: Mapping[str, Any]) -> TrialRecord:
-    """``record`` enrolling ``cohort`` (:class:`~rptici.trials.registry.Cohort` fields) over its own; a field that is
-    not one, or a value out of range, is an InputError naming it."""
+    """``record`` enrolling ``cohort`` (:class:`~rptici.trials.registry.Cohort` fields) over what it and its arms say
+    (every arm takes the fields given; the others stay as recorded); a field that is not one, or a value out of
+    range, is an InputError naming it."""
     try:
-        merged = Cohort(**{**record.cohort(), **cohort})
+        given = Cohort(**cohort)
     except ValidationError as error:
         problem = error.errors()[0]
         field = ".".join(str(part) for part in problem["loc"])
         raise InputError(f"cohort.{field}", problem.get("input"),
                          f"{problem['msg']}; cohort fields: {', '.join(COHORT_FIELDS)}") from None
-    return record.model_copy(update={name: getattr(merged, name) for name in COHORT_FIELDS})
+    update = {name: getattr(given, name) for name in cohort}
+    return record.model_copy(update={**update, "arms": tuple(arm.model_copy(update=update) for arm in record.arms)})
 
 
 def add_prediction_intervals(rows: list[dict[str, Any]], record: TrialRecord, seed: int, calibration: str,

@@ -95,12 +95,12 @@ def replay_arms(record: TrialRecord) -> list[ReplayArm]:
     arms = []
     for arm in record.arms:
         care = for_registry_arm((record.acronym, record.nct), arm.name, _population_or_none(record))
+        cohort = {**record.cohort(), **arm.cohort()}
         if any(status.arm == arm.name and status.replayable for status in record.regimens):
             arms.append(ReplayArm(arm.name, regimen_mapping(record, arm=arm.name), arm.name, standard_of_care=care,
-                                  cohort={**record.cohort(), **arm.cohort()}))
+                                  cohort=cohort))
         elif arm.rpt is None and arm.ici is None and any(word in arm.name.casefold() for word in UNTREATED_WORDS):
-            arms.append(ReplayArm(arm.name, None, arm.name, control=True, standard_of_care=care,
-                                  cohort={**record.cohort(), **arm.cohort()}))
+            arms.append(ReplayArm(arm.name, None, arm.name, control=True, standard_of_care=care, cohort=cohort))
     if not arms:
         raise InputError("trial", record.name, f"a trial with a replayable regimen ({record.replay_reason})")
     return arms

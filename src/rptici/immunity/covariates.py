@@ -302,10 +302,11 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     extinction = (high_volume**2 / (high_volume + cell_volume) + low_volume**2 / (low_volume + cell_volume)) / safe_volume
     growth_rate = (math.log(2.0) / base.doubling_time + baseline_kill) / (shape * extinction)
     growth_rate_after_care = (math.log(2.0) / base.doubling_after_care + baseline_kill) / (shape * extinction)
-    put("occult_growth_rate", _occult_growth_rate(values, base, base.doubling_time))
-    put("occult_growth_rate_after_care", _occult_growth_rate(values, base, base.doubling_after_care))
+    occult_kill = _occult_baseline_kill(values, base)
+    put("occult_growth_rate", _occult_growth_rate(values, base, base.doubling_time, occult_kill))
+    put("occult_growth_rate_after_care", _occult_growth_rate(values, base, base.doubling_after_care, occult_kill))
     put("care_end_time", base.care_end)
-    put("occult_baseline_immune_kill", _occult_baseline_kill(values, base))
+    put("occult_baseline_immune_kill", occult_kill)
     alpha_beta = values["tumour_alpha_beta"]
     repair = math.log(2.0) / values["tumour_repair_half_time"]
     # mitotic death: doomed cells live k × T_d (at least τ0); stroma: σ/(1 − σ) of the initial tumour-cell volume
@@ -329,10 +330,12 @@ def parameter_vector(parameters: ImmunityParameters, layout: ModelLayout, patien
     return vector
 
 
-def _occult_growth_rate(values: Mapping[str, float], base: _Baseline, doubling_time: np.ndarray) -> np.ndarray:
+def _occult_growth_rate(values: Mapping[str, float], base: _Baseline, doubling_time: np.ndarray,
+                        baseline_kill: np.ndarray) -> np.ndarray:
     """Growth rate r_o (1/d) of the occult burden: untreated, r_o G(O0) e(O0) − κ_o = ln 2/T̄_d at the initial
-    burden O0 (T̄_d the mean of the patient's lesions' ``doubling_time``, κ_o the baseline immune kill of the
-    equations' occult term, e the one-cell extinction factor); O0 = one detection volume where it is 0."""
+    burden O0 (T̄_d the mean of the patient's lesions' ``doubling_time``, κ_o = ``baseline_kill`` the baseline immune
+    kill of the equations' occult term, :func:`_occult_baseline_kill`; e the one-cell extinction factor); O0 = one
+    detection volume where it is 0."""
     high, low = occult_parts(base)
     total = np.where(base.occult > 0, base.occult, values["occult_detection_volume"])
     high = np.where(base.occult > 0, high, total)
@@ -341,7 +344,7 @@ def _occult_growth_rate(values: Mapping[str, float], base: _Baseline, doubling_t
     capacity = values["carrying_capacity"]
     shape = np.log(capacity / total) if values["switch_gompertz"] else 1.0 - total / capacity
     doubling = _lesion_mean(doubling_time, base.present)
-    return (math.log(2.0) / doubling + _occult_baseline_kill(values, base)) / (shape * extinction)
+    return (math.log(2.0) / doubling + baseline_kill) / (shape * extinction)
 
 
 def _occult_baseline_kill(values: Mapping[str, float], base: _Baseline) -> np.ndarray:

@@ -901,6 +901,7 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
                     weight_baseline: bool = typer.Option(False, "--weight-baseline", help="Resample the virtual patients to the trial's reported baseline (entropy balancing; data/baseline_targets.yaml)."),
                     prior_lines: Optional[int] = typer.Option(None, "--prior-lines", help="What if every patient had had this many prior systemic lines (in place of the record's cohort or the population file's)."),
                     pet_screen: Optional[float] = typer.Option(None, "--pet-screen", help="What if a PET screen had turned away this share of the patients with the most target-low disease (TheraP: 0.21)."),
+                    allocation: Optional[str] = typer.Option(None, "--allocation", help="paired (the same virtual patients in every arm) or randomised; default: paired where the reference arm is the model's own (RPT alone beside a combination), else randomised, as the trial was run."),
                     as_json: bool = JSON_OPTION) -> None:
     """Replay a registry trial with the monotherapy calibration: per endpoint simulated (95 % CI) and reported."""
 
@@ -910,7 +911,7 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
         cohort = {field: value for field, value in (("prior_lines", prior_lines), ("pet_screen_exclusion", pet_screen))
                   if value is not None}
         result = replay(name, patients=patients, seed=seed, calibration=calibration, ensemble=ensemble,
-                        weight_baseline=weight_baseline, cohort=cohort)
+                        weight_baseline=weight_baseline, cohort=cohort, allocation=allocation)
         if as_json:
             typer.echo(_json_text(result))
             _fail_if_an_arm_failed(result["summary"])
@@ -924,8 +925,8 @@ def registry_replay(name: str = typer.Argument(..., help="NCT number or acronym,
                             if predicted else [])
 
         enrolled = ", ".join(f"{key} {value}" for key, value in result["cohort"].items())
-        _print_table(f"replay of {result['trial']} ({patients} virtual patients, seed {seed}"
-                     + (f"; cohort: {enrolled})" if enrolled else ")"),
+        _print_table(f"replay of {result['trial']} ({result['patients']} virtual patients, {result['allocation']}, "
+                     f"seed {seed}" + (f"; cohort: {enrolled})" if enrolled else ")"),
                      ("arm", "endpoint", "reported", "simulated", "95 % CI")
                      + ((f"prediction ({result['prediction']['members']} members)",) if predicted else ()),
                      (columns(row) for row in _clean(result["endpoints"])))

@@ -121,3 +121,16 @@ def test_cli_replay_json():
     document = json.loads(outcome.output)
     endpoints = {(row["arm"], row["endpoint"]) for row in document["endpoints"]}
     assert (COMBINATION_ARM, "psa50") in endpoints and document["trial"] == "NCT03658447"
+
+
+def test_the_cli_says_how_the_arms_were_allocated_and_refuses_an_unknown_allocation():
+    """PRINCE's RPT alone is the model's own: paired by default, randomised on request (``--allocation``)."""
+    runner = CliRunner()
+    paired = runner.invoke(app, ["registry", "replay", "PRINCE", "--patients", "11"])
+    assert paired.exit_code == 0, paired.output
+    assert "(12 virtual patients, paired, seed 1)" in paired.output  # rounded up to a multiple of the two arms
+    randomised = runner.invoke(app, ["registry", "replay", "PRINCE", "--patients", "11", "--allocation", "randomised",
+                                     "--json"])
+    assert randomised.exit_code == 0 and json.loads(randomised.output)["allocation"] == "randomised"
+    refused = runner.invoke(app, ["registry", "replay", "PRINCE", "--patients", "10", "--allocation", "crossover"])
+    assert refused.exit_code != 0 and "allocation" in refused.output and "paired" in refused.output

@@ -70,7 +70,8 @@ def test_a_small_report_is_deterministic_and_renders(tmp_path):
 def test_the_report_says_how_each_combination_trial_is_replayed():
     """Each validation trial's replay design comes from its record: NCT03093428's 12-weekly imaging and the radium-223
     label's exclusion of visceral disease, NCT02814669's measurable disease with no site excluded (its eligibility),
-    PRINCE on the default schedule with the population file's men; every amendment with its source."""
+    PRINCE on the default schedule with the population file's men; every amendment with its source; every one paired
+    with its RPT alone."""
     from rptici.analysis.validation import VALIDATION_TRIALS, replay_design
     from rptici.report.validation import design_section
 
@@ -83,9 +84,10 @@ def test_the_report_says_how_each_combination_trial_is_replayed():
     assert atezolizumab["excluded_by"] == "the trial's eligibility"
     prince = designs["NCT03658447"]
     assert prince["cohort"] is None and prince["amendments"] == [] and prince["assessments"].startswith("q8w x3")
+    assert {design["allocation"] for design in designs.values()} == {"paired"}  # each against the model's own RPT alone
     rows = {row[0]: row for row in design_section(list(designs.values())).rows}
-    assert rows["NCT02814669"][2] == "measurable disease only; prior lines as the mcrpc population file's"
-    assert rows["NCT03658447"][4] == "–"
+    assert rows["NCT02814669"][3] == "measurable disease only; prior lines as the mcrpc population file's"
+    assert rows["NCT03658447"][1] == "paired" and rows["NCT03658447"][5] == "–"
 
 
 def test_cli_writes_json_html_and_markdown_and_refuses_status_at_other_settings(tmp_path):

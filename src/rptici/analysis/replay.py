@@ -4,7 +4,11 @@ the trial reported.
 A combination trial (RPT + ICI at trial level) is replayed with two arms: the combination and the same RPT without
 the checkpoint inhibitor (``RPT alone``, the reference arm), so that each replay also predicts the effect of adding
 the ICI; both enrol the trial's cohort where its record defines one (prior lines, a PET screen:
-:class:`rptici.trials.registry.Cohort`, set by an amendment with its source). Arms the record lists (monotherapy
+:class:`rptici.trials.registry.Cohort`, set by an amendment with its source). That reference arm is the model's
+counterfactual, not a trial arm, so the two are paired (scenario ``allocation: paired``): the same virtual patients,
+with the same random streams, with and without the ICI, so that the effect of adding it carries no noise from which
+patients each arm drew. A trial whose record lists its arms is replayed as it was run, randomised (``allocation``
+may ask for either). Arms the record lists (monotherapy
 trials, randomised combination trials) keep their names and their own cohort over the trial's; an arm without a
 replayable regimen is replayed as "no active treatment" only when its name says it is a placebo, best supportive or
 standard of care or octreotide (:data:`UNTREATED_WORDS`), and is skipped otherwise (e.g. cabazitaxel in TheraP,
@@ -106,10 +110,21 @@ def replay_arms(record: TrialRecord) -> list[ReplayArm]:
     return arms
 
 
+def default_allocation(arms: list[ReplayArm]) -> str:
+    """Paired where the reference arm is the model's own (:data:`RPT_ALONE_ARM` beside a trial-level combination),
+    randomised where the record lists its arms (as the trial was run)."""
+    return "paired" if any(arm.name == RPT_ALONE_ARM for arm in arms) else "randomised"
+
+
 def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int = 1,
                     calibration: str | None = "default", follow_up_months: float | None = None,
-                    only_arms: tuple[str, ...] | None = None, weight_baseline: bool = False) -> TrialScenario:
+                    only_arms: tuple[str, ...] | None = None, weight_baseline: bool = False,
+                    allocation: str | None = None) -> TrialScenario:
     """A :class:`TrialScenario` replaying ``record`` with ``patients`` in total (split equally between arms).
+
+    ``allocation``: ``paired`` or ``randomised``; None, the replay's rule: paired where the reference arm is the
+    model's own (``RPT alone`` beside a trial-level combination), randomised otherwise. A paired replay rounds
+    ``patients`` up to a multiple of its arms.
 
     Follow-up: at least 24 months and 1.5 × the longest reported median or landmark; imaging on the record's
     schedule (``assessments``, the trial's protocol) or else q8w for 6 months, then q12w (VISION's); PSA every 3
@@ -132,13 +147,16 @@ def replay_scenario(record: TrialRecord | str, patients: int = 2000, seed: int =
             months = _months_of(key, value)
             longest = max(longest, months or 0.0)
         follow_up_months = max(24.0, float(np.ceil(1.5 * longest)))
+    allocation = allocation or default_allocation(arms)
+    if allocation == "paired":
+        patients = -(-int(patients) // len(arms)) * len(arms)
     document = {
         "name": f"replay of {record.name}", "disease": population_for(record),
         "description": f"{record.acronym or record.name}: {record.disease} ({record.reference or 'no reference'})",
         "arms": [{"name": arm.name, "regimen": arm.regimen, "control": arm.control,
                   **({"standard_of_care": arm.standard_of_care} if arm.standard_of_care else {}),
                   **arm.cohort} for arm in arms],
-        "patients": int(patients), "follow_up": f"{follow_up_months} months",
+        "patients": int(patients), "allocation": allocation, "follow_up": f"{follow_up_months} months",
         "assessments": record.assessments or DEFAULT_ASSESSMENTS, "psa_assessments": "q3w", "seed": int(seed),
         "chunk_size": 1000, "calibration": calibration,
         **({"baseline_weighting": baseline_trial(record)} if weight_baseline else {}),
@@ -280,8 +298,11 @@ def compare(record: TrialRecord, scenario: TrialScenario, tables: dict[str, pd.D
 
 def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Calibration | None = "default",
            follow_up_months: float | None = None, ensemble: int = 0, weight_baseline: bool = False,
-           cohort: Mapping[str, Any] | None = None) -> dict[str, Any]:
+           cohort: Mapping[str, Any] | None = None, allocation: str | None = None) -> dict[str, Any]:
     """Replay trial ``name`` (NCT number or acronym) with ``patients`` virtual patients; see :func:`compare`.
+
+    ``allocation``: ``paired`` (the same virtual patients in every arm) or ``randomised``; None, the replay's rule
+    (:func:`replay_scenario`). The result's ``allocation`` says which.
 
     ``cohort``: whom the trial enrolled, in place of what its record says (:class:`~rptici.trials.registry.Cohort`
     fields, e.g. ``{"prior_lines": 1}``): a what-if, since a combination record rarely says (the result's
@@ -297,11 +318,12 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
     record = with_cohort(registry().get(name), cohort or {})
     scenario = replay_scenario(record, patients, seed,
                                calibration if isinstance(calibration, str) or calibration is None else None,
-                               follow_up_months, weight_baseline=weight_baseline)
+                               follow_up_months, weight_baseline=weight_baseline, allocation=allocation)
     calibration_object = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
     tables = simulate_trial(scenario, calibration=calibration_object)
     result = compare(record, scenario, tables)
-    result.update(patients=patients, seed=seed, calibration=calibration_object.source,
+    result.update(patients=scenario.patients, allocation=scenario.allocation, seed=seed,
+                  calibration=calibration_object.source,
                   model_status=model_status(calibration_object.source).as_dict(), cohort=record.cohort())
     baseline = baseline_comparison(record, scenario, calibration_object)
     if baseline is not None:
@@ -312,7 +334,8 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
                                                                       "section (needed for --ensemble)")
         result["prediction"] = add_prediction_intervals(result["endpoints"], record, seed, calibration, ensemble,
                                                         float(to_months(scenario.follow_up_days)),
-                                                        record.total_n or patients, weight_baseline)
+                                                        record.total_n or patients, weight_baseline,
+                                                        scenario.allocation)
     return result
 
 
@@ -333,7 +356,7 @@ def with_cohort(record: TrialRecord, cohort: Mapping[str, Any]) -> TrialRecord:
 
 def add_prediction_intervals(rows: list[dict[str, Any]], record: TrialRecord, seed: int, calibration: str,
                              members: int, follow_up_months: float, trial_size: int,
-                             weight_baseline: bool = False) -> dict[str, Any]:
+                             weight_baseline: bool = False, allocation: str | None = None) -> dict[str, Any]:
     """Add ``prediction_low``/``prediction_high`` to each endpoint row: the central 95 % of the estimates of
     ``members`` ensemble members, each a virtual trial of ``trial_size`` patients with its own seed
     (:func:`rptici.seeds.ensemble_member`). Returns what was done, for the result's ``prediction`` key."""
@@ -341,7 +364,7 @@ def add_prediction_intervals(rows: list[dict[str, Any]], record: TrialRecord, se
     calibrations = ensemble_members(calibration, members)
     for index, member in enumerate(calibrations):
         scenario = replay_scenario(record, trial_size, seeds.ensemble_member(seed, index), calibration,
-                                   follow_up_months, weight_baseline=weight_baseline)
+                                   follow_up_months, weight_baseline=weight_baseline, allocation=allocation)
         for row in compare(record, scenario, simulate_trial(scenario, calibration=member))["endpoints"]:
             estimates.setdefault((row["arm"], row["endpoint"]), []).append(row["simulated"])
     for row in rows:

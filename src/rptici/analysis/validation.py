@@ -34,7 +34,7 @@ from .. import __version__
 from ..trials.registry import registry
 from ..trials.scenario import calibration_document
 from .calibration import DEFAULT_TRIALS
-from .replay import DEFAULT_ASSESSMENTS, excluded_sites, replay
+from .replay import DEFAULT_ASSESSMENTS, default_allocation, excluded_sites, replay, replay_arms
 from .sensitivity import packaged_sensitivity, table_rows
 from .status import CREDIBLE_CALIBRATION_SHARE, CREDIBLE_VALIDATION_SHARE
 from .tolerance import holds, tolerance_band
@@ -190,6 +190,7 @@ def replay_design(name: str) -> dict[str, Any]:
     record = registry().get(name)
     cohort = record.cohort()
     return {"trial": record.name, "population": record.population,
+            "allocation": default_allocation(replay_arms(record)),
             "assessments": record.assessments or f"{DEFAULT_ASSESSMENTS} (VISION's; the record gives none)",
             "cohort": cohort or None, "excluded_sites": list(excluded_sites(record)),
             "excluded_by": "the trial's eligibility" if record.excluded_sites is not None else "the replay's rule",

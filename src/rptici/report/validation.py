@@ -79,9 +79,12 @@ def design_section(designs: Sequence[Mapping[str, Any]]) -> Section:
     return Section("How the combination trials are replayed",
                    "What each replay takes from the trial's design, never from its results: the imaging schedule, whom "
                    "it enrolled, the lesion sites that kept men out, and the source of every amendment "
-                   "(data/trials_combination_amendments.yaml).",
-                   ("trial", "imaging", "enrolled", "sites excluded", "amended (source)"),
-                   [[design["trial"], design["assessments"], _enrolled(design["cohort"], design["population"]),
+                   "(data/trials_combination_amendments.yaml). Arms: paired where the reference arm (RPT alone) is the "
+                   "model's own, the same virtual patients with and without the ICI, so that the effect of adding it "
+                   "carries no noise from which patients each arm drew; randomised where the record lists its arms.",
+                   ("trial", "arms", "imaging", "enrolled", "sites excluded", "amended (source)"),
+                   [[design["trial"], design.get("allocation", "randomised"), design["assessments"],
+                     _enrolled(design["cohort"], design["population"]),
                      f"{', '.join(design['excluded_sites'])} ({design['excluded_by']})" if design["excluded_sites"]
                      else f"none ({design['excluded_by']})",
                      "; ".join(f"{', '.join(item['changed'])}: {item['source']}" for item in design["amendments"])

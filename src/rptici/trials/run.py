@@ -4,7 +4,9 @@ Steps (every random draw is per patient, so numbers do not depend on the chunk s
 
 1. the whole trial's population is sampled once (``sample_population(disease, N, seed)``: the quasi-random
    design depends on N), calibrated covariate scales applied, and patients allocated to arms by a seeded
-   permutation of the per-arm counts (stream :func:`rptici.seeds.allocation`);
+   permutation of the per-arm counts (stream :func:`rptici.seeds.allocation`); a paired trial samples N/k patients
+   and simulates each in all k arms, rows k·m … k·m + k − 1 being patient m's, with patient m's stream
+   (:func:`arm_labels`, :func:`trial_population`, :func:`row_uniforms`);
 2. chunks of ``chunk_size`` consecutive patients run through :func:`rptici.parallel.run_chunks`; within a
    chunk each arm is simulated by :func:`rptici.simulation.simulate` on a grid of ``output_step`` plus the
    assessment days;
@@ -284,6 +286,34 @@ def allocate(counts: list[int], seed: int) -> np.ndarray:
     (:func:`rptici.seeds.allocation`)."""
     labels = np.repeat(np.arange(len(counts)), counts)
     return seeds.allocation(seed).permutation(labels)
+
+
+def arm_labels(scenario: TrialScenario, counts: list[int], seed: int) -> np.ndarray:
+    """Arm index per row of the trial: randomised, :func:`allocate`; paired, every patient in each arm in turn."""
+    if scenario.allocation == "paired":
+        return np.tile(np.arange(len(counts)), counts[0])
+    return allocate(counts, seed)
+
+
+def trial_population(scenario: TrialScenario, rows: int, seed: int, calibration: Calibration,
+                     arms: np.ndarray) -> Population:
+    """One patient per row (:func:`calibrated_population`); paired, rows/k patients, each repeated in every arm
+    (the arms enrol alike, so the first arm's criteria serve all), the rows numbered 0..rows−1."""
+    if scenario.allocation != "paired":
+        return calibrated_population(scenario, rows, seed, calibration, arms)
+    per_patient = len(scenario.arms)
+    patients = calibrated_population(scenario, rows // per_patient, seed, calibration, arms[::per_patient])
+    repeated = patients.subset(np.repeat(np.arange(rows // per_patient), per_patient))
+    return dataclasses.replace(repeated, patient_id=np.arange(rows))
+
+
+def row_uniforms(task: "ChunkTask") -> np.ndarray:
+    """The uniforms of the chunk's rows (:func:`patient_uniforms`): paired, row r draws from patient r // k's
+    stream, so that a patient meets the same chances in every arm."""
+    if task.scenario.allocation != "paired" or task.stop <= task.start:
+        return patient_uniforms(task.seed, task.start, task.stop)
+    patients = np.arange(task.start, task.stop) // len(task.scenario.arms)
+    return patient_uniforms(task.seed, int(patients[0]), int(patients[-1]) + 1)[patients - patients[0]]
 
 
 def patient_uniforms(seed: int, start: int, stop: int) -> np.ndarray:
@@ -741,7 +771,7 @@ def _base_columns(population: Population, ids: np.ndarray, arm: str) -> dict[str
 
 def simulate_chunk(task: ChunkTask, simulate_function: Callable | None = None) -> dict[str, pd.DataFrame]:
     """Tables ``patients``, ``assessments`` and ``failures`` of one chunk (global patient ids, sorted)."""
-    uniforms = patient_uniforms(task.seed, task.start, task.stop)
+    uniforms = row_uniforms(task)
     parts: dict[str, list[pd.DataFrame]] = {"patients": [], "assessments": [], "failures": []}
     for arm_index in np.unique(task.arms):
         rows = np.flatnonzero(task.arms == arm_index)
@@ -807,8 +837,8 @@ def chunk_tasks(scenario: TrialScenario, patients: int | None = None, seed: int 
     the chunks in flight beside it (the population is sampled once for the whole trial)."""
     total, seed, chunk_size, counts = _resolved(scenario, patients, seed, chunk_size)
     calibration = load_calibration(scenario.calibration) if calibration is None else calibration
-    arms = allocate(counts, seed)
-    population = calibrated_population(scenario, total, seed, calibration, arms)
+    arms = arm_labels(scenario, counts, seed)
+    population = trial_population(scenario, total, seed, calibration, arms)
     ranges = chunk_ranges(total, chunk_size)
 
     def build(index: int) -> ChunkTask:
@@ -837,6 +867,8 @@ def run_hash(scenario: TrialScenario, calibration: Calibration) -> str:
     excluded = {"kind", "seed", "chunk_size", "patients"}
     if scenario.treatment == TreatmentRules():  # the default leaves the hashes of earlier runs as they were
         excluded.add("treatment")
+    if scenario.allocation == "randomised":  # likewise
+        excluded.add("allocation")
     if scenario.baseline_weighting is None:
         excluded.add("baseline_weighting")
     exclude: dict[str, Any] = dict.fromkeys(excluded, True)

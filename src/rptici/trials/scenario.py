@@ -10,6 +10,7 @@ A scenario file (YAML) or mapping::
       - {name: standard of care, regimen: null}      # no active treatment (untreated growth)
       - {name: octreotide, regimen: null, standard_of_care: netter1_octreotide_lar_60mg}  # an empirical SOC effect
     patients: 400                       # total, split by each arm's ``ratio`` (default 1); or per arm ``patients``
+    allocation: randomised              # or paired: every virtual patient in every arm (a counterfactual comparison)
     follow_up: 24 months
     assessments: q8w x3 then q12w       # imaging; "q8w" alone repeats to the end of follow-up
     psa_assessments: q4w
@@ -27,6 +28,12 @@ A scenario file (YAML) or mapping::
                                         # its eligibility: measurable_disease true / false (KEYNOTE-199's cohorts)
     treatment: {stop_at: [progression, toxicity], progression_confirmation: 4 weeks, ici_max_duration: 2 years,
                 immune_exposure: follow_up}   # treatment as given in trials (default: the whole regimen for all)
+
+``allocation``: ``randomised`` (default) gives each patient one arm by a seeded permutation; ``paired`` simulates
+every virtual patient in every arm with the same random streams (the same patients with and without the ICI), so that
+a difference between the arms is the treatment's alone, without the noise of which patients each arm drew (common
+random numbers); its arms must enrol alike (equal shares, prior lines and eligibility) and ``patients`` counts
+simulations, a multiple of the number of arms.
 
 The calibration (:class:`Calibration`) holds the fitted uncertain parameters (written by
 ``rptici calibrate``; :mod:`rptici.analysis.calibration`) and how each applies: a scale of a population
@@ -250,6 +257,7 @@ class TrialScenario(Schema):
     overrides: dict[str, float] = {}
     calibration: str | None = DEFAULT_CALIBRATION
     treatment: TreatmentRules = TreatmentRules()
+    allocation: Literal["randomised", "paired"] = "randomised"
 
     @field_validator("disease")
     @classmethod
@@ -325,7 +333,18 @@ class TrialScenario(Schema):
                                                               f"times over the follow-up ({self.follow_up})")
         parse_schedule(self.assessments, self.follow_up_days, "assessments")
         parse_schedule(self.psa_assessments, self.follow_up_days, "psa_assessments")
+        if self.allocation == "paired":
+            self._pairable()
         return self
+
+    def _pairable(self) -> None:
+        """A paired trial simulates every patient in every arm: the arms must enrol alike (equal shares, the same
+        prior lines and eligibility)."""
+        for name in ("ratio", "patients", "prior_lines", *ARM_CRITERIA):
+            values = [getattr(arm, name) for arm in self.arms]
+            if any(value != values[0] for value in values):
+                raise InputError(f"arms.{name}", values, "the same value on every arm when allocation is paired "
+                                                         "(each virtual patient is simulated in every arm)")
 
     @property
     def follow_up_days(self) -> float:
@@ -362,6 +381,9 @@ class TrialScenario(Schema):
         if isinstance(total, bool) or not isinstance(total, int) or not len(self.arms) <= total <= MAX_TRIAL_PATIENTS:
             raise InputError("patients", total, f"a whole number from the number of arms ({len(self.arms)}) "
                                                 f"to {MAX_TRIAL_PATIENTS:,}")
+        if self.allocation == "paired" and total % len(self.arms):
+            raise InputError("patients", total, f"a multiple of the number of arms ({len(self.arms)}) when allocation "
+                                                "is paired (each virtual patient is simulated in every arm)")
         ratios = np.array([arm.ratio if arm.patients is None else float(arm.patients) for arm in self.arms])
         ratios = ratios / ratios.max()  # shares of the largest: no overflow however large the ratios
         exact = total * ratios / ratios.sum()

@@ -72,6 +72,22 @@ def test_clopper_pearson_against_known_values():
     assert low == pytest.approx(0.417, abs=2e-3) and high == pytest.approx(0.502, abs=2e-3)
 
 
+def test_paired_difference_is_the_wald_interval_of_the_mean_difference():
+    """34 pairs, 12 responding in the first arm only and 2 in the second only: difference (b − c)/n = 10/34 = 0.294,
+    and the variance of the paired differences in closed form, s_d² = (b + c − (b − c)²/n)/(n − 1), gives the
+    95 % interval 0.0995 to 0.4887 (worked by hand)."""
+    from rptici.analysis import response
+    from rptici.errors import InputError
+
+    differences = np.array([1.0] * 12 + [-1.0] * 2 + [0.0] * 20)
+    mean, low, high = response.paired_difference(differences)
+    half = 1.959964 * np.sqrt((14 - 10 ** 2 / 34) / 33) / np.sqrt(34)
+    assert mean == pytest.approx(10 / 34) and (low, high) == pytest.approx((10 / 34 - half, 10 / 34 + half))
+    assert (low, high) == pytest.approx((0.0995, 0.4887), abs=1e-4)
+    with pytest.raises(InputError, match="differences"):
+        response.paired_difference([1.0])
+
+
 def test_waterfall_sorts_and_drops_unassessed():
     result = waterfall([-30.0, np.nan, 20.0, -100.0, 5.0])
     assert result.percent_change.tolist() == [20.0, 5.0, -30.0, -100.0]

@@ -97,3 +97,23 @@ def test_a_replay_pairs_its_model_made_reference_arm_and_runs_a_randomised_trial
     vision = replay_scenario("VISION", patients=601, calibration=None)  # the arms its record lists, as randomised
     assert vision.allocation == "randomised" and sum(vision.arm_counts()) == 601
     assert replay_scenario("VISION", patients=600, calibration=None, allocation="paired").allocation == "paired"
+
+
+def test_a_paired_summary_gives_each_rate_its_difference_from_the_control_in_the_same_patients():
+    """The paired difference of PSA50 equals the difference of the arms' rates (every patient is in both), with a
+    95 % interval; it is exactly zero when the arms are the same; no paired difference for a randomised trial, nor
+    for the share of progressions by new lesions (its denominator is an outcome)."""
+    from rptici.analysis.summary import summarize_tables
+
+    table = _patients({**SCENARIO, "patients": 60}, 60)
+    summary = summarize_tables(table, ["lutetium", "lutetium + pembrolizumab"], "lutetium", paired=True)
+    control, combination = summary["arms"]
+    difference, low, high = combination["psa50_paired_difference"]
+    assert difference == pytest.approx(combination["psa50"] - control["psa50"], abs=1e-12) and low <= difference <= high
+    assert "psa50_paired_difference" not in control and "new_lesion_share_paired_difference" not in combination
+    assert "psa50_paired_difference" not in summarize_tables(table, ["lutetium", "lutetium + pembrolizumab"],
+                                                             "lutetium")["arms"][1]
+    same = {**SCENARIO, "arms": [{"name": "a", "control": True, "regimen": {"rpt": LUTETIUM}},
+                                 {"name": "b", "regimen": {"rpt": LUTETIUM}}]}
+    twin = summarize_tables(_patients(same, 30), ["a", "b"], "a", paired=True)["arms"][1]
+    assert twin["psa50_paired_difference"] == [0.0, 0.0, 0.0]

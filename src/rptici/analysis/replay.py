@@ -277,7 +277,8 @@ def compare(record: TrialRecord, scenario: TrialScenario, tables: dict[str, pd.D
     """Per endpoint: reported versus simulated (with CI), plus the simulated summary of every arm."""
     arms = replay_arms(record)
     summary = summarize_tables(tables["patients"], [arm.name for arm in scenario.arms], scenario.control_arm,
-                               float(to_months(scenario.follow_up_days)), tables.get("failures"), keep_fits=True)
+                               float(to_months(scenario.follow_up_days)), tables.get("failures"), keep_fits=True,
+                               paired=scenario.allocation == "paired")
     rows = []
     for item in reported_endpoints(record, arms):
         estimate, low, high = simulated_value(summary, item["arm"], item["endpoint"])

@@ -1,4 +1,4 @@
-"""Response rates with exact confidence intervals, and waterfall data."""
+"""Response rates with exact confidence intervals, paired differences of rates, and waterfall data."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import beta
+from scipy.stats import beta, norm
 
 from ..errors import InputError
 
@@ -27,6 +27,20 @@ def response_rate(successes: int, n: int, confidence: float = 0.95) -> tuple[flo
     low = 0.0 if k == 0 else float(beta.ppf(tail, k, total - k + 1))
     high = 1.0 if k == total else float(beta.ppf(1 - tail, k + 1, total - k))
     return k / total, low, high
+
+
+def paired_difference(differences, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of per-patient differences d_i = x_i − y_i of two flags of the same patients (a paired trial: each
+    virtual patient with and without a drug), with the Wald interval d̄ ± z s_d/√n, which holds at the hundreds of
+    pairs of a virtual trial (Newcombe 1998 Stat Med 17:2635 compares it with small-sample intervals)."""
+    values = np.asarray(differences, dtype=float)
+    if values.size < 2 or not np.all(np.isfinite(values)):
+        raise InputError("differences", values.size, "at least two finite paired differences")
+    if not 0 < confidence < 1:
+        raise InputError("confidence", confidence, "a level between 0 and 1")
+    mean = float(values.mean())
+    half = float(norm.ppf(0.5 + confidence / 2) * values.std(ddof=1) / np.sqrt(values.size))
+    return mean, mean - half, mean + half
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import pandas as pd
 from ..errors import InputError
 from ..trials.endpoint_registry import ArmData, TimeToEvent, endpoints
 from ..trials.endpoints import to_months
-from .response import response_rate
+from .response import paired_difference, response_rate
 from .status import model_status
 from .ensemble import PREDICTION_FILE
 from .survival import cox_hazard_ratio, kaplan_meier
@@ -52,9 +52,11 @@ def curve_from_fit(fit: Any, horizon_months: float) -> dict[str, Any]:
 
 class TrialStatistics:
     """The estimators endpoints summarise with (:class:`rptici.trials.endpoint_registry.Statistics`): exact
-    Clopper–Pearson rate, Kaplan–Meier curve in months, Cox hazard ratio (days; the ratio has no unit)."""
+    Clopper–Pearson rate, paired difference of rates, Kaplan–Meier curve in months, Cox hazard ratio (days; the
+    ratio has no unit)."""
 
     rate = staticmethod(response_rate)
+    paired_difference = staticmethod(paired_difference)
     survival = staticmethod(survival_curve)
     hazard_ratio = staticmethod(cox_hazard_ratio)
 
@@ -65,14 +67,15 @@ STATISTICS = TrialStatistics()
 def summarize_tables(patients: pd.DataFrame, arms: Sequence[str] | None = None, control: str | None = None,
                      follow_up_months: float | None = None, failures: pd.DataFrame | None = None,
                      keep_fits: bool = False,
-                     time_to_event: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any] | None]]] | None = None
-                     ) -> dict[str, Any]:
+                     time_to_event: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any] | None]]] | None = None,
+                     paired: bool = False) -> dict[str, Any]:
     """The summary dictionary (see the module docstring) of a ``patients`` table: per arm ``n``, ``failed``,
     ``control`` and what each registered endpoint gives (:func:`rptici.trials.endpoint_registry.endpoints`);
     ``km[endpoint][arm]`` the Kaplan–Meier curves (with their lifelines fit when ``keep_fits``).
     ``time_to_event[endpoint][arm]``: (values, curve) computed elsewhere (from the store's event tables,
     :func:`time_to_event_from_store`), used instead of the per-patient estimators (the table need not hold those
-    endpoints' time columns)."""
+    endpoints' time columns). ``paired``: a paired trial (scenario ``allocation: paired``, every patient in every
+    arm, rows in turn), whose rates also get their paired difference from the control arm."""
     arms = list(arms) if arms is not None else list(dict.fromkeys(patients["arm"]))
     valid = patients[patients["status"] == "ok"] if "status" in patients.columns else patients
     time_to_event = time_to_event or {}
@@ -87,7 +90,7 @@ def summarize_tables(patients: pd.DataFrame, arms: Sequence[str] | None = None, 
         failed_count = int(((patients["arm"] == arm) & (patients.get("status", "ok") != "ok")).sum()) \
             if "status" in patients.columns else 0
         row: dict[str, Any] = {"arm": arm, "n": int(len(group)), "failed": failed_count, "control": arm == control}
-        data = ArmData(arm, group, valid, control, follow_up_months, STATISTICS)
+        data = ArmData(arm, group, valid, control, follow_up_months, STATISTICS, len(arms) if paired else 1)
         for item in present:
             values, curve = time_to_event[item.name][arm] if item.name in time_to_event else item.summarise(data)
             row.update(values)
@@ -206,7 +209,8 @@ def summarize(folder: str | Path, aggregate: bool | None = None) -> dict[str, An
         time_to_event = time_to_event_from_store(store, arms, control, follow_up)
         unread = unread | {item.time_column for item in endpoints() if isinstance(item, TimeToEvent)}
     summary = summarize_tables(store.read("patients", exclude=unread), arms, control, follow_up,
-                               store.failures(), time_to_event=time_to_event)
+                               store.failures(), time_to_event=time_to_event,
+                               paired=scenario.get("allocation") == "paired")
     summary.update(name=scenario.get("name"), disease=scenario.get("disease"), seed=store.manifest.seed,
                    complete=store.is_complete(), chunks_done=len(store.completed_chunks()),
                    chunks=store.manifest.chunks, calibration=document.get("calibration", {}).get("source"))

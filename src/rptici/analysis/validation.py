@@ -205,6 +205,16 @@ def _arm_value(result: dict[str, Any], arm: str, key: str) -> float | None:
     return None if value is None or not math.isfinite(float(value)) else float(value)
 
 
+def _paired_interval(result: dict[str, Any], arm: str, rate: str) -> str:
+    """Words for the 95 % interval of ``rate``'s paired difference of ``arm`` from the control arm (a paired
+    replay: the same virtual patients in both arms), or "" when the replay is not paired."""
+    row = next((item for item in result.get("summary", {}).get("arms", []) if item["arm"] == arm), {})
+    difference = row.get(f"{rate}_paired_difference")
+    if not difference:
+        return ""
+    return f" in the same virtual patients (95 % CI {difference[1]:+.3f} to {difference[2]:+.3f})"
+
+
 def direction_checks(results: dict[str, dict[str, Any]]) -> list[Check]:
     """The two directions issue 14 requires of the combination predictions (None where a trial was not replayed)."""
     checks = []
@@ -212,17 +222,20 @@ def direction_checks(results: dict[str, dict[str, Any]]) -> list[Check]:
     if prince is not None:
         combination, alone = _arm_value(prince, "RPT + ICI", "psa50"), _arm_value(prince, "RPT alone", "psa50")
         gain = None if combination is None or alone is None else combination - alone
+        paired = _paired_interval(prince, "RPT + ICI", "psa50")
         checks.append(Check("PRINCE: pembrolizumab adds to Lu-PSMA-617",
-                            "simulated PSA50, Lu-PSMA-617 + pembrolizumab minus Lu-PSMA-617 alone (PRINCE reported "
-                            "76 % with pembrolizumab; about 46 % alone in VISION)", PSA50_GAIN_AT_LEAST, gain,
-                            f"≥ +{PSA50_GAIN_AT_LEAST:.2f}", gain is not None and gain >= PSA50_GAIN_AT_LEAST))
+                            "simulated PSA50, Lu-PSMA-617 + pembrolizumab minus Lu-PSMA-617 alone" + paired +
+                            " (PRINCE reported 76 % with pembrolizumab; about 46 % alone in VISION)",
+                            PSA50_GAIN_AT_LEAST, gain, f"≥ +{PSA50_GAIN_AT_LEAST:.2f}",
+                            gain is not None and gain >= PSA50_GAIN_AT_LEAST))
     radium = results.get("NCT03093428")
     if radium is not None:
         ratio = _arm_value(radium, "RPT + ICI", "hr_pfs")  # the PFS of a disease with PSA is rPFS (PCWG3)
         low, high = HAZARD_RATIO_BAND
         checks.append(Check("radium-223 + pembrolizumab no better than radium-223 alone",
-                            "simulated rPFS hazard ratio, combination vs radium-223 alone (NCT03093428: median rPFS "
-                            "6.1 vs 5.7 months)", 1.0, ratio, f"{low}–{high}",
+                            "simulated rPFS hazard ratio, combination vs radium-223 alone"
+                            + (" in the same virtual patients" if radium.get("allocation") == "paired" else "")
+                            + " (NCT03093428: median rPFS 6.1 vs 5.7 months)", 1.0, ratio, f"{low}–{high}",
                             ratio is not None and low <= ratio <= high))
     return checks
 

@@ -83,10 +83,14 @@ class Statistics(Protocol):
     def hazard_ratio(self, times_days: NDArray[np.float64], events: NDArray[np.bool_], arms: NDArray[Any],
                      control: str) -> tuple[float, float, float, float]: ...
 
+    def paired_difference(self, differences: NDArray[np.float64]) -> tuple[float, float, float]: ...
+
 
 @dataclass(frozen=True)
 class ArmData:
-    """One arm's patients (failed simulations excluded), and the control arm's for a comparison."""
+    """One arm's patients (failed simulations excluded), and the control arm's for a comparison. ``arms_per_patient``:
+    in a paired trial the number of arms every patient is simulated in (rows k·m … k·m + k − 1 are patient m's,
+    :func:`rptici.trials.run.arm_labels`); 1 when each patient has one arm."""
 
     name: str
     patients: pd.DataFrame
@@ -94,6 +98,7 @@ class ArmData:
     control: str | None
     horizon_months: float
     statistics: Statistics
+    arms_per_patient: int = 1
 
     def with_control(self) -> pd.DataFrame | None:
         """This arm's and the control arm's patients (table order), None without a distinct control arm."""
@@ -101,6 +106,20 @@ class ArmData:
             return None
         pair = self.every_arm[self.every_arm["arm"].isin([self.name, self.control])]
         return pair if pair["arm"].nunique() == 2 else None
+
+    def paired_flags(self, column: str, denominator: str | None = None
+                     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]] | None:
+        """(this arm's, the control arm's) ``column`` flags of the same patients, for those simulated in both and
+        counted by ``denominator``; None unless the trial is paired and has a distinct control arm."""
+        both = self.with_control()
+        if self.arms_per_patient < 2 or both is None:
+            return None
+        if denominator is not None and denominator in both.columns:
+            both = both[both[denominator].astype(bool)]
+        flags = pd.DataFrame({"person": both["patient"].to_numpy() // self.arms_per_patient, "arm": both["arm"],
+                              "flag": _flags(both, column)}).pivot(index="person", columns="arm", values="flag")
+        flags = flags.dropna()  # patients whose simulation failed in one of the two arms
+        return flags[self.name].to_numpy(bool), flags[self.control].to_numpy(bool)
 
 
 def _number(value: Any) -> float | None:
@@ -170,19 +189,26 @@ class Rate(Endpoint):
     """A proportion of patients with a per-patient flag (``column``), with the exact binomial 95 % CI.
 
     ``denominator``: column of the patients who count (e.g. ``measurable`` for ORR; all when absent);
-    ``breakdown``: a column of RECIST labels whose counts the summary also gives (best response for ORR).
+    ``breakdown``: a column of RECIST labels whose counts the summary also gives (best response for ORR);
+    ``outcome_denominator``: the denominator is an outcome (progression), not a baseline trait, so the same
+    patient may count in one arm and not the other, and a paired difference would mean nothing.
     """
 
     compute: Callable[[PatientRecord], dict[str, NDArray[Any]]] | None = None
     denominator: str | None = None
     breakdown: str | None = None
+    outcome_denominator: bool = False
 
     @property
     def column(self) -> str:
         return self.flags[0]
 
     def display_rows(self) -> list[tuple[str, str, str, str | None]]:
-        return [(self.name, self.label, "rate", f"{self.name}_ci")]
+        rows = [(self.name, self.label, "rate", f"{self.name}_ci")]
+        if not self.outcome_denominator:
+            rows.append((f"{self.name}_paired_difference", f"{self.short}: difference from the control arm in the "
+                                                           "same patients (paired trial)", "rate", None))
+        return rows
 
     def available(self, patients: pd.DataFrame) -> bool:
         return self.column in patients.columns
@@ -200,6 +226,10 @@ class Rate(Endpoint):
             estimate, low, high = arm.statistics.rate(int(flags.sum()), int(flags.size))
             values = {self.name: estimate, f"{self.name}_ci": [low, high]}
         values[f"{self.name}_responders"] = int(flags.sum())
+        paired = None if self.outcome_denominator else arm.paired_flags(self.column, self.denominator)
+        if paired is not None and paired[0].size >= 2:  # the same patients with and without this arm's treatment
+            values[f"{self.name}_paired_difference"] = list(arm.statistics.paired_difference(
+                paired[0].astype(float) - paired[1].astype(float)))
         if self.denominator is not None:
             values[f"{self.name}_evaluable"] = int(flags.size)
         if self.breakdown is not None and self.breakdown in group.columns:
@@ -455,7 +485,8 @@ _ENDPOINTS: list[Endpoint] = [
          ("radiographic_progression", "progression_by_new_lesion", "radiographic_progression_days",
           "size_progression_days"), (),
          ("progression_by_new_lesion", "radiographic_progression"),
-         "progression by new lesions", compute=_new_lesion_progression, denominator="radiographic_progression"),
+         "progression by new lesions", compute=_new_lesion_progression, denominator="radiographic_progression",
+         outcome_denominator=True),
     Toxicity("grade3plus", "grade ≥ 3 adverse events by attributed cause", "fraction",
              tuple(f"grade3plus_{cause}" for cause in CAUSES), ("grade3plus_ae", "grade3plus_trae",
                                                                    "grade3plus_ae_attributed"),

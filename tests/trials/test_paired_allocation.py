@@ -59,6 +59,11 @@ def test_a_paired_run_is_bit_identical_for_any_chunk_size_even_when_a_chunk_spli
         tables.append(ResultStore(tmp_path / str(size)).read("patients").sort_values("patient", ignore_index=True))
     for other in tables[1:]:
         pd.testing.assert_frame_equal(tables[0], other, check_exact=True)
+    from rptici.analysis.summary import summarize  # the run folder says it is paired (scenario.json)
+
+    combination = summarize(tmp_path / "7")["arms"][1]
+    assert combination["psa50_paired_difference"][0] == pytest.approx(
+        tables[1].groupby("arm")["psa50"].mean().diff().iloc[-1], abs=1e-12)
 
 
 def test_the_pembrolizumab_effect_is_measured_without_allocation_noise():

@@ -439,7 +439,8 @@ def trial_report_context(data: TrialRunData) -> dict[str, Any]:
     patients, store = data.patients, ResultStore(data.folder)
     arms = list(dict.fromkeys(patients["arm"].tolist())) if "arm" in patients else []
     control = control_arm(data.scenario, arms)
-    summary = summarize_tables(patients, arms, control, keep_fits=True) if arms else \
+    paired = data.scenario.get("allocation") == "paired"
+    summary = summarize_tables(patients, arms, control, keep_fits=True, paired=paired) if arms else \
         {"arms": [], "km": {}, "control": control}
     dosimetry, reference = dosimetry_sections(data.scenario)
     replay_columns = list(dict.fromkeys(key for row in data.replay for key in row))

@@ -366,10 +366,15 @@ def test_an_arm_enrols_by_measurable_disease_whatever_the_chunking():
     assert run_module.run_hash(scenario, run_module.Calibration()) != \
         run_module.run_hash(load_trial_scenario(criterion), run_module.Calibration())
     # without any arm criterion the field is left out of the hash, so earlier runs resume (PRINCE-like example,
-    # hash recorded with rptici 7b94d91, before the field existed)
+    # hash recorded with rptici 7b94d91, before the field existed; likewise a randomised allocation, the default,
+    # which the example had then: it is paired since December 2026, a different run)
     example = Path(__file__).resolve().parents[2] / "examples" / "trials" / "prince_like.yaml"
-    assert run_module.run_hash(load_trial_scenario(example), run_module.Calibration()) \
+    paired = load_trial_scenario(example)
+    randomised = paired.model_copy(update={"allocation": "randomised"})
+    assert run_module.run_hash(randomised, run_module.Calibration()) \
         == "daa983254a5bf01f79b8bd1055c8f155540ca7e9c13d39dc7866baf472ae9af0"
+    assert run_module.run_hash(paired, run_module.Calibration()) != run_module.run_hash(randomised,
+                                                                                        run_module.Calibration())
 
     document = {"name": "merkel", "disease": "merkel", "patients": 40,
                 "arms": [{"name": "avelumab", "measurable_disease": False}]}

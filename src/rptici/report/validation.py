@@ -83,7 +83,7 @@ def design_section(designs: Sequence[Mapping[str, Any]]) -> Section:
                    "model's own, the same virtual patients with and without the ICI, so that the effect of adding it "
                    "carries no noise from which patients each arm drew; randomised where the record lists its arms.",
                    ("trial", "arms", "imaging", "enrolled", "sites excluded", "amended (source)"),
-                   [[design["trial"], design.get("allocation", "randomised"), design["assessments"],
+                   [[design["trial"], design["allocation"], design["assessments"],
                      _enrolled(design["cohort"], design["population"]),
                      f"{', '.join(design['excluded_sites'])} ({design['excluded_by']})" if design["excluded_sites"]
                      else f"none ({design['excluded_by']})",

@@ -801,6 +801,7 @@ def validate(patients: int = typer.Option(600, "--patients", help="Virtual patie
              out: Optional[Path] = typer.Option(None, "--out", help="Folder for validation.json and validation.html."),
              docs: Optional[Path] = typer.Option(None, "--docs", help="Also write the report as Markdown (docs/validation.md)."),
              write_status: bool = typer.Option(False, "--write-status", help="Write the counts into the package's data/model_status.yaml (default settings only)."),
+             seeds: Optional[str] = typer.Option(None, "--seeds", help="Other seeds whose counts and direction checks the report also gives, e.g. 2,3,4."),
              as_json: bool = JSON_OPTION) -> None:
     """Credibility report: code verification, calibration and validation tables against the trials, direction checks, sensitivity."""
 
@@ -814,7 +815,9 @@ def validate(patients: int = typer.Option(600, "--patients", help="Virtual patie
                              "the settings data/model_status.yaml is measured with: --patients 600 --seed 1 "
                              "--calibration default")
         log = None if as_json else (lambda message: console.print(message))
-        report = credibility(patients=patients, seed=seed, calibration=calibration, ensemble=ensemble, log=log)
+        others = _seed_list(seeds) if seeds else ()
+        report = credibility(patients=patients, seed=seed, calibration=calibration, ensemble=ensemble, log=log,
+                             seeds=others)
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             (out / "validation.json").write_text(_json_text(report) + "\n", encoding="utf-8")
@@ -832,9 +835,24 @@ def validate(patients: int = typer.Option(600, "--patients", help="Virtual patie
             console.print(f"{table}: {part['within_tolerance']} of {part['total']} endpoints within the trial-level tolerance")
         for check in report["code_verification"] + report["direction_checks"]:
             console.print(f"{'passed' if check['passed'] else 'FAILED'}: {check['name']} ({_display(check['value'])}; {check['tolerance']})")
+        for table in ("calibration", "validation") if "across_seeds" in report else ():
+            pooled = report["across_seeds"][table]
+            console.print(f"{table} over seeds {', '.join(str(row['seed']) for row in report['across_seeds']['seeds'])}: "
+                          f"{pooled['within_tolerance']} of {pooled['total']} ({pooled['share']:.1%})")
         console.print("credible" if report["credible"] else "not yet credible")
 
     _run(action)
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``--seeds 2,3,4`` as whole numbers >= 0; InputError naming the option otherwise."""
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        values = ()
+    if not values or any(value < 0 for value in values):
+        raise InputError("--seeds", text, "whole numbers >= 0 separated by commas, e.g. 2,3,4")
+    return values
 
 
 @app.command("sensitivity")

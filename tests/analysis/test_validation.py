@@ -101,3 +101,27 @@ def test_cli_writes_json_html_and_markdown_and_refuses_status_at_other_settings(
     assert report["calibration"]["total"] > 40 and report["validation"]["total"] > 10
     assert (tmp_path / "out" / "validation.html").is_file()
     assert (tmp_path / "validation.md").read_text().startswith("# Validation")
+
+
+def test_the_report_gives_the_counts_on_other_seeds_and_adds_them_up(tmp_path):
+    """``--seeds``: the report's own seed first, then the others, each with its counts and direction checks, and the
+    endpoints held over all of them; the rows of the report's seed are its own tables' counts."""
+    runner = CliRunner()
+    done = runner.invoke(app, ["validate", "--patients", "20", "--seeds", "2,1", "--out", str(tmp_path), "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads((tmp_path / "validation.json").read_text())
+    across = report["across_seeds"]
+    assert [row["seed"] for row in across["seeds"]] == [1, 2]  # the report's seed once, first
+    first = across["seeds"][0]
+    for table in ("calibration", "validation"):
+        assert first[table]["within_tolerance"] == report[table]["within_tolerance"]
+        assert across[table]["within_tolerance"] == sum(row[table]["within_tolerance"] for row in across["seeds"])
+        assert across[table]["total"] == 2 * report[table]["total"]
+    assert [check["value"] for check in first["direction_checks"]] == [check["value"] for check in
+                                                                       report["direction_checks"]]
+    assert set(across["direction_checks_passed"].values()) <= {0, 1, 2}
+    from rptici.report.validation import validation_markdown
+
+    assert "## Across seeds" in validation_markdown(report)
+    refused = runner.invoke(app, ["validate", "--patients", "20", "--seeds", "two"])
+    assert refused.exit_code != 0 and "--seeds" in refused.output and "2,3,4" in refused.output

@@ -15,7 +15,9 @@
   radium-223 alone (rPFS hazard ratio between 0.8 and 1.25);
 * **sensitivity and identifiability**: the packaged Morris analysis (``data/calibration/sensitivity.json``),
   when present;
-* **the model version**: rptici's version and the calibration (source and fit) the numbers belong to.
+* **the model version**: rptici's version and the calibration (source and fit) the numbers belong to;
+* **across seeds** (``seeds``): the counts and direction checks of the same replays with other seeds, so that a
+  reader sees how much of a count is the draw of virtual patients.
 
 Everything is computed from a seed: re-running with the same settings reproduces the report to the bit.
 """
@@ -258,10 +260,34 @@ def _share(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"within_tolerance": within, "total": len(rows), "share": within / len(rows) if rows else None}
 
 
+def seed_row(seed: int, fitted: dict[str, dict[str, Any]], predicted: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One seed's counts (calibration and validation endpoints within the tolerance) and direction checks."""
+    return {"seed": seed,
+            **{table: _share([row for result in results.values() for row in trial_rows(result)])
+               for table, results in (("calibration", fitted), ("validation", predicted))},
+            "direction_checks": [{"name": check.name, "value": check.value, "passed": check.passed}
+                                 for check in direction_checks(predicted)]}
+
+
+def across_seeds(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-seed rows (:func:`seed_row`) and what they add up to: the endpoints held over all seeds, and on how
+    many seeds each direction check passed."""
+    pooled = {}
+    for table in ("calibration", "validation"):
+        within, total = (sum(row[table][key] for row in rows) for key in ("within_tolerance", "total"))
+        pooled[table] = {"within_tolerance": within, "total": total, "share": within / total if total else None}
+    names = [check["name"] for check in rows[0]["direction_checks"]] if rows else []
+    passed = {name: sum(check["passed"] for row in rows for check in row["direction_checks"] if check["name"] == name)
+              for name in names}
+    return {"seeds": rows, **pooled, "direction_checks_passed": passed}
+
+
 def validate(patients: int = 600, seed: int = 1, calibration: str = "default", ensemble: int = 0,
              calibration_trials: Sequence[str] = DEFAULT_TRIALS, validation_trials: Sequence[str] = VALIDATION_TRIALS,
-             verification_patients: int = 12, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """The credibility report (module docstring) as a JSON-ready mapping."""
+             verification_patients: int = 12, log: Callable[[str], None] | None = None,
+             seeds: Sequence[int] = ()) -> dict[str, Any]:
+    """The credibility report (module docstring) as a JSON-ready mapping; ``seeds``: other seeds whose counts and
+    direction checks the report also gives (``across_seeds``), beside ``seed``'s."""
     began = time.perf_counter()
     verification = code_verification(verification_patients)
     fitted = replay_all(calibration_trials, patients, seed, calibration, ensemble, log)
@@ -273,6 +299,9 @@ def validate(patients: int = 600, seed: int = 1, calibration: str = "default", e
     calibration_rows = [row for result in fitted.values() for row in trial_rows(result)]
     validation_rows = [row for result in predicted.values() for row in trial_rows(result)]
     directions = direction_checks(predicted)
+    others = [seed_row(other, replay_all(calibration_trials, patients, other, calibration, 0, log),
+                       replay_all(validation_trials, patients, other, calibration, 0, log))
+              for other in dict.fromkeys(seeds) if other != seed]
     document, source = calibration_document(calibration)
     calibration_share, validation_share = _share(calibration_rows), _share(validation_rows)
     credible = (calibration_share["share"] or 0) >= CREDIBLE_CALIBRATION_SHARE and \
@@ -292,6 +321,7 @@ def validate(patients: int = 600, seed: int = 1, calibration: str = "default", e
                            "errors": {name: result["error"] for name, result in predicted.items() if "error" in result},
                            "replayed_as": [replay_design(name) for name in validation_trials]},
             "direction_checks": [asdict(check) for check in directions],
+            **({"across_seeds": across_seeds([seed_row(seed, fitted, predicted), *others])} if others else {}),
             "sensitivity": sensitivity_summary(),
             "credible": credible,
             "required": {"calibration_share": CREDIBLE_CALIBRATION_SHARE,

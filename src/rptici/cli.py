@@ -836,9 +836,9 @@ def validate(patients: int = typer.Option(600, "--patients", help="Virtual patie
         for check in report["code_verification"] + report["direction_checks"]:
             console.print(f"{'passed' if check['passed'] else 'FAILED'}: {check['name']} ({_display(check['value'])}; {check['tolerance']})")
         for table in ("calibration", "validation") if "across_seeds" in report else ():
-            pooled = report["across_seeds"][table]
-            console.print(f"{table} over seeds {', '.join(str(row['seed']) for row in report['across_seeds']['seeds'])}: "
-                          f"{pooled['within_tolerance']} of {pooled['total']} ({pooled['share']:.1%})")
+            pooled, seeds_used = report["across_seeds"][table], [str(row["seed"]) for row in report["across_seeds"]["seeds"]]
+            console.print(f"{table} over seeds {', '.join(seeds_used)}: {pooled['within_tolerance']} of {pooled['total']} "
+                          f"({pooled['share']:.1%})")
         console.print("credible" if report["credible"] else "not yet credible")
 
     _run(action)

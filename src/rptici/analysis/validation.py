@@ -260,13 +260,21 @@ def _share(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"within_tolerance": within, "total": len(rows), "share": within / len(rows) if rows else None}
 
 
-def seed_row(seed: int, fitted: dict[str, dict[str, Any]], predicted: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def seed_row(seed: int, calibration_rows: list[dict[str, Any]], validation_rows: list[dict[str, Any]],
+             checks: list[Check]) -> dict[str, Any]:
     """One seed's counts (calibration and validation endpoints within the tolerance) and direction checks."""
-    return {"seed": seed,
-            **{table: _share([row for result in results.values() for row in trial_rows(result)])
-               for table, results in (("calibration", fitted), ("validation", predicted))},
+    return {"seed": seed, "calibration": _share(calibration_rows), "validation": _share(validation_rows),
             "direction_checks": [{"name": check.name, "value": check.value, "passed": check.passed}
-                                 for check in direction_checks(predicted)]}
+                                 for check in checks]}
+
+
+def _other_seed(seed: int, patients: int, calibration: str, calibration_trials: Sequence[str],
+                validation_trials: Sequence[str], log: Callable[[str], None] | None) -> dict[str, Any]:
+    """:func:`seed_row` of the same replays with another seed (without prediction intervals)."""
+    fitted = replay_all(calibration_trials, patients, seed, calibration, 0, log)
+    predicted = replay_all(validation_trials, patients, seed, calibration, 0, log)
+    return seed_row(seed, [row for result in fitted.values() for row in trial_rows(result)],
+                    [row for result in predicted.values() for row in trial_rows(result)], direction_checks(predicted))
 
 
 def across_seeds(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -299,8 +307,7 @@ def validate(patients: int = 600, seed: int = 1, calibration: str = "default", e
     calibration_rows = [row for result in fitted.values() for row in trial_rows(result)]
     validation_rows = [row for result in predicted.values() for row in trial_rows(result)]
     directions = direction_checks(predicted)
-    others = [seed_row(other, replay_all(calibration_trials, patients, other, calibration, 0, log),
-                       replay_all(validation_trials, patients, other, calibration, 0, log))
+    others = [_other_seed(other, patients, calibration, calibration_trials, validation_trials, log)
               for other in dict.fromkeys(seeds) if other != seed]
     document, source = calibration_document(calibration)
     calibration_share, validation_share = _share(calibration_rows), _share(validation_rows)
@@ -321,7 +328,8 @@ def validate(patients: int = 600, seed: int = 1, calibration: str = "default", e
                            "errors": {name: result["error"] for name, result in predicted.items() if "error" in result},
                            "replayed_as": [replay_design(name) for name in validation_trials]},
             "direction_checks": [asdict(check) for check in directions],
-            **({"across_seeds": across_seeds([seed_row(seed, fitted, predicted), *others])} if others else {}),
+            **({"across_seeds": across_seeds([seed_row(seed, calibration_rows, validation_rows, directions), *others])}
+               if others else {}),
             "sensitivity": sensitivity_summary(),
             "credible": credible,
             "required": {"calibration_share": CREDIBLE_CALIBRATION_SHARE,

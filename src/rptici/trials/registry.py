@@ -538,7 +538,7 @@ def _arm(raw: object, where: str) -> ArmRecord:
     outcomes.update({key: value for key, value in raw.items() if key not in _RESERVED_ARM})
     return ArmRecord(name=str(raw["name"]), n=raw.get("n"), rpt=_rpt_spec(raw.get("rpt"), f"{where}.rpt"),
                      ici=_ici_spec(raw.get("ici"), f"{where}.ici"), description=_text(raw.get("description")),
-                     outcomes=outcomes, **{name: raw[name] for name in COHORT_FIELDS if name in raw})
+                     outcomes=outcomes, **_cohort_given(raw))
 
 
 def _amendment_notes(record: TrialRecord) -> tuple[str, ...]:
@@ -565,6 +565,11 @@ def _assessments(value: object, where: str) -> str | None:
         return None
     parse_schedule(str(value), 365.25, where)
     return str(value)
+
+
+def _cohort_given(raw: dict) -> dict[str, Any]:
+    """The :data:`COHORT_FIELDS` a raw trial or arm gives (checked by :class:`Cohort`)."""
+    return {name: raw[name] for name in COHORT_FIELDS if name in raw}
 
 
 def _excluded_sites(value: object, where: str) -> tuple[str, ...] | None:
@@ -603,7 +608,7 @@ def _combination_record(raw: dict, where: str) -> TrialRecord:
         excluded_sites=_excluded_sites(raw.get("excluded_sites"), f"{where}.excluded_sites"),
         arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
         result_summary=summary, results=results, reference=raw.get("reference"), role="validation",
-        amendments=_amendments(raw), **{name: raw[name] for name in COHORT_FIELDS if name in raw})
+        amendments=_amendments(raw), **_cohort_given(raw))
     return _with_regimens(record)
 
 
@@ -622,7 +627,7 @@ def _monotherapy_record(raw: dict, where: str) -> TrialRecord:
         excluded_sites=_excluded_sites(raw.get("excluded_sites"), f"{where}.excluded_sites"),
         arms=tuple(_arm(arm, f"{where}.arms[{index}]") for index, arm in enumerate(raw.get("arms") or [])),
         hazard_ratios=hazard_ratios, notes=raw.get("notes"), reference=raw.get("source"), role="calibration",
-        amendments=_amendments(raw), **{name: raw[name] for name in COHORT_FIELDS if name in raw})
+        amendments=_amendments(raw), **_cohort_given(raw))
     return _with_regimens(record)
 
 

@@ -81,6 +81,12 @@ def test_progression_stops_at_the_confirming_scan():
                      [100.0, 90.0, 95.0, 96.0]])     # no progression
     np.testing.assert_array_equal(progression_stop_days(times, sums, None), [56.0, 56.0, np.inf])
     np.testing.assert_array_equal(progression_stop_days(times, sums, 28.0), [112.0, np.inf, np.inf])
+    # a fourth patient without target lesions: his non-target node grows unequivocally (+6 mm, 60 % at day 112;
+    # still PD at 168); the third one's node adds 7 mm to a 100 mm burden, which is not progression
+    sums = np.vstack([sums, np.full(4, np.nan)])
+    non_target = np.array([[np.nan] * 4, [np.nan] * 4, [10.0, 12.0, 16.0, 17.0], [10.0, 12.0, 16.0, 17.0]])
+    np.testing.assert_array_equal(progression_stop_days(times, sums, None, non_target), [56.0, 56.0, np.inf, 112.0])
+    np.testing.assert_array_equal(progression_stop_days(times, sums, 28.0, non_target), [112.0, np.inf, np.inf, 168.0])
 
 
 def test_rules_are_checked_and_the_default_keeps_run_hashes():

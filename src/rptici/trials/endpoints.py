@@ -42,6 +42,13 @@ def disease_control_days() -> float:
     return float(_value("recist", "disease_control_duration"))
 
 
+def target_lesion_rules() -> tuple[float, int, int]:
+    """RECIST 1.1 target-lesion selection: the smallest short axis (mm) of a target lymph node (section 3.1.1),
+    at most this many target lesions in all and per organ (section 3.3.1)."""
+    return (float(_value("recist", "nodal_target_short_axis")), int(_value("recist", "target_lesions_max")),
+            int(_value("recist", "target_lesions_per_organ")))
+
+
 def to_months(days: ArrayLike) -> NDArray[np.float64]:
     """Convert days to months of 30.4375 days."""
     return np.asarray(days, dtype=float) / days_per_month()
@@ -148,7 +155,7 @@ class RecistResult:
 
 def recist(times: ArrayLike, sum_diameters: ArrayLike, new_lesion_times: ArrayLike | None = None,
            confirm: bool = False, complete_response_threshold: ArrayLike | None = None,
-           minimum_stable_duration: float | None = None) -> RecistResult:
+           minimum_stable_duration: float | None = None, non_target_sums: ArrayLike | None = None) -> RecistResult:
     """RECIST 1.1 response from the sum of target-lesion diameters (Eisenhauer et al. 2009 Eur J Cancer 45:228).
 
     ``sum_diameters`` [P, T] in mm, column 0 the baseline at ``times[0]`` ([T] or [P, T], days, increasing);
@@ -160,8 +167,12 @@ def recist(times: ArrayLike, sum_diameters: ArrayLike, new_lesion_times: ArrayLi
     at least 28 days later (before PD); an unconfirmed response counts as SD. SD (or better) must be met at
     least ``minimum_stable_duration`` days after baseline (42 by default), otherwise the best response is PD
     if progression followed, else NE. A patient without target lesions (NaN baseline sum) is not evaluable for
-    response and progresses by a new lesion alone (RECIST 1.1 non-target disease); non-target lesions are not
-    otherwise modelled.
+    response. ``non_target_sums`` [P, T] (mm; NaN where a patient has no non-target lesion): the sum of the
+    non-target lesions' diameters, whose unequivocal growth is progression (section 4.3.3): growth that raises
+    the whole burden as much as measurable disease must grow, a 20 % increase in diameter or 73 % in volume, where
+    "a modest increase in one or more non-target lesions" is not enough. Assumption: PD when the sum of target and
+    non-target diameters grows by the target rule (20 % and 5 mm above its own nadir); without target lesions,
+    the non-target sum alone. A CR needs the non-target lesions gone as well (else PR, table 1).
     """
     time_array, sums = _assessment_arrays(times, sum_diameters, "sum_diameters", "mm", absent_allowed=True)
     patients = sums.shape[0]
@@ -181,19 +192,33 @@ def recist(times: ArrayLike, sum_diameters: ArrayLike, new_lesion_times: ArrayLi
     after = sums[:, 1:]
     after_times = time_array[:, 1:]
     measured = ~np.isnan(after)
-    nadir = np.fmin.accumulate(sums, axis=1)[:, :-1]  # smallest earlier sum, NaN-skipping
     change = (after - baseline) / baseline
     decrease = float(_value("recist", "partial_response_decrease"))
     increase = float(_value("recist", "progression_increase"))
     absolute = float(_value("recist", "progression_absolute"))
     slack = _RELATIVE_TOLERANCE * baseline
 
-    grows = measured & (after - nadir >= increase * nadir - slack) & (after - nadir >= absolute - slack)
+    def grows(series: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Each assessment's sum at least 20 % and 5 mm above the smallest earlier sum (baseline included)."""
+        later = series[:, 1:]
+        lowest = np.fmin.accumulate(series, axis=1)[:, :-1]
+        tolerance = _RELATIVE_TOLERANCE * series[:, :1]
+        return ~np.isnan(later) & (later - lowest >= increase * lowest - tolerance) & \
+            (later - lowest >= absolute - tolerance)
+
     new_seen = after_times >= new_lesion[:, None]
-    non_target_only = np.isnan(baseline)  # no target lesion: assessed by new lesions alone
-    progressive = grows | (new_seen & (measured | non_target_only))
-    complete = measured & (after <= complete_threshold[:, None] + slack)
-    partial = measured & (change <= -decrease + _RELATIVE_TOLERANCE)
+    non_target_only = np.isnan(baseline)  # no target lesion: assessed by new lesions and non-target disease
+    progressive = grows(sums) | (new_seen & (measured | non_target_only))
+    non_target_left = np.zeros(after.shape, dtype=bool)
+    if non_target_sums is not None:
+        _, non_target = _assessment_arrays(time_array, non_target_sums, "non_target_sums", "mm", absent_allowed=True)
+        if non_target.shape != sums.shape:
+            raise InputError("non_target_sums", f"shape {non_target.shape}", f"the shape of sum_diameters {sums.shape}")
+        burden = np.where(np.isnan(non_target), sums, np.where(np.isnan(sums), non_target, sums + non_target))
+        progressive |= grows(burden)
+        non_target_left = non_target[:, 1:] > _RELATIVE_TOLERANCE
+    complete = measured & (after <= complete_threshold[:, None] + slack) & ~non_target_left
+    partial = measured & ((change <= -decrease + _RELATIVE_TOLERANCE) | (after <= complete_threshold[:, None] + slack))
 
     codes = np.full(after.shape, NOT_EVALUABLE, dtype=np.int64)
     codes[measured] = STABLE_DISEASE
@@ -303,7 +328,6 @@ def pcwg3_psa(times: ArrayLike, psa: ArrayLike, confirm: bool = True) -> PsaResu
     window = float(_value("pcwg3", "early_rise_window"))
     nadir = np.concatenate([baseline, np.fmin.accumulate(values, axis=1)[:, :-1]], axis=1)
     slack = _RELATIVE_TOLERANCE * baseline
-
     def rises(value: NDArray[np.float64], reference: NDArray[np.float64], tolerance: NDArray[np.float64]
               ) -> NDArray[np.bool_]:
         return (value - reference >= increase * reference - tolerance) & (value - reference >= absolute - tolerance)

@@ -59,7 +59,7 @@ from .endpoint_registry import PatientRecord, endpoint, endpoints, flag_columns
 from ..immunity.covariates import occult_fraction_draw
 from ..immunity.parameters import load_parameters
 from .endpoints import (PROGRESSIVE_DISEASE, bone_scan_progression, censoring_times, death_times, dropout_times,
-                        pcwg3_psa, recist)
+                        pcwg3_psa, recist, target_lesion_rules)
 from .scenario import (ARM_CRITERIA, SCALES, SPREADS, Calibration, TreatmentRules, TrialScenario, load_calibration,
                        load_trial_scenario, parse_schedule)
 from .standard_of_care import background_adverse_events, standard_of_care, treated_doubling_time
@@ -144,7 +144,7 @@ def measurable_at_baseline(population: Population) -> np.ndarray:
     has_psa = load_disease(population.disease).has_psa and population.has_psa
     diameters = np.asarray(population.lesion_diameters_mm, dtype=float)[:, None, :]
     has_target = np.isfinite(target_sums(diameters, np.asarray(population.lesion_sites, dtype=object),
-                                         not has_psa)[:, 0])
+                                         not has_psa)[0][:, 0])
     return np.asarray(population.measurable_disease, dtype=bool) & has_target
 
 
@@ -530,7 +530,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
                                     stops)
     has_psa = load_disease(scenario.disease).has_psa and population.has_psa
 
-    def sums_of(diameter: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+    def sums_of(diameter: np.ndarray, rows: np.ndarray | slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         return target_sums(diameter, np.asarray(population.lesion_sites, dtype=object)[rows], not has_psa)
 
     if rules.active:
@@ -563,8 +563,8 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
 
     times = grid[imaging]
     observed = times[None, :] <= end[:, None]
-    target_sum = sums_of(outputs["diameter"][:, imaging], index)  # what RECIST reads (PCWG3: no bone targets)
-    sums = np.where(observed, target_sum, np.nan)
+    target_sum, non_target_sum = sums_of(outputs["diameter"][:, imaging], index)  # PCWG3: bone is the bone scan's
+    sums, non_target = (np.where(observed, value, np.nan) for value in (target_sum, non_target_sum))
     psa = None
     # new lesions from the occult burden: bone ones by the PCWG3 bone-scan rule where the disease has PSA (prostate)
     bone_share = occult["occult_bone_share"] if has_psa else 0.0
@@ -579,9 +579,11 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
     measurable = measurable_at_baseline(population)[index]
     columns["measurable"] = np.asarray(columns["measurable"], dtype=bool).copy()
     columns["measurable"][index] = measurable  # response-evaluable: a target lesion at baseline (ORR's denominator)
-    record = PatientRecord(recist(times, sums, new_lesion_times=new_lesion_time, confirm=scenario.confirm_response),
+    record = PatientRecord(recist(times, sums, new_lesion_times=new_lesion_time, confirm=scenario.confirm_response,
+                                  non_target_sums=non_target),
                            death, censor, psa, bone_progression=bone,
-                           size_progression=recist(times, sums, confirm=scenario.confirm_response).progression_time,
+                           size_progression=recist(times, sums, confirm=scenario.confirm_response,
+                                                   non_target_sums=non_target).progression_time,
                            measurable=measurable)
 
     lymphocytes = np.where(grid[None, :] <= end[:, None], outputs["lymphocytes"], np.nan)
@@ -626,7 +628,7 @@ def simulate_arm(scenario: TrialScenario, calibration: Calibration, arm_index: i
 
     assessment_columns = {"patient": np.repeat(ids[index], times.size), "arm": arm.name,
                           "time_days": np.tile(times, index.size),
-                          "sum_diameters_mm": target_sum.ravel(),
+                          "sum_diameters_mm": target_sum.ravel(), "non_target_sum_mm": non_target_sum.ravel(),
                           "psa": outputs["psa"][:, imaging].ravel() if has_psa else np.nan,
                           "lymphocytes": outputs["lymphocytes"][:, imaging].ravel()}
     diameters = outputs["diameter"][:, imaging, :]
@@ -679,26 +681,45 @@ def _maximum_duration_stops(rules, regimen, count: int) -> tuple[np.ndarray, np.
     return np.full(count, np.inf), ici_stop
 
 
-def target_sums(diameter: np.ndarray, sites: np.ndarray, bone_is_target: bool) -> np.ndarray:
-    """RECIST 1.1 sum of target-lesion diameters [P, T] in mm from the lesions' diameters [P, T, L].
+def target_sums(diameter: np.ndarray, sites: np.ndarray, bone_is_target: bool) -> tuple[np.ndarray, np.ndarray]:
+    """RECIST 1.1 sums of the target and of the non-target lesions' diameters [P, T] in mm from the lesions'
+    diameters [P, T, L] (column 0 the baseline, which fixes each lesion's role).
 
-    Every modelled lesion is a target lesion, except that in prostate cancer bone lesions are not
-    (``bone_is_target`` False): PCWG3 assesses bone disease by the bone scan (2 + 2 new lesions), and RECIST only
-    the soft tissue (Scher et al. 2016 J Clin Oncol 34:1402). A patient with no target lesion gets NaN: assessed
-    by new lesions only (RECIST 1.1 non-target disease; Eisenhauer et al. 2009)."""
+    Target lesions are the largest measurable lesions at baseline, at most five, at most two per organ (all lymph
+    nodes one organ), a lymph node only from 15 mm short axis (RECIST 1.1 sections 3.1.1 and 3.3.1; Eisenhauer et
+    al. 2009 Eur J Cancer 45:228); every other lesion is non-target. In prostate cancer (``bone_is_target``
+    False) bone is neither: PCWG3 assesses it by the bone scan (2 + 2 new lesions) and RECIST only the soft tissue
+    (Scher et al. 2016 J Clin Oncol 34:1402). NaN where a patient has no lesion of the kind: without a target
+    lesion he is assessed by new lesions and non-target disease."""
     lesions = diameter.shape[2]
-    target = np.asarray(sites, dtype=object)[:, :lesions] != ("bone" if not bone_is_target else None)
-    present = np.isfinite(diameter) & target[:, None, :]
-    sums = np.where(present, diameter, 0.0).sum(axis=2)
-    return np.where(present.any(axis=2), sums, np.nan)
+    sites = np.asarray(sites, dtype=object)[:, :lesions]
+    node_minimum, most, per_organ = target_lesion_rules()
+    baseline = diameter[:, 0, :]
+    assessed = np.isfinite(baseline) & (sites != ("bone" if not bone_is_target else None))
+    eligible = assessed & ((sites != "node") | (baseline >= node_minimum))
+    organ = np.unique(sites.astype(str), return_inverse=True)[1].reshape(sites.shape)
+    target = np.zeros_like(eligible)
+    chosen = np.zeros((len(sites), organ.max(initial=0) + 1), dtype=np.int64)
+    rows = np.arange(len(sites))
+    for lesion in np.argsort(np.where(eligible, -baseline, np.inf), axis=1, kind="stable").T:  # largest first
+        take = eligible[rows, lesion] & (target.sum(axis=1) < most) & (chosen[rows, organ[rows, lesion]] < per_organ)
+        target[rows[take], lesion[take]] = True
+        chosen[rows[take], organ[rows[take], lesion[take]]] += 1
+
+    def sum_over(kind: np.ndarray) -> np.ndarray:
+        present = np.isfinite(diameter) & kind[:, None, :]
+        return np.where(present.any(axis=2), np.where(present, diameter, 0.0).sum(axis=2), np.nan)
+
+    return sum_over(target), sum_over(assessed & ~target)
 
 
-def progression_stop_days(times: np.ndarray, sums: np.ndarray, confirmation_days: float | None) -> np.ndarray:
+def progression_stop_days(times: np.ndarray, sums: np.ndarray, confirmation_days: float | None,
+                          non_target_sums: np.ndarray | None = None) -> np.ndarray:
     """Day treatment stops at RECIST 1.1 progression: the first PD scan, or with a confirmation interval the first
     later scan at least that long after it that still shows PD (iRECIST-style confirmation, Seymour et al. 2017
-    Lancet Oncol 18:e143); inf when progression is not (yet) confirmed. ``sums`` (patients, scans), column 0
-    the baseline."""
-    result = recist(times, sums)
+    Lancet Oncol 18:e143); inf when progression is not (yet) confirmed. ``sums`` and ``non_target_sums``
+    (patients, scans; :func:`target_sums`), column 0 the baseline."""
+    result = recist(times, sums, non_target_sums=non_target_sums)
     first = result.progression_time
     if not confirmation_days:
         return first
@@ -709,20 +730,21 @@ def progression_stop_days(times: np.ndarray, sums: np.ndarray, confirmation_days
 
 
 def _as_given(simulated, stops, rules, regimen, grid: np.ndarray, imaging: np.ndarray, event_uniforms: np.ndarray,
-              simulate_part: Callable, sums_of: Callable[[np.ndarray], np.ndarray]):
+              simulate_part: Callable, sums_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]):
     """Treatment as given in trials (issue 13 item 5), two passes: the first pass (every patient dosed up to the
     maximum duration) gives each patient's stop day — confirmed progression stops RPT and ICI, the onset of a
     grade ≥ 3 irAE stops the ICI; the patients with administrations after their stop day are simulated again
     without them. Exact, because a trajectory up to a day depends only on the doses given before it: the second
     pass equals the first up to the stop day, so the progression or irAE that set it is unchanged.
     ``simulate_part(rows, (rpt_stop, ici_stop))`` simulates the arm's patients at positions ``rows`` again;
-    ``sums_of(diameter)`` is the RECIST target sum (:func:`target_sums`) of the lesions' diameters."""
+    ``sums_of(diameter)`` gives the RECIST target and non-target sums (:func:`target_sums`) of the lesions'
+    diameters."""
     outputs, status, reasons, organ = simulated
     rpt_stop, ici_stop = (stops[0].copy(), stops[1].copy())
     failed = status != 0
     if "progression" in rules.stop_at:
-        progression = progression_stop_days(grid[imaging], sums_of(outputs["diameter"][:, imaging]),
-                                            rules.confirmation_days)
+        target, non_target = sums_of(outputs["diameter"][:, imaging])
+        progression = progression_stop_days(grid[imaging], target, rules.confirmation_days, non_target)
         progression[failed] = np.inf
         rpt_stop, ici_stop = np.minimum(rpt_stop, progression), np.minimum(ici_stop, progression)
     agents = regimen.ici_agents()

@@ -48,6 +48,9 @@ def test_arm_estimates_keep_estimates_and_leave_counts_out():
     row = {"arm": "a", "n": 10, "failed": 0, "control": False, "orr": 0.3, "orr_ci": [0.1, 0.6], "orr_responders": 3,
            "median_os_months": None, "hr_os": None, "hr_os_p": None, "grade3plus_rate": {"any": 0.2}}
     assert arm_estimates(row) == {"orr": 0.3, "median_os_months": None, "grade3plus_any": 0.2}
+    # a hazard ratio or a paired difference [estimate, low, high] contributes its estimate
+    assert arm_estimates({"arm": "a", "psa50_paired_difference": [0.04, 0.01, 0.07], "hr_pfs": [0.8, 0.6, 1.1],
+                          "hr_pfs_p": 0.2}) == {"psa50_paired_difference": 0.04, "hr_pfs": 0.8}
 
 
 def test_member_seeds_are_distinct_and_reproducible():
@@ -115,6 +118,19 @@ def test_replay_with_the_ensemble_gives_reproducible_prediction_intervals(small_
             assert row["prediction_low"] <= row["prediction_high"]
     orr = next(row for row in first["endpoints"] if row["endpoint"] == "orr")
     assert 0.0 <= orr["prediction_low"] <= orr["prediction_high"] <= 1.0
+
+
+def test_a_paired_replay_gives_the_ensemble_interval_of_the_direction_check(small_fit):
+    """PRINCE replayed with the reference arm paired: each member's PSA50 gain from pembrolizumab is collected, so
+    the direction check carries the calibration ensemble's interval around the seed's own gain."""
+    from rptici.analysis.validation import direction_checks
+
+    _, _, path = small_fit
+    result = replay("PRINCE", patients=20, seed=3, calibration=str(path), ensemble=3)
+    low, high = result["prediction"]["arms"]["RPT + ICI"]["psa50_paired_difference"]
+    assert -1.0 <= low <= high <= 1.0
+    gain = direction_checks({"PRINCE": result})[0]
+    assert gain.prediction == (low, high)
 
 
 def test_replay_ensemble_needs_a_calibration_with_an_ensemble():

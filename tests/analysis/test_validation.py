@@ -49,6 +49,9 @@ def test_direction_checks_read_the_simulated_arms():
     gain, ratio = direction_checks({"PRINCE": prince, "NCT03093428": radium})
     assert gain.passed and gain.value == pytest.approx(0.15)
     assert not ratio.passed and ratio.value == pytest.approx(0.62)  # better than Ra-223 alone: the wrong direction
+    assert gain.prediction is None and ratio.prediction is None  # replayed without the ensemble
+    radium["prediction"] = {"arms": {"RPT + ICI": {"hr_pfs": [0.55, 0.71]}}}
+    assert direction_checks({"NCT03093428": radium})[0].prediction == (0.55, 0.71)
 
 
 def test_a_small_report_is_deterministic_and_renders(tmp_path):

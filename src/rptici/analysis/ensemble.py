@@ -99,17 +99,32 @@ _COUNT_SUFFIXES = ("_responders", "_evaluable", "_events", "_p")
 
 def arm_estimates(row: Mapping[str, Any]) -> dict[str, float | None]:
     """The predicted quantities of a summary's arm row (:func:`rptici.analysis.summary.summarize_tables`): every
-    scalar estimate (rates, medians in months, hazard ratios) and the grade ≥ 3 rates by cause as
-    ``grade3plus_<cause>``; counts, intervals and p-values left out."""
+    scalar estimate (rates, medians in months), the estimate of each hazard ratio (``hr_<endpoint>``) and paired
+    difference (``<rate>_paired_difference``) and the grade ≥ 3 rates by cause as ``grade3plus_<cause>``; counts,
+    intervals and p-values left out."""
     estimates: dict[str, float | None] = {}
     for key, value in row.items():
         if key in _NOT_PREDICTED or key.endswith(_COUNT_SUFFIXES) or isinstance(value, bool):
             continue
         if isinstance(value, (int, float)) or (value is None and key.startswith("median_")):
             estimates[key] = None if value is None else float(value)
+        elif (key.startswith("hr_") or key.endswith("_paired_difference")) and value:  # [estimate, low, high]
+            estimates[key] = None if value[0] is None else float(value[0])
     for cause, rate in (row.get("grade3plus_rate") or {}).items():
         estimates[f"grade3plus_{cause}"] = float(rate)
     return estimates
+
+
+def collect_arm_estimates(collected: dict[str, dict[str, list[float | None]]], summary: Mapping[str, Any]) -> None:
+    """Append each arm's estimates (:func:`arm_estimates`) of one member's ``summary`` to ``collected``."""
+    for row in summary["arms"]:
+        for key, value in arm_estimates(row).items():
+            collected.setdefault(row["arm"], {}).setdefault(key, []).append(value)
+
+
+def arm_intervals(collected: Mapping[str, Mapping[str, Sequence[float | None]]]) -> dict[str, dict[str, list]]:
+    """Per arm and estimate, the members' central 95 % interval (:func:`interval`) of what was collected."""
+    return {arm: {key: list(interval(values)) for key, values in keys.items()} for arm, keys in collected.items()}
 
 
 def arm_prediction_intervals(scenario: Any, calibration: str, members: int, seed: int,
@@ -130,13 +145,9 @@ def arm_prediction_intervals(scenario: Any, calibration: str, members: int, seed
         tables = simulate_trial(trial, calibration=member)
         summary = summarize_tables(tables["patients"], [arm.name for arm in trial.arms], trial.control_arm,
                                    float(to_months(trial.follow_up_days)), tables.get("failures"))
-        for row in summary["arms"]:
-            for key, value in arm_estimates(row).items():
-                collected.setdefault(row["arm"], {}).setdefault(key, []).append(value)
+        collect_arm_estimates(collected, summary)
     return {"members": len(calibrations), "patients_per_member": size, "coverage": 0.95,
-            "calibration": calibration,
-            "arms": {arm: {key: list(interval(values)) for key, values in keys.items()}
-                     for arm, keys in collected.items()}}
+            "calibration": calibration, "arms": arm_intervals(collected)}
 
 
 PREDICTION_FILE = "prediction.json"

@@ -41,7 +41,7 @@ from ..trials.scenario import Calibration, TrialScenario, load_calibration, load
 from ..trials.endpoint_registry import LANDMARK, answering, endpoints
 from .. import seeds
 from ..trials.endpoints import to_months
-from .ensemble import ensemble_members, interval
+from .ensemble import arm_intervals, collect_arm_estimates, ensemble_members, interval
 from .evidence import compare_evidence
 from .summary import STATISTICS, summarize_tables
 from .tolerance import holds, tolerance_band
@@ -360,15 +360,20 @@ def add_prediction_intervals(rows: list[dict[str, Any]], record: TrialRecord, se
                              weight_baseline: bool = False, allocation: str | None = None) -> dict[str, Any]:
     """Add ``prediction_low``/``prediction_high`` to each endpoint row: the central 95 % of the estimates of
     ``members`` ensemble members, each a virtual trial of ``trial_size`` patients with its own seed
-    (:func:`rptici.seeds.ensemble_member`). Returns what was done, for the result's ``prediction`` key."""
+    (:func:`rptici.seeds.ensemble_member`). Returns what was done, for the result's ``prediction`` key, with the
+    same interval of every arm's summary estimate (``arms``: e.g. an arm's hazard ratio or paired difference)."""
     estimates: dict[tuple[str, str], list[float | None]] = {}
+    summaries: dict[str, dict[str, list[float | None]]] = {}
     calibrations = ensemble_members(calibration, members)
     for index, member in enumerate(calibrations):
         scenario = replay_scenario(record, trial_size, seeds.ensemble_member(seed, index), calibration,
                                    follow_up_months, weight_baseline=weight_baseline, allocation=allocation)
-        for row in compare(record, scenario, simulate_trial(scenario, calibration=member))["endpoints"]:
+        result = compare(record, scenario, simulate_trial(scenario, calibration=member))
+        for row in result["endpoints"]:
             estimates.setdefault((row["arm"], row["endpoint"]), []).append(row["simulated"])
+        collect_arm_estimates(summaries, result["summary"])
     for row in rows:
         row["prediction_low"], row["prediction_high"] = interval(estimates.get((row["arm"], row["endpoint"]), []))
     return {"members": len(calibrations), "patients_per_member": int(trial_size), "coverage": 0.95,
-            "method": "central 95 % of the ensemble members' estimates, each a new virtual trial at the trial's size"}
+            "method": "central 95 % of the ensemble members' estimates, each a new virtual trial at the trial's size",
+            "arms": arm_intervals(summaries)}

@@ -62,6 +62,7 @@ class Check:
     value: float | None
     tolerance: str
     passed: bool
+    prediction: tuple[float | None, float | None] | None = None
 
 
 # --- code verification ---------------------------------------------------------------------------------------
@@ -217,6 +218,13 @@ def _paired_interval(result: dict[str, Any], arm: str, rate: str) -> str:
     return f" in the same virtual patients (95 % CI {difference[1]:+.3f} to {difference[2]:+.3f})"
 
 
+def _ensemble_interval(result: dict[str, Any], arm: str, key: str) -> tuple[float | None, float | None] | None:
+    """The calibration ensemble's 95 % prediction interval of ``arm``'s summary estimate ``key`` (a replay with
+    ``ensemble`` > 0), else None."""
+    interval = result.get("prediction", {}).get("arms", {}).get(arm, {}).get(key)
+    return None if interval is None else (interval[0], interval[1])
+
+
 def direction_checks(results: dict[str, dict[str, Any]]) -> list[Check]:
     """The two directions issue 14 requires of the combination predictions (None where a trial was not replayed)."""
     checks = []
@@ -229,7 +237,8 @@ def direction_checks(results: dict[str, dict[str, Any]]) -> list[Check]:
                             "simulated PSA50, Lu-PSMA-617 + pembrolizumab minus Lu-PSMA-617 alone" + paired +
                             " (PRINCE reported 76 % with pembrolizumab; about 46 % alone in VISION)",
                             PSA50_GAIN_AT_LEAST, gain, f"≥ +{PSA50_GAIN_AT_LEAST:.2f}",
-                            gain is not None and gain >= PSA50_GAIN_AT_LEAST))
+                            gain is not None and gain >= PSA50_GAIN_AT_LEAST,
+                            _ensemble_interval(prince, "RPT + ICI", "psa50_paired_difference")))
     radium = results.get("NCT03093428")
     if radium is not None:
         ratio = _arm_value(radium, "RPT + ICI", "hr_pfs")  # the PFS of a disease with PSA is rPFS (PCWG3)
@@ -238,7 +247,8 @@ def direction_checks(results: dict[str, dict[str, Any]]) -> list[Check]:
                             "simulated rPFS hazard ratio, combination vs radium-223 alone"
                             + (" in the same virtual patients" if radium.get("allocation") == "paired" else "")
                             + " (NCT03093428: median rPFS 6.1 vs 5.7 months)", 1.0, ratio, f"{low}–{high}",
-                            ratio is not None and low <= ratio <= high))
+                            ratio is not None and low <= ratio <= high,
+                            _ensemble_interval(radium, "RPT + ICI", "hr_pfs")))
     return checks
 
 

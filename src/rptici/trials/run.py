@@ -30,9 +30,9 @@ receives the whole regimen; with ``stop_at`` a patient's administrations end at 
 or at a grade ≥ 3 irAE (ICI), found by a first pass and applied in a second (:func:`_as_given`), and the patient is
 followed for OS after stopping. Simplifications stated once: no dose holds or reductions, radiation toxicity
 never stops treatment (its grade has no onset time here); there is no staggered accrual (follow-up is the same for
-everyone); progression is by the sum of the modelled target lesions, and by new lesions only when switch
-``occult_disease`` is on (off by default: then no new lesion ever appears); the stop rule reads progression by
-the size rule alone.
+everyone); progression is by the RECIST target and non-target sums (:func:`target_sums`), and by new lesions
+only when switch ``occult_disease`` is on (off by default: then no new lesion ever appears); the stop rule reads
+progression by the size rules alone.
 """
 
 from __future__ import annotations

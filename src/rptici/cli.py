@@ -764,21 +764,22 @@ def calibrate(trials: Optional[list[str]] = typer.Option(None, "--trials", help=
               step: float = typer.Option(0.2, "--step", help="CMA-ES initial step, a fraction of each parameter's log range (0.05 refines a warm start)."),
               history: Optional[Path] = typer.Option(None, "--history", help="Evaluation log (JSON lines): a re-run with the same file resumes the fit."),
               executor: Optional[str] = typer.Option(None, "--executor", help="Evaluate each CMA-ES generation in parallel: processes:N, dask:N or a scheduler address."),
-              parameters: Optional[list[str]] = typer.Option(None, "--parameters", help="Fit only these parameters (repeat; a block fit): the others stay at their packaged values. Default all."),
+              parameters: Optional[list[str]] = typer.Option(None, "--parameters", help="Fit only these parameters (repeat; a block fit): the others stay at the --start calibration's values and the written ensemble joins its ensemble. Default all."),
               start: Optional[str] = typer.Option(None, "--start", help="Calibration name or YAML file whose values start the search (and hold the parameters not fitted); default the packaged values."),
               as_json: bool = JSON_OPTION) -> None:
     """Fit the uncertain parameters to the monotherapy trials only; writes the parameter file and sim-vs-reported."""
 
     def action() -> None:
         from .analysis.calibration import DEFAULT_TRIALS, PARAMETERS, calibrate as fit, write_calibration
-        from .trials.scenario import load_calibration
+        from .trials.scenario import calibration_document, load_calibration
 
         log = None if as_json else (lambda message: console.print(message))
         values = {} if start is None else load_calibration(start).values
         result = fit(tuple(trials) if trials else DEFAULT_TRIALS, patients=patients, seed=seed,
                      max_evaluations=evaluations, method=method, log=log, history=history, executor=executor, step=step,
                      parameters=parameters or None,
-                     start={name: value for name, value in values.items() if name in PARAMETERS})
+                     start={name: value for name, value in values.items() if name in PARAMETERS},
+                     held_ensemble=calibration_document(start or "default")[0].get("ensemble") if parameters else None)
         if out is not None:
             write_calibration(result, out)
         document = result.document()

@@ -10,8 +10,8 @@ import yaml
 from rptici import seeds
 from rptici.analysis import calibration as calibration_module
 from rptici.analysis.calibration import calibrate, write_calibration
-from rptici.analysis.ensemble import (arm_estimates, ensemble_members, interval, likelihood_ratio_set,
-                                      predict_run)
+from rptici.analysis.ensemble import (arm_estimates, ensemble_members, interval, join_block,
+                                      likelihood_ratio_set, predict_run)
 from rptici.analysis.replay import replay
 from rptici.errors import InputError
 
@@ -91,6 +91,38 @@ def test_a_malformed_history_line_is_a_clear_error(tmp_path):
     history.write_text('{"objective": 1.0}\nnot json\n')
     with pytest.raises(InputError, match="line 1"):
         calibrate(("KEYNOTE-017",), patients=5, max_evaluations=0, history=history)
+
+
+def test_a_block_set_joins_the_ensemble_it_held_its_other_parameters_from():
+    held = {"level": 0.95, "threshold": 10.0, "members": [{"objective": 1.0, "values": {"a": 1.0, "b": 2.0}},
+                                                         {"objective": 2.0, "values": {"a": 1.5, "b": 2.5}},
+                                                         {"objective": 3.0, "values": {"a": 0.5, "b": 1.5}}]}
+    block = {"level": 0.95, "threshold": 5.0, "members": [{"objective": 4.0, "values": {"b": 9.0}},
+                                                         {"objective": 4.5, "values": {"b": 8.0}}]}
+    joined = join_block(held, block)
+    # paired by rank, the shorter list repeated; the block's parameter from the block, the others from the held set
+    assert [member["values"] for member in joined["members"]] == [{"a": 1.0, "b": 9.0}, {"a": 1.5, "b": 8.0},
+                                                                  {"a": 0.5, "b": 9.0}]
+    assert [member["held_objective"] for member in joined["members"]] == [1.0, 2.0, 3.0]
+    assert joined["threshold"] == 5.0 and joined["held_ensemble"] == [{"level": 0.95, "threshold": 10.0}]
+    # joined again, the provenance accumulates
+    assert len(join_block(joined, block)["held_ensemble"]) == 2
+
+
+def test_a_block_fit_keeps_the_uncertainty_of_the_parameters_it_held(tmp_path):
+    """A block fit of two parameters started from the packaged calibration: its members vary the block's two
+    parameters and carry the packaged ensemble's values of the others (which vary between members)."""
+    from rptici.trials.scenario import calibration_document
+
+    packaged = calibration_document("default")[0]["ensemble"]
+    result = calibrate(("KEYNOTE-017",), patients=10, max_evaluations=6, method="cma", parameters=NAMES,
+                       held_ensemble=packaged)
+    members = ensemble_members(str(write_calibration(result, tmp_path / "block.yaml")))
+    assert len(members) == max(len(packaged["members"]), len(result.ensemble()["members"]))
+    held = [name for name in packaged["members"][0]["values"] if name not in NAMES]
+    assert any(len({member.values[name] for member in members}) > 1 for name in held)
+    for member, source in zip(members, packaged["members"]):
+        assert all(member.values[name] == pytest.approx(source["values"][name]) for name in held)
 
 
 def test_the_calibration_file_carries_its_ensemble_and_convergence(small_fit):

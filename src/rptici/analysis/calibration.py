@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import yaml
@@ -54,7 +54,7 @@ from ..errors import InputError
 from ..trials.registry import registry
 from ..trials.run import simulate_trial
 from ..trials.scenario import Calibration
-from .ensemble import likelihood_ratio_set
+from .ensemble import join_block, likelihood_ratio_set
 from .evidence import evidence_entries
 from .replay import compare, replay_arms, replay_scenario
 
@@ -233,6 +233,8 @@ class CalibrationResult:
     evaluated: list[tuple[dict[str, float], float]] = field(default_factory=list)
     #: the parameters of :data:`PARAMETERS` that this fit did not search (a block fit), at the values it held them
     held: dict[str, float] = field(default_factory=dict)
+    #: the ensemble of the calibration the held values come from (a block fit's set is joined with it)
+    held_ensemble: Mapping[str, Any] | None = None
 
     def document(self) -> dict[str, Any]:
         """The calibration file's content (see data/calibration/default.yaml)."""
@@ -262,11 +264,16 @@ class CalibrationResult:
                        "objective": round(self.objective, 4), "objective_at_start": round(self.start_objective, 4),
                        "seconds": round(self.seconds, 1), "trials": list(self.trials), "arms_skipped": self.skipped},
             "parameters": parameters,
-            **({"convergence": self.convergence(), "ensemble": likelihood_ratio_set(self.evaluated, len(self.table))}
-               if self.evaluated else {}),
+            **({"convergence": self.convergence(), "ensemble": self.ensemble()} if self.evaluated else {}),
             "table": [{key: (round(value, 4) if isinstance(value, float) else value) for key, value in row.items()}
                       for row in self.table],
         }
+
+    def ensemble(self) -> dict[str, Any]:
+        """The likelihood-ratio set of this fit's evaluations; for a block fit, joined with the ensemble of the
+        calibration it held the other parameters from (:func:`rptici.analysis.ensemble.join_block`)."""
+        fitted = likelihood_ratio_set(self.evaluated, len(self.table))
+        return join_block(self.held_ensemble, fitted) if self.held and self.held_ensemble else fitted
 
     def convergence(self, points: int = 25) -> list[list[float]]:
         """[evaluation, best objective so far] at about ``points`` evaluations spread over the fit (the trace
@@ -362,7 +369,8 @@ def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed:
               max_evaluations: int = 80, parameters: Sequence[str] | None = None,
               start: dict[str, float] | None = None, method: str = "nelder-mead",
               log: Callable[[str], None] | None = None, history: str | Path | None = None,
-              executor: Any = None, step: float = 0.2) -> CalibrationResult:
+              executor: Any = None, step: float = 0.2, held_ensemble: Mapping[str, Any] | None = None
+              ) -> CalibrationResult:
     """Fit :data:`PARAMETERS` (or the subset ``parameters``) to the monotherapy ``trials``; see the module docstring.
 
     ``history``: a JSON-lines file with one line per evaluation (objective and parameter values). The fit is
@@ -371,7 +379,8 @@ def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed:
     ``executor`` (an executor spec of :func:`rptici.parallel.executor_from`, e.g. ``"processes:2"`` or a Dask
     address): CMA-ES evaluates each generation's candidates in parallel on it; the results do not depend on it.
     ``step``: CMA-ES's initial step size as a fraction of every parameter's log range (0.2 searches widely; about
-    0.05 refines a warm start).
+    0.05 refines a warm start). ``held_ensemble``: the ensemble section of the calibration ``start`` comes from; a
+    block fit's ensemble is joined with it (:meth:`CalibrationResult.ensemble`).
     """
     from scipy.optimize import minimize
 
@@ -432,7 +441,8 @@ def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed:
                              skipped=best["skipped"], method=method,
                              evaluated=[({name: values[name] for name in names}, value)
                                         for values, value in record.asked],
-                             held={name: initial[name] for name in PARAMETERS if name not in names})
+                             held={name: initial[name] for name in PARAMETERS if name not in names},
+                             held_ensemble=held_ensemble)
 
 
 class EvaluationHistory:

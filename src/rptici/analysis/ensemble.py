@@ -64,6 +64,22 @@ def likelihood_ratio_set(evaluated: Sequence[tuple[Mapping[str, float], float]],
                         for index in chosen]}
 
 
+def join_block(held: Mapping[str, Any], block: Mapping[str, Any]) -> dict[str, Any]:
+    """The ensemble of a block fit joined with ``held``, the ensemble of the calibration whose values it held: member
+    i takes ``held``'s member i's values and the block's member i's values of the block's parameters (members paired
+    by rank, best with best; the shorter list repeats). Each block's uncertainty is conditional on the other's
+    values — correlations between blocks are not represented — but no parameter's uncertainty is dropped, as it
+    would be if the block's set alone were kept (every member then holds the other parameters at one value)."""
+    ours, theirs = list(block["members"]), list(held["members"])
+    count = max(len(ours), len(theirs))
+    members = [{"objective": ours[index % len(ours)]["objective"],
+                "held_objective": theirs[index % len(theirs)]["objective"],
+                "values": {**theirs[index % len(theirs)]["values"], **ours[index % len(ours)]["values"]}}
+               for index in range(count)]
+    earlier = {key: value for key, value in held.items() if key not in ("members", "held_ensemble")}
+    return {**block, "members": members, "held_ensemble": [*held.get("held_ensemble", []), earlier]}
+
+
 def ensemble_members(calibration: str | None = "default", members: int | None = None) -> list[Calibration]:
     """The calibrations of the ensemble stored with calibration ``calibration`` (at most ``members``, best first):
     each is the calibration with its fitted values replaced by one member's."""

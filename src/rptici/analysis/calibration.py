@@ -65,7 +65,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                        "external-beam value (0.35/Gy, Webb and Nahum 1993): Lu-PSMA-617 whole-body "
                                        "tumour doses of about 10 Gy per cycle rarely give PSA50 (1 of 11; Violet et al. "
                                        "2019 J Nucl Med 60:517), which external-beam alpha would not allow"),
-    "alpha_spread": (3.776, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
+    "alpha_spread": (7.384, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
                                         "median (rptici.trials.run.spread_log): the dose explains only part of "
                                         "the response between patients (Violet et al. 2019: r = -0.57); fitted to "
                                         "the VISION PSA waterfall"),
@@ -73,9 +73,9 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
     "immunity.pdl1_suppression": (2.955, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
     "immunity.kill_rate": (0.1332, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.04564, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
+    "immunity.low_uptake_dose_fraction": (0.03048, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
                                                               "(PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (2.811, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
+    "immunity.low_uptake_odds_scale": (1.372, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
                                                            "share (the population files' beta distributions)"),
     "immunity.priming_rate": (6.537, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
@@ -91,7 +91,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                   "grades 1-2); Lu-DOTATATE stabilises NETs for years with few "
                                                   "responses (NETTER-1: ORR 18 %, 20-month PFS 65 %)"),
     "death_hazard_scale": (0.563, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
-    "doubling_time_days.mcrpc": (68.26, 45.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound from "
+    "doubling_time_days.mcrpc": (66.12, 45.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound from "
                                                       "the progression pattern: a lesion's diameter grows by "
                                                       "2^(t/3T), so an untreated lesion stays below RECIST's +20 % "
                                                       "at the first 8-week scan only if T >= 71 d, or T >= 43 d under "
@@ -121,7 +121,7 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
     "infiltration_scale.mcrpc": (0.422, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
                                                     "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
                                                     "one infiltration scale cannot serve melanoma and prostate)"),
-    "alpha_scale.mcrpc": (2.983, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
+    "alpha_scale.mcrpc": (2.437, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
                                              "immune infiltration fitted to KEYNOTE-199's disease control, the "
                                              "radiation itself must carry Lu-PSMA-617's responses"),
     "infiltration_spread.mcrpc": (3.321, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "

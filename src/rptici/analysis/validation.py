@@ -54,7 +54,8 @@ HAZARD_RATIO_BAND = (0.8, 1.25)
 
 @dataclass(frozen=True)
 class Check:
-    """One verification or direction check: the value, what it is compared with, and whether it passed."""
+    """One verification or direction check: the value, what it is compared with, whether it passed and (a direction
+    check replayed with the calibration ensemble) the members' 95 % prediction interval."""
 
     name: str
     method: str

@@ -212,8 +212,6 @@ def recist(times: ArrayLike, sum_diameters: ArrayLike, new_lesion_times: ArrayLi
     non_target_left = np.zeros(after.shape, dtype=bool)
     if non_target_sums is not None:
         _, non_target = _assessment_arrays(time_array, non_target_sums, "non_target_sums", "mm", absent_allowed=True)
-        if non_target.shape != sums.shape:
-            raise InputError("non_target_sums", f"shape {non_target.shape}", f"the shape of sum_diameters {sums.shape}")
         burden = np.where(np.isnan(non_target), sums, np.where(np.isnan(sums), non_target, sums + non_target))
         progressive |= grows(burden)
         non_target_left = non_target[:, 1:] > _RELATIVE_TOLERANCE

@@ -73,10 +73,11 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
     "immunity.pdl1_suppression": (2.955, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
                                                       "checkpoint blockade: the ICI potency)"),
     "immunity.kill_rate": (0.1332, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.03048, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its target-low "
-                                                              "(PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (1.372, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's target-low "
-                                                           "share (the population files' beta distributions)"),
+    "immunity.low_uptake_dose_fraction": (0.03048, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its "
+                                                              "target-low (PSMA-/SSTR-low) cells receive"),
+    "immunity.low_uptake_odds_scale": (1.372, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's "
+                                                           "target-low share (the population files' beta "
+                                                           "distributions)"),
     "immunity.priming_rate": (6.537, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
                                                   "the immune response that RPT itself triggers (in-situ vaccination)"),
     "immunity.doomed_lifetime_doublings": (0.2573, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "

@@ -127,8 +127,9 @@ def sections(report: Mapping[str, Any]) -> list[Section]:
     directions = Section(
         "Direction checks", "What the combination predictions must get right even where the levels are off.",
         ("check", "method", "simulated", "ensemble 95 % interval", "required", "passed"),
-        [[check["name"], check["method"], _number(check["value"]), _interval(*(check.get("prediction") or (None, None)), ""),
-          check["tolerance"], "yes" if check["passed"] else "no"] for check in report["direction_checks"]],
+        [[check["name"], check["method"], _number(check["value"]),
+          _interval(*(check.get("prediction") or (None, None)), ""), check["tolerance"],
+          "yes" if check["passed"] else "no"] for check in report["direction_checks"]],
         [not check["passed"] for check in report["direction_checks"]])
     designs = [design_section(validation["replayed_as"])] if validation.get("replayed_as") else []
     seeds = [seeds_section(report["across_seeds"])] if report.get("across_seeds") else []

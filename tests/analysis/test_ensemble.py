@@ -159,6 +159,8 @@ def test_a_paired_replay_gives_the_ensemble_interval_of_the_direction_check(smal
 
     _, _, path = small_fit
     result = replay("PRINCE", patients=20, seed=3, calibration=str(path), ensemble=3)
+    # PRINCE's 37 men (its record's n), each simulated with and without pembrolizumab
+    assert result["allocation"] == "paired" and result["prediction"]["patients_per_member"] == 2 * 37
     low, high = result["prediction"]["arms"]["RPT + ICI"]["psa50_paired_difference"]
     assert -1.0 <= low <= high <= 1.0
     gain = direction_checks({"PRINCE": result})[0]

@@ -314,8 +314,9 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
 
     ``ensemble`` > 0: every endpoint also gets a 95 % prediction interval (``prediction_low``,
     ``prediction_high``) from that many members of the calibration's ensemble (:mod:`rptici.analysis.ensemble`),
-    each replayed with new virtual patients at the trial's own size, so that the interval holds the calibration's
-    uncertainty and the sampling spread of a trial of that size (not only the virtual trial's own interval)."""
+    each replayed with new virtual patients at the trial's own size (paired: the trial's number of men, each in every
+    arm), so that the interval holds the calibration's uncertainty and the sampling spread of a trial of that size
+    (not only the virtual trial's own interval)."""
     record = with_cohort(registry().get(name), cohort or {})
     scenario = replay_scenario(record, patients, seed,
                                calibration if isinstance(calibration, str) or calibration is None else None,
@@ -333,10 +334,11 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
         if not isinstance(calibration, str):
             raise InputError("calibration", calibration_object.source, "a calibration name or file with an ensemble "
                                                                       "section (needed for --ensemble)")
+        # a member is a trial of the record's size: in a paired replay each of its men is simulated in every arm
+        size = (record.total_n or patients) * (len(scenario.arms) if scenario.allocation == "paired" else 1)
         result["prediction"] = add_prediction_intervals(result["endpoints"], record, seed, calibration, ensemble,
-                                                        float(to_months(scenario.follow_up_days)),
-                                                        record.total_n or patients, weight_baseline,
-                                                        scenario.allocation)
+                                                        float(to_months(scenario.follow_up_days)), size,
+                                                        weight_baseline, scenario.allocation)
     return result
 
 

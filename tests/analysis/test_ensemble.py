@@ -165,6 +165,9 @@ def test_a_paired_replay_gives_the_ensemble_interval_of_the_direction_check(smal
     assert -1.0 <= low <= high <= 1.0
     gain = direction_checks({"PRINCE": result})[0]
     assert gain.prediction == (low, high)
+    # a record without results has no size of its own: the members are the replay's size
+    unreported = replay("NCT03996473", patients=20, seed=3, calibration=str(path), ensemble=2)
+    assert unreported["allocation"] == "paired" and unreported["prediction"]["patients_per_member"] == 20
 
 
 def test_replay_ensemble_needs_a_calibration_with_an_ensemble():

@@ -334,8 +334,9 @@ def replay(name: str, patients: int = 2000, seed: int = 1, calibration: str | Ca
         if not isinstance(calibration, str):
             raise InputError("calibration", calibration_object.source, "a calibration name or file with an ensemble "
                                                                       "section (needed for --ensemble)")
-        # a member is a trial of the record's size: in a paired replay each of its men is simulated in every arm
-        size = (record.total_n or patients) * (len(scenario.arms) if scenario.allocation == "paired" else 1)
+        # a member is a trial of the record's size (paired: each of its men simulated in every arm), else the replay's
+        per_man = len(scenario.arms) if scenario.allocation == "paired" else 1
+        size = record.total_n * per_man if record.total_n else scenario.patients
         result["prediction"] = add_prediction_intervals(result["endpoints"], record, seed, calibration, ensemble,
                                                         float(to_months(scenario.follow_up_days)), size,
                                                         weight_baseline, scenario.allocation)

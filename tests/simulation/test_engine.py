@@ -45,6 +45,24 @@ def test_engine_agrees_with_solve_ivp_oracle_on_50_random_patients():
     agree(result.outputs, observables(states, params, layout), 1e-6)
 
 
+def test_absent_lesions_are_left_out_of_the_stages_with_the_same_numbers():
+    """The engine tells the solver how many states each patient uses (through his last present lesion,
+    ``ModelLayout.active_states``); patients with one lesion of two skip the second's slots, to the same bits."""
+    from rptici.simulation.solver import LinearSystem
+
+    patients = random_patients(12, seed=11)
+    layout, y0, params, events, *_ = model_inputs(REGIMEN, patients)
+    active = MODEL.active_states(layout, params)
+    one_lesion = np.isfinite(np.asarray(patients["lesion_volumes_mL"])).sum(axis=1) == 1
+    assert layout.n_lesions == 2 and one_lesion.any() and not one_lesion.all()
+    assert np.array_equal(active, np.where(one_lesion, layout.lesion_start(1), layout.n_states))
+    linear = LinearSystem(**MODEL.linear_system(layout, params))
+    every = solve(rhs, y0, params, TIMES, events, linear=linear)
+    skipped = solve(rhs, y0, params, TIMES, events, linear=linear, active=active)
+    np.testing.assert_array_equal(skipped.y, every.y)
+    np.testing.assert_array_equal(skipped.accepted_steps, every.accepted_steps)
+
+
 @pytest.mark.parametrize("ici", [
     {"agent": "ipilimumab", "dose": "3 mg/kg", "interval": "3 weeks", "infusions": 4},  # constant CL: exact block
     {"agent": "nivolumab", "dose": "240 mg", "interval": "2 weeks", "infusions": 6},  # time-varying CL: integrated

@@ -188,6 +188,42 @@ def test_same_numbers_for_any_thread_count_and_batch_split():
     np.testing.assert_array_equal(np.concatenate(split), together)
 
 
+@numba.njit
+def chain_with_idle_tail(t, y, p, dydt):
+    """The decay chain in states 0-1 and two states after them that only events move (an absent lesion's slots)."""
+    dydt[0] = -p[0] * y[0]
+    dydt[1] = p[0] * y[0] - p[1] * y[1]
+    dydt[2] = 0.0
+    dydt[3] = 0.0
+
+
+def test_active_states_leave_the_numbers_unchanged_to_the_bit():
+    """``active``: a patient's equations use only his first states; the stages skip the rest, whose derivatives
+    and error terms are 0, so the solution is the same to the bit — also where an event moves a state after them
+    (it is counted in) and for every output state."""
+    params, event_times, event_state, event_amount, _, _ = chain_with_doses(5, seed=3)
+    event_times = np.column_stack([event_times[:, :2], np.full(5, 12.5), event_times[:, 2:]])  # sorted rows
+    event_state = np.column_stack([event_state[:, :2], np.full(5, 3), event_state[:, 2:]])
+    event_amount = np.column_stack([event_amount[:, :2], np.full(5, 4.0), event_amount[:, 2:]])
+    start = np.column_stack([np.zeros((5, 2)), np.full(5, 7.0), np.zeros(5)])
+    times = np.linspace(0.0, 30.0, 61)
+    arguments = (chain_with_idle_tail, start, params, times, (event_times, event_state, event_amount))
+    every = solve(*arguments)
+    for active in (2, np.array([2, 3, 4, 2, 1])):
+        part = solve(*arguments, active=active)
+        np.testing.assert_array_equal(part.y, every.y)
+        np.testing.assert_array_equal(part.accepted_steps, every.accepted_steps)
+    assert np.all(every.y[:, times >= 12.5, 3] == 4.0) and np.all(every.y[:, :, 2] == 7.0)
+
+
+@pytest.mark.parametrize("active", [0, 5, np.array([2, 2]), 2.5])
+def test_bad_active_states_are_refused(active):
+    params, event_times, event_state, event_amount, _, _ = chain_with_doses(3)
+    with pytest.raises(InputError, match="active"):
+        solve(chain_with_idle_tail, np.zeros((3, 4)), params, np.linspace(0.0, 5.0, 6),
+              (event_times, event_state, event_amount), active=active)
+
+
 def test_a_broken_patient_is_flagged_and_the_others_are_unchanged():
     params, event_times, event_state, event_amount, _, _ = chain_with_doses(6)
     times = np.linspace(0.0, 30.0, 31)

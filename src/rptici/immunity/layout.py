@@ -114,6 +114,15 @@ class ModelLayout:
             return len(self.table.global_parameters) + k
         return self.lesion_parameter_start(region) + len(self.table.lesion_parameters) + k  # type: ignore[arg-type]
 
+    def active_states(self, params: np.ndarray) -> np.ndarray:
+        """The number of leading states each patient's equations use, (patients,): through the block of his last
+        present lesion; the slots of absent lesions after it stay constant and are never read (the solver's
+        ``active``: it leaves them out of its arithmetic)."""
+        present = np.stack([params[:, self.parameter("present", lesion)] != 0.0 for lesion in range(self.n_lesions)],
+                           axis=1)
+        last = np.where(present.any(axis=1), self.n_lesions - np.argmax(present[:, ::-1], axis=1), 0)
+        return (self._first_lesion_state + last * self.lesion_state_size).astype(np.int64)
+
     @property
     def antibody_central(self) -> int:
         """Central amount (mg) of the anti-PD-1/PD-L1 antibody; an infusion adds its dose here."""

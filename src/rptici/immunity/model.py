@@ -87,6 +87,9 @@ class TumourImmuneModel:
     def linear_system(self, layout: ModelLayout, params: np.ndarray) -> dict[str, np.ndarray]:
         return linear.linear_system(layout, params)
 
+    def active_states(self, layout: ModelLayout, params: np.ndarray) -> np.ndarray:
+        return layout.active_states(params)
+
     def flush_levels(self, layout: ModelLayout, params: np.ndarray, events, atol: float):
         return linear.flush_levels(layout, params, events, atol)
 

@@ -334,7 +334,8 @@ def simulate(regimen, patients: Any, t_out, parameters: ImmunityParameters | Non
             params, events, response, schedule, flush, linear = ready
             following = helper.submit(prepare, chunks[number + 1]) if number + 1 < len(chunks) else None
             batch = solve(model.rhs, cohort.y0[part], params, t_out, events, solver=solver, linear=linear, flush=flush,
-                          output_states=selected, t0=0.0, max_steps=max_steps, backend=backend)
+                          output_states=selected, t0=0.0, max_steps=max_steps, backend=backend,
+                          active=model.active_states(layout, params))
             if stored is not None:
                 stored.result()
             stored = helper.submit(store, batch, part, params, response, schedule)

@@ -199,22 +199,30 @@ def initial_step(t, y, f0, params, rtol, atol, h_limit, y1, f1, scale, controlle
 @compile
 def integrate_patient(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps,
                       h_max, output_states, flush_states, flush_level, controlled, system, exact_states,
-                      exact_output, out, info):
+                      exact_output, active, out, info):
     """Integrate one patient from ``t0``; write ``out[time, output state]``; return a status code.
 
     ``info`` receives accepted steps, rejected steps, right-hand-side evaluations and the time reached.
     The exact states (linear states and blocks) are set to their exact values at every stage
     (:func:`propagate`); the error norm runs over ``controlled`` only. After an event that changes only
     exact states the step continues at the size the controller proposed before stopping there.
+
+    ``active``: the patient's equations use only his first ``active`` states; the others are constant and ``rhs``
+    neither reads them nor changes them (absent lesions), so the stages leave them out (a jump of an event still
+    counts its state in). Their derivatives and error terms are exactly 0, so the results are the same to the bit.
     """
     n = y0.shape[0]
+    m = min(max(active, 1), n)  # the states the stages update
+    for e in range(event_times.shape[0]):
+        if event_amount[e] != 0.0 and math.isfinite(event_times[e]) and event_state[e] >= m:
+            m = event_state[e] + 1
     n_out = t_out.shape[0]
     n_events = event_times.shape[0]
     n_selected = output_states.shape[0]
     n_flush = flush_states.shape[0]
     y = y0.copy()
-    y_new = np.empty(n)
-    stage = np.empty(n)
+    y_new = y0.copy()  # the states from m on keep their values here, as in y
+    stage = y0.copy()
     k1 = np.empty(n)
     k2 = np.empty(n)
     k3 = np.empty(n)
@@ -355,27 +363,27 @@ def integrate_patient(y0, params, t0, t_out, event_times, event_state, event_amo
         if n_exact:  # the exact states at all stage times at once
             taus[0], taus[1], taus[2], taus[3], taus[4] = C2 * h, C3 * h, C4 * h, C5 * h, h
             propagate(y, taus, True, system, every, decays, table)
-        for i in range(n):
+        for i in range(m):
             stage[i] = y[i] + h * A21 * k1[i]
         set_exact(table, 0, exact_states, stage)
         rhs(t + C2 * h, stage, params, k2)
-        for i in range(n):
+        for i in range(m):
             stage[i] = y[i] + h * (A31 * k1[i] + A32 * k2[i])
         set_exact(table, 1, exact_states, stage)
         rhs(t + C3 * h, stage, params, k3)
-        for i in range(n):
+        for i in range(m):
             stage[i] = y[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i])
         set_exact(table, 2, exact_states, stage)
         rhs(t + C4 * h, stage, params, k4)
-        for i in range(n):
+        for i in range(m):
             stage[i] = y[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i])
         set_exact(table, 3, exact_states, stage)
         rhs(t + C5 * h, stage, params, k5)
-        for i in range(n):
+        for i in range(m):
             stage[i] = y[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i])
         set_exact(table, 4, exact_states, stage)
         rhs(t + h, stage, params, k6)
-        for i in range(n):
+        for i in range(m):
             y_new[i] = y[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i])
         set_exact(table, 4, exact_states, y_new)  # the exact values at t + h
         rhs(t + h, y_new, params, k7)
@@ -383,6 +391,8 @@ def integrate_patient(y0, params, t0, t_out, event_times, event_state, event_amo
         total = 0.0
         for j in range(n_controlled):
             i = controlled[j]
+            if i >= m:  # controlled is sorted: the rest are constant states, whose error terms are 0
+                break
             estimate = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i])
             ratio = estimate / (atol[i] + rtol * max(abs(y[i]), abs(y_new[i])))
             total += ratio * ratio
@@ -444,7 +454,7 @@ def integrate_patient(y0, params, t0, t_out, event_times, event_state, event_amo
                             out[output, j] = one[0, exact_output[j]]
                 output += 1
         t = t_new
-        for i in range(n):
+        for i in range(m):
             y[i] = y_new[i]
             k1[i] = k7[i]
         for j in range(n_flush):
@@ -459,14 +469,15 @@ def integrate_patient(y0, params, t0, t_out, event_times, event_state, event_amo
 @batch_compile
 def batch(y0, params, t0, t_out, event_times, event_state, event_amount, rtol, atol, max_steps, h_max,
           output_states, flush_states, flush_level, controlled, linear_states, linear_rates, source_target,
-          source_from, source_weight, block_states, block_matrix, exact_states, exact_output, out, status, info):
+          source_from, source_weight, block_states, block_matrix, exact_states, exact_output, active, out, status,
+          info):
     for patient in parallel_range(y0.shape[0]):
         code = integrate_patient(y0[patient], params[patient], t0, t_out, event_times[patient],
                                  event_state[patient], event_amount[patient], rtol, atol, max_steps, h_max,
                                  output_states, flush_states, flush_level[patient], controlled,
                                  (linear_states, linear_rates[patient], source_target, source_from,
                                   source_weight[patient], block_states, block_matrix[patient]),
-                                 exact_states, exact_output, out[patient], info[patient])
+                                 exact_states, exact_output, active[patient], out[patient], info[patient])
         status[patient] = code
         if code != 0:
             out[patient, :, :] = np.nan

@@ -10,7 +10,8 @@ from scipy.integrate import solve_ivp
 
 from rptici.errors import InputError
 from rptici.simulation.solver import (DORMAND_PRINCE_54, NON_FINITE, NON_FINITE_INPUT, STIFF_FAILED, SUCCESS,
-                                     TOO_MANY_STEPS, Auto, Dopri5, LinearSystem, PIController, Radau, solve, solve_batched)
+                                     TOO_MANY_STEPS, Auto, Dopri5, Flush, LinearSystem, PIController, Radau, solve,
+                                     solve_batched)
 
 numba = pytest.importorskip("numba")
 
@@ -200,20 +201,23 @@ def chain_with_idle_tail(t, y, p, dydt):
 def test_active_states_leave_the_numbers_unchanged_to_the_bit():
     """``active``: a patient's equations use only his first states; the stages skip the rest, whose derivatives
     and error terms are 0, so the solution is the same to the bit — also where an event moves a state after them
-    (it is counted in) and for every output state."""
+    (it is counted in), where a state after them is flushed to 0, and for every output state."""
     params, event_times, event_state, event_amount, _, _ = chain_with_doses(5, seed=3)
     event_times = np.column_stack([event_times[:, :2], np.full(5, 12.5), event_times[:, 2:]])  # sorted rows
-    event_state = np.column_stack([event_state[:, :2], np.full(5, 3), event_state[:, 2:]])
+    event_state = np.column_stack([event_state[:, :2], np.full(5, 2), event_state[:, 2:]])
     event_amount = np.column_stack([event_amount[:, :2], np.full(5, 4.0), event_amount[:, 2:]])
-    start = np.column_stack([np.zeros((5, 2)), np.full(5, 7.0), np.zeros(5)])
+    start = np.column_stack([np.zeros((5, 3)), np.full(5, 7.0)])
     times = np.linspace(0.0, 30.0, 61)
     arguments = (chain_with_idle_tail, start, params, times, (event_times, event_state, event_amount))
-    every = solve(*arguments)
-    for active in (2, np.array([2, 3, 4, 2, 1])):
-        part = solve(*arguments, active=active)
-        np.testing.assert_array_equal(part.y, every.y)
-        np.testing.assert_array_equal(part.accepted_steps, every.accepted_steps)
-    assert np.all(every.y[:, times >= 12.5, 3] == 4.0) and np.all(every.y[:, :, 2] == 7.0)
+    flushed = Flush(np.array([3]), np.full((5, 1), 10.0))  # state 3 (7.0) set to 0 after the first step
+    for flush in (None, flushed):
+        every = solve(*arguments, flush=flush)
+        for active in (2, np.array([2, 3, 4, 2, 1])):
+            part = solve(*arguments, active=active, flush=flush)
+            np.testing.assert_array_equal(part.y, every.y)
+            np.testing.assert_array_equal(part.accepted_steps, every.accepted_steps)
+        assert np.all(every.y[:, times >= 12.5, 2] == 4.0)
+        assert np.all(every.y[:, :, 3] == 7.0) if flush is None else np.all(every.y[:, -1, 3] == 0.0)
 
 
 @pytest.mark.parametrize("active", [0, 5, np.array([2, 2]), 2.5])

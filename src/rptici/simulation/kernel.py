@@ -461,6 +461,7 @@ def integrate_patient(y0, params, t0, t_out, event_times, event_state, event_amo
             i = flush_states[j]
             if y[i] != 0.0 and abs(y[i]) < flush_level[j]:
                 y[i] = 0.0
+                y_new[i] = 0.0  # a state from m on is not copied from y_new: keep the two equal
                 k1[i] = 0.0
         h = min(h_new, h_max)
         arrived = last

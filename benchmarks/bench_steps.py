@@ -43,8 +43,7 @@ from rptici.simulation import simulate  # noqa: E402
 from rptici.simulation.engine import model_inputs  # noqa: E402
 from rptici.simulation.solver import solver_for  # noqa: E402
 from rptici.trials import load_trial_scenario  # noqa: E402
-
-MONTH_DAYS = 30.4375
+from rptici.trials.endpoints import to_days  # noqa: E402
 
 
 def dimensionless_atol(args: tuple, kwargs: dict, atol: float) -> tuple[float, ...]:
@@ -67,10 +66,7 @@ def stability_steps(args: tuple, kwargs: dict, count: int) -> None:
 
     layout, y0, params, events, *_ = model_inputs(args[0], args[1], overrides=kwargs.get("overrides"))
     taken = simulate(*args, **kwargs).statistics["accepted_steps"]
-    table = layout.table
-    names = [*table.systemic_states, *(["dose-rate driver"] * layout.n_exponentials)]
-    for _ in range(layout.n_lesions):
-        names += [f"lesion {name}" for name in table.lesion_states] + ["dose-rate driver"] * layout.n_exponentials
+    names = layout.state_names
     linear = linear_system(layout, params)
     exact = set(linear["states"].tolist()) | set(np.asarray(linear["blocks"]).ravel().tolist())
     controlled = np.array([index for index in range(y0.shape[1]) if index not in exact])
@@ -108,7 +104,7 @@ class EveryState(TumourImmuneModel):
 def variations(calls: list[tuple[tuple, dict]]) -> dict[str, list[tuple[tuple, dict]]]:
     """Name → the recorded calls as that variation makes them."""
     def cut(months: float):
-        return [((regimen, patients, grid[grid <= months * MONTH_DAYS + 1e-9]), kwargs)
+        return [((regimen, patients, grid[grid <= float(to_days(months)) + 1e-9]), kwargs)
                 for (regimen, patients, grid), kwargs in calls]
 
     def overridden(**extra):

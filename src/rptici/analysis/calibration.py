@@ -187,6 +187,12 @@ PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
                                                               "survival gain reported (HR 0.70)"),
     "immunity.occult_dose_fraction": (0.2207, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
                                                         "occult micrometastases receive"),
+    "immunity.occult_dose_fraction.gep_net": (1.0, 0.01, 1.0, "1", "the occult micrometastases' fraction of the "
+                                              "visible lesions' mean dose rate in GEP-NET: most well-differentiated "
+                                              "NETs express SSTR2 at high density (Reubi and Waser 2003 Eur J Nucl "
+                                              "Med Mol Imaging 30:781), whereas PSMA expression varies between and "
+                                              "within mCRPC metastases (Paschalis et al. 2019 Eur Urol 76:469), so "
+                                              "one fraction need not serve both"),
 }
 #: Fixed (not fitted) values carried in the calibration file: name → (value, unit, source).
 FIXED: dict[str, tuple[float, str, str]] = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rptici.analysis.calibration import PARAMETERS, _evaluate_all, calibration_targets
+from rptici.analysis.calibration import PARAMETERS, _evaluate_all, calibration_targets, start_values
 from rptici.decisions.search import nsga2_search
 from rptici.parallel import EvaluationError, map_ordered, shared_executor
 
@@ -16,9 +16,9 @@ PATIENTS, SEED = 20, 1
 
 
 def _points() -> list[dict[str, float]]:
-    start = {name: bounds[0] for name, bounds in PARAMETERS.items()}
+    start = start_values()
     name = next(iter(PARAMETERS))
-    return [start, {**start, name: float(np.sqrt(PARAMETERS[name][0] * PARAMETERS[name][2]))}]
+    return [start, {**start, name: float(np.sqrt(start[name] * PARAMETERS[name].upper))}]
 
 
 def test_calibration_evaluations_are_the_same_on_every_executor():

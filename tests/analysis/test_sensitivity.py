@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
-from rptici.analysis.calibration import PARAMETERS
-from rptici.analysis.sensitivity import (OBJECTIVE, centre_values, identifiability, morris_design, morris_indices,
+from rptici.analysis.calibration import PARAMETERS, start_values
+from rptici.analysis.sensitivity import (OBJECTIVE, identifiability, morris_design, morris_indices,
                                          morris_problem, output_matrix, packaged_sensitivity, sensitivity,
                                          window_bounds)
 from rptici.cli import app
+from rptici.data import load_yaml
 from rptici.errors import InputError
+from rptici.trials import load_calibration
 
 runner = CliRunner()
 
@@ -52,7 +56,7 @@ def test_verdicts_identified_and_stays_at_its_prior():
 
 def test_window_is_clipped_to_the_bounds():
     """ln(centre) ± 1 inside the bounds; at a bound the window is one-sided; window 0 is the whole box."""
-    centre = {name: start for name, (start, *_rest) in PARAMETERS.items()}
+    centre = start_values("default")
     centre["death_hazard_exponent"] = 2.0  # its upper bound
     centre["alpha_scale"] = 1.5  # 1.5 × e > its upper bound 2
     bounds = window_bounds(centre, ["alpha_scale", "death_hazard_exponent", "immunity.pdl1_suppression"], 1.0)
@@ -60,16 +64,24 @@ def test_window_is_clipped_to_the_bounds():
     assert bounds["alpha_scale"][1] == pytest.approx(math.log(2.0))  # start × e > 2: clipped
     suppression = math.log(centre["immunity.pdl1_suppression"])  # well inside [0.5, 50]
     assert bounds["immunity.pdl1_suppression"] == pytest.approx((suppression - 1, suppression + 1))
-    _, lower, upper, _, _ = PARAMETERS["alpha_scale"]
+    lower, upper, *_ = PARAMETERS["alpha_scale"]
     assert window_bounds(centre, ["alpha_scale"], 0)["alpha_scale"] == pytest.approx((math.log(lower), math.log(upper)))
     with pytest.raises(InputError, match="window"):
         window_bounds(centre, ["alpha_scale"], -1)
 
 
-def test_centre_is_the_default_calibration():
-    values = centre_values("default")
+def test_centre_is_the_default_calibration(tmp_path):
+    """The design's centre is the calibration file's values; a parameter the file lacks sits at the geometric mean
+    of its bounds."""
+    values = start_values("default")
     assert set(values) == set(PARAMETERS)
-    assert all(PARAMETERS[name][1] <= value <= PARAMETERS[name][2] for name, value in values.items())
+    assert all(PARAMETERS[name].lower <= value <= PARAMETERS[name].upper for name, value in values.items())
+    assert values["alpha_scale"] == load_calibration("default").values["alpha_scale"]
+    document = copy.deepcopy(load_yaml("calibration/default.yaml"))  # the cached document stays as it is
+    del document["parameters"]["immunity.kill_rate"]
+    (tmp_path / "lacking.yaml").write_text(yaml.safe_dump(document))
+    lower, upper, *_ = PARAMETERS["immunity.kill_rate"]
+    assert start_values(str(tmp_path / "lacking.yaml"))["immunity.kill_rate"] == pytest.approx(math.sqrt(lower * upper))
 
 
 def test_output_matrix_takes_objective_and_log_values_and_drops_partial_endpoints():

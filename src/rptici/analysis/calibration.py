@@ -32,8 +32,9 @@ doubling time (mitotic death), the death hazard's terms, the tumour doubling tim
 disease. :data:`FIXED` holds what the evidence fixes instead (the RPT-triggered priming strength: weak, since RPT
 alone gives no out-of-field responses in patients). Optimiser: bounded
 Nelder–Mead (scipy) or CMA-ES (``cma``) from the starting values, at most ``max_evaluations`` evaluations. The
-starting values are a warm start: the values of the packaged default calibration (new parameters at neutral
-values), so that a re-run continues the search rather than restarting it in twenty dimensions.
+starting values are a warm start: the values of the packaged default calibration (:func:`start_values`; a new
+parameter at the geometric mean of its bounds), so that a re-run continues the search rather than restarting it in
+twenty dimensions.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import yaml
@@ -53,147 +54,209 @@ import yaml
 from ..errors import InputError
 from ..trials.registry import registry
 from ..trials.run import simulate_trial
-from ..trials.scenario import Calibration
+from ..trials.scenario import Calibration, calibration_document
 from .ensemble import join_block, likelihood_ratio_set
 from .evidence import evidence_entries
 from .replay import compare, replay_arms, replay_scenario
 
-#: name → (start, lower, upper, unit, what it does)
-PARAMETERS: dict[str, tuple[float, float, float, str, str]] = {
-    "alpha_scale": (0.06961, 0.03, 2.0, "1", "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); the "
-                                       "lower bound allows the effective alpha of RPT to lie well below the "
-                                       "external-beam value (0.35/Gy, Webb and Nahum 1993): Lu-PSMA-617 whole-body "
-                                       "tumour doses of about 10 Gy per cycle rarely give PSA50 (1 of 11; Violet et al. "
-                                       "2019 J Nucl Med 60:517), which external-beam alpha would not allow"),
-    "alpha_spread": (7.384, 0.5, 8.0, "1", "widens the between-patient log-spread of tumour alpha around the disease's "
-                                        "median (rptici.trials.run.spread_log): the dose explains only part of "
-                                        "the response between patients (Violet et al. 2019: r = -0.57); fitted to "
-                                        "the VISION PSA waterfall"),
-    "infiltration_scale": (3.844, 0.1, 5.0, "1", "multiplies each virtual patient's immune infiltration"),
-    "immunity.pdl1_suppression": (2.955, 0.5, 50.0, "1", "PD-1/PD-L1 suppression of effector killing (relieved by "
-                                                      "checkpoint blockade: the ICI potency)"),
-    "immunity.kill_rate": (0.1332, 0.003, 1.0, "1/d", "immune kill rate of a fully infiltrated, unsuppressed lesion"),
-    "immunity.low_uptake_dose_fraction": (0.03048, 0.001, 1.0, "1", "fraction of a lesion's dose rate that its "
-                                                              "target-low (PSMA-/SSTR-low) cells receive"),
-    "immunity.low_uptake_odds_scale": (1.372, 0.2, 20.0, "1", "multiplies the odds of each virtual patient's "
-                                                           "target-low share (the population files' beta "
-                                                           "distributions)"),
-    "immunity.priming_rate": (6.537, 0.02, 20.0, "1/d", "effector expansion per unit of mature-DC signal: the strength of "
-                                                  "the immune response that RPT itself triggers (in-situ vaccination)"),
-    "immunity.doomed_lifetime_doublings": (0.2573, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling time "
-                                                         "(mitotic death: lethally damaged cells die at mitosis, so "
-                                                         "slow tumours keep them for months)"),
-    "immunity.doomed_lifetime_doublings.gep_net": (2.713, 0.03, 3.0, "1", "doomed-cell lifetime per volume doubling "
-                                                  "time in GEP-NET: lethally damaged cells die at their next "
-                                                  "mitoses, so the lifetime scales with the potential doubling time, "
-                                                  "a share 1 - phi of the volume doubling time (phi the cell loss "
-                                                  "factor; Steel 1977): about 0.26 for mCRPC, higher where little is "
-                                                  "lost, as in slowly cycling, well-differentiated NETs (Ki-67 < 20 %, "
-                                                  "grades 1-2); Lu-DOTATATE stabilises NETs for years with few "
-                                                  "responses (NETTER-1: ORR 18 %, 20-month PFS 65 %)"),
-    "death_hazard_scale": (0.563, 0.02, 50.0, "1", "multiplies the tumour-burden term of the death hazard"),
-    "doubling_time_days.mcrpc": (66.12, 45.0, 500.0, "d", "tumour volume doubling time, mCRPC; lower bound from "
-                                                      "the progression pattern: a lesion's diameter grows by "
-                                                      "2^(t/3T), so an untreated lesion stays below RECIST's +20 % "
-                                                      "at the first 8-week scan only if T >= 71 d, or T >= 43 d under "
-                                                      "the control arm's standard of care (growth x 0.6, "
-                                                      "data/standard_of_care.yaml); the trials saw progression at 12 "
-                                                      "weeks mostly by new lesions, 13 % by size alone (Gafita et "
-                                                      "al. 2022). The 30-day bound let the fit put every VISION "
-                                                      "control patient's progression at the first scan"),
-    "doubling_time_days.gep_net": (152.9, 20.0, 3000.0, "d", "tumour volume doubling time, GEP-NET"),
-    "death_hazard_scale.gep_net": (0.09221, 0.01, 10.0, "1", "multiplies the burden term of the death hazard for GEP-NET "
-                                                      "(disease-specific: NET liver disease of 60 mL is lived with "
-                                                      "for years, NETTER-1 control median OS 36 months)"),
-    "death_hazard_exponent": (1.696, 0.1, 2.0, "1", "exponent of the tumour burden in the death hazard: below 1 a "
-                                              "shrinking tumour lowers the hazard less than in proportion"),
-    "disease_hazard.mcrpc": (0.000405, 1e-5, 1e-2, "1/d", "burden-independent disease hazard, mCRPC (unmeasured bone "
-                                                   "and marrow disease, cachexia: why responders still die, Claret et "
-                                                   "al. 2009 J Clin Oncol 27:4103)"),
-    "death_hazard_scale.mcrpc": (0.1401, 0.1, 10.0, "1", "multiplies the burden term of the death hazard for mCRPC, "
-                                                 "beside the general scale (with the death hazard ratios of lung and "
-                                                 "liver disease, Halabi et al. 2016, populations/mcrpc.yaml)"),
-    "prior_line_hazard.mcrpc": (1.316, 0.8, 2.0, "1", "factor on the disease's death hazard per prior systemic line "
-                                                "in mCRPC (g^lines; rptici.trials.run.death_hazard_ratio): men "
-                                                "who start a treatment earlier live longer whatever their measured "
-                                                "burden (CheckMate 650: OS 19.0 months before chemotherapy, 15.2 "
-                                                "after; VISION's control arm after 2-3 lines 11.3)"),
-    "disease_hazard.gep_net": (1.055e-06, 1e-6, 5e-3, "1/d", "burden-independent disease hazard, GEP-NET"),
-    "infiltration_scale.mcrpc": (0.422, 0.05, 3.0, "1", "disease factor of the immune infiltration for mCRPC, an "
-                                                    "immunologically cold tumour (pembrolizumab ORR 3-5 %, KEYNOTE-199; "
-                                                    "one infiltration scale cannot serve melanoma and prostate)"),
-    "alpha_scale.mcrpc": (2.437, 0.3, 5.0, "1", "disease factor of the tumour radiosensitivity for mCRPC: with the "
-                                             "immune infiltration fitted to KEYNOTE-199's disease control, the "
-                                             "radiation itself must carry Lu-PSMA-617's responses"),
-    "infiltration_spread.mcrpc": (3.321, 0.5, 8.0, "1", "widens the between-patient log-spread of the mCRPC immune "
-                                                   "infiltration (rptici.trials.run.spread_log): pembrolizumab "
-                                                   "holds few patients, durably (KEYNOTE-199: ORR 3-5 %, disease "
-                                                   "control 9-22 %)"),
-    "alpha_scale.gep_net": (14.95, 0.1, 15.0, "1", "disease factor of the tumour radiosensitivity for GEP-NET "
-                                              "(well-differentiated, slowly cycling cells; one alpha scale cannot "
-                                              "serve prostate adenocarcinoma and NET: NETTER-1 ORR 18 % at lesion "
-                                              "doses above those of VISION); the upper bound 15 lets a NET's "
-                                              "effective alpha reach the external-beam 0.35/Gy (about 1/alpha_scale), "
-                                              "not beyond; the former bound 5 held the fit"),
-    "growth_spread.gep_net": (0.7699, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the GEP-NET "
-                                                "doubling time (rptici.trials.run.patient_doubling_times): NETs of "
-                                                "grades 1-2 grow at very different rates, so pembrolizumab leaves "
-                                                "the slow ones progression-free for months (KEYNOTE-158) while "
-                                                "Lu-DOTATATE holds its responders for years (NETTER-1)"),
-    "infiltration_scale.gep_net": (0.05604, 0.05, 3.0, "1", "disease factor of the immune infiltration for GEP-NET "
-                                                     "(pembrolizumab ORR 3.7 %, KEYNOTE-158)"),
-    "infiltration_scale.sclc": (0.7314, 0.05, 3.0, "1", "disease factor of the immune infiltration for relapsed SCLC "
-                                               "(nivolumab ORR 11.9 %, CheckMate 032; SCLC is mostly non-inflamed, "
-                                               "Gay et al. 2021 Cancer Cell 39:346)"),
-    "growth_spread.sclc": (1.456, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the SCLC doubling "
-                                            "time (rptici.trials.run.patient_doubling_times)"),
-    "disease_hazard.sclc": (0.0001805, 1e-06, 1e-02, "1/d", "burden-independent disease hazard, relapsed SCLC (third "
-                                                    "line: CheckMate 032 12-month OS 28 %)"),
-    "growth_spread.merkel": (1.935, 0.01, 2.0, "1", "log-SD of the patients' tumour growth rates around the Merkel "
-                                              "doubling time (rptici.trials.run.patient_doubling_times)"),
-    "infiltration_scale.merkel": (0.8645, 0.05, 3.0, "1", "disease factor of the immune infiltration for Merkel cell "
-                                                 "carcinoma (avelumab ORR 33 % in JAVELIN Merkel 200 part A, after "
-                                                 "chemotherapy; one factor cannot serve SCLC and Merkel)"),
-    "prior_line_infiltration.merkel": (0.7452, 0.2, 2.0, "1", "factor on the immune infiltration per prior systemic "
-                                       "line in Merkel cell carcinoma (infiltration x f^lines): checkpoint blockade "
-                                       "works better first line (KEYNOTE-017 ORR 56 %; avelumab first line, JAVELIN "
-                                       "Merkel 200 part B, 40 %, D'Angelo et al. 2021 J Immunother Cancer) than after "
-                                       "chemotherapy (part A 33 %)"),
-    "prior_line_infiltration.mcrpc": (0.5092, 0.2, 2.0, "1", "factor on the immune infiltration per prior systemic line "
-                                      "in mCRPC (infiltration x f^lines): nivolumab + ipilimumab gave ORR 25 % before "
-                                      "chemotherapy (one prior line) and 10 % after it (CheckMate 650, Sharma et al. "
-                                      "2020); the mCRPC population file's patients have had 2-5 lines"),
-    "immunity.immune_escape_fraction.mcrpc": (1e-6, 1e-9, 0.05, "1", "share of an mCRPC lesion's cells invisible to "
-                                              "the treatment-induced effectors (immune escape): pembrolizumab's "
-                                              "control wanes by 18 months in KEYNOTE-921 (rPFS 9.4 %), where "
-                                              "lesions held by immune kill never escaped; prostate cancer has few "
-                                              "mutations (Alexandrov et al. 2013) and blockade needs clonal "
-                                              "neoantigens (McGranahan et al. 2016), Merkel's viral antigens are in "
-                                              "every cell, so 0 elsewhere"),
-    "low_uptake_anticorrelation": (0.9437, 0.01, 0.95, "1", "minus the Gaussian-copula correlation of a patient's "
-                                                        "target uptake (SUVmean) with its target-low share: low-SUV "
-                                                        "patients carry more target-low cells (TheraP PSA50 91 % at "
-                                                        "SUVmean >= 10 vs 52 % below; Buteau et al. 2022)"),
-    "immunity.occult_fraction_min": (0.06091, 1e-4, 0.9, "1", "lower end of the log-uniform initial occult burden "
-                                                        "(fraction of the detection volume): when new lesions appear"),
-    "immunity.ctla4_expansion_gain": (0.3192, 1e-3, 5.0, "1", "rise of the effector pool's set point at full anti-CTLA-4 "
-                                                      "occupancy, without radiation (expansion on endogenous "
-                                                      "antigen): what ipilimumab adds to nivolumab in CheckMate 650"),
-    "immunity.marrow_lymphoid_fraction": (0.001, 1e-4, 1.0, "1", "share of the lymphocytes that receive the red-marrow "
-                                                              "dose of a bone-surface alpha emitter (radium-223; "
-                                                              "prior about 0.1, the marrow-resident share, Westermann "
-                                                              "and Pabst 1992): at 0.1 radium-223 shortens survival in "
-                                                              "the ALSYMPCA replay by lymphocyte loss, against the "
-                                                              "survival gain reported (HR 0.70)"),
-    "immunity.occult_dose_fraction": (0.2207, 0.01, 1.0, "1", "fraction of the visible lesions' mean dose rate that "
-                                                        "occult micrometastases receive"),
-    "immunity.occult_dose_fraction.gep_net": (1.0, 0.01, 1.0, "1", "the occult micrometastases' fraction of the "
-                                              "visible lesions' mean dose rate in GEP-NET: most well-differentiated "
-                                              "NETs express SSTR2 at high density (Reubi and Waser 2003 Eur J Nucl "
-                                              "Med Mol Imaging 30:781), whereas PSMA expression varies between and "
-                                              "within mCRPC metastases (Paschalis et al. 2019 Eur Urol 76:469), so "
-                                              "one fraction need not serve both"),
+class Parameter(NamedTuple):
+    """A parameter the calibration searches: its prior range (``lower``, ``upper``; searched in log space), its unit
+    and what it does."""
+
+    lower: float
+    upper: float
+    unit: str
+    meaning: str
+
+
+#: name → the prior range searched (bounds), unit and what it does. The values, and the start of a fit, are a
+#: calibration file's (:func:`start_values`).
+PARAMETERS: dict[str, Parameter] = {
+    "alpha_scale": Parameter(
+        0.03, 2.0, "1",
+        "multiplies each virtual patient's tumour alpha (radiosensitivity, 1/Gy); the lower bound allows the "
+        "effective alpha of RPT to lie well below the external-beam value (0.35/Gy, Webb and Nahum 1993): Lu-PSMA-617 "
+        "whole-body tumour doses of about 10 Gy per cycle rarely give PSA50 (1 of 11; Violet et al. 2019 J Nucl Med "
+        "60:517), which external-beam alpha would not allow"),
+    "alpha_spread": Parameter(
+        0.5, 8.0, "1",
+        "widens the between-patient log-spread of tumour alpha around the disease's median "
+        "(rptici.trials.run.spread_log): the dose explains only part of the response between patients (Violet et al. "
+        "2019: r = -0.57); fitted to the VISION PSA waterfall"),
+    "infiltration_scale": Parameter(
+        0.1, 5.0, "1",
+        "multiplies each virtual patient's immune infiltration"),
+    "immunity.pdl1_suppression": Parameter(
+        0.5, 50.0, "1",
+        "PD-1/PD-L1 suppression of effector killing (relieved by checkpoint blockade: the ICI potency)"),
+    "immunity.kill_rate": Parameter(
+        0.003, 1.0, "1/d",
+        "immune kill rate of a fully infiltrated, unsuppressed lesion"),
+    "immunity.low_uptake_dose_fraction": Parameter(
+        0.001, 1.0, "1",
+        "fraction of a lesion's dose rate that its target-low (PSMA-/SSTR-low) cells receive"),
+    "immunity.low_uptake_odds_scale": Parameter(
+        0.2, 20.0, "1",
+        "multiplies the odds of each virtual patient's target-low share (the population files' beta distributions)"),
+    "immunity.priming_rate": Parameter(
+        0.02, 20.0, "1/d",
+        "effector expansion per unit of mature-DC signal: the strength of the immune response that RPT itself "
+        "triggers (in-situ vaccination)"),
+    "immunity.doomed_lifetime_doublings": Parameter(
+        0.03, 3.0, "1",
+        "doomed-cell lifetime per volume doubling time (mitotic death: lethally damaged cells die at mitosis, so slow "
+        "tumours keep them for months)"),
+    "immunity.doomed_lifetime_doublings.gep_net": Parameter(
+        0.03, 3.0, "1",
+        "doomed-cell lifetime per volume doubling time in GEP-NET: lethally damaged cells die at their next mitoses, "
+        "so the lifetime scales with the potential doubling time, a share 1 - phi of the volume doubling time (phi "
+        "the cell loss factor; Steel 1977): about 0.26 for mCRPC, higher where little is lost, as in slowly cycling, "
+        "well-differentiated NETs (Ki-67 < 20 %, grades 1-2); Lu-DOTATATE stabilises NETs for years with few "
+        "responses (NETTER-1: ORR 18 %, 20-month PFS 65 %)"),
+    "death_hazard_scale": Parameter(
+        0.02, 50.0, "1",
+        "multiplies the tumour-burden term of the death hazard"),
+    "doubling_time_days.mcrpc": Parameter(
+        45.0, 500.0, "d",
+        "tumour volume doubling time, mCRPC; lower bound from the progression pattern: a lesion's diameter grows by "
+        "2^(t/3T), so an untreated lesion stays below RECIST's +20 % at the first 8-week scan only if T >= 71 d, or T "
+        ">= 43 d under the control arm's standard of care (growth x 0.6, data/standard_of_care.yaml); the trials saw "
+        "progression at 12 weeks mostly by new lesions, 13 % by size alone (Gafita et al. 2022). The 30-day bound let "
+        "the fit put every VISION control patient's progression at the first scan"),
+    "doubling_time_days.gep_net": Parameter(
+        20.0, 3000.0, "d",
+        "tumour volume doubling time, GEP-NET"),
+    "death_hazard_scale.gep_net": Parameter(
+        0.01, 10.0, "1",
+        "multiplies the burden term of the death hazard for GEP-NET (disease-specific: NET liver disease of 60 mL is "
+        "lived with for years, NETTER-1 control median OS 36 months)"),
+    "death_hazard_exponent": Parameter(
+        0.1, 2.0, "1",
+        "exponent of the tumour burden in the death hazard: below 1 a shrinking tumour lowers the hazard less than in "
+        "proportion"),
+    "disease_hazard.mcrpc": Parameter(
+        1e-05, 0.01, "1/d",
+        "burden-independent disease hazard, mCRPC (unmeasured bone and marrow disease, cachexia: why responders still "
+        "die, Claret et al. 2009 J Clin Oncol 27:4103)"),
+    "death_hazard_scale.mcrpc": Parameter(
+        0.1, 10.0, "1",
+        "multiplies the burden term of the death hazard for mCRPC, beside the general scale (with the death hazard "
+        "ratios of lung and liver disease, Halabi et al. 2016, populations/mcrpc.yaml)"),
+    "prior_line_hazard.mcrpc": Parameter(
+        0.8, 2.0, "1",
+        "factor on the disease's death hazard per prior systemic line in mCRPC (g^lines; "
+        "rptici.trials.run.death_hazard_ratio): men who start a treatment earlier live longer whatever their measured "
+        "burden (CheckMate 650: OS 19.0 months before chemotherapy, 15.2 after; VISION's control arm after 2-3 lines "
+        "11.3)"),
+    "disease_hazard.gep_net": Parameter(
+        1e-06, 0.005, "1/d",
+        "burden-independent disease hazard, GEP-NET"),
+    "infiltration_scale.mcrpc": Parameter(
+        0.05, 3.0, "1",
+        "disease factor of the immune infiltration for mCRPC, an immunologically cold tumour (pembrolizumab ORR 3-5 "
+        "%, KEYNOTE-199; one infiltration scale cannot serve melanoma and prostate)"),
+    "alpha_scale.mcrpc": Parameter(
+        0.3, 5.0, "1",
+        "disease factor of the tumour radiosensitivity for mCRPC: with the immune infiltration fitted to "
+        "KEYNOTE-199's disease control, the radiation itself must carry Lu-PSMA-617's responses"),
+    "infiltration_spread.mcrpc": Parameter(
+        0.5, 8.0, "1",
+        "widens the between-patient log-spread of the mCRPC immune infiltration (rptici.trials.run.spread_log): "
+        "pembrolizumab holds few patients, durably (KEYNOTE-199: ORR 3-5 %, disease control 9-22 %)"),
+    "alpha_scale.gep_net": Parameter(
+        0.1, 15.0, "1",
+        "disease factor of the tumour radiosensitivity for GEP-NET (well-differentiated, slowly cycling cells; one "
+        "alpha scale cannot serve prostate adenocarcinoma and NET: NETTER-1 ORR 18 % at lesion doses above those of "
+        "VISION); the upper bound 15 lets a NET's effective alpha reach the external-beam 0.35/Gy (about "
+        "1/alpha_scale), not beyond; the former bound 5 held the fit"),
+    "growth_spread.gep_net": Parameter(
+        0.01, 2.0, "1",
+        "log-SD of the patients' tumour growth rates around the GEP-NET doubling time "
+        "(rptici.trials.run.patient_doubling_times): NETs of grades 1-2 grow at very different rates, so "
+        "pembrolizumab leaves the slow ones progression-free for months (KEYNOTE-158) while Lu-DOTATATE holds its "
+        "responders for years (NETTER-1)"),
+    "infiltration_scale.gep_net": Parameter(
+        0.05, 3.0, "1",
+        "disease factor of the immune infiltration for GEP-NET (pembrolizumab ORR 3.7 %, KEYNOTE-158)"),
+    "infiltration_scale.sclc": Parameter(
+        0.05, 3.0, "1",
+        "disease factor of the immune infiltration for relapsed SCLC (nivolumab ORR 11.9 %, CheckMate 032; SCLC is "
+        "mostly non-inflamed, Gay et al. 2021 Cancer Cell 39:346)"),
+    "growth_spread.sclc": Parameter(
+        0.01, 2.0, "1",
+        "log-SD of the patients' tumour growth rates around the SCLC doubling time "
+        "(rptici.trials.run.patient_doubling_times)"),
+    "disease_hazard.sclc": Parameter(
+        1e-06, 0.01, "1/d",
+        "burden-independent disease hazard, relapsed SCLC (third line: CheckMate 032 12-month OS 28 %)"),
+    "growth_spread.merkel": Parameter(
+        0.01, 2.0, "1",
+        "log-SD of the patients' tumour growth rates around the Merkel doubling time "
+        "(rptici.trials.run.patient_doubling_times)"),
+    "infiltration_scale.merkel": Parameter(
+        0.05, 3.0, "1",
+        "disease factor of the immune infiltration for Merkel cell carcinoma (avelumab ORR 33 % in JAVELIN Merkel 200 "
+        "part A, after chemotherapy; one factor cannot serve SCLC and Merkel)"),
+    "prior_line_infiltration.merkel": Parameter(
+        0.2, 2.0, "1",
+        "factor on the immune infiltration per prior systemic line in Merkel cell carcinoma (infiltration x f^lines): "
+        "checkpoint blockade works better first line (KEYNOTE-017 ORR 56 %; avelumab first line, JAVELIN Merkel 200 "
+        "part B, 40 %, D'Angelo et al. 2021 J Immunother Cancer) than after chemotherapy (part A 33 %)"),
+    "prior_line_infiltration.mcrpc": Parameter(
+        0.2, 2.0, "1",
+        "factor on the immune infiltration per prior systemic line in mCRPC (infiltration x f^lines): nivolumab + "
+        "ipilimumab gave ORR 25 % before chemotherapy (one prior line) and 10 % after it (CheckMate 650, Sharma et "
+        "al. 2020); the mCRPC population file's patients have had 2-5 lines"),
+    "immunity.immune_escape_fraction.mcrpc": Parameter(
+        1e-09, 0.05, "1",
+        "share of an mCRPC lesion's cells invisible to the treatment-induced effectors (immune escape): "
+        "pembrolizumab's control wanes by 18 months in KEYNOTE-921 (rPFS 9.4 %), where lesions held by immune kill "
+        "never escaped; prostate cancer has few mutations (Alexandrov et al. 2013) and blockade needs clonal "
+        "neoantigens (McGranahan et al. 2016), Merkel's viral antigens are in every cell, so 0 elsewhere"),
+    "low_uptake_anticorrelation": Parameter(
+        0.01, 0.95, "1",
+        "minus the Gaussian-copula correlation of a patient's target uptake (SUVmean) with its target-low share: "
+        "low-SUV patients carry more target-low cells (TheraP PSA50 91 % at SUVmean >= 10 vs 52 % below; Buteau et "
+        "al. 2022)"),
+    "immunity.occult_fraction_min": Parameter(
+        0.0001, 0.9, "1",
+        "lower end of the log-uniform initial occult burden (fraction of the detection volume): when new lesions "
+        "appear"),
+    "immunity.ctla4_expansion_gain": Parameter(
+        0.001, 5.0, "1",
+        "rise of the effector pool's set point at full anti-CTLA-4 occupancy, without radiation (expansion on "
+        "endogenous antigen): what ipilimumab adds to nivolumab in CheckMate 650"),
+    "immunity.marrow_lymphoid_fraction": Parameter(
+        0.0001, 1.0, "1",
+        "share of the lymphocytes that receive the red-marrow dose of a bone-surface alpha emitter (radium-223; prior "
+        "about 0.1, the marrow-resident share, Westermann and Pabst 1992): at 0.1 radium-223 shortens survival in the "
+        "ALSYMPCA replay by lymphocyte loss, against the survival gain reported (HR 0.70)"),
+    "immunity.occult_dose_fraction": Parameter(
+        0.01, 1.0, "1",
+        "fraction of the visible lesions' mean dose rate that occult micrometastases receive"),
+    "immunity.occult_dose_fraction.gep_net": Parameter(
+        0.01, 1.0, "1",
+        "the occult micrometastases' fraction of the visible lesions' mean dose rate in GEP-NET: most "
+        "well-differentiated NETs express SSTR2 at high density (Reubi and Waser 2003 Eur J Nucl Med Mol Imaging "
+        "30:781), whereas PSMA expression varies between and within mCRPC metastases (Paschalis et al. 2019 Eur Urol "
+        "76:469), so one fraction need not serve both"),
 }
+
+
+def start_values(calibration: str | Path = "default") -> dict[str, float]:
+    """Every :data:`PARAMETERS` entry at its value in the calibration ``calibration`` (packaged name or YAML file):
+    the warm start of a fit and the centre of a sensitivity design. A parameter the file lacks (a new one) starts at
+    the geometric mean of its bounds, the middle of the log range searched."""
+    entries = calibration_document(calibration)[0].get("parameters") or {}
+    values = {}
+    for name, parameter in PARAMETERS.items():
+        entry = entries.get(name)
+        value = entry.get("value") if isinstance(entry, Mapping) else entry
+        known = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        values[name] = float(value) if known else math.sqrt(parameter.lower * parameter.upper)
+    return values
+
+
 #: Fixed (not fitted) values carried in the calibration file: name → (value, unit, source).
 FIXED: dict[str, tuple[float, str, str]] = {
     "immunity.priming_strength": (0.01, "1", "evidence, not fitted: the lower end of its prior (weak), because "
@@ -242,19 +305,20 @@ class CalibrationResult:
     held: dict[str, float] = field(default_factory=dict)
     #: the ensemble of the calibration the held values come from (a block fit's set is joined with it)
     held_ensemble: Mapping[str, Any] | None = None
+    #: the values the search started from, every :data:`PARAMETERS` entry (the file's ``start``)
+    start: dict[str, float] = field(default_factory=dict)
 
     def document(self) -> dict[str, Any]:
         """The calibration file's content (see data/calibration/default.yaml)."""
         parameters = {}
-        for name, value in self.values.items():
-            start, lower, upper, unit, meaning = PARAMETERS[name]
-            parameters[name] = {"value": float(f"{value:.4g}"), "unit": unit, "bounds": [lower, upper], "start": start,
-                                "meaning": meaning,
-                                "source": f"fitted by rptici calibrate to {', '.join(self.trials)} (monotherapy only)"}
-        for name, value in self.held.items():
-            start, lower, upper, unit, meaning = PARAMETERS[name]
-            parameters[name] = {"value": float(f"{value:.4g}"), "unit": unit, "bounds": [lower, upper], "start": start,
-                                "meaning": meaning, "source": "held at its start value: not searched by this fit"}
+        fitted = f"fitted by rptici calibrate to {', '.join(self.trials)} (monotherapy only)"
+        for name, value in {**self.values, **self.held}.items():
+            lower, upper, unit, meaning = PARAMETERS[name]
+            start = self.start.get(name, value)
+            parameters[name] = {"value": float(f"{value:.4g}"), "unit": unit, "bounds": [lower, upper],
+                                "start": float(f"{start:.4g}"), "meaning": meaning,
+                                "source": fitted if name in self.values else "held at its start value: not searched "
+                                                                             "by this fit"}
         for name, (value, unit, source) in FIXED.items():
             parameters[name] = {"value": value, "unit": unit, "source": source, "fitted": False}
         return {
@@ -402,10 +466,10 @@ def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed:
             raise InputError("parameters", name, "names among " + ", ".join(PARAMETERS))
     trials = tuple(trials)
     targets = calibration_targets(trials, patients, seed)
-    initial = {name: PARAMETERS[name][0] for name in PARAMETERS}
+    initial = start_values()
     initial.update(start or {})
-    lower = np.log([PARAMETERS[name][1] for name in names])
-    upper = np.log([PARAMETERS[name][2] for name in names])
+    lower = np.log([PARAMETERS[name].lower for name in names])
+    upper = np.log([PARAMETERS[name].upper for name in names])
     x0 = np.clip(np.log([initial[name] for name in names]), lower, upper)
     began = time.perf_counter()
     record = EvaluationHistory(history)
@@ -449,7 +513,7 @@ def calibrate(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 300, seed:
                              evaluated=[({name: values[name] for name in names}, value)
                                         for values, value in record.asked],
                              held={name: initial[name] for name in PARAMETERS if name not in names},
-                             held_ensemble=held_ensemble)
+                             held_ensemble=held_ensemble, start=initial)
 
 
 class EvaluationHistory:

@@ -44,7 +44,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import InputError
-from .calibration import DEFAULT_TRIALS, PARAMETERS, _evaluate_all, calibration_targets
+from .calibration import DEFAULT_TRIALS, PARAMETERS, _evaluate_all, calibration_targets, start_values
 
 #: Default half-width of the window around the calibrated values, in natural log (a factor e either way).
 WINDOW = 1.0
@@ -57,22 +57,6 @@ OBJECTIVE = "J"
 PACKAGED = "calibration/sensitivity.json"
 
 
-def centre_values(calibration: str | Path = "default") -> dict[str, float]:
-    """Values of every :data:`PARAMETERS` entry in the calibration ``calibration`` (packaged name or YAML file);
-    a parameter it lacks takes its start value (as :func:`rptici.analysis.calibration.calibrate` warm-starts)."""
-    from ..trials.scenario import calibration_document
-
-    document, _ = calibration_document(calibration)
-    entries = document.get("parameters") or {}
-    values = {name: float(start) for name, (start, *_rest) in PARAMETERS.items()}
-    for name in values:
-        entry = entries.get(name)
-        value = entry.get("value") if isinstance(entry, dict) else entry
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            values[name] = float(value)
-    return values
-
-
 def window_bounds(centre: dict[str, float], names: Sequence[str], window: float = WINDOW
                   ) -> dict[str, tuple[float, float]]:
     """(low, high) in ln θ per parameter: ln centre ± ``window`` clipped to its bounds; ``window=0``: the bounds."""
@@ -80,8 +64,7 @@ def window_bounds(centre: dict[str, float], names: Sequence[str], window: float 
         raise InputError("window", window, "a half-width in natural log >= 0 (0: the whole bounds)")
     bounds = {}
     for name in names:
-        _, lower, upper, _, _ = PARAMETERS[name]
-        low, high = math.log(lower), math.log(upper)
+        low, high = math.log(PARAMETERS[name].lower), math.log(PARAMETERS[name].upper)
         if window > 0:
             middle = min(max(math.log(centre[name]), low), high)
             low, high = max(low, middle - window), min(high, middle + window)
@@ -193,7 +176,7 @@ def sensitivity(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 100, tra
     if not (isinstance(threshold, (int, float)) and 0 < threshold <= 1):
         raise InputError("threshold", threshold, "a fraction of the largest mu* in (0, 1]")
     trials = tuple(trials)
-    centre = centre_values(calibration)
+    centre = start_values(calibration)
     bounds = window_bounds(centre, names, window)
     problem = morris_problem(bounds)
     design = morris_design(problem, trajectories, levels, seed)
@@ -232,7 +215,7 @@ def sensitivity(trials: Sequence[str] = DEFAULT_TRIALS, patients: int = 100, tra
                      "seconds": round(seconds, 1), "executor": None if executor is None else str(executor)},
         "parameters": {name: {"centre": float(f"{centre[name]:.4g}"),
                               "low": float(f"{math.exp(bounds[name][0]):.4g}"),
-                              "high": float(f"{math.exp(bounds[name][1]):.4g}"), "unit": PARAMETERS[name][3]}
+                              "high": float(f"{math.exp(bounds[name][1]):.4g}"), "unit": PARAMETERS[name].unit}
                        for name in names},
         "objective_range": [round(float(matrix[:, 0].min()), 2), round(float(matrix[:, 0].max()), 2)],
         "outputs": [{"name": key, **({"trial": None, "arm": None, "endpoint": "objective J", "reported": None,
